@@ -1,0 +1,8 @@
+//! stems — spatial-temporal mapping of spiking neural networks onto neuromorphic
+//! accelerators, with an analytic front-end and a cycle-level simulator that checks it.
+//!
+//! The module tree follows the data flow (see `ARCHITECTURE.md`):
+//! `model` → `report`.
+
+pub mod model;
+pub mod report;

@@ -1,0 +1,713 @@
+//! Accelerators: cores (PE array + memory hierarchy), a mesh NoC and one single-port
+//! DRAM, read from TOML like workloads (serde → validate → resolved types).
+//!
+//! Conventions: sizes and bandwidths are in bits and bits per cycle, energies in
+//! femtojoules per bit or per operation. A core's memories are listed innermost first;
+//! the outermost one is the core's global SRAM (the scratchpad the scheduler manages),
+//! and it must hold every operand.
+
+use super::diag::{Collector, ModelError, Problem, SourceText};
+use super::units::Size;
+use super::workload::Operand;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::Path;
+
+/// Loop dimensions an array axis can unroll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LoopDim {
+    K,
+    C,
+    OY,
+    OX,
+}
+
+impl LoopDim {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "K" => Some(LoopDim::K),
+            "C" => Some(LoopDim::C),
+            "OY" => Some(LoopDim::OY),
+            "OX" => Some(LoopDim::OX),
+            _ => None,
+        }
+    }
+}
+
+/// Spatial unrolling factors of a PE array: how many K, C, OY, OX iterations run in
+/// parallel each cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Unroll {
+    pub k: u64,
+    pub c: u64,
+    pub oy: u64,
+    pub ox: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeArray {
+    pub rows: u64,
+    pub cols: u64,
+    pub row_dim: LoopDim,
+    pub col_dim: LoopDim,
+    /// The reduction dimension each PE reduces `inputs_per_pe` of per cycle.
+    pub reduction_dim: LoopDim,
+    pub inputs_per_pe: u64,
+    pub accumulator_bits: u32,
+    pub mac_energy_fj: f64,
+    pub sop_energy_fj: f64,
+    pub other_op_energy_fj: f64,
+    /// Energy per bit read or written in the PE registers (weight register, accumulator).
+    pub register_energy_fj_per_bit: f64,
+}
+
+impl PeArray {
+    pub fn unroll(&self) -> Unroll {
+        let mut u = Unroll {
+            k: 1,
+            c: 1,
+            oy: 1,
+            ox: 1,
+        };
+        for (dim, n) in [
+            (self.row_dim, self.rows),
+            (self.col_dim, self.cols),
+            (self.reduction_dim, self.inputs_per_pe),
+        ] {
+            match dim {
+                LoopDim::K => u.k *= n,
+                LoopDim::C => u.c *= n,
+                LoopDim::OY => u.oy *= n,
+                LoopDim::OX => u.ox *= n,
+            }
+        }
+        u
+    }
+
+    pub fn pes(&self) -> u64 {
+        self.rows * self.cols
+    }
+
+    /// Systolic skew: cycles for operands to reach the far corner, and for results to
+    /// leave it.
+    pub fn fill_drain_cycles(&self) -> u64 {
+        self.rows + self.cols - 2
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Memory {
+    pub name: String,
+    pub operands: Vec<Operand>,
+    pub size_bits: u64,
+    pub banks: u64,
+    /// When set, the bank count and bandwidth follow the size (one bank per
+    /// `bank_size_bits`, each with the per-bank bandwidth).
+    pub bank_size_bits: Option<u64>,
+    pub read_bw_bits_per_bank: u64,
+    pub write_bw_bits_per_bank: u64,
+    pub read_energy_fj_per_bit: f64,
+    pub write_energy_fj_per_bit: f64,
+    pub read_ports: u32,
+    pub write_ports: u32,
+    pub latency_cycles: u64,
+}
+
+impl Memory {
+    pub fn holds(&self, op: Operand) -> bool {
+        self.operands.contains(&op)
+    }
+    pub fn read_bw_bits(&self) -> u64 {
+        self.read_bw_bits_per_bank * self.banks
+    }
+    pub fn write_bw_bits(&self) -> u64 {
+        self.write_bw_bits_per_bank * self.banks
+    }
+
+    fn resize(&mut self, size_bits: u64) {
+        self.size_bits = size_bits;
+        if let Some(bank) = self.bank_size_bits {
+            self.banks = size_bits.div_ceil(bank).max(1);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Core {
+    pub id: usize,
+    pub name: String,
+    pub position: [u32; 2],
+    pub pe_array: PeArray,
+    /// Innermost first; the last is the global SRAM.
+    pub memories: Vec<Memory>,
+}
+
+impl Core {
+    pub fn global_sram(&self) -> &Memory {
+        &self.memories[self.memories.len() - 1]
+    }
+
+    /// Index in `memories` of the global SRAM.
+    pub fn global_index(&self) -> usize {
+        self.memories.len() - 1
+    }
+
+    /// The memories that hold `op`, innermost first (always ending with the global SRAM).
+    pub fn hierarchy(&self, op: Operand) -> impl Iterator<Item = (usize, &Memory)> {
+        self.memories
+            .iter()
+            .enumerate()
+            .filter(move |(_, m)| m.holds(op))
+    }
+
+    /// The innermost memory level below the global SRAM that holds `op`, if any
+    /// (the local buffer that feeds the PE array).
+    pub fn local_buffer(&self, op: Operand) -> Option<(usize, &Memory)> {
+        self.hierarchy(op).find(|(i, _)| *i != self.global_index())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Noc {
+    pub mesh: [u32; 2],
+    pub link_bw_bits: u64,
+    pub hop_latency_cycles: u64,
+    pub energy_fj_per_bit_per_hop: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dram {
+    /// Mesh node the DRAM controller attaches to.
+    pub position: [u32; 2],
+    pub bw_bits: u64,
+    pub latency_cycles: u64,
+    pub read_energy_fj_per_bit: f64,
+    pub write_energy_fj_per_bit: f64,
+    /// Extra cycles when the single port switches between reading and writing.
+    pub turnaround_cycles: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Accelerator {
+    pub name: String,
+    pub description: Option<String>,
+    pub cores: Vec<Core>,
+    pub noc: Noc,
+    pub dram: Dram,
+}
+
+/// Overrides applied on top of an accelerator file (presets plus overrides).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HardwareOverrides {
+    /// New size of every core's global SRAM; banks and bandwidth follow.
+    pub global_sram: Option<Size>,
+}
+
+impl Accelerator {
+    pub fn load(path: &Path, overrides: HardwareOverrides) -> Result<Self, ModelError> {
+        let source = SourceText::read(path)?;
+        let mut acc = Self::parse(&source)?;
+        acc.apply(overrides);
+        Ok(acc)
+    }
+
+    pub fn apply(&mut self, overrides: HardwareOverrides) {
+        if let Some(size) = overrides.global_sram {
+            for core in &mut self.cores {
+                let g = core.global_index();
+                core.memories[g].resize(size.bits());
+            }
+        }
+    }
+
+    pub fn core_by_name(&self, name: &str) -> Option<&Core> {
+        self.cores.iter().find(|c| c.name == name)
+    }
+
+    pub fn parse(source: &SourceText) -> Result<Self, ModelError> {
+        let mut diag = Collector::new(source);
+        let whole = 0..source.text.len();
+        let raw: RawAccelerator = match toml::from_str(&source.text) {
+            Ok(raw) => raw,
+            Err(err) => {
+                diag.toml_error(&err, "accelerator", &whole);
+                return Err(diag.into_error());
+            }
+        };
+        let acc = resolve(raw, &mut diag);
+        diag.finish()?;
+        acc.ok_or_else(|| {
+            ModelError::single(
+                source.display_path(),
+                Problem::new("accelerator", "could not be resolved"),
+            )
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccelerator {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    core: Vec<toml::Spanned<RawCore>>,
+    noc: toml::Spanned<RawNoc>,
+    dram: toml::Spanned<RawDram>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCore {
+    name: String,
+    #[serde(default)]
+    position: [i64; 2],
+    pe_array: toml::Spanned<toml::Table>,
+    memory: Vec<toml::Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeArray {
+    rows: i64,
+    cols: i64,
+    row_dim: String,
+    col_dim: String,
+    reduction_dim: String,
+    inputs_per_pe: i64,
+    accumulator_bits: i64,
+    mac_energy_fj: f64,
+    sop_energy_fj: f64,
+    other_op_energy_fj: f64,
+    #[serde(default)]
+    register_energy_fj_per_bit: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMemory {
+    name: String,
+    operands: Vec<String>,
+    size: SizeText,
+    #[serde(default)]
+    bank_size: Option<SizeText>,
+    #[serde(default)]
+    banks: Option<i64>,
+    read_bw_bits: i64,
+    write_bw_bits: i64,
+    read_energy_fj_per_bit: f64,
+    write_energy_fj_per_bit: f64,
+    #[serde(default = "one")]
+    read_ports: i64,
+    #[serde(default = "one")]
+    write_ports: i64,
+    #[serde(default = "one")]
+    latency_cycles: i64,
+}
+
+/// A size as written (`"128KiB"` or a byte count), parsed during validation so that a
+/// bad size is reported with its field and line.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeText {
+    Text(String),
+    Bytes(i64),
+}
+
+fn size_field(
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+    field: &str,
+    v: &SizeText,
+) -> Size {
+    let parsed = match v {
+        SizeText::Text(s) => s.parse::<Size>(),
+        SizeText::Bytes(b) if *b > 0 => Ok(Size::from_bytes(*b as u64)),
+        SizeText::Bytes(b) => Err(format!("size must be positive, got {b}")),
+    };
+    parsed.unwrap_or_else(|msg| {
+        diag.at(span, el, field, msg);
+        Size::from_bits(1)
+    })
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNoc {
+    mesh: [i64; 2],
+    link_bw_bits: i64,
+    hop_latency_cycles: i64,
+    energy_fj_per_bit_per_hop: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDram {
+    #[serde(default)]
+    position: [i64; 2],
+    bw_bits: i64,
+    latency_cycles: i64,
+    read_energy_fj_per_bit: f64,
+    write_energy_fj_per_bit: f64,
+    #[serde(default)]
+    turnaround_cycles: i64,
+    #[serde(default = "one")]
+    ports: i64,
+}
+
+fn positive(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: i64) -> u64 {
+    if v < 1 {
+        diag.at(span, el, field, format!("must be at least 1, got {v}"));
+        1
+    } else {
+        v as u64
+    }
+}
+
+fn non_negative(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: i64) -> u64 {
+    if v < 0 {
+        diag.at(span, el, field, format!("must not be negative, got {v}"));
+        0
+    } else {
+        v as u64
+    }
+}
+
+fn energy(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: f64) -> f64 {
+    if !(v.is_finite() && v >= 0.0) {
+        diag.at(
+            span,
+            el,
+            field,
+            format!("energy must be a finite non-negative number, got {v}"),
+        );
+        0.0
+    } else {
+        v
+    }
+}
+
+fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
+    let noc_span = raw.noc.span();
+    let rn = raw.noc.into_inner();
+    let el = "noc";
+    let mesh = [
+        positive(diag, &noc_span, el, "mesh", rn.mesh[0]) as u32,
+        positive(diag, &noc_span, el, "mesh", rn.mesh[1]) as u32,
+    ];
+    let noc = Noc {
+        mesh,
+        link_bw_bits: positive(diag, &noc_span, el, "link_bw_bits", rn.link_bw_bits),
+        hop_latency_cycles: non_negative(
+            diag,
+            &noc_span,
+            el,
+            "hop_latency_cycles",
+            rn.hop_latency_cycles,
+        ),
+        energy_fj_per_bit_per_hop: energy(
+            diag,
+            &noc_span,
+            el,
+            "energy_fj_per_bit_per_hop",
+            rn.energy_fj_per_bit_per_hop,
+        ),
+    };
+
+    let dram_span = raw.dram.span();
+    let rd = raw.dram.into_inner();
+    let el = "dram";
+    if rd.ports != 1 {
+        diag.at(
+            &dram_span,
+            el,
+            "ports",
+            format!(
+                "the DRAM model has a single port (one transfer at a time), got {}",
+                rd.ports
+            ),
+        );
+    }
+    let dram = Dram {
+        position: position(diag, &dram_span, el, rd.position, mesh),
+        bw_bits: positive(diag, &dram_span, el, "bw_bits", rd.bw_bits),
+        latency_cycles: non_negative(diag, &dram_span, el, "latency_cycles", rd.latency_cycles),
+        read_energy_fj_per_bit: energy(
+            diag,
+            &dram_span,
+            el,
+            "read_energy_fj_per_bit",
+            rd.read_energy_fj_per_bit,
+        ),
+        write_energy_fj_per_bit: energy(
+            diag,
+            &dram_span,
+            el,
+            "write_energy_fj_per_bit",
+            rd.write_energy_fj_per_bit,
+        ),
+        turnaround_cycles: non_negative(
+            diag,
+            &dram_span,
+            el,
+            "turnaround_cycles",
+            rd.turnaround_cycles,
+        ),
+    };
+
+    if raw.core.is_empty() {
+        diag.element(&(0..0), "accelerator", "has no [[core]] tables");
+    }
+    let mut cores = Vec::new();
+    let mut names = HashSet::new();
+    let mut positions = HashSet::new();
+    for core in raw.core {
+        let span = core.span();
+        let rc = core.into_inner();
+        let el = format!("core '{}'", rc.name);
+        if !names.insert(rc.name.clone()) {
+            diag.at(&span, &el, "name", "duplicate core name");
+        }
+        let pos = position(diag, &span, &el, rc.position, mesh);
+        if !positions.insert(pos) {
+            diag.at(
+                &span,
+                &el,
+                "position",
+                format!("another core already sits at {pos:?}"),
+            );
+        }
+        let pe_span = rc.pe_array.span();
+        let pe_el = format!("pe_array of {el}");
+        let pe_array = match toml::Value::Table(rc.pe_array.into_inner()).try_into::<RawPeArray>() {
+            Ok(raw_pe) => resolve_pe_array(raw_pe, diag, &pe_span, &pe_el),
+            Err(err) => {
+                diag.toml_error(&err, &pe_el, &pe_span);
+                continue;
+            }
+        };
+        let mut memories = Vec::new();
+        for (mi, mtable) in rc.memory.into_iter().enumerate() {
+            let mspan = mtable.span();
+            let mtable = mtable.into_inner();
+            let mel = match mtable.get("name").and_then(|v| v.as_str()) {
+                Some(n) => format!("memory '{n}' of {el}"),
+                None => format!("memory #{} of {el}", mi + 1),
+            };
+            match toml::Value::Table(mtable).try_into::<RawMemory>() {
+                Ok(rm) => {
+                    if let Some(m) = resolve_memory(rm, diag, &mspan, &mel) {
+                        memories.push((m, mspan, mel));
+                    }
+                }
+                Err(err) => diag.toml_error(&err, &mel, &mspan),
+            }
+        }
+        if memories.is_empty() {
+            diag.element(&span, &el, "has no memories");
+            continue;
+        }
+        let mut seen = HashSet::new();
+        for (m, mspan, mel) in &memories {
+            if !seen.insert(m.name.clone()) {
+                diag.at(mspan, mel, "name", "duplicate memory name in this core");
+            }
+        }
+        let (top, top_span, top_el) = &memories[memories.len() - 1];
+        let missing: Vec<&str> = Operand::ALL
+            .iter()
+            .filter(|op| !top.holds(**op))
+            .map(|op| op.name())
+            .collect();
+        if !missing.is_empty() {
+            diag.at(
+                top_span,
+                top_el,
+                "operands",
+                format!(
+                    "the outermost memory is the core's global SRAM and must hold W, I, O and V; missing {}",
+                    missing.join(", ")
+                ),
+            );
+        }
+        cores.push(Core {
+            id: cores.len(),
+            name: rc.name,
+            position: pos,
+            pe_array,
+            memories: memories.into_iter().map(|(m, _, _)| m).collect(),
+        });
+    }
+    if !diag.problems.is_empty() {
+        return None;
+    }
+    Some(Accelerator {
+        name: raw.name,
+        description: raw.description,
+        cores,
+        noc,
+        dram,
+    })
+}
+
+fn position(
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+    p: [i64; 2],
+    mesh: [u32; 2],
+) -> [u32; 2] {
+    if p[0] < 0 || p[1] < 0 || p[0] >= mesh[0] as i64 || p[1] >= mesh[1] as i64 {
+        diag.at(
+            span,
+            el,
+            "position",
+            format!("{p:?} lies outside the {}×{} mesh", mesh[0], mesh[1]),
+        );
+        return [0, 0];
+    }
+    [p[0] as u32, p[1] as u32]
+}
+
+fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el: &str) -> PeArray {
+    let mut dim = |field: &str, s: &str, allowed: &[LoopDim]| -> LoopDim {
+        match LoopDim::parse(s) {
+            Some(d) if allowed.contains(&d) => d,
+            _ => {
+                let names: Vec<String> = allowed.iter().map(|d| format!("{d:?}")).collect();
+                diag.at(
+                    span,
+                    el,
+                    field,
+                    format!("'{s}' is not one of {}", names.join(", ")),
+                );
+                allowed[0]
+            }
+        }
+    };
+    // Output-stationary: the two array axes unroll output dimensions, each PE reduces
+    // along an input dimension.
+    let outputs = [LoopDim::K, LoopDim::OY, LoopDim::OX];
+    let row_dim = dim("row_dim", &r.row_dim, &outputs);
+    let col_dim = dim("col_dim", &r.col_dim, &outputs);
+    let reduction_dim = dim("reduction_dim", &r.reduction_dim, &[LoopDim::C]);
+    if row_dim == col_dim {
+        diag.at(
+            span,
+            el,
+            "col_dim",
+            "row_dim and col_dim must unroll different dimensions",
+        );
+    }
+    let accumulator_bits = positive(diag, span, el, "accumulator_bits", r.accumulator_bits);
+    PeArray {
+        rows: positive(diag, span, el, "rows", r.rows),
+        cols: positive(diag, span, el, "cols", r.cols),
+        row_dim,
+        col_dim,
+        reduction_dim,
+        inputs_per_pe: positive(diag, span, el, "inputs_per_pe", r.inputs_per_pe),
+        accumulator_bits: accumulator_bits.min(64) as u32,
+        mac_energy_fj: energy(diag, span, el, "mac_energy_fj", r.mac_energy_fj),
+        sop_energy_fj: energy(diag, span, el, "sop_energy_fj", r.sop_energy_fj),
+        other_op_energy_fj: energy(diag, span, el, "other_op_energy_fj", r.other_op_energy_fj),
+        register_energy_fj_per_bit: energy(
+            diag,
+            span,
+            el,
+            "register_energy_fj_per_bit",
+            r.register_energy_fj_per_bit,
+        ),
+    }
+}
+
+fn resolve_memory(
+    r: RawMemory,
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+) -> Option<Memory> {
+    let before = diag.problems.len();
+    let mut operands = Vec::new();
+    for s in &r.operands {
+        match s.as_str() {
+            "W" => operands.push(Operand::W),
+            "I" => operands.push(Operand::I),
+            "O" => operands.push(Operand::O),
+            "V" => operands.push(Operand::V),
+            other => diag.at(
+                span,
+                el,
+                "operands",
+                format!("unknown operand '{other}' (expected W, I, O or V)"),
+            ),
+        }
+    }
+    if r.operands.is_empty() {
+        diag.at(
+            span,
+            el,
+            "operands",
+            "no operand uses this memory level; remove it or list its operands",
+        );
+    }
+    if r.bank_size.is_some() && r.banks.is_some() {
+        diag.at(
+            span,
+            el,
+            "banks",
+            "give either banks or bank_size (then banks follow the size), not both",
+        );
+    }
+    let size = size_field(diag, span, el, "size", &r.size);
+    let bank_size = r
+        .bank_size
+        .as_ref()
+        .map(|b| size_field(diag, span, el, "bank_size", b));
+    let banks = match (bank_size, r.banks) {
+        (Some(b), _) => size.bits().div_ceil(b.bits()).max(1),
+        (None, Some(n)) => positive(diag, span, el, "banks", n),
+        (None, None) => 1,
+    };
+    let m = Memory {
+        name: r.name,
+        operands,
+        size_bits: size.bits(),
+        banks,
+        bank_size_bits: bank_size.map(Size::bits),
+        read_bw_bits_per_bank: positive(diag, span, el, "read_bw_bits", r.read_bw_bits),
+        write_bw_bits_per_bank: positive(diag, span, el, "write_bw_bits", r.write_bw_bits),
+        read_energy_fj_per_bit: energy(
+            diag,
+            span,
+            el,
+            "read_energy_fj_per_bit",
+            r.read_energy_fj_per_bit,
+        ),
+        write_energy_fj_per_bit: energy(
+            diag,
+            span,
+            el,
+            "write_energy_fj_per_bit",
+            r.write_energy_fj_per_bit,
+        ),
+        read_ports: positive(diag, span, el, "read_ports", r.read_ports).min(u32::MAX as u64)
+            as u32,
+        write_ports: positive(diag, span, el, "write_ports", r.write_ports).min(u32::MAX as u64)
+            as u32,
+        latency_cycles: non_negative(diag, span, el, "latency_cycles", r.latency_cycles),
+    };
+    if diag.problems.len() == before {
+        Some(m)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,273 @@
+//! Diagnostics for input files: every problem names the file, the line (where TOML has
+//! one), the element (layer, memory, core, block) and the field.
+//!
+//! Validation collects *all* problems of a file before failing, so a user fixes a model
+//! in one round instead of one error per run.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A TOML document kept next to its parsed form so that problems can point at lines.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceText {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Reads a file; an unreadable file is itself a one-problem [`ModelError`].
+    pub fn read(path: &Path) -> Result<Self, ModelError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Self::new(path, text)),
+            Err(err) => Err(ModelError::single(
+                path.display().to_string(),
+                Problem::new("file", format!("cannot read: {err}")),
+            )),
+        }
+    }
+
+    pub fn display_path(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// 1-based line of a byte offset.
+    pub fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// End of the table whose header (or inline body) is `span`: toml spans an
+    /// array-of-tables entry by its `[[header]]` only, so the body runs to the next
+    /// header line or the end of the file.
+    fn table_end(&self, span: &Range<usize>) -> usize {
+        let from = span.end.min(self.text.len());
+        let mut offset = from;
+        for line in self.text[from..].split_inclusive('\n') {
+            if offset > from && line.trim_start().starts_with('[') {
+                return offset;
+            }
+            offset += line.len();
+        }
+        self.text.len()
+    }
+
+    /// Line of `field = ...` inside the byte range of a table, or the table's first line
+    /// when the key is absent (a missing field is reported where its table starts).
+    pub fn field_line(&self, span: &Range<usize>, field: &str) -> usize {
+        let start = span.start.min(self.text.len());
+        let end = self.table_end(span);
+        let mut offset = start;
+        for line in self.text[start..end].split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix(field)
+                && rest.trim_start().starts_with('=')
+            {
+                return self.line_of(offset);
+            }
+            offset += line.len();
+        }
+        // Inline tables (`precision = { w = 4 }`) put keys mid-line.
+        let needle_space = format!("{field} =");
+        let needle_tight = format!("{field}=");
+        if let Some(pos) = self.text[start..end]
+            .find(&needle_space)
+            .or_else(|| self.text[start..end].find(&needle_tight))
+        {
+            return self.line_of(start + pos);
+        }
+        self.line_of(start)
+    }
+}
+
+/// One problem found in an input.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// 1-based line in the file, when the input is a file with lines.
+    pub line: Option<usize>,
+    /// What the problem is about: `layer 'conv3'`, `memory 'global_sram' of core 'core0'`.
+    pub element: String,
+    /// The offending field, when there is one.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(element: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            line: None,
+            element: element.into(),
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn at_line(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
+    }
+}
+
+/// Every problem found in one input (a model file, a scenario, a command-line override).
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ModelError {
+    /// The file path, or `command line` for overrides.
+    pub origin: String,
+    pub problems: Vec<Problem>,
+}
+
+impl ModelError {
+    pub fn single(origin: impl Into<String>, problem: Problem) -> Self {
+        Self {
+            origin: origin.into(),
+            problems: vec![problem],
+        }
+    }
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{n} problem{} in {}",
+            if n == 1 { "" } else { "s" },
+            self.origin
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {}", self.origin)?;
+            if let Some(line) = p.line {
+                write!(f, ":{line}")?;
+            }
+            write!(f, ": {}", p.element)?;
+            if let Some(field) = &p.field {
+                write!(f, " field '{field}'")?;
+            }
+            write!(f, ": {}", p.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems for one source while validating it.
+pub struct Collector<'a> {
+    pub source: &'a SourceText,
+    pub problems: Vec<Problem>,
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(source: &'a SourceText) -> Self {
+        Self {
+            source,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records a problem about `field` of the element whose table spans `span`.
+    pub fn at(
+        &mut self,
+        span: &Range<usize>,
+        element: &str,
+        field: &str,
+        message: impl Into<String>,
+    ) {
+        let line = self.source.field_line(span, field);
+        self.problems
+            .push(Problem::new(element, message).field(field).at_line(line));
+    }
+
+    /// Records a problem about a whole element.
+    pub fn element(&mut self, span: &Range<usize>, element: &str, message: impl Into<String>) {
+        let line = self.source.line_of(span.start);
+        self.problems
+            .push(Problem::new(element, message).at_line(line));
+    }
+
+    /// Turns a TOML/serde error into a problem with its line and, when serde names one,
+    /// its field.
+    pub fn toml_error(&mut self, err: &toml::de::Error, element: &str, span: &Range<usize>) {
+        let message = err.message().trim().to_string();
+        let field = backticked(&message);
+        // Spans are only meaningful when the whole document was deserialized; tables
+        // deserialized on their own are located by their field name.
+        let whole_document = span.start == 0 && span.end == self.source.text.len();
+        let line = match (err.span(), &field) {
+            (Some(s), _) if whole_document => self.source.line_of(s.start),
+            (_, Some(f)) => self.source.field_line(span, f),
+            _ => self.source.line_of(span.start),
+        };
+        let mut problem = Problem::new(element, message).at_line(line);
+        if let Some(f) = field {
+            problem = problem.field(f);
+        }
+        self.problems.push(problem);
+    }
+
+    /// The collected problems as an error (used after a problem that stops parsing).
+    pub fn into_error(self) -> ModelError {
+        ModelError {
+            origin: self.source.display_path(),
+            problems: self.problems,
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ModelError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError {
+                origin: self.source.display_path(),
+                problems: self.problems,
+            })
+        }
+    }
+}
+
+/// The first `name` in serde's "unknown field `name`" / "missing field `name`" messages.
+fn backticked(message: &str) -> Option<String> {
+    if !(message.contains("unknown field") || message.contains("missing field")) {
+        return None;
+    }
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_line_finds_keys_in_tables_and_inline_tables() {
+        let src = SourceText::new("m.toml", "a = 1\n[t]\nname = \"x\"\nk = 3\np = { w = 4 }\n");
+        let span = 6..9;
+        assert_eq!(src.field_line(&span, "k"), 4);
+        assert_eq!(src.field_line(&span, "w"), 5);
+        assert_eq!(src.field_line(&span, "missing"), 2);
+    }
+
+    #[test]
+    fn backticked_extracts_serde_field_names() {
+        assert_eq!(
+            backticked("unknown field `kk`, expected one of `k`").as_deref(),
+            Some("kk")
+        );
+        assert_eq!(backticked("invalid type: string"), None);
+    }
+}

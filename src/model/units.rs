@@ -1,0 +1,179 @@
+//! Memory sizes as users write them (`128KiB`, `1 MiB`, `2048B`) and as stems keeps them
+//! (bits, `u64`). `KB`/`MB` are read as binary units, as the paper writes them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A size in bits, written in TOML and on the command line as a string with a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "SizeRepr", into = "String")]
+pub struct Size {
+    bits: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeRepr {
+    Text(String),
+    Bytes(i64),
+}
+
+impl TryFrom<SizeRepr> for Size {
+    type Error = String;
+    fn try_from(repr: SizeRepr) -> Result<Self, String> {
+        match repr {
+            SizeRepr::Text(s) => s.parse(),
+            SizeRepr::Bytes(b) if b > 0 => Ok(Size::from_bytes(b as u64)),
+            SizeRepr::Bytes(b) => Err(format!("size must be positive, got {b}")),
+        }
+    }
+}
+
+impl From<Size> for String {
+    fn from(s: Size) -> String {
+        s.to_string()
+    }
+}
+
+impl Size {
+    pub const fn from_bits(bits: u64) -> Self {
+        Self { bits }
+    }
+    pub const fn from_bytes(bytes: u64) -> Self {
+        Self { bits: bytes * 8 }
+    }
+    pub const fn from_kib(kib: u64) -> Self {
+        Self::from_bytes(kib * 1024)
+    }
+    pub const fn bits(self) -> u64 {
+        self.bits
+    }
+}
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let trimmed = s.trim();
+        let split = trimmed
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(split);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("'{s}' is not a size (write e.g. 128KiB, 1MiB, 4096B)"))?;
+        let unit_bits: f64 = match unit.trim() {
+            "b" | "bit" | "bits" => 1.0,
+            "B" => 8.0,
+            "KiB" | "KB" | "kB" | "K" | "k" => 8.0 * 1024.0,
+            "MiB" | "MB" | "M" => 8.0 * 1024.0 * 1024.0,
+            "GiB" | "GB" | "G" => 8.0 * 1024.0 * 1024.0 * 1024.0,
+            other => {
+                return Err(format!(
+                    "'{s}': unknown unit '{other}' (use b, B, KiB, MiB or GiB)"
+                ));
+            }
+        };
+        let bits = value * unit_bits;
+        if bits.is_nan() || bits < 1.0 || bits.fract() != 0.0 || bits > u64::MAX as f64 {
+            return Err(format!("'{s}' is not a positive whole number of bits"));
+        }
+        Ok(Size { bits: bits as u64 })
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.bits;
+        if !b.is_multiple_of(8) {
+            return write!(f, "{b}b");
+        }
+        let bytes = b / 8;
+        for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if bytes >= scale && bytes.is_multiple_of(scale) {
+                return write!(f, "{}{unit}", bytes / scale);
+            }
+        }
+        for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if bytes >= scale {
+                return write!(f, "{:.2}{unit}", bytes as f64 / scale as f64);
+            }
+        }
+        write!(f, "{bytes}B")
+    }
+}
+
+/// Human formatting of counts with thousands separators: `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Human formatting of a bit count in the nearest binary byte unit: `1.50 MiB`.
+pub fn human_bits(bits: u64) -> String {
+    let bytes = bits as f64 / 8.0;
+    if bytes >= (1u64 << 30) as f64 {
+        format!("{:.2} GiB", bytes / (1u64 << 30) as f64)
+    } else if bytes >= (1u64 << 20) as f64 {
+        format!("{:.2} MiB", bytes / (1u64 << 20) as f64)
+    } else if bytes >= 1024.0 {
+        format!("{:.2} KiB", bytes / 1024.0)
+    } else if bits.is_multiple_of(8) {
+        format!("{} B", bits / 8)
+    } else {
+        format!("{bits} b")
+    }
+}
+
+/// Human formatting of an energy in picojoules, scaled to the nearest SI prefix.
+pub fn human_energy_pj(pj: f64) -> String {
+    let abs = pj.abs();
+    if abs >= 1e9 {
+        format!("{:.3} mJ", pj / 1e9)
+    } else if abs >= 1e6 {
+        format!("{:.3} µJ", pj / 1e6)
+    } else if abs >= 1e3 {
+        format!("{:.3} nJ", pj / 1e3)
+    } else {
+        format!("{pj:.3} pJ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_binary_units() {
+        assert_eq!("128KiB".parse::<Size>().unwrap().bits(), 128 * 1024 * 8);
+        assert_eq!("1 MiB".parse::<Size>().unwrap().bits(), 1 << 23);
+        assert_eq!("512KB".parse::<Size>().unwrap(), Size::from_kib(512));
+        assert_eq!("0.5MiB".parse::<Size>().unwrap(), Size::from_kib(512));
+        assert_eq!("12b".parse::<Size>().unwrap().bits(), 12);
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        assert!("0KiB".parse::<Size>().is_err());
+        assert!("-1KiB".parse::<Size>().is_err());
+        assert!("12 parsecs".parse::<Size>().is_err());
+        assert!("KiB".parse::<Size>().is_err());
+    }
+
+    #[test]
+    fn displays_round_trip() {
+        for s in ["128KiB", "1MiB", "2GiB", "12b", "100B"] {
+            assert_eq!(s.parse::<Size>().unwrap().to_string(), s);
+        }
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
+}

@@ -1,0 +1,1075 @@
+//! Workloads: a DAG of SNN layers over `T` timesteps, read from TOML in three steps —
+//! serde structs that deny unknown fields, a validation pass that reports every problem
+//! with its line, and the resolved [`Workload`] with integer layer ids.
+
+use super::diag::{Collector, ModelError, Problem, SourceText};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+/// The four operands of a layer: weights, input features, output features, neuron state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Operand {
+    W,
+    I,
+    O,
+    V,
+}
+
+impl Operand {
+    pub const ALL: [Operand; 4] = [Operand::W, Operand::I, Operand::O, Operand::V];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Operand::W => "W",
+            Operand::I => "I",
+            Operand::O => "O",
+            Operand::V => "V",
+        }
+    }
+}
+
+/// Layer operators. Conv and fully connected reduce over C·FY·FX with weights; the
+/// element-wise and pooling operators have no weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Conv,
+    Fc,
+    SewAdd,
+    SewOr,
+    MaxPool,
+    AvgPool,
+}
+
+impl OpKind {
+    const NAMES: [(&'static str, OpKind); 6] = [
+        ("conv", OpKind::Conv),
+        ("fc", OpKind::Fc),
+        ("sew_add", OpKind::SewAdd),
+        ("sew_or", OpKind::SewOr),
+        ("max_pool", OpKind::MaxPool),
+        ("avg_pool", OpKind::AvgPool),
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(n, _)| *n == s).map(|(_, k)| *k)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    /// Conv and fully connected: a weighted reduction that runs on the PE array as
+    /// MACs (multi-bit inputs) or SOPs (spike inputs).
+    pub fn has_weights(self) -> bool {
+        matches!(self, OpKind::Conv | OpKind::Fc)
+    }
+
+    pub fn is_elementwise(self) -> bool {
+        matches!(self, OpKind::SewAdd | OpKind::SewOr)
+    }
+
+    pub fn is_pool(self) -> bool {
+        matches!(self, OpKind::MaxPool | OpKind::AvgPool)
+    }
+}
+
+/// Loop sizes of one timestep of a layer. Element-wise and pooling layers have `c == k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Dims {
+    pub k: u64,
+    pub c: u64,
+    pub oy: u64,
+    pub ox: u64,
+    pub fy: u64,
+    pub fx: u64,
+}
+
+/// Operand precisions in bits. `v` is 0 for stateless layers, `w` is 0 for layers
+/// without weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Precision {
+    pub w: u32,
+    pub i: u32,
+    pub o: u32,
+    pub v: u32,
+    pub acc: u32,
+}
+
+/// Where a layer reads its input from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    NetworkInput,
+    Layer(usize),
+}
+
+/// The network input tensor (one per timestep).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkInput {
+    pub name: String,
+    pub channels: u64,
+    pub height: u64,
+    pub width: u64,
+    pub bits: u32,
+}
+
+impl NetworkInput {
+    pub fn bits_per_timestep(&self) -> u64 {
+        self.channels * self.height * self.width * self.bits as u64
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Layer {
+    pub id: usize,
+    pub name: String,
+    pub op: OpKind,
+    pub dims: Dims,
+    pub stride: [u64; 2],
+    pub padding: [u64; 2],
+    pub precision: Precision,
+    pub stateful: bool,
+    pub sources: Vec<Source>,
+    pub block: usize,
+    pub input_density: Option<f64>,
+}
+
+impl Layer {
+    /// Operations of one timestep that run on the PE array as reductions.
+    pub fn reduction_ops_per_timestep(&self) -> u64 {
+        if self.op.has_weights() {
+            let d = &self.dims;
+            d.k * d.c * d.oy * d.ox * d.fy * d.fx
+        } else {
+            0
+        }
+    }
+
+    /// Inputs wider than one bit make the reduction MACs; spikes make it SOPs.
+    pub fn spiking_input(&self) -> bool {
+        self.precision.i == 1
+    }
+
+    pub fn macs_per_timestep(&self) -> u64 {
+        if self.spiking_input() {
+            0
+        } else {
+            self.reduction_ops_per_timestep()
+        }
+    }
+
+    pub fn sops_per_timestep(&self) -> u64 {
+        if self.spiking_input() {
+            self.reduction_ops_per_timestep()
+        } else {
+            0
+        }
+    }
+
+    /// Element-wise combinations and pooling-window operations.
+    pub fn other_ops_per_timestep(&self) -> u64 {
+        let d = &self.dims;
+        match self.op {
+            OpKind::SewAdd | OpKind::SewOr => d.k * d.oy * d.ox * (self.sources.len() as u64 - 1),
+            OpKind::MaxPool | OpKind::AvgPool => d.k * d.oy * d.ox * d.fy * d.fx,
+            OpKind::Conv | OpKind::Fc => 0,
+        }
+    }
+
+    pub fn weights(&self) -> u64 {
+        let d = &self.dims;
+        if self.op.has_weights() {
+            d.k * d.c * d.fy * d.fx
+        } else {
+            0
+        }
+    }
+
+    pub fn weight_bits(&self) -> u64 {
+        self.weights() * self.precision.w as u64
+    }
+
+    pub fn output_neurons(&self) -> u64 {
+        self.dims.k * self.dims.oy * self.dims.ox
+    }
+
+    pub fn states(&self) -> u64 {
+        if self.stateful {
+            self.output_neurons()
+        } else {
+            0
+        }
+    }
+
+    pub fn state_bits(&self) -> u64 {
+        self.states() * self.precision.v as u64
+    }
+
+    pub fn output_bits_per_timestep(&self) -> u64 {
+        self.output_neurons() * self.precision.o as u64
+    }
+
+    /// Input rows or columns needed for `outputs` consecutive outputs along one axis,
+    /// before clipping to the input tensor (`axis` 0 = y, 1 = x).
+    pub fn input_span(&self, axis: usize, outputs: u64) -> u64 {
+        let f = if axis == 0 {
+            self.dims.fy
+        } else {
+            self.dims.fx
+        };
+        if outputs == 0 {
+            0
+        } else {
+            (outputs - 1) * self.stride[axis] + f
+        }
+    }
+
+    /// Input range `[lo, hi)` along one axis read by outputs `[o_lo, o_hi)`, clipped to
+    /// an input of extent `input_extent` (padding is not stored).
+    pub fn input_range(&self, axis: usize, o_lo: u64, o_hi: u64, input_extent: u64) -> Range<u64> {
+        if o_hi <= o_lo {
+            return 0..0;
+        }
+        let f = if axis == 0 {
+            self.dims.fy
+        } else {
+            self.dims.fx
+        };
+        let s = self.stride[axis];
+        let p = self.padding[axis];
+        let lo = (o_lo * s).saturating_sub(p);
+        let hi = ((o_hi - 1) * s + f).saturating_sub(p).min(input_extent);
+        lo.min(hi)..hi
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    pub name: String,
+    pub description: Option<String>,
+    pub timesteps: u32,
+    pub input: NetworkInput,
+    pub layers: Vec<Layer>,
+    pub num_blocks: usize,
+    /// For each layer, the layers that read its output (in id order).
+    pub consumers: Vec<Vec<usize>>,
+}
+
+/// Shape of a feature tensor of one timestep: channels, height, width, bits per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureShape {
+    pub channels: u64,
+    pub height: u64,
+    pub width: u64,
+    pub bits: u32,
+}
+
+impl Workload {
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let source = SourceText::read(path)?;
+        Self::parse(&source)
+    }
+
+    pub fn layer_by_name(&self, name: &str) -> Option<&Layer> {
+        self.layers.iter().find(|l| l.name == name)
+    }
+
+    pub fn source_shape(&self, source: Source) -> FeatureShape {
+        match source {
+            Source::NetworkInput => FeatureShape {
+                channels: self.input.channels,
+                height: self.input.height,
+                width: self.input.width,
+                bits: self.input.bits,
+            },
+            Source::Layer(id) => {
+                let l = &self.layers[id];
+                FeatureShape {
+                    channels: l.dims.k,
+                    height: l.dims.oy,
+                    width: l.dims.ox,
+                    bits: l.precision.o,
+                }
+            }
+        }
+    }
+
+    pub fn source_name(&self, source: Source) -> &str {
+        match source {
+            Source::NetworkInput => &self.input.name,
+            Source::Layer(id) => &self.layers[id].name,
+        }
+    }
+
+    /// Layers whose output nobody reads: the network outputs, which end in DRAM.
+    pub fn is_network_output(&self, layer: usize) -> bool {
+        self.consumers[layer].is_empty()
+    }
+
+    pub fn block_layers(&self, block: usize) -> impl Iterator<Item = &Layer> {
+        self.layers.iter().filter(move |l| l.block == block)
+    }
+
+    /// The SEW-X ablation: the listed blocks lose their neuron state; their layers keep
+    /// their shapes and spike outputs.
+    pub fn make_blocks_stateless(&mut self, blocks: &[usize]) -> Result<(), ModelError> {
+        let problems: Vec<Problem> = blocks
+            .iter()
+            .filter(|&&b| b >= self.num_blocks)
+            .map(|b| {
+                Problem::new(
+                    format!("block {b}"),
+                    format!(
+                        "workload '{}' has blocks 0..={} only",
+                        self.name,
+                        self.num_blocks.saturating_sub(1)
+                    ),
+                )
+                .field("stateless_blocks")
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(ModelError {
+                origin: "stateless-blocks override".into(),
+                problems,
+            });
+        }
+        for layer in &mut self.layers {
+            if blocks.contains(&layer.block) {
+                layer.stateful = false;
+                layer.precision.v = 0;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn parse(source: &SourceText) -> Result<Self, ModelError> {
+        let mut diag = Collector::new(source);
+        let whole = 0..source.text.len();
+        let raw: RawWorkload = match toml::from_str(&source.text) {
+            Ok(raw) => raw,
+            Err(err) => {
+                diag.toml_error(&err, "workload", &whole);
+                return Err(diag.into_error());
+            }
+        };
+        let workload = resolve(raw, &mut diag);
+        diag.finish()?;
+        workload.ok_or_else(|| {
+            ModelError::single(
+                source.display_path(),
+                Problem::new("workload", "could not be resolved"),
+            )
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 1: serde structs exactly as written in TOML.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    timesteps: i64,
+    input: toml::Spanned<RawInput>,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    layer: Vec<toml::Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    #[serde(default = "default_input_name")]
+    name: String,
+    channels: i64,
+    height: i64,
+    width: i64,
+    bits: i64,
+}
+
+fn default_input_name() -> String {
+    "input".into()
+}
+
+/// Values every layer inherits unless it sets its own.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    #[serde(default)]
+    precision: RawPrecision,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct RawPrecision {
+    w: Option<i64>,
+    i: Option<i64>,
+    o: Option<i64>,
+    v: Option<i64>,
+    acc: Option<i64>,
+}
+
+impl RawPrecision {
+    fn over(self, base: RawPrecision) -> RawPrecision {
+        RawPrecision {
+            w: self.w.or(base.w),
+            i: self.i.or(base.i),
+            o: self.o.or(base.o),
+            v: self.v.or(base.v),
+            acc: self.acc.or(base.acc),
+        }
+    }
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+enum Pair {
+    Same(i64),
+    YX([i64; 2]),
+}
+
+impl Pair {
+    fn yx(self) -> [i64; 2] {
+        match self {
+            Pair::Same(v) => [v, v],
+            Pair::YX(p) => p,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    name: String,
+    op: String,
+    block: i64,
+    sources: Vec<String>,
+    k: Option<i64>,
+    c: Option<i64>,
+    oy: Option<i64>,
+    ox: Option<i64>,
+    fy: Option<i64>,
+    fx: Option<i64>,
+    stride: Option<Pair>,
+    padding: Option<Pair>,
+    #[serde(default)]
+    stateful: bool,
+    #[serde(default)]
+    precision: RawPrecision,
+    input_density: Option<f64>,
+    #[serde(default)]
+    #[allow(dead_code)] // documentation for people reading the TOML
+    note: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 2 and 3: validate and resolve.
+
+struct Pending {
+    raw: RawLayer,
+    span: Range<usize>,
+    element: String,
+}
+
+fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
+    let whole = 0..diag.source.text.len();
+    if raw.timesteps < 1 || raw.timesteps > u32::MAX as i64 {
+        diag.at(
+            &whole,
+            "workload",
+            "timesteps",
+            format!("must be at least 1, got {}", raw.timesteps),
+        );
+    }
+    let input_span = raw.input.span();
+    let ri = raw.input.into_inner();
+    for (field, value) in [
+        ("channels", ri.channels),
+        ("height", ri.height),
+        ("width", ri.width),
+        ("bits", ri.bits),
+    ] {
+        if value < 1 {
+            diag.at(
+                &input_span,
+                "input",
+                field,
+                format!("must be at least 1, got {value}"),
+            );
+        }
+    }
+    let input = NetworkInput {
+        name: ri.name,
+        channels: ri.channels.max(1) as u64,
+        height: ri.height.max(1) as u64,
+        width: ri.width.max(1) as u64,
+        bits: ri.bits.clamp(1, 64) as u32,
+    };
+    let defaults = raw.defaults.precision;
+
+    if raw.layer.is_empty() {
+        diag.element(&whole, "workload", "has no [[layer]] tables");
+    }
+
+    // Deserialize each layer on its own so that one bad layer does not hide the others.
+    let mut pending = Vec::new();
+    for (index, table) in raw.layer.into_iter().enumerate() {
+        let span = table.span();
+        let table = table.into_inner();
+        let element = match table.get("name").and_then(|v| v.as_str()) {
+            Some(name) => format!("layer '{name}'"),
+            None => format!("layer #{}", index + 1),
+        };
+        match toml::Value::Table(table).try_into::<RawLayer>() {
+            Ok(raw) => pending.push(Pending { raw, span, element }),
+            Err(err) => diag.toml_error(&err, &element, &span),
+        }
+    }
+
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (id, p) in pending.iter().enumerate() {
+        if p.raw.name == input.name {
+            diag.at(
+                &p.span,
+                &p.element,
+                "name",
+                format!("'{}' is the network input's name", input.name),
+            );
+        }
+        if let Some(prev) = ids.insert(p.raw.name.as_str(), id) {
+            diag.at(
+                &p.span,
+                &p.element,
+                "name",
+                format!("duplicate layer name (first used by layer #{})", prev + 1),
+            );
+        }
+    }
+
+    let mut layers = Vec::with_capacity(pending.len());
+    for (id, p) in pending.iter().enumerate() {
+        layers.push(resolve_layer(id, p, &ids, &input, defaults, diag));
+    }
+    if !diag.problems.is_empty() {
+        return None;
+    }
+    let layers: Vec<Layer> = layers.into_iter().collect::<Option<_>>()?;
+
+    check_acyclic_and_ordered(&layers, &pending, diag);
+    let num_blocks = check_blocks(&layers, &pending, diag);
+    if !diag.problems.is_empty() {
+        return None;
+    }
+
+    let mut workload = Workload {
+        name: raw.name,
+        description: raw.description,
+        timesteps: raw.timesteps as u32,
+        input,
+        consumers: vec![Vec::new(); layers.len()],
+        layers,
+        num_blocks,
+    };
+    for layer in &workload.layers {
+        for s in &layer.sources {
+            if let Source::Layer(p) = s {
+                workload.consumers[*p].push(layer.id);
+            }
+        }
+    }
+    check_shapes(&mut workload, &pending, diag);
+    if diag.problems.is_empty() {
+        Some(workload)
+    } else {
+        None
+    }
+}
+
+fn resolve_layer(
+    id: usize,
+    p: &Pending,
+    ids: &HashMap<&str, usize>,
+    input: &NetworkInput,
+    defaults: RawPrecision,
+    diag: &mut Collector,
+) -> Option<Layer> {
+    let raw = &p.raw;
+    let before = diag.problems.len();
+    let span = &p.span;
+    let el = p.element.as_str();
+
+    let op = OpKind::parse(&raw.op);
+    if op.is_none() {
+        diag.at(
+            span,
+            el,
+            "op",
+            format!(
+                "unknown operator '{}' (expected one of conv, fc, sew_add, sew_or, max_pool, avg_pool)",
+                raw.op
+            ),
+        );
+    }
+    let op = op.unwrap_or(OpKind::Conv);
+
+    // Dimensions: which are required depends on the operator.
+    let mut dim = |field: &str, value: Option<i64>, default: Option<u64>| -> u64 {
+        match (value, default) {
+            (Some(v), _) if v >= 1 => v as u64,
+            (Some(v), _) => {
+                diag.at(span, el, field, format!("must be at least 1, got {v}"));
+                1
+            }
+            (None, Some(d)) => d,
+            (None, None) => {
+                diag.at(
+                    span,
+                    el,
+                    field,
+                    format!("missing (required for op '{}')", op.name()),
+                );
+                1
+            }
+        }
+    };
+    let k = dim("k", raw.k, None);
+    let (c, oy, ox, fy, fx) = match op {
+        OpKind::Conv => (
+            dim("c", raw.c, None),
+            dim("oy", raw.oy, None),
+            dim("ox", raw.ox, None),
+            dim("fy", raw.fy, None),
+            dim("fx", raw.fx, None),
+        ),
+        OpKind::Fc => (
+            dim("c", raw.c, None),
+            dim("oy", raw.oy, Some(1)),
+            dim("ox", raw.ox, Some(1)),
+            dim("fy", raw.fy, Some(1)),
+            dim("fx", raw.fx, Some(1)),
+        ),
+        OpKind::SewAdd | OpKind::SewOr => (
+            dim("c", raw.c, Some(k)),
+            dim("oy", raw.oy, None),
+            dim("ox", raw.ox, None),
+            dim("fy", raw.fy, Some(1)),
+            dim("fx", raw.fx, Some(1)),
+        ),
+        OpKind::MaxPool | OpKind::AvgPool => (
+            dim("c", raw.c, Some(k)),
+            dim("oy", raw.oy, None),
+            dim("ox", raw.ox, None),
+            dim("fy", raw.fy, None),
+            dim("fx", raw.fx, None),
+        ),
+    };
+    if op == OpKind::Fc && (oy, ox, fy, fx) != (1, 1, 1, 1) {
+        diag.at(
+            span,
+            el,
+            "oy",
+            "a fully connected layer has oy = ox = fy = fx = 1",
+        );
+    }
+    if (op.is_elementwise() || op.is_pool()) && c != k {
+        diag.at(
+            span,
+            el,
+            "c",
+            format!(
+                "{} keeps channels: c must equal k ({k}), got {c}",
+                op.name()
+            ),
+        );
+    }
+    if op.is_elementwise() && (fy, fx) != (1, 1) {
+        diag.at(
+            span,
+            el,
+            "fy",
+            "element-wise layers have no window: fy = fx = 1",
+        );
+    }
+
+    let mut pair = |field: &str, value: Option<Pair>, default: i64, min: i64| -> [u64; 2] {
+        let yx = value.map(Pair::yx).unwrap_or([default, default]);
+        for v in yx {
+            if v < min {
+                diag.at(span, el, field, format!("must be at least {min}, got {v}"));
+            }
+        }
+        [yx[0].max(min) as u64, yx[1].max(min) as u64]
+    };
+    let stride = pair("stride", raw.stride, 1, 1);
+    let padding = pair("padding", raw.padding, 0, 0);
+
+    // Sources.
+    let mut sources = Vec::new();
+    if raw.sources.is_empty() {
+        diag.at(
+            span,
+            el,
+            "sources",
+            "a layer needs at least one source (a layer name or the input)",
+        );
+    }
+    for name in &raw.sources {
+        if *name == input.name {
+            sources.push(Source::NetworkInput);
+        } else if let Some(&src) = ids.get(name.as_str()) {
+            if src == id {
+                diag.at(span, el, "sources", "a layer cannot read its own output");
+            }
+            sources.push(Source::Layer(src));
+        } else {
+            diag.at(
+                span,
+                el,
+                "sources",
+                format!(
+                    "source '{name}' does not exist (not a layer, nor the input '{}')",
+                    input.name
+                ),
+            );
+        }
+    }
+    let expected_sources = if op.is_elementwise() { 2 } else { 1 };
+    if !raw.sources.is_empty() && raw.sources.len() != expected_sources {
+        diag.at(
+            span,
+            el,
+            "sources",
+            format!(
+                "op '{}' takes {expected_sources} source{}, got {}",
+                op.name(),
+                if expected_sources == 1 { "" } else { "s" },
+                raw.sources.len()
+            ),
+        );
+    }
+
+    // Precisions: layer values over the file's defaults; `i` may be left to the producer.
+    let prec = raw.precision.over(defaults);
+    let mut bits = |field: &str, value: Option<i64>, needed: bool| -> u32 {
+        match value {
+            Some(v) if !(0..=64).contains(&v) => {
+                diag.at(
+                    span,
+                    el,
+                    field,
+                    format!("precision must be 0..=64 bits, got {v}"),
+                );
+                0
+            }
+            Some(0) | None if needed => {
+                diag.at(
+                    span,
+                    el,
+                    field,
+                    "precision of 0 bits (or missing) where the operand is needed",
+                );
+                0
+            }
+            Some(v) => v as u32,
+            None => 0,
+        }
+    };
+    let w = bits("w", prec.w, op.has_weights());
+    let o = bits("o", prec.o, true);
+    let v = bits("v", prec.v, raw.stateful);
+    let acc = bits("acc", prec.acc, op.has_weights());
+    let i = match prec.i {
+        Some(_) => bits("i", prec.i, true),
+        None => 0, // filled in from the producer by check_shapes
+    };
+    if raw.stateful && !op.has_weights() {
+        diag.at(
+            span,
+            el,
+            "stateful",
+            format!(
+                "only conv and fc layers keep neuron state, not '{}'",
+                op.name()
+            ),
+        );
+    }
+
+    if raw.block < 0 {
+        diag.at(
+            span,
+            el,
+            "block",
+            format!("must be at least 0, got {}", raw.block),
+        );
+    }
+    if let Some(d) = raw.input_density
+        && !(d > 0.0 && d <= 1.0)
+    {
+        diag.at(
+            span,
+            el,
+            "input_density",
+            format!("must be in (0, 1], got {d}"),
+        );
+    }
+
+    if diag.problems.len() != before {
+        return None;
+    }
+    Some(Layer {
+        id,
+        name: raw.name.clone(),
+        op,
+        dims: Dims {
+            k,
+            c,
+            oy,
+            ox,
+            fy,
+            fx,
+        },
+        stride,
+        padding,
+        precision: Precision {
+            w,
+            i,
+            o,
+            v: if raw.stateful { v } else { 0 },
+            acc,
+        },
+        stateful: raw.stateful,
+        sources,
+        block: raw.block as usize,
+        input_density: raw.input_density,
+    })
+}
+
+/// Layers must form a DAG listed in execution order (every source before its reader).
+fn check_acyclic_and_ordered(layers: &[Layer], pending: &[Pending], diag: &mut Collector) {
+    // Colour-based DFS to name a cycle if there is one.
+    let n = layers.len();
+    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    let mut stack_path: Vec<usize> = Vec::new();
+    let mut cycle: Option<Vec<usize>> = None;
+    fn visit(
+        u: usize,
+        layers: &[Layer],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+        cycle: &mut Option<Vec<usize>>,
+    ) {
+        if cycle.is_some() {
+            return;
+        }
+        state[u] = 1;
+        path.push(u);
+        for s in &layers[u].sources {
+            if let Source::Layer(p) = *s {
+                if state[p] == 1 {
+                    let start = path.iter().position(|&x| x == p).unwrap_or(0);
+                    *cycle = Some(path[start..].to_vec());
+                    return;
+                }
+                if state[p] == 0 {
+                    visit(p, layers, state, path, cycle);
+                }
+            }
+        }
+        path.pop();
+        state[u] = 2;
+    }
+    for u in 0..n {
+        if state[u] == 0 {
+            visit(u, layers, &mut state, &mut stack_path, &mut cycle);
+        }
+    }
+    if let Some(cyc) = cycle {
+        let names: Vec<&str> = cyc.iter().rev().map(|&i| layers[i].name.as_str()).collect();
+        let first = cyc[0];
+        diag.at(
+            &pending[first].span,
+            &pending[first].element,
+            "sources",
+            format!("cycle: {} -> {}", names.join(" -> "), names[0]),
+        );
+        return;
+    }
+    for layer in layers {
+        for s in &layer.sources {
+            if let Source::Layer(p) = *s
+                && p > layer.id
+            {
+                diag.at(
+                    &pending[layer.id].span,
+                    &pending[layer.id].element,
+                    "sources",
+                    format!(
+                        "source '{}' is listed after this layer; list layers in execution order",
+                        layers[p].name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Block ids start at 0, never go backwards in file order, and leave no gaps.
+fn check_blocks(layers: &[Layer], pending: &[Pending], diag: &mut Collector) -> usize {
+    let mut current = 0usize;
+    for (i, layer) in layers.iter().enumerate() {
+        let expected_first = i == 0 && layer.block != 0;
+        if expected_first {
+            diag.at(
+                &pending[i].span,
+                &pending[i].element,
+                "block",
+                format!("the first layer must be in block 0, got {}", layer.block),
+            );
+        } else if layer.block < current {
+            diag.at(
+                &pending[i].span,
+                &pending[i].element,
+                "block",
+                format!(
+                    "block id goes backwards ({} after {current}); blocks are contiguous in layer order",
+                    layer.block
+                ),
+            );
+        } else if layer.block > current + 1 && i > 0 {
+            diag.at(
+                &pending[i].span,
+                &pending[i].element,
+                "block",
+                format!("block id skips from {current} to {}", layer.block),
+            );
+        }
+        current = current.max(layer.block);
+    }
+    layers.iter().map(|l| l.block + 1).max().unwrap_or(0)
+}
+
+/// Producer and consumer shapes agree (channels, spatial size with stride, kernel and
+/// padding, precision). Fills in input precisions left to the producer.
+fn check_shapes(w: &mut Workload, pending: &[Pending], diag: &mut Collector) {
+    for (id, p) in pending.iter().enumerate() {
+        let layer = &w.layers[id];
+        let span = &p.span;
+        let el = &p.element;
+        let d = layer.dims;
+        let mut input_bits: Option<u32> = None;
+        for &src in &layer.sources {
+            let shape = w.source_shape(src);
+            let src_name = w.source_name(src).to_string();
+            match layer.op {
+                OpKind::Fc => {
+                    let flat = shape.channels * shape.height * shape.width;
+                    if d.c != flat && d.c != shape.channels {
+                        diag.at(
+                            span,
+                            el,
+                            "c",
+                            format!(
+                                "{} inputs, but source '{src_name}' gives {}×{}×{} = {flat}",
+                                d.c, shape.channels, shape.height, shape.width
+                            ),
+                        );
+                    }
+                }
+                OpKind::SewAdd | OpKind::SewOr => {
+                    if (shape.channels, shape.height, shape.width) != (d.k, d.oy, d.ox) {
+                        diag.at(
+                            span,
+                            el,
+                            "sources",
+                            format!(
+                                "source '{src_name}' is {}×{}×{} but this layer is {}×{}×{} (k×oy×ox)",
+                                shape.channels, shape.height, shape.width, d.k, d.oy, d.ox
+                            ),
+                        );
+                    }
+                }
+                OpKind::Conv | OpKind::MaxPool | OpKind::AvgPool => {
+                    if d.c != shape.channels {
+                        diag.at(
+                            span,
+                            el,
+                            "c",
+                            format!(
+                                "{} input channels, but source '{src_name}' has {}",
+                                d.c, shape.channels
+                            ),
+                        );
+                    }
+                    for (axis, field, out, inp, f) in [
+                        (0, "oy", d.oy, shape.height, d.fy),
+                        (1, "ox", d.ox, shape.width, d.fx),
+                    ] {
+                        let padded = inp + 2 * layer.padding[axis];
+                        let s = layer.stride[axis];
+                        let expected = if padded >= f {
+                            Some((padded - f) / s + 1)
+                        } else {
+                            None
+                        };
+                        if expected != Some(out) {
+                            diag.at(
+                                span,
+                                el,
+                                field,
+                                format!(
+                                    "{out} outputs, but an input of {inp} from '{src_name}' with kernel {f}, stride {s}, padding {} gives {}",
+                                    layer.padding[axis],
+                                    expected.map_or("none".to_string(), |e| e.to_string())
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            match input_bits {
+                None => input_bits = Some(shape.bits),
+                Some(b) if b != shape.bits => diag.at(
+                    span,
+                    el,
+                    "sources",
+                    format!(
+                        "sources disagree on precision ({b} vs {} bits from '{src_name}')",
+                        shape.bits
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        if let Some(bits) = input_bits {
+            let layer = &mut w.layers[id];
+            if layer.precision.i == 0 {
+                layer.precision.i = bits;
+            } else if layer.precision.i != bits {
+                diag.at(
+                    span,
+                    el,
+                    "i",
+                    format!(
+                        "input precision {} bits, but the source produces {bits}-bit features",
+                        layer.precision.i
+                    ),
+                );
+            }
+        }
+    }
+}

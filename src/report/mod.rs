@@ -1,0 +1,6 @@
+//! The report stage: what stems prints, as tables for people and JSON for programs.
+
+pub mod inspect;
+pub mod table;
+
+pub use table::Table;

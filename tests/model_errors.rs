@@ -1,0 +1,277 @@
+//! Bad input: every kind of model error names the file, line, element and field, all
+//! problems are reported together, and the CLI exits 2 without panicking.
+
+use std::process::Command;
+use stems::model::{Accelerator, HardwareOverrides, ModelError, SourceText, Workload};
+
+const WORKLOAD: &str = r#"name = "tiny"
+timesteps = 4
+
+[input]
+channels = 2
+height = 8
+width = 8
+bits = 1
+
+[defaults]
+precision = { w = 4, o = 1, v = 12, acc = 16 }
+
+[[layer]]
+name = "a"
+op = "conv"
+block = 0
+sources = ["input"]
+k = 8
+c = 2
+oy = 8
+ox = 8
+fy = 3
+fx = 3
+padding = 1
+stateful = true
+
+[[layer]]
+name = "b"
+op = "conv"
+block = 1
+sources = ["a"]
+k = 8
+c = 8
+oy = 4
+ox = 4
+fy = 2
+fx = 2
+stride = 2
+stateful = true
+"#;
+
+fn workload_err(text: &str) -> ModelError {
+    match Workload::parse(&SourceText::new("tiny.toml", text)) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// Line of the last line that starts with `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with(needle))
+        .expect("needle in text")
+        + 1
+}
+
+#[test]
+fn the_base_workload_is_valid() {
+    let w = Workload::parse(&SourceText::new("tiny.toml", WORKLOAD)).expect("valid");
+    assert_eq!(w.layers.len(), 2);
+    assert_eq!(w.num_blocks, 2);
+    assert_eq!(
+        w.layers[1].precision.i, 1,
+        "input precision comes from the producer"
+    );
+}
+
+#[test]
+fn malformed_toml_names_the_line() {
+    let text = WORKLOAD.replace("k = 8\nc = 8", "k = 8\nc = = 8");
+    let e = workload_err(&text);
+    assert_eq!(e.problems.len(), 1);
+    assert_eq!(e.problems[0].line, Some(line_of(&text, "c = = 8")));
+    assert!(e.to_string().contains("tiny.toml:"), "{e}");
+}
+
+#[test]
+fn unknown_field_is_named_with_its_line() {
+    let text = WORKLOAD.replace("stride = 2", "stride = 2\nstrid = 2");
+    let e = workload_err(&text);
+    let p = &e.problems[0];
+    assert_eq!(p.field.as_deref(), Some("strid"));
+    assert_eq!(p.element, "layer 'b'");
+    assert_eq!(p.line, Some(line_of(&text, "strid = 2")));
+}
+
+#[test]
+fn missing_field_is_named() {
+    let text = WORKLOAD.replace("fy = 2\n", "");
+    let e = workload_err(&text);
+    let p = &e.problems[0];
+    assert_eq!(p.field.as_deref(), Some("fy"));
+    assert!(p.message.contains("missing"), "{}", p.message);
+}
+
+#[test]
+fn zero_and_negative_sizes_are_rejected() {
+    let text = WORKLOAD.replace("k = 8\nc = 8", "k = 0\nc = -8");
+    let e = workload_err(&text);
+    let fields: Vec<_> = e
+        .problems
+        .iter()
+        .filter_map(|p| p.field.as_deref())
+        .collect();
+    assert!(fields.contains(&"k") && fields.contains(&"c"), "{e}");
+    assert_eq!(e.problems[0].line, Some(line_of(&text, "k = 0")));
+}
+
+#[test]
+fn a_missing_source_layer_is_named() {
+    let text = WORKLOAD.replace("sources = [\"a\"]", "sources = [\"nope\"]");
+    let e = workload_err(&text);
+    assert_eq!(e.problems[0].field.as_deref(), Some("sources"));
+    assert!(
+        e.problems[0].message.contains("'nope' does not exist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_cycle_is_reported_with_its_path() {
+    let text = WORKLOAD.replace("sources = [\"input\"]", "sources = [\"b\"]");
+    let e = workload_err(&text);
+    assert!(e.to_string().contains("cycle"), "{e}");
+}
+
+#[test]
+fn shape_mismatches_account_for_stride_kernel_and_padding() {
+    // Without padding a 3×3 conv on 8×8 gives 6×6, not 8×8.
+    let text = WORKLOAD.replace("padding = 1\n", "");
+    let e = workload_err(&text);
+    let p = &e.problems[0];
+    assert_eq!(p.field.as_deref(), Some("oy"));
+    assert!(p.message.contains("gives 6"), "{}", p.message);
+    // Channel mismatch with the producer.
+    let text = WORKLOAD.replace("k = 8\nc = 8", "k = 8\nc = 7");
+    let e = workload_err(&text);
+    assert_eq!(e.problems[0].field.as_deref(), Some("c"));
+}
+
+#[test]
+fn a_block_id_that_goes_backwards_is_rejected() {
+    let text = format!(
+        "{WORKLOAD}\n[[layer]]\nname = \"c\"\nop = \"conv\"\nblock = 0\nsources = [\"b\"]\nk = 8\nc = 8\noy = 4\nox = 4\nfy = 1\nfx = 1\n"
+    );
+    let e = workload_err(&text);
+    assert_eq!(e.problems[0].field.as_deref(), Some("block"));
+    assert!(e.problems[0].message.contains("backwards"), "{e}");
+}
+
+#[test]
+fn zero_precision_where_needed_is_rejected() {
+    let text = WORKLOAD.replace(
+        "stride = 2\nstateful = true",
+        "stride = 2\nstateful = true\nprecision = { v = 0 }",
+    );
+    let e = workload_err(&text);
+    assert_eq!(e.problems[0].field.as_deref(), Some("v"));
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let text = WORKLOAD
+        .replace("k = 8\nc = 2", "k = 8\nc = 2\nop_typo = 1")
+        .replace("sources = [\"a\"]", "sources = [\"nope\"]");
+    let e = workload_err(&text);
+    assert!(e.problems.len() >= 2, "{e}");
+    let elements: Vec<_> = e.problems.iter().map(|p| p.element.as_str()).collect();
+    assert!(
+        elements.contains(&"layer 'a'") && elements.contains(&"layer 'b'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_override_naming_a_missing_block_is_rejected() {
+    let mut w = Workload::parse(&SourceText::new("tiny.toml", WORKLOAD)).expect("valid");
+    let e = w
+        .make_blocks_stateless(&[5])
+        .expect_err("block 5 does not exist");
+    assert!(e.to_string().contains("block 5"), "{e}");
+}
+
+const ACCEL: &str = include_str!("../models/hardware/meta_proto.toml");
+
+#[test]
+fn a_memory_level_no_operand_uses_is_rejected() {
+    let text = ACCEL.replace("operands = [\"I\"]", "operands = []");
+    let e = Accelerator::parse(&SourceText::new("hw.toml", &text)).expect_err("invalid");
+    let p = &e.problems[0];
+    assert_eq!(p.element, "memory 'input_lb' of core 'core0'");
+    assert_eq!(p.field.as_deref(), Some("operands"));
+    assert_eq!(p.line, Some(line_of(&text, "operands = []")));
+}
+
+#[test]
+fn accelerator_sizes_must_be_positive() {
+    let text = ACCEL
+        .replace("size = \"16KiB\"", "size = \"0KiB\"")
+        .replace("rows = 16", "rows = -16");
+    let e = Accelerator::parse(&SourceText::new("hw.toml", &text)).expect_err("invalid");
+    assert_eq!(e.problems.len(), 2, "both problems are reported: {e}");
+    let size = e
+        .problems
+        .iter()
+        .find(|p| p.field.as_deref() == Some("size"))
+        .expect("size problem");
+    assert_eq!(size.line, Some(line_of(&text, "size = \"0KiB\"")));
+    let text = ACCEL.replace("rows = 16", "rows = -16");
+    let e = Accelerator::parse(&SourceText::new("hw.toml", &text)).expect_err("invalid");
+    assert_eq!(e.problems[0].field.as_deref(), Some("rows"));
+}
+
+#[test]
+fn the_global_sram_override_resizes_banks_and_bandwidth() {
+    let mut acc = Accelerator::parse(&SourceText::new("hw.toml", ACCEL)).expect("valid");
+    acc.apply(HardwareOverrides {
+        global_sram: Some("512KiB".parse().expect("size")),
+    });
+    let g = acc.cores[0].global_sram();
+    assert_eq!(g.size_bits, 512 * 1024 * 8);
+    assert_eq!(g.banks, 4);
+    assert_eq!(g.read_bw_bits(), 512);
+}
+
+fn stems(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(args)
+        .output()
+        .expect("run stems")
+}
+
+#[test]
+fn the_cli_exits_2_on_bad_models_and_overrides() {
+    let dir = std::env::temp_dir().join(format!("stems-model-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        WORKLOAD.replace("sources = [\"a\"]", "sources = [\"nope\"]"),
+    )
+    .expect("write");
+    let out = stems(&["inspect", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml:") && stderr.contains("layer 'b' field 'sources'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let out = stems(&[
+        "inspect",
+        "models/workloads/sew_resnet18_cifar10dvs.toml",
+        "--stateless-blocks",
+        "9",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = stems(&[
+        "inspect",
+        "models/hardware/meta_proto.toml",
+        "--gb",
+        "12 parsecs",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = stems(&["inspect", "does/not/exist.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
