@@ -2,7 +2,9 @@
 //! accelerators, with an analytic front-end and a cycle-level simulator that checks it.
 //!
 //! The module tree follows the data flow (see `ARCHITECTURE.md`):
-//! `model` → `report`.
+//! `model` → `tiling` → `mapping` → `report`.
 
+pub mod mapping;
 pub mod model;
 pub mod report;
+pub mod tiling;

@@ -5,8 +5,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use stems::mapping::{MapKey, Mapper, NoMapping, Objective, Residency};
 use stems::model::{Accelerator, HardwareOverrides, ModelError, Size, SourceText, Workload};
 use stems::report::inspect::{AcceleratorInspection, WorkloadInspection};
+use stems::tiling::{CtShape, TileRegion};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +42,15 @@ stems inspect models/workloads/sew_resnet18_cifar10dvs.toml --stateless-blocks 0
 stems inspect models/hardware/meta_proto.toml --gb 512KiB --format json"
     )]
     Inspect(InspectArgs),
+    /// Find the best loop nest for one layer's computation tile and show its cost.
+    ///
+    /// Example: stems map --workload models/workloads/sew_resnet18_cifar10dvs.toml --hardware models/hardware/meta_proto.toml --layer conv1 --timesteps 16
+    #[command(
+        after_help = "Examples:\n  stems map --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --layer conv1\n  \
+stems map --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --layer conv1 --timesteps 16 --format json\n  \
+stems map --workload models/workloads/red_lif_gen4.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 512KiB --layer conv1 --lines 1 --objective latency"
+    )]
+    Map(MapArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -77,6 +88,54 @@ struct InspectArgs {
     overrides: ModelOverrides,
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+}
+
+#[derive(Args)]
+struct ModelFiles {
+    /// Workload TOML file.
+    #[arg(long, value_name = "FILE")]
+    workload: PathBuf,
+    /// Accelerator TOML file.
+    #[arg(long, value_name = "FILE")]
+    hardware: PathBuf,
+    #[command(flatten)]
+    overrides: ModelOverrides,
+}
+
+impl ModelFiles {
+    fn load(&self) -> Result<(Workload, Accelerator)> {
+        let mut workload = Workload::load(&self.workload)?;
+        workload.make_blocks_stateless(&self.overrides.stateless_blocks)?;
+        let accelerator = Accelerator::load(&self.hardware, self.overrides.hardware())?;
+        Ok((workload, accelerator))
+    }
+}
+
+#[derive(Args)]
+struct MapArgs {
+    #[command(flatten)]
+    models: ModelFiles,
+    /// The layer to map.
+    #[arg(long, value_name = "NAME")]
+    layer: String,
+    /// Timesteps in the tile (1 = single timestep, T = the whole inference).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    timesteps: u32,
+    /// The tile's first timestep (0 = the inference starts: no state to load).
+    #[arg(long, value_name = "T", default_value_t = 0)]
+    first_timestep: u32,
+    /// Output lines in the tile (cut along OX as a layer-fused tile); default: all.
+    #[arg(long, value_name = "N")]
+    lines: Option<u64>,
+    /// What to minimise.
+    #[arg(long, default_value = "energy", value_parser = parse_objective)]
+    objective: Objective,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+fn parse_objective(s: &str) -> Result<Objective, String> {
+    s.parse()
 }
 
 fn main() -> ExitCode {
@@ -118,7 +177,7 @@ fn init_logging(verbose: u8) {
 fn exit_code(err: &anyhow::Error) -> u8 {
     if err
         .chain()
-        .any(|e| e.is::<ModelError>() || e.is::<UsageError>())
+        .any(|e| e.is::<ModelError>() || e.is::<UsageError>() || e.is::<NoMapping>())
     {
         2
     } else {
@@ -134,7 +193,100 @@ struct UsageError(String);
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect(args),
+        Command::Map(args) => map(args),
     }
+}
+
+fn map(args: MapArgs) -> Result<()> {
+    let (workload, accelerator) = args.models.load()?;
+    let layer = workload.layer_by_name(&args.layer).ok_or_else(|| {
+        let names: Vec<&str> = workload.layers.iter().map(|l| l.name.as_str()).collect();
+        UsageError(format!(
+            "--layer {}: no such layer in {} (layers: {})",
+            args.layer,
+            workload.name,
+            names.join(", ")
+        ))
+    })?;
+    let t_end = args.first_timestep.checked_add(args.timesteps);
+    if args.timesteps == 0 || t_end.is_none_or(|e| e > workload.timesteps) {
+        bail!(UsageError(format!(
+            "--timesteps {} from --first-timestep {} does not fit the workload's {} timesteps",
+            args.timesteps, args.first_timestep, workload.timesteps
+        )));
+    }
+    let mut region = TileRegion::whole_layer(
+        layer,
+        args.first_timestep..args.first_timestep + args.timesteps,
+    );
+    if let Some(lines) = args.lines {
+        if lines == 0 || lines > layer.dims.ox {
+            bail!(UsageError(format!(
+                "--lines {lines}: layer {} has {} output lines (OX)",
+                layer.name, layer.dims.ox
+            )));
+        }
+        region.ox = 0..lines;
+    }
+    let shape = CtShape::new(&workload, layer, &region);
+    let core = &accelerator.cores[0];
+    let (residency, stream_budget_bits) = Residency::pack(&shape, core.global_sram().size_bits);
+    let key = MapKey {
+        shape,
+        core: core.id,
+        residency,
+        stream_budget_bits: if residency.any_streamed() {
+            stream_budget_bits
+        } else {
+            0
+        },
+        objective: args.objective,
+    };
+    let mut mapper = Mapper::new(&accelerator);
+    let started = std::time::Instant::now();
+    let mapping = mapper.map(key)?;
+    tracing::info!(
+        candidates = mapping.candidates_evaluated,
+        seconds = started.elapsed().as_secs_f64(),
+        "mapped"
+    );
+    match args.format {
+        Format::Table => {
+            println!(
+                "{} layer {} ({}), timesteps {}..{}, output lines {}..{} of {}, on {} with {} global SRAM, objective {}",
+                workload.name,
+                layer.name,
+                layer.op.name(),
+                region.t.start,
+                region.t.end,
+                region.ox.start,
+                region.ox.end,
+                layer.dims.ox,
+                core.name,
+                stems::model::units::human_bits(core.global_sram().size_bits),
+                args.objective
+            );
+            println!("{}", mapping.render_table().trim_end());
+        }
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct MapOutput<'a> {
+                workload: &'a str,
+                layer: &'a str,
+                region: &'a TileRegion,
+                #[serde(flatten)]
+                mapping: &'a stems::mapping::Mapping,
+            }
+            let out = MapOutput {
+                workload: &workload.name,
+                layer: &layer.name,
+                region: &region,
+                mapping: &mapping,
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    Ok(())
 }
 
 enum FileKind {

@@ -521,6 +521,18 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
                 diag.at(mspan, mel, "name", "duplicate memory name in this core");
             }
         }
+        // Outputs and state go from the PE accumulators to the global SRAM; local
+        // buffers feed weights and inputs to the array.
+        for (m, mspan, mel) in &memories[..memories.len() - 1] {
+            if m.holds(Operand::O) || m.holds(Operand::V) {
+                diag.at(
+                    mspan,
+                    mel,
+                    "operands",
+                    "a local buffer holds only W and I; O and V live in the PE accumulators and the global SRAM (the last memory)",
+                );
+            }
+        }
         let (top, top_span, top_el) = &memories[memories.len() - 1];
         let missing: Vec<&str> = Operand::ALL
             .iter()

@@ -1,0 +1,565 @@
+//! The analytic cost of one loop nest on one core: bits moved per operand per memory
+//! level, operations, cycles, energy.
+//!
+//! Data-movement model (ZigZag-style): a memory level holds, for each operand it
+//! serves, the operand's footprint over the loops below its *boundary*. It is refilled
+//! from the level above once per iteration of the loops above the boundary, except
+//! for the run of loops directly above the boundary that the operand does not depend
+//! on (the data stays: temporal reuse). Input footprints include the convolution halo
+//! and honour strides; padding is never stored.
+//!
+//! Outputs and neuron state live in the PE accumulators during a reduction (output
+//! stationarity: the reduction loops C, FY, FX are always innermost). A neuron's state
+//! is loaded when a *visit* of the neuron starts and stored when it ends, where a visit
+//! is the run of timesteps directly above the reduction; the load is skipped at the
+//! inference's first timestep (reset) and the store at its last (discarded).
+
+use super::nest::{Dim, Loop, dim_products, relevant};
+use crate::model::{Core, Dram, OpKind, Operand};
+use crate::tiling::CtShape;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Where each operand of a tile lives at the top of its hierarchy: resident in the
+/// core's global SRAM (placed there by the scheduler) or streamed from DRAM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Residency {
+    /// Indexed by `Operand::index()`: true when the operand streams from/to DRAM.
+    pub streamed: [bool; 4],
+}
+
+impl Residency {
+    pub const ON_CHIP: Residency = Residency {
+        streamed: [false; 4],
+    };
+
+    pub fn is_streamed(&self, op: Operand) -> bool {
+        self.streamed[op.index()]
+    }
+
+    pub fn any_streamed(&self) -> bool {
+        self.streamed.iter().any(|s| *s)
+    }
+
+    /// The reference tool's rule: pack the tile's operands into `capacity_bits` of
+    /// global SRAM smallest first; those that do not fit stream from DRAM. Returns the
+    /// residency and the space left for streamed operands' tiles.
+    pub fn pack(shape: &CtShape, capacity_bits: u64) -> (Residency, u64) {
+        let mut sizes: Vec<(u64, Operand)> = Operand::ALL
+            .iter()
+            .map(|&op| (operand_bits(shape, op), op))
+            .collect();
+        sizes.sort();
+        let mut used = 0u64;
+        let mut residency = Residency::ON_CHIP;
+        for (bits, op) in sizes {
+            if used + bits <= capacity_bits {
+                used += bits;
+            } else {
+                residency.streamed[op.index()] = true;
+            }
+        }
+        (residency, capacity_bits - used)
+    }
+}
+
+/// Bits of an operand a whole tile needs resident in the global SRAM. V needs a home
+/// only when it crosses the tile's edges (loaded from an earlier timestep group or
+/// kept for a later one); a tile spanning the whole inference keeps it in the
+/// accumulators (see [`CostModel::evaluate`]).
+pub fn operand_bits(shape: &CtShape, op: Operand) -> u64 {
+    match op {
+        Operand::W => shape.weight_bits(),
+        Operand::I => shape.input_bits(),
+        Operand::O => shape.output_bits(),
+        Operand::V if shape.first_timestep && shape.last_timestep => 0,
+        Operand::V => shape.state_bits(),
+    }
+}
+
+/// A memory level in a mapping: the PE registers/accumulators, a memory of the core
+/// (index into `Core::memories`), or DRAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    Pe,
+    Memory(usize),
+    Dram,
+}
+
+/// Bits read from and written to one level for one operand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadWrite {
+    pub read_bits: u64,
+    pub write_bits: u64,
+}
+
+/// Everything a nest costs. Levels are indexed 0 = PE, 1..=M = the core's memories,
+/// M+1 = DRAM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// `accesses[operand][level]`.
+    pub accesses: [Vec<ReadWrite>; 4],
+    /// Per operand, the boundary (number of innermost loops below) at each level that
+    /// holds it, innermost first.
+    pub boundaries: [Vec<(Level, usize)>; 4],
+    pub macs: u64,
+    pub sops: u64,
+    pub other_ops: u64,
+    pub compute_cycles: u64,
+    pub fill_drain_cycles: u64,
+    /// Cycles each level's ports need for its traffic (same indexing as accesses).
+    pub level_cycles: Vec<u64>,
+    pub stall_cycles: u64,
+    pub energy_fj_by_level: Vec<f64>,
+    pub energy_fj_by_operand: [f64; 4],
+    pub compute_energy_fj: f64,
+}
+
+impl Evaluation {
+    pub fn total_cycles(&self) -> u64 {
+        self.compute_cycles + self.fill_drain_cycles + self.stall_cycles
+    }
+
+    pub fn energy_fj(&self) -> f64 {
+        self.energy_fj_by_level.iter().sum::<f64>() + self.compute_energy_fj
+    }
+}
+
+/// A tile to cost on a core.
+pub struct CostModel<'a> {
+    pub shape: &'a CtShape,
+    pub core: &'a Core,
+    pub dram: &'a Dram,
+    pub residency: Residency,
+    /// Global SRAM space for the tiles of streamed operands.
+    pub stream_budget_bits: u64,
+    unroll: [u64; 7],
+    total: [u64; 7],
+    axis_cache: RefCell<HashMap<(usize, u64, u64), u64>>,
+}
+
+impl<'a> CostModel<'a> {
+    pub fn new(
+        shape: &'a CtShape,
+        core: &'a Core,
+        dram: &'a Dram,
+        residency: Residency,
+        stream_budget_bits: u64,
+    ) -> Self {
+        let u = core.pe_array.unroll();
+        let unroll = [u.k, u.c, u.oy, u.ox, 1, 1, 1];
+        let total = [
+            shape.k, shape.c, shape.oy, shape.ox, shape.fy, shape.fx, shape.t,
+        ];
+        Self {
+            shape,
+            core,
+            dram,
+            residency,
+            stream_budget_bits,
+            unroll,
+            total,
+            axis_cache: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Iterations of each dimension left to temporal loops once the array unrolls it.
+    pub fn temporal_sizes(&self) -> [u64; 7] {
+        std::array::from_fn(|d| self.total[d].div_ceil(self.unroll[d]))
+    }
+
+    pub fn unroll(&self) -> [u64; 7] {
+        self.unroll
+    }
+
+    fn ext(&self, inner: &[u64; 7], d: Dim) -> u64 {
+        let i = d.index();
+        (inner[i] * self.unroll[i]).min(self.total[i])
+    }
+
+    /// Distinct input positions along one axis for `outputs` consecutive outputs and
+    /// `taps` consecutive kernel taps.
+    fn distinct_inputs(&self, axis: usize, outputs: u64, taps: u64) -> u64 {
+        let s = self.shape.stride[axis];
+        let span = if s >= taps {
+            outputs * taps
+        } else {
+            (outputs - 1) * s + taps
+        };
+        span.min(self.shape.in_extent[axis])
+    }
+
+    /// Sum over all tile positions of the input extent along one axis, for tiles of
+    /// `e_out` outputs and `f_in` kernel taps (halo included, padding clipped).
+    fn axis_sum(&self, axis: usize, e_out: u64, f_in: u64) -> u64 {
+        if let Some(&v) = self.axis_cache.borrow().get(&(axis, e_out, f_in)) {
+            return v;
+        }
+        let (out, f) = if axis == 0 {
+            (self.shape.oy, self.shape.fy)
+        } else {
+            (self.shape.ox, self.shape.fx)
+        };
+        let s = self.shape.stride[axis] as i64;
+        let pad = self.shape.pad_lo[axis] as i64;
+        let extent = self.shape.in_span[axis] as i64;
+        let clip = |lo: i64, hi: i64| -> u64 { (hi.min(extent) - lo.max(0)).max(0) as u64 };
+        let mut sum = 0u64;
+        let mut o0 = 0;
+        while o0 < out {
+            let o1 = (o0 + e_out).min(out);
+            let mut r0 = 0;
+            while r0 < f {
+                let taps = (f_in).min(f - r0) as i64;
+                if s >= taps {
+                    for o in o0..o1 {
+                        let lo = o as i64 * s + r0 as i64 - pad;
+                        sum += clip(lo, lo + taps);
+                    }
+                } else {
+                    let lo = o0 as i64 * s + r0 as i64 - pad;
+                    let hi = (o1 as i64 - 1) * s + r0 as i64 + taps - pad;
+                    sum += clip(lo, hi);
+                }
+                r0 += f_in;
+            }
+            o0 = o1;
+        }
+        self.axis_cache
+            .borrow_mut()
+            .insert((axis, e_out, f_in), sum);
+        sum
+    }
+
+    /// Bits of `op` held by a level whose boundary leaves `inner` below it.
+    pub fn tile_bits(&self, op: Operand, inner: &[u64; 7]) -> u64 {
+        let s = self.shape;
+        let p = &s.precision;
+        let e = |d| self.ext(inner, d);
+        match op {
+            Operand::W => {
+                if s.op.has_weights() {
+                    e(Dim::K) * e(Dim::C) * e(Dim::FY) * e(Dim::FX) * p.w as u64
+                } else {
+                    0
+                }
+            }
+            Operand::I => {
+                let ch = self.input_channels(e(Dim::K), e(Dim::C));
+                let rows = self.distinct_inputs(0, e(Dim::OY), e(Dim::FY));
+                let cols = self.distinct_inputs(1, e(Dim::OX), e(Dim::FX));
+                ch * rows * cols * e(Dim::T) * p.i as u64
+            }
+            Operand::O => e(Dim::K) * e(Dim::OY) * e(Dim::OX) * e(Dim::T) * p.o as u64,
+            Operand::V => {
+                if s.stateful {
+                    e(Dim::K) * e(Dim::OY) * e(Dim::OX) * p.v as u64
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    fn input_channels(&self, k: u64, c: u64) -> u64 {
+        match self.shape.op {
+            OpKind::Conv | OpKind::Fc => c,
+            OpKind::SewAdd | OpKind::SewOr => k * c,
+            OpKind::MaxPool | OpKind::AvgPool => k,
+        }
+    }
+
+    /// Product of the loops above `boundary` that re-fetch `op`: every loop above the
+    /// boundary except the run of irrelevant loops directly above it.
+    fn refetch_multiplier(&self, op: Operand, loops: &[Loop], boundary: usize) -> u64 {
+        let above = &loops[..loops.len() - boundary];
+        let mut mult = 1u64;
+        let mut in_run = true;
+        for l in above.iter().rev() {
+            if relevant(self.shape.op, op, l.dim) {
+                in_run = false;
+            } else if !in_run {
+                mult *= l.size;
+            }
+        }
+        mult
+    }
+
+    /// Bits of `op` moved into a level with the given boundary over the whole tile.
+    pub fn traffic_bits(&self, op: Operand, loops: &[Loop], boundary: usize) -> u64 {
+        let s = self.shape;
+        let mult = self.refetch_multiplier(op, loops, boundary);
+        match op {
+            Operand::W => s.weight_bits() * mult,
+            Operand::I => {
+                let inner = dim_products(&loops[loops.len() - boundary..]);
+                let e = |d| self.ext(&inner, d);
+                let rows = self.axis_sum(0, e(Dim::OY), e(Dim::FY));
+                let cols = self.axis_sum(1, e(Dim::OX), e(Dim::FX));
+                let ch = self.input_channels(s.k, s.c);
+                ch * rows * cols * s.t * s.precision.i as u64 * mult
+            }
+            Operand::O => s.output_bits() * mult,
+            Operand::V => 0, // see state_visits
+        }
+    }
+
+    /// Visits per neuron: timesteps are batched in the accumulator only across the run
+    /// of T loops directly above the reduction.
+    pub fn state_visits(&self, loops: &[Loop], reduction_loops: usize) -> u64 {
+        let above = &loops[..loops.len() - reduction_loops];
+        let mut batched = 1u64;
+        for l in above.iter().rev() {
+            if l.dim == Dim::T {
+                batched *= l.size;
+            } else {
+                break;
+            }
+        }
+        self.shape.t / batched
+    }
+
+    /// Costs a nest whose innermost `reduction_loops` loops are the reduction.
+    /// Returns `None` when a tile does not fit a level, or when a whole-inference tile
+    /// would need to park neuron state between timesteps.
+    pub fn evaluate(&self, loops: &[Loop], reduction_loops: usize) -> Option<Evaluation> {
+        let core = self.core;
+        let nmem = core.memories.len();
+        let nlev = nmem + 2;
+        let dram_idx = nmem + 1;
+        let global = core.global_index();
+        let n = loops.len();
+        let s = self.shape;
+
+        // Boundaries: local memories greedily hold as much as fits, innermost first.
+        let mut boundaries: [Vec<(Level, usize)>; 4] = Default::default();
+        let mut current = [0usize; 4];
+        current[Operand::O.index()] = reduction_loops;
+        current[Operand::V.index()] = reduction_loops;
+        for b in boundaries.iter_mut() {
+            b.push((Level::Pe, 0));
+        }
+        boundaries[Operand::O.index()][0].1 = reduction_loops;
+        boundaries[Operand::V.index()][0].1 = reduction_loops;
+        for (mi, mem) in core.memories.iter().enumerate() {
+            if mi == global {
+                continue;
+            }
+            let ops: Vec<Operand> = [Operand::W, Operand::I]
+                .into_iter()
+                .filter(|&op| mem.holds(op) && self.has_operand(op))
+                .collect();
+            if ops.is_empty() {
+                continue;
+            }
+            let placed = self.allocate(&ops, &current, loops, mem.size_bits)?;
+            for (op, b) in ops.iter().zip(placed) {
+                current[op.index()] = b;
+                boundaries[op.index()].push((Level::Memory(mi), b));
+            }
+        }
+        // Global SRAM: resident operands hold the whole tile; streamed ones share the
+        // space the scheduler left.
+        let streamed_inputs: Vec<Operand> = [Operand::W, Operand::I]
+            .into_iter()
+            .filter(|&op| self.residency.is_streamed(op) && self.has_operand(op))
+            .collect();
+        // With no room even for the smallest tiles, streamed data passes straight
+        // through the global SRAM into the local buffers.
+        let streamed_at = self
+            .allocate(&streamed_inputs, &current, loops, self.stream_budget_bits)
+            .unwrap_or_else(|| {
+                streamed_inputs
+                    .iter()
+                    .map(|op| current[op.index()])
+                    .collect()
+            });
+        for op in Operand::ALL {
+            let accumulator_only = op == Operand::V && s.first_timestep && s.last_timestep;
+            if !self.has_operand(op) || accumulator_only {
+                continue;
+            }
+            let b = if let Some(pos) = streamed_inputs.iter().position(|&x| x == op) {
+                streamed_at[pos]
+            } else if self.residency.is_streamed(op) {
+                current[op.index()] // O and V pass through to DRAM
+            } else {
+                n
+            };
+            boundaries[op.index()].push((Level::Memory(global), b));
+            if self.residency.is_streamed(op) {
+                boundaries[op.index()].push((Level::Dram, n));
+            }
+        }
+
+        let level_index = |l: Level| match l {
+            Level::Pe => 0,
+            Level::Memory(m) => m + 1,
+            Level::Dram => dram_idx,
+        };
+        let mut accesses: [Vec<ReadWrite>; 4] = Default::default();
+        for a in accesses.iter_mut() {
+            *a = vec![ReadWrite::default(); nlev];
+        }
+
+        // Inputs flow down.
+        for op in [Operand::W, Operand::I] {
+            if !self.has_operand(op) {
+                continue;
+            }
+            let chain = &boundaries[op.index()];
+            for pair in chain.windows(2) {
+                let (child, child_b) = pair[0];
+                let (parent, _) = pair[1];
+                let moved = self.traffic_bits(op, loops, child_b);
+                accesses[op.index()][level_index(parent)].read_bits += moved;
+                accesses[op.index()][level_index(child)].write_bits += moved;
+            }
+        }
+        let ops_total = s.reduction_ops() + s.other_ops();
+        if s.op.has_weights() {
+            // Each operation reads its weight from the PE register.
+            accesses[Operand::W.index()][0].read_bits += s.reduction_ops() * s.precision.w as u64;
+        }
+        // Outputs: accumulate in the PE, then flow up once complete.
+        let acc_bits = core.pe_array.accumulator_bits as u64;
+        accesses[Operand::O.index()][0].read_bits += ops_total * acc_bits;
+        accesses[Operand::O.index()][0].write_bits += ops_total * acc_bits;
+        let out_bits = self.traffic_bits(Operand::O, loops, reduction_loops);
+        for pair in boundaries[Operand::O.index()].windows(2) {
+            accesses[Operand::O.index()][level_index(pair[0].0)].read_bits += out_bits;
+            accesses[Operand::O.index()][level_index(pair[1].0)].write_bits += out_bits;
+        }
+        // State: loaded at the start and stored at the end of each visit.
+        if s.stateful {
+            let visits = self.state_visits(loops, reduction_loops);
+            if s.first_timestep && s.last_timestep && visits > 1 {
+                // A whole-inference tile has no global-SRAM space for V between
+                // timesteps: its timesteps must stay in the accumulators.
+                return None;
+            }
+            let neurons = s.neurons();
+            let v = s.precision.v as u64;
+            let loads = visits - u64::from(s.first_timestep);
+            let stores = visits - u64::from(s.last_timestep);
+            for pair in boundaries[Operand::V.index()].windows(2) {
+                let (child, parent) = (level_index(pair[0].0), level_index(pair[1].0));
+                let acc = &mut accesses[Operand::V.index()];
+                acc[parent].read_bits += loads * neurons * v;
+                acc[child].write_bits += loads * neurons * v;
+                acc[child].read_bits += stores * neurons * v;
+                acc[parent].write_bits += stores * neurons * v;
+            }
+        }
+
+        // Operations.
+        let (macs, sops) = if s.precision.i == 1 {
+            (0, s.reduction_ops())
+        } else {
+            (s.reduction_ops(), 0)
+        };
+        let other_ops = s.other_ops();
+        let pe = &core.pe_array;
+        let compute_energy_fj = macs as f64 * pe.mac_energy_fj
+            + sops as f64 * pe.sop_energy_fj
+            + other_ops as f64 * pe.other_op_energy_fj;
+
+        // Cycles: the array computes one temporal iteration per cycle; each level's
+        // ports must carry its traffic in that time or the array stalls.
+        let compute_cycles: u64 = loops.iter().map(|l| l.size).product();
+        let mut level_cycles = vec![0u64; nlev];
+        let mut energy_fj_by_level = vec![0f64; nlev];
+        let mut energy_fj_by_operand = [0f64; 4];
+        for li in 0..nlev {
+            let reads: u64 = accesses.iter().map(|a| a[li].read_bits).sum();
+            let writes: u64 = accesses.iter().map(|a| a[li].write_bits).sum();
+            let (re, we) = if li == 0 {
+                (pe.register_energy_fj_per_bit, pe.register_energy_fj_per_bit)
+            } else if li == dram_idx {
+                (
+                    self.dram.read_energy_fj_per_bit,
+                    self.dram.write_energy_fj_per_bit,
+                )
+            } else {
+                let m = &core.memories[li - 1];
+                (m.read_energy_fj_per_bit, m.write_energy_fj_per_bit)
+            };
+            for (oi, a) in accesses.iter().enumerate() {
+                let e = a[li].read_bits as f64 * re + a[li].write_bits as f64 * we;
+                energy_fj_by_level[li] += e;
+                energy_fj_by_operand[oi] += e;
+            }
+            level_cycles[li] = if li == 0 {
+                0
+            } else if li == dram_idx {
+                (reads + writes).div_ceil(self.dram.bw_bits)
+            } else {
+                let m = &core.memories[li - 1];
+                let r = reads.div_ceil(m.read_bw_bits());
+                let w = writes.div_ceil(m.write_bw_bits());
+                r.max(w)
+            };
+        }
+        let slowest = level_cycles.iter().copied().max().unwrap_or(0);
+        Some(Evaluation {
+            accesses,
+            boundaries,
+            macs,
+            sops,
+            other_ops,
+            compute_cycles,
+            fill_drain_cycles: pe.fill_drain_cycles(),
+            stall_cycles: slowest.saturating_sub(compute_cycles),
+            level_cycles,
+            energy_fj_by_level,
+            energy_fj_by_operand,
+            compute_energy_fj,
+        })
+    }
+
+    pub fn has_operand(&self, op: Operand) -> bool {
+        match op {
+            Operand::W => self.shape.op.has_weights(),
+            Operand::V => self.shape.stateful,
+            Operand::I | Operand::O => true,
+        }
+    }
+
+    /// Raises the boundaries of `ops` (starting from `start`) one loop at a time, in
+    /// turn, while their tiles together fit `capacity_bits`. `None` if even the
+    /// starting tiles do not fit.
+    fn allocate(
+        &self,
+        ops: &[Operand],
+        start: &[usize; 4],
+        loops: &[Loop],
+        capacity_bits: u64,
+    ) -> Option<Vec<usize>> {
+        let n = loops.len();
+        let tile = |op: Operand, b: usize| self.tile_bits(op, &dim_products(&loops[n - b..]));
+        let mut at: Vec<usize> = ops.iter().map(|op| start[op.index()]).collect();
+        let mut sizes: Vec<u64> = ops.iter().zip(&at).map(|(&op, &b)| tile(op, b)).collect();
+        if sizes.iter().sum::<u64>() > capacity_bits {
+            return None;
+        }
+        loop {
+            let mut raised = false;
+            for i in 0..ops.len() {
+                if at[i] >= n {
+                    continue;
+                }
+                let grown = tile(ops[i], at[i] + 1);
+                let total: u64 = sizes.iter().sum::<u64>() - sizes[i] + grown;
+                if total <= capacity_bits {
+                    at[i] += 1;
+                    sizes[i] = grown;
+                    raised = true;
+                }
+            }
+            if !raised {
+                return Some(at);
+            }
+        }
+    }
+}

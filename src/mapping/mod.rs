@@ -1,0 +1,402 @@
+//! The intra-layer mapping stage: for a computation tile on a core, the loop nest that
+//! minimises energy (or latency, or EDP), and what it costs.
+//!
+//! `cost` prices one nest, `search` enumerates nests, and [`Mapper`] memoises results
+//! by (tile shape, core, residency, objective) so that the scheduler maps each unique
+//! tile once.
+
+pub mod cost;
+pub mod nest;
+pub mod search;
+
+pub use cost::{CostModel, Evaluation, Level, ReadWrite, Residency};
+pub use nest::{Dim, Loop};
+pub use search::{NoMapping, Objective, SearchConfig};
+
+use crate::model::units::{human_bits, human_energy_pj, thousands};
+use crate::model::{Accelerator, Core, Operand};
+use crate::report::Table;
+use crate::tiling::CtShape;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// What a mapping request depends on; equal keys give equal mappings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MapKey {
+    pub shape: CtShape,
+    pub core: usize,
+    pub residency: Residency,
+    pub stream_budget_bits: u64,
+    pub objective: Objective,
+}
+
+/// A level's share of the traffic and whether it limits the array.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LevelCycles {
+    pub level: String,
+    pub cycles: u64,
+    /// "memory" when the level needs more cycles than the array computes.
+    pub bound: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cycles {
+    pub compute: u64,
+    pub fill_drain: u64,
+    pub stall: u64,
+    pub total: u64,
+    /// Useful operations over what the array could do in the compute cycles.
+    pub utilization: f64,
+    pub levels: Vec<LevelCycles>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EnergyPj {
+    pub total: f64,
+    pub compute: f64,
+    /// Memory levels by name ("pe" = registers and accumulators, "dram").
+    pub by_level: BTreeMap<String, f64>,
+    /// Data movement by operand (W, I, O, V); compute is separate.
+    pub by_operand: BTreeMap<&'static str, f64>,
+}
+
+/// Where a memory level's boundary sits for an operand.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Boundary {
+    pub operand: &'static str,
+    pub level: String,
+    /// Number of innermost temporal loops below the level.
+    pub loops_below: usize,
+    pub tile_bits: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Spatial {
+    pub k: u64,
+    pub c: u64,
+    pub oy: u64,
+    pub ox: u64,
+}
+
+/// The best mapping of a tile: the loop nest and its full cost.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Mapping {
+    pub objective: Objective,
+    /// Temporal loops, outermost first; the reduction loops are the innermost ones.
+    pub loop_nest: Vec<Loop>,
+    pub reduction_loops: usize,
+    pub spatial: Spatial,
+    pub boundaries: Vec<Boundary>,
+    /// Operands streamed from DRAM because the scheduler could not keep them resident.
+    pub streamed: Vec<Operand>,
+    /// operand → level → bits read and written.
+    pub accesses: BTreeMap<&'static str, BTreeMap<String, ReadWrite>>,
+    pub macs: u64,
+    pub sops: u64,
+    pub other_ops: u64,
+    pub cycles: Cycles,
+    pub energy_pj: EnergyPj,
+    pub candidates_evaluated: u64,
+}
+
+fn level_name(core: &Core, level: Level) -> String {
+    match level {
+        Level::Pe => "pe".into(),
+        Level::Memory(m) => core.memories[m].name.clone(),
+        Level::Dram => "dram".into(),
+    }
+}
+
+impl Mapping {
+    fn build(model: &CostModel, key: &MapKey, result: search::SearchResult) -> Self {
+        let core = model.core;
+        let e = &result.evaluation;
+        let names: Vec<String> = std::iter::once(Level::Pe)
+            .chain((0..core.memories.len()).map(Level::Memory))
+            .chain(std::iter::once(Level::Dram))
+            .map(|l| level_name(core, l))
+            .collect();
+        let n = result.loops.len();
+        let mut boundaries = Vec::new();
+        let mut accesses = BTreeMap::new();
+        let mut by_operand = BTreeMap::new();
+        for op in Operand::ALL {
+            if !model.has_operand(op) {
+                continue;
+            }
+            for &(level, b) in &e.boundaries[op.index()] {
+                let inner = nest::dim_products(&result.loops[n - b..]);
+                boundaries.push(Boundary {
+                    operand: op.name(),
+                    level: level_name(core, level),
+                    loops_below: b,
+                    tile_bits: model.tile_bits(op, &inner),
+                });
+            }
+            let per_level: BTreeMap<String, ReadWrite> = e.accesses[op.index()]
+                .iter()
+                .enumerate()
+                .filter(|(_, rw)| rw.read_bits > 0 || rw.write_bits > 0)
+                .map(|(i, rw)| (names[i].clone(), *rw))
+                .collect();
+            accesses.insert(op.name(), per_level);
+            by_operand.insert(op.name(), e.energy_fj_by_operand[op.index()] / 1000.0);
+        }
+        let by_level: BTreeMap<String, f64> = e
+            .energy_fj_by_level
+            .iter()
+            .enumerate()
+            .filter(|(i, fj)| **fj > 0.0 || *i == 0 || names[*i] == core.global_sram().name)
+            .map(|(i, fj)| (names[i].clone(), fj / 1000.0))
+            .collect();
+        let levels = e
+            .level_cycles
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, &c)| LevelCycles {
+                level: names[i].clone(),
+                cycles: c,
+                bound: if c > e.compute_cycles {
+                    "memory"
+                } else {
+                    "compute"
+                },
+            })
+            .collect();
+        let pe = &core.pe_array;
+        let capacity = e.compute_cycles * pe.pes() * pe.inputs_per_pe;
+        let useful = e.macs + e.sops + e.other_ops;
+        let u = pe.unroll();
+        Mapping {
+            objective: key.objective,
+            loop_nest: result.loops,
+            reduction_loops: result.reduction_loops,
+            spatial: Spatial {
+                k: u.k,
+                c: u.c,
+                oy: u.oy,
+                ox: u.ox,
+            },
+            boundaries,
+            streamed: Operand::ALL
+                .into_iter()
+                .filter(|&op| model.has_operand(op) && key.residency.is_streamed(op))
+                .collect(),
+            accesses,
+            macs: e.macs,
+            sops: e.sops,
+            other_ops: e.other_ops,
+            cycles: Cycles {
+                compute: e.compute_cycles,
+                fill_drain: e.fill_drain_cycles,
+                stall: e.stall_cycles,
+                total: e.total_cycles(),
+                utilization: if capacity == 0 {
+                    0.0
+                } else {
+                    useful as f64 / capacity as f64
+                },
+                levels,
+            },
+            energy_pj: EnergyPj {
+                total: e.energy_fj() / 1000.0,
+                compute: e.compute_energy_fj / 1000.0,
+                by_level,
+                by_operand,
+            },
+            candidates_evaluated: result.candidates,
+        }
+    }
+
+    /// DRAM bits the tile itself moves (streamed operands only).
+    pub fn dram_bits(&self) -> u64 {
+        self.accesses
+            .values()
+            .filter_map(|levels| levels.get("dram"))
+            .map(|rw| rw.read_bits + rw.write_bits)
+            .sum()
+    }
+
+    /// The nest as nested `for` loops with the memory boundaries drawn between them.
+    pub fn render_nest(&self) -> String {
+        let n = self.loop_nest.len();
+        let mut out = String::new();
+        let boundary_line = |b: usize, depth: usize, out: &mut String| {
+            let mut by_level: Vec<(String, Vec<&str>, u64)> = Vec::new();
+            for bd in self.boundaries.iter().filter(|bd| bd.loops_below == b) {
+                match by_level.iter_mut().find(|(l, _, _)| *l == bd.level) {
+                    Some((_, ops, bits)) => {
+                        ops.push(bd.operand);
+                        *bits += bd.tile_bits;
+                    }
+                    None => by_level.push((bd.level.clone(), vec![bd.operand], bd.tile_bits)),
+                }
+            }
+            for (level, ops, bits) in by_level {
+                out.push_str(&format!(
+                    "{}── {level} holds {} below ({})\n",
+                    "  ".repeat(depth),
+                    ops.join(" "),
+                    human_bits(bits)
+                ));
+            }
+        };
+        for (i, l) in self.loop_nest.iter().enumerate() {
+            boundary_line(n - i, i, &mut out);
+            let note = if i >= n - self.reduction_loops {
+                "   (reduction)"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "{}for {} in 0..{}{note}\n",
+                "  ".repeat(i),
+                l.dim,
+                l.size
+            ));
+        }
+        boundary_line(0, n, &mut out);
+        out.push_str(&format!(
+            "{}parallel K {} × OY {} × OX {} × C {} on the PE array\n",
+            "  ".repeat(n),
+            self.spatial.k,
+            self.spatial.oy,
+            self.spatial.ox,
+            self.spatial.c
+        ));
+        out
+    }
+
+    pub fn render_table(&self) -> String {
+        let mut out = String::new();
+        out.push_str("loop nest (outermost first; a level holds the data used below its line)\n");
+        out.push_str(&self.render_nest());
+        if !self.streamed.is_empty() {
+            let s: Vec<&str> = self.streamed.iter().map(|o| o.name()).collect();
+            out.push_str(&format!(
+                "streamed from DRAM (does not fit the global SRAM): {}\n",
+                s.join(", ")
+            ));
+        }
+        out.push_str("\naccesses\n");
+        let mut t = Table::new(["operand", "level", "read bits", "write bits"]);
+        for (op, levels) in &self.accesses {
+            for (level, rw) in levels {
+                t.row([
+                    op.to_string(),
+                    level.clone(),
+                    thousands(rw.read_bits),
+                    thousands(rw.write_bits),
+                ]);
+            }
+        }
+        out.push_str(&t.render());
+        out.push_str(&format!(
+            "\noperations: {} MACs, {} SOPs, {} other\n",
+            thousands(self.macs),
+            thousands(self.sops),
+            thousands(self.other_ops)
+        ));
+        let c = &self.cycles;
+        out.push_str(&format!(
+            "cycles: {} compute + {} fill/drain + {} stall = {} total ({:.1}% array utilization)\n",
+            thousands(c.compute),
+            thousands(c.fill_drain),
+            thousands(c.stall),
+            thousands(c.total),
+            100.0 * c.utilization
+        ));
+        for l in &c.levels {
+            out.push_str(&format!(
+                "  {:<12} needs {:>14} cycles: {}-bound\n",
+                l.level,
+                thousands(l.cycles),
+                l.bound
+            ));
+        }
+        let e = &self.energy_pj;
+        out.push_str(&format!("\nenergy: {}\n", human_energy_pj(e.total)));
+        let mut t = Table::new(["part", "energy", "share %"]);
+        let pct = |x: f64| {
+            format!(
+                "{:.1}",
+                if e.total > 0.0 {
+                    100.0 * x / e.total
+                } else {
+                    0.0
+                }
+            )
+        };
+        t.row([
+            "compute".to_string(),
+            human_energy_pj(e.compute),
+            pct(e.compute),
+        ]);
+        for (level, pj) in &e.by_level {
+            t.row([format!("level {level}"), human_energy_pj(*pj), pct(*pj)]);
+        }
+        t.rule();
+        for (op, pj) in &e.by_operand {
+            t.row([format!("operand {op}"), human_energy_pj(*pj), pct(*pj)]);
+        }
+        out.push_str(&t.render());
+        out
+    }
+}
+
+/// Maps tiles, remembering every result by [`MapKey`].
+pub struct Mapper<'a> {
+    pub accelerator: &'a Accelerator,
+    pub config: SearchConfig,
+    cache: HashMap<MapKey, Arc<Mapping>>,
+    pub candidates_evaluated: u64,
+}
+
+impl<'a> Mapper<'a> {
+    pub fn new(accelerator: &'a Accelerator) -> Self {
+        Self {
+            accelerator,
+            config: SearchConfig::default(),
+            cache: HashMap::new(),
+            candidates_evaluated: 0,
+        }
+    }
+
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn map(&mut self, key: MapKey) -> Result<Arc<Mapping>, NoMapping> {
+        if let Some(m) = self.cache.get(&key) {
+            return Ok(Arc::clone(m));
+        }
+        let mapping = Arc::new(map_uncached(self.accelerator, &key, self.config)?);
+        self.candidates_evaluated += mapping.candidates_evaluated;
+        self.cache.insert(key, Arc::clone(&mapping));
+        Ok(mapping)
+    }
+}
+
+/// Maps one tile without memoisation.
+pub fn map_uncached(
+    accelerator: &Accelerator,
+    key: &MapKey,
+    config: SearchConfig,
+) -> Result<Mapping, NoMapping> {
+    let core = accelerator
+        .cores
+        .get(key.core)
+        .ok_or_else(|| NoMapping(format!("core {} does not exist", key.core)))?;
+    let model = CostModel::new(
+        &key.shape,
+        core,
+        &accelerator.dram,
+        key.residency,
+        key.stream_budget_bits,
+    );
+    let result = search::search(&model, key.objective, config)?;
+    Ok(Mapping::build(&model, key, result))
+}

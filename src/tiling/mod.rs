@@ -1,0 +1,242 @@
+//! The tiling stage: computation tiles (CTs) — a layer restricted to a range of
+//! timesteps, output channels and output rows/columns — and the shape the mapper keys on.
+//!
+//! The reduction dimensions (C, FY, FX) are never cut: a CT always completes its
+//! neurons' reductions, which output stationarity needs.
+
+use crate::model::{Layer, OpKind, Precision, Workload};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// The part of a layer's output space a tile computes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TileRegion {
+    pub t: Range<u32>,
+    pub k: Range<u64>,
+    pub oy: Range<u64>,
+    pub ox: Range<u64>,
+}
+
+impl TileRegion {
+    /// The whole layer over timesteps `t`.
+    pub fn whole_layer(layer: &Layer, t: Range<u32>) -> Self {
+        Self {
+            t,
+            k: 0..layer.dims.k,
+            oy: 0..layer.dims.oy,
+            ox: 0..layer.dims.ox,
+        }
+    }
+
+    pub fn timesteps(&self) -> u64 {
+        (self.t.end - self.t.start) as u64
+    }
+}
+
+/// Everything about a computation tile that its best mapping and cost depend on:
+/// tiles with equal shapes share one mapper run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct CtShape {
+    pub op: OpKind,
+    /// Output channels, reduction channels (conv/fc: input channels; element-wise: the
+    /// number of sources; pooling: 1, the window is FY×FX), output rows and columns,
+    /// kernel, timesteps.
+    pub k: u64,
+    pub c: u64,
+    pub oy: u64,
+    pub ox: u64,
+    pub fy: u64,
+    pub fx: u64,
+    pub t: u64,
+    pub stride: [u64; 2],
+    /// Extent of the input rows/columns the tile's windows cover, per timestep and
+    /// channel (halo included, padding excluded).
+    pub in_span: [u64; 2],
+    /// Distinct input rows/columns the tile actually reads (fewer than `in_span` when
+    /// the stride skips inputs).
+    pub in_extent: [u64; 2],
+    /// Padding rows/columns before the tile's first real input row/column.
+    pub pad_lo: [u64; 2],
+    /// Input channels per timestep (conv: C; element-wise: K per source; pooling: K).
+    pub in_channels: u64,
+    pub precision: Precision,
+    pub stateful: bool,
+    /// The tile starts at the inference's first timestep: its V starts at reset and is
+    /// not read.
+    pub first_timestep: bool,
+    /// The tile ends at the inference's last timestep: its V is discarded, not written.
+    pub last_timestep: bool,
+}
+
+impl CtShape {
+    pub fn new(workload: &Workload, layer: &Layer, region: &TileRegion) -> Self {
+        let d = &layer.dims;
+        let k = region.k.end - region.k.start;
+        let oy = region.oy.end - region.oy.start;
+        let ox = region.ox.end - region.ox.start;
+        let (c, fy, fx) = match layer.op {
+            OpKind::Conv | OpKind::Fc => (d.c, d.fy, d.fx),
+            OpKind::SewAdd | OpKind::SewOr => (layer.sources.len() as u64, 1, 1),
+            OpKind::MaxPool | OpKind::AvgPool => (1, d.fy, d.fx),
+        };
+        let src = workload.source_shape(layer.sources[0]);
+        let (in_span, in_extent, pad_lo) = if layer.op == OpKind::Fc {
+            // A flattened input: every output reads all C values.
+            ([1, 1], [1, 1], [0, 0])
+        } else {
+            let mut span = [0; 2];
+            let mut ext = [0; 2];
+            let mut pad = [0; 2];
+            for (axis, (range, full)) in [(&region.oy, src.height), (&region.ox, src.width)]
+                .into_iter()
+                .enumerate()
+            {
+                let r = layer.input_range(axis, range.start, range.end, full);
+                span[axis] = r.end - r.start;
+                ext[axis] = distinct_inputs(layer, axis, range, full);
+                pad[axis] = layer.padding[axis].saturating_sub(range.start * layer.stride[axis]);
+            }
+            (span, ext, pad)
+        };
+        let in_channels = match layer.op {
+            OpKind::Conv | OpKind::Fc => d.c,
+            OpKind::SewAdd | OpKind::SewOr | OpKind::MaxPool | OpKind::AvgPool => k,
+        };
+        Self {
+            op: layer.op,
+            k,
+            c,
+            oy,
+            ox,
+            fy,
+            fx,
+            t: region.timesteps(),
+            stride: if layer.op.is_elementwise() {
+                [1, 1]
+            } else {
+                layer.stride
+            },
+            in_span,
+            in_extent,
+            pad_lo,
+            in_channels,
+            precision: layer.precision,
+            stateful: layer.stateful,
+            first_timestep: region.t.start == 0,
+            last_timestep: region.t.end == workload.timesteps,
+        }
+    }
+
+    pub fn neurons(&self) -> u64 {
+        self.k * self.oy * self.ox
+    }
+
+    pub fn weight_bits(&self) -> u64 {
+        if self.op.has_weights() {
+            self.k * self.c * self.fy * self.fx * self.precision.w as u64
+        } else {
+            0
+        }
+    }
+
+    /// Input feature bits the tile reads, over all its timesteps (every source).
+    pub fn input_bits(&self) -> u64 {
+        let sources = if self.op.is_elementwise() { self.c } else { 1 };
+        sources
+            * self.in_channels
+            * self.in_extent[0]
+            * self.in_extent[1]
+            * self.t
+            * self.precision.i as u64
+    }
+
+    pub fn output_bits(&self) -> u64 {
+        self.neurons() * self.t * self.precision.o as u64
+    }
+
+    /// Bits of neuron state the tile keeps (0 for a stateless layer).
+    pub fn state_bits(&self) -> u64 {
+        if self.stateful {
+            self.neurons() * self.precision.v as u64
+        } else {
+            0
+        }
+    }
+
+    /// Reduction operations (MACs or SOPs) over all timesteps.
+    pub fn reduction_ops(&self) -> u64 {
+        if self.op.has_weights() {
+            self.k * self.c * self.oy * self.ox * self.fy * self.fx * self.t
+        } else {
+            0
+        }
+    }
+
+    /// Element-wise and pooling operations over all timesteps.
+    pub fn other_ops(&self) -> u64 {
+        match self.op {
+            OpKind::Conv | OpKind::Fc => 0,
+            OpKind::SewAdd | OpKind::SewOr => self.neurons() * (self.c - 1) * self.t,
+            OpKind::MaxPool | OpKind::AvgPool => self.neurons() * self.fy * self.fx * self.t,
+        }
+    }
+}
+
+/// Input positions along one axis that outputs `range` read (a stride larger than the
+/// kernel skips some).
+fn distinct_inputs(layer: &Layer, axis: usize, range: &Range<u64>, full: u64) -> u64 {
+    let f = if axis == 0 {
+        layer.dims.fy
+    } else {
+        layer.dims.fx
+    };
+    let s = layer.stride[axis];
+    if s < f {
+        let r = layer.input_range(axis, range.start, range.end, full);
+        return r.end - r.start;
+    }
+    range
+        .clone()
+        .map(|o| {
+            let lo = (o * s).saturating_sub(layer.padding[axis]);
+            let hi = (o * s + f).saturating_sub(layer.padding[axis]).min(full);
+            hi.saturating_sub(lo)
+        })
+        .sum()
+}
+
+/// How one block is cut into tiles: timesteps per tile, and output lines per tile
+/// (`None` = layer-by-layer, the whole output plane in one tile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cut {
+    pub time_batch: u32,
+    pub lines: Option<u64>,
+}
+
+/// The regions a layer is cut into, in time-major order (every line of a timestep
+/// group before the next group).
+pub fn layer_regions(layer: &Layer, cut: Cut, timesteps: u32) -> Vec<TileRegion> {
+    let tb = cut.time_batch.clamp(1, timesteps.max(1));
+    let mut out = Vec::new();
+    let mut t0 = 0;
+    while t0 < timesteps {
+        let t1 = (t0 + tb).min(timesteps);
+        match cut.lines {
+            None => out.push(TileRegion::whole_layer(layer, t0..t1)),
+            Some(lines) => {
+                let lines = lines.max(1);
+                let mut x0 = 0;
+                while x0 < layer.dims.ox {
+                    let x1 = (x0 + lines).min(layer.dims.ox);
+                    out.push(TileRegion {
+                        ox: x0..x1,
+                        ..TileRegion::whole_layer(layer, t0..t1)
+                    });
+                    x0 = x1;
+                }
+            }
+        }
+        t0 = t1;
+    }
+    out
+}
