@@ -2,9 +2,10 @@
 //! accelerators, with an analytic front-end and a cycle-level simulator that checks it.
 //!
 //! The module tree follows the data flow (see `ARCHITECTURE.md`):
-//! `model` → `tiling` → `mapping` → `report`.
+//! `model` → `tiling` → `mapping` → `schedule` → `report`.
 
 pub mod mapping;
 pub mod model;
 pub mod report;
+pub mod schedule;
 pub mod tiling;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use stems::mapping::{MapKey, Mapper, NoMapping, Objective, Residency};
 use stems::model::{Accelerator, HardwareOverrides, ModelError, Size, SourceText, Workload};
 use stems::report::inspect::{AcceleratorInspection, WorkloadInspection};
+use stems::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, SpecError};
 use stems::tiling::{CtShape, TileRegion};
 
 #[derive(Parser)]
@@ -51,6 +52,15 @@ stems map --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --har
 stems map --workload models/workloads/red_lif_gen4.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 512KiB --layer conv1 --lines 1 --objective latency"
     )]
     Map(MapArgs),
+    /// Schedule a network with the given cuts and report its analytic cost.
+    ///
+    /// Example: stems evaluate --workload models/workloads/sew_resnet18_cifar10dvs.toml --hardware models/hardware/meta_proto.toml --gb 1MiB --schedule TB-LBL
+    #[command(
+        after_help = "Examples:\n  stems evaluate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --gb 1MiB --schedule ST-LBL\n  \
+stems evaluate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --gb 128KiB --stateless-blocks 0,1 \\\n    --schedule ST-LF,ST-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL --format json\n  \
+stems evaluate --workload models/workloads/red_lif_gen4.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 512KiB --time-batched 00011111 --fused 11100000 --save-schedule red.schedule.json"
+    )]
+    Evaluate(EvaluateArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -134,6 +144,69 @@ struct MapArgs {
     format: Format,
 }
 
+#[derive(Args)]
+struct ScheduleArgs {
+    /// Cuts: one `<time>-<space>` entry for every block (ST-LBL) or one per block
+    /// (TB-LF,TB-LF,TB-LBL,...). Time: ST, <n>T, TB; space: LBL, LF, LF<n>.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["time_batched", "fused"])]
+    schedule: Option<String>,
+    /// The authors' notation: one digit per block, 1 = time-batched (TB), 0 = ST.
+    #[arg(long, value_name = "DIGITS", requires = "fused")]
+    time_batched: Option<String>,
+    /// The authors' notation: one digit per block, 1 = layer-fused (LF), 0 = LBL.
+    #[arg(long, value_name = "DIGITS", requires = "time_batched")]
+    fused: Option<String>,
+    /// Layer-to-core allocation: LAYER=CORE or block:N=CORE, comma-separated
+    /// (default: every layer on the first core).
+    #[arg(long, value_name = "LIST")]
+    allocate: Option<String>,
+    /// Do not overlap a tile's transfers with the previous tile's compute.
+    #[arg(long)]
+    no_prefetch: bool,
+    /// What the intra-layer mapper minimises.
+    #[arg(long, default_value = "energy", value_parser = parse_objective)]
+    objective: Objective,
+}
+
+impl ScheduleArgs {
+    fn spec(&self, workload: &Workload) -> Result<ScheduleSpec> {
+        Ok(match (&self.schedule, &self.time_batched, &self.fused) {
+            (Some(s), _, _) => ScheduleSpec::parse(s, workload.num_blocks, workload.timesteps)?,
+            (None, Some(t), Some(f)) => ScheduleSpec::from_digits(t, f, workload.num_blocks)?,
+            _ => bail!(UsageError(
+                "give --schedule SPEC, or --time-batched DIGITS with --fused DIGITS".into()
+            )),
+        })
+    }
+
+    fn allocation(&self, workload: &Workload, acc: &Accelerator) -> Result<Allocation> {
+        Ok(match &self.allocate {
+            Some(a) => Allocation::parse(a, workload, acc)?,
+            None => Allocation::single_core(workload),
+        })
+    }
+
+    fn options(&self) -> SchedulerOptions {
+        SchedulerOptions {
+            prefetch: !self.no_prefetch,
+            objective: self.objective,
+        }
+    }
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    #[command(flatten)]
+    models: ModelFiles,
+    #[command(flatten)]
+    schedule: ScheduleArgs,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Write the Schedule (JSON) for `stems simulate --replay`.
+    #[arg(long, value_name = "FILE")]
+    save_schedule: Option<PathBuf>,
+}
+
 fn parse_objective(s: &str) -> Result<Objective, String> {
     s.parse()
 }
@@ -175,10 +248,13 @@ fn init_logging(verbose: u8) {
 
 /// Bad input (a model, a schedule, an override) exits 2; anything else 1.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    if err
-        .chain()
-        .any(|e| e.is::<ModelError>() || e.is::<UsageError>() || e.is::<NoMapping>())
-    {
+    if err.chain().any(|e| {
+        e.is::<ModelError>()
+            || e.is::<UsageError>()
+            || e.is::<NoMapping>()
+            || e.is::<ScheduleError>()
+            || e.is::<SpecError>()
+    }) {
         2
     } else {
         1
@@ -194,7 +270,41 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect(args),
         Command::Map(args) => map(args),
+        Command::Evaluate(args) => evaluate(args),
     }
+}
+
+fn evaluate(args: EvaluateArgs) -> Result<()> {
+    let (workload, accelerator) = args.models.load()?;
+    let spec = args.schedule.spec(&workload)?;
+    let allocation = args.schedule.allocation(&workload, &accelerator)?;
+    let mut mapper = Mapper::new(&accelerator);
+    let started = std::time::Instant::now();
+    let schedule = stems::schedule::schedule(
+        &workload,
+        &accelerator,
+        &spec,
+        &allocation,
+        args.schedule.options(),
+        &mut mapper,
+    )?;
+    tracing::info!(
+        tiles = schedule.tiles.len(),
+        unique_mappings = mapper.cached(),
+        seconds = started.elapsed().as_secs_f64(),
+        "scheduled"
+    );
+    if let Some(path) = &args.save_schedule {
+        schedule
+            .save(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("schedule written to {}", path.display());
+    }
+    match args.format {
+        Format::Table => println!("{}", schedule.predicted.render_table().trim_end()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&schedule.predicted)?),
+    }
+    Ok(())
 }
 
 fn map(args: MapArgs) -> Result<()> {

@@ -17,7 +17,7 @@ use crate::model::units::{human_bits, human_energy_pj, thousands};
 use crate::model::{Accelerator, Core, Operand};
 use crate::report::Table;
 use crate::tiling::CtShape;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -62,9 +62,9 @@ pub struct EnergyPj {
 }
 
 /// Where a memory level's boundary sits for an operand.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Boundary {
-    pub operand: &'static str,
+    pub operand: Operand,
     pub level: String,
     /// Number of innermost temporal loops below the level.
     pub loops_below: usize,
@@ -128,7 +128,7 @@ impl Mapping {
             for &(level, b) in &e.boundaries[op.index()] {
                 let inner = nest::dim_products(&result.loops[n - b..]);
                 boundaries.push(Boundary {
-                    operand: op.name(),
+                    operand: op,
                     level: level_name(core, level),
                     loops_below: b,
                     tile_bits: model.tile_bits(op, &inner),
@@ -229,10 +229,12 @@ impl Mapping {
             for bd in self.boundaries.iter().filter(|bd| bd.loops_below == b) {
                 match by_level.iter_mut().find(|(l, _, _)| *l == bd.level) {
                     Some((_, ops, bits)) => {
-                        ops.push(bd.operand);
+                        ops.push(bd.operand.name());
                         *bits += bd.tile_bits;
                     }
-                    None => by_level.push((bd.level.clone(), vec![bd.operand], bd.tile_bits)),
+                    None => {
+                        by_level.push((bd.level.clone(), vec![bd.operand.name()], bd.tile_bits))
+                    }
                 }
             }
             for (level, ops, bits) in by_level {

@@ -45,7 +45,7 @@ pub struct Unroll {
     pub ox: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeArray {
     pub rows: u64,
     pub cols: u64,
@@ -96,7 +96,7 @@ impl PeArray {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
     pub name: String,
     pub operands: Vec<Operand>,
@@ -133,7 +133,7 @@ impl Memory {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Core {
     pub id: usize,
     pub name: String,
@@ -168,7 +168,7 @@ impl Core {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Noc {
     pub mesh: [u32; 2],
     pub link_bw_bits: u64,
@@ -176,7 +176,7 @@ pub struct Noc {
     pub energy_fj_per_bit_per_hop: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dram {
     /// Mesh node the DRAM controller attaches to.
     pub position: [u32; 2],
@@ -188,7 +188,7 @@ pub struct Dram {
     pub turnaround_cycles: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accelerator {
     pub name: String,
     pub description: Option<String>,

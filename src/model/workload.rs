@@ -114,7 +114,7 @@ pub enum Source {
 }
 
 /// The network input tensor (one per timestep).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkInput {
     pub name: String,
     pub channels: u64,
@@ -129,7 +129,7 @@ impl NetworkInput {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Layer {
     pub id: usize,
     pub name: String,
@@ -253,7 +253,7 @@ impl Layer {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workload {
     pub name: String,
     pub description: Option<String>,
@@ -263,6 +263,9 @@ pub struct Workload {
     pub num_blocks: usize,
     /// For each layer, the layers that read its output (in id order).
     pub consumers: Vec<Vec<usize>>,
+    /// Blocks whose neuron state an override removed (the SEW-X ablation).
+    #[serde(default)]
+    pub stateless_blocks: Vec<usize>,
 }
 
 /// Shape of a feature tensor of one timestep: channels, height, width, bits per value.
@@ -350,6 +353,9 @@ impl Workload {
                 layer.precision.v = 0;
             }
         }
+        self.stateless_blocks.extend_from_slice(blocks);
+        self.stateless_blocks.sort_unstable();
+        self.stateless_blocks.dedup();
         Ok(())
     }
 
@@ -584,6 +590,7 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
         consumers: vec![Vec::new(); layers.len()],
         layers,
         num_blocks,
+        stateless_blocks: Vec::new(),
     };
     for layer in &workload.layers {
         for s in &layer.sources {

@@ -4,6 +4,8 @@
 //! The reduction dimensions (C, FY, FX) are never cut: a CT always completes its
 //! neurons' reductions, which output stationarity needs.
 
+pub mod graph;
+
 use crate::model::{Layer, OpKind, Precision, Workload};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;

@@ -1,0 +1,383 @@
+//! The cost report of one schedule — the same type for the analytic prediction
+//! (`stems evaluate`) and the simulator's measurement (`stems simulate`), so that the
+//! two can be compared key by key.
+
+use super::Table;
+use crate::model::units::{human_bits, human_energy_pj, thousands};
+use crate::tiling::graph::DataClass;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Hardware components energy is split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Component {
+    Dram,
+    GlobalSram,
+    LocalBuffers,
+    Pe,
+    Noc,
+}
+
+impl Component {
+    pub const ALL: [Component; 5] = [
+        Component::Dram,
+        Component::GlobalSram,
+        Component::LocalBuffers,
+        Component::Pe,
+        Component::Noc,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Dram => "dram",
+            Component::GlobalSram => "global_sram",
+            Component::LocalBuffers => "local_buffers",
+            Component::Pe => "pe",
+            Component::Noc => "noc",
+        }
+    }
+}
+
+/// What energy is spent on: moving an operand class, or computing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Spend {
+    Data(DataClass),
+    Compute,
+}
+
+impl Spend {
+    fn index(self) -> usize {
+        match self {
+            Spend::Data(c) => c.index(),
+            Spend::Compute => 3,
+        }
+    }
+    const NAMES: [&'static str; 4] = ["W", "F", "V", "compute"];
+}
+
+/// Running totals while a schedule is costed or simulated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ledger {
+    /// femtojoules, `[component][W, F, V, compute]`.
+    pub energy_fj: [[f64; 4]; 5],
+    pub dram_read_bits: [u64; 3],
+    pub dram_write_bits: [u64; 3],
+    pub macs: u64,
+    pub sops: u64,
+    pub other_ops: u64,
+}
+
+impl Ledger {
+    pub fn energy(&mut self, component: Component, spend: Spend, fj: f64) {
+        self.energy_fj[component as usize][spend.index()] += fj;
+    }
+
+    pub fn dram(&mut self, class: DataClass, read_bits: u64, write_bits: u64) {
+        self.dram_read_bits[class.index()] += read_bits;
+        self.dram_write_bits[class.index()] += write_bits;
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnergyByComponent {
+    pub total: f64,
+    pub dram: f64,
+    pub global_sram: f64,
+    pub local_buffers: f64,
+    pub pe: f64,
+    pub noc: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[allow(non_snake_case)]
+pub struct EnergyByOperand {
+    pub W: f64,
+    pub F: f64,
+    pub V: f64,
+    /// PE operations (MACs, SOPs, element-wise and pooling).
+    pub compute: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ReadWriteBits {
+    pub read: u64,
+    pub write: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[allow(non_snake_case)]
+pub struct ByClass<T> {
+    pub W: T,
+    pub F: T,
+    pub V: T,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DramBits {
+    pub total: u64,
+    pub read: u64,
+    pub write: u64,
+    pub by_operand: ByClass<u64>,
+    pub by_operand_direction: ByClass<ReadWriteBits>,
+}
+
+/// Live data that had to leave the global SRAM and come back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SpillEntry {
+    pub tensor: String,
+    pub operand: String,
+    pub spills: u64,
+    pub bits: u64,
+}
+
+/// Tiles too large for the global SRAM, which stream some operands from DRAM.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamedEntry {
+    pub layer: String,
+    pub tiles: u64,
+    pub operands: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OpCounts {
+    pub macs: u64,
+    pub sops: u64,
+    pub other: u64,
+}
+
+/// One schedule's cost. JSON key paths are kept stable (see README).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// "predicted" (analytic) or "measured" (simulated).
+    pub source: String,
+    pub workload: String,
+    pub hardware: String,
+    pub global_sram_bits: u64,
+    pub stateless_blocks: Vec<usize>,
+    pub schedule: Vec<String>,
+    pub prefetch: bool,
+    pub energy_pj: EnergyByComponent,
+    pub energy_by_operand_pj: EnergyByOperand,
+    /// component → operand (W, F, V, compute) → pJ: the stacked bars of the paper's
+    /// energy breakdowns.
+    pub energy_matrix_pj: BTreeMap<String, BTreeMap<String, f64>>,
+    pub dram_bits: DramBits,
+    pub latency_cycles: u64,
+    /// Cycles the PE arrays spend on tiles (compute, fill/drain and stalls).
+    pub busy_cycles: u64,
+    pub peak_global_sram_bits: u64,
+    pub ops: OpCounts,
+    pub tiles: u64,
+    pub streamed: Vec<StreamedEntry>,
+    pub spills: Vec<SpillEntry>,
+}
+
+pub struct ReportHeader {
+    pub source: &'static str,
+    pub workload: String,
+    pub hardware: String,
+    pub global_sram_bits: u64,
+    pub stateless_blocks: Vec<usize>,
+    pub schedule: Vec<String>,
+    pub prefetch: bool,
+}
+
+pub struct ReportTiming {
+    pub latency_cycles: u64,
+    pub busy_cycles: u64,
+    pub peak_global_sram_bits: u64,
+    pub tiles: u64,
+}
+
+impl Report {
+    pub fn new(
+        header: ReportHeader,
+        ledger: &Ledger,
+        timing: ReportTiming,
+        streamed: Vec<StreamedEntry>,
+        spills: Vec<SpillEntry>,
+    ) -> Self {
+        let pj = |fj: f64| fj / 1000.0;
+        let comp = |c: Component| pj(ledger.energy_fj[c as usize].iter().sum());
+        let class = |i: usize| pj(ledger.energy_fj.iter().map(|row| row[i]).sum());
+        let total = pj(ledger.energy_fj.iter().flatten().sum());
+        let mut matrix = BTreeMap::new();
+        for c in Component::ALL {
+            let row: BTreeMap<String, f64> = Spend::NAMES
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.to_string(), pj(ledger.energy_fj[c as usize][i])))
+                .collect();
+            matrix.insert(c.name().to_string(), row);
+        }
+        let rw = |c: DataClass| ReadWriteBits {
+            read: ledger.dram_read_bits[c.index()],
+            write: ledger.dram_write_bits[c.index()],
+        };
+        let read: u64 = ledger.dram_read_bits.iter().sum();
+        let write: u64 = ledger.dram_write_bits.iter().sum();
+        Report {
+            source: header.source.to_string(),
+            workload: header.workload,
+            hardware: header.hardware,
+            global_sram_bits: header.global_sram_bits,
+            stateless_blocks: header.stateless_blocks,
+            schedule: header.schedule,
+            prefetch: header.prefetch,
+            energy_pj: EnergyByComponent {
+                total,
+                dram: comp(Component::Dram),
+                global_sram: comp(Component::GlobalSram),
+                local_buffers: comp(Component::LocalBuffers),
+                pe: comp(Component::Pe),
+                noc: comp(Component::Noc),
+            },
+            energy_by_operand_pj: EnergyByOperand {
+                W: class(0),
+                F: class(1),
+                V: class(2),
+                compute: class(3),
+            },
+            energy_matrix_pj: matrix,
+            dram_bits: DramBits {
+                total: read + write,
+                read,
+                write,
+                by_operand: ByClass {
+                    W: rw(DataClass::W).read + rw(DataClass::W).write,
+                    F: rw(DataClass::F).read + rw(DataClass::F).write,
+                    V: rw(DataClass::V).read + rw(DataClass::V).write,
+                },
+                by_operand_direction: ByClass {
+                    W: rw(DataClass::W),
+                    F: rw(DataClass::F),
+                    V: rw(DataClass::V),
+                },
+            },
+            latency_cycles: timing.latency_cycles,
+            busy_cycles: timing.busy_cycles,
+            peak_global_sram_bits: timing.peak_global_sram_bits,
+            ops: OpCounts {
+                macs: ledger.macs,
+                sops: ledger.sops,
+                other: ledger.other_ops,
+            },
+            tiles: timing.tiles,
+            streamed,
+            spills,
+        }
+    }
+
+    pub fn render_table(&self) -> String {
+        let mut out = format!(
+            "{} cost of {} on {} ({} global SRAM), schedule {}\n",
+            self.source,
+            self.workload,
+            self.hardware,
+            human_bits(self.global_sram_bits),
+            self.schedule.join(",")
+        );
+        if !self.stateless_blocks.is_empty() {
+            out.push_str(&format!("stateless blocks: {:?}\n", self.stateless_blocks));
+        }
+        let e = &self.energy_pj;
+        out.push_str(&format!(
+            "\nenergy per inference: {}   latency: {} cycles   peak global SRAM: {}   prefetch: {}\n\n",
+            human_energy_pj(e.total),
+            thousands(self.latency_cycles),
+            human_bits(self.peak_global_sram_bits),
+            if self.prefetch { "on" } else { "off" }
+        ));
+        let mut t = Table::new(["component", "W", "F", "V", "compute", "total", "share %"]);
+        for (name, row) in &self.energy_matrix_pj {
+            let sum: f64 = row.values().sum();
+            if sum == 0.0 && name == "noc" {
+                continue;
+            }
+            let cell = |k: &str| human_energy_pj(row.get(k).copied().unwrap_or(0.0));
+            t.row([
+                name.clone(),
+                cell("W"),
+                cell("F"),
+                cell("V"),
+                cell("compute"),
+                human_energy_pj(sum),
+                format!(
+                    "{:.1}",
+                    if e.total > 0.0 {
+                        100.0 * sum / e.total
+                    } else {
+                        0.0
+                    }
+                ),
+            ]);
+        }
+        t.rule();
+        let o = &self.energy_by_operand_pj;
+        t.row([
+            "total".to_string(),
+            human_energy_pj(o.W),
+            human_energy_pj(o.F),
+            human_energy_pj(o.V),
+            human_energy_pj(o.compute),
+            human_energy_pj(e.total),
+            "100.0".into(),
+        ]);
+        out.push_str(&t.render());
+
+        let d = &self.dram_bits;
+        out.push_str(&format!(
+            "\nDRAM traffic: {} ({} bits)\n",
+            human_bits(d.total),
+            thousands(d.total)
+        ));
+        let mut t = Table::new(["operand", "read", "write", "total"]);
+        for (name, rw) in [
+            ("W", d.by_operand_direction.W),
+            ("F", d.by_operand_direction.F),
+            ("V", d.by_operand_direction.V),
+        ] {
+            t.row([
+                name.to_string(),
+                human_bits(rw.read),
+                human_bits(rw.write),
+                human_bits(rw.read + rw.write),
+            ]);
+        }
+        out.push_str(&t.render());
+        out.push_str(&format!(
+            "\noperations: {} MACs, {} SOPs, {} other; {} tiles; PE busy {} cycles\n",
+            thousands(self.ops.macs),
+            thousands(self.ops.sops),
+            thousands(self.ops.other),
+            thousands(self.tiles),
+            thousands(self.busy_cycles)
+        ));
+        if self.streamed.is_empty() {
+            out.push_str("every tile fits the global SRAM\n");
+        } else {
+            out.push_str("\ntiles too large for the global SRAM (operands streamed from DRAM)\n");
+            let mut t = Table::new(["layer", "tiles", "streamed"]);
+            for s in &self.streamed {
+                t.row([s.layer.clone(), thousands(s.tiles), s.operands.join(",")]);
+            }
+            out.push_str(&t.render());
+        }
+        if self.spills.is_empty() {
+            out.push_str("no live data spilled to DRAM\n");
+        } else {
+            out.push_str("\nspills (live data evicted to DRAM and read back later)\n");
+            let mut t = Table::new(["tensor", "operand", "spills", "bits"]);
+            for s in &self.spills {
+                t.row([
+                    s.tensor.clone(),
+                    s.operand.clone(),
+                    thousands(s.spills),
+                    human_bits(s.bits),
+                ]);
+            }
+            out.push_str(&t.render());
+        }
+        out
+    }
+}

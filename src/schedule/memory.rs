@@ -1,0 +1,141 @@
+//! A core's global SRAM as a scratchpad: address ranges handed out first-fit and
+//! returned on free. An allocation may be scattered over several extents, so a request
+//! fails only when the free total is too small (never because of fragmentation).
+
+use serde::{Deserialize, Serialize};
+
+/// A contiguous address range in bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Extent {
+    pub start: u64,
+    pub len: u64,
+}
+
+impl Extent {
+    pub fn end(&self) -> u64 {
+        self.start + self.len
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Scratchpad {
+    pub capacity: u64,
+    /// Free extents, sorted by address, coalesced.
+    free: Vec<Extent>,
+    pub used: u64,
+    pub peak: u64,
+}
+
+impl Scratchpad {
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            capacity,
+            free: vec![Extent {
+                start: 0,
+                len: capacity,
+            }],
+            used: 0,
+            peak: 0,
+        }
+    }
+
+    pub fn free_bits(&self) -> u64 {
+        self.capacity - self.used
+    }
+
+    /// First-fit: one extent when a free range is large enough, otherwise the lowest
+    /// free ranges until the request is covered. `None` if it does not fit.
+    pub fn alloc(&mut self, bits: u64) -> Option<Vec<Extent>> {
+        if bits > self.free_bits() {
+            return None;
+        }
+        if bits == 0 {
+            return Some(Vec::new());
+        }
+        if let Some(i) = self.free.iter().position(|e| e.len >= bits) {
+            let e = self.free[i];
+            if e.len == bits {
+                self.free.remove(i);
+            } else {
+                self.free[i] = Extent {
+                    start: e.start + bits,
+                    len: e.len - bits,
+                };
+            }
+            self.account(bits);
+            return Some(vec![Extent {
+                start: e.start,
+                len: bits,
+            }]);
+        }
+        let mut out = Vec::new();
+        let mut need = bits;
+        while need > 0 {
+            let e = self.free[0];
+            let take = e.len.min(need);
+            out.push(Extent {
+                start: e.start,
+                len: take,
+            });
+            if take == e.len {
+                self.free.remove(0);
+            } else {
+                self.free[0] = Extent {
+                    start: e.start + take,
+                    len: e.len - take,
+                };
+            }
+            need -= take;
+        }
+        self.account(bits);
+        Some(out)
+    }
+
+    fn account(&mut self, bits: u64) {
+        self.used += bits;
+        self.peak = self.peak.max(self.used);
+    }
+
+    pub fn release(&mut self, extents: &[Extent]) {
+        for e in extents {
+            self.used -= e.len;
+            let i = self.free.partition_point(|f| f.start < e.start);
+            self.free.insert(i, *e);
+            // Coalesce with neighbours.
+            if i + 1 < self.free.len() && self.free[i].end() == self.free[i + 1].start {
+                self.free[i].len += self.free[i + 1].len;
+                self.free.remove(i + 1);
+            }
+            if i > 0 && self.free[i - 1].end() == self.free[i].start {
+                self.free[i - 1].len += self.free[i].len;
+                self.free.remove(i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocates_first_fit_and_scatters_when_fragmented() {
+        let mut s = Scratchpad::new(100);
+        let a = s.alloc(30).expect("fits");
+        let b = s.alloc(30).expect("fits");
+        let _c = s.alloc(30).expect("fits");
+        assert_eq!(a[0].start, 0);
+        assert_eq!(b[0].start, 30);
+        s.release(&a);
+        assert_eq!(s.free_bits(), 40);
+        // 40 free in two pieces (0..30 and 90..100): a 35-bit request scatters.
+        let d = s.alloc(35).expect("fits scattered");
+        assert_eq!(d.iter().map(|e| e.len).sum::<u64>(), 35);
+        assert_eq!(d.len(), 2);
+        assert!(s.alloc(6).is_none());
+        assert_eq!(s.peak, 95);
+        s.release(&d);
+        s.release(&b);
+        assert_eq!(s.used, 30);
+    }
+}

@@ -1,0 +1,374 @@
+//! The inter-layer scheduling stage and its product, the [`Schedule`]: the contract
+//! between the analytic front-end and the simulator.
+//!
+//! A schedule holds everything a simulator needs to replay it — the resolved models,
+//! every tile with its loop nest and memory boundaries, every transfer (which data,
+//! from where to where, how many bits, why) and every allocation and free in each
+//! core's global SRAM, in order — and the analytic prediction, which a simulator must
+//! not read: it recomputes traffic by walking the tiles itself.
+
+pub mod memory;
+pub mod scheduler;
+pub mod spec;
+
+pub use memory::{Extent, Scratchpad};
+pub use scheduler::{Allocation, ScheduleError, SchedulerOptions, schedule};
+pub use spec::{BlockCut, ScheduleSpec, SpaceCut, SpecError, TimeCut};
+
+use crate::mapping::{Boundary, Loop, Objective};
+use crate::model::{Accelerator, ModelError, Operand, Problem, Workload};
+use crate::report::cost::Report;
+use crate::tiling::graph::{DataObject, ObjectId, Tile, TileId};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Bumped whenever the file format changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Where data is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    Dram,
+    Sram { core: usize },
+}
+
+/// Why data moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// First fetch of data that starts in DRAM (weights, the network input).
+    Load,
+    /// Live data evicted from the global SRAM to make room.
+    Spill,
+    /// Spilled data fetched back.
+    Reload,
+    /// A dirty copy written to DRAM so that a tile can stream it from there.
+    WriteBack,
+    /// A network output leaving for DRAM.
+    Output,
+    /// Data moved between cores over the NoC.
+    Move,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub object: ObjectId,
+    pub from: Location,
+    pub to: Location,
+    pub bits: u64,
+    pub reason: Reason,
+    pub predicted_start: u64,
+    pub predicted_end: u64,
+}
+
+/// What happens around a tile, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Alloc {
+        core: usize,
+        object: ObjectId,
+        extents: Vec<Extent>,
+    },
+    Free {
+        core: usize,
+        object: ObjectId,
+        extents: Vec<Extent>,
+    },
+    Transfer(Transfer),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TilePrediction {
+    pub start_cycle: u64,
+    pub end_cycle: u64,
+    pub cycles: u64,
+    pub energy_pj: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledTile {
+    #[serde(flatten)]
+    pub tile: Tile,
+    pub layer_name: String,
+    /// Operands too large for the global SRAM, streamed from DRAM inside the tile.
+    pub streamed: Vec<Operand>,
+    pub stream_budget_bits: u64,
+    /// Temporal loops, outermost first; the innermost `reduction_loops` are C, FY, FX.
+    pub loop_nest: Vec<Loop>,
+    pub reduction_loops: usize,
+    pub boundaries: Vec<Boundary>,
+    /// The `before` actions overlap the previous tile on the core (double buffering).
+    pub prefetched: bool,
+    pub before: Vec<Action>,
+    pub after: Vec<Action>,
+    pub predicted: TilePrediction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub schema_version: u32,
+    pub workload: Workload,
+    pub accelerator: Accelerator,
+    pub stateless_blocks: Vec<usize>,
+    pub cuts: Vec<BlockCut>,
+    pub schedule: Vec<String>,
+    pub prefetch: bool,
+    pub objective: Objective,
+    pub objects: Vec<DataObject>,
+    pub tiles: Vec<ScheduledTile>,
+    /// The analytic prediction; a simulator must not read it.
+    pub predicted: Report,
+}
+
+impl Schedule {
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let file = std::fs::File::create(path)?;
+        serde_json::to_writer(std::io::BufWriter::new(file), self)?;
+        Ok(())
+    }
+
+    /// Loads a saved schedule and checks that it is self-consistent: its schema
+    /// version, and that every tile, object, layer, core and extent it references
+    /// exists and no two live allocations overlap.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ModelError::single(&origin, Problem::new("file", format!("cannot read: {e}")))
+        })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            ModelError::single(
+                &origin,
+                Problem::new("schedule", format!("not JSON: {e}")).at_line(e.line()),
+            )
+        })?;
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        if version != Some(SCHEMA_VERSION as u64) {
+            return Err(ModelError::single(
+                &origin,
+                Problem::new(
+                    "schedule",
+                    format!(
+                        "schema version {} is not supported (this stems reads version {SCHEMA_VERSION}); re-create the schedule with `stems evaluate --save-schedule`",
+                        version.map_or("missing".to_string(), |v| v.to_string())
+                    ),
+                )
+                .field("schema_version"),
+            ));
+        }
+        let schedule: Schedule = serde_json::from_value(value).map_err(|e| {
+            ModelError::single(&origin, Problem::new("schedule", format!("malformed: {e}")))
+        })?;
+        let problems = schedule.check();
+        if problems.is_empty() {
+            Ok(schedule)
+        } else {
+            Err(ModelError { origin, problems })
+        }
+    }
+
+    /// Every reference the schedule makes, checked.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let nl = self.workload.layers.len();
+        let nc = self.accelerator.cores.len();
+        let no = self.objects.len();
+        let nt = self.tiles.len();
+        if self.cuts.len() != self.workload.num_blocks {
+            problems.push(
+                Problem::new(
+                    "schedule",
+                    format!(
+                        "{} cuts for {} blocks",
+                        self.cuts.len(),
+                        self.workload.num_blocks
+                    ),
+                )
+                .field("cuts"),
+            );
+        }
+        let mut live: Vec<Vec<(u64, u64, ObjectId)>> = vec![Vec::new(); nc];
+        for (i, st) in self.tiles.iter().enumerate() {
+            let el = format!("tile {i}");
+            let t = &st.tile;
+            if t.id != i {
+                problems.push(Problem::new(&el, format!("has id {}", t.id)).field("id"));
+            }
+            if t.layer >= nl {
+                problems.push(
+                    Problem::new(&el, format!("references layer {} of {nl}", t.layer))
+                        .field("layer"),
+                );
+                continue;
+            }
+            if t.core >= nc {
+                problems.push(
+                    Problem::new(&el, format!("references core {} of {nc}", t.core)).field("core"),
+                );
+                continue;
+            }
+            let mems: Vec<&str> = self.accelerator.cores[t.core]
+                .memories
+                .iter()
+                .map(|m| m.name.as_str())
+                .chain(["pe", "dram"])
+                .collect();
+            for b in &st.boundaries {
+                if !mems.contains(&b.level.as_str()) {
+                    problems.push(
+                        Problem::new(
+                            &el,
+                            format!(
+                                "boundary names memory '{}', which core {} does not have",
+                                b.level, t.core
+                            ),
+                        )
+                        .field("boundaries"),
+                    );
+                }
+            }
+            for d in &t.deps {
+                if *d >= i {
+                    problems.push(
+                        Problem::new(
+                            &el,
+                            format!("depends on tile {d}, which does not run before it"),
+                        )
+                        .field("deps"),
+                    );
+                }
+            }
+            let objs = t
+                .inputs
+                .iter()
+                .chain(t.weights.iter())
+                .chain(std::iter::once(&t.output))
+                .chain(t.state.iter());
+            for o in objs {
+                if *o >= no {
+                    problems.push(
+                        Problem::new(&el, format!("references object {o} of {no}"))
+                            .field("objects"),
+                    );
+                }
+            }
+            for a in st.before.iter().chain(st.after.iter()) {
+                match a {
+                    Action::Alloc {
+                        core,
+                        object,
+                        extents,
+                    } => {
+                        if !self.check_extents(*core, extents, &el, &mut problems) || *object >= no
+                        {
+                            continue;
+                        }
+                        for e in extents {
+                            if let Some(&(_, _, other)) = live[*core]
+                                .iter()
+                                .find(|(s, l, _)| e.start < s + l && *s < e.end())
+                            {
+                                problems.push(Problem::new(
+                                    &el,
+                                    format!(
+                                        "allocation of object {object} at {}..{} on core {core} overlaps object {other}",
+                                        e.start,
+                                        e.end()
+                                    ),
+                                ).field("extents"));
+                            }
+                            live[*core].push((e.start, e.len, *object));
+                        }
+                    }
+                    Action::Free {
+                        core,
+                        object,
+                        extents,
+                    } => {
+                        if !self.check_extents(*core, extents, &el, &mut problems) {
+                            continue;
+                        }
+                        for e in extents {
+                            match live[*core].iter().position(|&(s, l, o)| s == e.start && l == e.len && o == *object) {
+                                Some(p) => {
+                                    live[*core].swap_remove(p);
+                                }
+                                None => problems.push(
+                                    Problem::new(&el, format!("frees {}..{} of object {object} on core {core}, which is not allocated", e.start, e.end()))
+                                        .field("extents"),
+                                ),
+                            }
+                        }
+                    }
+                    Action::Transfer(tr) => {
+                        if tr.object >= no {
+                            problems.push(
+                                Problem::new(
+                                    &el,
+                                    format!("transfer of object {} of {no}", tr.object),
+                                )
+                                .field("object"),
+                            );
+                        }
+                        for loc in [tr.from, tr.to] {
+                            if let Location::Sram { core } = loc
+                                && core >= nc
+                            {
+                                problems.push(
+                                    Problem::new(
+                                        &el,
+                                        format!("transfer names core {core} of {nc}"),
+                                    )
+                                    .field("to"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if nt == 0 {
+            problems.push(Problem::new("schedule", "has no tiles").field("tiles"));
+        }
+        problems
+    }
+
+    fn check_extents(
+        &self,
+        core: usize,
+        extents: &[Extent],
+        el: &str,
+        problems: &mut Vec<Problem>,
+    ) -> bool {
+        let Some(c) = self.accelerator.cores.get(core) else {
+            problems.push(
+                Problem::new(el, format!("names core {core}, which does not exist")).field("core"),
+            );
+            return false;
+        };
+        let cap = c.global_sram().size_bits;
+        let mut ok = true;
+        for e in extents {
+            if e.end() > cap {
+                problems.push(
+                    Problem::new(
+                        el,
+                        format!(
+                            "extent {}..{} lies outside core {core}'s {cap}-bit global SRAM",
+                            e.start,
+                            e.end()
+                        ),
+                    )
+                    .field("extents"),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    pub fn tile_ids(&self) -> impl Iterator<Item = TileId> {
+        0..self.tiles.len()
+    }
+}

@@ -1,0 +1,912 @@
+//! The inter-layer scheduler: walks the tile graph in order, keeps each core's global
+//! SRAM as a scratchpad (memory manager), serialises DRAM transfers on the single DRAM
+//! port and inter-core moves on the mesh (communication manager), maps every tile, and
+//! records all of it as a [`Schedule`].
+//!
+//! Memory manager. Before a tile runs, its weights, input feature chunks (with halo)
+//! and state chunk (unless it starts at timestep 0) must be resident in its core's
+//! global SRAM, and room is reserved for its output chunk and the state chunk it leaves
+//! for the next timestep group. Weights and the network input start in DRAM; network
+//! outputs end there. When space runs out, resident data the tile does not need is
+//! evicted, fewest future uses first, then the one needed latest, then the largest: clean data (weights, data
+//! with a valid DRAM copy) is dropped for free, live data is spilled to DRAM and
+//! reloaded when needed. A tile whose data cannot fit even alone streams from DRAM:
+//! its operands are packed into the SRAM smallest first (the authors' rule) and the
+//! rest are accessed from DRAM inside the tile's own mapping; the report lists it.
+//!
+//! Timing. A tile starts when its core is free, its dependencies have finished and its
+//! transfers are done. DRAM transfers take the port one at a time (latency + bits /
+//! bandwidth, plus the read/write turnaround); a streaming tile holds the port for its
+//! whole duration. With prefetch on, a tile's transfers may start when the previous
+//! tile on its core starts, using only space that tile does not hold (double
+//! buffering); when that space is not there, the transfers wait for it to finish.
+
+use super::memory::{Extent, Scratchpad};
+use super::spec::{ScheduleSpec, SpecError};
+use super::{
+    Action, Location, Reason, SCHEMA_VERSION, Schedule, ScheduledTile, TilePrediction, Transfer,
+};
+use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
+use crate::model::{Accelerator, Operand, Workload};
+use crate::report::cost::{
+    Component, Ledger, Report, ReportHeader, ReportTiming, Spend, SpillEntry, StreamedEntry,
+};
+use crate::tiling::CtShape;
+use crate::tiling::graph::{DataClass, ObjectId, ObjectKind, TileGraph, TileId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Layer → core assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    pub core_of_layer: Vec<usize>,
+}
+
+impl Allocation {
+    pub fn single_core(workload: &Workload) -> Self {
+        Self {
+            core_of_layer: vec![0; workload.layers.len()],
+        }
+    }
+
+    /// `LAYER=CORE` or `block:N=CORE` entries, comma-separated; unlisted layers stay on
+    /// the first core.
+    pub fn parse(
+        spec: &str,
+        workload: &Workload,
+        acc: &Accelerator,
+    ) -> Result<Self, ScheduleError> {
+        let mut a = Self::single_core(workload);
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let bad = |m: String| ScheduleError::Allocation(format!("entry '{entry}': {m}"));
+            let (what, core_name) = entry
+                .split_once('=')
+                .ok_or_else(|| bad("expected LAYER=CORE or block:N=CORE".into()))?;
+            let core = acc
+                .core_by_name(core_name.trim())
+                .ok_or_else(|| {
+                    let names: Vec<&str> = acc.cores.iter().map(|c| c.name.as_str()).collect();
+                    bad(format!(
+                        "no core '{}' (cores: {})",
+                        core_name.trim(),
+                        names.join(", ")
+                    ))
+                })?
+                .id;
+            if let Some(block) = what.trim().strip_prefix("block:") {
+                let b: usize = block
+                    .parse()
+                    .map_err(|_| bad(format!("'{block}' is not a block number")))?;
+                if b >= workload.num_blocks {
+                    return Err(bad(format!(
+                        "block {b} does not exist (0..{})",
+                        workload.num_blocks
+                    )));
+                }
+                for l in workload.block_layers(b) {
+                    a.core_of_layer[l.id] = core;
+                }
+            } else {
+                let l = workload
+                    .layer_by_name(what.trim())
+                    .ok_or_else(|| bad(format!("no layer '{}'", what.trim())))?;
+                a.core_of_layer[l.id] = core;
+            }
+        }
+        Ok(a)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("layer-to-core allocation {0}")]
+    Allocation(String),
+    #[error("tile {tile} of layer '{layer}' cannot be mapped: {reason}")]
+    Unmappable {
+        tile: TileId,
+        layer: String,
+        reason: NoMapping,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SchedulerOptions {
+    /// Start a tile's transfers while the previous tile on its core computes.
+    pub prefetch: bool,
+    pub objective: Objective,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        Self {
+            prefetch: true,
+            objective: Objective::Energy,
+        }
+    }
+}
+
+/// What the memory manager knows about one data object.
+#[derive(Debug, Clone, Default)]
+struct ObjState {
+    /// SRAM copies: (core, extents).
+    copies: Vec<(usize, Vec<Extent>)>,
+    /// DRAM holds a valid copy.
+    in_dram: bool,
+    /// Ever been in the SRAM (a second fetch from DRAM is a reload).
+    fetched: bool,
+    /// Reads still to come.
+    remaining: usize,
+    /// When the latest copy is ready.
+    ready_at: u64,
+}
+
+/// A tile's cost, summarised once per unique mapping.
+#[derive(Debug, Clone)]
+struct TileCost {
+    mapping: Arc<Mapping>,
+    energy_fj: [[f64; 4]; 5],
+    dram_read: [u64; 3],
+    dram_write: [u64; 3],
+}
+
+fn class_of(op: Operand) -> DataClass {
+    match op {
+        Operand::W => DataClass::W,
+        Operand::I | Operand::O => DataClass::F,
+        Operand::V => DataClass::V,
+    }
+}
+
+impl TileCost {
+    fn new(mapping: Arc<Mapping>, acc: &Accelerator, core: usize) -> Self {
+        let c = &acc.cores[core];
+        let global = c.global_sram();
+        let mut energy_fj = [[0f64; 4]; 5];
+        let mut dram_read = [0u64; 3];
+        let mut dram_write = [0u64; 3];
+        for op in Operand::ALL {
+            let Some(levels) = mapping.accesses.get(op.name()) else {
+                continue;
+            };
+            let class = class_of(op);
+            for (level, rw) in levels {
+                let (component, re, we) = if level == "pe" {
+                    let e = c.pe_array.register_energy_fj_per_bit;
+                    (Component::Pe, e, e)
+                } else if level == "dram" {
+                    dram_read[class.index()] += rw.read_bits;
+                    dram_write[class.index()] += rw.write_bits;
+                    (
+                        Component::Dram,
+                        acc.dram.read_energy_fj_per_bit,
+                        acc.dram.write_energy_fj_per_bit,
+                    )
+                } else {
+                    let m = c.memories.iter().find(|m| &m.name == level);
+                    let component = if level == &global.name {
+                        Component::GlobalSram
+                    } else {
+                        Component::LocalBuffers
+                    };
+                    (
+                        component,
+                        m.map_or(0.0, |m| m.read_energy_fj_per_bit),
+                        m.map_or(0.0, |m| m.write_energy_fj_per_bit),
+                    )
+                };
+                energy_fj[component as usize][class.index()] +=
+                    rw.read_bits as f64 * re + rw.write_bits as f64 * we;
+            }
+        }
+        energy_fj[Component::Pe as usize][3] += mapping.energy_pj.compute * 1000.0;
+        Self {
+            mapping,
+            energy_fj,
+            dram_read,
+            dram_write,
+        }
+    }
+}
+
+struct Engine<'a> {
+    workload: &'a Workload,
+    acc: &'a Accelerator,
+    graph: &'a TileGraph,
+    pads: Vec<Scratchpad>,
+    resident: Vec<BTreeSet<ObjectId>>,
+    objs: Vec<ObjState>,
+    ledger: Ledger,
+    dram_free: u64,
+    dram_last_write: Option<bool>,
+    spills: BTreeMap<(String, DataClass), (u64, u64)>,
+    streamed: BTreeMap<usize, (u64, BTreeSet<Operand>)>,
+    costs: HashMap<MapKey, TileCost>,
+}
+
+/// What one tile needs, by operand.
+struct Needs {
+    weights: Option<ObjectId>,
+    inputs: Vec<ObjectId>,
+    state: Option<ObjectId>,
+    output: ObjectId,
+    sizes: [u64; 4],
+}
+
+impl<'a> Engine<'a> {
+    fn object_name(&self, o: ObjectId) -> String {
+        let layer_name = |l: usize| self.workload.layers[l].name.clone();
+        match &self.graph.objects[o].kind {
+            ObjectKind::Weights { layer } => format!("{} weights", layer_name(*layer)),
+            ObjectKind::Features { layer: Some(l), .. } => format!("{} output", layer_name(*l)),
+            ObjectKind::Features { layer: None, .. } => "network input".into(),
+            ObjectKind::State { layer, .. } => format!("{} state", layer_name(*layer)),
+        }
+    }
+
+    fn needs(&self, tile: TileId) -> Needs {
+        let t = &self.graph.tiles[tile];
+        let bits = |o: ObjectId| self.graph.objects[o].bits;
+        let state = t.state.filter(|_| t.reads_state || t.writes_state);
+        Needs {
+            weights: t.weights,
+            inputs: t.inputs.clone(),
+            state,
+            output: t.output,
+            sizes: [
+                t.weights.map_or(0, bits),
+                t.inputs.iter().map(|&o| bits(o)).sum(),
+                bits(t.output),
+                state.map_or(0, bits),
+            ],
+        }
+    }
+
+    fn required(n: &Needs) -> Vec<ObjectId> {
+        let mut v: Vec<ObjectId> = n
+            .weights
+            .iter()
+            .chain(n.state.iter())
+            .chain(n.inputs.iter())
+            .chain(std::iter::once(&n.output))
+            .copied()
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The next tile that reads `o` (readers are consumed in schedule order).
+    fn next_use(&self, o: ObjectId) -> TileId {
+        let readers = &self.graph.objects[o].readers;
+        let remaining = self.objs[o].remaining;
+        if remaining == 0 {
+            TileId::MAX
+        } else {
+            readers[readers.len() - remaining]
+        }
+    }
+
+    fn is_resident(&self, o: ObjectId, core: usize) -> bool {
+        self.objs[o].copies.iter().any(|(c, _)| *c == core)
+    }
+
+    /// One DRAM port slot for `bits`, not before `earliest`.
+    fn dram_slot(&mut self, bits: u64, write: bool, earliest: u64) -> (u64, u64) {
+        let d = &self.acc.dram;
+        let turnaround = match self.dram_last_write {
+            Some(w) if w != write => d.turnaround_cycles,
+            _ => 0,
+        };
+        let start = self.dram_free.max(earliest) + turnaround;
+        let end = start + d.latency_cycles + bits.div_ceil(d.bw_bits);
+        self.dram_free = end;
+        self.dram_last_write = Some(write);
+        (start, end)
+    }
+
+    fn transfer(
+        &mut self,
+        o: ObjectId,
+        from: Location,
+        to: Location,
+        reason: Reason,
+        earliest: u64,
+    ) -> Transfer {
+        let obj = &self.graph.objects[o];
+        let bits = obj.bits;
+        let class = obj.class;
+        let earliest = earliest.max(self.objs[o].ready_at);
+        let sram_energy = |core: usize, write: bool| {
+            let g = self.acc.cores[core].global_sram();
+            bits as f64
+                * if write {
+                    g.write_energy_fj_per_bit
+                } else {
+                    g.read_energy_fj_per_bit
+                }
+        };
+        let (start, end) = match (from, to) {
+            (Location::Dram, Location::Sram { core }) => {
+                let e = sram_energy(core, true);
+                self.ledger
+                    .energy(Component::GlobalSram, Spend::Data(class), e);
+                self.ledger.energy(
+                    Component::Dram,
+                    Spend::Data(class),
+                    bits as f64 * self.acc.dram.read_energy_fj_per_bit,
+                );
+                self.ledger.dram(class, bits, 0);
+                self.dram_slot(bits, false, earliest)
+            }
+            (Location::Sram { core }, Location::Dram) => {
+                let e = sram_energy(core, false);
+                self.ledger
+                    .energy(Component::GlobalSram, Spend::Data(class), e);
+                self.ledger.energy(
+                    Component::Dram,
+                    Spend::Data(class),
+                    bits as f64 * self.acc.dram.write_energy_fj_per_bit,
+                );
+                self.ledger.dram(class, 0, bits);
+                self.dram_slot(bits, true, earliest)
+            }
+            (Location::Sram { core: a }, Location::Sram { core: b }) => {
+                let (pa, pb) = (self.acc.cores[a].position, self.acc.cores[b].position);
+                let hops = (pa[0].abs_diff(pb[0]) + pa[1].abs_diff(pb[1])) as u64;
+                let noc = &self.acc.noc;
+                let e = sram_energy(a, false) + sram_energy(b, true);
+                self.ledger
+                    .energy(Component::GlobalSram, Spend::Data(class), e);
+                self.ledger.energy(
+                    Component::Noc,
+                    Spend::Data(class),
+                    bits as f64 * hops as f64 * noc.energy_fj_per_bit_per_hop,
+                );
+                let start = earliest;
+                (
+                    start,
+                    start + hops * noc.hop_latency_cycles + bits.div_ceil(noc.link_bw_bits),
+                )
+            }
+            (Location::Dram, Location::Dram) => (earliest, earliest),
+        };
+        self.objs[o].ready_at = self.objs[o].ready_at.max(end);
+        Transfer {
+            object: o,
+            from,
+            to,
+            bits,
+            reason,
+            predicted_start: start,
+            predicted_end: end,
+        }
+    }
+
+    fn free_copy(&mut self, o: ObjectId, core: usize, actions: &mut Vec<Action>) {
+        if let Some(pos) = self.objs[o].copies.iter().position(|(c, _)| *c == core) {
+            let (_, extents) = self.objs[o].copies.remove(pos);
+            self.pads[core].release(&extents);
+            self.resident[core].remove(&o);
+            actions.push(Action::Free {
+                core,
+                object: o,
+                extents,
+            });
+        }
+    }
+
+    fn free_everywhere(&mut self, o: ObjectId, actions: &mut Vec<Action>) {
+        let cores: Vec<usize> = self.objs[o].copies.iter().map(|(c, _)| *c).collect();
+        for c in cores {
+            self.free_copy(o, c, actions);
+        }
+    }
+
+    /// Evicts unpinned data from `core` until `bits` fit.
+    fn make_room(
+        &mut self,
+        core: usize,
+        bits: u64,
+        pinned: &BTreeSet<ObjectId>,
+        earliest: u64,
+        actions: &mut Vec<Action>,
+    ) -> bool {
+        while self.pads[core].free_bits() < bits {
+            let victim = self.resident[core]
+                .iter()
+                .filter(|o| !pinned.contains(o))
+                .min_by_key(|&&o| {
+                    (
+                        self.objs[o].remaining,
+                        std::cmp::Reverse(self.next_use(o)),
+                        std::cmp::Reverse(self.graph.objects[o].bits),
+                        o,
+                    )
+                })
+                .copied();
+            let Some(v) = victim else {
+                return false;
+            };
+            let st = &self.objs[v];
+            let live = st.remaining > 0;
+            let only_copy = !st.in_dram && st.copies.len() == 1;
+            if live && only_copy {
+                let t = self.transfer(
+                    v,
+                    Location::Sram { core },
+                    Location::Dram,
+                    Reason::Spill,
+                    earliest,
+                );
+                let name = self.object_name(v);
+                let entry = self
+                    .spills
+                    .entry((name, self.graph.objects[v].class))
+                    .or_default();
+                entry.0 += 1;
+                entry.1 += t.bits;
+                actions.push(Action::Transfer(t));
+                self.objs[v].in_dram = true;
+            }
+            self.free_copy(v, core, actions);
+        }
+        true
+    }
+
+    fn allocate(
+        &mut self,
+        o: ObjectId,
+        core: usize,
+        pinned: &BTreeSet<ObjectId>,
+        earliest: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let bits = self.graph.objects[o].bits;
+        let roomy = self.make_room(core, bits, pinned, earliest, actions);
+        debug_assert!(roomy, "the resident set was checked to fit");
+        if let Some(extents) = self.pads[core].alloc(bits) {
+            actions.push(Action::Alloc {
+                core,
+                object: o,
+                extents: extents.clone(),
+            });
+            self.objs[o].copies.push((core, extents));
+            self.resident[core].insert(o);
+        }
+    }
+
+    /// Brings an object with data into `core`'s SRAM.
+    fn fetch(
+        &mut self,
+        o: ObjectId,
+        core: usize,
+        pinned: &BTreeSet<ObjectId>,
+        earliest: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let other = self.objs[o].copies.first().map(|(c, _)| *c);
+        self.allocate(o, core, pinned, earliest, actions);
+        let to = Location::Sram { core };
+        let t = match other {
+            Some(src) => self.transfer(o, Location::Sram { core: src }, to, Reason::Move, earliest),
+            None => {
+                let reason = if self.objs[o].fetched {
+                    Reason::Reload
+                } else {
+                    Reason::Load
+                };
+                self.transfer(o, Location::Dram, to, reason, earliest)
+            }
+        };
+        self.objs[o].fetched = true;
+        actions.push(Action::Transfer(t));
+    }
+
+    /// Makes sure DRAM holds a valid copy (for a tile that streams the object).
+    fn write_back(&mut self, o: ObjectId, earliest: u64, actions: &mut Vec<Action>) {
+        if self.objs[o].in_dram {
+            return;
+        }
+        if let Some(&(core, _)) = self.objs[o].copies.first() {
+            let t = self.transfer(
+                o,
+                Location::Sram { core },
+                Location::Dram,
+                Reason::WriteBack,
+                earliest,
+            );
+            actions.push(Action::Transfer(t));
+            self.objs[o].in_dram = true;
+        }
+    }
+
+    fn cost(
+        &mut self,
+        key: MapKey,
+        core: usize,
+        mapper: &mut Mapper,
+    ) -> Result<TileCost, NoMapping> {
+        if let Some(c) = self.costs.get(&key) {
+            return Ok(c.clone());
+        }
+        let mapping = mapper.map(key)?;
+        let c = TileCost::new(mapping, self.acc, core);
+        self.costs.insert(key, c.clone());
+        Ok(c)
+    }
+}
+
+/// Packs operand sizes into `capacity` smallest first; true = streamed.
+fn pack(sizes: &[u64; 4], capacity: u64) -> [bool; 4] {
+    let mut order: Vec<usize> = (0..4).collect();
+    order.sort_by_key(|&i| (sizes[i], i));
+    let mut used = 0;
+    let mut streamed = [false; 4];
+    for i in order {
+        if used + sizes[i] <= capacity {
+            used += sizes[i];
+        } else {
+            streamed[i] = true;
+        }
+    }
+    streamed
+}
+
+/// Schedules `workload` on `accelerator` with the cuts of `spec`.
+pub fn schedule(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    spec: &ScheduleSpec,
+    allocation: &Allocation,
+    options: SchedulerOptions,
+    mapper: &mut Mapper,
+) -> Result<Schedule, ScheduleError> {
+    let cuts: Vec<_> = spec
+        .blocks
+        .iter()
+        .map(|b| b.cut(workload.timesteps))
+        .collect();
+    let graph = TileGraph::build(workload, &cuts, &allocation.core_of_layer);
+    let ncores = accelerator.cores.len();
+    let mut e = Engine {
+        workload,
+        acc: accelerator,
+        graph: &graph,
+        pads: accelerator
+            .cores
+            .iter()
+            .map(|c| Scratchpad::new(c.global_sram().size_bits))
+            .collect(),
+        resident: vec![BTreeSet::new(); ncores],
+        objs: graph
+            .objects
+            .iter()
+            .map(|o| ObjState {
+                in_dram: o.starts_in_dram(),
+                remaining: o.readers.len(),
+                ..ObjState::default()
+            })
+            .collect(),
+        ledger: Ledger::default(),
+        dram_free: 0,
+        dram_last_write: None,
+        spills: BTreeMap::new(),
+        streamed: BTreeMap::new(),
+        costs: HashMap::new(),
+    };
+
+    let mut tiles_out: Vec<ScheduledTile> = Vec::with_capacity(graph.tiles.len());
+    let mut tile_end = vec![0u64; graph.tiles.len()];
+    // Per core: the previous tile, its start and end, and its deferred after-actions.
+    let mut prev: Vec<Option<TileId>> = vec![None; ncores];
+    let mut core_free = vec![0u64; ncores];
+    let mut core_start = vec![0u64; ncores];
+    let mut deferred: Vec<Vec<ObjectId>> = vec![Vec::new(); ncores];
+    let mut busy = 0u64;
+
+    for tile_id in 0..graph.tiles.len() {
+        let tile = &graph.tiles[tile_id];
+        let core = tile.core;
+        let capacity = e.pads[core].capacity;
+        let needs = e.needs(tile_id);
+        let total: u64 = needs.sizes.iter().sum();
+        let streamed = if total <= capacity {
+            [false; 4]
+        } else {
+            pack(&needs.sizes, capacity)
+        };
+        let resident_ops: Vec<ObjectId> = {
+            let mut v = Vec::new();
+            if !streamed[0] {
+                v.extend(needs.weights);
+            }
+            if !streamed[3] {
+                v.extend(needs.state);
+            }
+            if !streamed[1] {
+                v.extend(needs.inputs.iter().copied());
+            }
+            if !streamed[2] {
+                v.push(needs.output);
+            }
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+
+        // Prefetch when this tile's data fits beside the previous tile's.
+        let prev_required: Vec<ObjectId> = prev[core]
+            .map(|p| Engine::required(&e.needs(p)))
+            .unwrap_or_default();
+        let mut pinned: BTreeSet<ObjectId> = resident_ops.iter().copied().collect();
+        let mut union = pinned.clone();
+        union.extend(
+            prev_required
+                .iter()
+                .copied()
+                .filter(|&o| e.is_resident(o, core)),
+        );
+        let union_bits: u64 = union.iter().map(|&o| graph.objects[o].bits).sum();
+        // Streamed inputs or state are written back and dropped first, which must not
+        // race the previous tile.
+        let prefetching = options.prefetch
+            && prev[core].is_some()
+            && union_bits <= capacity
+            && !streamed[1]
+            && !streamed[3];
+        let mut before: Vec<Action> = Vec::new();
+        let mut after_prev: Vec<Action> = Vec::new();
+        let earliest = if prefetching {
+            pinned = union;
+            core_start[core]
+        } else {
+            core_free[core]
+        };
+        if !prefetching {
+            // The previous tile's frees happen first; their space is reused.
+            for o in std::mem::take(&mut deferred[core]) {
+                e.free_everywhere(o, &mut after_prev);
+            }
+        }
+
+        // Bring in what the tile reads, reserve room for what it writes.
+        for &o in &resident_ops {
+            if e.is_resident(o, core) {
+                continue;
+            }
+            let has_data = !e.objs[o].copies.is_empty() || e.objs[o].in_dram;
+            let is_new = o == needs.output || (Some(o) == needs.state && !tile.reads_state);
+            if is_new || !has_data {
+                e.allocate(o, core, &pinned, earliest, &mut before);
+            } else {
+                e.fetch(o, core, &pinned, earliest, &mut before);
+            }
+        }
+        // Streamed operands are read from DRAM: make sure it holds them.
+        if streamed[1] {
+            for &o in &needs.inputs {
+                e.write_back(o, earliest, &mut before);
+            }
+        }
+        if streamed[3]
+            && let Some(s) = needs.state
+        {
+            if tile.reads_state {
+                e.write_back(s, earliest, &mut before);
+            }
+            e.free_everywhere(s, &mut before);
+        }
+        if prefetching {
+            for o in std::mem::take(&mut deferred[core]) {
+                e.free_everywhere(o, &mut after_prev);
+            }
+        }
+        if let Some(p) = prev[core] {
+            tiles_out[p].after.extend(after_prev);
+        }
+
+        // Map the tile.
+        let shape = CtShape::new(workload, &workload.layers[tile.layer], &tile.region);
+        let residency = Residency {
+            streamed: [streamed[0], streamed[1], streamed[2], streamed[3]],
+        };
+        let resident_bits: u64 = (0..4)
+            .filter(|&i| !streamed[i])
+            .map(|i| needs.sizes[i])
+            .sum();
+        let key = MapKey {
+            shape,
+            core,
+            residency,
+            stream_budget_bits: if residency.any_streamed() {
+                capacity.saturating_sub(resident_bits)
+            } else {
+                0
+            },
+            objective: options.objective,
+        };
+        let cost = e
+            .cost(key, core, mapper)
+            .map_err(|reason| ScheduleError::Unmappable {
+                tile: tile_id,
+                layer: workload.layers[tile.layer].name.clone(),
+                reason,
+            })?;
+        let m = &cost.mapping;
+        for (ci, row) in cost.energy_fj.iter().enumerate() {
+            for (si, fj) in row.iter().enumerate() {
+                e.ledger.energy_fj[ci][si] += fj;
+            }
+        }
+        for c in DataClass::ALL {
+            e.ledger
+                .dram(c, cost.dram_read[c.index()], cost.dram_write[c.index()]);
+        }
+        e.ledger.macs += m.macs;
+        e.ledger.sops += m.sops;
+        e.ledger.other_ops += m.other_ops;
+        if residency.any_streamed() {
+            let entry = e.streamed.entry(tile.layer).or_default();
+            entry.0 += 1;
+            entry.1.extend(Operand::ALL.into_iter().filter(|&op| {
+                residency.is_streamed(op) && (op != Operand::V || needs.state.is_some())
+            }));
+        }
+
+        // Timing.
+        let transfers_done = before
+            .iter()
+            .filter_map(|a| match a {
+                Action::Transfer(t) => Some(t.predicted_end),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let deps_done = tile.deps.iter().map(|&d| tile_end[d]).max().unwrap_or(0);
+        let start = core_free[core].max(transfers_done).max(deps_done);
+        let cycles = m.cycles.total;
+        let end = start + cycles;
+        busy += cycles;
+        if residency.any_streamed() {
+            e.dram_free = e.dram_free.max(end);
+        }
+        tile_end[tile_id] = end;
+        core_start[core] = start;
+        core_free[core] = end;
+
+        // After the tile: consumed data loses a use, outputs settle.
+        let mut after: Vec<Action> = Vec::new();
+        let consumed: Vec<ObjectId> = needs
+            .weights
+            .iter()
+            .chain(needs.inputs.iter())
+            .chain(needs.state.iter().filter(|_| tile.reads_state))
+            .copied()
+            .collect();
+        for o in consumed {
+            e.objs[o].remaining = e.objs[o].remaining.saturating_sub(1);
+            if e.objs[o].remaining == 0 {
+                deferred[core].push(o);
+            }
+        }
+        if let Some(s) = needs.state
+            && tile.writes_state
+        {
+            let st = &mut e.objs[s];
+            st.in_dram = streamed[3];
+            st.ready_at = end;
+        }
+        let out = needs.output;
+        e.objs[out].ready_at = end;
+        e.objs[out].in_dram = streamed[2];
+        e.objs[out].fetched = true;
+        if graph.objects[out].network_output {
+            if !streamed[2] {
+                let t = e.transfer(
+                    out,
+                    Location::Sram { core },
+                    Location::Dram,
+                    Reason::Output,
+                    end,
+                );
+                after.push(Action::Transfer(t));
+                e.objs[out].in_dram = true;
+            }
+            deferred[core].push(out);
+        } else if e.objs[out].remaining == 0 {
+            deferred[core].push(out);
+        }
+
+        let layer = &workload.layers[tile.layer];
+        tiles_out.push(ScheduledTile {
+            tile: tile.clone(),
+            layer_name: layer.name.clone(),
+            streamed: Operand::ALL
+                .into_iter()
+                .filter(|&op| residency.is_streamed(op))
+                .collect(),
+            stream_budget_bits: key.stream_budget_bits,
+            loop_nest: m.loop_nest.clone(),
+            reduction_loops: m.reduction_loops,
+            boundaries: m.boundaries.clone(),
+            prefetched: prefetching,
+            before,
+            after,
+            predicted: TilePrediction {
+                start_cycle: start,
+                end_cycle: end,
+                cycles,
+                energy_pj: m.energy_pj.total,
+            },
+        });
+        prev[core] = Some(tile_id);
+    }
+    // Final frees.
+    for core in 0..ncores {
+        let mut acts = Vec::new();
+        for o in std::mem::take(&mut deferred[core]) {
+            e.free_everywhere(o, &mut acts);
+        }
+        if let Some(p) = prev[core] {
+            tiles_out[p].after.extend(acts);
+        }
+    }
+
+    let latency = tile_end.iter().copied().max().unwrap_or(0).max(e.dram_free);
+    let peak = e.pads.iter().map(|p| p.peak).max().unwrap_or(0);
+    let spills = e
+        .spills
+        .iter()
+        .map(|((name, class), (count, bits))| SpillEntry {
+            tensor: name.clone(),
+            operand: class.name().to_string(),
+            spills: *count,
+            bits: *bits,
+        })
+        .collect();
+    let streamed = e
+        .streamed
+        .iter()
+        .map(|(l, (n, ops))| StreamedEntry {
+            layer: workload.layers[*l].name.clone(),
+            tiles: *n,
+            operands: ops.iter().map(|o| o.name().to_string()).collect(),
+        })
+        .collect();
+    let stateless = workload.stateless_blocks.clone();
+    let report = Report::new(
+        ReportHeader {
+            source: "predicted",
+            workload: workload.name.clone(),
+            hardware: accelerator.name.clone(),
+            global_sram_bits: accelerator.cores[0].global_sram().size_bits,
+            stateless_blocks: stateless.clone(),
+            schedule: spec.entries(),
+            prefetch: options.prefetch,
+        },
+        &e.ledger,
+        ReportTiming {
+            latency_cycles: latency,
+            busy_cycles: busy,
+            peak_global_sram_bits: peak,
+            tiles: graph.tiles.len() as u64,
+        },
+        streamed,
+        spills,
+    );
+    Ok(Schedule {
+        schema_version: SCHEMA_VERSION,
+        workload: workload.clone(),
+        accelerator: accelerator.clone(),
+        stateless_blocks: stateless,
+        cuts: spec.blocks.clone(),
+        schedule: spec.entries(),
+        prefetch: options.prefetch,
+        objective: options.objective,
+        objects: graph.objects.clone(),
+        tiles: tiles_out,
+        predicted: report,
+    })
+}

@@ -1,0 +1,405 @@
+//! The fine-grained tile graph: every layer cut into computation tiles by its block's
+//! cut, the data each tile reads and writes, and the order tiles run in.
+//!
+//! Data is tracked as *objects* the memory manager moves as units: a layer's weights,
+//! a feature chunk (one producer tile's output, or a slice of the network input), and a
+//! state chunk (the neuron state of one column range of a stateful layer, carried
+//! between consecutive timestep groups).
+//!
+//! Edges: a tile depends on the producer tiles whose outputs overlap the timesteps it
+//! computes and the input columns it reads (halo and stride included), and on the tile
+//! of the same neurons in the previous timestep group (state edge).
+//!
+//! Order (the priority rule of the authors' tool): among ready tiles, the lowest first
+//! timestep, then the lowest first output column, then the deepest layer. With
+//! layer-by-layer blocks (one tile per layer and timestep group) this runs a timestep
+//! group layer after layer; with fused blocks it goes depth-first along the lines, and
+//! it never runs a neuron's timestep before its previous one.
+
+use super::{CtShape, Cut, TileRegion, layer_regions};
+use crate::model::{OpKind, Source, Workload};
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::ops::Range;
+
+pub type TileId = usize;
+pub type ObjectId = usize;
+
+/// The operand class of a data object, as the reports split energy and traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DataClass {
+    /// Weights.
+    W,
+    /// Features: spikes or activations between layers, network input and output.
+    F,
+    /// Neuron state.
+    V,
+}
+
+impl DataClass {
+    pub const ALL: [DataClass; 3] = [DataClass::W, DataClass::F, DataClass::V];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DataClass::W => "W",
+            DataClass::F => "F",
+            DataClass::V => "V",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ObjectKind {
+    Weights {
+        layer: usize,
+    },
+    Features {
+        /// `None` for the network input.
+        layer: Option<usize>,
+        t: Range<u32>,
+        ox: Range<u64>,
+    },
+    State {
+        layer: usize,
+        ox: Range<u64>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataObject {
+    pub id: ObjectId,
+    pub kind: ObjectKind,
+    pub class: DataClass,
+    pub bits: u64,
+    /// Tiles that read the object, in schedule order.
+    pub readers: Vec<TileId>,
+    /// The tile that produces it (`None` for weights and the network input, which start
+    /// in DRAM).
+    pub producer: Option<TileId>,
+    /// Network outputs end in DRAM.
+    pub network_output: bool,
+}
+
+impl DataObject {
+    pub fn starts_in_dram(&self) -> bool {
+        matches!(self.kind, ObjectKind::Weights { .. })
+            || matches!(self.kind, ObjectKind::Features { layer: None, .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tile {
+    pub id: TileId,
+    pub layer: usize,
+    pub block: usize,
+    pub region: TileRegion,
+    pub core: usize,
+    /// Tiles that must finish first.
+    pub deps: Vec<TileId>,
+    pub weights: Option<ObjectId>,
+    /// Feature chunks read (all sources).
+    pub inputs: Vec<ObjectId>,
+    /// The feature chunk it produces.
+    pub output: ObjectId,
+    /// The state chunk it reads (not at the inference's first timestep) and/or leaves
+    /// for the next timestep group (not at the last).
+    pub state: Option<ObjectId>,
+    pub reads_state: bool,
+    pub writes_state: bool,
+}
+
+/// How a layer's (or the network input's) tiles are laid out: timestep groups × column
+/// chunks.
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    first: usize,
+    time_batch: u32,
+    lines: u64,
+    groups: usize,
+    columns: usize,
+}
+
+impl Grid {
+    fn new(first: usize, time_batch: u32, lines: u64, timesteps: u32, width: u64) -> Self {
+        Self {
+            first,
+            time_batch,
+            lines,
+            groups: timesteps.div_ceil(time_batch) as usize,
+            columns: width.div_ceil(lines) as usize,
+        }
+    }
+
+    /// Entries overlapping timesteps `t` and columns `x`.
+    fn overlapping(&self, t: &Range<u32>, x: &Range<u64>) -> impl Iterator<Item = usize> + '_ {
+        let g0 = (t.start / self.time_batch) as usize;
+        let g1 = (t.end.div_ceil(self.time_batch) as usize).min(self.groups);
+        let c0 = (x.start / self.lines) as usize;
+        let c1 = (x.end.div_ceil(self.lines) as usize).min(self.columns);
+        (g0..g1).flat_map(move |g| (c0..c1).map(move |c| self.first + g * self.columns + c))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TileGraph {
+    /// In schedule order: `tiles[i].id == i`.
+    pub tiles: Vec<Tile>,
+    pub objects: Vec<DataObject>,
+}
+
+impl TileGraph {
+    /// Cuts every layer by its block's cut; `core_of_layer` gives each layer's core.
+    pub fn build(workload: &Workload, cuts: &[Cut], core_of_layer: &[usize]) -> Self {
+        let t_total = workload.timesteps;
+        // 1. Tiles in layer order, with their grids.
+        let mut raw: Vec<(usize, TileRegion)> = Vec::new();
+        let mut grids = Vec::with_capacity(workload.layers.len());
+        for layer in &workload.layers {
+            let cut = cuts[layer.block];
+            let regions = layer_regions(layer, cut, t_total);
+            let lines = cut.lines.unwrap_or(layer.dims.ox).max(1);
+            let tb = cut.time_batch.clamp(1, t_total);
+            grids.push(Grid::new(raw.len(), tb, lines, t_total, layer.dims.ox));
+            raw.extend(regions.into_iter().map(|r| (layer.id, r)));
+        }
+
+        // 2. Objects: weights, one feature chunk per tile, network-input slices, state.
+        let mut objects: Vec<DataObject> = Vec::new();
+        fn push(
+            objects: &mut Vec<DataObject>,
+            kind: ObjectKind,
+            class: DataClass,
+            bits: u64,
+        ) -> ObjectId {
+            let id = objects.len();
+            objects.push(DataObject {
+                id,
+                kind,
+                class,
+                bits,
+                readers: Vec::new(),
+                producer: None,
+                network_output: false,
+            });
+            id
+        }
+        let weights: Vec<Option<ObjectId>> = workload
+            .layers
+            .iter()
+            .map(|l| {
+                l.op.has_weights().then(|| {
+                    push(
+                        &mut objects,
+                        ObjectKind::Weights { layer: l.id },
+                        DataClass::W,
+                        l.weight_bits(),
+                    )
+                })
+            })
+            .collect();
+        let outputs: Vec<ObjectId> = raw
+            .iter()
+            .map(|(lid, r)| {
+                let l = &workload.layers[*lid];
+                let bits = l.dims.k
+                    * l.dims.oy
+                    * (r.ox.end - r.ox.start)
+                    * r.timesteps()
+                    * l.precision.o as u64;
+                push(
+                    &mut objects,
+                    ObjectKind::Features {
+                        layer: Some(*lid),
+                        t: r.t.clone(),
+                        ox: r.ox.clone(),
+                    },
+                    DataClass::F,
+                    bits,
+                )
+            })
+            .collect();
+        // The network input in DRAM, sliced per timestep, and per column when a fused
+        // block reads it.
+        let input = &workload.input;
+        let fused_reader = workload
+            .layers
+            .iter()
+            .any(|l| l.sources.contains(&Source::NetworkInput) && cuts[l.block].lines.is_some());
+        let input_lines = if fused_reader { 1 } else { input.width };
+        let input_grid = Grid::new(objects.len(), 1, input_lines, t_total, input.width);
+        for t in 0..t_total {
+            let mut x = 0;
+            while x < input.width {
+                let x1 = (x + input_lines).min(input.width);
+                let bits = input.channels * input.height * (x1 - x) * input.bits as u64;
+                push(
+                    &mut objects,
+                    ObjectKind::Features {
+                        layer: None,
+                        t: t..t + 1,
+                        ox: x..x1,
+                    },
+                    DataClass::F,
+                    bits,
+                );
+                x = x1;
+            }
+        }
+        // State chunks: one per column chunk of a stateful layer cut into several
+        // timestep groups.
+        let mut state_of_tile: Vec<Option<ObjectId>> = vec![None; raw.len()];
+        for layer in workload.layers.iter().filter(|l| l.stateful) {
+            let g = grids[layer.id];
+            if g.groups < 2 {
+                continue;
+            }
+            for c in 0..g.columns {
+                let (_, r) = &raw[g.first + c];
+                let bits = layer.dims.k
+                    * layer.dims.oy
+                    * (r.ox.end - r.ox.start)
+                    * layer.precision.v as u64;
+                let id = push(
+                    &mut objects,
+                    ObjectKind::State {
+                        layer: layer.id,
+                        ox: r.ox.clone(),
+                    },
+                    DataClass::V,
+                    bits,
+                );
+                for gi in 0..g.groups {
+                    state_of_tile[g.first + gi * g.columns + c] = Some(id);
+                }
+            }
+        }
+
+        // 3. Dependencies and the feature chunks each tile reads.
+        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); raw.len()];
+        let mut inputs: Vec<Vec<ObjectId>> = vec![Vec::new(); raw.len()];
+        for (ti, (lid, r)) in raw.iter().enumerate() {
+            let layer = &workload.layers[*lid];
+            for &src in &layer.sources {
+                let shape = workload.source_shape(src);
+                let cols = if layer.op == OpKind::Fc {
+                    0..shape.width
+                } else {
+                    layer.input_range(1, r.ox.start, r.ox.end, shape.width)
+                };
+                match src {
+                    Source::NetworkInput => {
+                        inputs[ti].extend(input_grid.overlapping(&r.t, &cols));
+                    }
+                    Source::Layer(p) => {
+                        for pt in grids[p].overlapping(&r.t, &cols) {
+                            deps[ti].push(pt);
+                            inputs[ti].push(outputs[pt]);
+                        }
+                    }
+                }
+            }
+            // State edge: the same neurons' previous timestep group.
+            let g = grids[*lid];
+            let own = ti - g.first;
+            if state_of_tile[ti].is_some() && own >= g.columns {
+                deps[ti].push(ti - g.columns);
+            }
+            deps[ti].sort_unstable();
+            deps[ti].dedup();
+            inputs[ti].sort_unstable();
+            inputs[ti].dedup();
+        }
+
+        // 4. Order by the priority rule.
+        let order = priority_order(&raw, &deps, workload);
+        let mut position = vec![0usize; raw.len()];
+        for (pos, &ti) in order.iter().enumerate() {
+            position[ti] = pos;
+        }
+        let mut tiles: Vec<Tile> = order
+            .iter()
+            .enumerate()
+            .map(|(pos, &ti)| {
+                let (lid, region) = &raw[ti];
+                let layer = &workload.layers[*lid];
+                let mut d: Vec<TileId> = deps[ti].iter().map(|&x| position[x]).collect();
+                d.sort_unstable();
+                Tile {
+                    id: pos,
+                    layer: *lid,
+                    block: layer.block,
+                    region: region.clone(),
+                    core: core_of_layer[*lid],
+                    deps: d,
+                    weights: weights[*lid],
+                    inputs: inputs[ti].clone(),
+                    output: outputs[ti],
+                    state: state_of_tile[ti],
+                    reads_state: state_of_tile[ti].is_some() && region.t.start > 0,
+                    writes_state: state_of_tile[ti].is_some() && region.t.end < t_total,
+                }
+            })
+            .collect();
+
+        // 5. Readers and producers of every object, in schedule order.
+        for tile in &mut tiles {
+            objects[tile.output].producer = Some(tile.id);
+            objects[tile.output].network_output = workload.is_network_output(tile.layer);
+        }
+        for tile in &tiles {
+            if let Some(w) = tile.weights {
+                objects[w].readers.push(tile.id);
+            }
+            for &i in &tile.inputs {
+                objects[i].readers.push(tile.id);
+            }
+            if let (Some(s), true) = (tile.state, tile.reads_state) {
+                objects[s].readers.push(tile.id);
+            }
+        }
+        Self { tiles, objects }
+    }
+
+    pub fn shape(&self, workload: &Workload, tile: TileId) -> CtShape {
+        let t = &self.tiles[tile];
+        CtShape::new(workload, &workload.layers[t.layer], &t.region)
+    }
+}
+
+fn priority_order(
+    raw: &[(usize, TileRegion)],
+    deps: &[Vec<usize>],
+    workload: &Workload,
+) -> Vec<usize> {
+    let n = raw.len();
+    let mut missing: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (ti, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(ti);
+        }
+    }
+    let key = |ti: usize| {
+        let (lid, r) = &raw[ti];
+        // Lowest timestep, lowest column, deepest layer; the tile index settles ties.
+        Reverse((r.t.start, r.ox.start, Reverse(workload.layers[*lid].id), ti))
+    };
+    let mut ready: BinaryHeap<_> = (0..n).filter(|&t| missing[t] == 0).map(key).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse((_, _, _, ti))) = ready.pop() {
+        order.push(ti);
+        for &d in &dependents[ti] {
+            missing[d] -= 1;
+            if missing[d] == 0 {
+                ready.push(key(d));
+            }
+        }
+    }
+    order
+}
