@@ -215,8 +215,8 @@ fn state_starts_from_reset_and_is_discarded_after_the_last_timestep() {
             .any(|a| matches!(a, Action::Free { object, .. } if *object == v))
     );
     // Inside the tiles: no V read at timestep 0, no V write after timestep 3.
-    assert_eq!(s.tiles[0].tile.reads_state, false);
-    assert_eq!(s.tiles[3].tile.writes_state, false);
+    assert!(!s.tiles[0].tile.reads_state);
+    assert!(!s.tiles[3].tile.writes_state);
 
     // Batched over all timesteps, the state has no SRAM home at all.
     let tb = run(&w, &accelerator(Size::from_kib(128)), "TB-LBL", true);
