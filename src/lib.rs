@@ -2,10 +2,12 @@
 //! accelerators, with an analytic front-end and a cycle-level simulator that checks it.
 //!
 //! The module tree follows the data flow (see `ARCHITECTURE.md`):
-//! `model` → `tiling` → `mapping` → `schedule` → `report`.
+//! `model` → `tiling` → `mapping` → `schedule` → `sim` → `validate` → `report`.
 
 pub mod mapping;
 pub mod model;
 pub mod report;
 pub mod schedule;
+pub mod sim;
 pub mod tiling;
+pub mod validate;

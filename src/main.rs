@@ -6,9 +6,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use stems::mapping::{MapKey, Mapper, NoMapping, Objective, Residency};
+use stems::model::units::thousands;
 use stems::model::{Accelerator, HardwareOverrides, ModelError, Size, SourceText, Workload};
+use stems::report::Table;
 use stems::report::inspect::{AcceleratorInspection, WorkloadInspection};
-use stems::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, SpecError};
+use stems::schedule::{
+    Allocation, Schedule, ScheduleError, ScheduleSpec, SchedulerOptions, SpecError,
+};
+use stems::sim::SimOptions;
 use stems::tiling::{CtShape, TileRegion};
 
 #[derive(Parser)]
@@ -61,6 +66,15 @@ stems evaluate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    
 stems evaluate --workload models/workloads/red_lif_gen4.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 512KiB --time-batched 00011111 --fused 11100000 --save-schedule red.schedule.json"
     )]
     Evaluate(EvaluateArgs),
+    /// Run a schedule on the cycle-level simulator and compare with the prediction.
+    ///
+    /// Example: stems simulate --replay traces/sew18_st_lbl_128k.schedule.json --trace run.trace.json
+    #[command(
+        after_help = "Examples:\n  stems simulate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --gb 128KiB --schedule ST-LBL\n  \
+stems simulate --replay traces/tiny_lif_2t_lf.schedule.json --format json\n  \
+stems simulate --workload models/workloads/red_lif_gen4.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 512KiB --schedule ST-LF --trace red.trace.json --trace-layers conv0,conv1 --trace-window 0..2000000"
+    )]
+    Simulate(SimulateArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -207,6 +221,53 @@ struct EvaluateArgs {
     save_schedule: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct SimulateArgs {
+    /// Replay a saved Schedule (from `stems evaluate --save-schedule`) instead of
+    /// scheduling from models.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "schedule", "time_batched", "fused"])]
+    replay: Option<PathBuf>,
+    /// Workload TOML file.
+    #[arg(long, value_name = "FILE", required_unless_present = "replay")]
+    workload: Option<PathBuf>,
+    /// Accelerator TOML file.
+    #[arg(long, value_name = "FILE", required_unless_present = "replay")]
+    hardware: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: ModelOverrides,
+    #[command(flatten)]
+    schedule: ScheduleArgs,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Write a Chrome trace-event JSON file (open it in ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Only trace tiles of these layers (comma-separated names).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "trace")]
+    trace_layers: Option<Vec<String>>,
+    /// Only trace spans overlapping these cycles, e.g. 0..100000.
+    #[arg(long, value_name = "START..END", value_parser = parse_window, requires = "trace")]
+    trace_window: Option<std::ops::Range<u64>>,
+}
+
+fn parse_window(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not START..END"))?;
+    let start: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{a}' is not a cycle"))?;
+    let end: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{b}' is not a cycle"))?;
+    if end <= start {
+        return Err(format!("window {start}..{end} is empty"));
+    }
+    Ok(start..end)
+}
+
 fn parse_objective(s: &str) -> Result<Objective, String> {
     s.parse()
 }
@@ -271,7 +332,121 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect(args),
         Command::Map(args) => map(args),
         Command::Evaluate(args) => evaluate(args),
+        Command::Simulate(args) => simulate(args),
     }
+}
+
+fn simulate(args: SimulateArgs) -> Result<()> {
+    let schedule = match &args.replay {
+        Some(path) => Schedule::load(path)?,
+        None => {
+            let models = ModelFiles {
+                workload: args.workload.clone().unwrap_or_default(),
+                hardware: args.hardware.clone().unwrap_or_default(),
+                overrides: ModelOverrides {
+                    gb: args.overrides.gb,
+                    stateless_blocks: args.overrides.stateless_blocks.clone(),
+                },
+            };
+            let (workload, accelerator) = models.load()?;
+            let spec = args.schedule.spec(&workload)?;
+            let allocation = args.schedule.allocation(&workload, &accelerator)?;
+            let mut mapper = Mapper::new(&accelerator);
+            stems::schedule::schedule(
+                &workload,
+                &accelerator,
+                &spec,
+                &allocation,
+                args.schedule.options(),
+                &mut mapper,
+            )?
+        }
+    };
+    if let Some(names) = &args.trace_layers {
+        for n in names {
+            if schedule.workload.layer_by_name(n).is_none() {
+                bail!(UsageError(format!(
+                    "--trace-layers: no layer '{n}' in {}",
+                    schedule.workload.name
+                )));
+            }
+        }
+    }
+    let predicted = schedule.predicted.clone();
+    let options = SimOptions {
+        trace: args.trace.clone(),
+        trace_window: args.trace_window.clone(),
+        trace_layers: args.trace_layers.clone(),
+    };
+    let measured = stems::sim::simulate(schedule, &options)?;
+    let comparison = stems::validate::compare(&predicted, &measured.report);
+    if let Some(path) = &args.trace {
+        eprintln!(
+            "trace written to {} ({} events); open it in ui.perfetto.dev",
+            path.display(),
+            measured.trace_events.unwrap_or(0)
+        );
+    }
+    match args.format {
+        Format::Table => {
+            println!("{}", measured.report.render_table().trim_end());
+            println!(
+                "\nsimulation: {} events in {:.2} s ({:.2} M events/s)",
+                thousands(measured.events),
+                measured.wall_seconds,
+                measured.events_per_second / 1e6
+            );
+            println!("\nPE-array stalls by cause (cycles)");
+            let mut t = Table::new(["cause", "cycles"]);
+            for (cause, cycles) in &measured.stall_cycles_by_cause {
+                t.row([cause.to_string(), thousands(*cycles)]);
+            }
+            print!("{}", t.render());
+            println!("\ncomponents");
+            let mut t = Table::new([
+                "component",
+                "busy cycles",
+                "stall cycles",
+                "port",
+                "requests",
+                "queue p50",
+                "p99",
+                "max",
+            ]);
+            for c in &measured.components {
+                let busiest = c.ports.iter().max_by_key(|p| p.requests);
+                t.row([
+                    c.name.clone(),
+                    thousands(c.busy_cycles),
+                    thousands(c.stall_cycles),
+                    busiest.map_or("-".into(), |p| p.port.clone()),
+                    busiest.map_or("-".into(), |p| thousands(p.requests)),
+                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.p50)),
+                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.p99)),
+                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.max)),
+                ]);
+            }
+            print!("{}", t.render());
+            println!("\nanalytic prediction vs simulation");
+            print!("{}", stems::validate::render(&comparison));
+        }
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                #[serde(flatten)]
+                measured: &'a stems::sim::MeasuredReport,
+                validation: &'a [stems::validate::Comparison],
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Out {
+                    measured: &measured,
+                    validation: &comparison
+                })?
+            );
+        }
+    }
+    Ok(())
 }
 
 fn evaluate(args: EvaluateArgs) -> Result<()> {

@@ -273,9 +273,21 @@ impl<'a> CostModel<'a> {
     /// Product of the loops above `boundary` that re-fetch `op`: every loop above the
     /// boundary except the run of irrelevant loops directly above it.
     fn refetch_multiplier(&self, op: Operand, loops: &[Loop], boundary: usize) -> u64 {
+        self.refetch_multiplier_from(op, loops, boundary, true)
+    }
+
+    /// With `reuse` false, the level keeps nothing across loops (no register): every
+    /// irrelevant loop above re-fetches.
+    fn refetch_multiplier_from(
+        &self,
+        op: Operand,
+        loops: &[Loop],
+        boundary: usize,
+        reuse: bool,
+    ) -> u64 {
         let above = &loops[..loops.len() - boundary];
         let mut mult = 1u64;
-        let mut in_run = true;
+        let mut in_run = reuse;
         for l in above.iter().rev() {
             if relevant(self.shape.op, op, l.dim) {
                 in_run = false;
@@ -288,8 +300,29 @@ impl<'a> CostModel<'a> {
 
     /// Bits of `op` moved into a level with the given boundary over the whole tile.
     pub fn traffic_bits(&self, op: Operand, loops: &[Loop], boundary: usize) -> u64 {
+        self.traffic_bits_with(
+            op,
+            loops,
+            boundary,
+            self.refetch_multiplier(op, loops, boundary),
+        )
+    }
+
+    /// Bits the PE array reads of an input operand. Weights sit in a per-PE register,
+    /// which keeps them across loops they do not depend on; input features stream into
+    /// the array with no register, so every iteration reads them again.
+    pub fn array_feed_bits(&self, op: Operand, loops: &[Loop]) -> u64 {
+        let reuse = op == Operand::W;
+        self.traffic_bits_with(
+            op,
+            loops,
+            0,
+            self.refetch_multiplier_from(op, loops, 0, reuse),
+        )
+    }
+
+    fn traffic_bits_with(&self, op: Operand, loops: &[Loop], boundary: usize, mult: u64) -> u64 {
         let s = self.shape;
-        let mult = self.refetch_multiplier(op, loops, boundary);
         match op {
             Operand::W => s.weight_bits() * mult,
             Operand::I => {
@@ -412,7 +445,11 @@ impl<'a> CostModel<'a> {
             for pair in chain.windows(2) {
                 let (child, child_b) = pair[0];
                 let (parent, _) = pair[1];
-                let moved = self.traffic_bits(op, loops, child_b);
+                let moved = if child == Level::Pe {
+                    self.array_feed_bits(op, loops)
+                } else {
+                    self.traffic_bits(op, loops, child_b)
+                };
                 accesses[op.index()][level_index(parent)].read_bits += moved;
                 accesses[op.index()][level_index(child)].write_bits += moved;
             }

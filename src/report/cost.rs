@@ -163,7 +163,7 @@ pub struct Report {
     pub energy_matrix_pj: BTreeMap<String, BTreeMap<String, f64>>,
     pub dram_bits: DramBits,
     pub latency_cycles: u64,
-    /// Cycles the PE arrays spend on tiles (compute, fill/drain and stalls).
+    /// Cycles the PE arrays spend computing (passes, including fill/drain).
     pub busy_cycles: u64,
     pub peak_global_sram_bits: u64,
     pub ops: OpCounts,

@@ -15,9 +15,9 @@
 //! rest are accessed from DRAM inside the tile's own mapping; the report lists it.
 //!
 //! Timing. A tile starts when its core is free, its dependencies have finished and its
-//! transfers are done. DRAM transfers take the port one at a time (latency + bits /
-//! bandwidth, plus the read/write turnaround); a streaming tile holds the port for its
-//! whole duration. With prefetch on, a tile's transfers may start when the previous
+//! transfers are done. DRAM transfers take the port one at a time (bits / bandwidth,
+//! plus the read/write turnaround) and complete after the access latency, which
+//! overlaps the next transfer; a streaming tile holds the port for its whole duration. With prefetch on, a tile's transfers may start when the previous
 //! tile on its core starts, using only space that tile does not hold (double
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
@@ -300,8 +300,10 @@ impl<'a> Engine<'a> {
             _ => 0,
         };
         let start = self.dram_free.max(earliest) + turnaround;
-        let end = start + d.latency_cycles + bits.div_ceil(d.bw_bits);
-        self.dram_free = end;
+        let burst = bits.div_ceil(d.bw_bits);
+        let end = start + burst + d.latency_cycles;
+        // The bus is free after the burst; the access latency overlaps the next one.
+        self.dram_free = start + burst;
         self.dram_last_write = Some(write);
         (start, end)
     }
@@ -768,7 +770,7 @@ pub fn schedule(
         let start = core_free[core].max(transfers_done).max(deps_done);
         let cycles = m.cycles.total;
         let end = start + cycles;
-        busy += cycles;
+        busy += m.cycles.compute + m.cycles.fill_drain;
         if residency.any_streamed() {
             e.dram_free = e.dram_free.max(end);
         }

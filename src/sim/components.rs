@@ -1,0 +1,490 @@
+//! The hardware components, each parameterised from the accelerator model. Contract
+//! shared by all: a component handles the hops of a [`Route`] addressed to it by
+//! reserving its port(s) in arrival order, accounts the bits and energy it moves, and
+//! forwards the route (or completes it) — never at a cycle earlier than the message.
+
+use super::SimError;
+use super::kernel::{Component, Outbox};
+use super::message::{ComponentId, Cycle, HopKind, Message, Route, StallCause};
+use super::stats::{ComponentStats, Port, PortStats};
+use crate::model::{Dram, Memory, Noc, PeArray};
+use crate::report::cost::{Component as Part, Ledger, Spend};
+use std::collections::HashMap;
+
+fn wrong_hop(name: &str, route: &Route) -> SimError {
+    SimError::Internal(format!(
+        "{name} received hop {:?} of route {}",
+        route.hop(),
+        route.tag
+    ))
+}
+
+/// The off-chip DRAM: one port for reads and writes, one transfer at a time. A
+/// transfer holds the data bus for `ceil(bits / bandwidth)` cycles, plus the turnaround
+/// when the direction changes, and completes `latency` cycles after its burst (the
+/// access latency is pipelined with other transfers); a write cannot end before its
+/// data has arrived.
+pub struct DramModel {
+    name: String,
+    params: Dram,
+    port: Port,
+    last_write: Option<bool>,
+    ledger: Ledger,
+}
+
+impl DramModel {
+    pub fn new(params: &Dram) -> Self {
+        Self {
+            name: "dram".into(),
+            params: params.clone(),
+            port: Port::default(),
+            last_write: None,
+            ledger: Ledger::default(),
+        }
+    }
+}
+
+impl Component for DramModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
+        let Message::Route(route) = msg else {
+            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
+        };
+        let write = match route.hop().map(|h| h.kind) {
+            Some(HopKind::DramRead) => false,
+            Some(HopKind::DramWrite) => true,
+            _ => return Err(wrong_hop(&self.name, &route)),
+        };
+        let p = &self.params;
+        let turnaround = match self.last_write {
+            Some(w) if w != write => p.turnaround_cycles,
+            _ => 0,
+        };
+        self.last_write = Some(write);
+        // The data bus is held for the turnaround and the burst; the access latency
+        // delays the data but overlaps other transfers (the controller pipelines).
+        let ready = now.max(route.flow_start);
+        let burst = route.bits.div_ceil(p.bw_bits);
+        let (start, bus_free, waited) = self.port.reserve(ready, turnaround + burst, 0);
+        let end = (bus_free + p.latency_cycles).max(route.flow_end);
+        let bits = route.bits as f64;
+        let (energy, r, w) = if write {
+            (bits * p.write_energy_fj_per_bit, 0, route.bits)
+        } else {
+            (bits * p.read_energy_fj_per_bit, route.bits, 0)
+        };
+        self.ledger
+            .energy(Part::Dram, Spend::Data(route.class), energy);
+        self.ledger.dram(route.class, r, w);
+        if let Some(t) = out.trace.as_deref_mut() {
+            t.span(
+                "dram",
+                "port",
+                if write { "write" } else { "read" },
+                start,
+                end,
+                route.bits,
+            );
+            t.counter(
+                "dram",
+                "bandwidth_bits_per_cycle",
+                start,
+                route.bits as f64 / (end - start).max(1) as f64,
+            );
+            t.counter("dram", "bandwidth_bits_per_cycle", end, 0.0);
+        }
+        // Data starts flowing once the access latency has passed.
+        let flowing = start + turnaround + p.latency_cycles;
+        route.advance(flowing, end, waited, StallCause::DramPort, out);
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn stats(&self) -> ComponentStats {
+        let mut s = ComponentStats {
+            name: self.name.clone(),
+            busy_cycles: self.port.busy,
+            ports: vec![PortStats::of("port", &self.port)],
+            ledger: self.ledger.clone(),
+            ..ComponentStats::default()
+        };
+        s.stall(StallCause::DramPort, self.port.waited);
+        s
+    }
+}
+
+/// A core's global SRAM: banks of `bank_size` bits, each with its own read and write
+/// port of the per-bank bandwidth. A request covering an address range occupies the
+/// ports of the banks it touches; requests to the same bank wait for each other (a
+/// bank conflict), requests to different banks proceed in parallel.
+pub struct GlobalSram {
+    name: String,
+    bank_bits: u64,
+    capacity: u64,
+    read_bw: u64,
+    write_bw: u64,
+    read_e: f64,
+    write_e: f64,
+    reads: Vec<Port>,
+    writes: Vec<Port>,
+    ledger: Ledger,
+}
+
+impl GlobalSram {
+    pub fn new(core_name: &str, m: &Memory) -> Self {
+        let banks = m.banks.max(1) as usize;
+        Self {
+            name: format!("{core_name}.{}", m.name),
+            bank_bits: m.size_bits.div_ceil(m.banks.max(1)),
+            capacity: m.size_bits,
+            read_bw: m.read_bw_bits_per_bank,
+            write_bw: m.write_bw_bits_per_bank,
+            read_e: m.read_energy_fj_per_bit,
+            write_e: m.write_energy_fj_per_bit,
+            reads: vec![Port::default(); banks],
+            writes: vec![Port::default(); banks],
+            ledger: Ledger::default(),
+        }
+    }
+}
+
+impl Component for GlobalSram {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
+        let Message::Route(route) = msg else {
+            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
+        };
+        let (addr, write) = match route.hop().map(|h| h.kind) {
+            Some(HopKind::SramRead { addr }) => (addr, false),
+            Some(HopKind::SramWrite { addr }) => (addr, true),
+            _ => return Err(wrong_hop(&self.name, &route)),
+        };
+        let ready = now.max(route.flow_start);
+        let (ports, bw) = if write {
+            (&mut self.writes, self.write_bw)
+        } else {
+            (&mut self.reads, self.read_bw)
+        };
+        // Split the address range over the banks it touches.
+        let banks = ports.len() as u64;
+        let mut at = addr % self.capacity.max(1);
+        let mut left = route.bits;
+        let (mut start, mut end, mut waited) = (Cycle::MAX, ready, 0);
+        while left > 0 {
+            let bank = (at / self.bank_bits).min(banks - 1);
+            let in_bank = (self.bank_bits - at % self.bank_bits).min(left);
+            let (s, e, w) =
+                ports[bank as usize].reserve(ready, in_bank.div_ceil(bw), route.flow_end);
+            start = start.min(s);
+            end = end.max(e);
+            waited = waited.max(w);
+            left -= in_bank;
+            at = (at + in_bank) % self.capacity.max(1);
+        }
+        if start == Cycle::MAX {
+            start = ready;
+        }
+        let e = route.bits as f64 * if write { self.write_e } else { self.read_e };
+        self.ledger
+            .energy(Part::GlobalSram, Spend::Data(route.class), e);
+        route.advance(start, end, waited, StallCause::BankConflict, out);
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn stats(&self) -> ComponentStats {
+        let mut ports = Vec::new();
+        let mut busy = 0;
+        let mut waited = 0;
+        for (i, (r, w)) in self.reads.iter().zip(&self.writes).enumerate() {
+            ports.push(PortStats::of(&format!("bank{i}.read"), r));
+            ports.push(PortStats::of(&format!("bank{i}.write"), w));
+            busy = busy.max(r.busy).max(w.busy);
+            waited += r.waited + w.waited;
+        }
+        let mut s = ComponentStats {
+            name: self.name.clone(),
+            busy_cycles: busy,
+            ports,
+            ledger: self.ledger.clone(),
+            ..ComponentStats::default()
+        };
+        s.stall(StallCause::BankConflict, waited);
+        s
+    }
+}
+
+/// A local buffer (weights or inputs) between the global SRAM and the PE array. Fills
+/// arrive through its write port at the write bandwidth; the array's reads are
+/// modelled by the PE array, which knows the buffer's read bandwidth.
+pub struct LocalBuffer {
+    name: String,
+    write_bw: u64,
+    write_e: f64,
+    port: Port,
+    ledger: Ledger,
+}
+
+impl LocalBuffer {
+    pub fn new(core_name: &str, m: &Memory) -> Self {
+        Self {
+            name: format!("{core_name}.{}", m.name),
+            write_bw: m.write_bw_bits(),
+            write_e: m.write_energy_fj_per_bit,
+            port: Port::default(),
+            ledger: Ledger::default(),
+        }
+    }
+}
+
+impl Component for LocalBuffer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
+        let Message::Route(route) = msg else {
+            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
+        };
+        if route.hop().map(|h| h.kind) != Some(HopKind::BufferWrite) {
+            return Err(wrong_hop(&self.name, &route));
+        }
+        let ready = now.max(route.flow_start);
+        let (start, end, waited) =
+            self.port
+                .reserve(ready, route.bits.div_ceil(self.write_bw), route.flow_end);
+        self.ledger.energy(
+            Part::LocalBuffers,
+            Spend::Data(route.class),
+            route.bits as f64 * self.write_e,
+        );
+        route.advance(start, end, waited, StallCause::LocalBufferBandwidth, out);
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn stats(&self) -> ComponentStats {
+        let mut s = ComponentStats {
+            name: self.name.clone(),
+            busy_cycles: self.port.busy,
+            ports: vec![PortStats::of("write", &self.port)],
+            ledger: self.ledger.clone(),
+            ..ComponentStats::default()
+        };
+        s.stall(StallCause::LocalBufferBandwidth, self.port.waited);
+        s
+    }
+}
+
+/// The mesh NoC with XY routing: a transfer crosses the X links then the Y links of its
+/// path, each link carrying one transfer at a time at the link bandwidth, one hop
+/// latency per link (cut-through). Transfers that share a link wait for each other.
+pub struct MeshNoc {
+    name: String,
+    params: Noc,
+    links: HashMap<([u32; 2], [u32; 2]), Port>,
+    ledger: Ledger,
+}
+
+impl MeshNoc {
+    pub fn new(params: &Noc) -> Self {
+        Self {
+            name: "noc".into(),
+            params: params.clone(),
+            links: HashMap::new(),
+            ledger: Ledger::default(),
+        }
+    }
+
+    /// The directed links of the XY path from `a` to `b`.
+    pub fn path(a: [u32; 2], b: [u32; 2]) -> Vec<([u32; 2], [u32; 2])> {
+        let mut links = Vec::new();
+        let mut at = a;
+        while at[0] != b[0] {
+            let next = [if b[0] > at[0] { at[0] + 1 } else { at[0] - 1 }, at[1]];
+            links.push((at, next));
+            at = next;
+        }
+        while at[1] != b[1] {
+            let next = [at[0], if b[1] > at[1] { at[1] + 1 } else { at[1] - 1 }];
+            links.push((at, next));
+            at = next;
+        }
+        links
+    }
+}
+
+impl Component for MeshNoc {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
+        let Message::Route(route) = msg else {
+            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
+        };
+        let Some(HopKind::Noc { from, to }) = route.hop().map(|h| h.kind) else {
+            return Err(wrong_hop(&self.name, &route));
+        };
+        let path = Self::path(from, to);
+        let mut ready = now.max(route.flow_start);
+        let mut min_end = route.flow_end;
+        let mut first_start = ready;
+        let mut waited_total = 0;
+        let duration = route.bits.div_ceil(self.params.link_bw_bits);
+        for (i, link) in path.iter().enumerate() {
+            let port = self.links.entry(*link).or_default();
+            let (s, e, w) = port.reserve(ready, duration, min_end);
+            if i == 0 {
+                first_start = s;
+            }
+            waited_total += w;
+            ready = s + self.params.hop_latency_cycles;
+            min_end = e + self.params.hop_latency_cycles;
+        }
+        let hops = path.len() as f64;
+        self.ledger.energy(
+            Part::Noc,
+            Spend::Data(route.class),
+            route.bits as f64 * hops * self.params.energy_fj_per_bit_per_hop,
+        );
+        let end = if path.is_empty() {
+            min_end.max(ready)
+        } else {
+            min_end - self.params.hop_latency_cycles
+        };
+        route.advance(first_start, end, waited_total, StallCause::NocLink, out);
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn stats(&self) -> ComponentStats {
+        let mut links: Vec<_> = self.links.iter().collect();
+        links.sort_by_key(|(k, _)| **k);
+        let mut s = ComponentStats {
+            name: self.name.clone(),
+            busy_cycles: links.iter().map(|(_, p)| p.busy).max().unwrap_or(0),
+            ports: links
+                .iter()
+                .map(|((a, b), p)| PortStats::of(&format!("{a:?}->{b:?}"), p))
+                .collect(),
+            ledger: self.ledger.clone(),
+            ..ComponentStats::default()
+        };
+        s.stall(
+            StallCause::NocLink,
+            links.iter().map(|(_, p)| p.waited).sum(),
+        );
+        s
+    }
+}
+
+/// A core's output-stationary PE array. A pass over one output tile takes its
+/// reduction cycles (the array reduces `inputs_per_pe` inputs per PE per cycle), or
+/// longer when a local buffer cannot deliver the pass's operand bits at its read
+/// bandwidth, plus the systolic fill/drain skew on the tile's last pass. One pass at a
+/// time.
+pub struct PeArrayModel {
+    name: String,
+    params: PeArray,
+    /// Read bandwidth (bits/cycle) and energy (fJ/bit) of each local buffer feeding it.
+    buffers: HashMap<ComponentId, (u64, f64)>,
+    port: Port,
+    buffer_stall: Cycle,
+    ledger: Ledger,
+}
+
+impl PeArrayModel {
+    pub fn new(
+        core_name: &str,
+        params: &PeArray,
+        buffers: HashMap<ComponentId, (u64, f64)>,
+    ) -> Self {
+        Self {
+            name: format!("{core_name}.pe_array"),
+            params: params.clone(),
+            buffers,
+            port: Port::default(),
+            buffer_stall: 0,
+            ledger: Ledger::default(),
+        }
+    }
+}
+
+impl Component for PeArrayModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
+        let Message::Pass(pass) = msg else {
+            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
+        };
+        let mut need = pass.cycles;
+        for (buffer, bits, class) in &pass.buffer_reads {
+            let (bw, e) = self.buffers.get(buffer).copied().ok_or_else(|| {
+                SimError::Internal(format!("{}: no local buffer {buffer}", self.name))
+            })?;
+            need = need.max(bits.div_ceil(bw.max(1)));
+            self.ledger
+                .energy(Part::LocalBuffers, Spend::Data(*class), *bits as f64 * e);
+        }
+        let stall = need - pass.cycles;
+        self.buffer_stall += stall;
+        let (_, end, _) = self.port.reserve(now, need + pass.fill_drain, 0);
+        let p = &self.params;
+        self.ledger.energy(
+            Part::Pe,
+            Spend::Compute,
+            pass.macs as f64 * p.mac_energy_fj
+                + pass.sops as f64 * p.sop_energy_fj
+                + pass.other_ops as f64 * p.other_op_energy_fj,
+        );
+        self.ledger.macs += pass.macs;
+        self.ledger.sops += pass.sops;
+        self.ledger.other_ops += pass.other_ops;
+        out.send(
+            end,
+            pass.reply_to,
+            Message::PassDone {
+                tag: pass.tag,
+                buffer_stall: stall,
+            },
+        );
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn stats(&self) -> ComponentStats {
+        let mut s = ComponentStats {
+            name: self.name.clone(),
+            busy_cycles: self.port.busy,
+            ports: vec![PortStats::of("array", &self.port)],
+            ledger: self.ledger.clone(),
+            ..ComponentStats::default()
+        };
+        s.stall(StallCause::LocalBufferBandwidth, self.buffer_stall);
+        s
+    }
+}

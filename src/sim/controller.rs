@@ -1,0 +1,1011 @@
+//! A core controller: issues the lowered commands of its core in order.
+//!
+//! Contract. For each of its tiles, in schedule order, the controller runs three
+//! stages: the *before* actions (allocations, evictions, loads — one at a time, each
+//! transfer waited for), the *compute* (the tile's passes on the PE array, one pass of
+//! look-ahead so that the next pass's buffer fills overlap the current pass), and the
+//! *after* actions (output write-backs, frees). A tile's before actions start when the
+//! previous tile's after actions are done, or — when the schedule prefetches that tile
+//! — as soon as the previous tile starts computing (double buffering). A tile computes
+//! once its before actions are done, the previous tile has computed, and every tile it
+//! depends on has finished (tiles of other cores announce themselves with `TileDone`).
+//! A transfer out of the SRAM waits for the tiles that write its data; an allocation
+//! waits until its address range is free. It checks on every run that occupancy never
+//! exceeds the SRAM, that every route it issues completes exactly once, and that
+//! everything allocated is freed.
+
+use super::SimError;
+use super::kernel::{Component, Outbox};
+use super::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route, StallCause};
+use super::program::{FillTarget, PassWork, TileProgram};
+use super::stats::ComponentStats;
+use crate::model::Operand;
+use crate::schedule::{Action, Extent, Location, Reason, Schedule, Transfer};
+use crate::tiling::CtShape;
+use crate::tiling::graph::{DataClass, ObjectId, ObjectKind, TileId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Component ids of the whole machine.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    pub dram: ComponentId,
+    pub noc: ComponentId,
+    pub sram: Vec<ComponentId>,
+    pub pe: Vec<ComponentId>,
+    /// Per core: memory index → local-buffer component.
+    pub buffers: Vec<HashMap<usize, ComponentId>>,
+    pub controllers: Vec<ComponentId>,
+}
+
+/// Which tiles' spans go into the trace.
+#[derive(Debug, Clone, Default)]
+pub struct TraceFilter {
+    pub layers: Option<BTreeSet<usize>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LaneKind {
+    Before,
+    After,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    No,
+    Route(u64),
+    Writers,
+    Overlap,
+}
+
+#[derive(Debug, Clone)]
+struct Lane {
+    kind: LaneKind,
+    /// Local index of the tile whose actions run.
+    tile: Option<usize>,
+    action: usize,
+    waiting: Waiting,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Lane(LaneKind),
+    /// A fill for the prepared pass with this sequence number.
+    Fill(u64),
+    Write,
+}
+
+/// Passes whose fills may be in flight ahead of the array (a DMA queue's depth).
+const LOOKAHEAD_PASSES: usize = 8;
+
+struct Prepared {
+    seq: u64,
+    work: PassWork,
+    waiting: usize,
+    cause: StallCause,
+}
+
+struct Computing {
+    local: usize,
+    tile: TileId,
+    program: TileProgram,
+    prepared: std::collections::VecDeque<Prepared>,
+    next_seq: u64,
+    /// The pass on the PE array, if any, and when it started.
+    running: Option<PassWork>,
+    pass_started: Cycle,
+    writes: usize,
+    start: Cycle,
+    /// Where each operand's next access falls inside its data (bits).
+    cursor: [u64; 4],
+    streamed: [bool; 4],
+    stream_base: u64,
+    stream_len: u64,
+}
+
+pub struct Controller {
+    name: String,
+    core: usize,
+    me: ComponentId,
+    ids: Arc<Ids>,
+    schedule: Arc<Schedule>,
+    writers: Arc<Vec<Vec<TileId>>>,
+    tiles: Vec<TileId>,
+    done: Vec<bool>,
+    before_done: Vec<bool>,
+    compute_started: Vec<bool>,
+    compute_done: Vec<bool>,
+    after_done: Vec<bool>,
+    next_before: usize,
+    next_compute: usize,
+    next_after: usize,
+    before: Lane,
+    after: Lane,
+    computing: Option<Computing>,
+    // Memory.
+    capacity: u64,
+    used: u64,
+    pub peak: u64,
+    live: BTreeMap<u64, (u64, ObjectId)>,
+    extents: HashMap<ObjectId, Vec<Extent>>,
+    // Routes.
+    next_tag: u64,
+    outstanding: HashMap<u64, Owner>,
+    issued_bits: u64,
+    completed_bits: u64,
+    // Timing and stalls.
+    pe_free_at: Cycle,
+    before_done_at: Vec<Cycle>,
+    busy: Cycle,
+    stalls: [Cycle; 5],
+    pub finish: Cycle,
+    pub spills: BTreeMap<(String, DataClass), (u64, u64)>,
+    pub streamed: BTreeMap<usize, (u64, BTreeSet<Operand>)>,
+    filter: TraceFilter,
+}
+
+fn class_of(op: Operand) -> DataClass {
+    match op {
+        Operand::W => DataClass::W,
+        Operand::I | Operand::O => DataClass::F,
+        Operand::V => DataClass::V,
+    }
+}
+
+impl Controller {
+    pub fn new(
+        core: usize,
+        me: ComponentId,
+        ids: Arc<Ids>,
+        schedule: Arc<Schedule>,
+        writers: Arc<Vec<Vec<TileId>>>,
+        filter: TraceFilter,
+    ) -> Self {
+        let tiles: Vec<TileId> = schedule
+            .tiles
+            .iter()
+            .filter(|t| t.tile.core == core)
+            .map(|t| t.tile.id)
+            .collect();
+        let n = tiles.len();
+        let capacity = schedule.accelerator.cores[core].global_sram().size_bits;
+        Self {
+            name: format!("{}.controller", schedule.accelerator.cores[core].name),
+            core,
+            me,
+            ids,
+            writers,
+            done: vec![false; schedule.tiles.len()],
+            schedule,
+            tiles,
+            before_done: vec![false; n],
+            compute_started: vec![false; n],
+            compute_done: vec![false; n],
+            after_done: vec![false; n],
+            next_before: 0,
+            next_compute: 0,
+            next_after: 0,
+            before: Lane {
+                kind: LaneKind::Before,
+                tile: None,
+                action: 0,
+                waiting: Waiting::No,
+            },
+            after: Lane {
+                kind: LaneKind::After,
+                tile: None,
+                action: 0,
+                waiting: Waiting::No,
+            },
+            computing: None,
+            capacity,
+            used: 0,
+            peak: 0,
+            live: BTreeMap::new(),
+            extents: HashMap::new(),
+            next_tag: ((core as u64) << 48) + 1,
+            outstanding: HashMap::new(),
+            issued_bits: 0,
+            completed_bits: 0,
+            pe_free_at: 0,
+            before_done_at: vec![0; n],
+            busy: 0,
+            stalls: [0; 5],
+            finish: 0,
+            spills: BTreeMap::new(),
+            streamed: BTreeMap::new(),
+            filter,
+        }
+    }
+
+    fn traced(&self, tile: TileId) -> bool {
+        match &self.filter.layers {
+            None => true,
+            Some(layers) => layers.contains(&self.schedule.tiles[tile].tile.layer),
+        }
+    }
+
+    fn issue(
+        &mut self,
+        out: &mut Outbox,
+        owner: Owner,
+        bits: u64,
+        class: DataClass,
+        hops: Vec<Hop>,
+    ) -> u64 {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.outstanding.insert(tag, owner);
+        self.issued_bits += bits;
+        let route = Route::new(tag, self.me, bits, class, hops);
+        let first = route.hops[0].component;
+        out.send(out.now(), first, Message::Route(Box::new(route)));
+        tag
+    }
+
+    /// Address of `offset` bits into the data of `objects` (their extents in order).
+    fn address(&self, objects: &[ObjectId], offset: u64) -> u64 {
+        let total: u64 = objects
+            .iter()
+            .filter_map(|o| self.extents.get(o))
+            .flatten()
+            .map(|e| e.len)
+            .sum();
+        if total == 0 {
+            return 0;
+        }
+        let mut left = offset % total;
+        for e in objects.iter().filter_map(|o| self.extents.get(o)).flatten() {
+            if left < e.len {
+                return e.start + left;
+            }
+            left -= e.len;
+        }
+        0
+    }
+
+    fn sram(&self, core: usize, kind: HopKind) -> Hop {
+        Hop {
+            component: self.ids.sram[core],
+            kind,
+        }
+    }
+
+    fn dram(&self, write: bool) -> Hop {
+        Hop {
+            component: self.ids.dram,
+            kind: if write {
+                HopKind::DramWrite
+            } else {
+                HopKind::DramRead
+            },
+        }
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    /// Runs a lane's actions until one has to wait. Returns true if anything moved.
+    fn run_lane(&mut self, kind: LaneKind, now: Cycle, out: &mut Outbox) -> Result<bool, SimError> {
+        let mut progressed = false;
+        loop {
+            let lane = match kind {
+                LaneKind::Before => &self.before,
+                LaneKind::After => &self.after,
+            };
+            let Some(local) = lane.tile else {
+                return Ok(progressed);
+            };
+            if matches!(lane.waiting, Waiting::Route(_)) {
+                return Ok(progressed);
+            }
+            let tile_id = self.tiles[local];
+            let st = &self.schedule.tiles[tile_id];
+            let actions = match kind {
+                LaneKind::Before => &st.before,
+                LaneKind::After => &st.after,
+            };
+            let index = lane.action;
+            if index >= actions.len() {
+                self.finish_lane(kind, local, now);
+                return Ok(true);
+            }
+            let action = actions[index].clone();
+            let outcome = self.execute(kind, tile_id, &action, now, out)?;
+            let lane = match kind {
+                LaneKind::Before => &mut self.before,
+                LaneKind::After => &mut self.after,
+            };
+            lane.waiting = outcome;
+            match outcome {
+                Waiting::No => {
+                    lane.action += 1;
+                    progressed = true;
+                }
+                Waiting::Route(_) => return Ok(true),
+                Waiting::Writers | Waiting::Overlap => return Ok(progressed),
+            }
+        }
+    }
+
+    fn finish_lane(&mut self, kind: LaneKind, local: usize, now: Cycle) {
+        match kind {
+            LaneKind::Before => {
+                self.before_done[local] = true;
+                self.before_done_at[local] = now;
+                self.before.tile = None;
+                self.next_before += 1;
+            }
+            LaneKind::After => {
+                self.after_done[local] = true;
+                self.after.tile = None;
+                self.next_after += 1;
+                self.finish = self.finish.max(now);
+            }
+        }
+    }
+
+    fn execute(
+        &mut self,
+        kind: LaneKind,
+        tile_id: TileId,
+        action: &Action,
+        now: Cycle,
+        out: &mut Outbox,
+    ) -> Result<Waiting, SimError> {
+        match action {
+            Action::Alloc {
+                core,
+                object,
+                extents,
+            } => {
+                if *core != self.core {
+                    return Err(SimError::Invariant(format!(
+                        "{}: tile {tile_id} allocates on core {core}",
+                        self.name
+                    )));
+                }
+                // The range may still hold data another lane has yet to free.
+                for e in extents {
+                    if let Some((&start, &(len, _))) = self.live.range(..e.end()).next_back()
+                        && start + len > e.start
+                    {
+                        return Ok(Waiting::Overlap);
+                    }
+                }
+                let bits: u64 = extents.iter().map(|e| e.len).sum();
+                if self.used + bits > self.capacity {
+                    return Err(SimError::Invariant(format!(
+                        "{}: allocating object {object} ({bits} bits) before tile {tile_id} would put {} bits in a {}-bit SRAM",
+                        self.name,
+                        self.used + bits,
+                        self.capacity
+                    )));
+                }
+                for e in extents {
+                    self.live.insert(e.start, (e.len, *object));
+                }
+                self.extents.insert(*object, extents.clone());
+                self.used += bits;
+                self.peak = self.peak.max(self.used);
+                self.occupancy_sample(now, out);
+                Ok(Waiting::No)
+            }
+            Action::Free {
+                core,
+                object,
+                extents,
+            } => {
+                if *core != self.core {
+                    return Err(SimError::Invariant(format!(
+                        "{}: tile {tile_id} frees on core {core}",
+                        self.name
+                    )));
+                }
+                for e in extents {
+                    match self.live.remove(&e.start) {
+                        Some((len, o)) if len == e.len && o == *object => {}
+                        _ => {
+                            return Err(SimError::Invariant(format!(
+                                "{}: tile {tile_id} frees {}..{} of object {object}, which is not allocated there",
+                                self.name,
+                                e.start,
+                                e.end()
+                            )));
+                        }
+                    }
+                    self.used -= e.len;
+                }
+                self.extents.remove(object);
+                self.occupancy_sample(now, out);
+                Ok(Waiting::No)
+            }
+            Action::Transfer(t) => self.start_transfer(kind, tile_id, t, now, out),
+        }
+    }
+
+    fn occupancy_sample(&mut self, now: Cycle, out: &mut Outbox) {
+        let name = format!("core{}", self.core);
+        let used = self.used;
+        if let Some(t) = out.trace.as_deref_mut() {
+            t.counter(&name, "global_sram_bits", now, used as f64);
+        }
+    }
+
+    fn start_transfer(
+        &mut self,
+        kind: LaneKind,
+        tile_id: TileId,
+        t: &Transfer,
+        now: Cycle,
+        out: &mut Outbox,
+    ) -> Result<Waiting, SimError> {
+        // Data leaving an SRAM must have been written first.
+        if let Location::Sram { .. } = t.from {
+            let limit = match kind {
+                LaneKind::Before => tile_id,
+                LaneKind::After => tile_id + 1,
+            };
+            let writers = &self.writers[t.object];
+            if writers.iter().any(|&w| w < limit && !self.done[w]) {
+                return Ok(Waiting::Writers);
+            }
+        }
+        let class = self.schedule.objects[t.object].class;
+        let at = |c: &Self, core: usize, write: bool| {
+            let addr = c
+                .extents
+                .get(&t.object)
+                .and_then(|e| e.first())
+                .map_or(0, |e| e.start);
+            c.sram(
+                core,
+                if write {
+                    HopKind::SramWrite { addr }
+                } else {
+                    HopKind::SramRead { addr }
+                },
+            )
+        };
+        let hops = match (t.from, t.to) {
+            (Location::Dram, Location::Sram { core }) => {
+                vec![self.dram(false), at(self, core, true)]
+            }
+            (Location::Sram { core }, Location::Dram) => {
+                vec![at(self, core, false), self.dram(true)]
+            }
+            (Location::Sram { core: a }, Location::Sram { core: b }) => {
+                let pa = self.schedule.accelerator.cores[a].position;
+                let pb = self.schedule.accelerator.cores[b].position;
+                vec![
+                    at(self, a, false),
+                    Hop {
+                        component: self.ids.noc,
+                        kind: HopKind::Noc { from: pa, to: pb },
+                    },
+                    at(self, b, true),
+                ]
+            }
+            (Location::Dram, Location::Dram) => return Ok(Waiting::No),
+        };
+        if t.reason == Reason::Spill {
+            let name = object_name(&self.schedule, t.object);
+            let e = self.spills.entry((name, class)).or_default();
+            e.0 += 1;
+            e.1 += t.bits;
+        }
+        if out.trace.is_some() && self.traced(tile_id) {
+            let label = format!("{:?} {}", t.reason, object_name(&self.schedule, t.object));
+            if let Some(tr) = out.trace.as_deref_mut() {
+                tr.span(
+                    &format!("core{}", self.core),
+                    "transfers",
+                    &label,
+                    now,
+                    now,
+                    t.bits,
+                );
+            }
+        }
+        let bits = self.schedule.objects[t.object].bits;
+        let tag = self.issue(out, Owner::Lane(kind), bits, class, hops);
+        Ok(Waiting::Route(tag))
+    }
+
+    // ---------------------------------------------------------------- compute
+
+    fn try_start_compute(&mut self, now: Cycle, out: &mut Outbox) -> Result<bool, SimError> {
+        if self.computing.is_some() || self.next_compute >= self.tiles.len() {
+            return Ok(false);
+        }
+        let local = self.next_compute;
+        if !self.before_done[local] || (local > 0 && !self.compute_done[local - 1]) {
+            return Ok(false);
+        }
+        let tile_id = self.tiles[local];
+        let st = &self.schedule.tiles[tile_id];
+        if st.tile.deps.iter().any(|&d| !self.done[d]) {
+            return Ok(false);
+        }
+        // The array idled since the previous tile: waiting for this tile's transfers
+        // when they finished last, otherwise for other work.
+        let idle = now.saturating_sub(self.pe_free_at);
+        if local > 0 && idle > 0 {
+            let cause = if self.before_done_at[local] >= now && !st.before.is_empty() {
+                StallCause::DramPort
+            } else {
+                StallCause::Dependency
+            };
+            self.stalls[cause.index()] += idle;
+        }
+        let w = &self.schedule.workload;
+        let layer = &w.layers[st.tile.layer];
+        let shape = CtShape::new(w, layer, &st.tile.region);
+        let core = &self.schedule.accelerator.cores[self.core];
+        let program = TileProgram::new(shape, core, st, w.timesteps);
+        let mut streamed = [false; 4];
+        for op in &st.streamed {
+            streamed[op.index()] = true;
+        }
+        if !st.streamed.is_empty() {
+            let e = self.streamed.entry(st.tile.layer).or_default();
+            e.0 += 1;
+            e.1.extend(st.streamed.iter().copied());
+        }
+        let stream_len = st.stream_budget_bits.clamp(1, self.capacity);
+        self.compute_started[local] = true;
+        self.computing = Some(Computing {
+            local,
+            tile: tile_id,
+            program,
+            prepared: Default::default(),
+            next_seq: 0,
+            running: None,
+            pass_started: now,
+            writes: 0,
+            start: now,
+            cursor: [0; 4],
+            streamed,
+            stream_base: self.capacity - stream_len,
+            stream_len,
+        });
+        self.prepare_next(out);
+        Ok(true)
+    }
+
+    /// Takes passes from the program, up to the look-ahead depth, and issues their fills.
+    fn prepare_next(&mut self, out: &mut Outbox) {
+        let Some(mut c) = self.computing.take() else {
+            return;
+        };
+        while c.prepared.len() < LOOKAHEAD_PASSES {
+            let Some(work) = c.program.next_pass() else {
+                break;
+            };
+            let seq = c.next_seq;
+            c.next_seq += 1;
+            let schedule = Arc::clone(&self.schedule);
+            let st = &schedule.tiles[c.tile];
+            let mut waiting = 0;
+            for f in &work.fills {
+                let class = class_of(f.operand);
+                let objects = operand_objects(&self.schedule, c.tile, f.operand);
+                let oi = f.operand.index();
+                let hops = match f.target {
+                    FillTarget::StreamArea => {
+                        let addr = c.stream_base + c.cursor[oi] % c.stream_len;
+                        vec![
+                            self.dram(false),
+                            self.sram(self.core, HopKind::SramWrite { addr }),
+                        ]
+                    }
+                    FillTarget::Buffer(m) => {
+                        let addr = if c.streamed[oi] {
+                            c.stream_base + c.cursor[oi] % c.stream_len
+                        } else {
+                            self.address(&objects, c.cursor[oi])
+                        };
+                        vec![
+                            self.sram(self.core, HopKind::SramRead { addr }),
+                            Hop {
+                                component: self.ids.buffers[self.core][&m],
+                                kind: HopKind::BufferWrite,
+                            },
+                        ]
+                    }
+                };
+                c.cursor[oi] += f.bits;
+                self.issue(out, Owner::Fill(seq), f.bits, class, hops);
+                waiting += 1;
+            }
+            if work.v_load_bits > 0 {
+                let hops = self.state_route(&c, st.tile.state, false);
+                self.issue(out, Owner::Fill(seq), work.v_load_bits, DataClass::V, hops);
+                waiting += 1;
+            }
+            c.prepared.push_back(Prepared {
+                seq,
+                work,
+                waiting,
+                cause: StallCause::Dependency,
+            });
+        }
+        self.computing = Some(c);
+    }
+
+    /// Route of a state load (`store` = false) or store, resident or streamed.
+    fn state_route(&self, c: &Computing, state: Option<ObjectId>, store: bool) -> Vec<Hop> {
+        let vi = Operand::V.index();
+        if c.streamed[vi] {
+            let addr = c.stream_base + c.cursor[vi] % c.stream_len;
+            if store {
+                vec![
+                    self.sram(self.core, HopKind::SramWrite { addr }),
+                    self.sram(self.core, HopKind::SramRead { addr }),
+                    self.dram(true),
+                ]
+            } else {
+                vec![
+                    self.dram(false),
+                    self.sram(self.core, HopKind::SramWrite { addr }),
+                    self.sram(self.core, HopKind::SramRead { addr }),
+                ]
+            }
+        } else {
+            let addr = self.address(&state.into_iter().collect::<Vec<_>>(), c.cursor[vi]);
+            vec![self.sram(
+                self.core,
+                if store {
+                    HopKind::SramWrite { addr }
+                } else {
+                    HopKind::SramRead { addr }
+                },
+            )]
+        }
+    }
+
+    /// Sends the prepared pass to the PE array when the array is free and its fills
+    /// have landed.
+    fn try_run_pass(&mut self, now: Cycle, out: &mut Outbox) -> bool {
+        let Some(c) = self.computing.as_mut() else {
+            return false;
+        };
+        if c.running.is_some() {
+            return false;
+        }
+        let ready = c.prepared.front().is_some_and(|p| p.waiting == 0);
+        if !ready {
+            return false;
+        }
+        let Some(p) = c.prepared.pop_front() else {
+            return false;
+        };
+        // Time the array waited for this pass's data.
+        let idle = now.saturating_sub(self.pe_free_at.max(c.start));
+        if idle > 0 {
+            self.stalls[p.cause.index()] += idle;
+        }
+        let tile = c.tile;
+        let buffer_reads = p
+            .work
+            .buffer_reads
+            .iter()
+            .map(|&(m, op, bits)| (self.ids.buffers[self.core][&m], bits, class_of(op)))
+            .collect();
+        let fill_drain = if p.work.last {
+            self.schedule.accelerator.cores[self.core]
+                .pe_array
+                .fill_drain_cycles()
+        } else {
+            0
+        };
+        let pass = Pass {
+            tag: 0,
+            reply_to: self.me,
+            cycles: p.work.cycles,
+            fill_drain,
+            buffer_reads,
+            macs: p.work.macs,
+            sops: p.work.sops,
+            other_ops: p.work.other_ops,
+            tile,
+        };
+        out.send(now, self.ids.pe[self.core], Message::Pass(Box::new(pass)));
+        if let Some(c) = self.computing.as_mut() {
+            c.running = Some(p.work);
+            c.pass_started = now;
+        }
+        self.prepare_next(out);
+        true
+    }
+
+    fn pass_done(&mut self, now: Cycle, out: &mut Outbox) -> Result<(), SimError> {
+        let Some(mut c) = self.computing.take() else {
+            return Err(SimError::Internal(format!(
+                "{}: pass done with no tile",
+                self.name
+            )));
+        };
+        let Some(work) = c.running.take() else {
+            return Err(SimError::Internal(format!(
+                "{}: unexpected pass done",
+                self.name
+            )));
+        };
+        self.busy += now - c.pass_started;
+        self.pe_free_at = now;
+        let schedule = Arc::clone(&self.schedule);
+        let st = &schedule.tiles[c.tile];
+        let oi = Operand::O.index();
+        if work.o_bits > 0 {
+            let hops = if c.streamed[oi] {
+                let addr = c.stream_base + c.cursor[oi] % c.stream_len;
+                vec![
+                    self.sram(self.core, HopKind::SramWrite { addr }),
+                    self.sram(self.core, HopKind::SramRead { addr }),
+                    self.dram(true),
+                ]
+            } else {
+                let addr = self.address(&[st.tile.output], c.cursor[oi]);
+                vec![self.sram(self.core, HopKind::SramWrite { addr })]
+            };
+            c.cursor[oi] += work.o_bits;
+            self.issue(out, Owner::Write, work.o_bits, DataClass::F, hops);
+            c.writes += 1;
+        }
+        if work.v_store_bits > 0 {
+            let hops = self.state_route(&c, st.tile.state, true);
+            c.cursor[Operand::V.index()] += work.v_store_bits;
+            self.issue(out, Owner::Write, work.v_store_bits, DataClass::V, hops);
+            c.writes += 1;
+        }
+        self.computing = Some(c);
+        Ok(())
+    }
+
+    fn try_finish_compute(&mut self, now: Cycle, out: &mut Outbox) -> bool {
+        let finished = self
+            .computing
+            .as_ref()
+            .is_some_and(|c| c.running.is_none() && c.prepared.is_empty() && c.writes == 0);
+        if !finished {
+            return false;
+        }
+        let Some(c) = self.computing.take() else {
+            return false;
+        };
+        self.compute_done[c.local] = true;
+        self.done[c.tile] = true;
+        self.next_compute += 1;
+        if out.trace.is_some() && self.traced(c.tile) {
+            let st = &self.schedule.tiles[c.tile];
+            let label = format!(
+                "{} t{}..{} ox{}..{}",
+                st.layer_name,
+                st.tile.region.t.start,
+                st.tile.region.t.end,
+                st.tile.region.ox.start,
+                st.tile.region.ox.end
+            );
+            let group = format!("core{}", self.core);
+            if let Some(t) = out.trace.as_deref_mut() {
+                t.span(&group, "tiles", &label, c.start, now, 0);
+            }
+        }
+        tracing::debug!(
+            cycle = now,
+            core = self.core,
+            tile = c.tile,
+            "tile computed"
+        );
+        for (core, &ctl) in self.ids.controllers.iter().enumerate() {
+            if core != self.core {
+                out.send(now, ctl, Message::TileDone { tile: c.tile });
+            }
+        }
+        true
+    }
+
+    // ---------------------------------------------------------------- driver
+
+    fn pump(&mut self, now: Cycle, out: &mut Outbox) -> Result<(), SimError> {
+        loop {
+            let mut progressed = false;
+            // Start the next before-lane.
+            if self.before.tile.is_none() && self.next_before < self.tiles.len() {
+                let i = self.next_before;
+                let prefetched = self.schedule.tiles[self.tiles[i]].prefetched;
+                let may =
+                    i == 0 || (prefetched && self.compute_started[i - 1]) || self.after_done[i - 1];
+                if may {
+                    self.before.tile = Some(i);
+                    self.before.action = 0;
+                    self.before.waiting = Waiting::No;
+                    progressed = true;
+                }
+            }
+            // Start the next after-lane.
+            if self.after.tile.is_none()
+                && self.next_after < self.tiles.len()
+                && self.compute_done[self.next_after]
+            {
+                self.after.tile = Some(self.next_after);
+                self.after.action = 0;
+                self.after.waiting = Waiting::No;
+                progressed = true;
+            }
+            progressed |= self.run_lane(LaneKind::After, now, out)?;
+            progressed |= self.run_lane(LaneKind::Before, now, out)?;
+            progressed |= self.try_start_compute(now, out)?;
+            progressed |= self.try_run_pass(now, out);
+            progressed |= self.try_finish_compute(now, out);
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Checks run at the end: nothing in flight, everything freed, bits conserved.
+    pub fn check_end(&self) -> Result<(), SimError> {
+        if !self.outstanding.is_empty() {
+            return Err(SimError::Invariant(format!(
+                "{}: {} transfers never completed",
+                self.name,
+                self.outstanding.len()
+            )));
+        }
+        if self.issued_bits != self.completed_bits {
+            return Err(SimError::Invariant(format!(
+                "{}: {} bits issued, {} delivered",
+                self.name, self.issued_bits, self.completed_bits
+            )));
+        }
+        if let Some((start, (len, o))) = self.live.iter().next() {
+            return Err(SimError::Invariant(format!(
+                "{}: object {o} ({}) is still allocated at {start}..{} after the last tile",
+                self.name,
+                object_name(&self.schedule, *o),
+                start + len
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The data objects an operand of a tile reads from.
+fn operand_objects(s: &Schedule, tile: TileId, op: Operand) -> Vec<ObjectId> {
+    let t = &s.tiles[tile].tile;
+    match op {
+        Operand::W => t.weights.into_iter().collect(),
+        Operand::I => t.inputs.clone(),
+        Operand::O => vec![t.output],
+        Operand::V => t.state.into_iter().collect(),
+    }
+}
+
+pub fn object_name(s: &Schedule, o: ObjectId) -> String {
+    let layer = |l: usize| s.workload.layers[l].name.clone();
+    match &s.objects[o].kind {
+        ObjectKind::Weights { layer: l } => format!("{} weights", layer(*l)),
+        ObjectKind::Features { layer: Some(l), .. } => format!("{} output", layer(*l)),
+        ObjectKind::Features { layer: None, .. } => "network input".into(),
+        ObjectKind::State { layer: l, .. } => format!("{} state", layer(*l)),
+    }
+}
+
+impl Component for Controller {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
+        match msg {
+            Message::Start => {}
+            Message::RouteDone {
+                tag, bits, cause, ..
+            } => {
+                let owner = self.outstanding.remove(&tag).ok_or_else(|| {
+                    SimError::Invariant(format!(
+                        "{}: route {tag} completed twice or was never issued",
+                        self.name
+                    ))
+                })?;
+                self.completed_bits += bits;
+                match owner {
+                    Owner::Lane(kind) => {
+                        let lane = match kind {
+                            LaneKind::Before => &mut self.before,
+                            LaneKind::After => &mut self.after,
+                        };
+                        if lane.waiting == Waiting::Route(tag) {
+                            lane.waiting = Waiting::No;
+                            lane.action += 1;
+                        }
+                    }
+                    Owner::Fill(seq) => {
+                        if let Some(p) = self
+                            .computing
+                            .as_mut()
+                            .and_then(|c| c.prepared.iter_mut().find(|p| p.seq == seq))
+                        {
+                            p.waiting = p.waiting.saturating_sub(1);
+                            p.cause = cause;
+                        }
+                    }
+                    Owner::Write => {
+                        if let Some(c) = self.computing.as_mut() {
+                            c.writes -= 1;
+                        }
+                    }
+                }
+            }
+            Message::PassDone { .. } => self.pass_done(now, out)?,
+            Message::TileDone { tile } => {
+                if let Some(d) = self.done.get_mut(tile) {
+                    *d = true;
+                }
+            }
+            other => {
+                return Err(SimError::Internal(format!("{} got {other:?}", self.name)));
+            }
+        }
+        self.pump(now, out)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn stats(&self) -> ComponentStats {
+        ComponentStats {
+            name: self.name.clone(),
+            busy_cycles: self.busy,
+            stall_cycles: self.stalls,
+            peak_bits: Some(self.peak),
+            ..ComponentStats::default()
+        }
+    }
+
+    fn pending(&self) -> Option<String> {
+        if self.next_after >= self.tiles.len() {
+            return None;
+        }
+        let describe = |lane: &Lane| {
+            lane.tile.map(|i| {
+                let id = self.tiles[i];
+                let st = &self.schedule.tiles[id];
+                let actions = match lane.kind {
+                    LaneKind::Before => &st.before,
+                    LaneKind::After => &st.after,
+                };
+                format!(
+                    "{:?} actions of tile {id} ({}) stuck at action {} of {} ({:?}, waiting: {:?})",
+                    lane.kind,
+                    st.layer_name,
+                    lane.action,
+                    actions.len(),
+                    actions.get(lane.action),
+                    lane.waiting
+                )
+            })
+        };
+        let mut parts: Vec<String> = [describe(&self.before), describe(&self.after)]
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Some(i) = self.tiles.get(self.next_compute) {
+            let st = &self.schedule.tiles[*i];
+            let missing: Vec<TileId> = st
+                .tile
+                .deps
+                .iter()
+                .copied()
+                .filter(|&d| !self.done[d])
+                .collect();
+            parts.push(format!(
+                "tile {i} ({}) not computed (before actions done: {}, unfinished dependencies: {missing:?})",
+                st.layer_name, self.before_done[self.next_compute]
+            ));
+        }
+        Some(parts.join("; "))
+    }
+}

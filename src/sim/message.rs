@@ -1,0 +1,204 @@
+//! Messages components exchange through the kernel.
+
+use crate::tiling::graph::{DataClass, TileId};
+use serde::Serialize;
+
+pub type Cycle = u64;
+pub type ComponentId = usize;
+
+/// What made something wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StallCause {
+    /// Waiting for the single DRAM port (or its transfer time).
+    DramPort,
+    /// Waiting for a global-SRAM bank port another request holds.
+    BankConflict,
+    /// Waiting for a mesh link.
+    NocLink,
+    /// A local buffer cannot deliver a cycle's operands.
+    LocalBufferBandwidth,
+    /// Waiting for other work: a producer tile, a transfer, the previous tile.
+    Dependency,
+}
+
+impl StallCause {
+    pub const ALL: [StallCause; 5] = [
+        StallCause::DramPort,
+        StallCause::BankConflict,
+        StallCause::NocLink,
+        StallCause::LocalBufferBandwidth,
+        StallCause::Dependency,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StallCause::DramPort => "dram_port",
+            StallCause::BankConflict => "bank_conflict",
+            StallCause::NocLink => "noc_link",
+            StallCause::LocalBufferBandwidth => "local_buffer_bandwidth",
+            StallCause::Dependency => "dependency",
+        }
+    }
+}
+
+/// One step of a data movement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopKind {
+    DramRead,
+    DramWrite,
+    SramRead { addr: u64 },
+    SramWrite { addr: u64 },
+    BufferWrite,
+    Noc { from: [u32; 2], to: [u32; 2] },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hop {
+    pub component: ComponentId,
+    pub kind: HopKind,
+}
+
+/// Data moving along a chain of hops, cut-through: each hop may start when the one
+/// before it starts delivering, and cannot finish before it has finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Unique per run: the requester's handle and the no-loss/no-duplicate check.
+    pub tag: u64,
+    pub reply_to: ComponentId,
+    pub bits: u64,
+    pub class: DataClass,
+    pub hops: Vec<Hop>,
+    pub next: usize,
+    /// When the upstream hop starts and finishes delivering (0 for the first hop).
+    pub flow_start: Cycle,
+    pub flow_end: Cycle,
+    /// The longest wait for a port along the way, and where.
+    pub wait: Cycle,
+    pub cause: StallCause,
+    /// The hop that took longest, for routes that never waited.
+    pub slowest: Cycle,
+    pub slowest_cause: StallCause,
+}
+
+impl Route {
+    pub fn new(
+        tag: u64,
+        reply_to: ComponentId,
+        bits: u64,
+        class: DataClass,
+        hops: Vec<Hop>,
+    ) -> Self {
+        Self {
+            tag,
+            reply_to,
+            bits,
+            class,
+            hops,
+            next: 0,
+            flow_start: 0,
+            flow_end: 0,
+            wait: 0,
+            cause: StallCause::Dependency,
+            slowest: 0,
+            slowest_cause: StallCause::Dependency,
+        }
+    }
+
+    pub fn hop(&self) -> Option<Hop> {
+        self.hops.get(self.next).copied()
+    }
+
+    /// Records this hop's timing and sends the route on (or the completion back).
+    pub fn advance(
+        mut self: Box<Self>,
+        start: Cycle,
+        end: Cycle,
+        waited: Cycle,
+        cause: StallCause,
+        out: &mut super::kernel::Outbox,
+    ) {
+        if waited > self.wait {
+            self.wait = waited;
+            self.cause = cause;
+        }
+        if end - start > self.slowest {
+            self.slowest = end - start;
+            // Time spent moving data (not waiting): the bandwidth of the slowest part.
+            self.slowest_cause = match cause {
+                StallCause::BankConflict => StallCause::LocalBufferBandwidth,
+                other => other,
+            };
+        }
+        self.flow_start = start;
+        self.flow_end = end;
+        self.next += 1;
+        match self.hop() {
+            Some(h) => out.send(start, h.component, Message::Route(self)),
+            None => {
+                let reply_to = self.reply_to;
+                out.send(
+                    end,
+                    reply_to,
+                    Message::RouteDone {
+                        tag: self.tag,
+                        bits: self.bits,
+                        wait: self.wait,
+                        cause: if self.wait > 0 {
+                            self.cause
+                        } else {
+                            self.slowest_cause
+                        },
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// A compute pass: one output tile of the PE array through its whole reduction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pass {
+    pub tag: u64,
+    pub reply_to: ComponentId,
+    /// Reduction iterations (one per cycle when operands keep up).
+    pub cycles: Cycle,
+    /// Extra cycles for the systolic fill and drain (the tile's last pass).
+    pub fill_drain: Cycle,
+    /// Operand bits the array reads from each local buffer during the pass:
+    /// (buffer component, bits, operand class).
+    pub buffer_reads: Vec<(ComponentId, u64, DataClass)>,
+    pub macs: u64,
+    pub sops: u64,
+    pub other_ops: u64,
+    /// Tile id, for traces.
+    pub tile: TileId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// Kick-off for drivers.
+    Start,
+    Route(Box<Route>),
+    RouteDone {
+        tag: u64,
+        bits: u64,
+        wait: Cycle,
+        cause: StallCause,
+    },
+    Pass(Box<Pass>),
+    PassDone {
+        tag: u64,
+        /// Cycles the pass took beyond its reduction because a local buffer could not
+        /// keep up.
+        buffer_stall: Cycle,
+    },
+    /// A tile finished computing (sent to the other cores' controllers).
+    TileDone {
+        tile: TileId,
+    },
+}

@@ -1,0 +1,283 @@
+//! The cycle-level discrete-event simulator: a Schedule lowered onto models of the
+//! hardware, measuring what moves where and when.
+//!
+//! `kernel` delivers messages in (cycle, sequence) order; `components` are the DRAM,
+//! global SRAMs, local buffers, mesh NoC and PE arrays; `controller` issues each core's
+//! lowered commands; `program` lowers a tile's loop nest into passes. The measured
+//! [`Report`] is assembled from what the components counted — never from the
+//! Schedule's prediction.
+
+pub mod components;
+pub mod controller;
+pub mod kernel;
+pub mod message;
+pub mod program;
+pub mod stats;
+pub mod trace;
+
+use crate::report::cost::{Ledger, Report, ReportHeader, ReportTiming, SpillEntry, StreamedEntry};
+use crate::schedule::Schedule;
+use crate::tiling::graph::TileId;
+use components::{DramModel, GlobalSram, LocalBuffer, MeshNoc, PeArrayModel};
+use controller::{Controller, Ids, TraceFilter};
+use kernel::Kernel;
+use message::{Cycle, Message, StallCause};
+use serde::Serialize;
+use stats::PortStats;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("deadlock at cycle {cycle}: no event is left but work is pending — {}", stuck.join(" | "))]
+    Deadlock { cycle: Cycle, stuck: Vec<String> },
+    #[error("invariant violated: {0}")]
+    Invariant(String),
+    #[error("internal simulator error: {0}")]
+    Internal(String),
+    #[error("writing the trace: {0}")]
+    Trace(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    pub trace: Option<PathBuf>,
+    /// Only spans overlapping these cycles go into the trace.
+    pub trace_window: Option<Range<Cycle>>,
+    /// Only tiles (and their transfers) of these layers go into the trace.
+    pub trace_layers: Option<Vec<String>>,
+}
+
+/// One component's figures.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ComponentReport {
+    pub name: String,
+    pub busy_cycles: u64,
+    pub stall_cycles: u64,
+    pub stalls_by_cause: BTreeMap<&'static str, u64>,
+    pub ports: Vec<PortStats>,
+}
+
+/// The measured counterpart of the analytic report, plus what only a simulation sees.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MeasuredReport {
+    #[serde(flatten)]
+    pub report: Report,
+    pub events: u64,
+    pub events_per_second: f64,
+    pub wall_seconds: f64,
+    /// PE-array idle cycles while work was pending, by cause (all cores).
+    pub stall_cycles_by_cause: BTreeMap<&'static str, u64>,
+    pub components: Vec<ComponentReport>,
+    pub peak_global_sram_bits_per_core: Vec<u64>,
+    pub trace_events: Option<u64>,
+}
+
+fn by_cause(stalls: &[Cycle; 5]) -> BTreeMap<&'static str, u64> {
+    StallCause::ALL
+        .iter()
+        .map(|c| (c.name(), stalls[c.index()]))
+        .collect()
+}
+
+/// Which tiles write each object (the producer of a feature chunk, every tile that
+/// updates a state chunk).
+fn writers(schedule: &Schedule) -> Vec<Vec<TileId>> {
+    let mut w = vec![Vec::new(); schedule.objects.len()];
+    for st in &schedule.tiles {
+        let t = &st.tile;
+        w[t.output].push(t.id);
+        if let Some(s) = t.state
+            && t.writes_state
+        {
+            w[s].push(t.id);
+        }
+    }
+    w
+}
+
+/// Runs a schedule to completion and measures it.
+pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredReport, SimError> {
+    let started = Instant::now();
+    let schedule = Arc::new(schedule);
+    let acc = &schedule.accelerator;
+    let trace = match &options.trace {
+        Some(path) => Some(trace::TraceSink::create(
+            path,
+            options.trace_window.clone().unwrap_or(0..Cycle::MAX),
+        )?),
+        None => None,
+    };
+    let filter = TraceFilter {
+        layers: options.trace_layers.as_ref().map(|names| {
+            schedule
+                .workload
+                .layers
+                .iter()
+                .filter(|l| names.contains(&l.name))
+                .map(|l| l.id)
+                .collect::<BTreeSet<usize>>()
+        }),
+    };
+    let mut kernel = Kernel::new(trace);
+    let mut ids = Ids {
+        dram: kernel.add(Box::new(DramModel::new(&acc.dram))),
+        noc: kernel.add(Box::new(MeshNoc::new(&acc.noc))),
+        ..Ids::default()
+    };
+    for core in &acc.cores {
+        let global = core.global_index();
+        ids.sram
+            .push(kernel.add(Box::new(GlobalSram::new(&core.name, core.global_sram()))));
+        let mut buffers = HashMap::new();
+        let mut read_params = HashMap::new();
+        for (m, mem) in core.memories.iter().enumerate() {
+            if m == global {
+                continue;
+            }
+            let id = kernel.add(Box::new(LocalBuffer::new(&core.name, mem)));
+            buffers.insert(m, id);
+            read_params.insert(id, (mem.read_bw_bits(), mem.read_energy_fj_per_bit));
+        }
+        ids.buffers.push(buffers);
+        ids.pe.push(kernel.add(Box::new(PeArrayModel::new(
+            &core.name,
+            &core.pe_array,
+            read_params,
+        ))));
+    }
+    let first_controller = kernel.components.len();
+    ids.controllers = (0..acc.cores.len()).map(|c| first_controller + c).collect();
+    let ids = Arc::new(ids);
+    let writers = Arc::new(writers(&schedule));
+    for core in 0..acc.cores.len() {
+        let id = kernel.add(Box::new(Controller::new(
+            core,
+            first_controller + core,
+            Arc::clone(&ids),
+            Arc::clone(&schedule),
+            Arc::clone(&writers),
+            filter.clone(),
+        )));
+        kernel.send(0, id, Message::Start);
+    }
+
+    kernel.run()?;
+
+    // Collect what every component measured.
+    let mut ledger = Ledger::default();
+    let mut components = Vec::new();
+    let mut stalls = [0u64; 5];
+    let mut peaks = Vec::new();
+    let mut busy = 0;
+    for c in &kernel.components {
+        let s = c.stats();
+        for (ci, row) in s.ledger.energy_fj.iter().enumerate() {
+            for (si, fj) in row.iter().enumerate() {
+                ledger.energy_fj[ci][si] += fj;
+            }
+        }
+        for i in 0..3 {
+            ledger.dram_read_bits[i] += s.ledger.dram_read_bits[i];
+            ledger.dram_write_bits[i] += s.ledger.dram_write_bits[i];
+        }
+        ledger.macs += s.ledger.macs;
+        ledger.sops += s.ledger.sops;
+        ledger.other_ops += s.ledger.other_ops;
+        if let Some(p) = s.peak_bits {
+            peaks.push(p);
+            for (i, v) in s.stall_cycles.iter().enumerate() {
+                stalls[i] += v;
+            }
+            busy += s.busy_cycles;
+        }
+        components.push(ComponentReport {
+            name: s.name.clone(),
+            busy_cycles: s.busy_cycles,
+            stall_cycles: s.stall_cycles.iter().sum(),
+            stalls_by_cause: by_cause(&s.stall_cycles),
+            ports: s.ports,
+        });
+    }
+    // Invariants and the controllers' own records.
+    let mut spills: BTreeMap<(String, crate::tiling::graph::DataClass), (u64, u64)> =
+        BTreeMap::new();
+    let mut streamed: BTreeMap<usize, (u64, BTreeSet<crate::model::Operand>)> = BTreeMap::new();
+    let mut latency = kernel.now;
+    let controllers = collect_controllers(&kernel, first_controller, acc.cores.len());
+    for c in &controllers {
+        c.check_end()?;
+        latency = latency.max(c.finish);
+        for (k, (n, b)) in &c.spills {
+            let e = spills.entry(k.clone()).or_default();
+            e.0 += n;
+            e.1 += b;
+        }
+        for (l, (n, ops)) in &c.streamed {
+            let e = streamed.entry(*l).or_default();
+            e.0 += n;
+            e.1.extend(ops.iter().copied());
+        }
+    }
+    let trace_events = match kernel.trace.take() {
+        Some(t) => Some(t.finish()?),
+        None => None,
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let report = Report::new(
+        ReportHeader {
+            source: "measured",
+            workload: schedule.workload.name.clone(),
+            hardware: acc.name.clone(),
+            global_sram_bits: acc.cores[0].global_sram().size_bits,
+            stateless_blocks: schedule.stateless_blocks.clone(),
+            schedule: schedule.schedule.clone(),
+            prefetch: schedule.prefetch,
+        },
+        &ledger,
+        ReportTiming {
+            latency_cycles: latency,
+            busy_cycles: busy,
+            peak_global_sram_bits: peaks.iter().copied().max().unwrap_or(0),
+            tiles: schedule.tiles.len() as u64,
+        },
+        streamed
+            .iter()
+            .map(|(l, (n, ops))| StreamedEntry {
+                layer: schedule.workload.layers[*l].name.clone(),
+                tiles: *n,
+                operands: ops.iter().map(|o| o.name().to_string()).collect(),
+            })
+            .collect(),
+        spills
+            .iter()
+            .map(|((name, class), (n, bits))| SpillEntry {
+                tensor: name.clone(),
+                operand: class.name().to_string(),
+                spills: *n,
+                bits: *bits,
+            })
+            .collect(),
+    );
+    Ok(MeasuredReport {
+        report,
+        events: kernel.events,
+        events_per_second: kernel.events as f64 / wall.max(1e-9),
+        wall_seconds: wall,
+        stall_cycles_by_cause: by_cause(&stalls),
+        components,
+        peak_global_sram_bits_per_core: peaks,
+        trace_events,
+    })
+}
+
+/// The controllers (the last components added, one per core), for their end-of-run
+/// checks and records.
+fn collect_controllers(kernel: &Kernel, first: usize, n: usize) -> Vec<&Controller> {
+    (first..first + n)
+        .filter_map(|i| kernel.components[i].as_any().downcast_ref::<Controller>())
+        .collect()
+}

@@ -1,0 +1,113 @@
+//! What components measure: busy time, stalls by cause, queue delays (hdrhistogram),
+//! and the energy and bits they account for.
+
+use super::message::{Cycle, StallCause};
+use crate::report::cost::Ledger;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// A resource used by one request at a time (a DRAM port, a bank port, a link, a PE
+/// array): requests are served in arrival order, each occupying it for its duration.
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub free_at: Cycle,
+    pub busy: Cycle,
+    pub requests: u64,
+    pub waited: Cycle,
+    pub delays: Histogram<u64>,
+}
+
+impl Default for Port {
+    fn default() -> Self {
+        Self {
+            free_at: 0,
+            busy: 0,
+            requests: 0,
+            waited: 0,
+            // Two significant figures, auto-resizing: enough for p50/p99/max.
+            delays: Histogram::new(2).expect("2 significant figures is a valid precision"),
+        }
+    }
+}
+
+impl Port {
+    /// Occupies the port for `duration` cycles from the first free cycle at or after
+    /// `ready`; it cannot finish before `min_end` (data still arriving). Returns
+    /// (start, end, cycles waited for the port).
+    pub fn reserve(
+        &mut self,
+        ready: Cycle,
+        duration: Cycle,
+        min_end: Cycle,
+    ) -> (Cycle, Cycle, Cycle) {
+        let start = ready.max(self.free_at);
+        let end = (start + duration).max(min_end);
+        let waited = start - ready;
+        self.free_at = end;
+        self.busy += end - start;
+        self.requests += 1;
+        self.waited += waited;
+        let _ = self.delays.record(waited);
+        (start, end, waited)
+    }
+}
+
+/// Queue-delay percentiles of one port.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Delays {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+impl Delays {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        }
+    }
+}
+
+/// One port's figures in the report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PortStats {
+    pub port: String,
+    pub requests: u64,
+    pub busy_cycles: u64,
+    pub queue_delay_cycles: Delays,
+}
+
+impl PortStats {
+    pub fn of(name: &str, p: &Port) -> Self {
+        Self {
+            port: name.to_string(),
+            requests: p.requests,
+            busy_cycles: p.busy,
+            queue_delay_cycles: Delays::of(&p.delays),
+        }
+    }
+}
+
+/// Everything a component reports at the end of a run.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentStats {
+    pub name: String,
+    pub busy_cycles: Cycle,
+    /// Cycles work waited on this component, or (for a core) the PE array idled, by cause.
+    pub stall_cycles: [Cycle; 5],
+    pub ports: Vec<PortStats>,
+    pub ledger: Ledger,
+    /// Peak occupancy of a global SRAM, in bits.
+    pub peak_bits: Option<u64>,
+}
+
+impl ComponentStats {
+    pub fn stall(&mut self, cause: StallCause, cycles: Cycle) {
+        self.stall_cycles[cause.index()] += cycles;
+    }
+}

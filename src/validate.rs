@@ -1,0 +1,99 @@
+//! Cross-validation: the simulator's measured report against the analytic prediction,
+//! metric by metric.
+
+use crate::model::units::thousands;
+use crate::report::Table;
+use crate::report::cost::Report;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Comparison {
+    pub metric: &'static str,
+    pub predicted: f64,
+    pub measured: f64,
+    /// (measured − predicted) / predicted, in percent (0 when both are 0).
+    pub delta_percent: f64,
+}
+
+fn row(metric: &'static str, predicted: f64, measured: f64) -> Comparison {
+    let delta_percent = if predicted == 0.0 {
+        if measured == 0.0 { 0.0 } else { 100.0 }
+    } else {
+        100.0 * (measured - predicted) / predicted
+    };
+    Comparison {
+        metric,
+        predicted,
+        measured,
+        delta_percent,
+    }
+}
+
+/// Every figure both reports have, predicted next to measured.
+pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
+    let (pd, md) = (&p.dram_bits, &m.dram_bits);
+    let (pe, me) = (&p.energy_pj, &m.energy_pj);
+    vec![
+        row("dram_bits.total", pd.total as f64, md.total as f64),
+        row("dram_bits.read", pd.read as f64, md.read as f64),
+        row("dram_bits.write", pd.write as f64, md.write as f64),
+        row(
+            "dram_bits.by_operand.W",
+            pd.by_operand.W as f64,
+            md.by_operand.W as f64,
+        ),
+        row(
+            "dram_bits.by_operand.F",
+            pd.by_operand.F as f64,
+            md.by_operand.F as f64,
+        ),
+        row(
+            "dram_bits.by_operand.V",
+            pd.by_operand.V as f64,
+            md.by_operand.V as f64,
+        ),
+        row("energy_pj.total", pe.total, me.total),
+        row("energy_pj.dram", pe.dram, me.dram),
+        row("energy_pj.global_sram", pe.global_sram, me.global_sram),
+        row(
+            "energy_pj.local_buffers",
+            pe.local_buffers,
+            me.local_buffers,
+        ),
+        row("energy_pj.pe", pe.pe, me.pe),
+        row("ops.macs", p.ops.macs as f64, m.ops.macs as f64),
+        row("ops.sops", p.ops.sops as f64, m.ops.sops as f64),
+        row("ops.other", p.ops.other as f64, m.ops.other as f64),
+        row(
+            "latency_cycles",
+            p.latency_cycles as f64,
+            m.latency_cycles as f64,
+        ),
+        row("busy_cycles", p.busy_cycles as f64, m.busy_cycles as f64),
+        row(
+            "peak_global_sram_bits",
+            p.peak_global_sram_bits as f64,
+            m.peak_global_sram_bits as f64,
+        ),
+    ]
+}
+
+pub fn render(rows: &[Comparison]) -> String {
+    let mut t = Table::new(["metric", "predicted", "measured", "delta %"]);
+    let fmt = |v: f64| {
+        if v.fract() == 0.0 && v.abs() < 1e18 {
+            thousands(v as u64)
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    for r in rows {
+        t.row([
+            r.metric.to_string(),
+            fmt(r.predicted),
+            fmt(r.measured),
+            format!("{:+.3}", r.delta_percent),
+        ]);
+    }
+    t.render()
+}
