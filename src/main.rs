@@ -304,7 +304,20 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_timer(SimulatedCycle)
         .try_init();
+}
+
+/// Log lines are stamped with the simulated cycle of the event being handled (0
+/// outside a simulation).
+struct SimulatedCycle;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimulatedCycle {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let cycle = stems::sim::kernel::CURRENT_CYCLE.load(std::sync::atomic::Ordering::Relaxed);
+        write!(w, "cycle {cycle:>12}")
+    }
 }
 
 /// Bad input (a model, a schedule, an override) exits 2; anything else 1.

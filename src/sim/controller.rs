@@ -53,7 +53,8 @@ enum LaneKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Waiting {
     No,
-    Route(u64),
+    /// A free waits for the transfers of its object still in flight.
+    ObjectBusy,
     Writers,
     Overlap,
 }
@@ -65,11 +66,14 @@ struct Lane {
     tile: Option<usize>,
     action: usize,
     waiting: Waiting,
+    /// Transfers issued and not yet completed (they pipeline on the DRAM port).
+    in_flight: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Owner {
-    Lane(LaneKind),
+    /// A transfer of a lane, and the object it moves.
+    Lane(LaneKind, ObjectId),
     /// A fill for the prepared pass with this sequence number.
     Fill(u64),
     Write,
@@ -128,6 +132,7 @@ pub struct Controller {
     pub peak: u64,
     live: BTreeMap<u64, (u64, ObjectId)>,
     extents: HashMap<ObjectId, Vec<Extent>>,
+    object_in_flight: HashMap<ObjectId, usize>,
     // Routes.
     next_tag: u64,
     outstanding: HashMap<u64, Owner>,
@@ -190,14 +195,17 @@ impl Controller {
                 tile: None,
                 action: 0,
                 waiting: Waiting::No,
+                in_flight: 0,
             },
             after: Lane {
                 kind: LaneKind::After,
                 tile: None,
                 action: 0,
                 waiting: Waiting::No,
+                in_flight: 0,
             },
             computing: None,
+            object_in_flight: HashMap::new(),
             capacity,
             used: 0,
             peak: 0,
@@ -284,7 +292,9 @@ impl Controller {
 
     // ---------------------------------------------------------------- actions
 
-    /// Runs a lane's actions until one has to wait. Returns true if anything moved.
+    /// Runs a lane's actions until one has to wait. Transfers are issued without
+    /// waiting (they queue on the ports in order); the lane is done when its last
+    /// action has run and its transfers have landed. Returns true if anything moved.
     fn run_lane(&mut self, kind: LaneKind, now: Cycle, out: &mut Outbox) -> Result<bool, SimError> {
         let mut progressed = false;
         loop {
@@ -295,9 +305,6 @@ impl Controller {
             let Some(local) = lane.tile else {
                 return Ok(progressed);
             };
-            if matches!(lane.waiting, Waiting::Route(_)) {
-                return Ok(progressed);
-            }
             let tile_id = self.tiles[local];
             let st = &self.schedule.tiles[tile_id];
             let actions = match kind {
@@ -306,8 +313,11 @@ impl Controller {
             };
             let index = lane.action;
             if index >= actions.len() {
-                self.finish_lane(kind, local, now);
-                return Ok(true);
+                if lane.in_flight == 0 {
+                    self.finish_lane(kind, local, now);
+                    return Ok(true);
+                }
+                return Ok(progressed);
             }
             let action = actions[index].clone();
             let outcome = self.execute(kind, tile_id, &action, now, out)?;
@@ -316,14 +326,11 @@ impl Controller {
                 LaneKind::After => &mut self.after,
             };
             lane.waiting = outcome;
-            match outcome {
-                Waiting::No => {
-                    lane.action += 1;
-                    progressed = true;
-                }
-                Waiting::Route(_) => return Ok(true),
-                Waiting::Writers | Waiting::Overlap => return Ok(progressed),
+            if outcome != Waiting::No {
+                return Ok(progressed);
             }
+            lane.action += 1;
+            progressed = true;
         }
     }
 
@@ -395,6 +402,9 @@ impl Controller {
                 object,
                 extents,
             } => {
+                if self.object_in_flight.get(object).copied().unwrap_or(0) > 0 {
+                    return Ok(Waiting::ObjectBusy);
+                }
                 if *core != self.core {
                     return Err(SimError::Invariant(format!(
                         "{}: tile {tile_id} frees on core {core}",
@@ -507,8 +517,21 @@ impl Controller {
             }
         }
         let bits = self.schedule.objects[t.object].bits;
-        let tag = self.issue(out, Owner::Lane(kind), bits, class, hops);
-        Ok(Waiting::Route(tag))
+        tracing::debug!(
+            core = self.core,
+            tile = tile_id,
+            reason = ?t.reason,
+            object = %object_name(&self.schedule, t.object),
+            bits,
+            "transfer issued"
+        );
+        self.issue(out, Owner::Lane(kind, t.object), bits, class, hops);
+        *self.object_in_flight.entry(t.object).or_default() += 1;
+        match kind {
+            LaneKind::Before => self.before.in_flight += 1,
+            LaneKind::After => self.after.in_flight += 1,
+        }
+        Ok(Waiting::No)
     }
 
     // ---------------------------------------------------------------- compute
@@ -552,6 +575,7 @@ impl Controller {
             e.1.extend(st.streamed.iter().copied());
         }
         let stream_len = st.stream_budget_bits.clamp(1, self.capacity);
+        tracing::debug!(core = self.core, tile = tile_id, layer = %st.layer_name, "tile starts");
         self.compute_started[local] = true;
         self.computing = Some(Computing {
             local,
@@ -792,9 +816,10 @@ impl Controller {
             }
         }
         tracing::debug!(
-            cycle = now,
             core = self.core,
             tile = c.tile,
+            layer = %self.schedule.tiles[c.tile].layer_name,
+            started = c.start,
             "tile computed"
         );
         for (core, &ctl) in self.ids.controllers.iter().enumerate() {
@@ -820,6 +845,7 @@ impl Controller {
                     self.before.tile = Some(i);
                     self.before.action = 0;
                     self.before.waiting = Waiting::No;
+                    self.before.in_flight = 0;
                     progressed = true;
                 }
             }
@@ -831,6 +857,7 @@ impl Controller {
                 self.after.tile = Some(self.next_after);
                 self.after.action = 0;
                 self.after.waiting = Waiting::No;
+                self.after.in_flight = 0;
                 progressed = true;
             }
             progressed |= self.run_lane(LaneKind::After, now, out)?;
@@ -911,14 +938,14 @@ impl Component for Controller {
                 })?;
                 self.completed_bits += bits;
                 match owner {
-                    Owner::Lane(kind) => {
+                    Owner::Lane(kind, object) => {
                         let lane = match kind {
                             LaneKind::Before => &mut self.before,
                             LaneKind::After => &mut self.after,
                         };
-                        if lane.waiting == Waiting::Route(tag) {
-                            lane.waiting = Waiting::No;
-                            lane.action += 1;
+                        lane.in_flight -= 1;
+                        if let Some(n) = self.object_in_flight.get_mut(&object) {
+                            *n -= 1;
                         }
                     }
                     Owner::Fill(seq) => {
@@ -938,7 +965,12 @@ impl Component for Controller {
                     }
                 }
             }
-            Message::PassDone { .. } => self.pass_done(now, out)?,
+            Message::PassDone { buffer_stall, .. } => {
+                // The array computed for the pass minus the cycles it starved.
+                self.busy = self.busy.saturating_sub(buffer_stall);
+                self.stalls[StallCause::LocalBufferBandwidth.index()] += buffer_stall;
+                self.pass_done(now, out)?
+            }
             Message::TileDone { tile } => {
                 if let Some(d) = self.done.get_mut(tile) {
                     *d = true;

@@ -1,0 +1,433 @@
+//! End-to-end simulation: saved schedules replay to their recorded figures, the
+//! simulator's measurement agrees with the analytic prediction, runs are
+//! deterministic, broken schedules fail loudly (deadlock, invariants, bad files), and
+//! traces open as Chrome trace JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use stems::mapping::Mapper;
+use stems::model::{Accelerator, HardwareOverrides, Workload};
+use stems::schedule::{
+    Action, Allocation, Extent, Schedule, ScheduleSpec, SchedulerOptions, schedule,
+};
+use stems::sim::{MeasuredReport, SimError, SimOptions, simulate};
+
+fn plan(workload: &str, gb: &str, spec: &str, stateless: &[usize]) -> Schedule {
+    let mut w = Workload::load(Path::new(workload)).expect("workload");
+    w.make_blocks_stateless(stateless).expect("blocks");
+    let acc = Accelerator::load(
+        Path::new("models/hardware/meta_proto.toml"),
+        HardwareOverrides {
+            global_sram: Some(gb.parse().expect("size")),
+        },
+    )
+    .expect("accelerator");
+    let spec = ScheduleSpec::parse(spec, w.num_blocks, w.timesteps).expect("spec");
+    let mut mapper = Mapper::new(&acc);
+    schedule(
+        &w,
+        &acc,
+        &spec,
+        &Allocation::single_core(&w),
+        SchedulerOptions::default(),
+        &mut mapper,
+    )
+    .expect("schedule")
+}
+
+fn run(s: Schedule) -> MeasuredReport {
+    simulate(s, &SimOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn traces() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("traces")
+        .expect("traces/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".schedule.json"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn every_saved_schedule_replays_to_its_recorded_figures() {
+    let files = traces();
+    assert!(files.len() >= 3, "traces/ holds saved schedules");
+    for path in files {
+        let expected_path = PathBuf::from(
+            path.to_string_lossy()
+                .replace(".schedule.json", ".expected.json"),
+        );
+        let expected: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&expected_path).expect("expected figures"),
+        )
+        .expect("json");
+        let schedule = Schedule::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let predicted = schedule.predicted.clone();
+        let m = run(schedule);
+        let got = serde_json::to_value(&m).expect("json");
+        let name = path.display();
+        for key in [
+            "latency_cycles",
+            "busy_cycles",
+            "peak_global_sram_bits",
+            "events",
+        ] {
+            assert_eq!(got[key], expected[key], "{name}: {key}");
+        }
+        assert_eq!(got["dram_bits"], expected["dram_bits"], "{name}");
+        assert_eq!(got["ops"], expected["ops"], "{name}");
+        for (k, v) in expected["energy_pj"].as_object().expect("energy") {
+            let (a, b) = (
+                v.as_f64().expect("f64"),
+                got["energy_pj"][k].as_f64().expect("f64"),
+            );
+            assert!(close(a, b), "{name}: energy_pj.{k} {b} != {a}");
+        }
+        // Independently of the recording: traffic equals the analytic prediction.
+        assert_eq!(m.report.dram_bits, predicted.dram_bits, "{name}");
+    }
+}
+
+/// The cross-validation the paper reports (section 5.3): the simulation's data movement
+/// matches the analytic estimate.
+#[test]
+fn measured_traffic_and_energy_match_the_prediction() {
+    // The last field bounds measured/predicted latency: the analytic model averages
+    // bandwidth over a tile, the simulator pays per-pass fill latency and contention,
+    // which matters most for tiny tiles in a 2 KiB SRAM.
+    let cases = [
+        (
+            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "128KiB",
+            "ST-LBL",
+            vec![],
+            1.35,
+        ),
+        (
+            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "128KiB",
+            "TB-LF,TB-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL",
+            vec![],
+            1.35,
+        ),
+        (
+            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "128KiB",
+            "ST-LF,ST-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL",
+            vec![0, 1],
+            1.35,
+        ),
+        (
+            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "1MiB",
+            "2T-LF2",
+            vec![],
+            1.35,
+        ),
+        (
+            "models/workloads/tiny_fused.toml",
+            "2KiB",
+            "TB-LF,TB-LBL",
+            vec![],
+            2.0,
+        ),
+    ];
+    for (w, gb, spec, stateless, latency_bound) in cases {
+        let s = plan(w, gb, spec, &stateless);
+        let p = s.predicted.clone();
+        let m = run(s).report;
+        assert_eq!(m.dram_bits, p.dram_bits, "{w} {gb} {spec}");
+        assert_eq!(m.ops, p.ops, "{w} {gb} {spec}");
+        assert_eq!(m.busy_cycles, p.busy_cycles, "{w} {gb} {spec}");
+        assert_eq!(
+            m.peak_global_sram_bits, p.peak_global_sram_bits,
+            "{w} {gb} {spec}"
+        );
+        for (a, b, what) in [
+            (p.energy_pj.total, m.energy_pj.total, "total"),
+            (p.energy_pj.dram, m.energy_pj.dram, "dram"),
+            (
+                p.energy_pj.global_sram,
+                m.energy_pj.global_sram,
+                "global_sram",
+            ),
+            (
+                p.energy_pj.local_buffers,
+                m.energy_pj.local_buffers,
+                "local_buffers",
+            ),
+            (p.energy_pj.pe, m.energy_pj.pe, "pe"),
+        ] {
+            assert!(
+                (a - b).abs() <= 1e-6 * a,
+                "{w} {gb} {spec}: energy {what} {b} vs {a}"
+            );
+        }
+        // Latency differs by contention and latency the analytic model averages out.
+        let ratio = m.latency_cycles as f64 / p.latency_cycles as f64;
+        assert!(
+            (0.7..latency_bound).contains(&ratio),
+            "{w} {gb} {spec}: latency {} vs {}",
+            m.latency_cycles,
+            p.latency_cycles
+        );
+    }
+}
+
+#[test]
+fn a_simulation_is_deterministic() {
+    let s = plan(
+        "models/workloads/tiny_fused.toml",
+        "4KiB",
+        "2T-LF,ST-LBL",
+        &[],
+    );
+    let mut a = run(s.clone());
+    let mut b = run(s);
+    for r in [&mut a, &mut b] {
+        r.wall_seconds = 0.0;
+        r.events_per_second = 0.0;
+    }
+    assert_eq!(a, b);
+}
+
+#[test]
+fn an_allocation_that_never_frees_is_a_deadlock_naming_the_stuck_command() {
+    let mut s = plan("models/workloads/tiny_fused.toml", "16KiB", "ST-LBL", &[]);
+    // Tile 1 allocates over the weights tile 0 keeps for later: it waits for a free
+    // that never comes.
+    let taken: Extent = s.tiles[0]
+        .before
+        .iter()
+        .find_map(|a| match a {
+            Action::Alloc { extents, .. } => extents.first().copied(),
+            _ => None,
+        })
+        .expect("tile 0 allocates");
+    let object = s.tiles[1].tile.output;
+    s.tiles[1].before.insert(
+        0,
+        Action::Alloc {
+            core: 0,
+            object,
+            extents: vec![taken],
+        },
+    );
+    match simulate(s, &SimOptions::default()) {
+        Err(SimError::Deadlock { stuck, .. }) => {
+            let msg = stuck.join(" ");
+            assert!(msg.contains("core0.controller"), "{msg}");
+            assert!(msg.contains("tile 1") && msg.contains("Overlap"), "{msg}");
+        }
+        other => panic!("expected a deadlock, got {other:?}"),
+    }
+}
+
+#[test]
+fn exceeding_the_sram_is_an_invariant_violation() {
+    let mut s = plan("models/workloads/tiny_fused.toml", "16KiB", "ST-LBL", &[]);
+    let capacity = s.accelerator.cores[0].global_sram().size_bits;
+    // A bogus allocation beyond what is free.
+    let object = s.tiles[0].tile.output;
+    s.tiles[0].before.insert(
+        0,
+        Action::Alloc {
+            core: 0,
+            object,
+            extents: vec![Extent {
+                start: capacity,
+                len: capacity,
+            }],
+        },
+    );
+    match simulate(s, &SimOptions::default()) {
+        Err(SimError::Invariant(msg)) => assert!(msg.contains("SRAM"), "{msg}"),
+        other => panic!("expected an invariant violation, got {other:?}"),
+    }
+}
+
+fn stems(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(args)
+        .output()
+        .expect("run stems")
+}
+
+#[test]
+fn traces_are_chrome_trace_json_bounded_by_the_filters() {
+    let dir = std::env::temp_dir().join(format!("stems-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let full = dir.join("full.trace.json");
+    let out = stems(&[
+        "simulate",
+        "--replay",
+        "traces/tiny_2t_lf_4kib.schedule.json",
+        "--trace",
+        full.to_str().expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&full).expect("trace")).expect("valid JSON");
+    let events = j["traceEvents"].as_array().expect("traceEvents");
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "M")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    for track in ["core0", "dram", "tiles", "transfers"] {
+        assert!(names.contains(&track), "no track {track}: {names:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "C" && e["name"] == "global_sram_bits")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "C" && e["name"] == "bandwidth_bits_per_cycle")
+    );
+    let spans = |j: &serde_json::Value| -> Vec<(u64, u64, String)> {
+        j["traceEvents"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .map(|e| {
+                (
+                    e["ts"].as_u64().expect("ts"),
+                    e["dur"].as_u64().expect("dur"),
+                    e["name"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let all = spans(&j);
+
+    let windowed = dir.join("window.trace.json");
+    let out = stems(&[
+        "simulate",
+        "--replay",
+        "traces/tiny_2t_lf_4kib.schedule.json",
+        "--trace",
+        windowed.to_str().expect("path"),
+        "--trace-window",
+        "1000..5000",
+        "--trace-layers",
+        "conv_b",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&windowed).expect("trace")).expect("json");
+    let some = spans(&w);
+    assert!(!some.is_empty() && some.len() < all.len());
+    assert!(
+        some.iter()
+            .all(|(ts, dur, _)| *ts < 5000 && ts + dur >= 1000)
+    );
+    assert!(
+        some.iter()
+            .filter(|(_, _, n)| n.starts_with("conv_"))
+            .all(|(_, _, n)| n.starts_with("conv_b")),
+        "only conv_b tiles"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn broken_schedule_files_exit_2_naming_the_problem() {
+    let dir = std::env::temp_dir().join(format!("stems-bad-schedules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let good: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("traces/tiny_2t_lf_4kib.schedule.json").expect("trace"),
+    )
+    .expect("json");
+    let mut cases: Vec<(&str, serde_json::Value, &str)> = Vec::new();
+    let mut v = good.clone();
+    v["schema_version"] = serde_json::json!(99);
+    cases.push(("version", v, "schema version 99"));
+    let mut v = good.clone();
+    v["tiles"][3]["layer"] = serde_json::json!(42);
+    cases.push(("layer", v, "references layer 42"));
+    let mut v = good.clone();
+    v["tiles"][0]["boundaries"][1]["level"] = serde_json::json!("l2_cache");
+    cases.push(("memory", v, "l2_cache"));
+    // Two objects allocated at the same address.
+    let mut v = good.clone();
+    let first_alloc = v["tiles"][0]["before"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["action"] == "alloc").cloned())
+        .expect("an alloc");
+    let mut clash = first_alloc.clone();
+    clash["object"] = v["tiles"][0]["output"].clone();
+    v["tiles"][0]["before"]
+        .as_array_mut()
+        .expect("before")
+        .insert(1, clash);
+    cases.push(("overlap", v, "overlaps"));
+    for (name, value, needle) in cases {
+        let path = dir.join(format!("{name}.schedule.json"));
+        std::fs::write(&path, serde_json::to_string(&value).expect("json")).expect("write");
+        let out = stems(&["simulate", "--replay", path.to_str().expect("path")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn simulate_json_has_the_measured_extras() {
+    let out = stems(&[
+        "simulate",
+        "--replay",
+        "traces/sew18_tb_lbl_1mib.schedule.json",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for key in [
+        "/events",
+        "/events_per_second",
+        "/energy_pj/total",
+        "/dram_bits/by_operand/F",
+        "/latency_cycles",
+        "/stall_cycles_by_cause/dram_port",
+        "/stall_cycles_by_cause/bank_conflict",
+        "/stall_cycles_by_cause/noc_link",
+        "/stall_cycles_by_cause/local_buffer_bandwidth",
+        "/stall_cycles_by_cause/dependency",
+        "/peak_global_sram_bits_per_core/0",
+        "/validation/0/metric",
+    ] {
+        assert!(j.pointer(key).is_some(), "missing {key}");
+    }
+    let dram = j["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "dram")
+        .expect("dram");
+    for key in ["p50", "p99", "max"] {
+        assert!(dram["ports"][0]["queue_delay_cycles"][key].is_u64());
+    }
+    assert!(dram["busy_cycles"].as_u64().expect("busy") > 0);
+}
