@@ -50,12 +50,15 @@ fn meta_proto() -> Accelerator {
     .expect("bundled accelerator")
 }
 
+/// (tag, cycle) pairs, sorted by tag.
+type Completions = Vec<(u64, Cycle)>;
+
 /// Runs `requests` (issue cycle, target, message) and returns the probe's completions
-/// in tag order.
+/// and the PE's buffer stalls, in tag order.
 fn run(
     components: Vec<Box<dyn Component>>,
     requests: Vec<(Cycle, ComponentId, Message)>,
-) -> (Vec<(u64, Cycle)>, Vec<(u64, Cycle)>) {
+) -> (Completions, Completions) {
     let mut kernel = Kernel::new(None);
     for c in components {
         kernel.add(c);
