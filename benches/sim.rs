@@ -1,0 +1,114 @@
+//! Simulator throughput: the raw event-queue rate (push + pop with a few thousand
+//! events pending, the kernel's `EventQueue` on the priority-queue crate, next to std's
+//! BinaryHeap for reference) and whole simulations in events per second. The component
+//! logic should cost at most as much as the queue: simulation events/s at least half the
+//! raw queue rate of the same run.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hint::black_box;
+use std::path::Path;
+use stems::mapping::Mapper;
+use stems::model::{Accelerator, HardwareOverrides, Workload};
+use stems::schedule::{Allocation, Schedule, ScheduleSpec, SchedulerOptions, schedule};
+use stems::sim::kernel::EventQueue;
+use stems::sim::message::Message;
+use stems::sim::{SimOptions, simulate};
+
+const PENDING: u64 = 4096;
+const OPS: u64 = 100_000;
+
+/// A deterministic spread of future cycles.
+fn delay(i: u64) -> u64 {
+    (i.wrapping_mul(2_654_435_761) >> 7) % 1000
+}
+
+fn bench_queue(c: &mut Criterion) {
+    let mut group = c.benchmark_group("event_queue");
+    group.throughput(Throughput::Elements(OPS));
+    group.bench_function("kernel_push_pop_4096_pending", |b| {
+        b.iter_batched(
+            || {
+                let mut q = EventQueue::new();
+                for i in 0..PENDING {
+                    q.push(delay(i), 0, Message::Start);
+                }
+                q
+            },
+            |mut q| {
+                for i in 0..OPS {
+                    let (at, to, msg) = q.pop().expect("pending events");
+                    q.push(at + delay(i) + 1, to, msg);
+                }
+                black_box(q.len())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("std_binary_heap_push_pop_4096_pending", |b| {
+        b.iter_batched(
+            || {
+                let mut h = BinaryHeap::new();
+                for i in 0..PENDING {
+                    h.push(Reverse((delay(i), i)));
+                }
+                h
+            },
+            |mut h| {
+                for i in 0..OPS {
+                    let Reverse((at, _)) = h.pop().expect("pending events");
+                    h.push(Reverse((at + delay(i) + 1, PENDING + i)));
+                }
+                black_box(h.len())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn plan(workload: &str, gb: &str, spec: &str) -> Schedule {
+    let w = Workload::load(Path::new(workload)).expect("workload");
+    let acc = Accelerator::load(
+        Path::new("models/hardware/meta_proto.toml"),
+        HardwareOverrides {
+            global_sram: Some(gb.parse().expect("size")),
+        },
+    )
+    .expect("accelerator");
+    let spec = ScheduleSpec::parse(spec, w.num_blocks, w.timesteps).expect("spec");
+    let mut mapper = Mapper::new(&acc);
+    schedule(&w, &acc, &spec, &Allocation::single_core(&w), SchedulerOptions::default(), &mut mapper)
+        .expect("schedule")
+}
+
+fn bench_simulation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("simulation");
+    group.sample_size(10);
+    for (name, gb, spec) in [
+        ("sew_resnet18_128KiB_ST-LBL", "128KiB", "ST-LBL"),
+        (
+            "sew_resnet18_128KiB_TB-LF_TB-LBL",
+            "128KiB",
+            "TB-LF,TB-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL",
+        ),
+    ] {
+        let s = plan("models/workloads/sew_resnet18_cifar10dvs.toml", gb, spec);
+        let events = simulate(s.clone(), &SimOptions::default())
+            .expect("simulates")
+            .events;
+        group.throughput(Throughput::Elements(events));
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || s.clone(),
+                |s| black_box(simulate(s, &SimOptions::default()).expect("simulates").events),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_queue, bench_simulation);
+criterion_main!(benches);
