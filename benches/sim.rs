@@ -79,8 +79,15 @@ fn plan(workload: &str, gb: &str, spec: &str) -> Schedule {
     .expect("accelerator");
     let spec = ScheduleSpec::parse(spec, w.num_blocks, w.timesteps).expect("spec");
     let mut mapper = Mapper::new(&acc);
-    schedule(&w, &acc, &spec, &Allocation::single_core(&w), SchedulerOptions::default(), &mut mapper)
-        .expect("schedule")
+    schedule(
+        &w,
+        &acc,
+        &spec,
+        &Allocation::single_core(&w),
+        SchedulerOptions::default(),
+        &mut mapper,
+    )
+    .expect("schedule")
 }
 
 fn bench_simulation(c: &mut Criterion) {
@@ -102,7 +109,13 @@ fn bench_simulation(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || s.clone(),
-                |s| black_box(simulate(s, &SimOptions::default()).expect("simulates").events),
+                |s| {
+                    black_box(
+                        simulate(s, &SimOptions::default())
+                            .expect("simulates")
+                            .events,
+                    )
+                },
                 BatchSize::LargeInput,
             )
         });

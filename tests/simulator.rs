@@ -431,3 +431,60 @@ fn simulate_json_has_the_measured_extras() {
     }
     assert!(dram["busy_cycles"].as_u64().expect("busy") > 0);
 }
+
+/// The bundled single-core accelerator extended to a 2×1 mesh with a second,
+/// identical core and a NoC that costs energy.
+fn two_cores() -> Accelerator {
+    let text = std::fs::read_to_string("models/hardware/meta_proto.toml").expect("model");
+    let start = text.find("[[core]]").expect("core table");
+    let end = text.find("[noc]").expect("noc table");
+    let second = text[start..end]
+        .replace("name = \"core0\"", "name = \"core1\"")
+        .replace("position = [0, 0]", "position = [1, 0]");
+    let text = text
+        .replacen("[noc]", &format!("{second}[noc]"), 1)
+        .replace("mesh = [1, 1]", "mesh = [2, 1]")
+        .replace(
+            "energy_fj_per_bit_per_hop = 0.0",
+            "energy_fj_per_bit_per_hop = 50.0",
+        );
+    let mut acc =
+        Accelerator::parse(&stems::model::SourceText::new("two_cores.toml", text)).expect("valid");
+    acc.apply(HardwareOverrides {
+        global_sram: Some("8KiB".parse().expect("size")),
+    });
+    acc
+}
+
+#[test]
+fn data_crosses_the_mesh_between_cores_and_both_halves_agree() {
+    let w = Workload::load(Path::new("models/workloads/tiny_fused.toml")).expect("workload");
+    let acc = two_cores();
+    let allocation = Allocation::parse("block:1=core1", &w, &acc).expect("allocation");
+    let spec = ScheduleSpec::parse("ST-LBL", w.num_blocks, w.timesteps).expect("spec");
+    let mut mapper = Mapper::new(&acc);
+    let s = schedule(
+        &w,
+        &acc,
+        &spec,
+        &allocation,
+        SchedulerOptions::default(),
+        &mut mapper,
+    )
+    .expect("schedule");
+    assert!(s.tiles.iter().any(|t| t.tile.core == 1));
+    let moves = s
+        .tiles
+        .iter()
+        .flat_map(|t| t.before.iter())
+        .filter(|a| matches!(a, Action::Transfer(t) if t.reason == stems::schedule::Reason::Move))
+        .count();
+    assert!(moves > 0, "conv_b's output moves to core1 for the pool");
+    let p = s.predicted.clone();
+    let m = run(s).report;
+    assert!(p.energy_pj.noc > 0.0);
+    assert!((m.energy_pj.noc - p.energy_pj.noc).abs() <= 1e-9 * p.energy_pj.noc);
+    assert_eq!(m.dram_bits, p.dram_bits);
+    assert_eq!(m.busy_cycles, p.busy_cycles);
+    assert!((m.energy_pj.total - p.energy_pj.total).abs() <= 1e-9 * p.energy_pj.total);
+}

@@ -223,6 +223,8 @@ struct Engine<'a> {
     spills: BTreeMap<(String, DataClass), (u64, u64)>,
     streamed: BTreeMap<usize, (u64, BTreeSet<Operand>)>,
     costs: HashMap<MapKey, TileCost>,
+    /// Per core: frees of copies whose last reader ran on another core.
+    remote_frees: Vec<Vec<Action>>,
 }
 
 /// What one tile needs, by operand.
@@ -399,10 +401,18 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn free_everywhere(&mut self, o: ObjectId, actions: &mut Vec<Action>) {
+    /// Frees every copy. A copy on another core than `here` is freed by that core's own
+    /// command stream, before its next tile (`remote_frees`).
+    fn free_everywhere(&mut self, o: ObjectId, here: usize, actions: &mut Vec<Action>) {
         let cores: Vec<usize> = self.objs[o].copies.iter().map(|(c, _)| *c).collect();
         for c in cores {
-            self.free_copy(o, c, actions);
+            if c == here {
+                self.free_copy(o, c, actions);
+            } else {
+                let mut remote = Vec::new();
+                self.free_copy(o, c, &mut remote);
+                self.remote_frees[c].extend(remote);
+            }
         }
     }
 
@@ -597,6 +607,7 @@ pub fn schedule(
         spills: BTreeMap::new(),
         streamed: BTreeMap::new(),
         costs: HashMap::new(),
+        remote_frees: vec![Vec::new(); ncores],
     };
 
     let mut tiles_out: Vec<ScheduledTile> = Vec::with_capacity(graph.tiles.len());
@@ -658,7 +669,8 @@ pub fn schedule(
             && union_bits <= capacity
             && !streamed[1]
             && !streamed[3];
-        let mut before: Vec<Action> = Vec::new();
+        // Copies this core holds for readers elsewhere that have finished.
+        let mut before: Vec<Action> = std::mem::take(&mut e.remote_frees[core]);
         let mut after_prev: Vec<Action> = Vec::new();
         let earliest = if prefetching {
             pinned = union;
@@ -669,7 +681,7 @@ pub fn schedule(
         if !prefetching {
             // The previous tile's frees happen first; their space is reused.
             for o in std::mem::take(&mut deferred[core]) {
-                e.free_everywhere(o, &mut after_prev);
+                e.free_everywhere(o, core, &mut after_prev);
             }
         }
 
@@ -698,11 +710,11 @@ pub fn schedule(
             if tile.reads_state {
                 e.write_back(s, earliest, &mut before);
             }
-            e.free_everywhere(s, &mut before);
+            e.free_everywhere(s, core, &mut before);
         }
         if prefetching {
             for o in std::mem::take(&mut deferred[core]) {
-                e.free_everywhere(o, &mut after_prev);
+                e.free_everywhere(o, core, &mut after_prev);
             }
         }
         if let Some(p) = prev[core] {
@@ -849,10 +861,17 @@ pub fn schedule(
     for core in 0..ncores {
         let mut acts = Vec::new();
         for o in std::mem::take(&mut deferred[core]) {
-            e.free_everywhere(o, &mut acts);
+            e.free_everywhere(o, core, &mut acts);
         }
         if let Some(p) = prev[core] {
             tiles_out[p].after.extend(acts);
+        }
+    }
+    // Copies kept for readers on other cores, now all finished.
+    for (core, last) in prev.iter().enumerate() {
+        let remote = std::mem::take(&mut e.remote_frees[core]);
+        if let Some(p) = last {
+            tiles_out[*p].after.extend(remote);
         }
     }
 

@@ -405,6 +405,18 @@ impl Controller {
                 if self.object_in_flight.get(object).copied().unwrap_or(0) > 0 {
                     return Ok(Waiting::ObjectBusy);
                 }
+                // A copy kept for readers on other cores stays until they have run.
+                let limit = match kind {
+                    LaneKind::Before => tile_id,
+                    LaneKind::After => tile_id + 1,
+                };
+                if self.schedule.objects[*object]
+                    .readers
+                    .iter()
+                    .any(|&r| r < limit && !self.done[r])
+                {
+                    return Ok(Waiting::Writers);
+                }
                 if *core != self.core {
                     return Err(SimError::Invariant(format!(
                         "{}: tile {tile_id} frees on core {core}",
@@ -742,7 +754,12 @@ impl Controller {
         true
     }
 
-    fn pass_done(&mut self, now: Cycle, out: &mut Outbox) -> Result<(), SimError> {
+    fn pass_done(
+        &mut self,
+        now: Cycle,
+        buffer_stall: Cycle,
+        out: &mut Outbox,
+    ) -> Result<(), SimError> {
         let Some(mut c) = self.computing.take() else {
             return Err(SimError::Internal(format!(
                 "{}: pass done with no tile",
@@ -755,7 +772,9 @@ impl Controller {
                 self.name
             )));
         };
-        self.busy += now - c.pass_started;
+        // The array computed for the pass minus the cycles it starved for operands.
+        self.busy += (now - c.pass_started).saturating_sub(buffer_stall);
+        self.stalls[StallCause::LocalBufferBandwidth.index()] += buffer_stall;
         self.pe_free_at = now;
         let schedule = Arc::clone(&self.schedule);
         let st = &schedule.tiles[c.tile];
@@ -965,12 +984,7 @@ impl Component for Controller {
                     }
                 }
             }
-            Message::PassDone { buffer_stall, .. } => {
-                // The array computed for the pass minus the cycles it starved.
-                self.busy = self.busy.saturating_sub(buffer_stall);
-                self.stalls[StallCause::LocalBufferBandwidth.index()] += buffer_stall;
-                self.pass_done(now, out)?
-            }
+            Message::PassDone { buffer_stall, .. } => self.pass_done(now, buffer_stall, out)?,
             Message::TileDone { tile } => {
                 if let Some(d) = self.done.get_mut(tile) {
                     *d = true;
