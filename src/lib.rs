@@ -7,6 +7,7 @@
 pub mod mapping;
 pub mod model;
 pub mod report;
+pub mod scenario;
 pub mod schedule;
 pub mod sim;
 pub mod tiling;

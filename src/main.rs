@@ -39,6 +39,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario: each experiment's schedules against its baseline, analytically and
+    /// on the simulator, next to the paper's figures.
+    ///
+    /// Example: stems run scenarios/paper_best_schedules.toml
+    #[command(
+        after_help = "Examples:\n  stems run scenarios/paper_best_schedules.toml\n  \
+stems run scenarios/time_batching_sew18_1mib.toml --format json"
+    )]
+    Run(RunArgs),
     /// Show what a workload or accelerator file holds, per layer and per block.
     ///
     /// Example: stems inspect models/workloads/sew_resnet18_cifar10dvs.toml --stateless-blocks 0,1
@@ -102,6 +111,14 @@ impl ModelOverrides {
             global_sram: self.gb,
         }
     }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A scenario TOML file (see scenarios/).
+    scenario: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -342,6 +359,7 @@ struct UsageError(String);
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Run(args) => run_scenario(args),
         Command::Inspect(args) => inspect(args),
         Command::Map(args) => map(args),
         Command::Evaluate(args) => evaluate(args),
@@ -458,6 +476,30 @@ fn simulate(args: SimulateArgs) -> Result<()> {
                 })?
             );
         }
+    }
+    Ok(())
+}
+
+fn run_scenario(args: RunArgs) -> Result<()> {
+    let scenario = stems::scenario::Scenario::load(&args.scenario)?;
+    let total: usize = scenario
+        .experiments
+        .iter()
+        .map(|x| 1 + x.schedules.len())
+        .sum();
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = stems::scenario::run(&scenario, |experiment, schedule| {
+        bar.set_message(format!("{experiment}: {schedule}"));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    match args.format {
+        Format::Table => println!("{}", result.render_table().trim_end()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
     }
     Ok(())
 }

@@ -1,0 +1,364 @@
+//! Scenarios: experiments written down as TOML — which network, which hardware (with
+//! its global-SRAM size and the SEW-X state ablation as overrides), which schedules
+//! against which baseline, whether to cross-check each with the simulator, and the
+//! paper's published figures to compare with. `stems run` executes one.
+//!
+//! Paths inside a scenario are relative to the scenario file.
+
+use crate::mapping::{Mapper, Objective};
+use crate::model::diag::{Collector, ModelError, SourceText};
+use crate::model::units::{human_bits, human_energy_pj, thousands};
+use crate::model::{Accelerator, HardwareOverrides, Size, Workload};
+use crate::report::Table;
+use crate::report::cost::Report;
+use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions, schedule};
+use crate::sim::{SimOptions, simulate};
+use crate::validate;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    experiment: Vec<toml::Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExperiment {
+    name: String,
+    workload: String,
+    hardware: String,
+    #[serde(default)]
+    gb: Option<String>,
+    #[serde(default)]
+    stateless_blocks: Vec<usize>,
+    baseline: String,
+    schedules: Vec<String>,
+    #[serde(default)]
+    simulate: bool,
+    #[serde(default = "yes")]
+    prefetch: bool,
+    #[serde(default)]
+    paper: Option<PaperFigures>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Figures the paper publishes for an experiment's best schedule against its baseline.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PaperFigures {
+    pub dram_reduction: f64,
+    pub energy_reduction: f64,
+}
+
+/// One resolved experiment.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub name: String,
+    pub workload: Workload,
+    pub accelerator: Accelerator,
+    pub baseline: ScheduleSpec,
+    pub schedules: Vec<ScheduleSpec>,
+    pub simulate: bool,
+    pub prefetch: bool,
+    pub paper: Option<PaperFigures>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub experiments: Vec<Experiment>,
+}
+
+impl Scenario {
+    /// Reads and validates a scenario, loading every model it names. Every problem is
+    /// reported with its line.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let source = SourceText::read(path)?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut diag = Collector::new(&source);
+        let whole = 0..source.text.len();
+        let raw: RawScenario = match toml::from_str(&source.text) {
+            Ok(r) => r,
+            Err(e) => {
+                diag.toml_error(&e, "scenario", &whole);
+                return Err(diag.into_error());
+            }
+        };
+        if raw.experiment.is_empty() {
+            diag.element(&whole, "scenario", "has no [[experiment]] tables");
+        }
+        let mut experiments = Vec::new();
+        for (i, table) in raw.experiment.into_iter().enumerate() {
+            let span = table.span();
+            let table = table.into_inner();
+            let el = match table.get("name").and_then(|v| v.as_str()) {
+                Some(n) => format!("experiment '{n}'"),
+                None => format!("experiment #{}", i + 1),
+            };
+            let rx: RawExperiment = match toml::Value::Table(table).try_into() {
+                Ok(r) => r,
+                Err(e) => {
+                    diag.toml_error(&e, &el, &span);
+                    continue;
+                }
+            };
+            let gb = match rx.gb.as_deref().map(str::parse::<Size>) {
+                Some(Ok(s)) => Some(s),
+                Some(Err(m)) => {
+                    diag.at(&span, &el, "gb", m);
+                    None
+                }
+                None => None,
+            };
+            let resolve = |p: &str| -> PathBuf { base.join(p) };
+            let workload = match Workload::load(&resolve(&rx.workload)) {
+                Ok(mut w) => {
+                    // A bad override is reported; the schedules are still checked.
+                    if let Err(e) = w.make_blocks_stateless(&rx.stateless_blocks) {
+                        for p in e.problems {
+                            diag.at(&span, &el, "stateless_blocks", p.message);
+                        }
+                    }
+                    Some(w)
+                }
+                Err(e) => {
+                    diag.at(&span, &el, "workload", e.to_string());
+                    None
+                }
+            };
+            let accelerator = match Accelerator::load(
+                &resolve(&rx.hardware),
+                HardwareOverrides { global_sram: gb },
+            ) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    diag.at(&span, &el, "hardware", e.to_string());
+                    None
+                }
+            };
+            let Some(workload) = workload else { continue };
+            let parse = |spec: &str, field: &str, diag: &mut Collector| {
+                ScheduleSpec::parse(spec, workload.num_blocks, workload.timesteps)
+                    .map_err(|e| diag.at(&span, &el, field, e.message))
+                    .ok()
+            };
+            let baseline = parse(&rx.baseline, "baseline", &mut diag);
+            let schedules: Vec<Option<ScheduleSpec>> = rx
+                .schedules
+                .iter()
+                .map(|s| parse(s, "schedules", &mut diag))
+                .collect();
+            if rx.schedules.is_empty() {
+                diag.at(
+                    &span,
+                    &el,
+                    "schedules",
+                    "lists no schedule to compare with the baseline",
+                );
+            }
+            if let (Some(accelerator), Some(baseline)) = (accelerator, baseline)
+                && schedules.iter().all(Option::is_some)
+            {
+                experiments.push(Experiment {
+                    name: rx.name,
+                    workload,
+                    accelerator,
+                    baseline,
+                    schedules: schedules.into_iter().flatten().collect(),
+                    simulate: rx.simulate,
+                    prefetch: rx.prefetch,
+                    paper: rx.paper,
+                });
+            }
+        }
+        diag.finish()?;
+        Ok(Self {
+            name: raw.name,
+            description: raw.description,
+            experiments,
+        })
+    }
+}
+
+/// One schedule's outcome in an experiment.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub schedule: String,
+    pub predicted: Report,
+    /// The simulator's report, when the experiment asks for it.
+    pub measured: Option<Report>,
+    /// Baseline figure over this schedule's (1.0 for the baseline).
+    pub dram_reduction: f64,
+    pub energy_reduction: f64,
+    /// Largest relative difference between measured and predicted DRAM traffic and
+    /// energy, in percent, when simulated.
+    pub cross_check_delta_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentResult {
+    pub name: String,
+    pub workload: String,
+    pub global_sram_bits: u64,
+    pub stateless_blocks: Vec<usize>,
+    pub runs: Vec<RunResult>,
+    pub paper: Option<PaperFigures>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    pub experiments: Vec<ExperimentResult>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Schedule(#[from] crate::schedule::ScheduleError),
+    #[error(transparent)]
+    Sim(#[from] crate::sim::SimError),
+}
+
+/// Runs every experiment: the baseline and each schedule, analytically and (if asked)
+/// on the simulator. `progress` is told each finished run.
+pub fn run(
+    scenario: &Scenario,
+    mut progress: impl FnMut(&str, &str),
+) -> Result<ScenarioResult, RunError> {
+    let mut experiments = Vec::new();
+    for x in &scenario.experiments {
+        let mut mapper = Mapper::new(&x.accelerator);
+        let options = SchedulerOptions {
+            prefetch: x.prefetch,
+            objective: Objective::Energy,
+        };
+        let allocation = Allocation::single_core(&x.workload);
+        let mut runs: Vec<RunResult> = Vec::new();
+        for spec in std::iter::once(&x.baseline).chain(&x.schedules) {
+            let s = schedule(
+                &x.workload,
+                &x.accelerator,
+                spec,
+                &allocation,
+                options,
+                &mut mapper,
+            )?;
+            let predicted = s.predicted.clone();
+            let measured = if x.simulate {
+                Some(simulate(s, &SimOptions::default())?.report)
+            } else {
+                None
+            };
+            let cross_check_delta_percent = measured.as_ref().map(|m| {
+                validate::compare(&predicted, m)
+                    .iter()
+                    .filter(|c| {
+                        c.metric.starts_with("dram_bits") || c.metric.starts_with("energy_pj")
+                    })
+                    .map(|c| c.delta_percent.abs())
+                    .fold(0.0, f64::max)
+            });
+            let (base_dram, base_energy) = runs
+                .first()
+                .map(|b| (b.predicted.dram_bits.total, b.predicted.energy_pj.total))
+                .unwrap_or((predicted.dram_bits.total, predicted.energy_pj.total));
+            progress(&x.name, &spec.to_string());
+            runs.push(RunResult {
+                schedule: spec.to_string(),
+                dram_reduction: base_dram as f64 / predicted.dram_bits.total.max(1) as f64,
+                energy_reduction: base_energy / predicted.energy_pj.total,
+                predicted,
+                measured,
+                cross_check_delta_percent,
+            });
+        }
+        experiments.push(ExperimentResult {
+            name: x.name.clone(),
+            workload: x.workload.name.clone(),
+            global_sram_bits: x.accelerator.cores[0].global_sram().size_bits,
+            stateless_blocks: x.workload.stateless_blocks.clone(),
+            runs,
+            paper: x.paper,
+        });
+    }
+    Ok(ScenarioResult {
+        scenario: scenario.name.clone(),
+        experiments,
+    })
+}
+
+impl ScenarioResult {
+    pub fn render_table(&self) -> String {
+        let mut out = format!("scenario {}\n", self.scenario);
+        for x in &self.experiments {
+            out.push_str(&format!(
+                "\n{} — {} on {} global SRAM{}\n",
+                x.name,
+                x.workload,
+                human_bits(x.global_sram_bits),
+                if x.stateless_blocks.is_empty() {
+                    String::new()
+                } else {
+                    format!(", stateless blocks {:?}", x.stateless_blocks)
+                }
+            ));
+            let mut t = Table::new([
+                "schedule",
+                "energy",
+                "DRAM traffic",
+                "W",
+                "F",
+                "V",
+                "latency (cycles)",
+                "DRAM ×",
+                "energy ×",
+                "sim Δ %",
+            ]);
+            for r in &x.runs {
+                let d = &r.predicted.dram_bits;
+                t.row([
+                    r.schedule.clone(),
+                    human_energy_pj(r.predicted.energy_pj.total),
+                    human_bits(d.total),
+                    human_bits(d.by_operand.W),
+                    human_bits(d.by_operand.F),
+                    human_bits(d.by_operand.V),
+                    thousands(r.predicted.latency_cycles),
+                    format!("{:.2}", r.dram_reduction),
+                    format!("{:.2}", r.energy_reduction),
+                    r.cross_check_delta_percent
+                        .map_or("-".to_string(), |d| format!("{d:.3}")),
+                ]);
+            }
+            out.push_str(&t.render());
+            if let (Some(p), Some(best)) = (
+                x.paper,
+                x.runs
+                    .iter()
+                    .skip(1)
+                    .max_by(|a, b| a.dram_reduction.total_cmp(&b.dram_reduction)),
+            ) {
+                out.push_str(&format!(
+                    "paper: {:.1}× less DRAM traffic, {:.1}× less energy; stems ({}): {:.1}× ({:+.0} %), {:.1}× ({:+.0} %)\n",
+                    p.dram_reduction,
+                    p.energy_reduction,
+                    best.schedule,
+                    best.dram_reduction,
+                    100.0 * (best.dram_reduction / p.dram_reduction - 1.0),
+                    best.energy_reduction,
+                    100.0 * (best.energy_reduction / p.energy_reduction - 1.0),
+                ));
+            }
+        }
+        out
+    }
+}

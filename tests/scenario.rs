@@ -1,0 +1,102 @@
+//! Scenarios: the bundled ones load and run; overrides (global SRAM size, stateless
+//! blocks) come from the file; bad scenarios are reported with their lines.
+
+use std::path::Path;
+use std::process::Command;
+use stems::scenario::{Scenario, run};
+
+#[test]
+fn bundled_scenarios_load_with_their_overrides() {
+    let s = Scenario::load(Path::new("scenarios/paper_best_schedules.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.experiments.len(), 3);
+    let sew5 = &s.experiments[0];
+    assert_eq!(
+        sew5.accelerator.cores[0].global_sram().size_bits,
+        128 * 1024 * 8
+    );
+    assert_eq!(sew5.workload.stateless_blocks, vec![0, 1]);
+    assert!(sew5.workload.block_layers(0).all(|l| !l.stateful));
+    let red = &s.experiments[2];
+    assert_eq!(red.accelerator.cores[0].global_sram().banks, 4);
+    assert!(Scenario::load(Path::new("scenarios/time_batching_sew18_1mib.toml")).is_ok());
+}
+
+#[test]
+fn a_scenario_runs_every_schedule_against_its_baseline() {
+    let dir = std::env::temp_dir().join(format!("stems-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("tiny.toml");
+    let models = std::env::current_dir().expect("cwd").join("models");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "tiny"
+[[experiment]]
+name = "tiny fused"
+workload = "{m}/workloads/tiny_fused.toml"
+hardware = "{m}/hardware/meta_proto.toml"
+gb = "4KiB"
+baseline = "ST-LBL"
+schedules = ["2T-LF,ST-LBL", "TB-LF,TB-LBL"]
+simulate = true
+"#,
+            m = models.display()
+        ),
+    )
+    .expect("write");
+    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = Vec::new();
+    let r = run(&s, |_, schedule| seen.push(schedule.to_string())).expect("runs");
+    assert_eq!(seen, vec!["ST-LBL,ST-LBL", "2T-LF,ST-LBL", "TB-LF,TB-LBL"]);
+    let runs = &r.experiments[0].runs;
+    assert_eq!(runs[0].dram_reduction, 1.0);
+    for run in runs {
+        let expected =
+            runs[0].predicted.dram_bits.total as f64 / run.predicted.dram_bits.total as f64;
+        assert!((run.dram_reduction - expected).abs() < 1e-12);
+        // Simulated traffic and energy agree with the prediction.
+        assert!(run.cross_check_delta_percent.expect("simulated") < 1e-6);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_scenarios_name_the_experiment_field_and_line() {
+    let dir = std::env::temp_dir().join(format!("stems-bad-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("bad.toml");
+    let models = std::env::current_dir().expect("cwd").join("models");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "bad"
+[[experiment]]
+name = "one"
+workload = "{m}/workloads/sew_resnet18_cifar10dvs.toml"
+hardware = "{m}/hardware/meta_proto.toml"
+gb = "12 parsecs"
+stateless_blocks = [9]
+baseline = "ST-LBL"
+schedules = ["3T-LBL"]
+"#,
+            m = models.display()
+        ),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(["run", path.to_str().expect("path")])
+        .output()
+        .expect("run stems");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in [
+        "bad.toml:6: experiment 'one' field 'gb'",
+        "field 'stateless_blocks'",
+        "field 'schedules'",
+        "does not divide",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
