@@ -365,6 +365,15 @@ fn broken_schedule_files_exit_2_naming_the_problem() {
     let mut v = good.clone();
     v["tiles"][0]["boundaries"][1]["level"] = serde_json::json!("l2_cache");
     cases.push(("memory", v, "l2_cache"));
+    let mut v = good.clone();
+    v["tiles"][2]["region"]["ox"]["end"] = serde_json::json!(999);
+    cases.push(("region", v, "outside layer"));
+    let mut v = good.clone();
+    let size = v["tiles"][0]["loop_nest"][0]["size"]
+        .as_u64()
+        .expect("size");
+    v["tiles"][0]["loop_nest"][0]["size"] = serde_json::json!(size + 1);
+    cases.push(("nest", v, "the tile needs"));
     // Two objects allocated at the same address.
     let mut v = good.clone();
     let first_alloc = v["tiles"][0]["before"]

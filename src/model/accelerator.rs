@@ -221,6 +221,54 @@ impl Accelerator {
         }
     }
 
+    /// Checks a resolved accelerator that did not come from TOML (e.g. embedded in a
+    /// saved Schedule): every size, bandwidth and count a model divides by is positive,
+    /// and the last memory of each core holds every operand.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let mut positive = |el: &str, field: &str, v: u64| {
+            if v == 0 {
+                p.push(Problem::new(el, "must be positive").field(field));
+            }
+        };
+        positive("dram", "bw_bits", self.dram.bw_bits);
+        positive("noc", "link_bw_bits", self.noc.link_bw_bits);
+        positive(
+            "noc",
+            "mesh",
+            self.noc.mesh[0] as u64 * self.noc.mesh[1] as u64,
+        );
+        for c in &self.cores {
+            let el = format!("core '{}'", c.name);
+            positive(&el, "rows", c.pe_array.rows);
+            positive(&el, "cols", c.pe_array.cols);
+            positive(&el, "inputs_per_pe", c.pe_array.inputs_per_pe);
+            positive(&el, "memories", c.memories.len() as u64);
+            for m in &c.memories {
+                let el = format!("memory '{}' of core '{}'", m.name, c.name);
+                positive(&el, "size", m.size_bits);
+                positive(&el, "banks", m.banks);
+                positive(&el, "read_bw_bits", m.read_bw_bits_per_bank);
+                positive(&el, "write_bw_bits", m.write_bw_bits_per_bank);
+            }
+        }
+        positive("accelerator", "cores", self.cores.len() as u64);
+        for c in &self.cores {
+            if let Some(top) = c.memories.last()
+                && Operand::ALL.iter().any(|op| !top.holds(*op))
+            {
+                p.push(
+                    Problem::new(
+                        format!("memory '{}' of core '{}'", top.name, c.name),
+                        "the global SRAM must hold W, I, O and V",
+                    )
+                    .field("operands"),
+                );
+            }
+        }
+        p
+    }
+
     pub fn core_by_name(&self, name: &str) -> Option<&Core> {
         self.cores.iter().find(|c| c.name == name)
     }

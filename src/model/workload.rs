@@ -283,6 +283,54 @@ impl Workload {
         Self::parse(&source)
     }
 
+    /// Checks a resolved workload that did not come from TOML (e.g. embedded in a saved
+    /// Schedule): sizes positive, sources and blocks in range, layers in order.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if self.timesteps == 0 {
+            p.push(Problem::new("workload", "must be at least 1").field("timesteps"));
+        }
+        if self.layers.is_empty() {
+            p.push(Problem::new("workload", "has no layers").field("layers"));
+        }
+        if self.consumers.len() != self.layers.len() {
+            p.push(
+                Problem::new("workload", "consumer lists do not match the layers")
+                    .field("consumers"),
+            );
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let el = format!("layer '{}'", l.name);
+            let d = &l.dims;
+            if [d.k, d.c, d.oy, d.ox, d.fy, d.fx, l.stride[0], l.stride[1]].contains(&0) {
+                p.push(Problem::new(&el, "a loop size or stride is 0").field("dims"));
+            }
+            if l.id != i || l.block >= self.num_blocks.max(1) {
+                p.push(Problem::new(&el, "id or block out of range").field("block"));
+            }
+            if l.sources.is_empty() {
+                p.push(Problem::new(&el, "has no source").field("sources"));
+            }
+            for s in &l.sources {
+                if let Source::Layer(j) = s
+                    && *j >= i
+                {
+                    p.push(
+                        Problem::new(
+                            &el,
+                            format!("reads layer {j}, which does not come before it"),
+                        )
+                        .field("sources"),
+                    );
+                }
+            }
+            if l.precision.o == 0 || l.precision.i == 0 || (l.stateful && l.precision.v == 0) {
+                p.push(Problem::new(&el, "a needed precision is 0").field("precision"));
+            }
+        }
+        p
+    }
+
     pub fn layer_by_name(&self, name: &str) -> Option<&Layer> {
         self.layers.iter().find(|l| l.name == name)
     }

@@ -170,7 +170,11 @@ impl Schedule {
 
     /// Every reference the schedule makes, checked.
     pub fn check(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
+        let mut problems = self.workload.check();
+        problems.extend(self.accelerator.check());
+        if !problems.is_empty() {
+            return problems;
+        }
         let nl = self.workload.layers.len();
         let nc = self.accelerator.cores.len();
         let no = self.objects.len();
@@ -207,6 +211,63 @@ impl Schedule {
                     Problem::new(&el, format!("references core {} of {nc}", t.core)).field("core"),
                 );
                 continue;
+            }
+            let layer = &self.workload.layers[t.layer];
+            let r = &t.region;
+            let in_range = r.t.start < r.t.end
+                && r.t.end <= self.workload.timesteps
+                && r.k.start < r.k.end
+                && r.k.end <= layer.dims.k
+                && r.oy.start < r.oy.end
+                && r.oy.end <= layer.dims.oy
+                && r.ox.start < r.ox.end
+                && r.ox.end <= layer.dims.ox;
+            if !in_range {
+                problems.push(
+                    Problem::new(
+                        &el,
+                        format!("region {r:?} is empty or outside layer '{}'", layer.name),
+                    )
+                    .field("region"),
+                );
+                continue;
+            }
+            let n = st.loop_nest.len();
+            let misplaced = st.reduction_loops > n
+                || st.loop_nest.iter().enumerate().any(|(i, l)| {
+                    l.size == 0 || (i >= n - st.reduction_loops) != l.dim.is_reduction()
+                });
+            if misplaced {
+                problems.push(
+                    Problem::new(&el, "malformed loop nest: the reduction loops (C, FY, FX) must be exactly the innermost `reduction_loops`, sizes positive")
+                        .field("loop_nest"),
+                );
+                continue;
+            }
+            let core = &self.accelerator.cores[t.core];
+            let shape = crate::tiling::CtShape::new(&self.workload, layer, r);
+            let u = core.pe_array.unroll();
+            let expected = [
+                (crate::mapping::Dim::K, shape.k.div_ceil(u.k)),
+                (crate::mapping::Dim::C, shape.c.div_ceil(u.c)),
+                (crate::mapping::Dim::OY, shape.oy.div_ceil(u.oy)),
+                (crate::mapping::Dim::OX, shape.ox.div_ceil(u.ox)),
+                (crate::mapping::Dim::FY, shape.fy),
+                (crate::mapping::Dim::FX, shape.fx),
+                (crate::mapping::Dim::T, shape.t),
+            ];
+            let sizes = crate::mapping::nest::dim_products(&st.loop_nest);
+            if let Some((d, n)) = expected.iter().find(|(d, n)| sizes[d.index()] != *n) {
+                problems.push(
+                    Problem::new(
+                        &el,
+                        format!(
+                            "loop nest iterates {d} {} times, the tile needs {n}",
+                            sizes[d.index()]
+                        ),
+                    )
+                    .field("loop_nest"),
+                );
             }
             let mems: Vec<&str> = self.accelerator.cores[t.core]
                 .memories
