@@ -9,9 +9,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
 use std::path::Path;
-use stems::mapping::Mapper;
-use stems::model::{Accelerator, HardwareOverrides, Workload};
-use stems::schedule::{Allocation, Schedule, ScheduleSpec, SchedulerOptions, schedule};
+use stems::model::Overrides;
+use stems::schedule::{Schedule, SchedulerOptions};
 use stems::sim::kernel::EventQueue;
 use stems::sim::message::Message;
 use stems::sim::{SimOptions, simulate};
@@ -69,23 +68,15 @@ fn bench_queue(c: &mut Criterion) {
 }
 
 fn plan(workload: &str, gb: &str, spec: &str) -> Schedule {
-    let w = Workload::load(Path::new(workload)).expect("workload");
-    let acc = Accelerator::load(
+    stems::schedule::plan(
+        Path::new(workload),
         Path::new("models/hardware/meta_proto.toml"),
-        HardwareOverrides {
+        &Overrides {
             global_sram: Some(gb.parse().expect("size")),
+            stateless_blocks: Vec::new(),
         },
-    )
-    .expect("accelerator");
-    let spec = ScheduleSpec::parse(spec, w.num_blocks, w.timesteps).expect("spec");
-    let mut mapper = Mapper::new(&acc);
-    schedule(
-        &w,
-        &acc,
-        &spec,
-        &Allocation::single_core(&w),
+        spec,
         SchedulerOptions::default(),
-        &mut mapper,
     )
     .expect("schedule")
 }

@@ -145,10 +145,38 @@ struct ModelFiles {
 
 impl ModelFiles {
     fn load(&self) -> Result<(Workload, Accelerator)> {
-        let mut workload = Workload::load(&self.workload)?;
-        workload.make_blocks_stateless(&self.overrides.stateless_blocks)?;
-        let accelerator = Accelerator::load(&self.hardware, self.overrides.hardware())?;
-        Ok((workload, accelerator))
+        Ok(stems::model::load(
+            &self.workload,
+            &self.hardware,
+            &stems::model::Overrides {
+                global_sram: self.overrides.gb,
+                stateless_blocks: self.overrides.stateless_blocks.clone(),
+            },
+        )?)
+    }
+
+    /// Schedules the models with the cuts, allocation and options of `args`.
+    fn plan(&self, args: &ScheduleArgs) -> Result<Schedule> {
+        let (workload, accelerator) = self.load()?;
+        let spec = args.spec(&workload)?;
+        let allocation = args.allocation(&workload, &accelerator)?;
+        let mut mapper = Mapper::new(&accelerator);
+        let started = std::time::Instant::now();
+        let schedule = stems::schedule::schedule(
+            &workload,
+            &accelerator,
+            &spec,
+            &allocation,
+            args.options(),
+            &mut mapper,
+        )?;
+        tracing::info!(
+            tiles = schedule.tiles.len(),
+            unique_mappings = mapper.cached(),
+            seconds = started.elapsed().as_secs_f64(),
+            "scheduled"
+        );
+        Ok(schedule)
     }
 }
 
@@ -370,28 +398,15 @@ fn run(cli: Cli) -> Result<()> {
 fn simulate(args: SimulateArgs) -> Result<()> {
     let schedule = match &args.replay {
         Some(path) => Schedule::load(path)?,
-        None => {
-            let models = ModelFiles {
-                workload: args.workload.clone().unwrap_or_default(),
-                hardware: args.hardware.clone().unwrap_or_default(),
-                overrides: ModelOverrides {
-                    gb: args.overrides.gb,
-                    stateless_blocks: args.overrides.stateless_blocks.clone(),
-                },
-            };
-            let (workload, accelerator) = models.load()?;
-            let spec = args.schedule.spec(&workload)?;
-            let allocation = args.schedule.allocation(&workload, &accelerator)?;
-            let mut mapper = Mapper::new(&accelerator);
-            stems::schedule::schedule(
-                &workload,
-                &accelerator,
-                &spec,
-                &allocation,
-                args.schedule.options(),
-                &mut mapper,
-            )?
+        None => ModelFiles {
+            workload: args.workload.clone().unwrap_or_default(),
+            hardware: args.hardware.clone().unwrap_or_default(),
+            overrides: ModelOverrides {
+                gb: args.overrides.gb,
+                stateless_blocks: args.overrides.stateless_blocks.clone(),
+            },
         }
+        .plan(&args.schedule)?,
     };
     if let Some(names) = &args.trace_layers {
         for n in names {
@@ -505,25 +520,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
 }
 
 fn evaluate(args: EvaluateArgs) -> Result<()> {
-    let (workload, accelerator) = args.models.load()?;
-    let spec = args.schedule.spec(&workload)?;
-    let allocation = args.schedule.allocation(&workload, &accelerator)?;
-    let mut mapper = Mapper::new(&accelerator);
-    let started = std::time::Instant::now();
-    let schedule = stems::schedule::schedule(
-        &workload,
-        &accelerator,
-        &spec,
-        &allocation,
-        args.schedule.options(),
-        &mut mapper,
-    )?;
-    tracing::info!(
-        tiles = schedule.tiles.len(),
-        unique_mappings = mapper.cached(),
-        seconds = started.elapsed().as_secs_f64(),
-        "scheduled"
-    );
+    let schedule = args.models.plan(&args.schedule)?;
     if let Some(path) = &args.save_schedule {
         schedule
             .save(path)

@@ -13,26 +13,17 @@ use stems::schedule::{
 use stems::sim::{MeasuredReport, SimError, SimOptions, simulate};
 
 fn plan(workload: &str, gb: &str, spec: &str, stateless: &[usize]) -> Schedule {
-    let mut w = Workload::load(Path::new(workload)).expect("workload");
-    w.make_blocks_stateless(stateless).expect("blocks");
-    let acc = Accelerator::load(
+    stems::schedule::plan(
+        Path::new(workload),
         Path::new("models/hardware/meta_proto.toml"),
-        HardwareOverrides {
+        &stems::model::Overrides {
             global_sram: Some(gb.parse().expect("size")),
+            stateless_blocks: stateless.to_vec(),
         },
-    )
-    .expect("accelerator");
-    let spec = ScheduleSpec::parse(spec, w.num_blocks, w.timesteps).expect("spec");
-    let mut mapper = Mapper::new(&acc);
-    schedule(
-        &w,
-        &acc,
-        &spec,
-        &Allocation::single_core(&w),
+        spec,
         SchedulerOptions::default(),
-        &mut mapper,
     )
-    .expect("schedule")
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run(s: Schedule) -> MeasuredReport {

@@ -12,6 +12,32 @@ pub use accelerator::{
 };
 pub use diag::{ModelError, Problem, SourceText};
 pub use units::Size;
+/// Overrides applied to a workload and an accelerator file pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// New size of every core's global SRAM.
+    pub global_sram: Option<Size>,
+    /// Blocks whose neuron state is removed (SEW-X).
+    pub stateless_blocks: Vec<usize>,
+}
+
+/// Loads a workload and an accelerator with their overrides.
+pub fn load(
+    workload: &std::path::Path,
+    hardware: &std::path::Path,
+    overrides: &Overrides,
+) -> Result<(Workload, Accelerator), ModelError> {
+    let mut w = Workload::load(workload)?;
+    w.make_blocks_stateless(&overrides.stateless_blocks)?;
+    let acc = Accelerator::load(
+        hardware,
+        HardwareOverrides {
+            global_sram: overrides.global_sram,
+        },
+    )?;
+    Ok((w, acc))
+}
+
 pub use workload::{
     Dims, FeatureShape, Layer, NetworkInput, OpKind, Operand, Precision, Source, Workload,
 };

@@ -4,9 +4,10 @@
 
 use super::Table;
 use crate::model::units::{human_bits, human_energy_pj, thousands};
+use crate::model::{Operand, Workload};
 use crate::tiling::graph::DataClass;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Hardware components energy is split by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -138,6 +139,65 @@ pub struct StreamedEntry {
     pub operands: Vec<String>,
 }
 
+/// Spills and streaming tiles as a run meets them, for the report's lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Incidents {
+    /// (tensor, class) → (spills, bits).
+    spills: BTreeMap<(String, DataClass), (u64, u64)>,
+    /// layer → (tiles, streamed operands).
+    streamed: BTreeMap<usize, (u64, BTreeSet<Operand>)>,
+}
+
+impl Incidents {
+    pub fn spill(&mut self, tensor: String, class: DataClass, bits: u64) {
+        let e = self.spills.entry((tensor, class)).or_default();
+        e.0 += 1;
+        e.1 += bits;
+    }
+
+    pub fn streamed(&mut self, layer: usize, operands: impl IntoIterator<Item = Operand>) {
+        let e = self.streamed.entry(layer).or_default();
+        e.0 += 1;
+        e.1.extend(operands);
+    }
+
+    pub fn merge(&mut self, other: &Incidents) {
+        for (k, (n, b)) in &other.spills {
+            let e = self.spills.entry(k.clone()).or_default();
+            e.0 += n;
+            e.1 += b;
+        }
+        for (l, (n, ops)) in &other.streamed {
+            let e = self.streamed.entry(*l).or_default();
+            e.0 += n;
+            e.1.extend(ops.iter().copied());
+        }
+    }
+
+    fn spill_entries(&self) -> Vec<SpillEntry> {
+        self.spills
+            .iter()
+            .map(|((tensor, class), (spills, bits))| SpillEntry {
+                tensor: tensor.clone(),
+                operand: class.name().to_string(),
+                spills: *spills,
+                bits: *bits,
+            })
+            .collect()
+    }
+
+    fn streamed_entries(&self, workload: &Workload) -> Vec<StreamedEntry> {
+        self.streamed
+            .iter()
+            .map(|(l, (tiles, ops))| StreamedEntry {
+                layer: workload.layers[*l].name.clone(),
+                tiles: *tiles,
+                operands: ops.iter().map(|o| o.name().to_string()).collect(),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OpCounts {
     pub macs: u64,
@@ -172,12 +232,11 @@ pub struct Report {
     pub spills: Vec<SpillEntry>,
 }
 
-pub struct ReportHeader {
+pub struct ReportHeader<'a> {
     pub source: &'static str,
-    pub workload: String,
+    pub workload: &'a Workload,
     pub hardware: String,
     pub global_sram_bits: u64,
-    pub stateless_blocks: Vec<usize>,
     pub schedule: Vec<String>,
     pub prefetch: bool,
 }
@@ -194,8 +253,7 @@ impl Report {
         header: ReportHeader,
         ledger: &Ledger,
         timing: ReportTiming,
-        streamed: Vec<StreamedEntry>,
-        spills: Vec<SpillEntry>,
+        incidents: &Incidents,
     ) -> Self {
         let pj = |fj: f64| fj / 1000.0;
         let comp = |c: Component| pj(ledger.energy_fj[c as usize].iter().sum());
@@ -218,10 +276,10 @@ impl Report {
         let write: u64 = ledger.dram_write_bits.iter().sum();
         Report {
             source: header.source.to_string(),
-            workload: header.workload,
+            workload: header.workload.name.clone(),
             hardware: header.hardware,
             global_sram_bits: header.global_sram_bits,
-            stateless_blocks: header.stateless_blocks,
+            stateless_blocks: header.workload.stateless_blocks.clone(),
             schedule: header.schedule,
             prefetch: header.prefetch,
             energy_pj: EnergyByComponent {
@@ -263,8 +321,8 @@ impl Report {
                 other: ledger.other_ops,
             },
             tiles: timing.tiles,
-            streamed,
-            spills,
+            streamed: incidents.streamed_entries(header.workload),
+            spills: incidents.spill_entries(),
         }
     }
 

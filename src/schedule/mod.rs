@@ -22,6 +22,39 @@ use crate::tiling::graph::{DataObject, ObjectId, Tile, TileId};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Why a network could not be planned from files.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+}
+
+/// Loads the models, applies the overrides and schedules every layer on the first core
+/// with the cuts of `spec` — the common path of scenarios, tests and benches.
+pub fn plan(
+    workload: &Path,
+    hardware: &Path,
+    overrides: &crate::model::Overrides,
+    spec: &str,
+    options: SchedulerOptions,
+) -> Result<Schedule, PlanError> {
+    let (w, acc) = crate::model::load(workload, hardware, overrides)?;
+    let spec = ScheduleSpec::parse(spec, w.num_blocks, w.timesteps)?;
+    let mut mapper = crate::mapping::Mapper::new(&acc);
+    Ok(schedule(
+        &w,
+        &acc,
+        &spec,
+        &Allocation::single_core(&w),
+        options,
+        &mut mapper,
+    )?)
+}
+
 /// Bumped whenever the file format changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
 

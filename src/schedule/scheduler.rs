@@ -29,11 +29,11 @@ use super::{
 use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
 use crate::model::{Accelerator, Operand, Workload};
 use crate::report::cost::{
-    Component, Ledger, Report, ReportHeader, ReportTiming, Spend, SpillEntry, StreamedEntry,
+    Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend,
 };
 use crate::tiling::CtShape;
-use crate::tiling::graph::{DataClass, ObjectId, ObjectKind, TileGraph, TileId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Layer → core assignment.
@@ -151,14 +151,6 @@ struct TileCost {
     dram_write: [u64; 3],
 }
 
-fn class_of(op: Operand) -> DataClass {
-    match op {
-        Operand::W => DataClass::W,
-        Operand::I | Operand::O => DataClass::F,
-        Operand::V => DataClass::V,
-    }
-}
-
 impl TileCost {
     fn new(mapping: Arc<Mapping>, acc: &Accelerator, core: usize) -> Self {
         let c = &acc.cores[core];
@@ -170,7 +162,7 @@ impl TileCost {
             let Some(levels) = mapping.accesses.get(op.name()) else {
                 continue;
             };
-            let class = class_of(op);
+            let class = DataClass::of(op);
             for (level, rw) in levels {
                 let (component, re, we) = if level == "pe" {
                     let e = c.pe_array.register_energy_fj_per_bit;
@@ -220,8 +212,7 @@ struct Engine<'a> {
     ledger: Ledger,
     dram_free: u64,
     dram_last_write: Option<bool>,
-    spills: BTreeMap<(String, DataClass), (u64, u64)>,
-    streamed: BTreeMap<usize, (u64, BTreeSet<Operand>)>,
+    incidents: Incidents,
     costs: HashMap<MapKey, TileCost>,
     /// Per core: frees of copies whose last reader ran on another core.
     remote_frees: Vec<Vec<Action>>,
@@ -237,16 +228,6 @@ struct Needs {
 }
 
 impl<'a> Engine<'a> {
-    fn object_name(&self, o: ObjectId) -> String {
-        let layer_name = |l: usize| self.workload.layers[l].name.clone();
-        match &self.graph.objects[o].kind {
-            ObjectKind::Weights { layer } => format!("{} weights", layer_name(*layer)),
-            ObjectKind::Features { layer: Some(l), .. } => format!("{} output", layer_name(*l)),
-            ObjectKind::Features { layer: None, .. } => "network input".into(),
-            ObjectKind::State { layer, .. } => format!("{} state", layer_name(*layer)),
-        }
-    }
-
     fn needs(&self, tile: TileId) -> Needs {
         let t = &self.graph.tiles[tile];
         let bits = |o: ObjectId| self.graph.objects[o].bits;
@@ -452,13 +433,9 @@ impl<'a> Engine<'a> {
                     Reason::Spill,
                     earliest,
                 );
-                let name = self.object_name(v);
-                let entry = self
-                    .spills
-                    .entry((name, self.graph.objects[v].class))
-                    .or_default();
-                entry.0 += 1;
-                entry.1 += t.bits;
+                let object = &self.graph.objects[v];
+                self.incidents
+                    .spill(object.describe(self.workload), object.class, t.bits);
                 actions.push(Action::Transfer(t));
                 self.objs[v].in_dram = true;
             }
@@ -604,8 +581,7 @@ pub fn schedule(
         ledger: Ledger::default(),
         dram_free: 0,
         dram_last_write: None,
-        spills: BTreeMap::new(),
-        streamed: BTreeMap::new(),
+        incidents: Incidents::default(),
         costs: HashMap::new(),
         remote_frees: vec![Vec::new(); ncores],
     };
@@ -762,11 +738,12 @@ pub fn schedule(
         e.ledger.sops += m.sops;
         e.ledger.other_ops += m.other_ops;
         if residency.any_streamed() {
-            let entry = e.streamed.entry(tile.layer).or_default();
-            entry.0 += 1;
-            entry.1.extend(Operand::ALL.into_iter().filter(|&op| {
-                residency.is_streamed(op) && (op != Operand::V || needs.state.is_some())
-            }));
+            e.incidents.streamed(
+                tile.layer,
+                Operand::ALL.into_iter().filter(|&op| {
+                    residency.is_streamed(op) && (op != Operand::V || needs.state.is_some())
+                }),
+            );
         }
 
         // Timing.
@@ -877,33 +854,12 @@ pub fn schedule(
 
     let latency = tile_end.iter().copied().max().unwrap_or(0).max(e.dram_free);
     let peak = e.pads.iter().map(|p| p.peak).max().unwrap_or(0);
-    let spills = e
-        .spills
-        .iter()
-        .map(|((name, class), (count, bits))| SpillEntry {
-            tensor: name.clone(),
-            operand: class.name().to_string(),
-            spills: *count,
-            bits: *bits,
-        })
-        .collect();
-    let streamed = e
-        .streamed
-        .iter()
-        .map(|(l, (n, ops))| StreamedEntry {
-            layer: workload.layers[*l].name.clone(),
-            tiles: *n,
-            operands: ops.iter().map(|o| o.name().to_string()).collect(),
-        })
-        .collect();
-    let stateless = workload.stateless_blocks.clone();
     let report = Report::new(
         ReportHeader {
             source: "predicted",
-            workload: workload.name.clone(),
+            workload,
             hardware: accelerator.name.clone(),
             global_sram_bits: accelerator.cores[0].global_sram().size_bits,
-            stateless_blocks: stateless.clone(),
             schedule: spec.entries(),
             prefetch: options.prefetch,
         },
@@ -914,14 +870,13 @@ pub fn schedule(
             peak_global_sram_bits: peak,
             tiles: graph.tiles.len() as u64,
         },
-        streamed,
-        spills,
+        &e.incidents,
     );
     Ok(Schedule {
         schema_version: SCHEMA_VERSION,
         workload: workload.clone(),
         accelerator: accelerator.clone(),
-        stateless_blocks: stateless,
+        stateless_blocks: workload.stateless_blocks.clone(),
         cuts: spec.blocks.clone(),
         schedule: spec.entries(),
         prefetch: options.prefetch,

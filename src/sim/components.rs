@@ -11,6 +11,14 @@ use crate::model::{Dram, Memory, Noc, PeArray};
 use crate::report::cost::{Component as Part, Ledger, Spend};
 use std::collections::HashMap;
 
+/// The route a data-moving component was sent; anything else is a wiring error.
+fn route_of(name: &str, msg: Message) -> Result<Box<Route>, SimError> {
+    match msg {
+        Message::Route(route) => Ok(route),
+        other => Err(SimError::Internal(format!("{name} got {other:?}"))),
+    }
+}
+
 fn wrong_hop(name: &str, route: &Route) -> SimError {
     SimError::Internal(format!(
         "{name} received hop {:?} of route {}",
@@ -50,9 +58,7 @@ impl Component for DramModel {
     }
 
     fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
-        let Message::Route(route) = msg else {
-            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
-        };
+        let route = route_of(&self.name, msg)?;
         let write = match route.hop().map(|h| h.kind) {
             Some(HopKind::DramRead) => false,
             Some(HopKind::DramWrite) => true,
@@ -160,9 +166,7 @@ impl Component for GlobalSram {
     }
 
     fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
-        let Message::Route(route) = msg else {
-            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
-        };
+        let route = route_of(&self.name, msg)?;
         let (addr, write) = match route.hop().map(|h| h.kind) {
             Some(HopKind::SramRead { addr }) => (addr, false),
             Some(HopKind::SramWrite { addr }) => (addr, true),
@@ -255,9 +259,7 @@ impl Component for LocalBuffer {
     }
 
     fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
-        let Message::Route(route) = msg else {
-            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
-        };
+        let route = route_of(&self.name, msg)?;
         if route.hop().map(|h| h.kind) != Some(HopKind::BufferWrite) {
             return Err(wrong_hop(&self.name, &route));
         }
@@ -335,9 +337,7 @@ impl Component for MeshNoc {
     }
 
     fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
-        let Message::Route(route) = msg else {
-            return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
-        };
+        let route = route_of(&self.name, msg)?;
         let Some(HopKind::Noc { from, to }) = route.hop().map(|h| h.kind) else {
             return Err(wrong_hop(&self.name, &route));
         };

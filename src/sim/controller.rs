@@ -20,9 +20,10 @@ use super::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route, Sta
 use super::program::{FillTarget, PassWork, TileProgram};
 use super::stats::ComponentStats;
 use crate::model::Operand;
+use crate::report::cost::Incidents;
 use crate::schedule::{Action, Extent, Location, Reason, Schedule, Transfer};
 use crate::tiling::CtShape;
-use crate::tiling::graph::{DataClass, ObjectId, ObjectKind, TileId};
+use crate::tiling::graph::{DataClass, ObjectId, TileId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -144,17 +145,8 @@ pub struct Controller {
     busy: Cycle,
     stalls: [Cycle; 5],
     pub finish: Cycle,
-    pub spills: BTreeMap<(String, DataClass), (u64, u64)>,
-    pub streamed: BTreeMap<usize, (u64, BTreeSet<Operand>)>,
+    pub incidents: Incidents,
     filter: TraceFilter,
-}
-
-fn class_of(op: Operand) -> DataClass {
-    match op {
-        Operand::W => DataClass::W,
-        Operand::I | Operand::O => DataClass::F,
-        Operand::V => DataClass::V,
-    }
 }
 
 impl Controller {
@@ -220,8 +212,7 @@ impl Controller {
             busy: 0,
             stalls: [0; 5],
             finish: 0,
-            spills: BTreeMap::new(),
-            streamed: BTreeMap::new(),
+            incidents: Incidents::default(),
             filter,
         }
     }
@@ -510,10 +501,8 @@ impl Controller {
             (Location::Dram, Location::Dram) => return Ok(Waiting::No),
         };
         if t.reason == Reason::Spill {
-            let name = object_name(&self.schedule, t.object);
-            let e = self.spills.entry((name, class)).or_default();
-            e.0 += 1;
-            e.1 += t.bits;
+            self.incidents
+                .spill(object_name(&self.schedule, t.object), class, t.bits);
         }
         if out.trace.is_some() && self.traced(tile_id) {
             let label = format!("{:?} {}", t.reason, object_name(&self.schedule, t.object));
@@ -582,9 +571,8 @@ impl Controller {
             streamed[op.index()] = true;
         }
         if !st.streamed.is_empty() {
-            let e = self.streamed.entry(st.tile.layer).or_default();
-            e.0 += 1;
-            e.1.extend(st.streamed.iter().copied());
+            self.incidents
+                .streamed(st.tile.layer, st.streamed.iter().copied());
         }
         let stream_len = st.stream_budget_bits.clamp(1, self.capacity);
         tracing::debug!(core = self.core, tile = tile_id, layer = %st.layer_name, "tile starts");
@@ -623,7 +611,7 @@ impl Controller {
             let st = &schedule.tiles[c.tile];
             let mut waiting = 0;
             for f in &work.fills {
-                let class = class_of(f.operand);
+                let class = DataClass::of(f.operand);
                 let objects = operand_objects(&self.schedule, c.tile, f.operand);
                 let oi = f.operand.index();
                 let hops = match f.target {
@@ -725,7 +713,7 @@ impl Controller {
             .work
             .buffer_reads
             .iter()
-            .map(|&(m, op, bits)| (self.ids.buffers[self.core][&m], bits, class_of(op)))
+            .map(|&(m, op, bits)| (self.ids.buffers[self.core][&m], bits, DataClass::of(op)))
             .collect();
         let fill_drain = if p.work.last {
             self.schedule.accelerator.cores[self.core]
@@ -928,14 +916,8 @@ fn operand_objects(s: &Schedule, tile: TileId, op: Operand) -> Vec<ObjectId> {
     }
 }
 
-pub fn object_name(s: &Schedule, o: ObjectId) -> String {
-    let layer = |l: usize| s.workload.layers[l].name.clone();
-    match &s.objects[o].kind {
-        ObjectKind::Weights { layer: l } => format!("{} weights", layer(*l)),
-        ObjectKind::Features { layer: Some(l), .. } => format!("{} output", layer(*l)),
-        ObjectKind::Features { layer: None, .. } => "network input".into(),
-        ObjectKind::State { layer: l, .. } => format!("{} state", layer(*l)),
-    }
+fn object_name(s: &Schedule, o: ObjectId) -> String {
+    s.objects[o].describe(&s.workload)
 }
 
 impl Component for Controller {

@@ -15,7 +15,7 @@ pub mod program;
 pub mod stats;
 pub mod trace;
 
-use crate::report::cost::{Ledger, Report, ReportHeader, ReportTiming, SpillEntry, StreamedEntry};
+use crate::report::cost::{Incidents, Ledger, Report, ReportHeader, ReportTiming};
 use crate::schedule::Schedule;
 use crate::tiling::graph::TileId;
 use components::{DramModel, GlobalSram, LocalBuffer, MeshNoc, PeArrayModel};
@@ -203,24 +203,13 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         });
     }
     // Invariants and the controllers' own records.
-    let mut spills: BTreeMap<(String, crate::tiling::graph::DataClass), (u64, u64)> =
-        BTreeMap::new();
-    let mut streamed: BTreeMap<usize, (u64, BTreeSet<crate::model::Operand>)> = BTreeMap::new();
+    let mut incidents = Incidents::default();
     let mut latency = kernel.now;
     let controllers = collect_controllers(&kernel, first_controller, acc.cores.len());
     for c in &controllers {
         c.check_end()?;
         latency = latency.max(c.finish);
-        for (k, (n, b)) in &c.spills {
-            let e = spills.entry(k.clone()).or_default();
-            e.0 += n;
-            e.1 += b;
-        }
-        for (l, (n, ops)) in &c.streamed {
-            let e = streamed.entry(*l).or_default();
-            e.0 += n;
-            e.1.extend(ops.iter().copied());
-        }
+        incidents.merge(&c.incidents);
     }
     let trace_events = match kernel.trace.take() {
         Some(t) => Some(t.finish()?),
@@ -230,10 +219,9 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     let report = Report::new(
         ReportHeader {
             source: "measured",
-            workload: schedule.workload.name.clone(),
+            workload: &schedule.workload,
             hardware: acc.name.clone(),
             global_sram_bits: acc.cores[0].global_sram().size_bits,
-            stateless_blocks: schedule.stateless_blocks.clone(),
             schedule: schedule.schedule.clone(),
             prefetch: schedule.prefetch,
         },
@@ -244,23 +232,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             peak_global_sram_bits: peaks.iter().copied().max().unwrap_or(0),
             tiles: schedule.tiles.len() as u64,
         },
-        streamed
-            .iter()
-            .map(|(l, (n, ops))| StreamedEntry {
-                layer: schedule.workload.layers[*l].name.clone(),
-                tiles: *n,
-                operands: ops.iter().map(|o| o.name().to_string()).collect(),
-            })
-            .collect(),
-        spills
-            .iter()
-            .map(|((name, class), (n, bits))| SpillEntry {
-                tensor: name.clone(),
-                operand: class.name().to_string(),
-                spills: *n,
-                bits: *bits,
-            })
-            .collect(),
+        &incidents,
     );
     Ok(MeasuredReport {
         report,

@@ -17,7 +17,7 @@
 //! it never runs a neuron's timestep before its previous one.
 
 use super::{CtShape, Cut, TileRegion, layer_regions};
-use crate::model::{OpKind, Source, Workload};
+use crate::model::{OpKind, Operand, Source, Workload};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -49,6 +49,15 @@ impl DataClass {
             DataClass::W => "W",
             DataClass::F => "F",
             DataClass::V => "V",
+        }
+    }
+
+    /// The class a layer operand's data belongs to (inputs and outputs are features).
+    pub fn of(op: Operand) -> Self {
+        match op {
+            Operand::W => DataClass::W,
+            Operand::I | Operand::O => DataClass::F,
+            Operand::V => DataClass::V,
         }
     }
 }
@@ -87,6 +96,17 @@ pub struct DataObject {
 }
 
 impl DataObject {
+    /// What a person calls it: `conv1 weights`, `conv1 output`, `network input`.
+    pub fn describe(&self, workload: &Workload) -> String {
+        let name = |l: usize| workload.layers[l].name.as_str();
+        match &self.kind {
+            ObjectKind::Weights { layer } => format!("{} weights", name(*layer)),
+            ObjectKind::Features { layer: Some(l), .. } => format!("{} output", name(*l)),
+            ObjectKind::Features { layer: None, .. } => "network input".into(),
+            ObjectKind::State { layer, .. } => format!("{} state", name(*layer)),
+        }
+    }
+
     pub fn starts_in_dram(&self) -> bool {
         matches!(self.kind, ObjectKind::Weights { .. })
             || matches!(self.kind, ObjectKind::Features { layer: None, .. })
