@@ -36,6 +36,9 @@ struct RawExperiment {
     gb: Option<String>,
     #[serde(default)]
     stateless_blocks: Vec<usize>,
+    /// Layer-to-core allocation (`LAYER=CORE` or `block:N=CORE`, comma-separated).
+    #[serde(default)]
+    allocate: Option<String>,
     baseline: String,
     schedules: Vec<String>,
     #[serde(default)]
@@ -64,6 +67,7 @@ pub struct Experiment {
     pub name: String,
     pub workload: Workload,
     pub accelerator: Accelerator,
+    pub allocation: Allocation,
     pub baseline: ScheduleSpec,
     pub schedules: Vec<ScheduleSpec>,
     pub simulate: bool,
@@ -165,13 +169,29 @@ impl Scenario {
                     "lists no schedule to compare with the baseline",
                 );
             }
-            if let (Some(accelerator), Some(baseline)) = (accelerator, baseline)
+            let allocation = accelerator.as_ref().and_then(|acc| {
+                match rx
+                    .allocate
+                    .as_deref()
+                    .map(|a| Allocation::parse(a, &workload, acc))
+                {
+                    None => Some(Allocation::single_core(&workload)),
+                    Some(Ok(a)) => Some(a),
+                    Some(Err(e)) => {
+                        diag.at(&span, &el, "allocate", e.to_string());
+                        None
+                    }
+                }
+            });
+            if let (Some(accelerator), Some(baseline), Some(allocation)) =
+                (accelerator, baseline, allocation)
                 && schedules.iter().all(Option::is_some)
             {
                 experiments.push(Experiment {
                     name: rx.name,
                     workload,
                     accelerator,
+                    allocation,
                     baseline,
                     schedules: schedules.into_iter().flatten().collect(),
                     simulate: rx.simulate,
@@ -241,14 +261,13 @@ pub fn run(
             prefetch: x.prefetch,
             objective: Objective::Energy,
         };
-        let allocation = Allocation::single_core(&x.workload);
         let mut runs: Vec<RunResult> = Vec::new();
         for spec in std::iter::once(&x.baseline).chain(&x.schedules) {
             let s = schedule(
                 &x.workload,
                 &x.accelerator,
                 spec,
-                &allocation,
+                &x.allocation,
                 options,
                 &mut mapper,
             )?;

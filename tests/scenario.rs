@@ -77,6 +77,7 @@ workload = "{m}/workloads/sew_resnet18_cifar10dvs.toml"
 hardware = "{m}/hardware/meta_proto.toml"
 gb = "12 parsecs"
 stateless_blocks = [9]
+allocate = "conv1=core9"
 baseline = "ST-LBL"
 schedules = ["3T-LBL"]
 "#,

@@ -231,10 +231,12 @@ impl Component for GlobalSram {
 }
 
 /// A local buffer (weights or inputs) between the global SRAM and the PE array. Fills
-/// arrive through its write port at the write bandwidth; the array's reads are
-/// modelled by the PE array, which knows the buffer's read bandwidth.
+/// arrive through its write port at the write bandwidth, and a fill never exceeds its
+/// capacity (an invariant); the array's reads are modelled by the PE array, which knows
+/// the buffer's read bandwidth.
 pub struct LocalBuffer {
     name: String,
+    capacity: u64,
     write_bw: u64,
     write_e: f64,
     port: Port,
@@ -245,6 +247,7 @@ impl LocalBuffer {
     pub fn new(core_name: &str, m: &Memory) -> Self {
         Self {
             name: format!("{core_name}.{}", m.name),
+            capacity: m.size_bits,
             write_bw: m.write_bw_bits(),
             write_e: m.write_energy_fj_per_bit,
             port: Port::default(),
@@ -262,6 +265,12 @@ impl Component for LocalBuffer {
         let route = route_of(&self.name, msg)?;
         if route.hop().map(|h| h.kind) != Some(HopKind::BufferWrite) {
             return Err(wrong_hop(&self.name, &route));
+        }
+        if route.bits > self.capacity {
+            return Err(SimError::Invariant(format!(
+                "{}: a fill of {} bits does not fit its {} bits",
+                self.name, route.bits, self.capacity
+            )));
         }
         let ready = now.max(route.flow_start);
         let (start, end, waited) =
