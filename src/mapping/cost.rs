@@ -539,6 +539,7 @@ impl<'a> CostModel<'a> {
             };
         }
         let slowest = level_cycles.iter().copied().max().unwrap_or(0);
+        let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
         Some(Evaluation {
             accesses,
             boundaries,
@@ -547,12 +548,56 @@ impl<'a> CostModel<'a> {
             other_ops,
             compute_cycles,
             fill_drain_cycles: pe.fill_drain_cycles(),
-            stall_cycles: slowest.saturating_sub(compute_cycles),
+            stall_cycles: slowest.saturating_sub(compute_cycles) + prologue,
             level_cycles,
             energy_fj_by_level,
             energy_fj_by_operand,
             compute_energy_fj,
         })
+    }
+
+    /// Cycles before the first pass can start: its local-buffer tiles (and the first
+    /// state load) must arrive first, and nothing overlaps them. Each arrives through
+    /// one global-SRAM bank port and the buffer's write port (from DRAM for a streamed
+    /// operand, after the access latency); they arrive in parallel.
+    fn prologue_cycles(
+        &self,
+        loops: &[Loop],
+        reduction_loops: usize,
+        boundaries: &[Vec<(Level, usize)>; 4],
+    ) -> u64 {
+        let core = self.core;
+        let global = core.global_sram();
+        let n = loops.len();
+        let mut longest = 0u64;
+        for op in [Operand::W, Operand::I] {
+            for &(level, b) in &boundaries[op.index()] {
+                let Level::Memory(m) = level else { continue };
+                if m == core.global_index() {
+                    continue;
+                }
+                let bits = self.tile_bits(op, &dim_products(&loops[n - b..]));
+                let lb = &core.memories[m];
+                let bw = global.read_bw_bits_per_bank.min(lb.write_bw_bits()).max(1);
+                let mut cycles = bits.div_ceil(bw);
+                if self.residency.is_streamed(op) {
+                    cycles =
+                        cycles.max(bits.div_ceil(self.dram.bw_bits)) + self.dram.latency_cycles;
+                }
+                longest = longest.max(cycles);
+            }
+        }
+        let s = self.shape;
+        if s.stateful && !s.first_timestep {
+            let inner = dim_products(&loops[n - reduction_loops..]);
+            let bits = self.tile_bits(Operand::V, &inner);
+            let mut cycles = bits.div_ceil(global.read_bw_bits_per_bank.max(1));
+            if self.residency.is_streamed(Operand::V) {
+                cycles = cycles.max(bits.div_ceil(self.dram.bw_bits)) + self.dram.latency_cycles;
+            }
+            longest = longest.max(cycles);
+        }
+        longest
     }
 
     pub fn has_operand(&self, op: Operand) -> bool {
