@@ -89,8 +89,7 @@ fn every_saved_schedule_replays_to_its_recorded_figures() {
 #[test]
 fn measured_traffic_and_energy_match_the_prediction() {
     // The last field bounds measured/predicted latency: the analytic model averages
-    // bandwidth over a tile, the simulator pays per-pass fill latency and contention,
-    // which matters most for tiny tiles in a 2 KiB SRAM.
+    // bandwidth over a tile, the simulator pays per-pass fill latency and contention.
     let cases = [
         (
             "models/workloads/sew_resnet18_cifar10dvs.toml",
@@ -162,7 +161,7 @@ fn measured_traffic_and_energy_match_the_prediction() {
         // Latency differs by contention and latency the analytic model averages out.
         let ratio = m.latency_cycles as f64 / p.latency_cycles as f64;
         assert!(
-            (0.7..latency_bound).contains(&ratio),
+            (0.85..latency_bound).contains(&ratio),
             "{w} {gb} {spec}: latency {} vs {}",
             m.latency_cycles,
             p.latency_cycles
