@@ -4,6 +4,7 @@
 //! The module tree follows the data flow (see `ARCHITECTURE.md`):
 //! `model` → `tiling` → `mapping` → `schedule` → `sim` → `validate` → `report`.
 
+pub mod explore;
 pub mod mapping;
 pub mod model;
 pub mod report;

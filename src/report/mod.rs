@@ -2,6 +2,7 @@
 
 pub mod cost;
 pub mod inspect;
+pub mod plot;
 pub mod table;
 
 pub use table::Table;

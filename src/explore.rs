@@ -1,0 +1,299 @@
+//! Design-space exploration: many schedules of one network on one chip, costed in
+//! parallel.
+//!
+//! The hybrid space of the paper (section 4.3): with N blocks, time batching is applied
+//! to the first i blocks counted from one side and layer fusion to the first j blocks
+//! counted from one side, for every i, j in 0..=N — (N+1)² schedules; block cuts are
+//! TB or ST, LF or LBL. The exhaustive space tries all 4^N combinations.
+//!
+//! Results do not depend on the thread count: every schedule is costed independently
+//! (mapping results do not depend on what a thread's mapper cache holds) and results
+//! are collected in the order of the space.
+
+use crate::mapping::Mapper;
+use crate::model::{Accelerator, Workload};
+use crate::report::cost::Report;
+use crate::schedule::{
+    Allocation, BlockCut, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut,
+    schedule,
+};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// Which end of the network a technique is applied from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Input,
+    Output,
+}
+
+impl FromStr for Side {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "input" => Ok(Side::Input),
+            "output" => Ok(Side::Output),
+            other => Err(format!("'{other}' is not input or output")),
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Input => "input",
+            Side::Output => "output",
+        })
+    }
+}
+
+/// The space to explore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Space {
+    Hybrid { batch_from: Side, fuse_from: Side },
+    Exhaustive,
+}
+
+/// One schedule of the space, with its position in the hybrid grid (if any).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Point {
+    /// Blocks time-batched and layer-fused.
+    pub batched: usize,
+    pub fused: usize,
+    /// Serialized as its per-block entries (`["TB-LF", "TB-LBL", ...]`).
+    #[serde(rename = "schedule", serialize_with = "entries")]
+    pub spec: ScheduleSpec,
+}
+
+fn entries<S: serde::Serializer>(spec: &ScheduleSpec, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(spec.entries())
+}
+
+fn applies(block: usize, count: usize, blocks: usize, side: Side) -> bool {
+    match side {
+        Side::Input => block < count,
+        Side::Output => block >= blocks - count,
+    }
+}
+
+impl Space {
+    /// Every schedule of the space, in a fixed order.
+    pub fn points(&self, blocks: usize) -> Vec<Point> {
+        let cut = |tb: bool, lf: bool| BlockCut {
+            time: if tb { TimeCut::Full } else { TimeCut::Single },
+            space: if lf {
+                SpaceCut::Fused { lines: 1 }
+            } else {
+                SpaceCut::LayerByLayer
+            },
+        };
+        match *self {
+            Space::Hybrid {
+                batch_from,
+                fuse_from,
+            } => {
+                let mut v = Vec::with_capacity((blocks + 1) * (blocks + 1));
+                for fused in 0..=blocks {
+                    for batched in 0..=blocks {
+                        let spec = ScheduleSpec {
+                            blocks: (0..blocks)
+                                .map(|b| {
+                                    cut(
+                                        applies(b, batched, blocks, batch_from),
+                                        applies(b, fused, blocks, fuse_from),
+                                    )
+                                })
+                                .collect(),
+                        };
+                        v.push(Point {
+                            batched,
+                            fused,
+                            spec,
+                        });
+                    }
+                }
+                v
+            }
+            Space::Exhaustive => (0..1usize << (2 * blocks))
+                .map(|code| {
+                    let blocks_cut: Vec<BlockCut> = (0..blocks)
+                        .map(|b| cut(code >> (2 * b) & 1 == 1, code >> (2 * b + 1) & 1 == 1))
+                        .collect();
+                    Point {
+                        batched: blocks_cut
+                            .iter()
+                            .filter(|c| c.time == TimeCut::Full)
+                            .count(),
+                        fused: blocks_cut.iter().filter(|c| c.is_fused()).count(),
+                        spec: ScheduleSpec { blocks: blocks_cut },
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    pub fn size(&self, blocks: usize) -> u128 {
+        match self {
+            Space::Hybrid { .. } => ((blocks + 1) * (blocks + 1)) as u128,
+            Space::Exhaustive => 1u128 << (2 * blocks.min(63)),
+        }
+    }
+}
+
+/// A costed point.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    #[serde(flatten)]
+    pub point: Point,
+    pub report: Report,
+}
+
+/// What to rank schedules by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rank {
+    #[default]
+    Energy,
+    DramEnergy,
+    DramBits,
+    Latency,
+}
+
+impl FromStr for Rank {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "energy" => Ok(Rank::Energy),
+            "dram_energy" => Ok(Rank::DramEnergy),
+            "dram_bits" => Ok(Rank::DramBits),
+            "latency" => Ok(Rank::Latency),
+            other => Err(format!(
+                "'{other}' is not energy, dram_energy, dram_bits or latency"
+            )),
+        }
+    }
+}
+
+impl Rank {
+    pub fn value(self, r: &Report) -> f64 {
+        match self {
+            Rank::Energy => r.energy_pj.total,
+            Rank::DramEnergy => r.energy_pj.dram,
+            Rank::DramBits => r.dram_bits.total as f64,
+            Rank::Latency => r.latency_cycles as f64,
+        }
+    }
+}
+
+/// Costs every point; `progress` is called once per finished schedule (from any
+/// thread).
+pub fn explore(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    points: &[Point],
+    options: SchedulerOptions,
+    progress: impl Fn() + Sync,
+) -> Result<Vec<Outcome>, ScheduleError> {
+    let allocation = Allocation::single_core(workload);
+    points
+        .par_iter()
+        .map_init(
+            || Mapper::new(accelerator),
+            |mapper, point| {
+                let s = schedule(
+                    workload,
+                    accelerator,
+                    &point.spec,
+                    &allocation,
+                    options,
+                    mapper,
+                )?;
+                progress();
+                Ok(Outcome {
+                    point: point.clone(),
+                    report: s.predicted,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Index of the best outcome by `rank` (ties: the earlier point).
+pub fn best(outcomes: &[Outcome], rank: Rank) -> Option<usize> {
+    outcomes
+        .iter()
+        .enumerate()
+        .min_by(|(ia, a), (ib, b)| {
+            rank.value(&a.report)
+                .total_cmp(&rank.value(&b.report))
+                .then(ia.cmp(ib))
+        })
+        .map(|(i, _)| i)
+}
+
+/// The CSV header and one row per outcome.
+pub fn write_csv<W: std::io::Write>(out: W, outcomes: &[Outcome]) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "batched",
+        "fused",
+        "schedule",
+        "energy_pj",
+        "energy_dram_pj",
+        "energy_global_sram_pj",
+        "energy_local_buffers_pj",
+        "energy_pe_pj",
+        "energy_noc_pj",
+        "energy_W_pj",
+        "energy_F_pj",
+        "energy_V_pj",
+        "energy_compute_pj",
+        "dram_bits",
+        "dram_read_bits",
+        "dram_write_bits",
+        "dram_W_bits",
+        "dram_F_bits",
+        "dram_V_bits",
+        "latency_cycles",
+        "peak_global_sram_bits",
+        "spilled_bits",
+        "streamed_tiles",
+    ])?;
+    for o in outcomes {
+        let r = &o.report;
+        let e = &r.energy_pj;
+        let b = &r.energy_by_operand_pj;
+        let d = &r.dram_bits;
+        w.write_record([
+            o.point.batched.to_string(),
+            o.point.fused.to_string(),
+            o.point.spec.to_string(),
+            format!("{:.3}", e.total),
+            format!("{:.3}", e.dram),
+            format!("{:.3}", e.global_sram),
+            format!("{:.3}", e.local_buffers),
+            format!("{:.3}", e.pe),
+            format!("{:.3}", e.noc),
+            format!("{:.3}", b.W),
+            format!("{:.3}", b.F),
+            format!("{:.3}", b.V),
+            format!("{:.3}", b.compute),
+            d.total.to_string(),
+            d.read.to_string(),
+            d.write.to_string(),
+            d.by_operand.W.to_string(),
+            d.by_operand.F.to_string(),
+            d.by_operand.V.to_string(),
+            r.latency_cycles.to_string(),
+            r.peak_global_sram_bits.to_string(),
+            r.spills.iter().map(|s| s.bits).sum::<u64>().to_string(),
+            r.streamed.iter().map(|s| s.tiles).sum::<u64>().to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! SVG pictures a person looks at: the exploration heatmap of the paper's figures 8 and
+//! 14–23, and stacked energy breakdowns as in figures 7, 9 and 11 (plotters, SVG
+//! backend only).
+
+use crate::report::cost::Report;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::path::Path;
+
+/// Errors from drawing, as text (plotters' error type is generic over the backend).
+#[derive(Debug, thiserror::Error)]
+#[error("drawing {path}: {message}")]
+pub struct PlotError {
+    pub path: String,
+    pub message: String,
+}
+
+fn err(path: &Path) -> impl Fn(String) -> PlotError + '_ {
+    move |message| PlotError {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+/// A viridis-like colour for `v` on a log scale between `lo` (dark purple) and `hi`
+/// (yellow).
+fn heat(v: f64, lo: f64, hi: f64) -> RGBColor {
+    let t = if hi > lo && v > 0.0 && lo > 0.0 {
+        ((v.ln() - lo.ln()) / (hi.ln() - lo.ln())).clamp(0.0, 1.0)
+    } else if hi > lo {
+        ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let x = t * (STOPS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Text that stays readable on a cell of colour `c`.
+fn ink(c: RGBColor) -> RGBColor {
+    let luminance = 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
+    if luminance > 140.0 { BLACK } else { WHITE }
+}
+
+/// One cell of a heatmap: grid position, value, label.
+pub struct Cell {
+    pub x: usize,
+    pub y: usize,
+    pub value: f64,
+    pub label: String,
+}
+
+/// A heatmap over an (n+1)×(n+1) grid; `best` is outlined.
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    n: usize,
+    cells: &[Cell],
+    best: Option<(usize, usize)>,
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let side = 80 * (n as u32 + 1) + 120;
+    let root = SVGBackend::new(path, (side, side)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    // Cells are centred on integer coordinates so that the axis labels sit under them.
+    let span = -0.5..(n as f64 + 0.5);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(span.clone(), span)
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(n + 1)
+        .y_labels(n + 1)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    let lo = cells.iter().map(|c| c.value).fold(f64::INFINITY, f64::min);
+    let hi = cells.iter().map(|c| c.value).fold(0.0, f64::max);
+    let corners = |x: usize, y: usize| {
+        let (x, y) = (x as f64, y as f64);
+        [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)]
+    };
+    chart
+        .draw_series(
+            cells
+                .iter()
+                .map(|c| Rectangle::new(corners(c.x, c.y), heat(c.value, lo, hi).filled())),
+        )
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .draw_series(cells.iter().map(|c| {
+            let style = ("sans-serif", 12)
+                .into_font()
+                .color(&ink(heat(c.value, lo, hi)))
+                .pos(Pos::new(HPos::Center, VPos::Center));
+            Text::new(c.label.clone(), (c.x as f64, c.y as f64), style)
+        }))
+        .map_err(|x| e(x.to_string()))?;
+    if let Some((bx, by)) = best {
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                corners(bx, by),
+                ShapeStyle::from(&RED).stroke_width(3),
+            )))
+            .map_err(|x| e(x.to_string()))?;
+    }
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
+const PARTS: [(&str, &str, RGBColor); 13] = [
+    ("dram", "W", RGBColor(31, 78, 121)),
+    ("dram", "F", RGBColor(66, 133, 196)),
+    ("dram", "V", RGBColor(160, 200, 235)),
+    ("global_sram", "W", RGBColor(120, 60, 20)),
+    ("global_sram", "F", RGBColor(200, 110, 40)),
+    ("global_sram", "V", RGBColor(245, 180, 120)),
+    ("local_buffers", "W", RGBColor(30, 100, 50)),
+    ("local_buffers", "F", RGBColor(70, 160, 90)),
+    ("local_buffers", "V", RGBColor(160, 215, 170)),
+    ("noc", "W", RGBColor(90, 90, 90)),
+    ("noc", "F", RGBColor(140, 140, 140)),
+    ("noc", "V", RGBColor(200, 200, 200)),
+    ("pe", "compute", RGBColor(150, 40, 110)),
+];
+
+/// Stacked bars of energy per inference by component and operand, one bar per report.
+pub fn breakdown(path: &Path, title: &str, bars: &[(String, &Report)]) -> Result<(), PlotError> {
+    let e = err(path);
+    let scale = 1e6; // pJ → µJ
+    let top = bars
+        .iter()
+        .map(|(_, r)| r.energy_pj.total / scale)
+        .fold(0.0, f64::max)
+        * 1.1;
+    let width = 260 + 140 * bars.len() as u32;
+    let root = SVGBackend::new(path, (width.max(560), 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..bars.len() as f64, 0f64..top.max(1e-9))
+        .map_err(|x| e(x.to_string()))?;
+    let names: Vec<String> = bars.iter().map(|(n, _)| n.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc("energy per inference (µJ)")
+        .x_labels(bars.len() * 2 + 1)
+        .x_label_formatter(&|v| {
+            let i = v.floor() as usize;
+            if (v - v.floor() - 0.5).abs() < 0.26 && i < names.len() {
+                names[i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    for (component, operand, color) in PARTS {
+        let mut segs = Vec::new();
+        for (i, (_, r)) in bars.iter().enumerate() {
+            let below: f64 = PARTS
+                .iter()
+                .take_while(|(c, o, _)| (*c, *o) != (component, operand))
+                .map(|(c, o, _)| part(r, c, o))
+                .sum::<f64>()
+                / scale;
+            let v = part(r, component, operand) / scale;
+            if v > 0.0 {
+                let x = i as f64;
+                segs.push(Rectangle::new(
+                    [(x + 0.2, below), (x + 0.8, below + v)],
+                    color.filled(),
+                ));
+            }
+        }
+        if segs.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(segs)
+            .map_err(|x| e(x.to_string()))?
+            .label(format!("{component} {operand}"))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
+fn part(r: &Report, component: &str, operand: &str) -> f64 {
+    r.energy_matrix_pj
+        .get(component)
+        .and_then(|row| row.get(operand))
+        .copied()
+        .unwrap_or(0.0)
+}
