@@ -303,6 +303,10 @@ struct SimulateArgs {
     /// Only trace spans overlapping these cycles, e.g. 0..100000.
     #[arg(long, value_name = "START..END", value_parser = parse_window, requires = "trace")]
     trace_window: Option<std::ops::Range<u64>>,
+    /// Write SVG pictures into this directory: SRAM occupancy and DRAM bandwidth over
+    /// time, and the DRAM queue-delay histogram.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -714,13 +718,55 @@ fn simulate(args: SimulateArgs) -> Result<()> {
         }
     }
     let predicted = schedule.predicted.clone();
+    let schedule_dram_bw = schedule.accelerator.dram.bw_bits;
     let options = SimOptions {
         trace: args.trace.clone(),
         trace_window: args.trace_window.clone(),
         trace_layers: args.trace_layers.clone(),
+        record_timelines: args.plots.is_some(),
     };
     let measured = stems::sim::simulate(schedule, &options)?;
     let comparison = stems::validate::compare(&predicted, &measured.report);
+    if let (Some(dir), Some(t)) = (&args.plots, &measured.timelines) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let end = measured.report.latency_cycles;
+        let what = format!(
+            "{} on {}",
+            measured.report.workload,
+            measured.report.schedule.join(",")
+        );
+        let series: Vec<(String, &[(u64, u64)])> = t
+            .sram_bits
+            .iter()
+            .enumerate()
+            .map(|(c, s)| (format!("core{c}"), s.as_slice()))
+            .collect();
+        stems::report::plot::occupancy(
+            &dir.join("sram_occupancy.svg"),
+            &format!("global SRAM occupancy: {what}"),
+            &series,
+            measured.report.global_sram_bits,
+            end,
+        )?;
+        stems::report::plot::bandwidth(
+            &dir.join("dram_bandwidth.svg"),
+            &format!("DRAM bandwidth: {what}"),
+            &t.dram_bursts,
+            end,
+            schedule_dram_bw,
+            400,
+        )?;
+        stems::report::plot::histogram(
+            &dir.join("dram_queue_delay.svg"),
+            &format!("DRAM port queue delay: {what}"),
+            "cycles waited for the port",
+            &t.dram_queue_delays,
+        )?;
+        eprintln!(
+            "wrote sram_occupancy.svg, dram_bandwidth.svg, dram_queue_delay.svg to {}",
+            dir.display()
+        );
+    }
     if let Some(path) = &args.trace {
         eprintln!(
             "trace written to {} ({} events); open it in ui.perfetto.dev",

@@ -389,6 +389,35 @@ fn broken_schedule_files_exit_2_naming_the_problem() {
 }
 
 #[test]
+fn simulate_draws_occupancy_bandwidth_and_queue_delay_pictures() {
+    let dir = std::env::temp_dir().join(format!("stems-plots-{}", std::process::id()));
+    let out = stems(&[
+        "simulate",
+        "--replay",
+        "traces/tiny_2t_lf_4kib.schedule.json",
+        "--plots",
+        dir.to_str().expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for svg in [
+        "sram_occupancy.svg",
+        "dram_bandwidth.svg",
+        "dram_queue_delay.svg",
+    ] {
+        let text = std::fs::read_to_string(dir.join(svg)).expect("svg");
+        assert!(
+            text.starts_with("<svg") && text.contains("<polyline") || text.contains("<rect"),
+            "{svg}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn simulate_json_has_the_measured_extras() {
     let out = stems(&[
         "simulate",

@@ -225,3 +225,192 @@ fn part(r: &Report, component: &str, operand: &str) -> f64 {
         .copied()
         .unwrap_or(0.0)
 }
+
+const LINE_COLORS: [RGBColor; 4] = [
+    RGBColor(59, 82, 139),
+    RGBColor(200, 110, 40),
+    RGBColor(33, 145, 140),
+    RGBColor(150, 40, 110),
+];
+
+/// Global-SRAM occupancy over time, one step line per core, with the capacity.
+pub fn occupancy(
+    path: &Path,
+    title: &str,
+    series: &[(String, &[(u64, u64)])],
+    capacity_bits: u64,
+    end: u64,
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let kib = |bits: u64| bits as f64 / 8192.0;
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0u64..end.max(1), 0f64..kib(capacity_bits) * 1.05)
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("cycle")
+        .y_desc("global SRAM in use (KiB)")
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0, kib(capacity_bits)), (end.max(1), kib(capacity_bits))],
+            ShapeStyle::from(&RED).stroke_width(1),
+        ))
+        .map_err(|x| e(x.to_string()))?
+        .label("capacity")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED));
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = LINE_COLORS[i % LINE_COLORS.len()];
+        // A step function: each level holds until the next change.
+        let mut steps = Vec::with_capacity(points.len() * 2 + 1);
+        let mut last = 0f64;
+        for &(t, bits) in points.iter() {
+            steps.push((t, last));
+            last = kib(bits);
+            steps.push((t, last));
+        }
+        steps.push((end.max(1), last));
+        chart
+            .draw_series(LineSeries::new(steps, color.stroke_width(1)))
+            .map_err(|x| e(x.to_string()))?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
+/// DRAM bandwidth over time, averaged over `windows` equal windows, with the port's peak.
+pub fn bandwidth(
+    path: &Path,
+    title: &str,
+    bursts: &[(u64, u64, u64)],
+    end: u64,
+    peak_bits_per_cycle: u64,
+    windows: u64,
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let end = end.max(1);
+    let width = end.div_ceil(windows.max(1)).max(1);
+    let mut bits = vec![0f64; end.div_ceil(width) as usize + 1];
+    for &(s, t, b) in bursts {
+        // Spread each burst over the windows it covers.
+        let dur = t.saturating_sub(s).max(1);
+        let mut at = s;
+        while at < s + dur {
+            let w = (at / width) as usize;
+            let next = ((at / width + 1) * width).min(s + dur);
+            if let Some(slot) = bits.get_mut(w) {
+                *slot += b as f64 * (next - at) as f64 / dur as f64;
+            }
+            at = next;
+        }
+    }
+    let points: Vec<(u64, f64)> = bits
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u64 * width, b / width as f64))
+        .collect();
+    let root = SVGBackend::new(path, (900, 380)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0u64..end, 0f64..peak_bits_per_cycle as f64 * 1.1)
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("cycle")
+        .y_desc("DRAM bandwidth (bits/cycle)")
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .draw_series(LineSeries::new(
+            [
+                (0, peak_bits_per_cycle as f64),
+                (end, peak_bits_per_cycle as f64),
+            ],
+            &RED,
+        ))
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .draw_series(
+            AreaSeries::new(points, 0.0, LINE_COLORS[0].mix(0.4)).border_style(LINE_COLORS[0]),
+        )
+        .map_err(|x| e(x.to_string()))?;
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
+/// A histogram of (value, count) samples, in log2 buckets of the value.
+pub fn histogram(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    samples: &[(u64, u64)],
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let bucket = |v: u64| {
+        if v == 0 {
+            0
+        } else {
+            64 - v.leading_zeros() as usize
+        }
+    };
+    let mut counts = vec![0u64; 65];
+    for &(v, c) in samples {
+        counts[bucket(v)] += c;
+    }
+    let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0) + 1;
+    let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let root = SVGBackend::new(path, (800, 380)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..last as f64, 0f64..top)
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(x_desc)
+        .y_desc("requests")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_labels(last.min(24))
+        .x_label_formatter(&|v| {
+            let b = v.round() as u32;
+            match b {
+                0 => "0".into(),
+                b => format!("<{}", 1u64 << b.min(63)),
+            }
+        })
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .draw_series(counts.iter().take(last).enumerate().map(|(i, &c)| {
+            Rectangle::new(
+                [(i as f64 - 0.4, 0.0), (i as f64 + 0.4, c as f64)],
+                LINE_COLORS[2].filled(),
+            )
+        }))
+        .map_err(|x| e(x.to_string()))?;
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}

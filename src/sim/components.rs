@@ -38,6 +38,8 @@ pub struct DramModel {
     port: Port,
     last_write: Option<bool>,
     ledger: Ledger,
+    /// Every burst (bus start, bus end, bits), when recording.
+    pub bursts: Option<Vec<(Cycle, Cycle, u64)>>,
 }
 
 impl DramModel {
@@ -48,7 +50,23 @@ impl DramModel {
             port: Port::default(),
             last_write: None,
             ledger: Ledger::default(),
+            bursts: None,
         }
+    }
+
+    /// Records every burst, for bandwidth-over-time pictures.
+    pub fn recording(mut self) -> Self {
+        self.bursts = Some(Vec::new());
+        self
+    }
+
+    /// The port's queue-delay distribution: (delay in cycles, count) per recorded value.
+    pub fn queue_delays(&self) -> Vec<(u64, u64)> {
+        self.port
+            .delays
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect()
     }
 }
 
@@ -75,6 +93,9 @@ impl Component for DramModel {
         let ready = now.max(route.flow_start);
         let burst = route.bits.div_ceil(p.bw_bits);
         let (start, bus_free, waited) = self.port.reserve(ready, turnaround + burst, 0);
+        if let Some(b) = self.bursts.as_mut() {
+            b.push((start + turnaround, bus_free, route.bits));
+        }
         let end = (bus_free + p.latency_cycles).max(route.flow_end);
         let bits = route.bits as f64;
         let (energy, r, w) = if write {

@@ -146,6 +146,8 @@ pub struct Controller {
     stalls: [Cycle; 5],
     pub finish: Cycle,
     pub incidents: Incidents,
+    /// Global-SRAM occupancy over time: (cycle, bits) after each change.
+    pub occupancy: Vec<(Cycle, u64)>,
     filter: TraceFilter,
 }
 
@@ -213,6 +215,7 @@ impl Controller {
             stalls: [0; 5],
             finish: 0,
             incidents: Incidents::default(),
+            occupancy: vec![(0, 0)],
             filter,
         }
     }
@@ -439,6 +442,10 @@ impl Controller {
     fn occupancy_sample(&mut self, now: Cycle, out: &mut Outbox) {
         let name = format!("core{}", self.core);
         let used = self.used;
+        match self.occupancy.last_mut() {
+            Some(last) if last.0 == now => last.1 = used,
+            _ => self.occupancy.push((now, used)),
+        }
         if let Some(t) = out.trace.as_deref_mut() {
             t.counter(&name, "global_sram_bits", now, used as f64);
         }

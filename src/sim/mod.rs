@@ -49,6 +49,19 @@ pub struct SimOptions {
     pub trace_window: Option<Range<Cycle>>,
     /// Only tiles (and their transfers) of these layers go into the trace.
     pub trace_layers: Option<Vec<String>>,
+    /// Keep the time series for pictures (`MeasuredReport::timelines`).
+    pub record_timelines: bool,
+}
+
+/// Time series of a run, for pictures (not part of the JSON report).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timelines {
+    /// Per core: global-SRAM occupancy (cycle, bits) after each change.
+    pub sram_bits: Vec<Vec<(Cycle, u64)>>,
+    /// DRAM bursts: (start, end, bits).
+    pub dram_bursts: Vec<(Cycle, Cycle, u64)>,
+    /// DRAM port queue delays: (cycles, count).
+    pub dram_queue_delays: Vec<(u64, u64)>,
 }
 
 /// One component's figures.
@@ -74,6 +87,8 @@ pub struct MeasuredReport {
     pub components: Vec<ComponentReport>,
     pub peak_global_sram_bits_per_core: Vec<u64>,
     pub trace_events: Option<u64>,
+    #[serde(skip)]
+    pub timelines: Option<Timelines>,
 }
 
 fn by_cause(stalls: &[Cycle; 5]) -> BTreeMap<&'static str, u64> {
@@ -124,7 +139,11 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     };
     let mut kernel = Kernel::new(trace);
     let mut ids = Ids {
-        dram: kernel.add(Box::new(DramModel::new(&acc.dram))),
+        dram: kernel.add(Box::new(if options.record_timelines {
+            DramModel::new(&acc.dram).recording()
+        } else {
+            DramModel::new(&acc.dram)
+        })),
         noc: kernel.add(Box::new(MeshNoc::new(&acc.noc))),
         ..Ids::default()
     };
@@ -211,6 +230,16 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         latency = latency.max(c.finish);
         incidents.merge(&c.incidents);
     }
+    let timelines = options.record_timelines.then(|| {
+        let dram = kernel.components[ids.dram]
+            .as_any()
+            .downcast_ref::<DramModel>();
+        Timelines {
+            sram_bits: controllers.iter().map(|c| c.occupancy.clone()).collect(),
+            dram_bursts: dram.and_then(|d| d.bursts.clone()).unwrap_or_default(),
+            dram_queue_delays: dram.map(DramModel::queue_delays).unwrap_or_default(),
+        }
+    });
     let trace_events = match kernel.trace.take() {
         Some(t) => Some(t.finish()?),
         None => None,
@@ -243,6 +272,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         components,
         peak_global_sram_bits_per_core: peaks,
         trace_events,
+        timelines,
     })
 }
 
