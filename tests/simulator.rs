@@ -410,7 +410,7 @@ fn simulate_draws_occupancy_bandwidth_and_queue_delay_pictures() {
     ] {
         let text = std::fs::read_to_string(dir.join(svg)).expect("svg");
         assert!(
-            text.starts_with("<svg") && text.contains("<polyline") || text.contains("<rect"),
+            text.starts_with("<svg") && (text.contains("<polyline") || text.contains("<rect")),
             "{svg}"
         );
     }
