@@ -134,15 +134,13 @@ impl Component for DramModel {
     }
 
     fn stats(&self) -> ComponentStats {
-        let mut s = ComponentStats {
-            name: self.name.clone(),
-            busy_cycles: self.port.busy,
-            ports: vec![PortStats::of("port", &self.port)],
-            ledger: self.ledger.clone(),
-            ..ComponentStats::default()
-        };
-        s.stall(StallCause::DramPort, self.port.waited);
-        s
+        ComponentStats::single_port(
+            &self.name,
+            "port",
+            &self.port,
+            &self.ledger,
+            StallCause::DramPort,
+        )
     }
 }
 
@@ -311,15 +309,13 @@ impl Component for LocalBuffer {
     }
 
     fn stats(&self) -> ComponentStats {
-        let mut s = ComponentStats {
-            name: self.name.clone(),
-            busy_cycles: self.port.busy,
-            ports: vec![PortStats::of("write", &self.port)],
-            ledger: self.ledger.clone(),
-            ..ComponentStats::default()
-        };
-        s.stall(StallCause::LocalBufferBandwidth, self.port.waited);
-        s
+        ComponentStats::single_port(
+            &self.name,
+            "write",
+            &self.port,
+            &self.ledger,
+            StallCause::LocalBufferBandwidth,
+        )
     }
 }
 

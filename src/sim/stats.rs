@@ -107,6 +107,25 @@ pub struct ComponentStats {
 }
 
 impl ComponentStats {
+    /// The figures of a component with one port, whose waits are all of one cause.
+    pub fn single_port(
+        name: &str,
+        port_name: &str,
+        port: &Port,
+        ledger: &Ledger,
+        cause: StallCause,
+    ) -> Self {
+        let mut s = ComponentStats {
+            name: name.to_string(),
+            busy_cycles: port.busy,
+            ports: vec![PortStats::of(port_name, port)],
+            ledger: ledger.clone(),
+            ..ComponentStats::default()
+        };
+        s.stall(cause, port.waited);
+        s
+    }
+
     pub fn stall(&mut self, cause: StallCause, cycles: Cycle) {
         self.stall_cycles[cause.index()] += cycles;
     }
