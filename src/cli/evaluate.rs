@@ -1,0 +1,34 @@
+//! `stems evaluate`: a schedule's analytic cost.
+
+use super::{Format, ModelFiles, ScheduleArgs};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub models: ModelFiles,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Write the Schedule (JSON) for `stems simulate --replay`.
+    #[arg(long, value_name = "FILE")]
+    pub save_schedule: Option<PathBuf>,
+}
+
+pub fn run(args: EvaluateArgs) -> Result<()> {
+    let schedule = args.models.plan(&args.schedule)?;
+    if let Some(path) = &args.save_schedule {
+        schedule
+            .save(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("schedule written to {}", path.display());
+    }
+    match args.format {
+        Format::Table => println!("{}", schedule.predicted.render_table().trim_end()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&schedule.predicted)?),
+    }
+    Ok(())
+}

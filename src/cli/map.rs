@@ -1,0 +1,122 @@
+//! `stems map`: the best loop nest of one computation tile.
+
+use super::{Format, ModelFiles, UsageError, parse_objective};
+use anyhow::{Result, bail};
+use clap::Args;
+use stems::mapping::{MapKey, Mapper, Objective, Residency};
+use stems::tiling::{CtShape, TileRegion};
+
+#[derive(Args)]
+pub struct MapArgs {
+    #[command(flatten)]
+    pub models: ModelFiles,
+    /// The layer to map.
+    #[arg(long, value_name = "NAME")]
+    pub layer: String,
+    /// Timesteps in the tile (1 = single timestep, T = the whole inference).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub timesteps: u32,
+    /// The tile's first timestep (0 = the inference starts: no state to load).
+    #[arg(long, value_name = "T", default_value_t = 0)]
+    pub first_timestep: u32,
+    /// Output lines in the tile (cut along OX as a layer-fused tile); default: all.
+    #[arg(long, value_name = "N")]
+    pub lines: Option<u64>,
+    /// What to minimise.
+    #[arg(long, default_value = "energy", value_parser = parse_objective)]
+    pub objective: Objective,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+pub fn run(args: MapArgs) -> Result<()> {
+    let (workload, accelerator) = args.models.load()?;
+    let layer = workload.layer_by_name(&args.layer).ok_or_else(|| {
+        let names: Vec<&str> = workload.layers.iter().map(|l| l.name.as_str()).collect();
+        UsageError(format!(
+            "--layer {}: no such layer in {} (layers: {})",
+            args.layer,
+            workload.name,
+            names.join(", ")
+        ))
+    })?;
+    let t_end = args.first_timestep.checked_add(args.timesteps);
+    if args.timesteps == 0 || t_end.is_none_or(|e| e > workload.timesteps) {
+        bail!(UsageError(format!(
+            "--timesteps {} from --first-timestep {} does not fit the workload's {} timesteps",
+            args.timesteps, args.first_timestep, workload.timesteps
+        )));
+    }
+    let mut region = TileRegion::whole_layer(
+        layer,
+        args.first_timestep..args.first_timestep + args.timesteps,
+    );
+    if let Some(lines) = args.lines {
+        if lines == 0 || lines > layer.dims.ox {
+            bail!(UsageError(format!(
+                "--lines {lines}: layer {} has {} output lines (OX)",
+                layer.name, layer.dims.ox
+            )));
+        }
+        region.ox = 0..lines;
+    }
+    let shape = CtShape::new(&workload, layer, &region);
+    let core = &accelerator.cores[0];
+    let (residency, stream_budget_bits) = Residency::pack(&shape, core.global_sram().size_bits);
+    let key = MapKey {
+        shape,
+        core: core.id,
+        residency,
+        stream_budget_bits: if residency.any_streamed() {
+            stream_budget_bits
+        } else {
+            0
+        },
+        objective: args.objective,
+    };
+    let mut mapper = Mapper::new(&accelerator);
+    let started = std::time::Instant::now();
+    let mapping = mapper.map(key)?;
+    tracing::info!(
+        candidates = mapping.candidates_evaluated,
+        seconds = started.elapsed().as_secs_f64(),
+        "mapped"
+    );
+    match args.format {
+        Format::Table => {
+            println!(
+                "{} layer {} ({}), timesteps {}..{}, output lines {}..{} of {}, on {} with {} global SRAM, objective {}",
+                workload.name,
+                layer.name,
+                layer.op.name(),
+                region.t.start,
+                region.t.end,
+                region.ox.start,
+                region.ox.end,
+                layer.dims.ox,
+                core.name,
+                stems::model::units::human_bits(core.global_sram().size_bits),
+                args.objective
+            );
+            println!("{}", mapping.render_table().trim_end());
+        }
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct MapOutput<'a> {
+                workload: &'a str,
+                layer: &'a str,
+                region: &'a TileRegion,
+                #[serde(flatten)]
+                mapping: &'a stems::mapping::Mapping,
+            }
+            let out = MapOutput {
+                workload: &workload.name,
+                layer: &layer.name,
+                region: &region,
+                mapping: &mapping,
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    Ok(())
+}

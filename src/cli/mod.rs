@@ -1,0 +1,150 @@
+//! Arguments and helpers the subcommands share.
+
+pub mod evaluate;
+pub mod explore;
+pub mod inspect;
+pub mod map;
+pub mod run;
+pub mod simulate;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use stems::mapping::{Mapper, Objective};
+use stems::model::{Accelerator, HardwareOverrides, Size, Workload};
+use stems::schedule::{Allocation, Schedule, ScheduleSpec, SchedulerOptions};
+
+#[derive(Clone, Copy, ValueEnum, Default)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON document for programs.
+    Json,
+}
+
+#[derive(Args)]
+pub struct ModelOverrides {
+    /// Global SRAM size of every core, e.g. 128KiB or 1MiB (banks and bandwidth follow).
+    #[arg(long, value_name = "SIZE")]
+    pub gb: Option<Size>,
+    /// Blocks whose neuron state is removed (the paper's SEW-X ablation), e.g. 0,1.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub stateless_blocks: Vec<usize>,
+}
+
+impl ModelOverrides {
+    fn hardware(&self) -> HardwareOverrides {
+        HardwareOverrides {
+            global_sram: self.gb,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ModelFiles {
+    /// Workload TOML file.
+    #[arg(long, value_name = "FILE")]
+    pub workload: PathBuf,
+    /// Accelerator TOML file.
+    #[arg(long, value_name = "FILE")]
+    pub hardware: PathBuf,
+    #[command(flatten)]
+    pub overrides: ModelOverrides,
+}
+
+impl ModelFiles {
+    fn load(&self) -> Result<(Workload, Accelerator)> {
+        Ok(stems::model::load(
+            &self.workload,
+            &self.hardware,
+            &stems::model::Overrides {
+                global_sram: self.overrides.gb,
+                stateless_blocks: self.overrides.stateless_blocks.clone(),
+            },
+        )?)
+    }
+
+    /// Schedules the models with the cuts, allocation and options of `args`.
+    fn plan(&self, args: &ScheduleArgs) -> Result<Schedule> {
+        let (workload, accelerator) = self.load()?;
+        let spec = args.spec(&workload)?;
+        let allocation = args.allocation(&workload, &accelerator)?;
+        let mut mapper = Mapper::new(&accelerator);
+        let started = std::time::Instant::now();
+        let schedule = stems::schedule::schedule(
+            &workload,
+            &accelerator,
+            &spec,
+            &allocation,
+            args.options(),
+            &mut mapper,
+        )?;
+        tracing::info!(
+            tiles = schedule.tiles.len(),
+            unique_mappings = mapper.cached(),
+            seconds = started.elapsed().as_secs_f64(),
+            "scheduled"
+        );
+        Ok(schedule)
+    }
+}
+
+#[derive(Args)]
+pub struct ScheduleArgs {
+    /// Cuts: one `<time>-<space>` entry for every block (ST-LBL) or one per block
+    /// (TB-LF,TB-LF,TB-LBL,...). Time: ST, <n>T, TB; space: LBL, LF, LF<n>.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["time_batched", "fused"])]
+    pub schedule: Option<String>,
+    /// The authors' notation: one digit per block, 1 = time-batched (TB), 0 = ST.
+    #[arg(long, value_name = "DIGITS", requires = "fused")]
+    pub time_batched: Option<String>,
+    /// The authors' notation: one digit per block, 1 = layer-fused (LF), 0 = LBL.
+    #[arg(long, value_name = "DIGITS", requires = "time_batched")]
+    pub fused: Option<String>,
+    /// Layer-to-core allocation: LAYER=CORE or block:N=CORE, comma-separated
+    /// (default: every layer on the first core).
+    #[arg(long, value_name = "LIST")]
+    pub allocate: Option<String>,
+    /// Do not overlap a tile's transfers with the previous tile's compute.
+    #[arg(long)]
+    pub no_prefetch: bool,
+    /// What the intra-layer mapper minimises.
+    #[arg(long, default_value = "energy", value_parser = parse_objective)]
+    pub objective: Objective,
+}
+
+impl ScheduleArgs {
+    fn spec(&self, workload: &Workload) -> Result<ScheduleSpec> {
+        Ok(match (&self.schedule, &self.time_batched, &self.fused) {
+            (Some(s), _, _) => ScheduleSpec::parse(s, workload.num_blocks, workload.timesteps)?,
+            (None, Some(t), Some(f)) => ScheduleSpec::from_digits(t, f, workload.num_blocks)?,
+            _ => bail!(UsageError(
+                "give --schedule SPEC, or --time-batched DIGITS with --fused DIGITS".into()
+            )),
+        })
+    }
+
+    fn allocation(&self, workload: &Workload, acc: &Accelerator) -> Result<Allocation> {
+        Ok(match &self.allocate {
+            Some(a) => Allocation::parse(a, workload, acc)?,
+            None => Allocation::single_core(workload),
+        })
+    }
+
+    fn options(&self) -> SchedulerOptions {
+        SchedulerOptions {
+            prefetch: !self.no_prefetch,
+            objective: self.objective,
+        }
+    }
+}
+
+pub fn parse_objective(s: &str) -> Result<Objective, String> {
+    s.parse()
+}
+
+/// A command-line combination that makes no sense.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,203 @@
+//! `stems simulate`: a schedule on the cycle-level simulator, next to its prediction.
+
+use super::{Format, ModelFiles, ModelOverrides, ScheduleArgs, UsageError};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::path::PathBuf;
+use stems::model::units::thousands;
+use stems::report::Table;
+use stems::schedule::Schedule;
+use stems::sim::SimOptions;
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Replay a saved Schedule (from `stems evaluate --save-schedule`) instead of
+    /// scheduling from models.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "schedule", "time_batched", "fused"])]
+    pub replay: Option<PathBuf>,
+    /// Workload TOML file.
+    #[arg(long, value_name = "FILE", required_unless_present = "replay")]
+    pub workload: Option<PathBuf>,
+    /// Accelerator TOML file.
+    #[arg(long, value_name = "FILE", required_unless_present = "replay")]
+    pub hardware: Option<PathBuf>,
+    #[command(flatten)]
+    pub overrides: ModelOverrides,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Write a Chrome trace-event JSON file (open it in ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Only trace tiles of these layers (comma-separated names).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "trace")]
+    pub trace_layers: Option<Vec<String>>,
+    /// Only trace spans overlapping these cycles, e.g. 0..100000.
+    #[arg(long, value_name = "START..END", value_parser = parse_window, requires = "trace")]
+    pub trace_window: Option<std::ops::Range<u64>>,
+    /// Write SVG pictures into this directory: SRAM occupancy and DRAM bandwidth over
+    /// time, and the DRAM queue-delay histogram.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+}
+
+pub fn parse_window(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not START..END"))?;
+    let start: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{a}' is not a cycle"))?;
+    let end: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{b}' is not a cycle"))?;
+    if end <= start {
+        return Err(format!("window {start}..{end} is empty"));
+    }
+    Ok(start..end)
+}
+
+pub fn run(args: SimulateArgs) -> Result<()> {
+    let schedule = match &args.replay {
+        Some(path) => Schedule::load(path)?,
+        None => ModelFiles {
+            workload: args.workload.clone().unwrap_or_default(),
+            hardware: args.hardware.clone().unwrap_or_default(),
+            overrides: ModelOverrides {
+                gb: args.overrides.gb,
+                stateless_blocks: args.overrides.stateless_blocks.clone(),
+            },
+        }
+        .plan(&args.schedule)?,
+    };
+    if let Some(names) = &args.trace_layers {
+        for n in names {
+            if schedule.workload.layer_by_name(n).is_none() {
+                bail!(UsageError(format!(
+                    "--trace-layers: no layer '{n}' in {}",
+                    schedule.workload.name
+                )));
+            }
+        }
+    }
+    let predicted = schedule.predicted.clone();
+    let schedule_dram_bw = schedule.accelerator.dram.bw_bits;
+    let options = SimOptions {
+        trace: args.trace.clone(),
+        trace_window: args.trace_window.clone(),
+        trace_layers: args.trace_layers.clone(),
+        record_timelines: args.plots.is_some(),
+    };
+    let measured = stems::sim::simulate(schedule, &options)?;
+    let comparison = stems::validate::compare(&predicted, &measured.report);
+    if let (Some(dir), Some(t)) = (&args.plots, &measured.timelines) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let end = measured.report.latency_cycles;
+        let what = format!(
+            "{} on {}",
+            measured.report.workload,
+            measured.report.schedule.join(",")
+        );
+        let series: Vec<(String, &[(u64, u64)])> = t
+            .sram_bits
+            .iter()
+            .enumerate()
+            .map(|(c, s)| (format!("core{c}"), s.as_slice()))
+            .collect();
+        stems::report::plot::occupancy(
+            &dir.join("sram_occupancy.svg"),
+            &format!("global SRAM occupancy: {what}"),
+            &series,
+            measured.report.global_sram_bits,
+            end,
+        )?;
+        stems::report::plot::bandwidth(
+            &dir.join("dram_bandwidth.svg"),
+            &format!("DRAM bandwidth: {what}"),
+            &t.dram_bursts,
+            end,
+            schedule_dram_bw,
+            400,
+        )?;
+        stems::report::plot::histogram(
+            &dir.join("dram_queue_delay.svg"),
+            &format!("DRAM port queue delay: {what}"),
+            "cycles waited for the port",
+            &t.dram_queue_delays,
+        )?;
+        eprintln!(
+            "wrote sram_occupancy.svg, dram_bandwidth.svg, dram_queue_delay.svg to {}",
+            dir.display()
+        );
+    }
+    if let Some(path) = &args.trace {
+        eprintln!(
+            "trace written to {} ({} events); open it in ui.perfetto.dev",
+            path.display(),
+            measured.trace_events.unwrap_or(0)
+        );
+    }
+    match args.format {
+        Format::Table => {
+            println!("{}", measured.report.render_table().trim_end());
+            println!(
+                "\nsimulation: {} events in {:.2} s ({:.2} M events/s)",
+                thousands(measured.events),
+                measured.wall_seconds,
+                measured.events_per_second / 1e6
+            );
+            println!("\nPE-array stalls by cause (cycles)");
+            let mut t = Table::new(["cause", "cycles"]);
+            for (cause, cycles) in &measured.stall_cycles_by_cause {
+                t.row([cause.to_string(), thousands(*cycles)]);
+            }
+            print!("{}", t.render());
+            println!("\ncomponents");
+            let mut t = Table::new([
+                "component",
+                "busy cycles",
+                "stall cycles",
+                "port",
+                "requests",
+                "queue p50",
+                "p99",
+                "max",
+            ]);
+            for c in &measured.components {
+                let busiest = c.ports.iter().max_by_key(|p| p.requests);
+                t.row([
+                    c.name.clone(),
+                    thousands(c.busy_cycles),
+                    thousands(c.stall_cycles),
+                    busiest.map_or("-".into(), |p| p.port.clone()),
+                    busiest.map_or("-".into(), |p| thousands(p.requests)),
+                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.p50)),
+                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.p99)),
+                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.max)),
+                ]);
+            }
+            print!("{}", t.render());
+            println!("\nanalytic prediction vs simulation");
+            print!("{}", stems::validate::render(&comparison));
+        }
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                #[serde(flatten)]
+                measured: &'a stems::sim::MeasuredReport,
+                validation: &'a [stems::validate::Comparison],
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Out {
+                    measured: &measured,
+                    validation: &comparison
+                })?
+            );
+        }
+    }
+    Ok(())
+}
