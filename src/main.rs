@@ -19,9 +19,11 @@ use stems::schedule::{ScheduleError, SpecError};
     long_about = "stems maps spiking neural networks onto neuromorphic accelerators: an analytic \
 front-end (loop-nest mapping, layer fusion, time batching) and a cycle-level simulator that \
 checks it.",
-    after_help = "Examples:\n  stems inspect models/workloads/sew_resnet18_cifar10dvs.toml\n  \
-stems inspect models/workloads/sew_resnet18_cifar10dvs.toml --stateless-blocks 0,1 --format json\n  \
-stems inspect models/hardware/meta_proto.toml --gb 512KiB"
+    after_help = "Examples:\n  stems run scenarios/paper_best_schedules.toml\n  \
+stems inspect models/workloads/sew_resnet18_cifar10dvs.toml --stateless-blocks 0,1\n  \
+stems evaluate --workload models/workloads/red_lif_gen4.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 512KiB --schedule ST-LF,ST-LF,ST-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL\n  \
+stems simulate --replay traces/sew18_tb_lbl_1mib.schedule.json --trace run.trace.json\n  \
+stems explore --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --gb 128KiB --out sew7_128k"
 )]
 struct Cli {
     /// More log output: -v info, -vv debug, -vvv trace (logs go to stderr).
