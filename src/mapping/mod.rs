@@ -211,15 +211,6 @@ impl Mapping {
         }
     }
 
-    /// DRAM bits the tile itself moves (streamed operands only).
-    pub fn dram_bits(&self) -> u64 {
-        self.accesses
-            .values()
-            .filter_map(|levels| levels.get("dram"))
-            .map(|rw| rw.read_bits + rw.write_bits)
-            .sum()
-    }
-
     /// The nest as nested `for` loops with the memory boundaries drawn between them.
     pub fn render_nest(&self) -> String {
         let n = self.loop_nest.len();

@@ -219,21 +219,6 @@ impl Layer {
         self.output_neurons() * self.precision.o as u64
     }
 
-    /// Input rows or columns needed for `outputs` consecutive outputs along one axis,
-    /// before clipping to the input tensor (`axis` 0 = y, 1 = x).
-    pub fn input_span(&self, axis: usize, outputs: u64) -> u64 {
-        let f = if axis == 0 {
-            self.dims.fy
-        } else {
-            self.dims.fx
-        };
-        if outputs == 0 {
-            0
-        } else {
-            (outputs - 1) * self.stride[axis] + f
-        }
-    }
-
     /// Input range `[lo, hi)` along one axis read by outputs `[o_lo, o_hi)`, clipped to
     /// an input of extent `input_extent` (padding is not stored).
     pub fn input_range(&self, axis: usize, o_lo: u64, o_hi: u64, input_extent: u64) -> Range<u64> {

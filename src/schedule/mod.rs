@@ -18,7 +18,7 @@ pub use spec::{BlockCut, ScheduleSpec, SpaceCut, SpecError, TimeCut};
 use crate::mapping::{Boundary, Loop, Objective};
 use crate::model::{Accelerator, ModelError, Operand, Problem, Workload};
 use crate::report::cost::Report;
-use crate::tiling::graph::{DataObject, ObjectId, Tile, TileId};
+use crate::tiling::graph::{DataObject, ObjectId, Tile};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -460,9 +460,5 @@ impl Schedule {
             }
         }
         ok
-    }
-
-    pub fn tile_ids(&self) -> impl Iterator<Item = TileId> {
-        0..self.tiles.len()
     }
 }

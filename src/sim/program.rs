@@ -172,11 +172,6 @@ impl TileProgram {
         }
     }
 
-    /// Total passes of the tile.
-    pub fn passes(&self) -> u64 {
-        self.loops[..self.outer].iter().map(|l| l.size).product()
-    }
-
     fn total(&self, d: Dim) -> u64 {
         let s = &self.shape;
         match d {
