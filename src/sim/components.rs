@@ -285,10 +285,10 @@ impl Component for LocalBuffer {
         if route.hop().map(|h| h.kind) != Some(HopKind::BufferWrite) {
             return Err(wrong_hop(&self.name, &route));
         }
-        if route.bits > self.capacity {
+        if route.chunk_bits > self.capacity {
             return Err(SimError::Invariant(format!(
                 "{}: a fill of {} bits does not fit its {} bits",
-                self.name, route.bits, self.capacity
+                self.name, route.chunk_bits, self.capacity
             )));
         }
         let ready = now.max(route.flow_start);

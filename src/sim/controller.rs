@@ -227,11 +227,12 @@ impl Controller {
         }
     }
 
+    /// Sends `bits` along `hops`, at most `chunk_bits` held by a buffer at once.
     fn issue(
         &mut self,
         out: &mut Outbox,
         owner: Owner,
-        bits: u64,
+        (bits, chunk_bits): (u64, u64),
         class: DataClass,
         hops: Vec<Hop>,
     ) -> u64 {
@@ -239,7 +240,8 @@ impl Controller {
         self.next_tag += 1;
         self.outstanding.insert(tag, owner);
         self.issued_bits += bits;
-        let route = Route::new(tag, self.me, bits, class, hops);
+        let mut route = Route::new(tag, self.me, bits, class, hops);
+        route.chunk_bits = chunk_bits;
         let first = route.hops[0].component;
         out.send(out.now(), first, Message::Route(Box::new(route)));
         tag
@@ -533,7 +535,7 @@ impl Controller {
             bits,
             "transfer issued"
         );
-        self.issue(out, Owner::Lane(kind, t.object), bits, class, hops);
+        self.issue(out, Owner::Lane(kind, t.object), (bits, bits), class, hops);
         *self.object_in_flight.entry(t.object).or_default() += 1;
         match kind {
             LaneKind::Before => self.before.in_flight += 1,
@@ -645,12 +647,18 @@ impl Controller {
                     }
                 };
                 c.cursor[oi] += f.bits;
-                self.issue(out, Owner::Fill(seq), f.bits, class, hops);
+                self.issue(out, Owner::Fill(seq), (f.bits, f.chunk_bits), class, hops);
                 waiting += 1;
             }
             if work.v_load_bits > 0 {
                 let hops = self.state_route(&c, st.tile.state, false);
-                self.issue(out, Owner::Fill(seq), work.v_load_bits, DataClass::V, hops);
+                self.issue(
+                    out,
+                    Owner::Fill(seq),
+                    (work.v_load_bits, work.v_load_bits),
+                    DataClass::V,
+                    hops,
+                );
                 waiting += 1;
             }
             c.prepared.push_back(Prepared {
@@ -787,13 +795,25 @@ impl Controller {
                 vec![self.sram(self.core, HopKind::SramWrite { addr })]
             };
             c.cursor[oi] += work.o_bits;
-            self.issue(out, Owner::Write, work.o_bits, DataClass::F, hops);
+            self.issue(
+                out,
+                Owner::Write,
+                (work.o_bits, work.o_bits),
+                DataClass::F,
+                hops,
+            );
             c.writes += 1;
         }
         if work.v_store_bits > 0 {
             let hops = self.state_route(&c, st.tile.state, true);
             c.cursor[Operand::V.index()] += work.v_store_bits;
-            self.issue(out, Owner::Write, work.v_store_bits, DataClass::V, hops);
+            self.issue(
+                out,
+                Owner::Write,
+                (work.v_store_bits, work.v_store_bits),
+                DataClass::V,
+                hops,
+            );
             c.writes += 1;
         }
         self.computing = Some(c);

@@ -71,6 +71,9 @@ pub struct Route {
     pub tag: u64,
     pub reply_to: ComponentId,
     pub bits: u64,
+    /// The largest piece moved at once (a buffer refilled piece by piece); `bits`
+    /// unless set.
+    pub chunk_bits: u64,
     pub class: DataClass,
     pub hops: Vec<Hop>,
     pub next: usize,
@@ -97,6 +100,7 @@ impl Route {
             tag,
             reply_to,
             bits,
+            chunk_bits: bits,
             class,
             hops,
             next: 0,

@@ -33,6 +33,9 @@ pub struct Fill {
     pub operand: Operand,
     pub target: FillTarget,
     pub bits: u64,
+    /// The largest piece the target holds at once: a level smaller than a pass's
+    /// reduction is refilled piece by piece within the pass.
+    pub chunk_bits: u64,
 }
 
 /// What one pass needs and does.
@@ -278,6 +281,29 @@ impl TileProgram {
     }
 
     /// Bits of `op` the level with this boundary receives for the current pass position.
+    /// Bits of the first piece a level holds when its boundary lies inside the
+    /// reduction (the whole fill otherwise).
+    fn chunk_bits(&self, op: Operand, boundary: usize) -> u64 {
+        if boundary >= self.reduction {
+            return self.fill_bits(op, boundary);
+        }
+        let s = &self.shape;
+        let (k0, k1) = self.range(Dim::K, boundary);
+        let (oy0, oy1) = self.range(Dim::OY, boundary);
+        let (ox0, ox1) = self.range(Dim::OX, boundary);
+        let [c, fy, fx] = self.reduction_sub(boundary);
+        match op {
+            Operand::W => (k1 - k0) * c * fy * fx * s.precision.w as u64,
+            Operand::I => {
+                let ch = self.input_channels(k1 - k0, c);
+                let rows = self.axis_inputs(0, oy0, oy1, 0, fy);
+                let cols = self.axis_inputs(1, ox0, ox1, 0, fx);
+                ch * rows * cols * s.precision.i as u64
+            }
+            Operand::O | Operand::V => 0,
+        }
+    }
+
     fn fill_bits(&self, op: Operand, boundary: usize) -> u64 {
         let s = &self.shape;
         let (k0, k1) = self.range(Dim::K, boundary);
@@ -341,6 +367,7 @@ impl TileProgram {
                         operand: f.operand,
                         target: f.target,
                         bits,
+                        chunk_bits: self.chunk_bits(f.operand, f.boundary).min(bits),
                     });
                 }
             }
