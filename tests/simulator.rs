@@ -88,47 +88,36 @@ fn every_saved_schedule_replays_to_its_recorded_figures() {
 /// matches the analytic estimate.
 #[test]
 fn measured_traffic_and_energy_match_the_prediction() {
-    // The last field bounds measured/predicted latency: the analytic model averages
-    // bandwidth over a tile, the simulator pays per-pass fill latency and contention.
+    // Latency may differ within -15..+25 %: the analytic model averages bandwidth over a
+    // tile, the simulator pays per-pass fill latency and contention.
     let cases = [
+        ("sew_resnet18_cifar10dvs", "128KiB", "ST-LBL", vec![]),
         (
-            "models/workloads/sew_resnet18_cifar10dvs.toml",
-            "128KiB",
-            "ST-LBL",
-            vec![],
-            1.35,
-        ),
-        (
-            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "sew_resnet18_cifar10dvs",
             "128KiB",
             "TB-LF,TB-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL",
             vec![],
-            1.35,
         ),
         (
-            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "sew_resnet18_cifar10dvs",
             "128KiB",
             "ST-LF,ST-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL",
             vec![0, 1],
-            1.35,
         ),
+        ("sew_resnet18_cifar10dvs", "1MiB", "2T-LF2", vec![]),
+        ("tiny_fused", "2KiB", "TB-LF,TB-LBL", vec![]),
+        // Weight tiles larger than the weight buffer (256-channel reductions).
+        ("red_lif_gen4", "512KiB", "ST-LBL", vec![]),
         (
-            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "sew_resnet152_imagenet",
             "1MiB",
-            "2T-LF2",
+            "TB-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL",
             vec![],
-            1.35,
-        ),
-        (
-            "models/workloads/tiny_fused.toml",
-            "2KiB",
-            "TB-LF,TB-LBL",
-            vec![],
-            2.0,
         ),
     ];
-    for (w, gb, spec, stateless, latency_bound) in cases {
-        let s = plan(w, gb, spec, &stateless);
+    for (name, gb, spec, stateless) in cases {
+        let w = format!("models/workloads/{name}.toml");
+        let s = plan(&w, gb, spec, &stateless);
         let p = s.predicted.clone();
         let m = run(s).report;
         assert_eq!(m.dram_bits, p.dram_bits, "{w} {gb} {spec}");
@@ -161,7 +150,7 @@ fn measured_traffic_and_energy_match_the_prediction() {
         // Latency differs by contention and latency the analytic model averages out.
         let ratio = m.latency_cycles as f64 / p.latency_cycles as f64;
         assert!(
-            (0.85..latency_bound).contains(&ratio),
+            (0.85..1.25).contains(&ratio),
             "{w} {gb} {spec}: latency {} vs {}",
             m.latency_cycles,
             p.latency_cycles
