@@ -433,6 +433,9 @@ fn simulate_json_has_the_measured_extras() {
         "/stall_cycles_by_cause/local_buffer_bandwidth",
         "/stall_cycles_by_cause/dependency",
         "/peak_global_sram_bits_per_core/0",
+        "/latency_cycles_distribution/tile/p99",
+        "/latency_cycles_distribution/transfer/max",
+        "/latency_cycles_distribution/fill/p50",
         "/validation/0/metric",
     ] {
         assert!(j.pointer(key).is_some(), "missing {key}");

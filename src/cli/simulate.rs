@@ -180,6 +180,25 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                 ]);
             }
             print!("{}", t.render());
+            println!("\nlatency distributions (cycles)");
+            let l = &measured.latency_cycles_distribution;
+            let mut t = Table::new(["what", "count", "mean", "p50", "p99", "max"]);
+            for (what, d) in [
+                ("tile compute", l.tile),
+                ("scheduled transfer", l.transfer),
+                ("pass fill", l.fill),
+                ("pass write", l.write),
+            ] {
+                t.row([
+                    what.to_string(),
+                    thousands(d.count),
+                    format!("{:.1}", d.mean),
+                    thousands(d.p50),
+                    thousands(d.p99),
+                    thousands(d.max),
+                ]);
+            }
+            print!("{}", t.render());
             println!("\nanalytic prediction vs simulation");
             print!("{}", stems::validate::render(&comparison));
         }

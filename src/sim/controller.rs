@@ -18,7 +18,7 @@ use super::SimError;
 use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route, StallCause};
 use super::program::{FillTarget, PassWork, TileProgram};
-use super::stats::ComponentStats;
+use super::stats::{ComponentStats, histogram};
 use crate::model::Operand;
 use crate::report::cost::Incidents;
 use crate::schedule::{Action, Extent, Location, Reason, Schedule, Transfer};
@@ -26,6 +26,30 @@ use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+
+/// How long things take, in cycles.
+#[derive(Debug, Clone)]
+pub struct Latencies {
+    /// A tile's compute, first pass to last.
+    pub tile: hdrhistogram::Histogram<u64>,
+    /// A scheduled transfer, issue to completion.
+    pub transfer: hdrhistogram::Histogram<u64>,
+    /// A buffer fill or state load for a pass, issue to completion.
+    pub fill: hdrhistogram::Histogram<u64>,
+    /// An output or state write after a pass, issue to completion.
+    pub write: hdrhistogram::Histogram<u64>,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self {
+            tile: histogram(),
+            transfer: histogram(),
+            fill: histogram(),
+            write: histogram(),
+        }
+    }
+}
 
 /// Component ids of the whole machine.
 #[derive(Debug, Clone, Default)]
@@ -136,7 +160,8 @@ pub struct Controller {
     object_in_flight: HashMap<ObjectId, usize>,
     // Routes.
     next_tag: u64,
-    outstanding: HashMap<u64, Owner>,
+    /// Routes in flight: who waits for them and when they were issued.
+    outstanding: HashMap<u64, (Owner, Cycle)>,
     issued_bits: u64,
     completed_bits: u64,
     // Timing and stalls.
@@ -148,6 +173,7 @@ pub struct Controller {
     pub incidents: Incidents,
     /// Global-SRAM occupancy over time: (cycle, bits) after each change.
     pub occupancy: Vec<(Cycle, u64)>,
+    pub latency: Latencies,
     filter: TraceFilter,
 }
 
@@ -216,6 +242,7 @@ impl Controller {
             finish: 0,
             incidents: Incidents::default(),
             occupancy: vec![(0, 0)],
+            latency: Latencies::default(),
             filter,
         }
     }
@@ -238,7 +265,7 @@ impl Controller {
     ) -> u64 {
         let tag = self.next_tag;
         self.next_tag += 1;
-        self.outstanding.insert(tag, owner);
+        self.outstanding.insert(tag, (owner, out.now()));
         self.issued_bits += bits;
         let mut route = Route::new(tag, self.me, bits, class, hops);
         route.chunk_bits = chunk_bits;
@@ -831,6 +858,8 @@ impl Controller {
         let Some(c) = self.computing.take() else {
             return false;
         };
+        // Auto-resizing histograms only fail on values beyond u64 range.
+        let _ = self.latency.tile.record(now - c.start);
         self.compute_done[c.local] = true;
         self.done[c.tile] = true;
         self.next_compute += 1;
@@ -958,13 +987,20 @@ impl Component for Controller {
             Message::RouteDone {
                 tag, bits, cause, ..
             } => {
-                let owner = self.outstanding.remove(&tag).ok_or_else(|| {
+                let (owner, issued) = self.outstanding.remove(&tag).ok_or_else(|| {
                     SimError::Invariant(format!(
                         "{}: route {tag} completed twice or was never issued",
                         self.name
                     ))
                 })?;
                 self.completed_bits += bits;
+                let took = now - issued;
+                let record = match owner {
+                    Owner::Lane(..) => self.latency.transfer.record(took),
+                    Owner::Fill(_) => self.latency.fill.record(took),
+                    Owner::Write => self.latency.write.record(took),
+                };
+                record.map_err(|e| SimError::Internal(format!("{}: {e}", self.name)))?;
                 match owner {
                     Owner::Lane(kind, object) => {
                         let lane = match kind {

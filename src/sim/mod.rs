@@ -23,7 +23,7 @@ use controller::{Controller, Ids, TraceFilter};
 use kernel::Kernel;
 use message::{Cycle, Message, StallCause};
 use serde::Serialize;
-use stats::PortStats;
+use stats::{Distribution, PortStats};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -51,6 +51,14 @@ pub struct SimOptions {
     pub trace_layers: Option<Vec<String>>,
     /// Keep the time series for pictures (`MeasuredReport::timelines`).
     pub record_timelines: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LatencyReport {
+    pub tile: Distribution,
+    pub transfer: Distribution,
+    pub fill: Distribution,
+    pub write: Distribution,
 }
 
 /// Time series of a run, for pictures (not part of the JSON report).
@@ -86,6 +94,9 @@ pub struct MeasuredReport {
     pub stall_cycles_by_cause: BTreeMap<&'static str, u64>,
     pub components: Vec<ComponentReport>,
     pub peak_global_sram_bits_per_core: Vec<u64>,
+    /// Latency distributions (all cores): tile compute, scheduled transfers, per-pass
+    /// fills and writes.
+    pub latency_cycles_distribution: LatencyReport,
     pub trace_events: Option<u64>,
     #[serde(skip)]
     pub timelines: Option<Timelines>,
@@ -223,12 +234,23 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     }
     // Invariants and the controllers' own records.
     let mut incidents = Incidents::default();
+    let mut latencies = controller::Latencies::default();
     let mut latency = kernel.now;
     let controllers = collect_controllers(&kernel, first_controller, acc.cores.len());
     for c in &controllers {
         c.check_end()?;
         latency = latency.max(c.finish);
         incidents.merge(&c.incidents);
+        let l = &c.latency;
+        for (into, from) in [
+            (&mut latencies.tile, &l.tile),
+            (&mut latencies.transfer, &l.transfer),
+            (&mut latencies.fill, &l.fill),
+            (&mut latencies.write, &l.write),
+        ] {
+            into.add(from)
+                .map_err(|e| SimError::Internal(format!("merging latency histograms: {e}")))?;
+        }
     }
     let timelines = options.record_timelines.then(|| {
         let dram = kernel.components[ids.dram]
@@ -271,6 +293,12 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         stall_cycles_by_cause: by_cause(&stalls),
         components,
         peak_global_sram_bits_per_core: peaks,
+        latency_cycles_distribution: LatencyReport {
+            tile: Distribution::of(&latencies.tile),
+            transfer: Distribution::of(&latencies.transfer),
+            fill: Distribution::of(&latencies.fill),
+            write: Distribution::of(&latencies.write),
+        },
         trace_events,
         timelines,
     })

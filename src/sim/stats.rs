@@ -24,8 +24,7 @@ impl Default for Port {
             busy: 0,
             requests: 0,
             waited: 0,
-            // Two significant figures, auto-resizing: enough for p50/p99/max.
-            delays: Histogram::new(2).expect("2 significant figures is a valid precision"),
+            delays: histogram(),
         }
     }
 }
@@ -71,6 +70,36 @@ impl Delays {
             max: h.max(),
         }
     }
+}
+
+/// A latency distribution in the report.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Distribution {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+impl Distribution {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            count: h.len(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        }
+    }
+}
+
+/// A histogram of cycle counts (two significant figures, auto-resizing).
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new(2).expect("2 significant figures is a valid precision")
 }
 
 /// One port's figures in the report.
