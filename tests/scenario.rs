@@ -101,3 +101,32 @@ schedules = ["3T-LBL"]
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn run_out_writes_results_and_one_breakdown_per_experiment() {
+    let dir = std::env::temp_dir().join(format!("stems-run-out-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args([
+            "run",
+            "scenarios/time_batching_sew18_1mib.toml",
+            "--out",
+            dir.to_str().expect("path"),
+        ])
+        .output()
+        .expect("run stems");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(dir.join("experiment1_breakdown.svg")).expect("svg");
+    assert!(svg.starts_with("<svg") && svg.contains("TB-LBL×7"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).expect("json"))
+            .expect("json");
+    assert_eq!(
+        json["experiments"][0]["runs"].as_array().map(Vec::len),
+        Some(5)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

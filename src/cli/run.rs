@@ -1,7 +1,7 @@
 //! `stems run`: a scenario file.
 
 use super::Format;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -11,6 +11,10 @@ pub struct RunArgs {
     pub scenario: PathBuf,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Write results.json and, per experiment, a stacked energy breakdown of every
+    /// schedule (the paper's figures 7, 9 and 11) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -30,9 +34,50 @@ pub fn run(args: RunArgs) -> Result<()> {
         bar.inc(1);
     })?;
     bar.finish_and_clear();
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (i, x) in result.experiments.iter().enumerate() {
+            let bars: Vec<(String, &stems::report::cost::Report)> = x
+                .runs
+                .iter()
+                .map(|r| (short_name(&r.schedule), &r.predicted))
+                .collect();
+            let file = dir.join(format!("experiment{}_breakdown.svg", i + 1));
+            stems::report::plot::breakdown(&file, &x.name, &bars)?;
+        }
+        let json = dir.join("results.json");
+        std::fs::write(&json, serde_json::to_string_pretty(&result)?)
+            .with_context(|| format!("writing {}", json.display()))?;
+        eprintln!(
+            "wrote results.json and the breakdown pictures to {}",
+            dir.display()
+        );
+    }
     match args.format {
         Format::Table => println!("{}", result.render_table().trim_end()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
     }
     Ok(())
+}
+
+/// A schedule as a bar label: runs of equal entries collapsed (`TB-LF×2,TB-LBL×5`).
+fn short_name(schedule: &str) -> String {
+    let mut parts: Vec<(String, usize)> = Vec::new();
+    for entry in schedule.split(',') {
+        match parts.last_mut() {
+            Some((e, n)) if e == entry => *n += 1,
+            _ => parts.push((entry.to_string(), 1)),
+        }
+    }
+    parts
+        .iter()
+        .map(|(e, n)| {
+            if *n == 1 {
+                e.clone()
+            } else {
+                format!("{e}×{n}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
