@@ -19,7 +19,12 @@ fn bundled_scenarios_load_with_their_overrides() {
     assert!(sew5.workload.block_layers(0).all(|l| !l.stateful));
     let red = &s.experiments[2];
     assert_eq!(red.accelerator.cores[0].global_sram().banks, 4);
-    assert!(Scenario::load(Path::new("scenarios/time_batching_sew18_1mib.toml")).is_ok());
+    for other in [
+        "scenarios/time_batching_sew18_1mib.toml",
+        "scenarios/sew152_appendix.toml",
+    ] {
+        Scenario::load(Path::new(other)).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 #[test]
