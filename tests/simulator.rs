@@ -508,3 +508,41 @@ fn data_crosses_the_mesh_between_cores_and_both_halves_agree() {
     assert_eq!(m.busy_cycles, p.busy_cycles);
     assert!((m.energy_pj.total - p.energy_pj.total).abs() <= 1e-9 * p.energy_pj.total);
 }
+
+#[test]
+fn without_local_buffers_the_array_reads_the_global_sram_and_both_halves_agree() {
+    let text = std::fs::read_to_string("models/hardware/meta_proto.toml").expect("model");
+    let start = text
+        .find("[[core.memory]]\nname = \"weight_lb\"")
+        .expect("weight buffer");
+    let end = text
+        .find("[[core.memory]]\nname = \"global_sram\"")
+        .expect("global sram");
+    let text = format!("{}{}", &text[..start], &text[end..]);
+    let mut acc =
+        Accelerator::parse(&stems::model::SourceText::new("no_lb.toml", text)).expect("valid");
+    acc.apply(HardwareOverrides {
+        global_sram: Some("16KiB".parse().expect("size")),
+    });
+    assert_eq!(acc.cores[0].memories.len(), 1);
+    let w = Workload::load(Path::new("models/workloads/tiny_fused.toml")).expect("workload");
+    let spec = ScheduleSpec::parse("2T-LF,ST-LBL", w.num_blocks, w.timesteps).expect("spec");
+    let mut mapper = Mapper::new(&acc);
+    let s = schedule(
+        &w,
+        &acc,
+        &spec,
+        &Allocation::single_core(&w),
+        SchedulerOptions::default(),
+        &mut mapper,
+    )
+    .expect("schedule");
+    let p = s.predicted.clone();
+    let m = run(s).report;
+    assert_eq!(p.energy_pj.local_buffers, 0.0);
+    assert_eq!(m.dram_bits, p.dram_bits);
+    assert!(
+        (m.energy_pj.global_sram - p.energy_pj.global_sram).abs() <= 1e-9 * p.energy_pj.global_sram
+    );
+    assert!((m.energy_pj.total - p.energy_pj.total).abs() <= 1e-9 * p.energy_pj.total);
+}

@@ -425,14 +425,14 @@ impl Component for MeshNoc {
 
 /// A core's output-stationary PE array. A pass over one output tile takes its
 /// reduction cycles (the array reduces `inputs_per_pe` inputs per PE per cycle), or
-/// longer when a local buffer cannot deliver the pass's operand bits at its read
-/// bandwidth, plus the systolic fill/drain skew on the tile's last pass. One pass at a
-/// time.
+/// longer when a memory feeding it (a local buffer, or the global SRAM for an operand
+/// without one) cannot deliver the pass's operand bits at its read bandwidth, plus the
+/// systolic fill/drain skew on the tile's last pass. One pass at a time.
 pub struct PeArrayModel {
     name: String,
     params: PeArray,
     /// Read bandwidth (bits/cycle) and energy (fJ/bit) of each local buffer feeding it.
-    buffers: HashMap<ComponentId, (u64, f64)>,
+    buffers: HashMap<ComponentId, (u64, f64, Part)>,
     port: Port,
     buffer_stall: Cycle,
     ledger: Ledger,
@@ -442,7 +442,7 @@ impl PeArrayModel {
     pub fn new(
         core_name: &str,
         params: &PeArray,
-        buffers: HashMap<ComponentId, (u64, f64)>,
+        buffers: HashMap<ComponentId, (u64, f64, Part)>,
     ) -> Self {
         Self {
             name: format!("{core_name}.pe_array"),
@@ -466,12 +466,12 @@ impl Component for PeArrayModel {
         };
         let mut need = pass.cycles;
         for (buffer, bits, class) in &pass.buffer_reads {
-            let (bw, e) = self.buffers.get(buffer).copied().ok_or_else(|| {
+            let (bw, e, part) = self.buffers.get(buffer).copied().ok_or_else(|| {
                 SimError::Internal(format!("{}: no local buffer {buffer}", self.name))
             })?;
             need = need.max(bits.div_ceil(bw.max(1)));
             self.ledger
-                .energy(Part::LocalBuffers, Spend::Data(*class), *bits as f64 * e);
+                .energy(part, Spend::Data(*class), *bits as f64 * e);
         }
         let stall = need - pass.cycles;
         self.buffer_stall += stall;

@@ -15,7 +15,9 @@ pub mod program;
 pub mod stats;
 pub mod trace;
 
-use crate::report::cost::{Incidents, Ledger, Report, ReportHeader, ReportTiming};
+use crate::report::cost::{
+    Component as Part, Incidents, Ledger, Report, ReportHeader, ReportTiming,
+};
 use crate::schedule::Schedule;
 use crate::tiling::graph::TileId;
 use components::{DramModel, GlobalSram, LocalBuffer, MeshNoc, PeArrayModel};
@@ -160,17 +162,23 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     };
     for core in &acc.cores {
         let global = core.global_index();
-        ids.sram
-            .push(kernel.add(Box::new(GlobalSram::new(&core.name, core.global_sram()))));
+        let sram = kernel.add(Box::new(GlobalSram::new(&core.name, core.global_sram())));
+        ids.sram.push(sram);
+        // What the array reads from: its local buffers, and the global SRAM for an
+        // operand no local buffer holds.
         let mut buffers = HashMap::new();
         let mut read_params = HashMap::new();
         for (m, mem) in core.memories.iter().enumerate() {
-            if m == global {
-                continue;
-            }
-            let id = kernel.add(Box::new(LocalBuffer::new(&core.name, mem)));
+            let (id, part) = if m == global {
+                (sram, Part::GlobalSram)
+            } else {
+                (
+                    kernel.add(Box::new(LocalBuffer::new(&core.name, mem))),
+                    Part::LocalBuffers,
+                )
+            };
             buffers.insert(m, id);
-            read_params.insert(id, (mem.read_bw_bits(), mem.read_energy_fj_per_bit));
+            read_params.insert(id, (mem.read_bw_bits(), mem.read_energy_fj_per_bit, part));
         }
         ids.buffers.push(buffers);
         ids.pe.push(kernel.add(Box::new(PeArrayModel::new(

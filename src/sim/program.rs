@@ -118,7 +118,9 @@ impl TileProgram {
         }
         let global = &core.global_sram().name;
         let mut fills = Vec::new();
-        let mut buffer_of = [None, None];
+        // The array reads an operand from its local buffer, or from the global SRAM
+        // when no local buffer holds it.
+        let mut buffer_of = [Some(core.global_index()), Some(core.global_index())];
         for op in [Operand::W, Operand::I] {
             for b in boundaries.iter().filter(|b| b.operand == op) {
                 let target = if &b.level == global {
