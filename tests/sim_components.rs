@@ -225,7 +225,14 @@ fn a_pass_takes_its_reduction_cycles_unless_a_buffer_cannot_keep_up() {
     let buffer: ComponentId = 7; // any id; the PE only looks up its parameters
     let mk = || {
         let mut buffers = std::collections::HashMap::new();
-        buffers.insert(buffer, (bw, input_lb.read_energy_fj_per_bit));
+        buffers.insert(
+            buffer,
+            (
+                bw,
+                input_lb.read_energy_fj_per_bit,
+                stems::report::cost::Component::LocalBuffers,
+            ),
+        );
         Box::new(PeArrayModel::new("core0", pe, buffers))
     };
     let pass = |tag, cycles, bits, fill_drain| {
