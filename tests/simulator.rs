@@ -546,3 +546,45 @@ fn without_local_buffers_the_array_reads_the_global_sram_and_both_halves_agree()
     );
     assert!((m.energy_pj.total - p.energy_pj.total).abs() <= 1e-9 * p.energy_pj.total);
 }
+
+#[test]
+fn a_local_buffer_shared_by_weights_and_inputs_agrees_in_both_halves() {
+    let text = std::fs::read_to_string("models/hardware/meta_proto.toml").expect("model");
+    let start = text
+        .find("[[core.memory]]\nname = \"weight_lb\"")
+        .expect("weight buffer");
+    let end = text
+        .find("[[core.memory]]\nname = \"global_sram\"")
+        .expect("global sram");
+    let shared = "[[core.memory]]\nname = \"shared_lb\"\noperands = [\"W\", \"I\"]\nsize = \"48KiB\"\n\
+                  read_bw_bits = 384\nwrite_bw_bits = 384\nread_energy_fj_per_bit = 100.0\n\
+                  write_energy_fj_per_bit = 120.0\n\n";
+    let text = format!("{}{shared}{}", &text[..start], &text[end..]);
+    let mut acc =
+        Accelerator::parse(&stems::model::SourceText::new("shared.toml", text)).expect("valid");
+    acc.apply(HardwareOverrides {
+        global_sram: Some("128KiB".parse().expect("size")),
+    });
+    let w = Workload::load(Path::new("models/workloads/sew_resnet18_cifar10dvs.toml"))
+        .expect("workload");
+    let spec = ScheduleSpec::parse("2T-LF2", w.num_blocks, w.timesteps).expect("spec");
+    let mut mapper = Mapper::new(&acc);
+    let s = schedule(
+        &w,
+        &acc,
+        &spec,
+        &Allocation::single_core(&w),
+        SchedulerOptions::default(),
+        &mut mapper,
+    )
+    .expect("schedule");
+    let p = s.predicted.clone();
+    let m = run(s).report;
+    assert_eq!(m.dram_bits, p.dram_bits);
+    assert_eq!(m.busy_cycles, p.busy_cycles);
+    assert!(
+        (m.energy_pj.local_buffers - p.energy_pj.local_buffers).abs()
+            <= 1e-9 * p.energy_pj.local_buffers
+    );
+    assert!((m.energy_pj.total - p.energy_pj.total).abs() <= 1e-9 * p.energy_pj.total);
+}

@@ -464,14 +464,23 @@ impl Component for PeArrayModel {
         let Message::Pass(pass) = msg else {
             return Err(SimError::Internal(format!("{} got {msg:?}", self.name)));
         };
-        let mut need = pass.cycles;
+        // Operands read from the same memory share its read bandwidth.
+        let mut per_memory: Vec<(ComponentId, u64)> = Vec::new();
         for (buffer, bits, class) in &pass.buffer_reads {
-            let (bw, e, part) = self.buffers.get(buffer).copied().ok_or_else(|| {
+            let (_, e, part) = self.buffers.get(buffer).copied().ok_or_else(|| {
                 SimError::Internal(format!("{}: no local buffer {buffer}", self.name))
             })?;
-            need = need.max(bits.div_ceil(bw.max(1)));
             self.ledger
                 .energy(part, Spend::Data(*class), *bits as f64 * e);
+            match per_memory.iter_mut().find(|(b, _)| b == buffer) {
+                Some((_, total)) => *total += bits,
+                None => per_memory.push((*buffer, *bits)),
+            }
+        }
+        let mut need = pass.cycles;
+        for (buffer, bits) in per_memory {
+            let bw = self.buffers.get(&buffer).map_or(1, |p| p.0.max(1));
+            need = need.max(bits.div_ceil(bw));
         }
         let stall = need - pass.cycles;
         self.buffer_stall += stall;
