@@ -1,18 +1,20 @@
 //! A core controller: issues the lowered commands of its core in order.
 //!
 //! Contract. For each of its tiles, in schedule order, the controller runs three
-//! stages: the *before* actions (allocations, evictions, loads — one at a time, each
-//! transfer waited for), the *compute* (the tile's passes on the PE array, one pass of
-//! look-ahead so that the next pass's buffer fills overlap the current pass), and the
-//! *after* actions (output write-backs, frees). A tile's before actions start when the
-//! previous tile's after actions are done, or — when the schedule prefetches that tile
-//! — as soon as the previous tile starts computing (double buffering). A tile computes
-//! once its before actions are done, the previous tile has computed, and every tile it
-//! depends on has finished (tiles of other cores announce themselves with `TileDone`).
-//! A transfer out of the SRAM waits for the tiles that write its data; an allocation
-//! waits until its address range is free. It checks on every run that occupancy never
-//! exceeds the SRAM, that every route it issues completes exactly once, and that
-//! everything allocated is freed.
+//! stages: the *before* actions (allocations, evictions, loads, in order; transfers are
+//! issued back to back and queue on the ports, and the stage ends when they have all
+//! landed), the *compute* (the tile's passes on the PE array, with up to
+//! `LOOKAHEAD_PASSES` passes of look-ahead so that buffer fills overlap computing), and
+//! the *after* actions (output write-backs, frees). A tile's before actions start when
+//! the previous tile's after actions are done, or — when the schedule prefetches that
+//! tile — as soon as the previous tile starts computing (double buffering). A tile
+//! computes once its before actions are done, the previous tile has computed, and every
+//! tile it depends on has finished (tiles of other cores announce themselves with
+//! `TileDone`). A transfer out of the SRAM waits for the tiles that write its data; a
+//! free waits for the object's transfers in flight and for its readers on other cores;
+//! an allocation waits until its address range is free. It checks on every run that
+//! occupancy never exceeds the SRAM, that every route it issues completes exactly once,
+//! and that everything allocated is freed.
 
 use super::SimError;
 use super::kernel::{Component, Outbox};
