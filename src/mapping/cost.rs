@@ -13,6 +13,15 @@
 //! is loaded when a *visit* of the neuron starts and stored when it ends, where a visit
 //! is the run of timesteps directly above the reduction; the load is skipped at the
 //! inference's first timestep (reset) and the store at its last (discarded).
+//!
+//! The array itself: weights sit in a per-PE register that keeps them across loops they
+//! do not depend on; input features have no register and are read again every
+//! iteration.
+//!
+//! Timing: one temporal iteration per cycle; a level whose ports cannot carry its
+//! traffic in that time stalls the array (the excess over the compute cycles), and the
+//! first pass waits for its buffer tiles to arrive (the prologue). The systolic
+//! fill/drain is paid once per tile.
 
 use super::nest::{Dim, Loop, dim_products, relevant};
 use crate::model::{Core, Dram, OpKind, Operand};
