@@ -452,46 +452,86 @@ fn simulate_json_has_the_measured_extras() {
     assert!(dram["busy_cycles"].as_u64().expect("busy") > 0);
 }
 
-/// The bundled single-core accelerator extended to a 2×1 mesh with a second,
-/// identical core and a NoC that costs energy.
-fn two_cores() -> Accelerator {
+/// The bundled accelerator with its TOML text edited by `edit`, and `gb` of global SRAM.
+fn variant(name: &str, gb: &str, edit: impl Fn(&str) -> String) -> Accelerator {
     let text = std::fs::read_to_string("models/hardware/meta_proto.toml").expect("model");
-    let start = text.find("[[core]]").expect("core table");
-    let end = text.find("[noc]").expect("noc table");
-    let second = text[start..end]
-        .replace("name = \"core0\"", "name = \"core1\"")
-        .replace("position = [0, 0]", "position = [1, 0]");
-    let text = text
-        .replacen("[noc]", &format!("{second}[noc]"), 1)
-        .replace("mesh = [1, 1]", "mesh = [2, 1]")
-        .replace(
-            "energy_fj_per_bit_per_hop = 0.0",
-            "energy_fj_per_bit_per_hop = 50.0",
-        );
     let mut acc =
-        Accelerator::parse(&stems::model::SourceText::new("two_cores.toml", text)).expect("valid");
+        Accelerator::parse(&stems::model::SourceText::new(name, edit(&text))).expect("valid");
     acc.apply(HardwareOverrides {
-        global_sram: Some("8KiB".parse().expect("size")),
+        global_sram: Some(gb.parse().expect("size")),
     });
     acc
 }
 
-#[test]
-fn data_crosses_the_mesh_between_cores_and_both_halves_agree() {
-    let w = Workload::load(Path::new("models/workloads/tiny_fused.toml")).expect("workload");
-    let acc = two_cores();
-    let allocation = Allocation::parse("block:1=core1", &w, &acc).expect("allocation");
-    let spec = ScheduleSpec::parse("ST-LBL", w.num_blocks, w.timesteps).expect("spec");
-    let mut mapper = Mapper::new(&acc);
+/// The bundled accelerator with its local buffers replaced by `replacement` (TOML).
+fn local_buffers_replaced(name: &str, gb: &str, replacement: &str) -> Accelerator {
+    variant(name, gb, |text| {
+        let start = text
+            .find("[[core.memory]]\nname = \"weight_lb\"")
+            .expect("weight buffer");
+        let end = text
+            .find("[[core.memory]]\nname = \"global_sram\"")
+            .expect("global sram");
+        format!("{}{replacement}{}", &text[..start], &text[end..])
+    })
+}
+
+/// Schedules a bundled workload on `acc`, simulates it, and checks the two halves agree
+/// on traffic, PE busy cycles and energy (in total and per component).
+fn both_halves_agree(acc: &Accelerator, workload: &str, spec: &str, allocate: &str) -> Schedule {
+    let w = Workload::load(Path::new(workload)).expect("workload");
+    let allocation = Allocation::parse(allocate, &w, acc).expect("allocation");
+    let spec = ScheduleSpec::parse(spec, w.num_blocks, w.timesteps).expect("spec");
+    let mut mapper = Mapper::new(acc);
     let s = schedule(
         &w,
-        &acc,
+        acc,
         &spec,
         &allocation,
         SchedulerOptions::default(),
         &mut mapper,
     )
     .expect("schedule");
+    let p = s.predicted.clone();
+    let m = run(s.clone()).report;
+    assert_eq!(m.dram_bits, p.dram_bits);
+    assert_eq!(m.busy_cycles, p.busy_cycles);
+    let (pe, me) = (&p.energy_pj, &m.energy_pj);
+    for (a, b) in [
+        (pe.total, me.total),
+        (pe.dram, me.dram),
+        (pe.global_sram, me.global_sram),
+        (pe.local_buffers, me.local_buffers),
+        (pe.pe, me.pe),
+        (pe.noc, me.noc),
+    ] {
+        assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{b} vs {a}");
+    }
+    s
+}
+
+#[test]
+fn data_crosses_the_mesh_between_cores_and_both_halves_agree() {
+    // A second, identical core on a 2×1 mesh whose links cost energy.
+    let acc = variant("two_cores.toml", "8KiB", |text| {
+        let start = text.find("[[core]]").expect("core table");
+        let end = text.find("[noc]").expect("noc table");
+        let second = text[start..end]
+            .replace("name = \"core0\"", "name = \"core1\"")
+            .replace("position = [0, 0]", "position = [1, 0]");
+        text.replacen("[noc]", &format!("{second}[noc]"), 1)
+            .replace("mesh = [1, 1]", "mesh = [2, 1]")
+            .replace(
+                "energy_fj_per_bit_per_hop = 0.0",
+                "energy_fj_per_bit_per_hop = 50.0",
+            )
+    });
+    let s = both_halves_agree(
+        &acc,
+        "models/workloads/tiny_fused.toml",
+        "ST-LBL",
+        "block:1=core1",
+    );
     assert!(s.tiles.iter().any(|t| t.tile.core == 1));
     let moves = s
         .tiles
@@ -500,91 +540,28 @@ fn data_crosses_the_mesh_between_cores_and_both_halves_agree() {
         .filter(|a| matches!(a, Action::Transfer(t) if t.reason == stems::schedule::Reason::Move))
         .count();
     assert!(moves > 0, "conv_b's output moves to core1 for the pool");
-    let p = s.predicted.clone();
-    let m = run(s).report;
-    assert!(p.energy_pj.noc > 0.0);
-    assert!((m.energy_pj.noc - p.energy_pj.noc).abs() <= 1e-9 * p.energy_pj.noc);
-    assert_eq!(m.dram_bits, p.dram_bits);
-    assert_eq!(m.busy_cycles, p.busy_cycles);
-    assert!((m.energy_pj.total - p.energy_pj.total).abs() <= 1e-9 * p.energy_pj.total);
+    assert!(s.predicted.energy_pj.noc > 0.0);
 }
 
 #[test]
 fn without_local_buffers_the_array_reads_the_global_sram_and_both_halves_agree() {
-    let text = std::fs::read_to_string("models/hardware/meta_proto.toml").expect("model");
-    let start = text
-        .find("[[core.memory]]\nname = \"weight_lb\"")
-        .expect("weight buffer");
-    let end = text
-        .find("[[core.memory]]\nname = \"global_sram\"")
-        .expect("global sram");
-    let text = format!("{}{}", &text[..start], &text[end..]);
-    let mut acc =
-        Accelerator::parse(&stems::model::SourceText::new("no_lb.toml", text)).expect("valid");
-    acc.apply(HardwareOverrides {
-        global_sram: Some("16KiB".parse().expect("size")),
-    });
+    let acc = local_buffers_replaced("no_lb.toml", "16KiB", "");
     assert_eq!(acc.cores[0].memories.len(), 1);
-    let w = Workload::load(Path::new("models/workloads/tiny_fused.toml")).expect("workload");
-    let spec = ScheduleSpec::parse("2T-LF,ST-LBL", w.num_blocks, w.timesteps).expect("spec");
-    let mut mapper = Mapper::new(&acc);
-    let s = schedule(
-        &w,
-        &acc,
-        &spec,
-        &Allocation::single_core(&w),
-        SchedulerOptions::default(),
-        &mut mapper,
-    )
-    .expect("schedule");
-    let p = s.predicted.clone();
-    let m = run(s).report;
-    assert_eq!(p.energy_pj.local_buffers, 0.0);
-    assert_eq!(m.dram_bits, p.dram_bits);
-    assert!(
-        (m.energy_pj.global_sram - p.energy_pj.global_sram).abs() <= 1e-9 * p.energy_pj.global_sram
-    );
-    assert!((m.energy_pj.total - p.energy_pj.total).abs() <= 1e-9 * p.energy_pj.total);
+    let s = both_halves_agree(&acc, "models/workloads/tiny_fused.toml", "2T-LF,ST-LBL", "");
+    assert_eq!(s.predicted.energy_pj.local_buffers, 0.0);
 }
 
 #[test]
 fn a_local_buffer_shared_by_weights_and_inputs_agrees_in_both_halves() {
-    let text = std::fs::read_to_string("models/hardware/meta_proto.toml").expect("model");
-    let start = text
-        .find("[[core.memory]]\nname = \"weight_lb\"")
-        .expect("weight buffer");
-    let end = text
-        .find("[[core.memory]]\nname = \"global_sram\"")
-        .expect("global sram");
     let shared = "[[core.memory]]\nname = \"shared_lb\"\noperands = [\"W\", \"I\"]\nsize = \"48KiB\"\n\
                   read_bw_bits = 384\nwrite_bw_bits = 384\nread_energy_fj_per_bit = 100.0\n\
                   write_energy_fj_per_bit = 120.0\n\n";
-    let text = format!("{}{shared}{}", &text[..start], &text[end..]);
-    let mut acc =
-        Accelerator::parse(&stems::model::SourceText::new("shared.toml", text)).expect("valid");
-    acc.apply(HardwareOverrides {
-        global_sram: Some("128KiB".parse().expect("size")),
-    });
-    let w = Workload::load(Path::new("models/workloads/sew_resnet18_cifar10dvs.toml"))
-        .expect("workload");
-    let spec = ScheduleSpec::parse("2T-LF2", w.num_blocks, w.timesteps).expect("spec");
-    let mut mapper = Mapper::new(&acc);
-    let s = schedule(
-        &w,
+    let acc = local_buffers_replaced("shared.toml", "128KiB", shared);
+    let s = both_halves_agree(
         &acc,
-        &spec,
-        &Allocation::single_core(&w),
-        SchedulerOptions::default(),
-        &mut mapper,
-    )
-    .expect("schedule");
-    let p = s.predicted.clone();
-    let m = run(s).report;
-    assert_eq!(m.dram_bits, p.dram_bits);
-    assert_eq!(m.busy_cycles, p.busy_cycles);
-    assert!(
-        (m.energy_pj.local_buffers - p.energy_pj.local_buffers).abs()
-            <= 1e-9 * p.energy_pj.local_buffers
+        "models/workloads/sew_resnet18_cifar10dvs.toml",
+        "2T-LF2",
+        "",
     );
-    assert!((m.energy_pj.total - p.energy_pj.total).abs() <= 1e-9 * p.energy_pj.total);
+    assert!(s.predicted.energy_pj.local_buffers > 0.0);
 }
