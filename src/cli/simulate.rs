@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use stems::model::units::thousands;
 use stems::report::Table;
 use stems::schedule::Schedule;
-use stems::sim::SimOptions;
+use stems::sim::{SimError, SimOptions};
 
 #[derive(Args)]
 pub struct SimulateArgs {
@@ -60,6 +60,18 @@ pub fn parse_window(s: &str) -> Result<std::ops::Range<u64>, String> {
     Ok(start..end)
 }
 
+/// A replayed file that cannot run as written (it deadlocks, breaks an invariant or
+/// fails verification) is bad input; for a schedule stems made itself it is a bug.
+fn rejected(args: &SimulateArgs, e: SimError) -> anyhow::Error {
+    match (&args.replay, &e) {
+        (
+            Some(path),
+            SimError::Verification(_) | SimError::Deadlock { .. } | SimError::Invariant(_),
+        ) => UsageError(format!("{}: {e}", path.display())).into(),
+        _ => e.into(),
+    }
+}
+
 pub fn run(args: SimulateArgs) -> Result<()> {
     let schedule = match &args.replay {
         Some(path) => Schedule::load(path)?,
@@ -90,8 +102,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         trace_window: args.trace_window.clone(),
         trace_layers: args.trace_layers.clone(),
         record_timelines: args.plots.is_some(),
+        verify: true,
     };
-    let measured = stems::sim::simulate(schedule, &options)?;
+    let measured = stems::sim::simulate(schedule, &options).map_err(|e| rejected(&args, e))?;
     let comparison = stems::validate::compare(&predicted, &measured.report);
     if let (Some(dir), Some(t)) = (&args.plots, &measured.timelines) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

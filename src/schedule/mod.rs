@@ -56,7 +56,8 @@ pub fn plan(
 }
 
 /// Bumped whenever the file format changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 added the streaming staging area (`stage` / `unstage` actions).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Where data is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -107,6 +108,17 @@ pub enum Action {
     Free {
         core: usize,
         object: ObjectId,
+        extents: Vec<Extent>,
+    },
+    /// Reserves the staging area a streaming tile moves its streamed operands through
+    /// (`stream_budget_bits` of the global SRAM); it counts towards occupancy.
+    Stage {
+        core: usize,
+        extents: Vec<Extent>,
+    },
+    /// Releases the tile's staging area.
+    Unstage {
+        core: usize,
         extents: Vec<Extent>,
     },
     Transfer(Transfer),
@@ -225,7 +237,8 @@ impl Schedule {
                 .field("cuts"),
             );
         }
-        let mut live: Vec<Vec<(u64, u64, ObjectId)>> = vec![Vec::new(); nc];
+        // Per core: (start, len, occupant); `None` is a staging area.
+        let mut live: Vec<Vec<(u64, u64, Option<ObjectId>)>> = vec![Vec::new(); nc];
         for (i, st) in self.tiles.iter().enumerate() {
             let el = format!("tile {i}");
             let t = &st.tile;
@@ -354,25 +367,27 @@ impl Schedule {
                         object,
                         extents,
                     } => {
-                        if !self.check_extents(*core, extents, &el, &mut problems) || *object >= no
-                        {
+                        if *object >= no {
+                            problems.push(
+                                Problem::new(&el, format!("allocates object {object} of {no}"))
+                                    .field("object"),
+                            );
                             continue;
                         }
-                        for e in extents {
-                            if let Some(&(_, _, other)) = live[*core]
-                                .iter()
-                                .find(|(s, l, _)| e.start < s + l && *s < e.end())
-                            {
-                                problems.push(Problem::new(
-                                    &el,
-                                    format!(
-                                        "allocation of object {object} at {}..{} on core {core} overlaps object {other}",
-                                        e.start,
-                                        e.end()
-                                    ),
-                                ).field("extents"));
-                            }
-                            live[*core].push((e.start, e.len, *object));
+                        if self.check_extents(*core, extents, &el, &mut problems) {
+                            occupy(
+                                &mut live[*core],
+                                *core,
+                                extents,
+                                Some(*object),
+                                &el,
+                                &mut problems,
+                            );
+                        }
+                    }
+                    Action::Stage { core, extents } => {
+                        if self.check_extents(*core, extents, &el, &mut problems) {
+                            occupy(&mut live[*core], *core, extents, None, &el, &mut problems);
                         }
                     }
                     Action::Free {
@@ -380,19 +395,20 @@ impl Schedule {
                         object,
                         extents,
                     } => {
-                        if !self.check_extents(*core, extents, &el, &mut problems) {
-                            continue;
+                        if self.check_extents(*core, extents, &el, &mut problems) {
+                            vacate(
+                                &mut live[*core],
+                                *core,
+                                extents,
+                                Some(*object),
+                                &el,
+                                &mut problems,
+                            );
                         }
-                        for e in extents {
-                            match live[*core].iter().position(|&(s, l, o)| s == e.start && l == e.len && o == *object) {
-                                Some(p) => {
-                                    live[*core].swap_remove(p);
-                                }
-                                None => problems.push(
-                                    Problem::new(&el, format!("frees {}..{} of object {object} on core {core}, which is not allocated", e.start, e.end()))
-                                        .field("extents"),
-                                ),
-                            }
+                    }
+                    Action::Unstage { core, extents } => {
+                        if self.check_extents(*core, extents, &el, &mut problems) {
+                            vacate(&mut live[*core], *core, extents, None, &el, &mut problems);
                         }
                     }
                     Action::Transfer(tr) => {
@@ -424,6 +440,12 @@ impl Schedule {
         }
         if nt == 0 {
             problems.push(Problem::new("schedule", "has no tiles").field("tiles"));
+        }
+        if problems.is_empty() {
+            problems.extend(crate::tiling::coverage::problems(
+                &self.workload,
+                self.tiles.iter().map(|t| (t.tile.layer, &t.tile.region)),
+            ));
         }
         problems
     }
@@ -460,5 +482,77 @@ impl Schedule {
             }
         }
         ok
+    }
+}
+
+fn occupant_name(o: Option<ObjectId>) -> String {
+    match o {
+        Some(o) => format!("object {o}"),
+        None => "a staging area".to_string(),
+    }
+}
+
+/// Records `extents` as held by `occupant`, reporting overlaps with live data.
+fn occupy(
+    live: &mut Vec<(u64, u64, Option<ObjectId>)>,
+    core: usize,
+    extents: &[Extent],
+    occupant: Option<ObjectId>,
+    el: &str,
+    problems: &mut Vec<Problem>,
+) {
+    for e in extents {
+        if let Some(&(_, _, other)) = live
+            .iter()
+            .find(|(s, l, _)| e.start < s + l && *s < e.end())
+        {
+            problems.push(
+                Problem::new(
+                    el,
+                    format!(
+                        "allocation of {} at {}..{} on core {core} overlaps {}",
+                        occupant_name(occupant),
+                        e.start,
+                        e.end(),
+                        occupant_name(other)
+                    ),
+                )
+                .field("extents"),
+            );
+        }
+        live.push((e.start, e.len, occupant));
+    }
+}
+
+/// Releases `extents` held by `occupant`, reporting ranges it does not hold.
+fn vacate(
+    live: &mut Vec<(u64, u64, Option<ObjectId>)>,
+    core: usize,
+    extents: &[Extent],
+    occupant: Option<ObjectId>,
+    el: &str,
+    problems: &mut Vec<Problem>,
+) {
+    for e in extents {
+        match live
+            .iter()
+            .position(|&(s, l, o)| s == e.start && l == e.len && o == occupant)
+        {
+            Some(p) => {
+                live.swap_remove(p);
+            }
+            None => problems.push(
+                Problem::new(
+                    el,
+                    format!(
+                        "frees {}..{} of {} on core {core}, which is not allocated there",
+                        e.start,
+                        e.end(),
+                        occupant_name(occupant)
+                    ),
+                )
+                .field("extents"),
+            ),
+        }
     }
 }

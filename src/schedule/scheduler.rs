@@ -511,6 +511,23 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Frees the previous tile's finished data and releases its staging area.
+    fn release(
+        &mut self,
+        core: usize,
+        deferred: &mut Vec<ObjectId>,
+        staging: &mut Option<Vec<Extent>>,
+        actions: &mut Vec<Action>,
+    ) {
+        for o in std::mem::take(deferred) {
+            self.free_everywhere(o, core, actions);
+        }
+        if let Some(extents) = staging.take() {
+            self.pads[core].release(&extents);
+            actions.push(Action::Unstage { core, extents });
+        }
+    }
+
     fn cost(
         &mut self,
         key: MapKey,
@@ -593,6 +610,9 @@ pub fn schedule(
     let mut core_free = vec![0u64; ncores];
     let mut core_start = vec![0u64; ncores];
     let mut deferred: Vec<Vec<ObjectId>> = vec![Vec::new(); ncores];
+    // Per core: the staging area the previous tile streamed through, released with its
+    // deferred frees.
+    let mut staging: Vec<Option<Vec<Extent>>> = vec![None; ncores];
     let mut busy = 0u64;
 
     for tile_id in 0..graph.tiles.len() {
@@ -638,13 +658,15 @@ pub fn schedule(
                 .filter(|&o| e.is_resident(o, core)),
         );
         let union_bits: u64 = union.iter().map(|&o| graph.objects[o].bits).sum();
-        // Streamed inputs or state are written back and dropped first, which must not
-        // race the previous tile.
+        // A streaming tile writes streamed inputs or state back and drops them, and
+        // reserves the rest of the SRAM as its staging area: neither may race the
+        // previous tile, nor may anything overlap a staging area the previous tile holds.
+        let any_streamed = streamed.iter().any(|&s| s);
         let prefetching = options.prefetch
             && prev[core].is_some()
             && union_bits <= capacity
-            && !streamed[1]
-            && !streamed[3];
+            && !any_streamed
+            && staging[core].is_none();
         // Copies this core holds for readers elsewhere that have finished.
         let mut before: Vec<Action> = std::mem::take(&mut e.remote_frees[core]);
         let mut after_prev: Vec<Action> = Vec::new();
@@ -656,9 +678,12 @@ pub fn schedule(
         };
         if !prefetching {
             // The previous tile's frees happen first; their space is reused.
-            for o in std::mem::take(&mut deferred[core]) {
-                e.free_everywhere(o, core, &mut after_prev);
-            }
+            e.release(
+                core,
+                &mut deferred[core],
+                &mut staging[core],
+                &mut after_prev,
+            );
         }
 
         // Bring in what the tile reads, reserve room for what it writes.
@@ -688,10 +713,33 @@ pub fn schedule(
             }
             e.free_everywhere(s, core, &mut before);
         }
-        if prefetching {
-            for o in std::mem::take(&mut deferred[core]) {
-                e.free_everywhere(o, core, &mut after_prev);
+        // The staging area: what the resident operands leave of the SRAM.
+        let resident_bits: u64 = (0..4)
+            .filter(|&i| !streamed[i])
+            .map(|i| needs.sizes[i])
+            .sum();
+        let stream_budget_bits = if any_streamed {
+            capacity.saturating_sub(resident_bits)
+        } else {
+            0
+        };
+        if stream_budget_bits > 0 {
+            e.make_room(core, stream_budget_bits, &pinned, earliest, &mut before);
+            if let Some(extents) = e.pads[core].alloc(stream_budget_bits) {
+                before.push(Action::Stage {
+                    core,
+                    extents: extents.clone(),
+                });
+                staging[core] = Some(extents);
             }
+        }
+        if prefetching {
+            e.release(
+                core,
+                &mut deferred[core],
+                &mut staging[core],
+                &mut after_prev,
+            );
         }
         if let Some(p) = prev[core] {
             tiles_out[p].after.extend(after_prev);
@@ -702,19 +750,11 @@ pub fn schedule(
         let residency = Residency {
             streamed: [streamed[0], streamed[1], streamed[2], streamed[3]],
         };
-        let resident_bits: u64 = (0..4)
-            .filter(|&i| !streamed[i])
-            .map(|i| needs.sizes[i])
-            .sum();
         let key = MapKey {
             shape,
             core,
             residency,
-            stream_budget_bits: if residency.any_streamed() {
-                capacity.saturating_sub(resident_bits)
-            } else {
-                0
-            },
+            stream_budget_bits,
             objective: options.objective,
         };
         let cost = e
@@ -837,9 +877,7 @@ pub fn schedule(
     // Final frees.
     for core in 0..ncores {
         let mut acts = Vec::new();
-        for o in std::mem::take(&mut deferred[core]) {
-            e.free_everywhere(o, core, &mut acts);
-        }
+        e.release(core, &mut deferred[core], &mut staging[core], &mut acts);
         if let Some(p) = prev[core] {
             tiles_out[p].after.extend(acts);
         }

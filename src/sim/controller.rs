@@ -11,8 +11,11 @@
 //! computes once its before actions are done, the previous tile has computed, and every
 //! tile it depends on has finished (tiles of other cores announce themselves with
 //! `TileDone`). A transfer out of the SRAM waits for the tiles that write its data; a
-//! free waits for the object's transfers in flight and for its readers on other cores;
-//! an allocation waits until its address range is free. It checks on every run that
+//! free waits for the object's transfers in flight and for its readers scheduled
+//! before it (all of them, in the after actions of the core's last tile, which stand
+//! for the end of the schedule); an allocation or a staging area waits until its
+//! address range is free. Every action and tile start is reported to the run's
+//! [`Validity`](super::validity::Validity) record, which refuses what cannot run. It checks on every run that
 //! occupancy never exceeds the SRAM, that every route it issues completes exactly once,
 //! and that everything allocated is freed.
 
@@ -97,6 +100,14 @@ struct Lane {
     in_flight: usize,
 }
 
+/// What holds an address range of the global SRAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Occupant {
+    Object(ObjectId),
+    /// The staging area of a streaming tile.
+    Staging(TileId),
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Owner {
     /// A transfer of a lane, and the object it moves.
@@ -130,8 +141,15 @@ struct Computing {
     /// Where each operand's next access falls inside its data (bits).
     cursor: [u64; 4],
     streamed: [bool; 4],
-    stream_base: u64,
-    stream_len: u64,
+    /// The staging area streamed operands pass through (empty: straight through).
+    staging: Vec<Extent>,
+}
+
+impl Computing {
+    /// The staging-area address of the next access of operand `oi`.
+    fn staging_address(&self, oi: usize) -> u64 {
+        address_in(&self.staging, self.cursor[oi])
+    }
 }
 
 pub struct Controller {
@@ -157,8 +175,10 @@ pub struct Controller {
     capacity: u64,
     used: u64,
     pub peak: u64,
-    live: BTreeMap<u64, (u64, ObjectId)>,
+    live: BTreeMap<u64, (u64, Occupant)>,
     extents: HashMap<ObjectId, Vec<Extent>>,
+    /// Staging areas reserved, by the tile that streams through them.
+    staging: HashMap<TileId, Vec<Extent>>,
     object_in_flight: HashMap<ObjectId, usize>,
     // Routes.
     next_tag: u64,
@@ -233,6 +253,7 @@ impl Controller {
             peak: 0,
             live: BTreeMap::new(),
             extents: HashMap::new(),
+            staging: HashMap::new(),
             next_tag: ((core as u64) << 48) + 1,
             outstanding: HashMap::new(),
             issued_bits: 0,
@@ -278,23 +299,13 @@ impl Controller {
 
     /// Address of `offset` bits into the data of `objects` (their extents in order).
     fn address(&self, objects: &[ObjectId], offset: u64) -> u64 {
-        let total: u64 = objects
+        let extents: Vec<Extent> = objects
             .iter()
             .filter_map(|o| self.extents.get(o))
             .flatten()
-            .map(|e| e.len)
-            .sum();
-        if total == 0 {
-            return 0;
-        }
-        let mut left = offset % total;
-        for e in objects.iter().filter_map(|o| self.extents.get(o)).flatten() {
-            if left < e.len {
-                return e.start + left;
-            }
-            left -= e.len;
-        }
-        0
+            .copied()
+            .collect();
+        address_in(&extents, offset)
     }
 
     fn sram(&self, core: usize, kind: HopKind) -> Hop {
@@ -390,37 +401,28 @@ impl Controller {
                 object,
                 extents,
             } => {
-                if *core != self.core {
-                    return Err(SimError::Invariant(format!(
-                        "{}: tile {tile_id} allocates on core {core}",
-                        self.name
-                    )));
-                }
-                // The range may still hold data another lane has yet to free.
-                for e in extents {
-                    if let Some((&start, &(len, _))) = self.live.range(..e.end()).next_back()
-                        && start + len > e.start
-                    {
-                        return Ok(Waiting::Overlap);
+                self.check_core(*core, tile_id, "allocates")?;
+                let waiting = self.occupy(Occupant::Object(*object), extents, tile_id, now, out)?;
+                if waiting == Waiting::No {
+                    if let Some(v) = out.validity.as_deref_mut() {
+                        let bits = extents.iter().map(|e| e.len).sum();
+                        v.alloc(now, tile_id, *core, *object, bits)?;
                     }
+                    self.extents.insert(*object, extents.clone());
                 }
-                let bits: u64 = extents.iter().map(|e| e.len).sum();
-                if self.used + bits > self.capacity {
-                    return Err(SimError::Invariant(format!(
-                        "{}: allocating object {object} ({bits} bits) before tile {tile_id} would put {} bits in a {}-bit SRAM",
-                        self.name,
-                        self.used + bits,
-                        self.capacity
-                    )));
+                Ok(waiting)
+            }
+            Action::Stage { core, extents } => {
+                self.check_core(*core, tile_id, "stages")?;
+                let waiting =
+                    self.occupy(Occupant::Staging(tile_id), extents, tile_id, now, out)?;
+                if waiting == Waiting::No {
+                    if let Some(v) = out.validity.as_deref_mut() {
+                        v.stage(tile_id, extents.iter().map(|e| e.len).sum());
+                    }
+                    self.staging.insert(tile_id, extents.clone());
                 }
-                for e in extents {
-                    self.live.insert(e.start, (e.len, *object));
-                }
-                self.extents.insert(*object, extents.clone());
-                self.used += bits;
-                self.peak = self.peak.max(self.used);
-                self.occupancy_sample(now, out);
-                Ok(Waiting::No)
+                Ok(waiting)
             }
             Action::Free {
                 core,
@@ -430,9 +432,12 @@ impl Controller {
                 if self.object_in_flight.get(object).copied().unwrap_or(0) > 0 {
                     return Ok(Waiting::ObjectBusy);
                 }
-                // A copy kept for readers on other cores stays until they have run.
+                // A copy kept for readers on other cores stays until they have run. The
+                // after actions of a core's last tile stand for the end of the schedule:
+                // their frees wait for every reader.
                 let limit = match kind {
                     LaneKind::Before => tile_id,
+                    LaneKind::After if self.tiles.last() == Some(&tile_id) => TileId::MAX,
                     LaneKind::After => tile_id + 1,
                 };
                 if self.schedule.objects[*object]
@@ -442,31 +447,111 @@ impl Controller {
                 {
                     return Ok(Waiting::Writers);
                 }
-                if *core != self.core {
-                    return Err(SimError::Invariant(format!(
-                        "{}: tile {tile_id} frees on core {core}",
-                        self.name
-                    )));
+                self.check_core(*core, tile_id, "frees")?;
+                if let Some(v) = out.validity.as_deref_mut() {
+                    v.free(now, tile_id, *core, *object)?;
                 }
-                for e in extents {
-                    match self.live.remove(&e.start) {
-                        Some((len, o)) if len == e.len && o == *object => {}
-                        _ => {
-                            return Err(SimError::Invariant(format!(
-                                "{}: tile {tile_id} frees {}..{} of object {object}, which is not allocated there",
-                                self.name,
-                                e.start,
-                                e.end()
-                            )));
-                        }
-                    }
-                    self.used -= e.len;
-                }
+                self.vacate(Occupant::Object(*object), extents, tile_id, now, out)?;
                 self.extents.remove(object);
-                self.occupancy_sample(now, out);
+                Ok(Waiting::No)
+            }
+            Action::Unstage { core, extents } => {
+                self.check_core(*core, tile_id, "unstages")?;
+                let owner = self
+                    .staging
+                    .iter()
+                    .find(|(_, ex)| ex.first() == extents.first())
+                    .map(|(t, _)| *t)
+                    .unwrap_or(tile_id);
+                self.vacate(Occupant::Staging(owner), extents, tile_id, now, out)?;
+                self.staging.remove(&owner);
+                if let Some(v) = out.validity.as_deref_mut() {
+                    v.unstage(owner);
+                }
                 Ok(Waiting::No)
             }
             Action::Transfer(t) => self.start_transfer(kind, tile_id, t, now, out),
+        }
+    }
+
+    fn check_core(&self, core: usize, tile_id: TileId, what: &str) -> Result<(), SimError> {
+        if core == self.core {
+            Ok(())
+        } else {
+            Err(SimError::Invariant(format!(
+                "{}: tile {tile_id} {what} on core {core}",
+                self.name
+            )))
+        }
+    }
+
+    /// Takes `extents` for `who`, or waits while another lane has yet to free them.
+    fn occupy(
+        &mut self,
+        who: Occupant,
+        extents: &[Extent],
+        tile_id: TileId,
+        now: Cycle,
+        out: &mut Outbox,
+    ) -> Result<Waiting, SimError> {
+        for e in extents {
+            if let Some((&start, &(len, _))) = self.live.range(..e.end()).next_back()
+                && start + len > e.start
+            {
+                return Ok(Waiting::Overlap);
+            }
+        }
+        let bits: u64 = extents.iter().map(|e| e.len).sum();
+        if self.used + bits > self.capacity {
+            return Err(SimError::Invariant(format!(
+                "{}: allocating {} ({bits} bits) before tile {tile_id} would put {} bits in a {}-bit SRAM",
+                self.name,
+                self.occupant_name(who),
+                self.used + bits,
+                self.capacity
+            )));
+        }
+        for e in extents {
+            self.live.insert(e.start, (e.len, who));
+        }
+        self.used += bits;
+        self.peak = self.peak.max(self.used);
+        self.occupancy_sample(now, out);
+        Ok(Waiting::No)
+    }
+
+    /// Releases `extents`, which `who` must hold.
+    fn vacate(
+        &mut self,
+        who: Occupant,
+        extents: &[Extent],
+        tile_id: TileId,
+        now: Cycle,
+        out: &mut Outbox,
+    ) -> Result<(), SimError> {
+        for e in extents {
+            match self.live.remove(&e.start) {
+                Some((len, o)) if len == e.len && o == who => {}
+                _ => {
+                    return Err(SimError::Invariant(format!(
+                        "{}: tile {tile_id} frees {}..{} of {}, which is not allocated there",
+                        self.name,
+                        e.start,
+                        e.end(),
+                        self.occupant_name(who)
+                    )));
+                }
+            }
+            self.used -= e.len;
+        }
+        self.occupancy_sample(now, out);
+        Ok(())
+    }
+
+    fn occupant_name(&self, who: Occupant) -> String {
+        match who {
+            Occupant::Object(o) => format!("object {o} ({})", object_name(&self.schedule, o)),
+            Occupant::Staging(t) => format!("the staging area of tile {t}"),
         }
     }
 
@@ -564,7 +649,10 @@ impl Controller {
             bits,
             "transfer issued"
         );
-        self.issue(out, Owner::Lane(kind, t.object), (bits, bits), class, hops);
+        let tag = self.issue(out, Owner::Lane(kind, t.object), (bits, bits), class, hops);
+        if let Some(v) = out.validity.as_deref_mut() {
+            v.transfer_issued(now, tile_id, tag, t, bits)?;
+        }
         *self.object_in_flight.entry(t.object).or_default() += 1;
         match kind {
             LaneKind::Before => self.before.in_flight += 1,
@@ -599,6 +687,9 @@ impl Controller {
             };
             self.stalls[cause.index()] += idle;
         }
+        if let Some(v) = out.validity.as_deref_mut() {
+            v.tile_start(now, tile_id, self.core)?;
+        }
         let w = &self.schedule.workload;
         let layer = &w.layers[st.tile.layer];
         let shape = CtShape::new(w, layer, &st.tile.region);
@@ -612,7 +703,6 @@ impl Controller {
             self.incidents
                 .streamed(st.tile.layer, st.streamed.iter().copied());
         }
-        let stream_len = st.stream_budget_bits.clamp(1, self.capacity);
         tracing::debug!(core = self.core, tile = tile_id, layer = %st.layer_name, "tile starts");
         self.compute_started[local] = true;
         self.computing = Some(Computing {
@@ -627,8 +717,7 @@ impl Controller {
             start: now,
             cursor: [0; 4],
             streamed,
-            stream_base: self.capacity - stream_len,
-            stream_len,
+            staging: self.staging.get(&tile_id).cloned().unwrap_or_default(),
         });
         self.prepare_next(out);
         Ok(true)
@@ -654,7 +743,7 @@ impl Controller {
                 let oi = f.operand.index();
                 let hops = match f.target {
                     FillTarget::StreamArea => {
-                        let addr = c.stream_base + c.cursor[oi] % c.stream_len;
+                        let addr = c.staging_address(oi);
                         vec![
                             self.dram(false),
                             self.sram(self.core, HopKind::SramWrite { addr }),
@@ -662,7 +751,7 @@ impl Controller {
                     }
                     FillTarget::Buffer(m) => {
                         let addr = if c.streamed[oi] {
-                            c.stream_base + c.cursor[oi] % c.stream_len
+                            c.staging_address(oi)
                         } else {
                             self.address(&objects, c.cursor[oi])
                         };
@@ -704,7 +793,7 @@ impl Controller {
     fn state_route(&self, c: &Computing, state: Option<ObjectId>, store: bool) -> Vec<Hop> {
         let vi = Operand::V.index();
         if c.streamed[vi] {
-            let addr = c.stream_base + c.cursor[vi] % c.stream_len;
+            let addr = c.staging_address(vi);
             if store {
                 vec![
                     self.sram(self.core, HopKind::SramWrite { addr }),
@@ -813,7 +902,7 @@ impl Controller {
         let oi = Operand::O.index();
         if work.o_bits > 0 {
             let hops = if c.streamed[oi] {
-                let addr = c.stream_base + c.cursor[oi] % c.stream_len;
+                let addr = c.staging_address(oi);
                 vec![
                     self.sram(self.core, HopKind::SramWrite { addr }),
                     self.sram(self.core, HopKind::SramRead { addr }),
@@ -864,6 +953,9 @@ impl Controller {
         let _ = self.latency.tile.record(now - c.start);
         self.compute_done[c.local] = true;
         self.done[c.tile] = true;
+        if let Some(v) = out.validity.as_deref_mut() {
+            v.tile_done(c.tile, self.core);
+        }
         self.next_compute += 1;
         if out.trace.is_some() && self.traced(c.tile) {
             let st = &self.schedule.tiles[c.tile];
@@ -953,14 +1045,31 @@ impl Controller {
         }
         if let Some((start, (len, o))) = self.live.iter().next() {
             return Err(SimError::Invariant(format!(
-                "{}: object {o} ({}) is still allocated at {start}..{} after the last tile",
+                "{}: {} is still allocated at {start}..{} after the last tile",
                 self.name,
-                object_name(&self.schedule, *o),
+                self.occupant_name(*o),
                 start + len
             )));
         }
         Ok(())
     }
+}
+
+/// Address of `offset` bits into the data laid out over `extents` (wrapping around;
+/// 0 when they are empty).
+fn address_in(extents: &[Extent], offset: u64) -> u64 {
+    let total: u64 = extents.iter().map(|e| e.len).sum();
+    if total == 0 {
+        return 0;
+    }
+    let mut left = offset % total;
+    for e in extents {
+        if left < e.len {
+            return e.start + left;
+        }
+        left -= e.len;
+    }
+    0
 }
 
 /// The data objects an operand of a tile reads from.
@@ -1012,6 +1121,9 @@ impl Component for Controller {
                         lane.in_flight -= 1;
                         if let Some(n) = self.object_in_flight.get_mut(&object) {
                             *n -= 1;
+                        }
+                        if let Some(v) = out.validity.as_deref_mut() {
+                            v.transfer_done(tag);
                         }
                     }
                     Owner::Fill(seq) => {

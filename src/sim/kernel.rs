@@ -12,6 +12,7 @@
 
 use super::message::{ComponentId, Cycle, Message};
 use super::trace::TraceSink;
+use super::validity::Validity;
 use super::{SimError, stats::ComponentStats};
 use priority_queue::PriorityQueue;
 use std::cmp::Reverse;
@@ -108,6 +109,8 @@ pub struct Outbox<'a> {
     now: Cycle,
     queue: &'a mut EventQueue,
     pub trace: Option<&'a mut TraceSink>,
+    /// The run's data-validity record, when the run is verified.
+    pub validity: Option<&'a mut Validity>,
 }
 
 impl Outbox<'_> {
@@ -128,6 +131,9 @@ pub struct Kernel {
     pub now: Cycle,
     pub events: u64,
     pub trace: Option<TraceSink>,
+    /// Observes what the controllers do; like the trace, it is not a component and
+    /// never sends messages, so verification does not change what is simulated.
+    pub validity: Option<Validity>,
 }
 
 impl Kernel {
@@ -138,6 +144,7 @@ impl Kernel {
             now: 0,
             events: 0,
             trace,
+            validity: None,
         }
     }
 
@@ -165,6 +172,7 @@ impl Kernel {
                 now: at,
                 queue: &mut self.queue,
                 trace: self.trace.as_mut(),
+                validity: self.validity.as_mut(),
             };
             component.handle(at, msg, &mut out)?;
         }

@@ -14,9 +14,10 @@ pub mod message;
 pub mod program;
 pub mod stats;
 pub mod trace;
+pub mod validity;
 
 use crate::report::cost::{
-    Component as Part, Incidents, Ledger, Report, ReportHeader, ReportTiming,
+    ByClass, Component as Part, Incidents, Ledger, Report, ReportHeader, ReportTiming,
 };
 use crate::schedule::Schedule;
 use crate::tiling::graph::TileId;
@@ -38,13 +39,22 @@ pub enum SimError {
     Deadlock { cycle: Cycle, stuck: Vec<String> },
     #[error("invariant violated: {0}")]
     Invariant(String),
+    /// The schedule cannot be executed as written, or is not sufficient.
+    #[error("verification failed: {0}")]
+    Verification(Box<validity::Violation>),
     #[error("internal simulator error: {0}")]
     Internal(String),
     #[error("writing the trace: {0}")]
     Trace(#[from] std::io::Error),
 }
 
-#[derive(Debug, Clone, Default)]
+impl From<Box<validity::Violation>> for SimError {
+    fn from(v: Box<validity::Violation>) -> Self {
+        SimError::Verification(v)
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct SimOptions {
     pub trace: Option<PathBuf>,
     /// Only spans overlapping these cycles go into the trace.
@@ -53,6 +63,21 @@ pub struct SimOptions {
     pub trace_layers: Option<Vec<String>>,
     /// Keep the time series for pictures (`MeasuredReport::timelines`).
     pub record_timelines: bool,
+    /// Track data validity and refuse schedules that cannot run or are not sufficient
+    /// (on by default; off only to measure what verification costs).
+    pub verify: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            trace: None,
+            trace_window: None,
+            trace_layers: None,
+            record_timelines: false,
+            verify: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -72,6 +97,60 @@ pub struct Timelines {
     pub dram_bursts: Vec<(Cycle, Cycle, u64)>,
     /// DRAM port queue delays: (cycles, count).
     pub dram_queue_delays: Vec<(u64, u64)>,
+}
+
+/// What the verifier proved and what it measured of waste.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VerificationReport {
+    /// Every check passed (false only when verification was switched off).
+    pub verified: bool,
+    /// Checks made: operand validity per tile, transfer sources and destinations,
+    /// allocations, frees, coverage and outputs.
+    pub checks: u64,
+    /// Loads of data already valid where they landed.
+    pub redundant_load_bits: u64,
+    /// DRAM writes (spills, write-backs, streamed outputs) whose data was never read
+    /// back.
+    pub dead_write_bits: u64,
+    /// The floor: weights, network input and network output, each moved once.
+    pub compulsory_dram_bits: u64,
+    pub compulsory_dram_bits_by_operand: ByClass<u64>,
+    /// Measured DRAM bits above the floor.
+    pub excess_dram_bits: i64,
+    pub excess_dram_bits_by_operand: ByClass<i64>,
+}
+
+impl VerificationReport {
+    fn new(
+        verified: bool,
+        waste: validity::Waste,
+        workload: &crate::model::Workload,
+        ledger: &Ledger,
+    ) -> Self {
+        let floor = validity::compulsory_dram_bits(workload);
+        let moved: [u64; 3] =
+            std::array::from_fn(|i| ledger.dram_read_bits[i] + ledger.dram_write_bits[i]);
+        let excess: [i64; 3] = std::array::from_fn(|i| moved[i] as i64 - floor[i] as i64);
+        let by = |v: [u64; 3]| ByClass {
+            W: v[0],
+            F: v[1],
+            V: v[2],
+        };
+        Self {
+            verified,
+            checks: waste.checks,
+            redundant_load_bits: waste.redundant_load_bits,
+            dead_write_bits: waste.dead_write_bits,
+            compulsory_dram_bits: floor.iter().sum(),
+            compulsory_dram_bits_by_operand: by(floor),
+            excess_dram_bits: excess.iter().sum(),
+            excess_dram_bits_by_operand: ByClass {
+                W: excess[0],
+                F: excess[1],
+                V: excess[2],
+            },
+        }
+    }
 }
 
 /// One component's figures.
@@ -100,6 +179,7 @@ pub struct MeasuredReport {
     /// fills and writes.
     pub latency_cycles_distribution: LatencyReport,
     pub trace_events: Option<u64>,
+    pub verification: VerificationReport,
     #[serde(skip)]
     pub timelines: Option<Timelines>,
 }
@@ -151,6 +231,9 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         }),
     };
     let mut kernel = Kernel::new(trace);
+    if options.verify {
+        kernel.validity = Some(validity::Validity::new(Arc::clone(&schedule))?);
+    }
     let mut ids = Ids {
         dram: kernel.add(Box::new(if options.record_timelines {
             DramModel::new(&acc.dram).recording()
@@ -270,6 +353,11 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             dram_queue_delays: dram.map(DramModel::queue_delays).unwrap_or_default(),
         }
     });
+    let waste = match kernel.validity.take() {
+        Some(v) => v.finish(kernel.now)?,
+        None => validity::Waste::default(),
+    };
+    let verification = VerificationReport::new(options.verify, waste, &schedule.workload, &ledger);
     let trace_events = match kernel.trace.take() {
         Some(t) => Some(t.finish()?),
         None => None,
@@ -308,6 +396,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             write: Distribution::of(&latencies.write),
         },
         trace_events,
+        verification,
         timelines,
     })
 }

@@ -4,6 +4,7 @@
 //! The reduction dimensions (C, FY, FX) are never cut: a CT always completes its
 //! neurons' reductions, which output stationarity needs.
 
+pub mod coverage;
 pub mod graph;
 
 use crate::model::{Layer, OpKind, Precision, Workload};
