@@ -545,7 +545,26 @@ impl Validity {
         let t = &s.tiles[tile].tile;
         let layer = &w.layers[t.layer];
         let r = &t.region;
+        // State first: a tile run out of timestep order is reported as such.
         let mut reads = Vec::new();
+        if layer.stateful && r.t.start > 0 {
+            let chunks = &ix.state[layer.id];
+            let found = state_chunks(chunks, &r.ox).ok_or_else(|| {
+                (
+                    format!(
+                        "objects holding {} state for columns {}",
+                        layer.name,
+                        range_text(&r.ox)
+                    ),
+                    "none covering them".to_string(),
+                )
+            })?;
+            reads.extend(found.into_iter().map(|o| Read {
+                object: o,
+                operand: Operand::V,
+                version: r.t.start,
+            }));
+        }
         if layer.op.has_weights() {
             let o = ix.weights[layer.id].ok_or_else(|| {
                 (
@@ -591,24 +610,6 @@ impl Validity {
                     });
                 }
             }
-        }
-        if layer.stateful && r.t.start > 0 {
-            let chunks = &ix.state[layer.id];
-            let found = state_chunks(chunks, &r.ox).ok_or_else(|| {
-                (
-                    format!(
-                        "objects holding {} state for columns {}",
-                        layer.name,
-                        range_text(&r.ox)
-                    ),
-                    "none covering them".to_string(),
-                )
-            })?;
-            reads.extend(found.into_iter().map(|o| Read {
-                object: o,
-                operand: Operand::V,
-                version: r.t.start,
-            }));
         }
         Ok(reads)
     }
@@ -779,7 +780,8 @@ impl Validity {
                 tile,
                 Some(o),
                 format!(
-                    "another valid copy before the only one in {here} is freed ({readers} reads still to come{})",
+                    "another valid copy before the only one in {here} is freed ({readers} {} still to come{})",
+                    if readers == 1 { "read" } else { "reads" },
                     if self.schedule.objects[o].network_output {
                         ", and it is a network output"
                     } else {
@@ -932,11 +934,10 @@ impl Validity {
                 now,
                 tile,
                 Some(r.object),
-                format!(
-                    "{} ({}) valid in {place}",
-                    version_text(class, r.version),
-                    r.operand.name()
-                ),
+                match class {
+                    DataClass::V => format!("{} valid in {place}", version_text(class, r.version)),
+                    _ => format!("its {} valid in {place}", r.operand.name()),
+                },
                 self.found_at(r.object, place),
             ));
         }

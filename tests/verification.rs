@@ -1,0 +1,334 @@
+//! Does the simulator verify what it runs? Saved schedules are broken on purpose, one
+//! mistake at a time, and each must fail with its own named error; untouched ones, and
+//! the scheduler's own output, must pass.
+
+use std::path::Path;
+use std::process::Command;
+use stems::model::OpKind;
+use stems::schedule::{Action, Location, Reason, Schedule, SchedulerOptions};
+use stems::sim::validity::{Violation, ViolationKind};
+use stems::sim::{MeasuredReport, SimError, SimOptions, simulate};
+use stems::tiling::graph::DataClass;
+
+fn saved(name: &str) -> Schedule {
+    Schedule::load(Path::new(&format!("traces/{name}.schedule.json")))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(s: Schedule) -> Result<MeasuredReport, Box<Violation>> {
+    match simulate(s, &SimOptions::default()) {
+        Ok(m) => Ok(m),
+        Err(SimError::Verification(v)) => Err(v),
+        Err(other) => panic!("expected a verification verdict, got {other}"),
+    }
+}
+
+fn refused(s: Schedule, kind: ViolationKind) -> Violation {
+    match run(s) {
+        Ok(_) => panic!("a broken schedule replayed without an error (expected {kind:?})"),
+        Err(v) => {
+            assert_eq!(v.kind, kind, "{v}");
+            *v
+        }
+    }
+}
+
+/// Where an action sits: tile, `true` for the after list, index.
+type Slot = (usize, bool, usize);
+
+fn actions(s: &Schedule, tile: usize, after: bool) -> &Vec<Action> {
+    let t = &s.tiles[tile];
+    if after { &t.after } else { &t.before }
+}
+
+fn actions_mut(s: &mut Schedule, tile: usize, after: bool) -> &mut Vec<Action> {
+    let t = &mut s.tiles[tile];
+    if after { &mut t.after } else { &mut t.before }
+}
+
+/// The first action (in schedule order) that `pred` accepts.
+fn find(s: &Schedule, pred: impl Fn(&Schedule, &Action) -> bool) -> Slot {
+    for tile in 0..s.tiles.len() {
+        for after in [false, true] {
+            if let Some(i) = actions(s, tile, after).iter().position(|a| pred(s, a)) {
+                return (tile, after, i);
+            }
+        }
+    }
+    panic!("no such action in the schedule")
+}
+
+fn take(s: &mut Schedule, (tile, after, i): Slot) -> Action {
+    actions_mut(s, tile, after).remove(i)
+}
+
+fn is_transfer(a: &Action, reason: Reason, class: Option<DataClass>, s: &Schedule) -> bool {
+    matches!(a, Action::Transfer(t) if t.reason == reason
+        && class.is_none_or(|c| s.objects[t.object].class == c))
+}
+
+fn weight_load(s: &Schedule, a: &Action) -> bool {
+    is_transfer(a, Reason::Load, Some(DataClass::W), s)
+}
+
+#[test]
+fn untouched_saved_schedules_verify_with_waste_measured() {
+    for name in [
+        "tiny_2t_lf_4kib",
+        "tiny_tb_lf_2kib",
+        "sew18_tb_lbl_1mib",
+        "sew18_4t_lbl_128kib",
+    ] {
+        let m = run(saved(name)).unwrap_or_else(|v| panic!("{name}: {v}"));
+        let v = &m.verification;
+        assert!(v.verified && v.checks > 0, "{name}");
+        // The floor is worked out here from the layer shapes, not by the verifier.
+        let w = &saved(name).workload;
+        let weights: u64 = w
+            .layers
+            .iter()
+            .filter(|l| matches!(l.op, OpKind::Conv | OpKind::Fc))
+            .map(|l| l.dims.k * l.dims.c * l.dims.fy * l.dims.fx * l.precision.w as u64)
+            .sum();
+        assert_eq!(v.compulsory_dram_bits_by_operand.W, weights, "{name}");
+        let moved = m.report.dram_bits.total as i64;
+        assert_eq!(v.excess_dram_bits, moved - v.compulsory_dram_bits as i64);
+    }
+}
+
+#[test]
+fn a_deleted_weight_load_leaves_the_tile_without_its_weights() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let slot = find(&s, weight_load);
+    take(&mut s, slot);
+    let v = refused(s, ViolationKind::OperandNotValid);
+    assert!(
+        v.object.as_deref().is_some_and(|o| o.contains("weights")),
+        "{v}"
+    );
+    assert!(v.found.contains("allocated but never filled"), "{v}");
+    assert!(v.tile.is_some() && v.cycle.is_some(), "{v}");
+}
+
+#[test]
+fn a_deleted_state_spill_loses_the_state_its_reload_needs() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let slot = find(&s, |s, a| {
+        is_transfer(a, Reason::Spill, Some(DataClass::V), s)
+    });
+    take(&mut s, slot);
+    let v = refused(s, ViolationKind::DataLost);
+    assert!(
+        v.object.as_deref().is_some_and(|o| o.contains("state")),
+        "{v}"
+    );
+    assert!(v.expected.contains("1 read still to come"), "{v}");
+}
+
+#[test]
+fn a_schedule_without_transfers_reads_nothing() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    for t in &mut s.tiles {
+        t.before.retain(|a| !matches!(a, Action::Transfer(_)));
+        t.after.retain(|a| !matches!(a, Action::Transfer(_)));
+    }
+    let v = refused(s, ViolationKind::OperandNotValid);
+    assert!(
+        v.tile.as_deref().is_some_and(|t| t.starts_with("tile 0 ")),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_duplicated_load_races_the_original() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let (tile, after, i) = find(&s, weight_load);
+    let copy = actions(&s, tile, after)[i].clone();
+    actions_mut(&mut s, tile, after).insert(i + 1, copy);
+    let v = refused(s, ViolationKind::ConcurrentTransfers);
+    assert!(v.found.contains("still in flight"), "{v}");
+}
+
+/// The first allocation of a loaded weight object, and the free that releases it.
+fn weight_alloc_and_free(s: &Schedule) -> (Slot, Slot) {
+    let alloc = find(
+        s,
+        |s, a| matches!(a, Action::Alloc { object, .. } if s.objects[*object].class == DataClass::W),
+    );
+    let Action::Alloc { object, .. } = actions(s, alloc.0, alloc.1)[alloc.2].clone() else {
+        unreachable!()
+    };
+    let free = find(
+        s,
+        |_, a| matches!(a, Action::Free { object: o, .. } if *o == object),
+    );
+    (alloc, free)
+}
+
+#[test]
+fn an_allocation_shrunk_to_64_bits_cannot_hold_its_object() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let (alloc, free) = weight_alloc_and_free(&s);
+    for (tile, after, i) in [alloc, free] {
+        match &mut actions_mut(&mut s, tile, after)[i] {
+            Action::Alloc { extents, .. } | Action::Free { extents, .. } => {
+                extents.truncate(1);
+                extents[0].len = 64;
+            }
+            _ => unreachable!(),
+        }
+    }
+    let v = refused(s, ViolationKind::AllocationTooSmall);
+    assert!(v.found.contains("64 bits allocated"), "{v}");
+}
+
+#[test]
+fn a_dropped_allocation_leaves_the_load_nowhere_to_land() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let (alloc, free) = weight_alloc_and_free(&s);
+    // The later slot first, so that the earlier index stays valid.
+    take(&mut s, free);
+    take(&mut s, alloc);
+    let v = refused(s, ViolationKind::NotAllocated);
+    assert!(v.expected.contains("for the load to land in"), "{v}");
+}
+
+#[test]
+fn freeing_a_feature_before_its_last_reader_loses_it() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    // A produced feature chunk with readers: move its first free to right after the
+    // tile that produces it.
+    let slot = find(&s, |s, a| {
+        matches!(a, Action::Free { object, .. }
+            if s.objects[*object].producer.is_some() && !s.objects[*object].readers.is_empty())
+    });
+    let free = take(&mut s, slot);
+    let Action::Free { object, .. } = &free else {
+        unreachable!()
+    };
+    let producer = s.objects[*object].producer.expect("produced");
+    assert!(producer < slot.0 || slot.1, "the free came later");
+    s.tiles[producer].after.push(free);
+    let v = refused(s, ViolationKind::DataLost);
+    assert!(
+        v.object.as_deref().is_some_and(|o| o.contains("output")),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_load_moved_after_its_tile_arrives_too_late() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let slot = find(&s, weight_load);
+    assert!(!slot.1, "loads come before their tile");
+    let load = take(&mut s, slot);
+    s.tiles[slot.0].after.insert(0, load);
+    let v = refused(s, ViolationKind::OperandNotValid);
+    assert!(
+        v.tile
+            .as_deref()
+            .is_some_and(|t| t.starts_with(&format!("tile {} ", slot.0))),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_reversed_load_writes_back_data_that_is_not_there() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let (tile, after, i) = find(&s, weight_load);
+    if let Action::Transfer(t) = &mut actions_mut(&mut s, tile, after)[i] {
+        std::mem::swap(&mut t.from, &mut t.to);
+        assert_eq!(t.to, Location::Dram);
+    }
+    let v = refused(s, ViolationKind::SourceNotValid);
+    assert!(v.found.contains("never filled"), "{v}");
+}
+
+#[test]
+fn a_tile_recomputing_another_tiles_columns_fails_coverage_on_load_and_in_the_simulator() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let (a, b) = (0, 1);
+    assert_eq!(s.tiles[a].tile.layer, s.tiles[b].tile.layer);
+    s.tiles[b].tile.region = s.tiles[a].tile.region.clone();
+    let problems = s.check();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("is computed twice (tiles 0 and 1)")),
+        "{problems:?}"
+    );
+    let v = refused(s, ViolationKind::Coverage);
+    assert!(v.found.contains("computed twice"), "{v}");
+}
+
+#[test]
+fn timesteps_run_out_of_order_read_stale_state() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    // The first tile of conv_b computes timesteps 2..4 before 0..2 of the same columns.
+    let first = s
+        .tiles
+        .iter()
+        .position(|t| t.layer_name == "conv_b")
+        .expect("conv_b");
+    let region = s.tiles[first].tile.region.clone();
+    let later = s
+        .tiles
+        .iter()
+        .position(|t| {
+            t.tile.layer == s.tiles[first].tile.layer
+                && t.tile.region.ox == region.ox
+                && t.tile.region.t.start > 0
+        })
+        .expect("a later timestep group");
+    s.tiles[first].tile.region = s.tiles[later].tile.region.clone();
+    s.tiles[later].tile.region = region;
+    let v = refused(s, ViolationKind::StaleState);
+    assert!(v.expected.contains("state after timestep 1"), "{v}");
+    assert!(v.found.contains("reset state"), "{v}");
+}
+
+#[test]
+fn a_scheduler_output_with_one_reload_or_load_removed_fails() {
+    let s = stems::schedule::plan(
+        Path::new("models/workloads/sew_resnet18_cifar10dvs.toml"),
+        Path::new("models/hardware/meta_proto.toml"),
+        &stems::model::Overrides {
+            global_sram: Some("128KiB".parse().expect("size")),
+            stateless_blocks: vec![],
+        },
+        "4T-LBL",
+        SchedulerOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    run(s.clone()).unwrap_or_else(|v| panic!("the unmodified schedule verifies: {v}"));
+    for reason in [Reason::Reload, Reason::Load] {
+        let mut broken = s.clone();
+        let slot = find(&broken, |s, a| is_transfer(a, reason, None, s));
+        take(&mut broken, slot);
+        refused(broken, ViolationKind::OperandNotValid);
+    }
+}
+
+#[test]
+fn a_broken_replay_exits_2_naming_the_violation() {
+    let dir = std::env::temp_dir().join(format!("stems-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut s = saved("tiny_2t_lf_4kib");
+    let slot = find(&s, |s, a| {
+        is_transfer(a, Reason::Spill, Some(DataClass::V), s)
+    });
+    take(&mut s, slot);
+    let path = dir.join("lost.schedule.json");
+    s.save(&path).expect("save");
+    let out = Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(["simulate", "--replay", path.to_str().expect("path")])
+        .output()
+        .expect("run stems");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lost.schedule.json: verification failed: data lost at cycle"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
