@@ -12,8 +12,8 @@ use crate::model::{Accelerator, HardwareOverrides, Size, Workload};
 use crate::report::Table;
 use crate::report::cost::Report;
 use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions, schedule};
-use crate::sim::{SimOptions, simulate};
-use crate::validate;
+use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
+use crate::validate::{self, Comparison};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -216,14 +216,20 @@ impl Scenario {
 pub struct RunResult {
     pub schedule: String,
     pub predicted: Report,
-    /// The simulator's report, when the experiment asks for it.
+    /// The simulator's report, when the experiment asks for it and the schedule
+    /// verified.
     pub measured: Option<Report>,
     /// Baseline figure over this schedule's (1.0 for the baseline).
     pub dram_reduction: f64,
     pub energy_reduction: f64,
-    /// Largest relative difference between measured and predicted DRAM traffic and
-    /// energy, in percent, when simulated.
-    pub cross_check_delta_percent: Option<f64>,
+    /// When simulated: what the verifier proved and measured of waste.
+    pub verification: Option<VerificationReport>,
+    /// When simulated and refused: the verifier's violation.
+    pub violation: Option<String>,
+    /// (measured − predicted) / predicted latency, in percent, when simulated.
+    pub latency_delta_percent: Option<f64>,
+    /// The DRAM-traffic figure on which the two halves differ most, if they differ.
+    pub largest_traffic_delta: Option<Comparison>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -274,20 +280,27 @@ pub fn run(
                 &mut mapper,
             )?;
             let predicted = s.predicted.clone();
-            let measured = if x.simulate {
-                Some(simulate(s, &SimOptions::default())?.report)
-            } else {
-                None
-            };
-            let cross_check_delta_percent = measured.as_ref().map(|m| {
-                validate::compare(&predicted, m)
-                    .iter()
-                    .filter(|c| {
-                        c.metric.starts_with("dram_bits") || c.metric.starts_with("energy_pj")
-                    })
-                    .map(|c| c.delta_percent.abs())
-                    .fold(0.0, f64::max)
+            let (mut measured, mut verification, mut violation) = (None, None, None);
+            if x.simulate {
+                match simulate(s, &SimOptions::default()) {
+                    Ok(m) => {
+                        verification = Some(m.verification);
+                        measured = Some(m.report);
+                    }
+                    Err(SimError::Verification(v)) => violation = Some(v.to_string()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let comparison = measured.as_ref().map(|m| validate::compare(&predicted, m));
+            let latency_delta_percent = comparison.as_ref().and_then(|c| {
+                c.iter()
+                    .find(|r| r.metric == "latency_cycles")
+                    .map(|r| r.delta_percent)
             });
+            let largest_traffic_delta = comparison
+                .as_deref()
+                .and_then(validate::largest_traffic_delta)
+                .cloned();
             let (base_dram, base_energy) = runs
                 .first()
                 .map(|b| (b.predicted.dram_bits.total, b.predicted.energy_pj.total))
@@ -299,7 +312,10 @@ pub fn run(
                 energy_reduction: base_energy / predicted.energy_pj.total,
                 predicted,
                 measured,
-                cross_check_delta_percent,
+                verification,
+                violation,
+                latency_delta_percent,
+                largest_traffic_delta,
             });
         }
         experiments.push(ExperimentResult {
@@ -318,6 +334,15 @@ pub fn run(
 }
 
 impl ScenarioResult {
+    /// Runs whose simulation the verifier refused.
+    pub fn failed_verification(&self) -> usize {
+        self.experiments
+            .iter()
+            .flat_map(|x| &x.runs)
+            .filter(|r| r.violation.is_some())
+            .count()
+    }
+
     pub fn render_table(&self) -> String {
         let mut out = format!("scenario {}\n", self.scenario);
         for x in &self.experiments {
@@ -342,7 +367,10 @@ impl ScenarioResult {
                 "latency (cycles)",
                 "DRAM ×",
                 "energy ×",
-                "sim Δ %",
+                "verified",
+                "sim latency",
+                "latency Δ %",
+                "traffic Δ",
             ]);
             for r in &x.runs {
                 let d = &r.predicted.dram_bits;
@@ -356,11 +384,31 @@ impl ScenarioResult {
                     thousands(r.predicted.latency_cycles),
                     format!("{:.2}", r.dram_reduction),
                     format!("{:.2}", r.energy_reduction),
-                    r.cross_check_delta_percent
-                        .map_or("-".to_string(), |d| format!("{d:.3}")),
+                    match (&r.verification, &r.violation) {
+                        (Some(_), _) => "yes".into(),
+                        (_, Some(_)) => "NO".into(),
+                        _ => "-".into(),
+                    },
+                    r.measured
+                        .as_ref()
+                        .map_or("-".into(), |m| thousands(m.latency_cycles)),
+                    r.latency_delta_percent
+                        .map_or("-".into(), |d| format!("{d:+.1}")),
+                    match (&r.measured, &r.largest_traffic_delta) {
+                        (None, _) => "-".into(),
+                        (Some(_), None) => "none".into(),
+                        (Some(_), Some(c)) => format!("{} {:+.3} %", c.metric, c.delta_percent),
+                    },
                 ]);
             }
             out.push_str(&t.render());
+            for r in x.runs.iter().filter(|r| r.violation.is_some()) {
+                out.push_str(&format!(
+                    "{} failed verification: {}\n",
+                    r.schedule,
+                    r.violation.as_deref().unwrap_or_default()
+                ));
+            }
             if let (Some(p), Some(best)) = (
                 x.paper,
                 x.runs

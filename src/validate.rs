@@ -78,6 +78,14 @@ pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
     ]
 }
 
+/// The DRAM-traffic figure on which measurement and prediction differ most, if any
+/// differs at all.
+pub fn largest_traffic_delta(rows: &[Comparison]) -> Option<&Comparison> {
+    rows.iter()
+        .filter(|c| c.metric.starts_with("dram_bits") && c.measured != c.predicted)
+        .max_by(|a, b| a.delta_percent.abs().total_cmp(&b.delta_percent.abs()))
+}
+
 pub fn render(rows: &[Comparison]) -> String {
     let mut t = Table::new(["metric", "predicted", "measured", "delta %"]);
     let fmt = |v: f64| {

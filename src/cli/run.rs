@@ -57,6 +57,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         Format::Table => println!("{}", result.render_table().trim_end()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
     }
+    let failed = result.failed_verification();
+    if failed > 0 {
+        anyhow::bail!("{failed} schedule(s) failed verification on the simulator");
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use super::{Format, ModelFiles, ModelOverrides, ScheduleArgs, UsageError};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
-use stems::model::units::thousands;
+use stems::model::units::{human_bits, thousands};
 use stems::report::Table;
 use stems::schedule::Schedule;
 use stems::sim::{SimError, SimOptions};
@@ -162,6 +162,34 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                 measured.wall_seconds,
                 measured.events_per_second / 1e6
             );
+            let v = &measured.verification;
+            println!(
+                "\nverification: {} ({} checks); redundant loads {}, dead writes {}",
+                if v.verified { "passed" } else { "off" },
+                thousands(v.checks),
+                human_bits(v.redundant_load_bits),
+                human_bits(v.dead_write_bits)
+            );
+            let mut t = Table::new(["DRAM traffic", "W", "F", "V", "total"]);
+            let (c, x) = (
+                &v.compulsory_dram_bits_by_operand,
+                &v.excess_dram_bits_by_operand,
+            );
+            t.row([
+                "compulsory".to_string(),
+                human_bits(c.W),
+                human_bits(c.F),
+                human_bits(c.V),
+                human_bits(v.compulsory_dram_bits),
+            ]);
+            t.row([
+                "excess".to_string(),
+                signed_bits(x.W),
+                signed_bits(x.F),
+                signed_bits(x.V),
+                signed_bits(v.excess_dram_bits),
+            ]);
+            print!("{}", t.render());
             println!("\nPE-array stalls by cause (cycles)");
             let mut t = Table::new(["cause", "cycles"]);
             for (cause, cycles) in &measured.stall_cycles_by_cause {
@@ -232,4 +260,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn signed_bits(bits: i64) -> String {
+    let sign = if bits < 0 { "-" } else { "" };
+    format!("{sign}{}", human_bits(bits.unsigned_abs()))
 }
