@@ -3,7 +3,7 @@
 
 use crate::model::units::thousands;
 use crate::report::Table;
-use crate::report::cost::Report;
+use crate::report::cost::{Report, StallCause};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -33,7 +33,7 @@ fn row(metric: &'static str, predicted: f64, measured: f64) -> Comparison {
 pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
     let (pd, md) = (&p.dram_bits, &m.dram_bits);
     let (pe, me) = (&p.energy_pj, &m.energy_pj);
-    vec![
+    let mut rows = vec![
         row("dram_bits.total", pd.total as f64, md.total as f64),
         row("dram_bits.read", pd.read as f64, md.read as f64),
         row("dram_bits.write", pd.write as f64, md.write as f64),
@@ -75,7 +75,16 @@ pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
             p.peak_global_sram_bits as f64,
             m.peak_global_sram_bits as f64,
         ),
-    ]
+    ];
+    let cycles = |r: &Report, c: StallCause| {
+        r.stall_cycles_by_cause.get(c.name()).copied().unwrap_or(0) as f64
+    };
+    rows.extend(
+        StallCause::ALL
+            .iter()
+            .map(|&c| row(c.metric(), cycles(p, c), cycles(m, c))),
+    );
+    rows
 }
 
 /// The DRAM-traffic figure on which measurement and prediction differ most, if any

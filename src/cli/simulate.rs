@@ -192,7 +192,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             print!("{}", t.render());
             println!("\nPE-array stalls by cause (cycles)");
             let mut t = Table::new(["cause", "cycles"]);
-            for (cause, cycles) in &measured.stall_cycles_by_cause {
+            for (cause, cycles) in &measured.report.stall_cycles_by_cause {
                 t.row([cause.to_string(), thousands(*cycles)]);
             }
             print!("{}", t.render());

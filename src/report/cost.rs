@@ -39,6 +39,73 @@ impl Component {
     }
 }
 
+/// Why the PE array was not computing a reduction step: the same causes on both halves,
+/// so that the latency gap between prediction and measurement can be attributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StallCause {
+    /// Waiting for the single DRAM port (or its transfer time).
+    DramPort,
+    /// Waiting for a global-SRAM bank port another request holds (analytic: the
+    /// global SRAM's ports cannot carry a tile's traffic in its compute time).
+    BankConflict,
+    /// Waiting for a mesh link.
+    NocLink,
+    /// A local buffer cannot deliver a cycle's operands (or fill in time).
+    LocalBufferBandwidth,
+    /// Waiting for other work: a producer tile, a transfer, the previous tile.
+    Dependency,
+    /// Filling and draining the systolic array (counted in busy cycles too).
+    FillDrain,
+}
+
+impl StallCause {
+    pub const COUNT: usize = 6;
+    pub const ALL: [StallCause; Self::COUNT] = [
+        StallCause::DramPort,
+        StallCause::BankConflict,
+        StallCause::NocLink,
+        StallCause::LocalBufferBandwidth,
+        StallCause::Dependency,
+        StallCause::FillDrain,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StallCause::DramPort => "dram_port",
+            StallCause::BankConflict => "bank_conflict",
+            StallCause::NocLink => "noc_link",
+            StallCause::LocalBufferBandwidth => "local_buffer_bandwidth",
+            StallCause::Dependency => "dependency",
+            StallCause::FillDrain => "fill_drain",
+        }
+    }
+
+    /// The key of this cause in a predicted-vs-measured comparison.
+    pub fn metric(self) -> &'static str {
+        match self {
+            StallCause::DramPort => "stall_cycles.dram_port",
+            StallCause::BankConflict => "stall_cycles.bank_conflict",
+            StallCause::NocLink => "stall_cycles.noc_link",
+            StallCause::LocalBufferBandwidth => "stall_cycles.local_buffer_bandwidth",
+            StallCause::Dependency => "stall_cycles.dependency",
+            StallCause::FillDrain => "stall_cycles.fill_drain",
+        }
+    }
+
+    /// Cycles by cause, keyed by name.
+    pub fn map(cycles: &[u64; Self::COUNT]) -> BTreeMap<String, u64> {
+        Self::ALL
+            .iter()
+            .map(|c| (c.name().to_string(), cycles[c.index()]))
+            .collect()
+    }
+}
+
 /// What energy is spent on: moving an operand class, or computing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Spend {
@@ -225,6 +292,10 @@ pub struct Report {
     pub latency_cycles: u64,
     /// Cycles the PE arrays spend computing (passes, including fill/drain).
     pub busy_cycles: u64,
+    /// PE-array cycles lost, by cause (all cores): idle while work was pending, plus
+    /// fill/drain (which busy_cycles also counts).
+    #[serde(default)]
+    pub stall_cycles_by_cause: BTreeMap<String, u64>,
     pub peak_global_sram_bits: u64,
     pub ops: OpCounts,
     pub tiles: u64,
@@ -244,6 +315,7 @@ pub struct ReportHeader<'a> {
 pub struct ReportTiming {
     pub latency_cycles: u64,
     pub busy_cycles: u64,
+    pub stall_cycles: [u64; StallCause::COUNT],
     pub peak_global_sram_bits: u64,
     pub tiles: u64,
 }
@@ -314,6 +386,7 @@ impl Report {
             },
             latency_cycles: timing.latency_cycles,
             busy_cycles: timing.busy_cycles,
+            stall_cycles_by_cause: StallCause::map(&timing.stall_cycles),
             peak_global_sram_bits: timing.peak_global_sram_bits,
             ops: OpCounts {
                 macs: ledger.macs,

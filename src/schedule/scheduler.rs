@@ -29,7 +29,7 @@ use super::{
 use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
 use crate::model::{Accelerator, Operand, Workload};
 use crate::report::cost::{
-    Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend,
+    Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause,
 };
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
@@ -149,6 +149,8 @@ struct TileCost {
     energy_fj: [[f64; 4]; 5],
     dram_read: [u64; 3],
     dram_write: [u64; 3],
+    /// Cycles inside the tile the array does not compute, by cause.
+    stalls: [u64; StallCause::COUNT],
 }
 
 impl TileCost {
@@ -194,12 +196,47 @@ impl TileCost {
         }
         energy_fj[Component::Pe as usize][3] += mapping.energy_pj.compute * 1000.0;
         Self {
+            stalls: in_tile_stalls(&mapping, &global.name),
             mapping,
             energy_fj,
             dram_read,
             dram_write,
         }
     }
+}
+
+/// The mapping's stall cycles by cause: the slowest level's excess over the compute
+/// cycles (DRAM: the port; the global SRAM: its bank ports; a local buffer: its
+/// bandwidth), the prologue before the first pass (from DRAM when an input streams,
+/// otherwise the buffers' fill), and fill/drain.
+fn in_tile_stalls(m: &Mapping, global: &str) -> [u64; StallCause::COUNT] {
+    let mut stalls = [0u64; StallCause::COUNT];
+    let c = &m.cycles;
+    stalls[StallCause::FillDrain.index()] = c.fill_drain;
+    let slowest = c.levels.iter().max_by_key(|l| l.cycles);
+    let steady = slowest.map_or(0, |l| l.cycles.saturating_sub(c.compute));
+    if let Some(l) = slowest.filter(|_| steady > 0) {
+        let cause = if l.level == "dram" {
+            StallCause::DramPort
+        } else if l.level == global {
+            StallCause::BankConflict
+        } else {
+            StallCause::LocalBufferBandwidth
+        };
+        stalls[cause.index()] += steady;
+    }
+    let prologue = c.stall.saturating_sub(steady);
+    let from_dram = m
+        .streamed
+        .iter()
+        .any(|op| matches!(op, Operand::W | Operand::I | Operand::V));
+    let cause = if from_dram {
+        StallCause::DramPort
+    } else {
+        StallCause::LocalBufferBandwidth
+    };
+    stalls[cause.index()] += prologue;
+    stalls
 }
 
 struct Engine<'a> {
@@ -614,6 +651,7 @@ pub fn schedule(
     // deferred frees.
     let mut staging: Vec<Option<Vec<Extent>>> = vec![None; ncores];
     let mut busy = 0u64;
+    let mut stalls = [0u64; StallCause::COUNT];
 
     for tile_id in 0..graph.tiles.len() {
         let tile = &graph.tiles[tile_id];
@@ -787,16 +825,34 @@ pub fn schedule(
         }
 
         // Timing.
-        let transfers_done = before
+        let last_transfer = before
             .iter()
             .filter_map(|a| match a {
-                Action::Transfer(t) => Some(t.predicted_end),
+                Action::Transfer(t) => Some((t.predicted_end, t.reason == Reason::Move)),
                 _ => None,
             })
-            .max()
-            .unwrap_or(0);
+            .max();
+        let transfers_done = last_transfer.map_or(0, |(end, _)| end);
         let deps_done = tile.deps.iter().map(|&d| tile_end[d]).max().unwrap_or(0);
         let start = core_free[core].max(transfers_done).max(deps_done);
+        // The array idles between tiles for the later of its transfers and its
+        // producers (the first tile of a core has nothing to wait behind).
+        if prev[core].is_some() && start > core_free[core] {
+            let cause = match last_transfer {
+                Some((end, over_noc)) if end >= deps_done => {
+                    if over_noc {
+                        StallCause::NocLink
+                    } else {
+                        StallCause::DramPort
+                    }
+                }
+                _ => StallCause::Dependency,
+            };
+            stalls[cause.index()] += start - core_free[core];
+        }
+        for (total, s) in stalls.iter_mut().zip(cost.stalls) {
+            *total += s;
+        }
         let cycles = m.cycles.total;
         let end = start + cycles;
         busy += m.cycles.compute + m.cycles.fill_drain;
@@ -905,6 +961,7 @@ pub fn schedule(
         ReportTiming {
             latency_cycles: latency,
             busy_cycles: busy,
+            stall_cycles: stalls,
             peak_global_sram_bits: peak,
             tiles: graph.tiles.len() as u64,
         },

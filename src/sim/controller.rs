@@ -190,7 +190,7 @@ pub struct Controller {
     pe_free_at: Cycle,
     before_done_at: Vec<Cycle>,
     busy: Cycle,
-    stalls: [Cycle; 5],
+    stalls: [Cycle; StallCause::COUNT],
     pub finish: Cycle,
     pub incidents: Incidents,
     /// Global-SRAM occupancy over time: (cycle, bits) after each change.
@@ -261,7 +261,7 @@ impl Controller {
             pe_free_at: 0,
             before_done_at: vec![0; n],
             busy: 0,
-            stalls: [0; 5],
+            stalls: [0; StallCause::COUNT],
             finish: 0,
             incidents: Incidents::default(),
             occupancy: vec![(0, 0)],
@@ -855,6 +855,7 @@ impl Controller {
         } else {
             0
         };
+        self.stalls[StallCause::FillDrain.index()] += fill_drain;
         let pass = Pass {
             tag: 0,
             reply_to: self.me,

@@ -1,50 +1,11 @@
 //! Messages components exchange through the kernel.
 
 use crate::tiling::graph::{DataClass, TileId};
-use serde::Serialize;
 
 pub type Cycle = u64;
 pub type ComponentId = usize;
 
-/// What made something wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StallCause {
-    /// Waiting for the single DRAM port (or its transfer time).
-    DramPort,
-    /// Waiting for a global-SRAM bank port another request holds.
-    BankConflict,
-    /// Waiting for a mesh link.
-    NocLink,
-    /// A local buffer cannot deliver a cycle's operands.
-    LocalBufferBandwidth,
-    /// Waiting for other work: a producer tile, a transfer, the previous tile.
-    Dependency,
-}
-
-impl StallCause {
-    pub const ALL: [StallCause; 5] = [
-        StallCause::DramPort,
-        StallCause::BankConflict,
-        StallCause::NocLink,
-        StallCause::LocalBufferBandwidth,
-        StallCause::Dependency,
-    ];
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StallCause::DramPort => "dram_port",
-            StallCause::BankConflict => "bank_conflict",
-            StallCause::NocLink => "noc_link",
-            StallCause::LocalBufferBandwidth => "local_buffer_bandwidth",
-            StallCause::Dependency => "dependency",
-        }
-    }
-}
+pub use crate::report::cost::StallCause;
 
 /// One step of a data movement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

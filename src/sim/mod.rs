@@ -171,8 +171,6 @@ pub struct MeasuredReport {
     pub events: u64,
     pub events_per_second: f64,
     pub wall_seconds: f64,
-    /// PE-array idle cycles while work was pending, by cause (all cores).
-    pub stall_cycles_by_cause: BTreeMap<&'static str, u64>,
     pub components: Vec<ComponentReport>,
     pub peak_global_sram_bits_per_core: Vec<u64>,
     /// Latency distributions (all cores): tile compute, scheduled transfers, per-pass
@@ -184,7 +182,7 @@ pub struct MeasuredReport {
     pub timelines: Option<Timelines>,
 }
 
-fn by_cause(stalls: &[Cycle; 5]) -> BTreeMap<&'static str, u64> {
+fn by_cause(stalls: &[Cycle; StallCause::COUNT]) -> BTreeMap<&'static str, u64> {
     StallCause::ALL
         .iter()
         .map(|c| (c.name(), stalls[c.index()]))
@@ -291,7 +289,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     // Collect what every component measured.
     let mut ledger = Ledger::default();
     let mut components = Vec::new();
-    let mut stalls = [0u64; 5];
+    let mut stalls = [0u64; StallCause::COUNT];
     let mut peaks = Vec::new();
     let mut busy = 0;
     for c in &kernel.components {
@@ -376,6 +374,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         ReportTiming {
             latency_cycles: latency,
             busy_cycles: busy,
+            stall_cycles: stalls,
             peak_global_sram_bits: peaks.iter().copied().max().unwrap_or(0),
             tiles: schedule.tiles.len() as u64,
         },
@@ -386,7 +385,6 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         events: kernel.events,
         events_per_second: kernel.events as f64 / wall.max(1e-9),
         wall_seconds: wall,
-        stall_cycles_by_cause: by_cause(&stalls),
         components,
         peak_global_sram_bits_per_core: peaks,
         latency_cycles_distribution: LatencyReport {

@@ -128,7 +128,7 @@ pub struct ComponentStats {
     pub name: String,
     pub busy_cycles: Cycle,
     /// Cycles work waited on this component, or (for a core) the PE array idled, by cause.
-    pub stall_cycles: [Cycle; 5],
+    pub stall_cycles: [Cycle; StallCause::COUNT],
     pub ports: Vec<PortStats>,
     pub ledger: Ledger,
     /// Peak occupancy of a global SRAM, in bits.
