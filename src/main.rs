@@ -23,7 +23,8 @@ checks it.",
 stems inspect models/workloads/sew_resnet18_cifar10dvs.toml --stateless-blocks 0,1\n  \
 stems evaluate --workload models/workloads/red_lif_gen4.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 512KiB --schedule ST-LF,ST-LF,ST-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL\n  \
 stems simulate --replay traces/sew18_tb_lbl_1mib.schedule.json --trace run.trace.json\n  \
-stems explore --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --gb 128KiB --out sew7_128k"
+stems explore --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --gb 128KiB --out sew7_128k\n  \
+stems validate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --space hybrid --gb 128KiB,1MiB --out sew18_validation"
 )]
 struct Cli {
     /// More log output: -v info, -vv debug, -vvv trace (logs go to stderr).
@@ -91,6 +92,16 @@ stems explore --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    -
 stems explore --workload models/workloads/tiny_fused.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 4KiB --space exhaustive --format json"
     )]
     Explore(cli::explore::ExploreArgs),
+    /// Schedule, simulate and verify many runs, and show where the analytic prediction
+    /// misses the measurement, by stall cause.
+    ///
+    /// Example: stems validate --workload models/workloads/sew_resnet18_cifar10dvs.toml --hardware models/hardware/meta_proto.toml --space hybrid --gb 128KiB,1MiB --out sew18_validation
+    #[command(
+        after_help = "Examples:\n  stems validate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --space hybrid --gb 128KiB,1MiB --out sew18_validation\n  \
+stems validate --scenario scenarios/paper_best_schedules.toml\n  \
+stems validate --workload models/workloads/tiny_fused.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 2KiB,4KiB --schedule ST-LBL --schedule 2T-LF,ST-LBL --format json"
+    )]
+    Validate(cli::validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
@@ -149,6 +160,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => cli::evaluate::run(args),
         Command::Simulate(args) => cli::simulate::run(args),
         Command::Explore(args) => cli::explore::run(args),
+        Command::Validate(args) => cli::validate::run(args),
     }
 }
 

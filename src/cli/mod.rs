@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod map;
 pub mod run;
 pub mod simulate;
+pub mod validate;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};

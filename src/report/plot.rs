@@ -233,6 +233,73 @@ const LINE_COLORS: [RGBColor; 4] = [
     RGBColor(150, 40, 110),
 ];
 
+/// Predicted (x) against measured (y) values, one colour per group, with the y = x
+/// line: points above it took longer than predicted.
+pub fn scatter(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    groups: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let all = || {
+        groups
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .flat_map(|&(x, y)| [x, y])
+    };
+    let lo = all().fold(f64::INFINITY, f64::min);
+    let hi = all().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        let pad = (hi - lo) * 0.05;
+        (lo - pad, hi + pad)
+    } else {
+        (0.0, 1.0)
+    };
+    let root = SVGBackend::new(path, (640, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(lo..hi, lo..hi)
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.5)))
+        .map_err(|x| e(x.to_string()))?
+        .label("y = x")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.mix(0.5)));
+    for (i, (name, points)) in groups.iter().enumerate() {
+        let color = LINE_COLORS[i % LINE_COLORS.len()];
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+            )
+            .map_err(|x| e(x.to_string()))?
+            .label(name.clone())
+            .legend(move |(x, y)| Circle::new((x + 7, y), 3, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
 /// Global-SRAM occupancy over time, one step line per core, with the capacity.
 pub fn occupancy(
     path: &Path,

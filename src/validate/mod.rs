@@ -1,5 +1,8 @@
 //! Cross-validation: the simulator's measured report against the analytic prediction,
-//! metric by metric.
+//! metric by metric (`compare`), and over many runs at once (`sweep`, behind
+//! `stems validate`).
+
+pub mod sweep;
 
 use crate::model::units::thousands;
 use crate::report::Table;

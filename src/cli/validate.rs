@@ -1,0 +1,340 @@
+//! `stems validate`: schedules, simulates and verifies many runs, and shows where the
+//! analytic prediction misses the measurement, by cause.
+
+use super::explore::parse_side;
+use super::{Format, UsageError};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::path::PathBuf;
+use stems::mapping::Objective;
+use stems::model::units::{human_bits, thousands};
+use stems::model::{Overrides, Size};
+use stems::report::Table;
+use stems::report::cost::StallCause;
+use stems::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
+use stems::validate::sweep::{self, Config, Row, Run, Summary};
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Workload TOML file.
+    #[arg(long, value_name = "FILE", required_unless_present = "scenario")]
+    pub workload: Option<PathBuf>,
+    /// Accelerator TOML file.
+    #[arg(long, value_name = "FILE", required_unless_present = "scenario")]
+    pub hardware: Option<PathBuf>,
+    /// Global SRAM sizes to validate at, comma-separated (default: the hardware file's).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub gb: Vec<Size>,
+    /// Blocks whose neuron state is removed (the paper's SEW-X ablation), e.g. 0,1.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub stateless_blocks: Vec<usize>,
+    /// A schedule to validate (repeatable): one `<time>-<space>` entry for every block
+    /// or one per block, e.g. --schedule ST-LBL --schedule TB-LF,TB-LBL.
+    #[arg(long = "schedule", value_name = "SPEC")]
+    pub schedules: Vec<String>,
+    /// Validate every schedule of a space: the paper's hybrid (N+1)² grid, or all 4^N
+    /// block cuts.
+    #[arg(long, value_parser = ["hybrid", "exhaustive"])]
+    pub space: Option<String>,
+    /// Hybrid space: apply time batching to blocks counted from this end.
+    #[arg(long, default_value = "input", value_parser = parse_side)]
+    pub batch_from: stems::explore::Side,
+    /// Hybrid space: apply layer fusion to blocks counted from this end.
+    #[arg(long, default_value = "input", value_parser = parse_side)]
+    pub fuse_from: stems::explore::Side,
+    /// Layer-to-core allocation: LAYER=CORE or block:N=CORE, comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub allocate: Option<String>,
+    /// A scenario file: every experiment's baseline and schedules, on its models.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "schedules", "space", "allocate"])]
+    pub scenario: Option<PathBuf>,
+    /// Do not overlap a tile's transfers with the previous tile's compute.
+    #[arg(long)]
+    pub no_prefetch: bool,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// How many of the worst-predicted runs to list.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub worst: usize,
+    /// Write validation.csv, summary.json and predicted_vs_measured.svg here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// More worker threads than this is a typo, not a machine.
+const MAX_JOBS: usize = 1024;
+/// Runs beyond this are refused: a sweep is not an exhaustive search.
+const MAX_RUNS: usize = 100_000;
+
+/// The configurations and runs the arguments ask for.
+fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
+    if let Some(path) = &args.scenario {
+        let scenario = stems::scenario::Scenario::load(path)?;
+        let mut configs = Vec::new();
+        let mut runs = Vec::new();
+        for x in scenario.experiments {
+            for spec in std::iter::once(&x.baseline).chain(&x.schedules) {
+                runs.push(Run {
+                    config: configs.len(),
+                    spec: spec.clone(),
+                });
+            }
+            configs.push(Config {
+                label: x.name,
+                workload: x.workload,
+                accelerator: x.accelerator,
+                allocation: x.allocation,
+                options: SchedulerOptions {
+                    prefetch: x.prefetch,
+                    objective: Objective::Energy,
+                },
+            });
+        }
+        return Ok((configs, runs));
+    }
+    let (Some(workload), Some(hardware)) = (&args.workload, &args.hardware) else {
+        bail!(UsageError(
+            "give --workload and --hardware, or --scenario".into()
+        ));
+    };
+    if args.schedules.is_empty() && args.space.is_none() {
+        bail!(UsageError(
+            "give the schedules to validate: --schedule SPEC (repeatable) or --space hybrid".into()
+        ));
+    }
+    let sizes: Vec<Option<Size>> = if args.gb.is_empty() {
+        vec![None]
+    } else {
+        args.gb.iter().copied().map(Some).collect()
+    };
+    let mut configs = Vec::new();
+    let mut runs = Vec::new();
+    for gb in sizes {
+        let (w, acc) = stems::model::load(
+            workload,
+            hardware,
+            &Overrides {
+                global_sram: gb,
+                stateless_blocks: args.stateless_blocks.clone(),
+            },
+        )?;
+        let mut specs: Vec<ScheduleSpec> = args
+            .schedules
+            .iter()
+            .map(|s| ScheduleSpec::parse(s, w.num_blocks, w.timesteps))
+            .collect::<Result<_, _>>()?;
+        if let Some(space) = &args.space {
+            let space = match space.as_str() {
+                "exhaustive" => stems::explore::Space::Exhaustive,
+                _ => stems::explore::Space::Hybrid {
+                    batch_from: args.batch_from,
+                    fuse_from: args.fuse_from,
+                },
+            };
+            let size = space.size(w.num_blocks);
+            if size > MAX_RUNS as u128 {
+                bail!(UsageError(format!(
+                    "that space has {size} schedules per size (limit {MAX_RUNS}); use the hybrid space or list schedules"
+                )));
+            }
+            specs.extend(space.points(w.num_blocks).into_iter().map(|p| p.spec));
+        }
+        let allocation = match &args.allocate {
+            Some(a) => Allocation::parse(a, &w, &acc)?,
+            None => Allocation::single_core(&w),
+        };
+        runs.extend(specs.into_iter().map(|spec| Run {
+            config: configs.len(),
+            spec,
+        }));
+        configs.push(Config {
+            label: gb.map_or_else(
+                || human_bits(acc.cores[0].global_sram().size_bits),
+                |g| g.to_string(),
+            ),
+            workload: w,
+            accelerator: acc,
+            allocation,
+            options: SchedulerOptions {
+                prefetch: !args.no_prefetch,
+                objective: Objective::Energy,
+            },
+        });
+    }
+    if runs.len() > MAX_RUNS {
+        bail!(UsageError(format!(
+            "{} runs asked for (limit {MAX_RUNS})",
+            runs.len()
+        )));
+    }
+    Ok((configs, runs))
+}
+
+pub fn run(args: ValidateArgs) -> Result<()> {
+    if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
+        bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
+    }
+    let (configs, runs) = plan(&args)?;
+    let bar = indicatif::ProgressBar::new(runs.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .context("starting worker threads")?;
+    let started = std::time::Instant::now();
+    let rows = pool.install(|| sweep::run(&configs, &runs, || bar.inc(1)))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = Summary::new(&rows, args.worst);
+    if let Some(dir) = &args.out {
+        write_outputs(dir, &rows, &summary)?;
+    }
+    match args.format {
+        Format::Table => print_table(&configs, &summary, seconds),
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                summary: &'a Summary,
+                seconds: f64,
+                runs: &'a [Row],
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Out {
+                    summary: &summary,
+                    seconds,
+                    runs: &rows,
+                })?
+            );
+        }
+    }
+    if summary.failed > 0 {
+        bail!(
+            "{} of {} runs failed verification (see the failures above)",
+            summary.failed,
+            summary.runs
+        );
+    }
+    Ok(())
+}
+
+fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let csv_path = dir.join("validation.csv");
+    let file = std::fs::File::create(&csv_path)
+        .with_context(|| format!("writing {}", csv_path.display()))?;
+    sweep::write_csv(file, rows).with_context(|| format!("writing {}", csv_path.display()))?;
+    let json = dir.join("summary.json");
+    std::fs::write(&json, serde_json::to_string_pretty(summary)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for r in rows {
+        let Some(m) = &r.measured else { continue };
+        let point = (
+            r.predicted.latency_cycles as f64 / 1e6,
+            m.latency_cycles as f64 / 1e6,
+        );
+        match groups.iter_mut().find(|(label, _)| *label == r.config) {
+            Some((_, points)) => points.push(point),
+            None => groups.push((r.config.clone(), vec![point])),
+        }
+    }
+    stems::report::plot::scatter(
+        &dir.join("predicted_vs_measured.svg"),
+        "latency: analytic prediction vs simulation",
+        "predicted latency (M cycles)",
+        "measured latency (M cycles)",
+        &groups,
+    )?;
+    eprintln!(
+        "wrote validation.csv, summary.json, predicted_vs_measured.svg to {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn print_table(configs: &[Config], s: &Summary, seconds: f64) {
+    let labels: Vec<&str> = configs.iter().map(|c| c.label.as_str()).collect();
+    let workloads: std::collections::BTreeSet<&str> =
+        configs.iter().map(|c| c.workload.name.as_str()).collect();
+    println!(
+        "validated {} runs of {} ({}) in {seconds:.1} s: {} verified, {} failed",
+        s.runs,
+        workloads.into_iter().collect::<Vec<_>>().join(", "),
+        labels.join(", "),
+        s.verified,
+        s.failed
+    );
+    if let Some(d) = s.latency_delta_percent {
+        println!(
+            "latency Δ % (measured vs predicted): min {:+.2}  median {:+.2}  p90 {:+.2}  max {:+.2}",
+            d.min, d.median, d.p90, d.max
+        );
+    }
+    if let Some(d) = s.abs_latency_delta_percent {
+        println!(
+            "|latency Δ| %: median {:.2}  p90 {:.2}  max {:.2}",
+            d.median, d.p90, d.max
+        );
+    }
+    println!(
+        "energy and DRAM traffic: largest |Δ| {:.4} % and {:.4} %",
+        s.max_abs_energy_delta_percent, s.max_abs_dram_delta_percent
+    );
+    if !s.dominant_causes.is_empty() {
+        let causes: Vec<String> = s
+            .dominant_causes
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        println!(
+            "cause the prediction misses most, per run: {}",
+            causes.join(", ")
+        );
+    }
+    if !s.worst.is_empty() {
+        println!("\nworst-predicted runs (stall cycles: measured − predicted)");
+        let mut header = vec![
+            "config".to_string(),
+            "schedule".into(),
+            "predicted".into(),
+            "measured".into(),
+            "Δ %".into(),
+            "dominant cause".into(),
+        ];
+        header.extend(StallCause::ALL.iter().map(|c| c.name().to_string()));
+        let mut t = Table::new(header);
+        for w in &s.worst {
+            let mut row = vec![
+                w.config.clone(),
+                w.schedule.clone(),
+                thousands(w.predicted_latency_cycles),
+                thousands(w.measured_latency_cycles),
+                format!("{:+.2}", w.latency_delta_percent),
+                w.dominant_cause.unwrap_or("-").to_string(),
+            ];
+            row.extend(StallCause::ALL.iter().map(|c| {
+                let d = w.stall_delta_cycles.get(c.name()).copied().unwrap_or(0);
+                format!(
+                    "{}{}",
+                    if d < 0 { "-" } else { "+" },
+                    thousands(d.unsigned_abs())
+                )
+            }));
+            t.row(row);
+        }
+        print!("{}", t.render());
+    }
+    if !s.failures.is_empty() {
+        println!("\nruns the simulator refused");
+        for f in &s.failures {
+            println!("  {} {}: {}", f.config, f.schedule, f.failure);
+        }
+    }
+}

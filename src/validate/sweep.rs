@@ -1,0 +1,427 @@
+//! Many runs at once: each is scheduled, simulated and verified, and the prediction's
+//! error is measured and attributed to stall causes on both sides.
+//!
+//! Runs are independent; they are executed in parallel (rayon, one mapper per worker
+//! and configuration) and collected in the order given, so the rows do not depend on
+//! the thread count.
+
+use super::{compare, largest_traffic_delta};
+use crate::mapping::Mapper;
+use crate::model::{Accelerator, Workload};
+use crate::report::cost::{Report, StallCause};
+use crate::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, schedule};
+use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Models and options shared by a group of runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What a person calls this group: `128KiB`, an experiment's name.
+    pub label: String,
+    pub workload: Workload,
+    pub accelerator: Accelerator,
+    pub allocation: Allocation,
+    pub options: SchedulerOptions,
+}
+
+/// One run: a schedule on a configuration (an index into the configs).
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub config: usize,
+    pub spec: ScheduleSpec,
+}
+
+/// The figures compared, from one side.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Figures {
+    pub latency_cycles: u64,
+    pub energy_pj: f64,
+    pub dram_bits: u64,
+    pub stall_cycles: BTreeMap<String, u64>,
+}
+
+impl Figures {
+    fn of(r: &Report) -> Self {
+        Self {
+            latency_cycles: r.latency_cycles,
+            energy_pj: r.energy_pj.total,
+            dram_bits: r.dram_bits.total,
+            stall_cycles: r.stall_cycles_by_cause.clone(),
+        }
+    }
+
+    fn stall(&self, c: StallCause) -> u64 {
+        self.stall_cycles.get(c.name()).copied().unwrap_or(0)
+    }
+}
+
+/// One run's outcome.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Row {
+    pub config: String,
+    pub workload: String,
+    pub global_sram_bits: u64,
+    pub schedule: String,
+    pub verified: bool,
+    /// Why the simulator refused the run (verification, deadlock, invariant).
+    pub failure: Option<String>,
+    pub predicted: Figures,
+    pub measured: Option<Figures>,
+    pub latency_delta_percent: Option<f64>,
+    pub energy_delta_percent: Option<f64>,
+    pub dram_delta_percent: Option<f64>,
+    /// The traffic figure that differs most, when any differs.
+    pub largest_traffic_delta: Option<String>,
+    /// The cause whose stall cycles the prediction misses most (measured − predicted).
+    pub dominant_cause: Option<&'static str>,
+    pub dominant_cause_delta_cycles: i64,
+    pub verification: Option<VerificationReport>,
+    pub events: u64,
+}
+
+fn delta(p: f64, m: f64) -> f64 {
+    if p == 0.0 {
+        if m == 0.0 { 0.0 } else { 100.0 }
+    } else {
+        100.0 * (m - p) / p
+    }
+}
+
+/// The cause with the largest |measured − predicted| stall cycles, and that difference.
+fn dominant(p: &Figures, m: &Figures) -> Option<(&'static str, i64)> {
+    StallCause::ALL
+        .iter()
+        .map(|&c| (c.name(), m.stall(c) as i64 - p.stall(c) as i64))
+        .filter(|(_, d)| *d != 0)
+        .max_by_key(|(_, d)| d.abs())
+}
+
+fn row(
+    config: &Config,
+    spec: &ScheduleSpec,
+    predicted: &Report,
+    sim: Result<crate::sim::MeasuredReport, SimError>,
+) -> Row {
+    let p = Figures::of(predicted);
+    let mut r = Row {
+        config: config.label.clone(),
+        workload: config.workload.name.clone(),
+        global_sram_bits: config.accelerator.cores[0].global_sram().size_bits,
+        schedule: spec.to_string(),
+        verified: false,
+        failure: None,
+        predicted: p.clone(),
+        measured: None,
+        latency_delta_percent: None,
+        energy_delta_percent: None,
+        dram_delta_percent: None,
+        largest_traffic_delta: None,
+        dominant_cause: None,
+        dominant_cause_delta_cycles: 0,
+        verification: None,
+        events: 0,
+    };
+    match sim {
+        Ok(m) => {
+            let mf = Figures::of(&m.report);
+            r.verified = m.verification.verified;
+            r.latency_delta_percent =
+                Some(delta(p.latency_cycles as f64, mf.latency_cycles as f64));
+            r.energy_delta_percent = Some(delta(p.energy_pj, mf.energy_pj));
+            r.dram_delta_percent = Some(delta(p.dram_bits as f64, mf.dram_bits as f64));
+            r.largest_traffic_delta = largest_traffic_delta(&compare(predicted, &m.report))
+                .map(|c| format!("{} {:+.3} %", c.metric, c.delta_percent));
+            if let Some((cause, d)) = dominant(&p, &mf) {
+                r.dominant_cause = Some(cause);
+                r.dominant_cause_delta_cycles = d;
+            }
+            r.events = m.events;
+            r.verification = Some(m.verification);
+            r.measured = Some(mf);
+        }
+        Err(e) => r.failure = Some(e.to_string()),
+    }
+    r
+}
+
+/// Schedules, simulates and verifies every run; `progress` is called once per finished
+/// run (from any thread). A run the simulator refuses is a row with its failure; a run
+/// that cannot be scheduled is an error.
+pub fn run(
+    configs: &[Config],
+    runs: &[Run],
+    progress: impl Fn() + Sync,
+) -> Result<Vec<Row>, ScheduleError> {
+    runs.par_iter()
+        .map_init(
+            || -> Vec<Option<Mapper>> { configs.iter().map(|_| None).collect() },
+            |mappers, run| {
+                let c = &configs[run.config];
+                let mapper = mappers[run.config].get_or_insert_with(|| Mapper::new(&c.accelerator));
+                let s = schedule(
+                    &c.workload,
+                    &c.accelerator,
+                    &run.spec,
+                    &c.allocation,
+                    c.options,
+                    mapper,
+                )?;
+                let predicted = s.predicted.clone();
+                let sim = simulate(s, &SimOptions::default());
+                progress();
+                Ok(row(c, &run.spec, &predicted, sim))
+            },
+        )
+        .collect()
+}
+
+/// Min, median, 90th percentile and max (nearest rank).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Spread {
+    pub min: f64,
+    pub median: f64,
+    pub p90: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let rank = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        Some(Self {
+            min: v[0],
+            median: rank(0.5),
+            p90: rank(0.9),
+            max: v[v.len() - 1],
+        })
+    }
+}
+
+/// A run the prediction misses badly, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Worst {
+    pub config: String,
+    pub schedule: String,
+    pub predicted_latency_cycles: u64,
+    pub measured_latency_cycles: u64,
+    pub latency_delta_percent: f64,
+    pub dominant_cause: Option<&'static str>,
+    /// Measured − predicted stall cycles, by cause.
+    pub stall_delta_cycles: BTreeMap<&'static str, i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failure {
+    pub config: String,
+    pub schedule: String,
+    pub failure: String,
+}
+
+/// What `summary.json` holds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub runs: usize,
+    pub verified: usize,
+    pub failed: usize,
+    /// (measured − predicted) / predicted latency, in percent.
+    pub latency_delta_percent: Option<Spread>,
+    pub abs_latency_delta_percent: Option<Spread>,
+    /// Largest |Δ| of energy and DRAM traffic over all runs, in percent.
+    pub max_abs_energy_delta_percent: f64,
+    pub max_abs_dram_delta_percent: f64,
+    /// How often each cause dominates the latency miss.
+    pub dominant_causes: BTreeMap<&'static str, usize>,
+    pub worst: Vec<Worst>,
+    pub failures: Vec<Failure>,
+}
+
+impl Summary {
+    /// Summarises `rows`, listing the `worst` runs by |latency Δ|.
+    pub fn new(rows: &[Row], worst: usize) -> Self {
+        let measured: Vec<&Row> = rows.iter().filter(|r| r.measured.is_some()).collect();
+        let lat: Vec<f64> = measured
+            .iter()
+            .filter_map(|r| r.latency_delta_percent)
+            .collect();
+        let abs: Vec<f64> = lat.iter().map(|x| x.abs()).collect();
+        let max_abs = |f: fn(&Row) -> Option<f64>| {
+            measured
+                .iter()
+                .filter_map(|r| f(r))
+                .map(f64::abs)
+                .fold(0.0, f64::max)
+        };
+        let mut dominant_causes = BTreeMap::new();
+        for r in &measured {
+            if let Some(c) = r.dominant_cause {
+                *dominant_causes.entry(c).or_default() += 1;
+            }
+        }
+        let mut order: Vec<&Row> = measured.clone();
+        order.sort_by(|a, b| {
+            let key = |r: &Row| r.latency_delta_percent.unwrap_or(0.0).abs();
+            key(b).total_cmp(&key(a))
+        });
+        let worst = order
+            .iter()
+            .take(worst)
+            .filter_map(|r| {
+                let m = r.measured.as_ref()?;
+                Some(Worst {
+                    config: r.config.clone(),
+                    schedule: r.schedule.clone(),
+                    predicted_latency_cycles: r.predicted.latency_cycles,
+                    measured_latency_cycles: m.latency_cycles,
+                    latency_delta_percent: r.latency_delta_percent.unwrap_or(0.0),
+                    dominant_cause: r.dominant_cause,
+                    stall_delta_cycles: StallCause::ALL
+                        .iter()
+                        .map(|&c| (c.name(), m.stall(c) as i64 - r.predicted.stall(c) as i64))
+                        .collect(),
+                })
+            })
+            .collect();
+        Self {
+            runs: rows.len(),
+            verified: rows.iter().filter(|r| r.verified).count(),
+            failed: rows.iter().filter(|r| !r.verified).count(),
+            latency_delta_percent: Spread::of(&lat),
+            abs_latency_delta_percent: Spread::of(&abs),
+            max_abs_energy_delta_percent: max_abs(|r| r.energy_delta_percent),
+            max_abs_dram_delta_percent: max_abs(|r| r.dram_delta_percent),
+            dominant_causes,
+            worst,
+            failures: rows
+                .iter()
+                .filter_map(|r| {
+                    Some(Failure {
+                        config: r.config.clone(),
+                        schedule: r.schedule.clone(),
+                        failure: r.failure.clone()?,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `validation.csv`: one row per run, predicted next to measured.
+pub fn write_csv<W: std::io::Write>(out: W, rows: &[Row]) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut header: Vec<String> = [
+        "config",
+        "workload",
+        "global_sram_bits",
+        "schedule",
+        "verified",
+        "failure",
+        "predicted_latency_cycles",
+        "measured_latency_cycles",
+        "latency_delta_percent",
+        "predicted_energy_pj",
+        "measured_energy_pj",
+        "energy_delta_percent",
+        "predicted_dram_bits",
+        "measured_dram_bits",
+        "dram_delta_percent",
+    ]
+    .map(String::from)
+    .to_vec();
+    for side in ["predicted", "measured"] {
+        header.extend(
+            StallCause::ALL
+                .iter()
+                .map(|c| format!("{side}_stall_{}_cycles", c.name())),
+        );
+    }
+    header.extend(
+        [
+            "dominant_cause",
+            "dominant_cause_delta_cycles",
+            "verification_checks",
+            "redundant_load_bits",
+            "dead_write_bits",
+            "compulsory_dram_bits",
+            "excess_dram_bits",
+            "excess_W_bits",
+            "excess_F_bits",
+            "excess_V_bits",
+            "events",
+        ]
+        .map(String::from),
+    );
+    w.write_record(&header)?;
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let pct = |v: Option<f64>| opt(v.map(|x| format!("{x:.4}")));
+    for r in rows {
+        let m = r.measured.as_ref();
+        let v = r.verification.as_ref();
+        let mut rec = vec![
+            r.config.clone(),
+            r.workload.clone(),
+            r.global_sram_bits.to_string(),
+            r.schedule.clone(),
+            r.verified.to_string(),
+            opt(r.failure.clone()),
+            r.predicted.latency_cycles.to_string(),
+            opt(m.map(|m| m.latency_cycles.to_string())),
+            pct(r.latency_delta_percent),
+            format!("{:.3}", r.predicted.energy_pj),
+            opt(m.map(|m| format!("{:.3}", m.energy_pj))),
+            pct(r.energy_delta_percent),
+            r.predicted.dram_bits.to_string(),
+            opt(m.map(|m| m.dram_bits.to_string())),
+            pct(r.dram_delta_percent),
+        ];
+        rec.extend(
+            StallCause::ALL
+                .iter()
+                .map(|&c| r.predicted.stall(c).to_string()),
+        );
+        rec.extend(
+            StallCause::ALL
+                .iter()
+                .map(|&c| opt(m.map(|m| m.stall(c).to_string()))),
+        );
+        rec.extend([
+            r.dominant_cause.unwrap_or_default().to_string(),
+            r.dominant_cause_delta_cycles.to_string(),
+            opt(v.map(|v| v.checks.to_string())),
+            opt(v.map(|v| v.redundant_load_bits.to_string())),
+            opt(v.map(|v| v.dead_write_bits.to_string())),
+            opt(v.map(|v| v.compulsory_dram_bits.to_string())),
+            opt(v.map(|v| v.excess_dram_bits.to_string())),
+            opt(v.map(|v| v.excess_dram_bits_by_operand.W.to_string())),
+            opt(v.map(|v| v.excess_dram_bits_by_operand.F.to_string())),
+            opt(v.map(|v| v.excess_dram_bits_by_operand.V.to_string())),
+            r.events.to_string(),
+        ]);
+        w.write_record(&rec)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_use_the_nearest_rank() {
+        let v: Vec<f64> = (1..=10).map(f64::from).collect();
+        let s = Spread::of(&v).expect("values");
+        assert_eq!((s.min, s.median, s.p90, s.max), (1.0, 5.0, 9.0, 10.0));
+        assert_eq!(Spread::of(&[]), None);
+        let one = Spread::of(&[-3.0]).expect("one");
+        assert_eq!(
+            (one.min, one.median, one.p90, one.max),
+            (-3.0, -3.0, -3.0, -3.0)
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! `stems validate`: many runs scheduled, simulated and verified; the CSV, the summary
+//! and the scatter plot; rows independent of the thread count.
+
+use std::path::Path;
+use std::process::Command;
+use stems::model::Overrides;
+use stems::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
+use stems::validate::sweep::{self, Config, Run, Summary};
+
+fn stems(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(args)
+        .output()
+        .expect("run stems")
+}
+
+#[test]
+fn validate_writes_one_row_per_run_a_summary_and_a_scatter_plot() {
+    let dir = std::env::temp_dir().join(format!("stems-validate-{}", std::process::id()));
+    let out = stems(&[
+        "validate",
+        "--workload",
+        "models/workloads/tiny_fused.toml",
+        "--hardware",
+        "models/hardware/meta_proto.toml",
+        "--gb",
+        "2KiB,4KiB",
+        "--schedule",
+        "ST-LBL",
+        "--schedule",
+        "2T-LF,ST-LBL",
+        "--out",
+        dir.to_str().expect("path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("4 runs") && stdout.contains("4 verified, 0 failed"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(dir.join("validation.csv")).expect("csv");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().expect("header").clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 4);
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    for r in &rows {
+        assert_eq!(&r[col("verified")], "true");
+        let p: f64 = r[col("predicted_latency_cycles")].parse().expect("number");
+        let m: f64 = r[col("measured_latency_cycles")].parse().expect("number");
+        let d: f64 = r[col("latency_delta_percent")].parse().expect("number");
+        assert!((d - 100.0 * (m - p) / p).abs() < 1e-3, "Δ is (m − p) / p");
+        // Both sides list every stall cause.
+        for side in ["predicted", "measured"] {
+            for cause in ["dram_port", "bank_conflict", "dependency", "fill_drain"] {
+                r[col(&format!("{side}_stall_{cause}_cycles"))]
+                    .parse::<u64>()
+                    .expect("cycles");
+            }
+        }
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("json"))
+            .expect("json");
+    assert_eq!(summary["runs"], 4);
+    assert_eq!(summary["verified"], 4);
+    for key in ["min", "median", "p90", "max"] {
+        assert!(summary["latency_delta_percent"][key].is_f64(), "{key}");
+    }
+    assert!(summary["worst"][0]["dominant_cause"].is_string());
+    let svg = std::fs::read_to_string(dir.join("predicted_vs_measured.svg")).expect("svg");
+    assert!(svg.starts_with("<svg") && svg.contains("y = x") && svg.contains("<circle"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn validate_rejects_a_request_without_schedules() {
+    let out = stems(&[
+        "validate",
+        "--workload",
+        "models/workloads/tiny_fused.toml",
+        "--hardware",
+        "models/hardware/meta_proto.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--schedule SPEC"));
+}
+
+#[test]
+fn sweep_rows_do_not_depend_on_the_thread_count() {
+    let mut configs = Vec::new();
+    let mut runs = Vec::new();
+    for gb in ["2KiB", "4KiB"] {
+        let (w, acc) = stems::model::load(
+            Path::new("models/workloads/tiny_fused.toml"),
+            Path::new("models/hardware/meta_proto.toml"),
+            &Overrides {
+                global_sram: Some(gb.parse().expect("size")),
+                stateless_blocks: vec![],
+            },
+        )
+        .expect("models");
+        for spec in ["ST-LBL", "TB-LF,TB-LBL", "2T-LF,ST-LBL"] {
+            runs.push(Run {
+                config: configs.len(),
+                spec: ScheduleSpec::parse(spec, w.num_blocks, w.timesteps).expect("spec"),
+            });
+        }
+        configs.push(Config {
+            label: gb.into(),
+            allocation: Allocation::single_core(&w),
+            workload: w,
+            accelerator: acc,
+            options: SchedulerOptions::default(),
+        });
+    }
+    let with = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(|| sweep::run(&configs, &runs, || {}))
+            .expect("runs")
+    };
+    let one = with(1);
+    assert_eq!(one, with(2));
+    let s = Summary::new(&one, 2);
+    assert_eq!((s.runs, s.verified, s.failed), (6, 6, 0));
+    assert_eq!(s.worst.len(), 2);
+    // The worst run is the one with the largest |latency Δ|.
+    let largest = one
+        .iter()
+        .filter_map(|r| r.latency_delta_percent)
+        .map(f64::abs)
+        .fold(0.0, f64::max);
+    assert_eq!(s.worst[0].latency_delta_percent.abs(), largest);
+}
