@@ -36,6 +36,10 @@ pub struct SimulateArgs {
     /// Only trace spans overlapping these cycles, e.g. 0..100000.
     #[arg(long, value_name = "START..END", value_parser = parse_window, requires = "trace")]
     pub trace_window: Option<std::ops::Range<u64>>,
+    /// Do not track data validity (to measure what verification costs; the report then
+    /// says `verified: false` and nothing is checked).
+    #[arg(long)]
+    pub no_verify: bool,
     /// Write SVG pictures into this directory: SRAM occupancy and DRAM bandwidth over
     /// time, and the DRAM queue-delay histogram.
     #[arg(long, value_name = "DIR")]
@@ -102,7 +106,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         trace_window: args.trace_window.clone(),
         trace_layers: args.trace_layers.clone(),
         record_timelines: args.plots.is_some(),
-        verify: true,
+        verify: !args.no_verify,
     };
     let measured = stems::sim::simulate(schedule, &options).map_err(|e| rejected(&args, e))?;
     let comparison = stems::validate::compare(&predicted, &measured.report);
