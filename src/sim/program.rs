@@ -14,7 +14,7 @@
 //! boundary that the operand does not depend on.
 
 use crate::mapping::nest::relevant;
-use crate::mapping::{Dim, Loop};
+use crate::mapping::{Boundary, Dim, Loop};
 use crate::model::{Core, OpKind, Operand};
 use crate::schedule::ScheduledTile;
 use crate::tiling::CtShape;
@@ -95,15 +95,44 @@ fn run_cut(op: OpKind, operand: Operand, loops: &[Loop], boundary: usize) -> usi
     cut
 }
 
+/// What a tile's passes are lowered from: its loop nest and memory boundaries, the
+/// operands it streams and the first timestep it computes.
+#[derive(Debug, Clone, Copy)]
+pub struct Nest<'a> {
+    /// Temporal loops, outermost first; the innermost `reduction_loops` are C, FY, FX.
+    pub loops: &'a [Loop],
+    pub reduction_loops: usize,
+    pub boundaries: &'a [Boundary],
+    pub streamed: &'a [Operand],
+    pub first_timestep: u32,
+}
+
+impl<'a> Nest<'a> {
+    pub fn of(tile: &'a ScheduledTile) -> Self {
+        Self {
+            loops: &tile.loop_nest,
+            reduction_loops: tile.reduction_loops,
+            boundaries: &tile.boundaries,
+            streamed: &tile.streamed,
+            first_timestep: tile.tile.region.t.start,
+        }
+    }
+}
+
 impl TileProgram {
     /// The passes of a scheduled tile (its loop nest, memory boundaries and streamed
     /// operands come from the Schedule; `timesteps` is the inference's T).
     pub fn new(shape: CtShape, core: &Core, tile: &ScheduledTile, timesteps: u32) -> Self {
-        let loops = &tile.loop_nest;
-        let reduction_loops = tile.reduction_loops;
-        let boundaries = &tile.boundaries;
-        let streamed = &tile.streamed;
-        let first_t = tile.tile.region.t.start;
+        Self::lower(shape, core, Nest::of(tile), timesteps)
+    }
+
+    /// The passes of any legal nest on `core`.
+    pub fn lower(shape: CtShape, core: &Core, nest: Nest, timesteps: u32) -> Self {
+        let loops = nest.loops;
+        let reduction_loops = nest.reduction_loops;
+        let boundaries = nest.boundaries;
+        let streamed = nest.streamed;
+        let first_t = nest.first_timestep;
         let u = core.pe_array.unroll();
         let unroll = [u.k, u.c, u.oy, u.ox, 1, 1, 1];
         let n = loops.len();

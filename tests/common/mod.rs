@@ -1,0 +1,105 @@
+//! Helpers shared by the integration tests: the bundled accelerator, and one conv layer
+//! (with a proptest strategy) built as a workload file would describe it.
+#![allow(dead_code)]
+
+use proptest::prelude::*;
+use stems::model::{Accelerator, HardwareOverrides, SourceText, Workload};
+use stems::tiling::{CtShape, TileRegion};
+
+pub fn accelerator() -> Accelerator {
+    Accelerator::load(
+        std::path::Path::new("models/hardware/meta_proto.toml"),
+        HardwareOverrides::default(),
+    )
+    .expect("bundled accelerator")
+}
+
+/// One conv layer on an input sized so that shapes agree ("same" padding).
+#[derive(Debug, Clone, Copy)]
+pub struct Conv {
+    pub k: u64,
+    pub c: u64,
+    pub oy: u64,
+    pub ox: u64,
+    pub f: u64,
+    pub stride: u64,
+    pub timesteps: u32,
+    pub stateful: bool,
+    pub input_bits: u32,
+}
+
+impl Conv {
+    pub fn workload(&self) -> Workload {
+        let pad = (self.f - 1) / 2;
+        let text = format!(
+            r#"name = "one_conv"
+timesteps = {t}
+[input]
+channels = {c}
+height = {iy}
+width = {ix}
+bits = {ib}
+[[layer]]
+name = "conv"
+op = "conv"
+block = 0
+sources = ["input"]
+k = {k}
+c = {c}
+oy = {oy}
+ox = {ox}
+fy = {f}
+fx = {f}
+stride = {s}
+padding = {pad}
+stateful = {st}
+precision = {{ w = 4, o = 1, v = 12, acc = 16 }}
+"#,
+            t = self.timesteps,
+            c = self.c,
+            iy = self.oy * self.stride,
+            ix = self.ox * self.stride,
+            ib = self.input_bits,
+            k = self.k,
+            oy = self.oy,
+            ox = self.ox,
+            f = self.f,
+            s = self.stride,
+            st = self.stateful,
+        );
+        Workload::parse(&SourceText::new("one_conv.toml", text)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn shape(&self, t: std::ops::Range<u32>) -> CtShape {
+        let w = self.workload();
+        let layer = &w.layers[0];
+        CtShape::new(&w, layer, &TileRegion::whole_layer(layer, t))
+    }
+}
+
+pub fn conv_strategy() -> impl Strategy<Value = Conv> {
+    (
+        1u64..=4,
+        1u64..=48,
+        1u64..=40,
+        1u64..=12,
+        prop_oneof![Just(1u64), Just(3u64)],
+        1u64..=2,
+        1u32..=4,
+        any::<bool>(),
+        prop_oneof![Just(1u32), Just(4u32)],
+    )
+        .prop_map(
+            |(k32, c, oy, ox, f, stride, timesteps, stateful, input_bits)| Conv {
+                k: 16 * k32,
+                c,
+                oy,
+                ox,
+                f,
+                stride,
+                timesteps,
+                stateful,
+                input_bits,
+            },
+        )
+}
