@@ -58,6 +58,18 @@ fn find(s: &Schedule, pred: impl Fn(&Schedule, &Action) -> bool) -> Slot {
     panic!("no such action in the schedule")
 }
 
+/// The last action (in schedule order) that `pred` accepts.
+fn find_last(s: &Schedule, pred: impl Fn(&Schedule, &Action) -> bool) -> Slot {
+    for tile in (0..s.tiles.len()).rev() {
+        for after in [true, false] {
+            if let Some(i) = actions(s, tile, after).iter().rposition(|a| pred(s, a)) {
+                return (tile, after, i);
+            }
+        }
+    }
+    panic!("no such action in the schedule")
+}
+
 fn take(s: &mut Schedule, (tile, after, i): Slot) -> Action {
     actions_mut(s, tile, after).remove(i)
 }
@@ -331,4 +343,190 @@ fn a_broken_replay_exits_2_naming_the_violation() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_load_of_data_already_on_chip_is_measured_as_redundant() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let clean = run(s.clone()).unwrap_or_else(|v| panic!("{v}"));
+    let (tile, after, i) = find(&s, weight_load);
+    let Action::Transfer(load) = actions(&s, tile, after)[i].clone() else {
+        unreachable!()
+    };
+    // The next tile of the same layer loads the (still resident) weights again.
+    let layer = s.tiles[tile].tile.layer;
+    let next = (tile + 1..s.tiles.len())
+        .find(|&t| s.tiles[t].tile.layer == layer)
+        .expect("another tile of the layer");
+    s.tiles[next].before.push(Action::Transfer(load.clone()));
+    let m = run(s).unwrap_or_else(|v| panic!("wasteful but correct: {v}"));
+    assert_eq!(m.verification.redundant_load_bits, load.bits);
+    assert_eq!(clean.verification.redundant_load_bits, 0);
+    assert_eq!(
+        m.verification.excess_dram_bits_by_operand.W,
+        clean.verification.excess_dram_bits_by_operand.W + load.bits as i64
+    );
+}
+
+#[test]
+fn a_spill_never_read_back_is_measured_as_a_dead_write() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let clean = run(s.clone()).unwrap_or_else(|v| panic!("{v}"));
+    // conv_a's first output chunk, written to DRAM by the tile that produces it and
+    // never reloaded: its on-chip copy serves every reader.
+    let object = s.tiles[0].tile.output;
+    let bits = s.objects[object].bits;
+    s.tiles[0]
+        .after
+        .push(Action::Transfer(stems::schedule::Transfer {
+            object,
+            from: Location::Sram { core: 0 },
+            to: Location::Dram,
+            bits,
+            reason: Reason::Spill,
+            predicted_start: 0,
+            predicted_end: 0,
+        }));
+    let m = run(s).unwrap_or_else(|v| panic!("wasteful but correct: {v}"));
+    assert_eq!(clean.verification.dead_write_bits, 0);
+    assert_eq!(m.verification.dead_write_bits, bits);
+}
+
+#[test]
+fn a_streaming_tile_without_its_staging_area_is_refused() {
+    let mut s = saved("tiny_tb_lf_2kib");
+    let stage = find(&s, |_, a| matches!(a, Action::Stage { .. }));
+    let unstage = find(&s, |_, a| matches!(a, Action::Unstage { .. }));
+    take(&mut s, unstage);
+    take(&mut s, stage);
+    let v = refused(s, ViolationKind::MissingStaging);
+    assert!(v.found.contains("0 bits staged"), "{v}");
+}
+
+#[test]
+fn a_tile_whose_output_has_no_allocation_is_refused() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    let output = s.tiles[0].tile.output;
+    let is = |o: usize| {
+        move |_: &Schedule, a: &Action| match a {
+            Action::Alloc { object, .. } | Action::Free { object, .. } => *object == o,
+            _ => false,
+        }
+    };
+    let free = find(&s, |s, a| {
+        matches!(a, Action::Free { .. }) && is(output)(s, a)
+    });
+    take(&mut s, free);
+    let alloc = find(&s, is(output));
+    take(&mut s, alloc);
+    let v = refused(s, ViolationKind::UnallocatedOutput);
+    assert!(
+        v.tile.as_deref().is_some_and(|t| t.starts_with("tile 0 ")),
+        "{v}"
+    );
+}
+
+/// The last network output's `output` transfer and the free that follows it (nothing
+/// reuses its space afterwards).
+fn output_write_and_free(s: &Schedule) -> (Slot, Slot) {
+    let write = find_last(s, |s, a| is_transfer(a, Reason::Output, None, s));
+    let Action::Transfer(t) = actions(s, write.0, write.1)[write.2].clone() else {
+        unreachable!()
+    };
+    let free = find_last(
+        s,
+        |_, a| matches!(a, Action::Free { object, .. } if *object == t.object),
+    );
+    (write, free)
+}
+
+#[test]
+fn a_network_output_that_never_reaches_dram_is_refused() {
+    // Freed without being written out: the result is lost.
+    let mut s = saved("tiny_2t_lf_4kib");
+    let (write, _) = output_write_and_free(&s);
+    take(&mut s, write);
+    let v = refused(s, ViolationKind::DataLost);
+    assert!(v.expected.contains("network output"), "{v}");
+    // Neither written out nor freed: still missing from DRAM at the end.
+    let mut s = saved("tiny_2t_lf_4kib");
+    let (write, free) = output_write_and_free(&s);
+    take(&mut s, free);
+    take(&mut s, write);
+    let v = refused(s, ViolationKind::OutputNotInDram);
+    assert!(
+        v.object
+            .as_deref()
+            .is_some_and(|o| o.contains("pool output")),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_reload_of_data_never_written_to_dram_reads_nothing() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    // conv_a's first output chunk is on chip when tile 2 runs; a reload of it into a
+    // fresh allocation finds no DRAM copy.
+    let object = s.tiles[0].tile.output;
+    s.tiles[2].before.insert(
+        0,
+        Action::Transfer(stems::schedule::Transfer {
+            object,
+            from: Location::Dram,
+            to: Location::Sram { core: 0 },
+            bits: s.objects[object].bits,
+            reason: Reason::Reload,
+            predicted_start: 0,
+            predicted_end: 0,
+        }),
+    );
+    let v = refused(s, ViolationKind::SourceNotValid);
+    assert!(v.found.contains("no copy in DRAM"), "{v}");
+    assert!(v.expected.contains("for the reload to read"), "{v}");
+}
+
+#[test]
+fn an_object_allocated_twice_on_one_core_is_refused() {
+    let mut s = stems::schedule::plan(
+        Path::new("models/workloads/tiny_fused.toml"),
+        Path::new("models/hardware/meta_proto.toml"),
+        &stems::model::Overrides {
+            global_sram: Some("64KiB".parse().expect("size")),
+            stateless_blocks: vec![],
+        },
+        "ST-LBL",
+        SchedulerOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (tile, after, i) = find(&s, |_, a| matches!(a, Action::Alloc { .. }));
+    let Action::Alloc { object, .. } = actions(&s, tile, after)[i].clone() else {
+        unreachable!()
+    };
+    // A second copy at the top of the (nearly empty) SRAM.
+    let bits = s.objects[object].bits;
+    let top = s.accelerator.cores[0].global_sram().size_bits - bits;
+    actions_mut(&mut s, tile, after).insert(
+        i + 1,
+        Action::Alloc {
+            core: 0,
+            object,
+            extents: vec![stems::schedule::Extent {
+                start: top,
+                len: bits,
+            }],
+        },
+    );
+    let v = refused(s, ViolationKind::DoubleAllocation);
+    assert!(v.found.contains("already allocated"), "{v}");
+}
+
+#[test]
+fn objects_that_misstate_their_size_are_refused_before_the_run() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    s.objects[5].bits += 1;
+    let v = refused(s, ViolationKind::MalformedObjects);
+    assert!(
+        v.cycle.is_none() && v.expected.contains("bits (from its shape)"),
+        "{v}"
+    );
 }

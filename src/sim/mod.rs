@@ -325,6 +325,12 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     let mut incidents = Incidents::default();
     let mut latencies = controller::Latencies::default();
     let mut latency = kernel.now;
+    // The verifier's verdict first: it names what is missing more precisely than the
+    // controllers' end-of-run invariants.
+    let waste = match kernel.validity.take() {
+        Some(v) => v.finish(kernel.now)?,
+        None => validity::Waste::default(),
+    };
     let controllers = collect_controllers(&kernel, first_controller, acc.cores.len());
     for c in &controllers {
         c.check_end()?;
@@ -351,10 +357,6 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             dram_queue_delays: dram.map(DramModel::queue_delays).unwrap_or_default(),
         }
     });
-    let waste = match kernel.validity.take() {
-        Some(v) => v.finish(kernel.now)?,
-        None => validity::Waste::default(),
-    };
     let verification = VerificationReport::new(options.verify, waste, &schedule.workload, &ledger);
     let trace_events = match kernel.trace.take() {
         Some(t) => Some(t.finish()?),
