@@ -31,96 +31,21 @@
 //! (`redundant_load_bits`) and DRAM writes whose data is never read back
 //! (`dead_write_bits`).
 
+mod derive;
+mod violation;
+
+pub use violation::{Violation, ViolationKind, describe_object, describe_tile};
+
 use super::message::Cycle;
-use crate::model::{OpKind, Operand, Source, Workload};
-use crate::schedule::{Location, Reason, Schedule, Transfer};
-use crate::tiling::graph::{DataClass, ObjectId, ObjectKind, TileId};
+use crate::model::{Operand, Workload};
+use crate::schedule::{Location, Schedule, Transfer};
+use crate::tiling::graph::{DataClass, ObjectId, TileId};
+use derive::{Read, Writes};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
-
-/// What went wrong, one kind per way a schedule can be insufficient or unexecutable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ViolationKind {
-    /// A tile reads data that is not valid where it reads it.
-    OperandNotValid,
-    /// A tile reads neuron state that holds another timestep.
-    StaleState,
-    /// A tile writes its output or state where nothing is allocated for it.
-    UnallocatedOutput,
-    /// A streaming tile has no (or too small a) staging area.
-    MissingStaging,
-    /// A transfer reads a copy that is not valid.
-    SourceNotValid,
-    /// A transfer writes into an SRAM where its object is not allocated.
-    NotAllocated,
-    /// Two transfers write the same copy at once.
-    ConcurrentTransfers,
-    /// An allocation is smaller than its object.
-    AllocationTooSmall,
-    /// An object is allocated twice on one core.
-    DoubleAllocation,
-    /// The only valid copy of data still to be read is freed.
-    DataLost,
-    /// A network output never reaches DRAM.
-    OutputNotInDram,
-    /// A layer's output is not computed exactly once.
-    Coverage,
-    /// The schedule's objects do not describe the data its tiles read and write.
-    MalformedObjects,
-}
-
-impl ViolationKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::OperandNotValid => "operand not valid",
-            Self::StaleState => "stale state",
-            Self::UnallocatedOutput => "unallocated output",
-            Self::MissingStaging => "missing staging area",
-            Self::SourceNotValid => "transfer source not valid",
-            Self::NotAllocated => "not allocated",
-            Self::ConcurrentTransfers => "concurrent transfers",
-            Self::AllocationTooSmall => "allocation too small",
-            Self::DoubleAllocation => "double allocation",
-            Self::DataLost => "data lost",
-            Self::OutputNotInDram => "output not in DRAM",
-            Self::Coverage => "coverage",
-            Self::MalformedObjects => "malformed objects",
-        }
-    }
-}
-
-/// A schedule the verifier refused: what, where, when, expected and found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    pub kind: ViolationKind,
-    /// The simulated cycle (none for checks before the run).
-    pub cycle: Option<Cycle>,
-    /// The tile whose action or compute failed: id, layer and region.
-    pub tile: Option<String>,
-    pub object: Option<String>,
-    pub expected: String,
-    pub found: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.kind.name())?;
-        if let Some(c) = self.cycle {
-            write!(f, " at cycle {c}")?;
-        }
-        if let Some(t) = &self.tile {
-            write!(f, " — {t}")?;
-        }
-        if let Some(o) = &self.object {
-            write!(f, " — {o}")?;
-        }
-        write!(f, ": expected {}, found {}", self.expected, self.found)
-    }
-}
+use violation::{reason_text, version_text};
 
 /// Where a copy lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,23 +70,6 @@ impl fmt::Display for Place {
             Place::Sram(c) => write!(f, "core{c} SRAM"),
         }
     }
-}
-
-/// One operand read a tile must make, derived from its layer and region.
-#[derive(Debug, Clone)]
-struct Read {
-    object: ObjectId,
-    operand: Operand,
-    version: u32,
-}
-
-/// What a tile writes: its output chunk, and the state chunks it leaves (with the
-/// version they will hold).
-#[derive(Debug, Clone, Default)]
-struct Writes {
-    output: Option<ObjectId>,
-    state: Vec<ObjectId>,
-    state_version: u32,
 }
 
 /// The copies of one object.
@@ -231,49 +139,6 @@ pub struct Waste {
     pub dead_write_bits: u64,
 }
 
-/// Feature chunks of one producer (a layer, or the network input), grouped by their
-/// timestep range, each group's chunks sorted by column.
-#[derive(Debug, Clone, Default)]
-struct ChunkIndex {
-    groups: Vec<(Range<u32>, Vec<Chunk>)>,
-}
-
-/// An object holding a column range.
-type Chunk = (Range<u64>, ObjectId);
-
-impl ChunkIndex {
-    /// The chunks overlapping timesteps `t` × columns `x`, and whether they cover it.
-    fn overlapping(&self, t: &Range<u32>, x: &Range<u64>) -> (Vec<ObjectId>, bool) {
-        let mut found = Vec::new();
-        let mut t_next = t.start;
-        let mut covered = true;
-        for (gt, chunks) in &self.groups {
-            if gt.end <= t.start || gt.start >= t.end {
-                continue;
-            }
-            covered &= gt.start <= t_next;
-            t_next = t_next.max(gt.end);
-            let first = chunks.partition_point(|(ox, _)| ox.end <= x.start);
-            let mut x_next = x.start;
-            for (ox, o) in chunks[first..]
-                .iter()
-                .take_while(|(ox, _)| ox.start < x.end)
-            {
-                covered &= ox.start <= x_next;
-                x_next = x_next.max(ox.end);
-                found.push(*o);
-            }
-            covered &= x_next >= x.end;
-        }
-        (found, covered && t_next >= t.end)
-    }
-
-    fn exact(&self, t: &Range<u32>, x: &Range<u64>) -> Option<ObjectId> {
-        let (_, chunks) = self.groups.iter().find(|(gt, _)| gt == t)?;
-        chunks.iter().find(|(ox, _)| ox == x).map(|(_, o)| *o)
-    }
-}
-
 /// The verifier's record of one run.
 pub struct Validity {
     schedule: Arc<Schedule>,
@@ -288,144 +153,13 @@ pub struct Validity {
     waste: Waste,
 }
 
-fn range_text<T: fmt::Display>(r: &Range<T>) -> String {
-    format!("{}..{}", r.start, r.end)
-}
-
-/// `tile 12 (conv_b t0..2 ox3..4 on core0)`.
-pub fn describe_tile(s: &Schedule, tile: TileId) -> String {
-    let Some(st) = s.tiles.get(tile) else {
-        return format!("tile {tile}");
-    };
-    let r = &st.tile.region;
-    format!(
-        "tile {tile} ({} t{} k{} oy{} ox{} on core{})",
-        st.layer_name,
-        range_text(&r.t),
-        range_text(&r.k),
-        range_text(&r.oy),
-        range_text(&r.ox),
-        st.tile.core
-    )
-}
-
-/// `conv_a output t0..2 ox3..5 (object 7)`.
-pub fn describe_object(s: &Schedule, o: ObjectId) -> String {
-    let Some(obj) = s.objects.get(o) else {
-        return format!("object {o}");
-    };
-    let what = obj.describe(&s.workload);
-    match &obj.kind {
-        ObjectKind::Weights { .. } => format!("{what} (object {o})"),
-        ObjectKind::Features { t, ox, .. } => {
-            format!(
-                "{what} t{} ox{} (object {o})",
-                range_text(t),
-                range_text(ox)
-            )
-        }
-        ObjectKind::State { ox, .. } => format!("{what} ox{} (object {o})", range_text(ox)),
-    }
-}
-
-/// What a version of an object means to a person.
-fn version_text(class: DataClass, v: u32) -> String {
-    match class {
-        DataClass::V if v == 0 => "reset state".into(),
-        DataClass::V => format!("state after timestep {}", v - 1),
-        _ if v == 0 => "nothing written".into(),
-        _ => "the data".into(),
-    }
-}
-
-/// The bits an object must hold, from its kind and the workload alone.
-fn content_bits(w: &Workload, kind: &ObjectKind) -> Option<u64> {
-    let mul = |xs: &[u64]| xs.iter().try_fold(1u64, |a, &x| a.checked_mul(x));
-    match kind {
-        ObjectKind::Weights { layer } => w.layers.get(*layer).map(|l| l.weight_bits()),
-        ObjectKind::Features { layer, t, ox } => {
-            let shape = match layer {
-                None => w.source_shape(Source::NetworkInput),
-                Some(l) if *l < w.layers.len() => w.source_shape(Source::Layer(*l)),
-                Some(_) => return None,
-            };
-            mul(&[
-                shape.channels,
-                shape.height,
-                ox.end.checked_sub(ox.start)?,
-                t.end.checked_sub(t.start)? as u64,
-                shape.bits as u64,
-            ])
-        }
-        ObjectKind::State { layer, ox } => {
-            let l = w.layers.get(*layer)?;
-            mul(&[
-                l.dims.k,
-                l.dims.oy,
-                ox.end.checked_sub(ox.start)?,
-                l.precision.v as u64,
-            ])
-        }
-    }
-}
-
-struct Indexes {
-    weights: Vec<Option<ObjectId>>,
-    /// Index 0: the network input; 1 + l: layer l.
-    features: Vec<ChunkIndex>,
-    state: Vec<Vec<Chunk>>,
-}
-
 impl Validity {
     /// Derives every tile's reads and writes from its layer and region, and checks
     /// before the run that the objects describe the data consistently and that every
     /// layer's output is covered exactly once.
     pub fn new(schedule: Arc<Schedule>) -> Result<Self, Box<Violation>> {
         let s = &*schedule;
-        let static_violation = |kind, object: Option<String>, expected: String, found: String| {
-            Box::new(Violation {
-                kind,
-                cycle: None,
-                tile: None,
-                object,
-                expected,
-                found,
-            })
-        };
-        if let Some(p) = crate::tiling::coverage::problems(
-            &s.workload,
-            s.tiles.iter().map(|t| (t.tile.layer, &t.tile.region)),
-        )
-        .into_iter()
-        .next()
-        {
-            return Err(static_violation(
-                ViolationKind::Coverage,
-                None,
-                format!("{} computed exactly once", p.element),
-                p.message,
-            ));
-        }
-        let index = Self::index(s).map_err(|(o, expected, found)| {
-            static_violation(ViolationKind::MalformedObjects, o, expected, found)
-        })?;
-        let mut reads = Vec::with_capacity(s.tiles.len());
-        let mut writes = Vec::with_capacity(s.tiles.len());
-        for st in &s.tiles {
-            let id = st.tile.id;
-            let fail = |expected: String, found: String| {
-                Box::new(Violation {
-                    kind: ViolationKind::MalformedObjects,
-                    cycle: None,
-                    tile: Some(describe_tile(s, id)),
-                    object: None,
-                    expected,
-                    found,
-                })
-            };
-            reads.push(Self::derive_reads(s, id, &index).map_err(|(e, f)| fail(e, f))?);
-            writes.push(Self::derive_writes(s, id, &index).map_err(|(e, f)| fail(e, f))?);
-        }
+        let derive::Derived { reads, writes } = derive::derive(s)?;
         let mut readers_left = vec![0u32; s.objects.len()];
         for r in reads.iter().flatten() {
             readers_left[r.object] += 1;
@@ -457,201 +191,6 @@ impl Validity {
             staged: HashMap::new(),
             waste: Waste::default(),
         })
-    }
-
-    /// Indexes the objects by what they hold, checking each one's size and that no two
-    /// hold the same data.
-    fn index(s: &Schedule) -> Result<Indexes, (Option<String>, String, String)> {
-        let w = &s.workload;
-        let nl = w.layers.len();
-        let mut ix = Indexes {
-            weights: vec![None; nl],
-            features: vec![ChunkIndex::default(); nl + 1],
-            state: vec![Vec::new(); nl],
-        };
-        for (o, obj) in s.objects.iter().enumerate() {
-            let name = || Some(describe_object(s, o));
-            if obj.id != o {
-                return Err((name(), format!("id {o}"), format!("id {}", obj.id)));
-            }
-            let Some(bits) = content_bits(w, &obj.kind) else {
-                return Err((name(), "a layer of the workload".into(), "none".into()));
-            };
-            if obj.bits != bits {
-                return Err((
-                    name(),
-                    format!("{bits} bits (from its shape)"),
-                    format!("{} bits", obj.bits),
-                ));
-            }
-            match &obj.kind {
-                ObjectKind::Weights { layer } => {
-                    if let Some(other) = ix.weights[*layer].replace(o) {
-                        return Err((
-                            name(),
-                            "one object per layer's weights".into(),
-                            format!("object {other} too"),
-                        ));
-                    }
-                }
-                ObjectKind::Features { layer, t, ox } => {
-                    let chunks = &mut ix.features[layer.map_or(0, |l| l + 1)];
-                    match chunks.groups.iter_mut().find(|(gt, _)| gt == t) {
-                        Some((_, v)) => v.push((ox.clone(), o)),
-                        None => chunks.groups.push((t.clone(), vec![(ox.clone(), o)])),
-                    }
-                }
-                ObjectKind::State { layer, ox } => ix.state[*layer].push((ox.clone(), o)),
-            }
-        }
-        let overlap = |a: &Range<u64>, b: &Range<u64>| a.start < b.end && b.start < a.end;
-        let disjoint = |v: &mut Vec<Chunk>| {
-            v.sort_by_key(|(r, o)| (r.start, *o));
-            match v.windows(2).find(|p| overlap(&p[0].0, &p[1].0)) {
-                Some(p) => Err((
-                    Some(describe_object(s, p[1].1)),
-                    "objects holding disjoint data".into(),
-                    format!("it overlaps object {}", p[0].1),
-                )),
-                None => Ok(()),
-            }
-        };
-        for chunks in &mut ix.features {
-            chunks.groups.sort_by_key(|(t, _)| (t.start, t.end));
-            if let Some(p) = chunks.groups.windows(2).find(|p| p[1].0.start < p[0].0.end) {
-                let o = p[1].1.first().map(|c| c.1);
-                return Err((
-                    o.map(|o| describe_object(s, o)),
-                    "timestep ranges that are equal or disjoint".into(),
-                    format!("t{} and t{}", range_text(&p[0].0), range_text(&p[1].0)),
-                ));
-            }
-            for (_, v) in &mut chunks.groups {
-                disjoint(v)?;
-            }
-        }
-        for v in &mut ix.state {
-            disjoint(v)?;
-        }
-        Ok(ix)
-    }
-
-    fn derive_reads(
-        s: &Schedule,
-        tile: TileId,
-        ix: &Indexes,
-    ) -> Result<Vec<Read>, (String, String)> {
-        let w = &s.workload;
-        let t = &s.tiles[tile].tile;
-        let layer = &w.layers[t.layer];
-        let r = &t.region;
-        // State first: a tile run out of timestep order is reported as such.
-        let mut reads = Vec::new();
-        if layer.stateful && r.t.start > 0 {
-            let chunks = &ix.state[layer.id];
-            let found = state_chunks(chunks, &r.ox).ok_or_else(|| {
-                (
-                    format!(
-                        "objects holding {} state for columns {}",
-                        layer.name,
-                        range_text(&r.ox)
-                    ),
-                    "none covering them".to_string(),
-                )
-            })?;
-            reads.extend(found.into_iter().map(|o| Read {
-                object: o,
-                operand: Operand::V,
-                version: r.t.start,
-            }));
-        }
-        if layer.op.has_weights() {
-            let o = ix.weights[layer.id].ok_or_else(|| {
-                (
-                    format!("an object holding {} weights", layer.name),
-                    "none".to_string(),
-                )
-            })?;
-            reads.push(Read {
-                object: o,
-                operand: Operand::W,
-                version: 1,
-            });
-        }
-        for &src in &layer.sources {
-            let width = w.source_shape(src).width;
-            let cols = if layer.op == OpKind::Fc {
-                0..width
-            } else {
-                layer.input_range(1, r.ox.start, r.ox.end, width)
-            };
-            let chunks = match src {
-                Source::NetworkInput => &ix.features[0],
-                Source::Layer(p) => &ix.features[p + 1],
-            };
-            let (found, covered) = chunks.overlapping(&r.t, &cols);
-            if !covered {
-                return Err((
-                    format!(
-                        "objects holding {} t{} columns {}",
-                        w.source_name(src),
-                        range_text(&r.t),
-                        range_text(&cols)
-                    ),
-                    format!("only objects {found:?}"),
-                ));
-            }
-            for o in found {
-                if !reads.iter().any(|x: &Read| x.object == o) {
-                    reads.push(Read {
-                        object: o,
-                        operand: Operand::I,
-                        version: 1,
-                    });
-                }
-            }
-        }
-        Ok(reads)
-    }
-
-    fn derive_writes(s: &Schedule, tile: TileId, ix: &Indexes) -> Result<Writes, (String, String)> {
-        let w = &s.workload;
-        let t = &s.tiles[tile].tile;
-        let layer = &w.layers[t.layer];
-        let r = &t.region;
-        let whole_planes = r.k == (0..layer.dims.k) && r.oy == (0..layer.dims.oy);
-        let output = ix.features[layer.id + 1].exact(&r.t, &r.ox);
-        if !whole_planes || output.is_none() {
-            return Err((
-                format!(
-                    "one object holding {} output t{} ox{} (all channels and rows)",
-                    layer.name,
-                    range_text(&r.t),
-                    range_text(&r.ox)
-                ),
-                "none".into(),
-            ));
-        }
-        let mut writes = Writes {
-            output,
-            ..Writes::default()
-        };
-        if layer.stateful && r.t.end < w.timesteps {
-            let chunks = &ix.state[layer.id];
-            writes.state = state_chunks(chunks, &r.ox).ok_or_else(|| {
-                (
-                    format!(
-                        "objects carrying {} state for columns {} to timestep {}",
-                        layer.name,
-                        range_text(&r.ox),
-                        r.t.end
-                    ),
-                    "none covering them".to_string(),
-                )
-            })?;
-            writes.state_version = r.t.end;
-        }
-        Ok(writes)
     }
 
     // ------------------------------------------------------------ dynamic checks
@@ -1080,33 +619,4 @@ pub fn compulsory_dram_bits(w: &Workload) -> [u64; 3] {
         .map(|l| l.output_bits_per_timestep() * t)
         .sum();
     [weights, input + outputs, 0]
-}
-
-fn reason_text(r: Reason) -> &'static str {
-    match r {
-        Reason::Load => "load",
-        Reason::Spill => "spill",
-        Reason::Reload => "reload",
-        Reason::WriteBack => "write-back",
-        Reason::Output => "output write",
-        Reason::Move => "move",
-    }
-}
-
-/// The state chunks covering columns `ox`, each lying inside it; `None` if they do not
-/// cover it or one straddles its edge.
-fn state_chunks(chunks: &[Chunk], ox: &Range<u64>) -> Option<Vec<ObjectId>> {
-    let mut next = ox.start;
-    let mut found = Vec::new();
-    for (r, o) in chunks
-        .iter()
-        .filter(|(r, _)| r.start < ox.end && ox.start < r.end)
-    {
-        if r.start != next || r.end > ox.end {
-            return None;
-        }
-        next = r.end;
-        found.push(*o);
-    }
-    (next == ox.end && !found.is_empty()).then_some(found)
 }
