@@ -23,13 +23,14 @@ use super::SimError;
 use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route, StallCause};
 use super::program::{FillTarget, PassWork, TileProgram};
+use super::sram_map::{MapError, Occupant, SramMap, address_in};
 use super::stats::{ComponentStats, histogram};
 use crate::model::Operand;
 use crate::report::cost::Incidents;
 use crate::schedule::{Action, Extent, Location, Reason, Schedule, Transfer};
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// How long things take, in cycles.
@@ -100,14 +101,6 @@ struct Lane {
     in_flight: usize,
 }
 
-/// What holds an address range of the global SRAM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Occupant {
-    Object(ObjectId),
-    /// The staging area of a streaming tile.
-    Staging(TileId),
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Owner {
     /// A transfer of a lane, and the object it moves.
@@ -171,14 +164,9 @@ pub struct Controller {
     before: Lane,
     after: Lane,
     computing: Option<Computing>,
-    // Memory.
-    capacity: u64,
-    used: u64,
-    pub peak: u64,
-    live: BTreeMap<u64, (u64, Occupant)>,
-    extents: HashMap<ObjectId, Vec<Extent>>,
-    /// Staging areas reserved, by the tile that streams through them.
-    staging: HashMap<TileId, Vec<Extent>>,
+    /// The global SRAM's address map.
+    pub mem: SramMap,
+    /// Transfers of each object in flight (a free waits for them).
     object_in_flight: HashMap<ObjectId, usize>,
     // Routes.
     next_tag: u64,
@@ -193,8 +181,6 @@ pub struct Controller {
     stalls: [Cycle; StallCause::COUNT],
     pub finish: Cycle,
     pub incidents: Incidents,
-    /// Global-SRAM occupancy over time: (cycle, bits) after each change.
-    pub occupancy: Vec<(Cycle, u64)>,
     pub latency: Latencies,
     filter: TraceFilter,
 }
@@ -248,12 +234,7 @@ impl Controller {
             },
             computing: None,
             object_in_flight: HashMap::new(),
-            capacity,
-            used: 0,
-            peak: 0,
-            live: BTreeMap::new(),
-            extents: HashMap::new(),
-            staging: HashMap::new(),
+            mem: SramMap::new(capacity),
             next_tag: ((core as u64) << 48) + 1,
             outstanding: HashMap::new(),
             issued_bits: 0,
@@ -264,7 +245,6 @@ impl Controller {
             stalls: [0; StallCause::COUNT],
             finish: 0,
             incidents: Incidents::default(),
-            occupancy: vec![(0, 0)],
             latency: Latencies::default(),
             filter,
         }
@@ -297,15 +277,8 @@ impl Controller {
         tag
     }
 
-    /// Address of `offset` bits into the data of `objects` (their extents in order).
     fn address(&self, objects: &[ObjectId], offset: u64) -> u64 {
-        let extents: Vec<Extent> = objects
-            .iter()
-            .filter_map(|o| self.extents.get(o))
-            .flatten()
-            .copied()
-            .collect();
-        address_in(&extents, offset)
+        self.mem.address(objects, offset)
     }
 
     fn sram(&self, core: usize, kind: HopKind) -> Hop {
@@ -403,12 +376,11 @@ impl Controller {
             } => {
                 self.check_core(*core, tile_id, "allocates")?;
                 let waiting = self.occupy(Occupant::Object(*object), extents, tile_id, now, out)?;
-                if waiting == Waiting::No {
-                    if let Some(v) = out.validity.as_deref_mut() {
-                        let bits = extents.iter().map(|e| e.len).sum();
-                        v.alloc(now, tile_id, *core, *object, bits)?;
-                    }
-                    self.extents.insert(*object, extents.clone());
+                if waiting == Waiting::No
+                    && let Some(v) = out.validity.as_deref_mut()
+                {
+                    let bits = extents.iter().map(|e| e.len).sum();
+                    v.alloc(now, tile_id, *core, *object, bits)?;
                 }
                 Ok(waiting)
             }
@@ -416,11 +388,10 @@ impl Controller {
                 self.check_core(*core, tile_id, "stages")?;
                 let waiting =
                     self.occupy(Occupant::Staging(tile_id), extents, tile_id, now, out)?;
-                if waiting == Waiting::No {
-                    if let Some(v) = out.validity.as_deref_mut() {
-                        v.stage(tile_id, extents.iter().map(|e| e.len).sum());
-                    }
-                    self.staging.insert(tile_id, extents.clone());
+                if waiting == Waiting::No
+                    && let Some(v) = out.validity.as_deref_mut()
+                {
+                    v.stage(tile_id, extents.iter().map(|e| e.len).sum());
                 }
                 Ok(waiting)
             }
@@ -452,19 +423,12 @@ impl Controller {
                     v.free(now, tile_id, *core, *object)?;
                 }
                 self.vacate(Occupant::Object(*object), extents, tile_id, now, out)?;
-                self.extents.remove(object);
                 Ok(Waiting::No)
             }
             Action::Unstage { core, extents } => {
                 self.check_core(*core, tile_id, "unstages")?;
-                let owner = self
-                    .staging
-                    .iter()
-                    .find(|(_, ex)| ex.first() == extents.first())
-                    .map(|(t, _)| *t)
-                    .unwrap_or(tile_id);
+                let owner = self.mem.staging_owner(extents).unwrap_or(tile_id);
                 self.vacate(Occupant::Staging(owner), extents, tile_id, now, out)?;
-                self.staging.remove(&owner);
                 if let Some(v) = out.validity.as_deref_mut() {
                     v.unstage(owner);
                 }
@@ -494,30 +458,14 @@ impl Controller {
         now: Cycle,
         out: &mut Outbox,
     ) -> Result<Waiting, SimError> {
-        for e in extents {
-            if let Some((&start, &(len, _))) = self.live.range(..e.end()).next_back()
-                && start + len > e.start
-            {
-                return Ok(Waiting::Overlap);
+        match self.mem.occupy(who, extents, now) {
+            Ok(()) => {
+                self.occupancy_counter(now, out);
+                Ok(Waiting::No)
             }
+            Err(MapError::Overlap) => Ok(Waiting::Overlap),
+            Err(e) => Err(self.map_error(e, who, tile_id)),
         }
-        let bits: u64 = extents.iter().map(|e| e.len).sum();
-        if self.used + bits > self.capacity {
-            return Err(SimError::Invariant(format!(
-                "{}: allocating {} ({bits} bits) before tile {tile_id} would put {} bits in a {}-bit SRAM",
-                self.name,
-                self.occupant_name(who),
-                self.used + bits,
-                self.capacity
-            )));
-        }
-        for e in extents {
-            self.live.insert(e.start, (e.len, who));
-        }
-        self.used += bits;
-        self.peak = self.peak.max(self.used);
-        self.occupancy_sample(now, out);
-        Ok(Waiting::No)
     }
 
     /// Releases `extents`, which `who` must hold.
@@ -529,23 +477,28 @@ impl Controller {
         now: Cycle,
         out: &mut Outbox,
     ) -> Result<(), SimError> {
-        for e in extents {
-            match self.live.remove(&e.start) {
-                Some((len, o)) if len == e.len && o == who => {}
-                _ => {
-                    return Err(SimError::Invariant(format!(
-                        "{}: tile {tile_id} frees {}..{} of {}, which is not allocated there",
-                        self.name,
-                        e.start,
-                        e.end(),
-                        self.occupant_name(who)
-                    )));
-                }
-            }
-            self.used -= e.len;
-        }
-        self.occupancy_sample(now, out);
+        self.mem
+            .vacate(who, extents, now)
+            .map_err(|e| self.map_error(e, who, tile_id))?;
+        self.occupancy_counter(now, out);
         Ok(())
+    }
+
+    fn map_error(&self, e: MapError, who: Occupant, tile_id: TileId) -> SimError {
+        let what = self.occupant_name(who);
+        SimError::Invariant(match e {
+            MapError::Overflow { would_hold } => format!(
+                "{}: allocating {what} before tile {tile_id} would put {would_hold} bits in a {}-bit SRAM",
+                self.name, self.mem.capacity
+            ),
+            MapError::NotHeld(x) => format!(
+                "{}: tile {tile_id} frees {}..{} of {what}, which is not allocated there",
+                self.name,
+                x.start,
+                x.end()
+            ),
+            MapError::Overlap => format!("{}: {what} overlaps live data", self.name),
+        })
     }
 
     fn occupant_name(&self, who: Occupant) -> String {
@@ -555,15 +508,10 @@ impl Controller {
         }
     }
 
-    fn occupancy_sample(&mut self, now: Cycle, out: &mut Outbox) {
-        let name = format!("core{}", self.core);
-        let used = self.used;
-        match self.occupancy.last_mut() {
-            Some(last) if last.0 == now => last.1 = used,
-            _ => self.occupancy.push((now, used)),
-        }
+    fn occupancy_counter(&self, now: Cycle, out: &mut Outbox) {
         if let Some(t) = out.trace.as_deref_mut() {
-            t.counter(&name, "global_sram_bits", now, used as f64);
+            let name = format!("core{}", self.core);
+            t.counter(&name, "global_sram_bits", now, self.mem.used() as f64);
         }
     }
 
@@ -588,11 +536,7 @@ impl Controller {
         }
         let class = self.schedule.objects[t.object].class;
         let at = |c: &Self, core: usize, write: bool| {
-            let addr = c
-                .extents
-                .get(&t.object)
-                .and_then(|e| e.first())
-                .map_or(0, |e| e.start);
+            let addr = c.mem.start_of(t.object);
             c.sram(
                 core,
                 if write {
@@ -717,7 +661,7 @@ impl Controller {
             start: now,
             cursor: [0; 4],
             streamed,
-            staging: self.staging.get(&tile_id).cloned().unwrap_or_default(),
+            staging: self.mem.staging(tile_id),
         });
         self.prepare_next(out);
         Ok(true)
@@ -1044,33 +988,16 @@ impl Controller {
                 self.name, self.issued_bits, self.completed_bits
             )));
         }
-        if let Some((start, (len, o))) = self.live.iter().next() {
+        if let Some((start, len, o)) = self.mem.first_live() {
             return Err(SimError::Invariant(format!(
                 "{}: {} is still allocated at {start}..{} after the last tile",
                 self.name,
-                self.occupant_name(*o),
+                self.occupant_name(o),
                 start + len
             )));
         }
         Ok(())
     }
-}
-
-/// Address of `offset` bits into the data laid out over `extents` (wrapping around;
-/// 0 when they are empty).
-fn address_in(extents: &[Extent], offset: u64) -> u64 {
-    let total: u64 = extents.iter().map(|e| e.len).sum();
-    if total == 0 {
-        return 0;
-    }
-    let mut left = offset % total;
-    for e in extents {
-        if left < e.len {
-            return e.start + left;
-        }
-        left -= e.len;
-    }
-    0
 }
 
 /// The data objects an operand of a tile reads from.
@@ -1166,7 +1093,7 @@ impl Component for Controller {
             name: self.name.clone(),
             busy_cycles: self.busy,
             stall_cycles: self.stalls,
-            peak_bits: Some(self.peak),
+            peak_bits: Some(self.mem.peak),
             ..ComponentStats::default()
         }
     }

@@ -12,6 +12,7 @@ pub mod controller;
 pub mod kernel;
 pub mod message;
 pub mod program;
+pub mod sram_map;
 pub mod stats;
 pub mod trace;
 pub mod validity;
@@ -352,7 +353,10 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             .as_any()
             .downcast_ref::<DramModel>();
         Timelines {
-            sram_bits: controllers.iter().map(|c| c.occupancy.clone()).collect(),
+            sram_bits: controllers
+                .iter()
+                .map(|c| c.mem.occupancy.clone())
+                .collect(),
             dram_bursts: dram.and_then(|d| d.bursts.clone()).unwrap_or_default(),
             dram_queue_delays: dram.map(DramModel::queue_delays).unwrap_or_default(),
         }
