@@ -79,7 +79,10 @@ fn every_saved_schedule_replays_to_its_recorded_figures() {
             );
             assert!(close(a, b), "{name}: energy_pj.{k} {b} != {a}");
         }
-        // Independently of the recording: traffic equals the analytic prediction.
+        // Independently of the recording: the verifier proved the listed transfers
+        // sufficient, and the traffic they and the streaming tiles move equals the
+        // analytic prediction.
+        assert!(m.verification.verified, "{name}");
         assert_eq!(m.report.dram_bits, predicted.dram_bits, "{name}");
     }
 }
