@@ -530,3 +530,34 @@ fn objects_that_misstate_their_size_are_refused_before_the_run() {
         "{v}"
     );
 }
+
+#[test]
+fn freeing_weights_while_their_tile_computes_is_refused() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    // Tile 1's actions overlap tile 0's compute (prefetch). With the weights' reader
+    // list emptied, nothing makes the free wait for tile 0: a valid DRAM copy remains,
+    // so no data is lost, but tile 0 still reads the on-chip copy.
+    assert!(s.tiles[1].prefetched);
+    let weights = s.tiles[0].tile.weights.expect("conv weights");
+    let extents = s.tiles[0]
+        .before
+        .iter()
+        .find_map(|a| match a {
+            Action::Alloc {
+                object, extents, ..
+            } if *object == weights => Some(extents.clone()),
+            _ => None,
+        })
+        .expect("allocated before tile 0");
+    s.objects[weights].readers.clear();
+    s.tiles[1].before.insert(
+        0,
+        Action::Free {
+            core: 0,
+            object: weights,
+            extents,
+        },
+    );
+    let v = refused(s, ViolationKind::FreedInUse);
+    assert!(v.expected.contains("until tile 0 "), "{v}");
+}

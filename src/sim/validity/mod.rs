@@ -23,7 +23,8 @@
 //! - a transfer reads a valid copy and writes into an allocated copy, and no two
 //!   transfers write the same copy at once;
 //! - an allocation holds the whole object, and an object is allocated once per core;
-//! - freeing the only valid copy of data that is still to be read is data lost;
+//! - freeing the only valid copy of data that is still to be read is data lost, and
+//!   freeing a copy a computing tile reads or writes is an error too;
 //! - every layer's output is computed exactly once (before and after the run), and every
 //!   network output ends in DRAM.
 //!
@@ -149,6 +150,8 @@ pub struct Validity {
     in_flight: HashMap<u64, InFlight>,
     incoming: HashMap<(ObjectId, Place), u32>,
     staged: HashMap<TileId, u64>,
+    /// (object, core) → the computing tile that reads or writes it in that SRAM.
+    in_use: HashMap<(ObjectId, usize), TileId>,
     computed: Vec<bool>,
     waste: Waste,
 }
@@ -189,6 +192,7 @@ impl Validity {
             in_flight: HashMap::new(),
             incoming: HashMap::new(),
             staged: HashMap::new(),
+            in_use: HashMap::new(),
             waste: Waste::default(),
         })
     }
@@ -308,6 +312,19 @@ impl Validity {
                 Some(o),
                 format!("a copy on core{core} to free"),
                 self.found_at(o, here),
+            ));
+        }
+        if let Some(&user) = self.in_use.get(&(o, core)) {
+            return Err(self.violation(
+                ViolationKind::FreedInUse,
+                now,
+                tile,
+                Some(o),
+                format!(
+                    "its copy in {here} kept until {} has computed",
+                    describe_tile(&self.schedule, user)
+                ),
+                "a free while that tile computes with it".into(),
             ));
         }
         let c = &self.copies[o];
@@ -434,6 +451,21 @@ impl Validity {
         }
     }
 
+    /// The objects a tile reads or writes in `core`'s SRAM (not streamed).
+    fn sram_uses(&self, tile: TileId, core: usize) -> Vec<ObjectId> {
+        let st = &self.schedule.tiles[tile];
+        let on_chip = |op: &Operand| !st.streamed.contains(op);
+        let w = &self.writes[tile];
+        self.reads[tile]
+            .iter()
+            .filter(|r| on_chip(&r.operand))
+            .map(|r| r.object)
+            .chain(w.output.filter(|_| on_chip(&Operand::O)))
+            .chain(w.state.iter().copied().filter(|_| on_chip(&Operand::V)))
+            .filter(|&o| self.copies[o].at(Place::Sram(core)).is_some())
+            .collect()
+    }
+
     /// A tile is about to compute on `core`: everything it reads must be valid where it
     /// reads it, and what it writes must have room.
     pub fn tile_start(
@@ -522,12 +554,18 @@ impl Validity {
                 ));
             }
         }
+        for o in self.sram_uses(tile, core) {
+            self.in_use.insert((o, core), tile);
+        }
         Ok(())
     }
 
     /// A tile has computed and its writes have landed.
     pub fn tile_done(&mut self, tile: TileId, core: usize) {
         self.computed[tile] = true;
+        for o in self.sram_uses(tile, core) {
+            self.in_use.remove(&(o, core));
+        }
         for r in &self.reads[tile] {
             self.readers_left[r.object] = self.readers_left[r.object].saturating_sub(1);
         }

@@ -32,6 +32,8 @@ pub enum ViolationKind {
     DoubleAllocation,
     /// The only valid copy of data still to be read is freed.
     DataLost,
+    /// A copy is freed while a computing tile reads or writes it.
+    FreedInUse,
     /// A network output never reaches DRAM.
     OutputNotInDram,
     /// A layer's output is not computed exactly once.
@@ -53,6 +55,7 @@ impl ViolationKind {
             Self::AllocationTooSmall => "allocation too small",
             Self::DoubleAllocation => "double allocation",
             Self::DataLost => "data lost",
+            Self::FreedInUse => "freed in use",
             Self::OutputNotInDram => "output not in DRAM",
             Self::Coverage => "coverage",
             Self::MalformedObjects => "malformed objects",
