@@ -116,6 +116,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`stems … | head`): nothing more to say.
+        Err(err) if closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(exit_code(&err))
@@ -162,6 +164,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Explore(args) => cli::explore::run(args),
         Command::Validate(args) => cli::validate::run(args),
     }
+}
+
+fn closed_stdout(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Bad input (a model, a schedule, an override, a scenario) exits 2; anything else 1.

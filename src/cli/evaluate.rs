@@ -27,8 +27,8 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         eprintln!("schedule written to {}", path.display());
     }
     match args.format {
-        Format::Table => println!("{}", schedule.predicted.render_table().trim_end()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&schedule.predicted)?),
+        Format::Table => outln!("{}", schedule.predicted.render_table().trim_end()),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&schedule.predicted)?),
     }
     Ok(())
 }

@@ -203,7 +203,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
 
     match args.format {
         Format::Table => {
-            println!(
+            outln!(
                 "{} schedules of {} on {} global SRAM in {:.2} s ({:.0} schedules/s), ranked by {:?}",
                 outcomes.len(),
                 workload.name,
@@ -243,13 +243,13 @@ pub fn run(args: ExploreArgs) -> Result<()> {
                     }),
                 ]);
             }
-            print!("{}", t.render());
+            out!("{}", t.render());
             if let Space::Hybrid {
                 batch_from,
                 fuse_from,
             } = space
             {
-                println!(
+                outln!(
                     "\nDRAM energy per inference (µJ); columns: blocks time-batched from the {batch_from}, rows: blocks fused from the {fuse_from}"
                 );
                 let mut header = vec!["fused \\ batched".to_string()];
@@ -266,7 +266,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
                     }
                     t.row(row);
                 }
-                print!("{}", t.render());
+                out!("{}", t.render());
             }
         }
         Format::Json => {
@@ -278,7 +278,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
                 best: Option<usize>,
                 outcomes: &'a [stems::explore::Outcome],
             }
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&Out {
                     space,

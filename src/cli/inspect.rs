@@ -74,6 +74,6 @@ pub fn run(args: InspectArgs) -> Result<()> {
             }
         }
     };
-    println!("{}", out.trim_end());
+    outln!("{}", out.trim_end());
     Ok(())
 }

@@ -84,7 +84,7 @@ pub fn run(args: MapArgs) -> Result<()> {
     );
     match args.format {
         Format::Table => {
-            println!(
+            outln!(
                 "{} layer {} ({}), timesteps {}..{}, output lines {}..{} of {}, on {} with {} global SRAM, objective {}",
                 workload.name,
                 layer.name,
@@ -98,7 +98,7 @@ pub fn run(args: MapArgs) -> Result<()> {
                 stems::model::units::human_bits(core.global_sram().size_bits),
                 args.objective
             );
-            println!("{}", mapping.render_table().trim_end());
+            outln!("{}", mapping.render_table().trim_end());
         }
         Format::Json => {
             #[derive(serde::Serialize)]
@@ -115,7 +115,7 @@ pub fn run(args: MapArgs) -> Result<()> {
                 region: &region,
                 mapping: &mapping,
             };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
     }
     Ok(())

@@ -1,5 +1,22 @@
 //! Arguments and helpers the subcommands share.
 
+/// Writes to stdout, returning the error instead of panicking: a closed stdout
+/// (`stems … | head`) then ends the command quietly (see `main`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `out!` with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 pub mod evaluate;
 pub mod explore;
 pub mod inspect;

@@ -54,8 +54,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         );
     }
     match args.format {
-        Format::Table => println!("{}", result.render_table().trim_end()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        Format::Table => outln!("{}", result.render_table().trim_end()),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&result)?),
     }
     let failed = result.failed_verification();
     if failed > 0 {

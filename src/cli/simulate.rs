@@ -159,15 +159,15 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     }
     match args.format {
         Format::Table => {
-            println!("{}", measured.report.render_table().trim_end());
-            println!(
+            outln!("{}", measured.report.render_table().trim_end());
+            outln!(
                 "\nsimulation: {} events in {:.2} s ({:.2} M events/s)",
                 thousands(measured.events),
                 measured.wall_seconds,
                 measured.events_per_second / 1e6
             );
             let v = &measured.verification;
-            println!(
+            outln!(
                 "\nverification: {} ({} checks); redundant loads {}, dead writes {}",
                 if v.verified { "passed" } else { "off" },
                 thousands(v.checks),
@@ -193,14 +193,14 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                 signed_bits(x.V),
                 signed_bits(v.excess_dram_bits),
             ]);
-            print!("{}", t.render());
-            println!("\nPE-array stalls by cause (cycles)");
+            out!("{}", t.render());
+            outln!("\nPE-array stalls by cause (cycles)");
             let mut t = Table::new(["cause", "cycles"]);
             for (cause, cycles) in &measured.report.stall_cycles_by_cause {
                 t.row([cause.to_string(), thousands(*cycles)]);
             }
-            print!("{}", t.render());
-            println!("\ncomponents");
+            out!("{}", t.render());
+            outln!("\ncomponents");
             let mut t = Table::new([
                 "component",
                 "busy cycles",
@@ -224,8 +224,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                     busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.max)),
                 ]);
             }
-            print!("{}", t.render());
-            println!("\nlatency distributions (cycles)");
+            out!("{}", t.render());
+            outln!("\nlatency distributions (cycles)");
             let l = &measured.latency_cycles_distribution;
             let mut t = Table::new(["what", "count", "mean", "p50", "p99", "max"]);
             for (what, d) in [
@@ -243,9 +243,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                     thousands(d.max),
                 ]);
             }
-            print!("{}", t.render());
-            println!("\nanalytic prediction vs simulation");
-            print!("{}", stems::validate::render(&comparison));
+            out!("{}", t.render());
+            outln!("\nanalytic prediction vs simulation");
+            out!("{}", stems::validate::render(&comparison));
         }
         Format::Json => {
             #[derive(serde::Serialize)]
@@ -254,7 +254,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                 measured: &'a stems::sim::MeasuredReport,
                 validation: &'a [stems::validate::Comparison],
             }
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&Out {
                     measured: &measured,

@@ -197,7 +197,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         write_outputs(dir, &rows, &summary)?;
     }
     match args.format {
-        Format::Table => print_table(&configs, &summary, seconds),
+        Format::Table => print_table(&configs, &summary, seconds)?,
         Format::Json => {
             #[derive(serde::Serialize)]
             struct Out<'a> {
@@ -205,7 +205,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
                 seconds: f64,
                 runs: &'a [Row],
             }
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&Out {
                     summary: &summary,
@@ -260,11 +260,11 @@ fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> Resu
     Ok(())
 }
 
-fn print_table(configs: &[Config], s: &Summary, seconds: f64) {
+fn print_table(configs: &[Config], s: &Summary, seconds: f64) -> Result<()> {
     let labels: Vec<&str> = configs.iter().map(|c| c.label.as_str()).collect();
     let workloads: std::collections::BTreeSet<&str> =
         configs.iter().map(|c| c.workload.name.as_str()).collect();
-    println!(
+    outln!(
         "validated {} runs of {} ({}) in {seconds:.1} s: {} verified, {} failed",
         s.runs,
         workloads.into_iter().collect::<Vec<_>>().join(", "),
@@ -273,20 +273,26 @@ fn print_table(configs: &[Config], s: &Summary, seconds: f64) {
         s.failed
     );
     if let Some(d) = s.latency_delta_percent {
-        println!(
+        outln!(
             "latency Δ % (measured vs predicted): min {:+.2}  median {:+.2}  p90 {:+.2}  max {:+.2}",
-            d.min, d.median, d.p90, d.max
+            d.min,
+            d.median,
+            d.p90,
+            d.max
         );
     }
     if let Some(d) = s.abs_latency_delta_percent {
-        println!(
+        outln!(
             "|latency Δ| %: median {:.2}  p90 {:.2}  max {:.2}",
-            d.median, d.p90, d.max
+            d.median,
+            d.p90,
+            d.max
         );
     }
-    println!(
+    outln!(
         "energy and DRAM traffic: largest |Δ| {:.4} % and {:.4} %",
-        s.max_abs_energy_delta_percent, s.max_abs_dram_delta_percent
+        s.max_abs_energy_delta_percent,
+        s.max_abs_dram_delta_percent
     );
     if !s.dominant_causes.is_empty() {
         let causes: Vec<String> = s
@@ -294,13 +300,13 @@ fn print_table(configs: &[Config], s: &Summary, seconds: f64) {
             .iter()
             .map(|(c, n)| format!("{c} {n}"))
             .collect();
-        println!(
+        outln!(
             "cause the prediction misses most, per run: {}",
             causes.join(", ")
         );
     }
     if !s.worst.is_empty() {
-        println!("\nworst-predicted runs (stall cycles: measured − predicted)");
+        outln!("\nworst-predicted runs (stall cycles: measured − predicted)");
         let mut header = vec![
             "config".to_string(),
             "schedule".into(),
@@ -330,12 +336,13 @@ fn print_table(configs: &[Config], s: &Summary, seconds: f64) {
             }));
             t.row(row);
         }
-        print!("{}", t.render());
+        out!("{}", t.render());
     }
     if !s.failures.is_empty() {
-        println!("\nruns the simulator refused");
+        outln!("\nruns the simulator refused");
         for f in &s.failures {
-            println!("  {} {}: {}", f.config, f.schedule, f.failure);
+            outln!("  {} {}: {}", f.config, f.schedule, f.failure);
         }
     }
+    Ok(())
 }
