@@ -224,7 +224,8 @@ fn the_global_sram_override_resizes_banks_and_bandwidth() {
     let mut acc = Accelerator::parse(&SourceText::new("hw.toml", ACCEL)).expect("valid");
     acc.apply(HardwareOverrides {
         global_sram: Some("512KiB".parse().expect("size")),
-    });
+    })
+    .expect("override within limits");
     let g = acc.cores[0].global_sram();
     assert_eq!(g.size_bits, 512 * 1024 * 8);
     assert_eq!(g.banks, 4);
@@ -274,4 +275,91 @@ fn the_cli_exits_2_on_bad_models_and_overrides() {
     let out = stems(&["inspect", "does/not/exist.toml"]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The problems `edit` makes in the test accelerator, as (field, message) pairs.
+fn accelerator_problems(edit: impl Fn(&str) -> String) -> Vec<(String, String)> {
+    let text = edit(ACCEL);
+    match Accelerator::parse(&SourceText::new("hw.toml", &text)) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e
+            .problems
+            .into_iter()
+            .map(|p| (p.field.unwrap_or_default(), p.message))
+            .collect(),
+    }
+}
+
+#[test]
+fn absurd_hardware_numbers_are_errors_naming_the_field_and_the_limit() {
+    for (from, to, field, needle) in [
+        // Wrapping or saturating arithmetic used to turn these into 0 or u64::MAX.
+        (
+            "size = \"16KiB\"",
+            "size = \"2305843009213693952B\"",
+            "size",
+            "larger than the largest size",
+        ),
+        (
+            "size = \"16KiB\"",
+            "size = 2305843009213693952",
+            "size",
+            "larger than the largest size",
+        ),
+        ("size = \"16KiB\"", "size = \"512KB\"", "size", "ambiguous"),
+        (
+            "size = \"16KiB\"",
+            "size = \"1b\"",
+            "size",
+            "smaller than the smallest memory",
+        ),
+        (
+            "accumulator_bits = 16",
+            "accumulator_bits = 65",
+            "accumulator_bits",
+            "between 1 and 64",
+        ),
+        (
+            "read_bw_bits = 128",
+            "read_bw_bits = 9223372036854775807",
+            "read_bw_bits",
+            "between 1 and",
+        ),
+        ("rows = 16", "rows = 100000", "rows", "between 1 and 4,096"),
+    ] {
+        assert!(ACCEL.contains(from), "{from}");
+        let problems = accelerator_problems(|t| t.replacen(from, to, 1));
+        assert!(
+            problems
+                .iter()
+                .any(|(f, m)| f == field && m.contains(needle)),
+            "{to}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn a_global_sram_override_beyond_the_limits_is_refused() {
+    for (gb, needle) in [
+        ("2TiB", "larger than the largest size"),
+        ("2305843009213693952B", "larger than the largest size"),
+        ("16b", "smaller than the smallest memory"),
+    ] {
+        let out = stems(&["inspect", "models/hardware/meta_proto.toml", "--gb", gb]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{gb}: {stderr}");
+        assert!(stderr.contains(needle), "{gb}: {stderr}");
+    }
+    // Within the size limit but too many banks of 128 KiB.
+    let mut acc = Accelerator::parse(&SourceText::new("hw.toml", ACCEL)).expect("valid");
+    let p = acc
+        .apply(HardwareOverrides {
+            global_sram: Some("1TiB".parse().expect("size")),
+        })
+        .expect_err("too many banks");
+    assert!(
+        p.message.contains("banks (limit 1,048,576)"),
+        "{}",
+        p.message
+    );
 }

@@ -462,7 +462,8 @@ fn variant(name: &str, gb: &str, edit: impl Fn(&str) -> String) -> Accelerator {
         Accelerator::parse(&stems::model::SourceText::new(name, edit(&text))).expect("valid");
     acc.apply(HardwareOverrides {
         global_sram: Some(gb.parse().expect("size")),
-    });
+    })
+    .expect("override within limits");
     acc
 }
 

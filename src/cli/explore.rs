@@ -51,6 +51,10 @@ pub fn parse_rank(s: &str) -> Result<stems::explore::Rank, String> {
 
 pub fn run(args: ExploreArgs) -> Result<()> {
     use stems::explore::{Space, best, explore as run_space, write_csv};
+    use stems::model::limits::MAX_JOBS;
+    if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
+        bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
+    }
     let (workload, accelerator) = args.models.load()?;
     let n = workload.num_blocks;
     let space = if args.space == "exhaustive" {

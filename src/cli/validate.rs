@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use stems::mapping::Objective;
+use stems::model::limits::MAX_JOBS;
 use stems::model::units::{human_bits, thousands};
 use stems::model::{Overrides, Size};
 use stems::report::Table;
@@ -64,8 +65,6 @@ pub struct ValidateArgs {
     pub format: Format,
 }
 
-/// More worker threads than this is a typo, not a machine.
-const MAX_JOBS: usize = 1024;
 /// Runs beyond this are refused: each is a whole simulation (0.1–2 s for the bundled
 /// networks), so a larger sweep is hours of work that deserves to be asked for in parts.
 const MAX_RUNS: usize = 4_096;

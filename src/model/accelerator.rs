@@ -7,6 +7,7 @@
 //! and it must hold every operand.
 
 use super::diag::{Collector, ModelError, Problem, SourceText};
+use super::limits::*;
 use super::units::Size;
 use super::workload::Operand;
 use serde::{Deserialize, Serialize};
@@ -208,51 +209,122 @@ impl Accelerator {
     pub fn load(path: &Path, overrides: HardwareOverrides) -> Result<Self, ModelError> {
         let source = SourceText::read(path)?;
         let mut acc = Self::parse(&source)?;
-        acc.apply(overrides);
+        acc.apply(overrides)
+            .map_err(|p| ModelError::single(source.display_path(), p))?;
         Ok(acc)
     }
 
-    pub fn apply(&mut self, overrides: HardwareOverrides) {
+    /// Applies the overrides, refusing a global SRAM size the models cannot hold.
+    pub fn apply(&mut self, overrides: HardwareOverrides) -> Result<(), Problem> {
         if let Some(size) = overrides.global_sram {
+            if size.bits() < MIN_MEMORY_BITS {
+                return Err(Problem::new(
+                    "global SRAM override",
+                    format!(
+                        "{size} is smaller than the smallest memory stems models ({})",
+                        Size::from_bits(MIN_MEMORY_BITS)
+                    ),
+                )
+                .field("gb"));
+            }
             for core in &mut self.cores {
                 let g = core.global_index();
-                core.memories[g].resize(size.bits());
+                let m = &mut core.memories[g];
+                m.resize(size.bits());
+                if m.banks > MAX_BANKS {
+                    return Err(Problem::new(
+                        format!("memory '{}' of core '{}'", m.name, core.name),
+                        format!(
+                            "{size} in banks of {} makes {} banks (limit {})",
+                            Size::from_bits(m.bank_size_bits.unwrap_or(m.size_bits)),
+                            crate::model::units::thousands(m.banks),
+                            crate::model::units::thousands(MAX_BANKS)
+                        ),
+                    )
+                    .field("gb"));
+                }
             }
         }
+        Ok(())
     }
 
     /// Checks a resolved accelerator that did not come from TOML (e.g. embedded in a
-    /// saved Schedule): every size, bandwidth and count a model divides by is positive,
-    /// and the last memory of each core holds every operand.
+    /// saved Schedule): every size, bandwidth and count lies within `limits`, and the
+    /// last memory of each core holds every operand.
     pub fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
-        let mut positive = |el: &str, field: &str, v: u64| {
-            if v == 0 {
-                p.push(Problem::new(el, "must be positive").field(field));
+        let mut within = |el: &str, field: &str, v: u64, (lo, hi): (u64, u64)| {
+            if v < lo || v > hi {
+                p.push(
+                    Problem::new(el, format!("must be between {lo} and {hi}, got {v}"))
+                        .field(field),
+                );
             }
         };
-        positive("dram", "bw_bits", self.dram.bw_bits);
-        positive("noc", "link_bw_bits", self.noc.link_bw_bits);
-        positive(
+        within("dram", "bw_bits", self.dram.bw_bits, BANDWIDTH);
+        within("dram", "latency_cycles", self.dram.latency_cycles, LATENCY);
+        within(
+            "dram",
+            "turnaround_cycles",
+            self.dram.turnaround_cycles,
+            LATENCY,
+        );
+        within("noc", "link_bw_bits", self.noc.link_bw_bits, BANDWIDTH);
+        within(
             "noc",
-            "mesh",
-            self.noc.mesh[0] as u64 * self.noc.mesh[1] as u64,
+            "hop_latency_cycles",
+            self.noc.hop_latency_cycles,
+            LATENCY,
+        );
+        for side in self.noc.mesh {
+            within("noc", "mesh", side as u64, (1, MAX_MESH_SIDE));
+        }
+        within(
+            "accelerator",
+            "cores",
+            self.cores.len() as u64,
+            (1, MAX_MESH_SIDE * MAX_MESH_SIDE),
         );
         for c in &self.cores {
             let el = format!("core '{}'", c.name);
-            positive(&el, "rows", c.pe_array.rows);
-            positive(&el, "cols", c.pe_array.cols);
-            positive(&el, "inputs_per_pe", c.pe_array.inputs_per_pe);
-            positive(&el, "memories", c.memories.len() as u64);
+            let pe = &c.pe_array;
+            within(&el, "rows", pe.rows, ARRAY_SIDE);
+            within(&el, "cols", pe.cols, ARRAY_SIDE);
+            within(&el, "inputs_per_pe", pe.inputs_per_pe, ARRAY_SIDE);
+            within(
+                &el,
+                "accumulator_bits",
+                pe.accumulator_bits as u64,
+                (1, MAX_PRECISION_BITS),
+            );
+            within(&el, "memories", c.memories.len() as u64, (1, 64));
+            for (axis, &v) in c.position.iter().enumerate() {
+                within(
+                    &el,
+                    "position",
+                    v as u64,
+                    (0, self.noc.mesh[axis].max(1) as u64 - 1),
+                );
+            }
             for m in &c.memories {
                 let el = format!("memory '{}' of core '{}'", m.name, c.name);
-                positive(&el, "size", m.size_bits);
-                positive(&el, "banks", m.banks);
-                positive(&el, "read_bw_bits", m.read_bw_bits_per_bank);
-                positive(&el, "write_bw_bits", m.write_bw_bits_per_bank);
+                within(&el, "size", m.size_bits, (MIN_MEMORY_BITS, MAX_SIZE_BITS));
+                within(&el, "banks", m.banks, (1, MAX_BANKS));
+                within(&el, "read_bw_bits", m.read_bw_bits_per_bank, BANDWIDTH);
+                within(&el, "write_bw_bits", m.write_bw_bits_per_bank, BANDWIDTH);
+                within(&el, "read_ports", m.read_ports as u64, (1, MAX_PORTS));
+                within(&el, "write_ports", m.write_ports as u64, (1, MAX_PORTS));
+                within(&el, "latency_cycles", m.latency_cycles, LATENCY);
             }
         }
-        positive("accelerator", "cores", self.cores.len() as u64);
+        for (axis, &v) in self.dram.position.iter().enumerate() {
+            within(
+                "dram",
+                "position",
+                v as u64,
+                (0, self.noc.mesh[axis].max(1) as u64 - 1),
+            );
+        }
         for c in &self.cores {
             if let Some(top) = c.memories.last()
                 && Operand::ALL.iter().any(|op| !top.holds(*op))
@@ -374,9 +446,18 @@ fn size_field(
 ) -> Size {
     let parsed = match v {
         SizeText::Text(s) => s.parse::<Size>(),
-        SizeText::Bytes(b) if *b > 0 => Ok(Size::from_bytes(*b as u64)),
-        SizeText::Bytes(b) => Err(format!("size must be positive, got {b}")),
-    };
+        SizeText::Bytes(b) => Size::checked_from_bytes(*b),
+    }
+    .and_then(|size| {
+        if size.bits() < MIN_MEMORY_BITS {
+            Err(format!(
+                "{size} is smaller than the smallest memory stems models ({})",
+                Size::from_bits(MIN_MEMORY_BITS)
+            ))
+        } else {
+            Ok(size)
+        }
+    });
     parsed.unwrap_or_else(|msg| {
         diag.at(span, el, field, msg);
         Size::from_bits(1)
@@ -411,23 +492,35 @@ struct RawDram {
     ports: i64,
 }
 
-fn positive(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: i64) -> u64 {
-    if v < 1 {
-        diag.at(span, el, field, format!("must be at least 1, got {v}"));
-        1
+/// `v` within `lo..=hi` (see `limits`), or a problem naming the field and the range.
+fn bounded(
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+    field: &str,
+    v: i64,
+    (lo, hi): (u64, u64),
+) -> u64 {
+    if v < lo as i64 || v as u64 > hi {
+        diag.at(
+            span,
+            el,
+            field,
+            format!(
+                "must be between {lo} and {}, got {v}",
+                crate::model::units::thousands(hi)
+            ),
+        );
+        lo
     } else {
         v as u64
     }
 }
 
-fn non_negative(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: i64) -> u64 {
-    if v < 0 {
-        diag.at(span, el, field, format!("must not be negative, got {v}"));
-        0
-    } else {
-        v as u64
-    }
-}
+const COUNT: u64 = 1;
+const BANDWIDTH: (u64, u64) = (1, MAX_BW_BITS);
+const LATENCY: (u64, u64) = (0, MAX_LATENCY_CYCLES);
+const ARRAY_SIDE: (u64, u64) = (COUNT, MAX_ARRAY_SIDE);
 
 fn energy(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: f64) -> f64 {
     if !(v.is_finite() && v >= 0.0) {
@@ -448,18 +541,26 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
     let rn = raw.noc.into_inner();
     let el = "noc";
     let mesh = [
-        positive(diag, &noc_span, el, "mesh", rn.mesh[0]) as u32,
-        positive(diag, &noc_span, el, "mesh", rn.mesh[1]) as u32,
+        bounded(diag, &noc_span, el, "mesh", rn.mesh[0], (1, MAX_MESH_SIDE)) as u32,
+        bounded(diag, &noc_span, el, "mesh", rn.mesh[1], (1, MAX_MESH_SIDE)) as u32,
     ];
     let noc = Noc {
         mesh,
-        link_bw_bits: positive(diag, &noc_span, el, "link_bw_bits", rn.link_bw_bits),
-        hop_latency_cycles: non_negative(
+        link_bw_bits: bounded(
+            diag,
+            &noc_span,
+            el,
+            "link_bw_bits",
+            rn.link_bw_bits,
+            BANDWIDTH,
+        ),
+        hop_latency_cycles: bounded(
             diag,
             &noc_span,
             el,
             "hop_latency_cycles",
             rn.hop_latency_cycles,
+            LATENCY,
         ),
         energy_fj_per_bit_per_hop: energy(
             diag,
@@ -486,8 +587,15 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
     }
     let dram = Dram {
         position: position(diag, &dram_span, el, rd.position, mesh),
-        bw_bits: positive(diag, &dram_span, el, "bw_bits", rd.bw_bits),
-        latency_cycles: non_negative(diag, &dram_span, el, "latency_cycles", rd.latency_cycles),
+        bw_bits: bounded(diag, &dram_span, el, "bw_bits", rd.bw_bits, BANDWIDTH),
+        latency_cycles: bounded(
+            diag,
+            &dram_span,
+            el,
+            "latency_cycles",
+            rd.latency_cycles,
+            LATENCY,
+        ),
         read_energy_fj_per_bit: energy(
             diag,
             &dram_span,
@@ -502,12 +610,13 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             "write_energy_fj_per_bit",
             rd.write_energy_fj_per_bit,
         ),
-        turnaround_cycles: non_negative(
+        turnaround_cycles: bounded(
             diag,
             &dram_span,
             el,
             "turnaround_cycles",
             rd.turnaround_cycles,
+            LATENCY,
         ),
     };
 
@@ -667,15 +776,22 @@ fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el
             "row_dim and col_dim must unroll different dimensions",
         );
     }
-    let accumulator_bits = positive(diag, span, el, "accumulator_bits", r.accumulator_bits);
+    let accumulator_bits = bounded(
+        diag,
+        span,
+        el,
+        "accumulator_bits",
+        r.accumulator_bits,
+        (1, MAX_PRECISION_BITS),
+    );
     PeArray {
-        rows: positive(diag, span, el, "rows", r.rows),
-        cols: positive(diag, span, el, "cols", r.cols),
+        rows: bounded(diag, span, el, "rows", r.rows, ARRAY_SIDE),
+        cols: bounded(diag, span, el, "cols", r.cols, ARRAY_SIDE),
         row_dim,
         col_dim,
         reduction_dim,
-        inputs_per_pe: positive(diag, span, el, "inputs_per_pe", r.inputs_per_pe),
-        accumulator_bits: accumulator_bits.min(64) as u32,
+        inputs_per_pe: bounded(diag, span, el, "inputs_per_pe", r.inputs_per_pe, ARRAY_SIDE),
+        accumulator_bits: accumulator_bits as u32,
         mac_energy_fj: energy(diag, span, el, "mac_energy_fj", r.mac_energy_fj),
         sop_energy_fj: energy(diag, span, el, "sop_energy_fj", r.sop_energy_fj),
         other_op_energy_fj: energy(diag, span, el, "other_op_energy_fj", r.other_op_energy_fj),
@@ -733,8 +849,30 @@ fn resolve_memory(
         .as_ref()
         .map(|b| size_field(diag, span, el, "bank_size", b));
     let banks = match (bank_size, r.banks) {
-        (Some(b), _) => size.bits().div_ceil(b.bits()).max(1),
-        (None, Some(n)) => positive(diag, span, el, "banks", n),
+        (Some(b), _) => {
+            let banks = size.bits().div_ceil(b.bits()).max(1);
+            if b > size {
+                diag.at(
+                    span,
+                    el,
+                    "bank_size",
+                    format!("{b} is larger than the memory ({size})"),
+                );
+            } else if banks > MAX_BANKS {
+                diag.at(
+                    span,
+                    el,
+                    "bank_size",
+                    format!(
+                        "{size} in banks of {b} makes {} banks (limit {})",
+                        crate::model::units::thousands(banks),
+                        crate::model::units::thousands(MAX_BANKS)
+                    ),
+                );
+            }
+            banks
+        }
+        (None, Some(n)) => bounded(diag, span, el, "banks", n, (1, MAX_BANKS)),
         (None, None) => 1,
     };
     let m = Memory {
@@ -743,8 +881,15 @@ fn resolve_memory(
         size_bits: size.bits(),
         banks,
         bank_size_bits: bank_size.map(Size::bits),
-        read_bw_bits_per_bank: positive(diag, span, el, "read_bw_bits", r.read_bw_bits),
-        write_bw_bits_per_bank: positive(diag, span, el, "write_bw_bits", r.write_bw_bits),
+        read_bw_bits_per_bank: bounded(diag, span, el, "read_bw_bits", r.read_bw_bits, BANDWIDTH),
+        write_bw_bits_per_bank: bounded(
+            diag,
+            span,
+            el,
+            "write_bw_bits",
+            r.write_bw_bits,
+            BANDWIDTH,
+        ),
         read_energy_fj_per_bit: energy(
             diag,
             span,
@@ -759,11 +904,9 @@ fn resolve_memory(
             "write_energy_fj_per_bit",
             r.write_energy_fj_per_bit,
         ),
-        read_ports: positive(diag, span, el, "read_ports", r.read_ports).min(u32::MAX as u64)
-            as u32,
-        write_ports: positive(diag, span, el, "write_ports", r.write_ports).min(u32::MAX as u64)
-            as u32,
-        latency_cycles: non_negative(diag, span, el, "latency_cycles", r.latency_cycles),
+        read_ports: bounded(diag, span, el, "read_ports", r.read_ports, (1, MAX_PORTS)) as u32,
+        write_ports: bounded(diag, span, el, "write_ports", r.write_ports, (1, MAX_PORTS)) as u32,
+        latency_cycles: bounded(diag, span, el, "latency_cycles", r.latency_cycles, LATENCY),
     };
     if diag.problems.len() == before {
         Some(m)

@@ -4,6 +4,7 @@
 
 pub mod accelerator;
 pub mod diag;
+pub mod limits;
 pub mod units;
 pub mod workload;
 

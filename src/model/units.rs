@@ -1,6 +1,8 @@
 //! Memory sizes as users write them (`128KiB`, `1 MiB`, `2048B`) and as stems keeps them
-//! (bits, `u64`). `KB`/`MB` are read as binary units, as the paper writes them.
+//! (bits, `u64`). Units are binary (KiB = 1024 bytes); `KB`/`MB` are rejected as
+//! ambiguous. Sizes are parsed exactly and bounded by `limits::MAX_SIZE_BITS`.
 
+use super::limits::MAX_SIZE_BITS;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -24,8 +26,7 @@ impl TryFrom<SizeRepr> for Size {
     fn try_from(repr: SizeRepr) -> Result<Self, String> {
         match repr {
             SizeRepr::Text(s) => s.parse(),
-            SizeRepr::Bytes(b) if b > 0 => Ok(Size::from_bytes(b as u64)),
-            SizeRepr::Bytes(b) => Err(format!("size must be positive, got {b}")),
+            SizeRepr::Bytes(b) => Size::checked_from_bytes(b),
         }
     }
 }
@@ -51,35 +52,89 @@ impl Size {
     }
 }
 
+impl Size {
+    /// A byte count as written in a file: positive and within the size limit.
+    pub fn checked_from_bytes(bytes: i64) -> Result<Self, String> {
+        if bytes < 1 {
+            return Err(format!("size must be positive, got {bytes}"));
+        }
+        Self::within_limits(bytes as u128 * 8, &format!("{bytes} bytes"))
+    }
+
+    fn within_limits(bits: u128, written: &str) -> Result<Self, String> {
+        if bits < 1 {
+            return Err(format!("'{written}' is not a positive size"));
+        }
+        if bits > MAX_SIZE_BITS as u128 {
+            return Err(format!(
+                "'{written}' is larger than the largest size stems models ({})",
+                Size::from_bits(MAX_SIZE_BITS)
+            ));
+        }
+        Ok(Size { bits: bits as u64 })
+    }
+}
+
 impl FromStr for Size {
     type Err = String;
 
+    /// A decimal number and a binary unit: `128KiB`, `1.5 MiB`, `4096B`, `12b`. Exact:
+    /// the size must be a whole number of bits.
     fn from_str(s: &str) -> Result<Self, String> {
         let trimmed = s.trim();
         let split = trimmed
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(trimmed.len());
         let (number, unit) = trimmed.split_at(split);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("'{s}' is not a size (write e.g. 128KiB, 1MiB, 4096B)"))?;
-        let unit_bits: f64 = match unit.trim() {
-            "b" | "bit" | "bits" => 1.0,
-            "B" => 8.0,
-            "KiB" | "KB" | "kB" | "K" | "k" => 8.0 * 1024.0,
-            "MiB" | "MB" | "M" => 8.0 * 1024.0 * 1024.0,
-            "GiB" | "GB" | "G" => 8.0 * 1024.0 * 1024.0 * 1024.0,
+        let not_a_size = || format!("'{s}' is not a size (write e.g. 128KiB, 1MiB, 4096B)");
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.is_empty() && fraction.is_empty() || fraction.contains('.') {
+            return Err(not_a_size());
+        }
+        // Up to 24 digits each: beyond that the size is over the limit anyway.
+        if whole.len() > 24 || fraction.len() > 24 {
+            return Err(format!(
+                "'{s}' is larger than the largest size stems models ({})",
+                Size::from_bits(MAX_SIZE_BITS)
+            ));
+        }
+        let digits = |d: &str| -> Result<u128, String> {
+            if d.is_empty() {
+                Ok(0)
+            } else {
+                d.parse::<u128>().map_err(|_| not_a_size())
+            }
+        };
+        let unit_bits: u128 = match unit.trim() {
+            "b" | "bit" | "bits" => 1,
+            "B" => 8,
+            "KiB" => 8 << 10,
+            "MiB" => 8 << 20,
+            "GiB" => 8 << 30,
+            "TiB" => 8 << 40,
+            ambiguous @ ("KB" | "kB" | "K" | "k" | "MB" | "M" | "GB" | "G" | "TB" | "T") => {
+                return Err(format!(
+                    "'{s}': '{ambiguous}' is ambiguous (1000 or 1024?); write KiB, MiB, GiB or TiB for powers of 1024, or the size in B"
+                ));
+            }
+            "" => {
+                return Err(format!(
+                    "'{s}' has no unit (use b, B, KiB, MiB, GiB or TiB)"
+                ));
+            }
             other => {
                 return Err(format!(
-                    "'{s}': unknown unit '{other}' (use b, B, KiB, MiB or GiB)"
+                    "'{s}': unknown unit '{other}' (use b, B, KiB, MiB, GiB or TiB)"
                 ));
             }
         };
-        let bits = value * unit_bits;
-        if bits.is_nan() || bits < 1.0 || bits.fract() != 0.0 || bits > u64::MAX as f64 {
-            return Err(format!("'{s}' is not a positive whole number of bits"));
+        let scale = 10u128.pow(fraction.len() as u32);
+        let fraction_bits = digits(fraction)? * unit_bits;
+        if !fraction_bits.is_multiple_of(scale) {
+            return Err(format!("'{s}' is not a whole number of bits"));
         }
-        Ok(Size { bits: bits as u64 })
+        let bits = digits(whole)? * unit_bits + fraction_bits / scale;
+        Self::within_limits(bits, s.trim())
     }
 }
 
@@ -155,7 +210,6 @@ mod tests {
     fn parses_binary_units() {
         assert_eq!("128KiB".parse::<Size>().unwrap().bits(), 128 * 1024 * 8);
         assert_eq!("1 MiB".parse::<Size>().unwrap().bits(), 1 << 23);
-        assert_eq!("512KB".parse::<Size>().unwrap(), Size::from_kib(512));
         assert_eq!("0.5MiB".parse::<Size>().unwrap(), Size::from_kib(512));
         assert_eq!("12b".parse::<Size>().unwrap().bits(), 12);
     }
@@ -166,6 +220,23 @@ mod tests {
         assert!("-1KiB".parse::<Size>().is_err());
         assert!("12 parsecs".parse::<Size>().is_err());
         assert!("KiB".parse::<Size>().is_err());
+        assert!("1.2.3KiB".parse::<Size>().is_err());
+        assert!("0.1b".parse::<Size>().is_err());
+        // Powers of ten or of two? Rejected with a hint.
+        let e = "512KB".parse::<Size>().unwrap_err();
+        assert!(e.contains("ambiguous") && e.contains("KiB"), "{e}");
+        // Overflow and huge sizes are errors, not wrapped or saturated numbers.
+        for huge in [
+            "2305843009213693952B",
+            "99999999999999999999999999GiB",
+            "2TiB",
+        ] {
+            let e = huge.parse::<Size>().unwrap_err();
+            assert!(e.contains("larger than the largest size"), "{huge}: {e}");
+        }
+        assert!(Size::checked_from_bytes(i64::MAX).is_err());
+        assert!(Size::checked_from_bytes(0).is_err());
+        assert_eq!("1TiB".parse::<Size>().unwrap().bits(), MAX_SIZE_BITS);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::message::{ComponentId, Cycle, HopKind, Message, Route, StallCause};
 use super::stats::{ComponentStats, Port, PortStats};
 use crate::model::{Dram, Memory, Noc, PeArray};
 use crate::report::cost::{Component as Part, Ledger, Spend};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 
 /// The route a data-moving component was sent; anything else is a wiring error.
@@ -156,14 +157,16 @@ pub struct GlobalSram {
     write_bw: u64,
     read_e: f64,
     write_e: f64,
-    reads: Vec<Port>,
-    writes: Vec<Port>,
+    banks: u64,
+    /// Per bank, created when first used: memory follows what is accessed, not the
+    /// configured number of banks.
+    reads: BTreeMap<u64, Port>,
+    writes: BTreeMap<u64, Port>,
     ledger: Ledger,
 }
 
 impl GlobalSram {
     pub fn new(core_name: &str, m: &Memory) -> Self {
-        let banks = m.banks.max(1) as usize;
         Self {
             name: format!("{core_name}.{}", m.name),
             bank_bits: m.size_bits.div_ceil(m.banks.max(1)),
@@ -172,8 +175,9 @@ impl GlobalSram {
             write_bw: m.write_bw_bits_per_bank,
             read_e: m.read_energy_fj_per_bit,
             write_e: m.write_energy_fj_per_bit,
-            reads: vec![Port::default(); banks],
-            writes: vec![Port::default(); banks],
+            banks: m.banks.max(1),
+            reads: BTreeMap::new(),
+            writes: BTreeMap::new(),
             ledger: Ledger::default(),
         }
     }
@@ -197,21 +201,32 @@ impl Component for GlobalSram {
         } else {
             (&mut self.reads, self.read_bw)
         };
-        // Split the address range over the banks it touches.
-        let banks = ports.len() as u64;
-        let mut at = addr % self.capacity.max(1);
-        let mut left = route.bits;
+        // Split the address range over the banks it touches; a route larger than the
+        // whole memory wraps around and spreads evenly over every bank.
+        let banks = self.banks;
+        let capacity = self.capacity.max(1);
         let (mut start, mut end, mut waited) = (Cycle::MAX, ready, 0);
-        while left > 0 {
-            let bank = (at / self.bank_bits).min(banks - 1);
-            let in_bank = (self.bank_bits - at % self.bank_bits).min(left);
-            let (s, e, w) =
-                ports[bank as usize].reserve(ready, in_bank.div_ceil(bw), route.flow_end);
+        let mut reserve = |bank: u64, bits: u64| {
+            let port = ports.entry(bank.min(banks - 1)).or_default();
+            let (s, e, w) = port.reserve(ready, bits.div_ceil(bw), route.flow_end);
             start = start.min(s);
             end = end.max(e);
             waited = waited.max(w);
-            left -= in_bank;
-            at = (at + in_bank) % self.capacity.max(1);
+        };
+        if route.bits >= capacity {
+            let per_bank = route.bits.div_ceil(banks);
+            for bank in 0..banks {
+                reserve(bank, per_bank);
+            }
+        } else {
+            let mut at = addr % capacity;
+            let mut left = route.bits;
+            while left > 0 {
+                let in_bank = (self.bank_bits - at % self.bank_bits).min(left);
+                reserve(at / self.bank_bits, in_bank);
+                left -= in_bank;
+                at = (at + in_bank) % capacity;
+            }
         }
         if start == Cycle::MAX {
             start = ready;
@@ -231,7 +246,17 @@ impl Component for GlobalSram {
         let mut ports = Vec::new();
         let mut busy = 0;
         let mut waited = 0;
-        for (i, (r, w)) in self.reads.iter().zip(&self.writes).enumerate() {
+        // Banks never accessed have nothing to report.
+        let used: std::collections::BTreeSet<u64> = self
+            .reads
+            .keys()
+            .chain(self.writes.keys())
+            .copied()
+            .collect();
+        let idle = Port::default();
+        for i in used {
+            let r = self.reads.get(&i).unwrap_or(&idle);
+            let w = self.writes.get(&i).unwrap_or(&idle);
             ports.push(PortStats::of(&format!("bank{i}.read"), r));
             ports.push(PortStats::of(&format!("bank{i}.write"), w));
             busy = busy.max(r.busy).max(w.busy);
