@@ -363,3 +363,85 @@ fn a_global_sram_override_beyond_the_limits_is_refused() {
         p.message
     );
 }
+
+#[test]
+fn absurd_workload_numbers_are_errors_naming_the_field_and_the_limit() {
+    for (from, to, field, needle) in [
+        (
+            "timesteps = 4",
+            "timesteps = 1000000000",
+            "timesteps",
+            "between 1 and 4096",
+        ),
+        ("bits = 1", "bits = 65", "bits", "between 1 and 64"),
+        (
+            "k = 8\nc = 2",
+            "k = 4294967295\nc = 2",
+            "k",
+            "between 1 and 1,048,576",
+        ),
+        (
+            "stride = 2",
+            "stride = 100000",
+            "stride",
+            "between 1 and 1024",
+        ),
+        (
+            "stateful = true\n",
+            "stateful = true\ninput_density = 0.3\n",
+            "input_density",
+            "not modelled",
+        ),
+        (
+            "k = 8\nc = 2",
+            "k = 1048576\nc = 1048576",
+            "k",
+            "more than stems models",
+        ),
+    ] {
+        assert!(WORKLOAD.contains(from), "{from}");
+        let e = workload_err(&WORKLOAD.replacen(from, to, 1));
+        assert!(
+            e.problems
+                .iter()
+                .any(|p| p.field.as_deref() == Some(field) && p.message.contains(needle)),
+            "{to}: {e}"
+        );
+    }
+}
+
+/// `n` 1×1 conv layers; with `reversed`, each reads the one listed after it.
+fn chain(n: usize, reversed: bool) -> String {
+    let mut text = String::from(
+        "name = \"chain\"\ntimesteps = 1\n[input]\nchannels = 1\nheight = 1\nwidth = 1\nbits = 1\n\
+         [defaults]\nprecision = { w = 1, o = 1, acc = 8 }\n",
+    );
+    for i in 0..n {
+        let source = match (reversed, i) {
+            (false, 0) => "input".to_string(),
+            (false, _) => format!("l{}", i - 1),
+            (true, _) if i + 1 == n => "l0".to_string(),
+            (true, _) => format!("l{}", i + 1),
+        };
+        text.push_str(&format!(
+            "[[layer]]\nname = \"l{i}\"\nop = \"conv\"\nblock = 0\nsources = [\"{source}\"]\n\
+             k = 1\nc = 1\noy = 1\nox = 1\nfy = 1\nfx = 1\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn long_layer_chains_are_checked_without_recursion_and_bounded() {
+    // A cycle through 9,999 layers is named, not a stack overflow.
+    let e = workload_err(&chain(9_999, true));
+    assert!(
+        e.problems.iter().any(|p| p.message.starts_with("cycle: ")),
+        "{e}"
+    );
+    let e = workload_err(&chain(10_001, false));
+    assert!(
+        e.to_string().contains("has 10,001 layers (limit 10,000)"),
+        "{e}"
+    );
+}

@@ -6,7 +6,7 @@
 //! the outermost one is the core's global SRAM (the scratchpad the scheduler manages),
 //! and it must hold every operand.
 
-use super::diag::{Collector, ModelError, Problem, SourceText};
+use super::diag::{Collector, ModelError, Problem, SourceText, check_range};
 use super::limits::*;
 use super::units::Size;
 use super::workload::Operand;
@@ -253,33 +253,40 @@ impl Accelerator {
     /// last memory of each core holds every operand.
     pub fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
-        let mut within = |el: &str, field: &str, v: u64, (lo, hi): (u64, u64)| {
-            if v < lo || v > hi {
-                p.push(
-                    Problem::new(el, format!("must be between {lo} and {hi}, got {v}"))
-                        .field(field),
-                );
-            }
-        };
-        within("dram", "bw_bits", self.dram.bw_bits, BANDWIDTH);
-        within("dram", "latency_cycles", self.dram.latency_cycles, LATENCY);
-        within(
+        check_range(&mut p, "dram", "bw_bits", self.dram.bw_bits, BANDWIDTH);
+        check_range(
+            &mut p,
+            "dram",
+            "latency_cycles",
+            self.dram.latency_cycles,
+            LATENCY,
+        );
+        check_range(
+            &mut p,
             "dram",
             "turnaround_cycles",
             self.dram.turnaround_cycles,
             LATENCY,
         );
-        within("noc", "link_bw_bits", self.noc.link_bw_bits, BANDWIDTH);
-        within(
+        check_range(
+            &mut p,
+            "noc",
+            "link_bw_bits",
+            self.noc.link_bw_bits,
+            BANDWIDTH,
+        );
+        check_range(
+            &mut p,
             "noc",
             "hop_latency_cycles",
             self.noc.hop_latency_cycles,
             LATENCY,
         );
         for side in self.noc.mesh {
-            within("noc", "mesh", side as u64, (1, MAX_MESH_SIDE));
+            check_range(&mut p, "noc", "mesh", side as u64, (1, MAX_MESH_SIDE));
         }
-        within(
+        check_range(
+            &mut p,
             "accelerator",
             "cores",
             self.cores.len() as u64,
@@ -288,18 +295,20 @@ impl Accelerator {
         for c in &self.cores {
             let el = format!("core '{}'", c.name);
             let pe = &c.pe_array;
-            within(&el, "rows", pe.rows, ARRAY_SIDE);
-            within(&el, "cols", pe.cols, ARRAY_SIDE);
-            within(&el, "inputs_per_pe", pe.inputs_per_pe, ARRAY_SIDE);
-            within(
+            check_range(&mut p, &el, "rows", pe.rows, ARRAY_SIDE);
+            check_range(&mut p, &el, "cols", pe.cols, ARRAY_SIDE);
+            check_range(&mut p, &el, "inputs_per_pe", pe.inputs_per_pe, ARRAY_SIDE);
+            check_range(
+                &mut p,
                 &el,
                 "accumulator_bits",
                 pe.accumulator_bits as u64,
                 (1, MAX_PRECISION_BITS),
             );
-            within(&el, "memories", c.memories.len() as u64, (1, 64));
+            check_range(&mut p, &el, "memories", c.memories.len() as u64, (1, 64));
             for (axis, &v) in c.position.iter().enumerate() {
-                within(
+                check_range(
+                    &mut p,
                     &el,
                     "position",
                     v as u64,
@@ -308,17 +317,48 @@ impl Accelerator {
             }
             for m in &c.memories {
                 let el = format!("memory '{}' of core '{}'", m.name, c.name);
-                within(&el, "size", m.size_bits, (MIN_MEMORY_BITS, MAX_SIZE_BITS));
-                within(&el, "banks", m.banks, (1, MAX_BANKS));
-                within(&el, "read_bw_bits", m.read_bw_bits_per_bank, BANDWIDTH);
-                within(&el, "write_bw_bits", m.write_bw_bits_per_bank, BANDWIDTH);
-                within(&el, "read_ports", m.read_ports as u64, (1, MAX_PORTS));
-                within(&el, "write_ports", m.write_ports as u64, (1, MAX_PORTS));
-                within(&el, "latency_cycles", m.latency_cycles, LATENCY);
+                check_range(
+                    &mut p,
+                    &el,
+                    "size",
+                    m.size_bits,
+                    (MIN_MEMORY_BITS, MAX_SIZE_BITS),
+                );
+                check_range(&mut p, &el, "banks", m.banks, (1, MAX_BANKS));
+                check_range(
+                    &mut p,
+                    &el,
+                    "read_bw_bits",
+                    m.read_bw_bits_per_bank,
+                    BANDWIDTH,
+                );
+                check_range(
+                    &mut p,
+                    &el,
+                    "write_bw_bits",
+                    m.write_bw_bits_per_bank,
+                    BANDWIDTH,
+                );
+                check_range(
+                    &mut p,
+                    &el,
+                    "read_ports",
+                    m.read_ports as u64,
+                    (1, MAX_PORTS),
+                );
+                check_range(
+                    &mut p,
+                    &el,
+                    "write_ports",
+                    m.write_ports as u64,
+                    (1, MAX_PORTS),
+                );
+                check_range(&mut p, &el, "latency_cycles", m.latency_cycles, LATENCY);
             }
         }
         for (axis, &v) in self.dram.position.iter().enumerate() {
-            within(
+            check_range(
+                &mut p,
                 "dram",
                 "position",
                 v as u64,

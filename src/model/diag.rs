@@ -103,6 +103,28 @@ pub struct Problem {
     pub message: String,
 }
 
+/// Records a problem when `v` lies outside `lo..=hi` (a resolved value's limits).
+pub fn check_range(
+    problems: &mut Vec<Problem>,
+    element: &str,
+    field: &str,
+    v: u64,
+    (lo, hi): (u64, u64),
+) {
+    if v < lo || v > hi {
+        problems.push(
+            Problem::new(
+                element,
+                format!(
+                    "must be between {lo} and {}, got {v}",
+                    crate::model::units::thousands(hi)
+                ),
+            )
+            .field(field),
+        );
+    }
+}
+
 impl Problem {
     pub fn new(element: impl Into<String>, message: impl Into<String>) -> Self {
         Self {

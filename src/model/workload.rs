@@ -2,7 +2,9 @@
 //! serde structs that deny unknown fields, a validation pass that reports every problem
 //! with its line, and the resolved [`Workload`] with integer layer ids.
 
-use super::diag::{Collector, ModelError, Problem, SourceText};
+use super::diag::{Collector, ModelError, Problem, SourceText, check_range};
+use super::limits::*;
+use super::units::thousands;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -270,35 +272,113 @@ impl Workload {
 
     /// Checks a resolved workload that did not come from TOML (e.g. embedded in a saved
     /// Schedule): sizes positive, sources and blocks in range, layers in order.
+    /// Checks a resolved workload that did not come from TOML (e.g. embedded in a saved
+    /// Schedule) by the same rules as a file: limits, ids, execution order, contiguous
+    /// blocks, consumers, and shapes and precisions that agree.
     pub fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
-        if self.timesteps == 0 {
-            p.push(Problem::new("workload", "must be at least 1").field("timesteps"));
+        check_range(
+            &mut p,
+            "workload",
+            "timesteps",
+            self.timesteps as u64,
+            (1, MAX_TIMESTEPS),
+        );
+        check_range(
+            &mut p,
+            "workload",
+            "layers",
+            self.layers.len() as u64,
+            (1, MAX_LAYERS as u64),
+        );
+        let i = &self.input;
+        for (field, v) in [
+            ("channels", i.channels),
+            ("height", i.height),
+            ("width", i.width),
+        ] {
+            check_range(&mut p, "input", field, v, (1, MAX_DIM));
         }
-        if self.layers.is_empty() {
-            p.push(Problem::new("workload", "has no layers").field("layers"));
-        }
-        if self.consumers.len() != self.layers.len() {
-            p.push(
-                Problem::new("workload", "consumer lists do not match the layers")
-                    .field("consumers"),
-            );
-        }
-        for (i, l) in self.layers.iter().enumerate() {
+        check_range(
+            &mut p,
+            "input",
+            "bits",
+            i.bits as u64,
+            (1, MAX_PRECISION_BITS),
+        );
+        check_range(
+            &mut p,
+            "workload",
+            "num_blocks",
+            self.num_blocks as u64,
+            (1, self.layers.len().max(1) as u64),
+        );
+        for (idx, l) in self.layers.iter().enumerate() {
             let el = format!("layer '{}'", l.name);
             let d = &l.dims;
-            if [d.k, d.c, d.oy, d.ox, d.fy, d.fx, l.stride[0], l.stride[1]].contains(&0) {
-                p.push(Problem::new(&el, "a loop size or stride is 0").field("dims"));
+            for (field, v) in [
+                ("k", d.k),
+                ("c", d.c),
+                ("oy", d.oy),
+                ("ox", d.ox),
+                ("fy", d.fy),
+                ("fx", d.fx),
+            ] {
+                check_range(&mut p, &el, field, v, (1, MAX_DIM));
             }
-            if l.id != i || l.block >= self.num_blocks.max(1) {
+            for v in l.stride {
+                check_range(&mut p, &el, "stride", v, (1, MAX_STRIDE));
+            }
+            for v in l.padding {
+                check_range(&mut p, &el, "padding", v, (0, MAX_STRIDE));
+            }
+            let pr = &l.precision;
+            for (field, v) in [
+                ("w", pr.w),
+                ("i", pr.i),
+                ("o", pr.o),
+                ("v", pr.v),
+                ("acc", pr.acc),
+            ] {
+                check_range(&mut p, &el, field, v as u64, (0, MAX_PRECISION_BITS));
+            }
+            for (what, bits) in [
+                (
+                    "weights",
+                    d.k.checked_mul(d.c)
+                        .and_then(|x| x.checked_mul(d.fy * d.fx)),
+                ),
+                (
+                    "outputs",
+                    d.k.checked_mul(d.oy).and_then(|x| x.checked_mul(d.ox)),
+                ),
+            ] {
+                if bits
+                    .and_then(|b| b.checked_mul(64))
+                    .is_none_or(|b| b > MAX_LAYER_BITS * 64)
+                {
+                    p.push(
+                        Problem::new(&el, format!("its {what} exceed what stems models"))
+                            .field("k"),
+                    );
+                }
+            }
+            if l.id != idx || l.block >= self.num_blocks.max(1) {
                 p.push(Problem::new(&el, "id or block out of range").field("block"));
+            }
+            if idx > 0
+                && !(self.layers[idx - 1].block..=self.layers[idx - 1].block + 1).contains(&l.block)
+            {
+                p.push(
+                    Problem::new(&el, "blocks are not contiguous in layer order").field("block"),
+                );
             }
             if l.sources.is_empty() {
                 p.push(Problem::new(&el, "has no source").field("sources"));
             }
             for s in &l.sources {
                 if let Source::Layer(j) = s
-                    && *j >= i
+                    && *j >= idx
                 {
                     p.push(
                         Problem::new(
@@ -309,9 +389,53 @@ impl Workload {
                     );
                 }
             }
-            if l.precision.o == 0 || l.precision.i == 0 || (l.stateful && l.precision.v == 0) {
+            if pr.o == 0 || pr.i == 0 || (l.stateful && pr.v == 0) {
                 p.push(Problem::new(&el, "a needed precision is 0").field("precision"));
             }
+        }
+        if self.layers.first().is_some_and(|l| l.block != 0)
+            || self
+                .layers
+                .last()
+                .is_some_and(|l| l.block + 1 != self.num_blocks)
+        {
+            p.push(
+                Problem::new("workload", "blocks must run from 0 to num_blocks − 1")
+                    .field("num_blocks"),
+            );
+        }
+        if let Some(b) = self
+            .stateless_blocks
+            .iter()
+            .find(|&&b| b >= self.num_blocks)
+        {
+            p.push(
+                Problem::new("workload", format!("stateless block {b} does not exist"))
+                    .field("stateless_blocks"),
+            );
+        }
+        if !p.is_empty() {
+            return p;
+        }
+        let mut consumers = vec![Vec::new(); self.layers.len()];
+        for l in &self.layers {
+            for s in &l.sources {
+                if let Source::Layer(j) = s {
+                    consumers[*j].push(l.id);
+                }
+            }
+        }
+        if consumers != self.consumers {
+            p.push(
+                Problem::new(
+                    "workload",
+                    "consumer lists do not match the layers' sources",
+                )
+                .field("consumers"),
+            );
+        }
+        for (id, field, message) in shape_problems(self) {
+            p.push(Problem::new(format!("layer '{}'", self.layers[id].name), message).field(field));
         }
         p
     }
@@ -527,42 +651,69 @@ struct Pending {
 
 fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
     let whole = 0..diag.source.text.len();
-    if raw.timesteps < 1 || raw.timesteps > u32::MAX as i64 {
+    if raw.timesteps < 1 || raw.timesteps as u64 > MAX_TIMESTEPS {
         diag.at(
             &whole,
             "workload",
             "timesteps",
-            format!("must be at least 1, got {}", raw.timesteps),
+            format!(
+                "must be between 1 and {MAX_TIMESTEPS}, got {}",
+                raw.timesteps
+            ),
         );
     }
     let input_span = raw.input.span();
     let ri = raw.input.into_inner();
-    for (field, value) in [
-        ("channels", ri.channels),
-        ("height", ri.height),
-        ("width", ri.width),
-        ("bits", ri.bits),
+    for (field, value, max) in [
+        ("channels", ri.channels, MAX_DIM),
+        ("height", ri.height, MAX_DIM),
+        ("width", ri.width, MAX_DIM),
+        ("bits", ri.bits, MAX_PRECISION_BITS),
     ] {
-        if value < 1 {
+        if value < 1 || value as u64 > max {
             diag.at(
                 &input_span,
                 "input",
                 field,
-                format!("must be at least 1, got {value}"),
+                format!("must be between 1 and {}, got {value}", thousands(max)),
             );
         }
     }
     let input = NetworkInput {
         name: ri.name,
-        channels: ri.channels.max(1) as u64,
-        height: ri.height.max(1) as u64,
-        width: ri.width.max(1) as u64,
-        bits: ri.bits.clamp(1, 64) as u32,
+        channels: ri.channels.clamp(1, MAX_DIM as i64) as u64,
+        height: ri.height.clamp(1, MAX_DIM as i64) as u64,
+        width: ri.width.clamp(1, MAX_DIM as i64) as u64,
+        bits: ri.bits.clamp(1, MAX_PRECISION_BITS as i64) as u32,
     };
+    if input.bits_per_timestep() > MAX_LAYER_BITS {
+        diag.at(
+            &input_span,
+            "input",
+            "channels",
+            format!(
+                "{} bits per timestep is more than stems models ({})",
+                thousands(input.bits_per_timestep()),
+                thousands(MAX_LAYER_BITS)
+            ),
+        );
+    }
     let defaults = raw.defaults.precision;
 
     if raw.layer.is_empty() {
         diag.element(&whole, "workload", "has no [[layer]] tables");
+    }
+    if raw.layer.len() > MAX_LAYERS {
+        diag.element(
+            &whole,
+            "workload",
+            format!(
+                "has {} layers (limit {})",
+                thousands(raw.layer.len() as u64),
+                thousands(MAX_LAYERS as u64)
+            ),
+        );
+        return None;
     }
 
     // Deserialize each layer on its own so that one bad layer does not hide the others.
@@ -670,9 +821,14 @@ fn resolve_layer(
     // Dimensions: which are required depends on the operator.
     let mut dim = |field: &str, value: Option<i64>, default: Option<u64>| -> u64 {
         match (value, default) {
-            (Some(v), _) if v >= 1 => v as u64,
+            (Some(v), _) if v >= 1 && v as u64 <= MAX_DIM => v as u64,
             (Some(v), _) => {
-                diag.at(span, el, field, format!("must be at least 1, got {v}"));
+                diag.at(
+                    span,
+                    el,
+                    field,
+                    format!("must be between 1 and {}, got {v}", thousands(MAX_DIM)),
+                );
                 1
             }
             (None, Some(d)) => d,
@@ -748,12 +904,18 @@ fn resolve_layer(
 
     let mut pair = |field: &str, value: Option<Pair>, default: i64, min: i64| -> [u64; 2] {
         let yx = value.map(Pair::yx).unwrap_or([default, default]);
+        let max = MAX_STRIDE as i64;
         for v in yx {
-            if v < min {
-                diag.at(span, el, field, format!("must be at least {min}, got {v}"));
+            if v < min || v > max {
+                diag.at(
+                    span,
+                    el,
+                    field,
+                    format!("must be between {min} and {max}, got {v}"),
+                );
             }
         }
-        [yx[0].max(min) as u64, yx[1].max(min) as u64]
+        [yx[0].clamp(min, max) as u64, yx[1].clamp(min, max) as u64]
     };
     let stride = pair("stride", raw.stride, 1, 1);
     let padding = pair("padding", raw.padding, 0, 0);
@@ -857,15 +1019,33 @@ fn resolve_layer(
             format!("must be at least 0, got {}", raw.block),
         );
     }
-    if let Some(d) = raw.input_density
-        && !(d > 0.0 && d <= 1.0)
-    {
+    if raw.input_density.is_some() {
         diag.at(
             span,
             el,
             "input_density",
-            format!("must be in (0, 1], got {d}"),
+            "is not modelled: stems costs dense computation (no sparsity savings, as the paper's energy figures); remove the field",
         );
+    }
+    // Products stems forms from the dimensions stay within 64 bits.
+    let sizes = [
+        ("k", "weights", [k, c, fy, fx, w as u64]),
+        ("k", "output per timestep", [k, oy, ox, o as u64, 1]),
+        ("k", "neuron state", [k, oy, ox, v as u64, 1]),
+    ];
+    for (field, what, factors) in sizes {
+        let bits = factors.iter().try_fold(1u64, |a, &x| a.checked_mul(x));
+        if bits.is_none_or(|b| b > MAX_LAYER_BITS) {
+            diag.at(
+                span,
+                el,
+                field,
+                format!(
+                    "its {what} would take more than {} bits, more than stems models",
+                    thousands(MAX_LAYER_BITS)
+                ),
+            );
+        }
     }
 
     if diag.problems.len() != before {
@@ -901,41 +1081,46 @@ fn resolve_layer(
 
 /// Layers must form a DAG listed in execution order (every source before its reader).
 fn check_acyclic_and_ordered(layers: &[Layer], pending: &[Pending], diag: &mut Collector) {
-    // Colour-based DFS to name a cycle if there is one.
+    // Colour-based DFS to name a cycle if there is one; iterative, so that a long
+    // chain of layers cannot overflow the stack.
     let n = layers.len();
-    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
-    let mut stack_path: Vec<usize> = Vec::new();
+    let mut state = vec![0u8; n]; // 0 new, 1 on the path, 2 done
     let mut cycle: Option<Vec<usize>> = None;
-    fn visit(
-        u: usize,
-        layers: &[Layer],
-        state: &mut [u8],
-        path: &mut Vec<usize>,
-        cycle: &mut Option<Vec<usize>>,
-    ) {
-        if cycle.is_some() {
-            return;
+    let sources = |u: usize| -> Vec<usize> {
+        layers[u]
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::Layer(p) => Some(*p),
+                Source::NetworkInput => None,
+            })
+            .collect()
+    };
+    'roots: for root in 0..n {
+        if state[root] != 0 {
+            continue;
         }
-        state[u] = 1;
-        path.push(u);
-        for s in &layers[u].sources {
-            if let Source::Layer(p) = *s {
-                if state[p] == 1 {
-                    let start = path.iter().position(|&x| x == p).unwrap_or(0);
-                    *cycle = Some(path[start..].to_vec());
-                    return;
+        // The path from the root, each with the sources still to visit.
+        let mut path: Vec<(usize, Vec<usize>)> = vec![(root, sources(root))];
+        state[root] = 1;
+        while let Some((_, pending)) = path.last_mut() {
+            match pending.pop() {
+                Some(p) if state[p] == 1 => {
+                    let start = path.iter().position(|(x, _)| *x == p).unwrap_or(0);
+                    cycle = Some(path[start..].iter().map(|(x, _)| *x).collect());
+                    break 'roots;
                 }
-                if state[p] == 0 {
-                    visit(p, layers, state, path, cycle);
+                Some(p) if state[p] == 0 => {
+                    state[p] = 1;
+                    path.push((p, sources(p)));
+                }
+                Some(_) => {}
+                None => {
+                    if let Some((u, _)) = path.pop() {
+                        state[u] = 2;
+                    }
                 }
             }
-        }
-        path.pop();
-        state[u] = 2;
-    }
-    for u in 0..n {
-        if state[u] == 0 {
-            visit(u, layers, &mut state, &mut stack_path, &mut cycle);
         }
     }
     if let Some(cyc) = cycle {
@@ -1006,10 +1191,26 @@ fn check_blocks(layers: &[Layer], pending: &[Pending], diag: &mut Collector) -> 
 /// Producer and consumer shapes agree (channels, spatial size with stride, kernel and
 /// padding, precision). Fills in input precisions left to the producer.
 fn check_shapes(w: &mut Workload, pending: &[Pending], diag: &mut Collector) {
-    for (id, p) in pending.iter().enumerate() {
-        let layer = &w.layers[id];
-        let span = &p.span;
-        let el = &p.element;
+    // An input precision left out comes from the producer.
+    for id in 0..w.layers.len() {
+        if w.layers[id].precision.i == 0
+            && let Some(&src) = w.layers[id].sources.first()
+        {
+            w.layers[id].precision.i = w.source_shape(src).bits;
+        }
+    }
+    for (id, field, message) in shape_problems(w) {
+        diag.at(&pending[id].span, &pending[id].element, field, message);
+    }
+}
+
+/// Producer/consumer disagreements: (layer, field, message). Shapes follow
+/// `out = (in + 2·pad − kernel) / stride + 1`, element-wise sources match the layer, a
+/// fully connected layer reads its source whole, and precisions agree.
+fn shape_problems(w: &Workload) -> Vec<(usize, &'static str, String)> {
+    let mut out = Vec::new();
+    for layer in &w.layers {
+        let id = layer.id;
         let d = layer.dims;
         let mut input_bits: Option<u32> = None;
         for &src in &layer.sources {
@@ -1019,97 +1220,85 @@ fn check_shapes(w: &mut Workload, pending: &[Pending], diag: &mut Collector) {
                 OpKind::Fc => {
                     let flat = shape.channels * shape.height * shape.width;
                     if d.c != flat && d.c != shape.channels {
-                        diag.at(
-                            span,
-                            el,
+                        out.push((
+                            id,
                             "c",
                             format!(
                                 "{} inputs, but source '{src_name}' gives {}×{}×{} = {flat}",
                                 d.c, shape.channels, shape.height, shape.width
                             ),
-                        );
+                        ));
                     }
                 }
                 OpKind::SewAdd | OpKind::SewOr => {
                     if (shape.channels, shape.height, shape.width) != (d.k, d.oy, d.ox) {
-                        diag.at(
-                            span,
-                            el,
+                        out.push((
+                            id,
                             "sources",
                             format!(
                                 "source '{src_name}' is {}×{}×{} but this layer is {}×{}×{} (k×oy×ox)",
                                 shape.channels, shape.height, shape.width, d.k, d.oy, d.ox
                             ),
-                        );
+                        ));
                     }
                 }
                 OpKind::Conv | OpKind::MaxPool | OpKind::AvgPool => {
                     if d.c != shape.channels {
-                        diag.at(
-                            span,
-                            el,
+                        out.push((
+                            id,
                             "c",
                             format!(
                                 "{} input channels, but source '{src_name}' has {}",
                                 d.c, shape.channels
                             ),
-                        );
+                        ));
                     }
-                    for (axis, field, out, inp, f) in [
+                    for (axis, field, outputs, inp, f) in [
                         (0, "oy", d.oy, shape.height, d.fy),
                         (1, "ox", d.ox, shape.width, d.fx),
                     ] {
                         let padded = inp + 2 * layer.padding[axis];
-                        let s = layer.stride[axis];
-                        let expected = if padded >= f {
-                            Some((padded - f) / s + 1)
-                        } else {
-                            None
-                        };
-                        if expected != Some(out) {
-                            diag.at(
-                                span,
-                                el,
+                        let s = layer.stride[axis].max(1);
+                        let expected = (padded >= f).then(|| (padded - f) / s + 1);
+                        if expected != Some(outputs) {
+                            out.push((
+                                id,
                                 field,
                                 format!(
-                                    "{out} outputs, but an input of {inp} from '{src_name}' with kernel {f}, stride {s}, padding {} gives {}",
+                                    "{outputs} outputs, but an input of {inp} from '{src_name}' with kernel {f}, stride {s}, padding {} gives {}",
                                     layer.padding[axis],
                                     expected.map_or("none".to_string(), |e| e.to_string())
                                 ),
-                            );
+                            ));
                         }
                     }
                 }
             }
             match input_bits {
                 None => input_bits = Some(shape.bits),
-                Some(b) if b != shape.bits => diag.at(
-                    span,
-                    el,
+                Some(b) if b != shape.bits => out.push((
+                    id,
                     "sources",
                     format!(
                         "sources disagree on precision ({b} vs {} bits from '{src_name}')",
                         shape.bits
                     ),
-                ),
+                )),
                 _ => {}
             }
         }
-        if let Some(bits) = input_bits {
-            let layer = &mut w.layers[id];
-            if layer.precision.i == 0 {
-                layer.precision.i = bits;
-            } else if layer.precision.i != bits {
-                diag.at(
-                    span,
-                    el,
-                    "i",
-                    format!(
-                        "input precision {} bits, but the source produces {bits}-bit features",
-                        layer.precision.i
-                    ),
-                );
-            }
+        if let Some(bits) = input_bits
+            && layer.precision.i != bits
+        {
+            out.push((
+                id,
+                "i",
+                format!(
+                    "input precision {} bits, but the source produces {bits}-bit features",
+                    layer.precision.i
+                ),
+            ));
         }
     }
+    out
 }
