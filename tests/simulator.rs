@@ -369,10 +369,38 @@ fn broken_schedule_files_exit_2_naming_the_problem() {
         .expect("before")
         .insert(1, clash);
     cases.push(("overlap", v, "overlaps"));
+    let mut v = good.clone();
+    v["objects"][5]["kind"]["layer"] = serde_json::json!(999);
+    cases.push((
+        "object layer",
+        v,
+        "object 5 field 'kind': describes layer 999",
+    ));
+    let mut v = good.clone();
+    v["objects"][3]["readers"] = serde_json::json!([99999]);
+    cases.push(("reader", v, "names tile 99999"));
+    let mut v = good.clone();
+    v["tiles"][2]["region"]["t"]["start"] = serde_json::json!("zero");
+    cases.push((
+        "type",
+        v,
+        "field 'tiles[2]': malformed: invalid type: string \"zero\", expected u32 at line 1 column",
+    ));
+    let mut v = good.clone();
+    v["workload"]["timesteps"] = serde_json::json!(5000);
+    cases.push(("limits", v, "between 1 and 4,096, got 5000"));
     for (name, value, needle) in cases {
         let path = dir.join(format!("{name}.schedule.json"));
         std::fs::write(&path, serde_json::to_string(&value).expect("json")).expect("write");
-        let out = stems(&["simulate", "--replay", path.to_str().expect("path")]);
+        // With a trace too: the trace writer must never see an unchecked schedule.
+        let trace = dir.join(format!("{name}.trace.json"));
+        let out = stems(&[
+            "simulate",
+            "--replay",
+            path.to_str().expect("path"),
+            "--trace",
+            trace.to_str().expect("path"),
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert!(stderr.contains(needle), "{name}: {stderr}");

@@ -202,8 +202,18 @@ impl Schedule {
                 .field("schema_version"),
             ));
         }
-        let schedule: Schedule = serde_json::from_value(value).map_err(|e| {
-            ModelError::single(&origin, Problem::new("schedule", format!("malformed: {e}")))
+        // Deserialized again from the text, for the failing value's path and position.
+        drop(value);
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let schedule: Schedule = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            ModelError::single(
+                &origin,
+                Problem::new("schedule", format!("malformed: {inner}"))
+                    .field(path)
+                    .at_line(inner.line()),
+            )
         })?;
         let problems = schedule.check();
         if problems.is_empty() {
@@ -238,6 +248,36 @@ impl Schedule {
             );
         }
         // Per core: (start, len, occupant); `None` is a staging area.
+        problems.extend(self.check_objects());
+        if let Some(b) = self
+            .stateless_blocks
+            .iter()
+            .find(|&&b| b >= self.workload.num_blocks)
+        {
+            problems.push(
+                Problem::new("schedule", format!("stateless block {b} does not exist"))
+                    .field("stateless_blocks"),
+            );
+        }
+        for (b, cut) in self.cuts.iter().enumerate() {
+            let tb = cut.time_batch(self.workload.timesteps);
+            let lines_ok = match cut.space {
+                SpaceCut::LayerByLayer => true,
+                SpaceCut::Fused { lines } => lines >= 1,
+            };
+            if tb == 0 || tb > self.workload.timesteps || !lines_ok {
+                problems.push(
+                    Problem::new(
+                        format!("cut of block {b}"),
+                        format!("'{cut}' is not a valid cut"),
+                    )
+                    .field("cuts"),
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return problems;
+        }
         let mut live: Vec<Vec<(u64, u64, Option<ObjectId>)>> = vec![Vec::new(); nc];
         for (i, st) in self.tiles.iter().enumerate() {
             let el = format!("tile {i}");
@@ -259,6 +299,48 @@ impl Schedule {
                 continue;
             }
             let layer = &self.workload.layers[t.layer];
+            if t.block != layer.block {
+                problems.push(
+                    Problem::new(
+                        &el,
+                        format!(
+                            "is in block {}, but layer '{}' is in block {}",
+                            t.block, layer.name, layer.block
+                        ),
+                    )
+                    .field("block"),
+                );
+            }
+            let capacity = self.accelerator.cores[t.core].global_sram().size_bits;
+            if st.stream_budget_bits > capacity {
+                problems.push(
+                    Problem::new(
+                        &el,
+                        format!(
+                            "streams through {} bits of a {capacity}-bit SRAM",
+                            st.stream_budget_bits
+                        ),
+                    )
+                    .field("stream_budget_bits"),
+                );
+            }
+            if let Some(b) = st
+                .boundaries
+                .iter()
+                .find(|b| b.loops_below > st.loop_nest.len())
+            {
+                problems.push(
+                    Problem::new(
+                        &el,
+                        format!(
+                            "a boundary lies below {} loops of a {}-loop nest",
+                            b.loops_below,
+                            st.loop_nest.len()
+                        ),
+                    )
+                    .field("boundaries"),
+                );
+            }
             let r = &t.region;
             let in_range = r.t.start < r.t.end
                 && r.t.end <= self.workload.timesteps
@@ -446,6 +528,49 @@ impl Schedule {
                 &self.workload,
                 self.tiles.iter().map(|t| (t.tile.layer, &t.tile.region)),
             ));
+        }
+        problems
+    }
+
+    /// Every object describes data of the workload and names tiles that exist.
+    fn check_objects(&self) -> Vec<Problem> {
+        let nl = self.workload.layers.len();
+        let nt = self.tiles.len();
+        let mut problems = Vec::new();
+        for (i, o) in self.objects.iter().enumerate() {
+            let el = format!("object {i}");
+            let layer = match &o.kind {
+                crate::tiling::graph::ObjectKind::Weights { layer }
+                | crate::tiling::graph::ObjectKind::State { layer, .. } => Some(*layer),
+                crate::tiling::graph::ObjectKind::Features { layer, .. } => *layer,
+            };
+            if o.id != i {
+                problems.push(Problem::new(&el, format!("has id {}", o.id)).field("id"));
+            }
+            if layer.is_some_and(|l| l >= nl) {
+                problems.push(
+                    Problem::new(
+                        &el,
+                        format!("describes layer {} of {nl}", layer.unwrap_or(0)),
+                    )
+                    .field("kind"),
+                );
+            }
+            if let Some(r) = o
+                .readers
+                .iter()
+                .chain(o.producer.iter())
+                .find(|&&r| r >= nt)
+            {
+                problems
+                    .push(Problem::new(&el, format!("names tile {r} of {nt}")).field("readers"));
+            }
+            if o.bits == 0
+                || o.bits
+                    > crate::model::limits::MAX_LAYER_BITS * crate::model::limits::MAX_TIMESTEPS
+            {
+                problems.push(Problem::new(&el, format!("holds {} bits", o.bits)).field("bits"));
+            }
         }
         problems
     }
