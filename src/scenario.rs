@@ -110,12 +110,8 @@ impl Scenario {
                 Some(n) => format!("experiment '{n}'"),
                 None => format!("experiment #{}", i + 1),
             };
-            let rx: RawExperiment = match toml::Value::Table(table).try_into() {
-                Ok(r) => r,
-                Err(e) => {
-                    diag.toml_error(&e, &el, &span);
-                    continue;
-                }
+            let Some(rx) = diag.table::<RawExperiment>(table, &el, &span) else {
+                continue;
             };
             let gb = match rx.gb.as_deref().map(str::parse::<Size>) {
                 Some(Ok(s)) => Some(s),

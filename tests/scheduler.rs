@@ -566,3 +566,30 @@ fn evaluate_prints_the_stable_json_keys() {
     }
     assert_eq!(j["schedule"].as_array().map(Vec::len), Some(7));
 }
+
+#[test]
+fn a_cut_into_too_many_tiles_is_refused_before_anything_is_built() {
+    // 4096 timesteps × 128 single-line columns × 3 layers, one tile each: 1.5 M tiles.
+    let text = THREE_LAYERS
+        .replace("timesteps = 2", "timesteps = 4096")
+        .replace("width = 4", "width = 128")
+        .replace("ox = 4", "ox = 128");
+    let w = workload(&text);
+    let acc = accelerator(Size::from_kib(1024));
+    let spec = ScheduleSpec::parse("ST-LF", w.num_blocks, w.timesteps).expect("spec");
+    let started = std::time::Instant::now();
+    let err = schedule(
+        &w,
+        &acc,
+        &spec,
+        &Allocation::single_core(&w),
+        SchedulerOptions::default(),
+        &mut Mapper::new(&acc),
+    )
+    .expect_err("too many tiles");
+    assert!(
+        err.to_string().contains("1572864 tiles (limit 250000)"),
+        "{err}"
+    );
+    assert!(started.elapsed().as_secs() < 2);
+}

@@ -145,7 +145,8 @@ impl ScheduleArgs {
 
     fn allocation(&self, workload: &Workload, acc: &Accelerator) -> Result<Allocation> {
         Ok(match &self.allocate {
-            Some(a) => Allocation::parse(a, workload, acc)?,
+            Some(a) => Allocation::parse(a, workload, acc)
+                .map_err(|e| UsageError(format!("--allocate: {e}")))?,
             None => Allocation::single_core(workload),
         })
     }

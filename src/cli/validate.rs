@@ -143,7 +143,8 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
             specs.extend(space.points(w.num_blocks).into_iter().map(|p| p.spec));
         }
         let allocation = match &args.allocate {
-            Some(a) => Allocation::parse(a, &w, &acc)?,
+            Some(a) => Allocation::parse(a, &w, &acc)
+                .map_err(|e| UsageError(format!("--allocate: {e}")))?,
             None => Allocation::single_core(&w),
         };
         runs.extend(specs.into_iter().map(|spec| Run {

@@ -684,12 +684,9 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
         }
         let pe_span = rc.pe_array.span();
         let pe_el = format!("pe_array of {el}");
-        let pe_array = match toml::Value::Table(rc.pe_array.into_inner()).try_into::<RawPeArray>() {
-            Ok(raw_pe) => resolve_pe_array(raw_pe, diag, &pe_span, &pe_el),
-            Err(err) => {
-                diag.toml_error(&err, &pe_el, &pe_span);
-                continue;
-            }
+        let pe_array = match diag.table::<RawPeArray>(rc.pe_array.into_inner(), &pe_el, &pe_span) {
+            Some(raw_pe) => resolve_pe_array(raw_pe, diag, &pe_span, &pe_el),
+            None => continue,
         };
         let mut memories = Vec::new();
         for (mi, mtable) in rc.memory.into_iter().enumerate() {
@@ -699,13 +696,10 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
                 Some(n) => format!("memory '{n}' of {el}"),
                 None => format!("memory #{} of {el}", mi + 1),
             };
-            match toml::Value::Table(mtable).try_into::<RawMemory>() {
-                Ok(rm) => {
-                    if let Some(m) = resolve_memory(rm, diag, &mspan, &mel) {
-                        memories.push((m, mspan, mel));
-                    }
-                }
-                Err(err) => diag.toml_error(&err, &mel, &mspan),
+            if let Some(rm) = diag.table::<RawMemory>(mtable, &mel, &mspan)
+                && let Some(m) = resolve_memory(rm, diag, &mspan, &mel)
+            {
+                memories.push((m, mspan, mel));
             }
         }
         if memories.is_empty() {

@@ -65,6 +65,20 @@ impl SourceText {
 
     /// Line of `field = ...` inside the byte range of a table, or the table's first line
     /// when the key is absent (a missing field is reported where its table starts).
+    /// The key assigned on the line containing `offset` (`k` in `k = "16"`), if any.
+    pub fn key_at(&self, offset: usize) -> Option<&str> {
+        let offset = offset.min(self.text.len());
+        let start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text[start..].lines().next()?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim().trim_matches('"');
+        let valid = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        valid.then_some(key)
+    }
+
     pub fn field_line(&self, span: &Range<usize>, field: &str) -> usize {
         let start = span.start.min(self.text.len());
         let end = self.table_end(span);
@@ -223,9 +237,46 @@ impl<'a> Collector<'a> {
 
     /// Turns a TOML/serde error into a problem with its line and, when serde names one,
     /// its field.
+    /// Deserializes one table (a layer, a memory, an experiment) on its own. A problem
+    /// is recorded against the failing field's dotted path, at that field's line.
+    pub fn table<T: serde::de::DeserializeOwned>(
+        &mut self,
+        table: toml::Table,
+        element: &str,
+        span: &Range<usize>,
+    ) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(table)) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let message = inner.message().trim().to_string();
+                // Unknown and missing fields are named by the message, not the path.
+                let field = backticked(&message).or((path != ".").then_some(path));
+                let line = match &field {
+                    Some(f) => self
+                        .source
+                        .field_line(span, f.rsplit('.').next().unwrap_or(f)),
+                    None => self.source.line_of(span.start),
+                };
+                let mut problem = Problem::new(element, message).at_line(line);
+                if let Some(f) = field {
+                    problem = problem.field(f);
+                }
+                self.problems.push(problem);
+                None
+            }
+        }
+    }
+
     pub fn toml_error(&mut self, err: &toml::de::Error, element: &str, span: &Range<usize>) {
         let message = err.message().trim().to_string();
-        let field = backticked(&message);
+        // A value of the wrong type, a duplicate key: the key written where the error is.
+        let field = backticked(&message).or_else(|| {
+            err.span()
+                .and_then(|s| self.source.key_at(s.start))
+                .map(String::from)
+        });
         // Spans are only meaningful when the whole document was deserialized; tables
         // deserialized on their own are located by their field name.
         let whole_document = span.start == 0 && span.end == self.source.text.len();

@@ -33,5 +33,8 @@ pub const MAX_DIM: u64 = 1 << 20;
 pub const MAX_STRIDE: u64 = 1 << 10;
 /// Most bits of one layer's weights, of its output in one timestep, or of its state.
 pub const MAX_LAYER_BITS: u64 = 1 << 40;
+/// Most computation tiles one schedule may cut a network into (each costs a few KiB
+/// in the Schedule and the simulator).
+pub const MAX_TILES: u64 = 250_000;
 /// Most worker threads.
 pub const MAX_JOBS: usize = 1024;

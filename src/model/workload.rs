@@ -718,6 +718,8 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
 
     // Deserialize each layer on its own so that one bad layer does not hide the others.
     let mut pending = Vec::new();
+    // Layers that did not parse are reported once; references to them are not errors.
+    let mut unparsed: Vec<String> = Vec::new();
     for (index, table) in raw.layer.into_iter().enumerate() {
         let span = table.span();
         let table = table.into_inner();
@@ -725,9 +727,10 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
             Some(name) => format!("layer '{name}'"),
             None => format!("layer #{}", index + 1),
         };
-        match toml::Value::Table(table).try_into::<RawLayer>() {
-            Ok(raw) => pending.push(Pending { raw, span, element }),
-            Err(err) => diag.toml_error(&err, &element, &span),
+        let name = table.get("name").and_then(|v| v.as_str()).map(String::from);
+        match diag.table::<RawLayer>(table, &element, &span) {
+            Some(raw) => pending.push(Pending { raw, span, element }),
+            None => unparsed.extend(name),
         }
     }
 
@@ -753,7 +756,9 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
 
     let mut layers = Vec::with_capacity(pending.len());
     for (id, p) in pending.iter().enumerate() {
-        layers.push(resolve_layer(id, p, &ids, &input, defaults, diag));
+        layers.push(resolve_layer(
+            id, p, &ids, &unparsed, &input, defaults, diag,
+        ));
     }
     if !diag.problems.is_empty() {
         return None;
@@ -795,6 +800,7 @@ fn resolve_layer(
     id: usize,
     p: &Pending,
     ids: &HashMap<&str, usize>,
+    unparsed: &[String],
     input: &NetworkInput,
     defaults: RawPrecision,
     diag: &mut Collector,
@@ -938,6 +944,9 @@ fn resolve_layer(
                 diag.at(span, el, "sources", "a layer cannot read its own output");
             }
             sources.push(Source::Layer(src));
+        } else if unparsed.contains(name) {
+            // Already reported where that layer is written.
+            return None;
         } else {
             diag.at(
                 span,

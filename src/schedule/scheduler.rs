@@ -27,6 +27,7 @@ use super::{
     Action, Location, Reason, SCHEMA_VERSION, Schedule, ScheduledTile, TilePrediction, Transfer,
 };
 use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
+use crate::model::limits::MAX_TILES;
 use crate::model::{Accelerator, Operand, Workload};
 use crate::report::cost::{
     Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause,
@@ -108,6 +109,14 @@ pub enum ScheduleError {
         tile: TileId,
         layer: String,
         reason: NoMapping,
+    },
+    #[error(
+        "schedule '{spec}' cuts the network into {tiles} tiles (limit {limit}); batch more timesteps per tile or fuse more lines per tile"
+    )]
+    TooManyTiles {
+        spec: String,
+        tiles: u64,
+        limit: u64,
     },
 }
 
@@ -611,6 +620,18 @@ pub fn schedule(
         .iter()
         .map(|b| b.cut(workload.timesteps))
         .collect();
+    let tiles: u64 = workload
+        .layers
+        .iter()
+        .map(|l| crate::tiling::tile_count(l, cuts[l.block], workload.timesteps))
+        .sum();
+    if tiles > MAX_TILES {
+        return Err(ScheduleError::TooManyTiles {
+            spec: spec.to_string(),
+            tiles,
+            limit: MAX_TILES,
+        });
+    }
     let graph = TileGraph::build(workload, &cuts, &allocation.core_of_layer);
     let ncores = accelerator.cores.len();
     let mut e = Engine {

@@ -216,6 +216,16 @@ pub struct Cut {
     pub lines: Option<u64>,
 }
 
+/// How many regions `layer_regions` cuts a layer into, without making them.
+pub fn tile_count(layer: &Layer, cut: Cut, timesteps: u32) -> u64 {
+    let tb = cut.time_batch.clamp(1, timesteps.max(1));
+    let groups = timesteps.div_ceil(tb) as u64;
+    let columns = cut
+        .lines
+        .map_or(1, |lines| layer.dims.ox.div_ceil(lines.max(1)));
+    groups * columns
+}
+
 /// The regions a layer is cut into, in time-major order (every line of a timestep
 /// group before the next group).
 pub fn layer_regions(layer: &Layer, cut: Cut, timesteps: u32) -> Vec<TileRegion> {

@@ -1,0 +1,531 @@
+//! Does any input make stems panic, hang, blow up its memory or exit with anything but
+//! 0 (fine) or 2 (bad input, naming the field or option)? The bundled models, a
+//! scenario, a saved schedule and command lines are mutated the ways users and tools
+//! break them — nasty numbers, wrong types, deleted, duplicated or unknown fields,
+//! truncated files, broken references — and each mutant is run through the binary.
+//!
+//! A few hundred cases run in CI (seeded, so the same cases every time);
+//! `STEMS_FUZZ_CASES=100000 cargo test --release --test fuzz_inputs -- --nocapture`
+//! runs a long soak and prints the tallies. `STEMS_FUZZ_SEED` picks another sequence.
+
+use rand::seq::IndexedRandom;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CI_CASES: u64 = 240;
+const TIME_LIMIT: Duration = Duration::from_secs(10);
+const MEMORY_LIMIT_KIB: u64 = 1 << 20;
+
+const WORKLOAD: &str = "models/workloads/tiny_fused.toml";
+const HARDWARE: &str = "models/hardware/meta_proto.toml";
+const SCHEDULE: &str = "traces/tiny_2t_lf_4kib.schedule.json";
+
+/// Values that break parsers and arithmetic.
+const NASTY_TOML: &[&str] = &[
+    "0",
+    "-1",
+    "1",
+    "2",
+    "65",
+    "4097",
+    "1000000000",
+    "4294967295",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1e308",
+    "nan",
+    "inf",
+    "0.5",
+    "\"\"",
+    "\"x\"",
+    "\"1b\"",
+    "\"512KB\"",
+    "\"2305843009213693952B\"",
+    "\"2TiB\"",
+    "\"1TiB\"",
+    "[]",
+    "[1, 2]",
+    "true",
+    "{}",
+];
+
+const NASTY_JSON: &[&str] = &[
+    "0",
+    "-1",
+    "1",
+    "3",
+    "4294967295",
+    "18446744073709551615",
+    "9223372036854775807",
+    "1e300",
+    "0.5",
+    "\"\"",
+    "\"x\"",
+    "null",
+    "true",
+    "[]",
+    "{}",
+];
+
+const NASTY_ARGS: &[&str] = &[
+    "0",
+    "-1",
+    "1",
+    "100000",
+    "18446744073709551615",
+    "",
+    "x",
+    "1b",
+    "512KB",
+    "2TiB",
+    "2305843009213693952B",
+    "-1KiB",
+    "ST-LBL",
+    "TB-LF",
+    "3T-LBL",
+    "-LBL",
+    "ST-LF0",
+    "ST-LBL,ST-LBL,ST-LBL,ST-LBL",
+    "0..0",
+    "-5..10",
+    "10..5",
+    "conv_a",
+    "nope",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Workload,
+    Accelerator,
+    Scenario,
+    Schedule,
+    CommandLine,
+}
+
+const KINDS: [Kind; 5] = [
+    Kind::Workload,
+    Kind::Accelerator,
+    Kind::Scenario,
+    Kind::Schedule,
+    Kind::CommandLine,
+];
+
+/// One mutated TOML text: a value replaced, a line deleted or duplicated, an unknown
+/// field added, or the text cut short.
+fn mutate_toml(text: &str, rng: &mut ChaCha8Rng) -> String {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let assignments: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains(" = ") && !lines[i].trim_start().starts_with('#'))
+        .collect();
+    let i = *assignments.choose(rng).unwrap_or(&0);
+    match rng.random_range(0..10) {
+        0..=4 => {
+            if let Some((key, _)) = lines[i].split_once(" = ") {
+                let value = NASTY_TOML.choose(rng).unwrap_or(&"0");
+                lines[i] = format!("{key} = {value}");
+            }
+        }
+        5 => {
+            lines.remove(i);
+        }
+        6 => {
+            let copy = lines[i].clone();
+            lines.insert(i, copy);
+        }
+        7 => lines.insert(i + 1, "bogus_field = 1".into()),
+        8 => {
+            let cut = rng.random_range(0..text.len().max(1));
+            let cut = (0..=cut)
+                .rev()
+                .find(|&c| text.is_char_boundary(c))
+                .unwrap_or(0);
+            return text[..cut].to_string();
+        }
+        _ => {
+            // A reference to something that does not exist.
+            if let Some((key, _)) = lines[i].split_once(" = ") {
+                lines[i] = format!("{key} = \"nowhere\"");
+            }
+        }
+    }
+    lines.join("\n")
+}
+
+/// Every leaf of a JSON value, as paths of keys and indices.
+fn leaves(
+    v: &serde_json::Value,
+    path: &mut Vec<serde_json::Value>,
+    out: &mut Vec<Vec<serde_json::Value>>,
+) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, child) in m {
+                path.push(k.clone().into());
+                leaves(child, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                path.push(i.into());
+                leaves(child, path, out);
+                path.pop();
+            }
+        }
+        _ => out.push(path.clone()),
+    }
+}
+
+fn at<'a>(v: &'a mut serde_json::Value, path: &[serde_json::Value]) -> &'a mut serde_json::Value {
+    path.iter().fold(v, |v, k| match k {
+        serde_json::Value::String(s) => &mut v[s.as_str()],
+        serde_json::Value::Number(n) => &mut v[n.as_u64().unwrap_or(0) as usize],
+        _ => v,
+    })
+}
+
+/// One mutated schedule: a leaf replaced, or an array element removed or duplicated.
+fn mutate_json(
+    base: &serde_json::Value,
+    paths: &[Vec<serde_json::Value>],
+    rng: &mut ChaCha8Rng,
+) -> String {
+    let mut v = base.clone();
+    let path = paths.choose(rng).cloned().unwrap_or_default();
+    match rng.random_range(0..6) {
+        0..=3 => {
+            let nasty = NASTY_JSON.choose(rng).unwrap_or(&"0");
+            *at(&mut v, &path) = serde_json::from_str(nasty).unwrap_or_default();
+        }
+        4 | 5 => {
+            // The innermost array on the path loses or repeats an element.
+            if let Some(pos) = path.iter().rposition(|k| k.is_u64()) {
+                let index = path[pos].as_u64().unwrap_or(0) as usize;
+                if let Some(a) = at(&mut v, &path[..pos]).as_array_mut() {
+                    if rng.random_bool(0.5) {
+                        a.remove(index);
+                    } else {
+                        let copy = a[index].clone();
+                        a.insert(index, copy);
+                    }
+                }
+            }
+        }
+        _ => unreachable!(),
+    }
+    v.to_string()
+}
+
+fn scenario_text() -> String {
+    let root = std::env::current_dir().expect("cwd");
+    format!(
+        "name = \"fuzz\"\n[[experiment]]\nname = \"tiny\"\nworkload = \"{}\"\nhardware = \"{}\"\ngb = \"4KiB\"\nstateless_blocks = [1]\nbaseline = \"ST-LBL\"\nschedules = [\"2T-LF,ST-LBL\"]\nsimulate = true\npaper = {{ dram_reduction = 2.0 }}\n",
+        root.join(WORKLOAD).display(),
+        root.join(HARDWARE).display()
+    )
+}
+
+struct Inputs {
+    workload: String,
+    hardware: String,
+    scenario: String,
+    schedule: serde_json::Value,
+    schedule_leaves: Vec<Vec<serde_json::Value>>,
+}
+
+/// Writes the case's files into `dir` and returns the command line to run.
+fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> Vec<String> {
+    let file = |name: &str, text: &str| -> String {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write case");
+        p.display().to_string()
+    };
+    let s = |x: &str| x.to_string();
+    match kind {
+        Kind::Workload => {
+            let w = file("w.toml", &mutate_toml(&inputs.workload, rng));
+            if rng.random_bool(0.3) {
+                vec![s("inspect"), w]
+            } else {
+                let cmd = *["simulate", "evaluate"].choose(rng).unwrap_or(&"simulate");
+                vec![
+                    s(cmd),
+                    s("--workload"),
+                    w,
+                    s("--hardware"),
+                    s(HARDWARE),
+                    s("--gb"),
+                    s("4KiB"),
+                    s("--schedule"),
+                    s("ST-LBL"),
+                ]
+            }
+        }
+        Kind::Accelerator => {
+            let h = file("h.toml", &mutate_toml(&inputs.hardware, rng));
+            if rng.random_bool(0.3) {
+                vec![s("inspect"), h]
+            } else {
+                vec![
+                    s("simulate"),
+                    s("--workload"),
+                    s(WORKLOAD),
+                    s("--hardware"),
+                    h,
+                    s("--schedule"),
+                    s("2T-LF,ST-LBL"),
+                ]
+            }
+        }
+        Kind::Scenario => {
+            let sc = file("s.toml", &mutate_toml(&inputs.scenario, rng));
+            vec![s("run"), sc]
+        }
+        Kind::Schedule => {
+            let f = file(
+                "x.schedule.json",
+                &mutate_json(&inputs.schedule, &inputs.schedule_leaves, rng),
+            );
+            let trace = dir.join("x.trace.json").display().to_string();
+            vec![s("simulate"), s("--replay"), f, s("--trace"), trace]
+        }
+        Kind::CommandLine => {
+            let mut args = match rng.random_range(0..4) {
+                0 => vec![
+                    s("simulate"),
+                    s("--workload"),
+                    s(WORKLOAD),
+                    s("--hardware"),
+                    s(HARDWARE),
+                ],
+                1 => vec![
+                    s("evaluate"),
+                    s("--workload"),
+                    s(WORKLOAD),
+                    s("--hardware"),
+                    s(HARDWARE),
+                ],
+                2 => vec![
+                    s("explore"),
+                    s("--workload"),
+                    s(WORKLOAD),
+                    s("--hardware"),
+                    s(HARDWARE),
+                ],
+                _ => vec![
+                    s("validate"),
+                    s("--workload"),
+                    s(WORKLOAD),
+                    s("--hardware"),
+                    s(HARDWARE),
+                ],
+            };
+            let options = [
+                "--gb",
+                "--schedule",
+                "--jobs",
+                "--stateless-blocks",
+                "--allocate",
+                "--trace-window",
+                "--objective",
+                "--space",
+            ];
+            let mut has_schedule = false;
+            for _ in 0..rng.random_range(1..4) {
+                let o = *options.choose(rng).unwrap_or(&"--gb");
+                has_schedule |= o == "--schedule";
+                args.push(s(o));
+                args.push(s(NASTY_ARGS.choose(rng).unwrap_or(&"0")));
+            }
+            if !has_schedule && args[0] != "explore" {
+                args.extend([s("--schedule"), s("ST-LBL")]);
+            }
+            args
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    cases: BTreeMap<String, u64>,
+    exits: BTreeMap<i32, u64>,
+    failures: Vec<String>,
+    slowest: Duration,
+    peak_kib: u64,
+}
+
+/// Peak resident memory of a running process, from /proc (0 where unavailable).
+fn peak_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn run_case(args: &[String], tally: &mut Tally, label: &str) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run stems");
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        peak = peak.max(peak_kib(child.id()));
+        if started.elapsed() > TIME_LIMIT || peak > MEMORY_LIMIT_KIB {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let took = started.elapsed();
+    let stderr = {
+        use std::io::Read;
+        let mut s = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    };
+    let _ = child.wait();
+    tally.slowest = tally.slowest.max(took);
+    tally.peak_kib = tally.peak_kib.max(peak);
+    let code = status.and_then(|s| s.code()).unwrap_or(-1);
+    *tally.exits.entry(code).or_default() += 1;
+    let problem = match code {
+        -1 if peak > MEMORY_LIMIT_KIB => Some(format!("over {MEMORY_LIMIT_KIB} KiB")),
+        -1 => Some(format!(
+            "no exit within {TIME_LIMIT:?} (or killed by a signal)"
+        )),
+        _ if stderr.contains("panicked") => Some("panicked".to_string()),
+        0 => None,
+        2 if names_what(&stderr) => None,
+        2 => Some("exit 2 without naming a field or option".to_string()),
+        other => Some(format!("exit {other}")),
+    };
+    if let Some(p) = problem {
+        tally.failures.push(format!(
+            "{label}: {p}: stems {}\n{}",
+            args.join(" "),
+            stderr.trim()
+        ));
+    }
+}
+
+/// Whether an error names what is wrong: a field, an option, a schedule's tile or
+/// object, or (for a syntax error) the line.
+fn names_what(stderr: &str) -> bool {
+    // A syntax error has no field: its line and what the parser expected do.
+    let line = stderr
+        .split(".toml:")
+        .skip(1)
+        .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        && ["expected", "invalid", "duplicate"]
+            .iter()
+            .any(|n| stderr.contains(n));
+    line || [
+        "field '",
+        "--",
+        "schedule \"",
+        "cannot read",
+        "— tile ",
+        "object ",
+        "cannot tell whether",
+    ]
+    .iter()
+    .any(|n| stderr.contains(n))
+}
+
+#[test]
+fn mutated_inputs_never_panic_hang_or_exit_other_than_0_or_2() {
+    let cases: u64 = std::env::var("STEMS_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CI_CASES);
+    let seed: u64 = std::env::var("STEMS_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2026);
+    let schedule: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(SCHEDULE).expect("trace")).expect("json");
+    let mut schedule_leaves = Vec::new();
+    leaves(&schedule, &mut Vec::new(), &mut schedule_leaves);
+    let inputs = Inputs {
+        workload: std::fs::read_to_string(WORKLOAD).expect("workload"),
+        hardware: std::fs::read_to_string(HARDWARE).expect("hardware"),
+        scenario: scenario_text(),
+        schedule,
+        schedule_leaves,
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let inputs = &inputs;
+                scope.spawn(move || {
+                    let dir: PathBuf =
+                        std::env::temp_dir().join(format!("stems-fuzz-{}-{w}", std::process::id()));
+                    std::fs::create_dir_all(&dir).expect("temp dir");
+                    let mut tally = Tally::default();
+                    for case in (w..cases).step_by(workers as usize) {
+                        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(case));
+                        let kind = KINDS[(case % KINDS.len() as u64) as usize];
+                        let args = make_case(kind, inputs, &mut rng, &dir);
+                        *tally.cases.entry(format!("{kind:?}")).or_default() += 1;
+                        run_case(&args, &mut tally, &format!("case {case} ({kind:?})"));
+                    }
+                    std::fs::remove_dir_all(&dir).ok();
+                    tally
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker"))
+            .collect()
+    });
+    let mut total = Tally::default();
+    for t in tallies {
+        for (k, n) in t.cases {
+            *total.cases.entry(k).or_default() += n;
+        }
+        for (k, n) in t.exits {
+            *total.exits.entry(k).or_default() += n;
+        }
+        total.failures.extend(t.failures);
+        total.slowest = total.slowest.max(t.slowest);
+        total.peak_kib = total.peak_kib.max(t.peak_kib);
+    }
+    eprintln!(
+        "fuzz: {cases} cases {:?}, exits {:?}, slowest {:.2} s, peak RSS {} MiB, {} failures",
+        total.cases,
+        total.exits,
+        total.slowest.as_secs_f64(),
+        total.peak_kib / 1024,
+        total.failures.len()
+    );
+    assert!(
+        total.failures.is_empty(),
+        "{} of {cases} cases failed; first ones:\n{}",
+        total.failures.len(),
+        total
+            .failures
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+}
