@@ -100,7 +100,12 @@ impl Scenario {
             }
         };
         if raw.experiment.is_empty() {
-            diag.element(&whole, "scenario", "has no [[experiment]] tables");
+            diag.at(
+                &whole,
+                "scenario",
+                "experiment",
+                "has no [[experiment]] tables",
+            );
         }
         let mut experiments = Vec::new();
         for (i, table) in raw.experiment.into_iter().enumerate() {

@@ -661,7 +661,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
     };
 
     if raw.core.is_empty() {
-        diag.element(&(0..0), "accelerator", "has no [[core]] tables");
+        diag.at(&(0..0), "accelerator", "core", "has no [[core]] tables");
     }
     let mut cores = Vec::new();
     let mut names = HashSet::new();
@@ -703,7 +703,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             }
         }
         if memories.is_empty() {
-            diag.element(&span, &el, "has no memories");
+            diag.at(&span, &el, "memory", "has no [[core.memory]] tables");
             continue;
         }
         let mut seen = HashSet::new();

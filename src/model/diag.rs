@@ -228,15 +228,6 @@ impl<'a> Collector<'a> {
             .push(Problem::new(element, message).field(field).at_line(line));
     }
 
-    /// Records a problem about a whole element.
-    pub fn element(&mut self, span: &Range<usize>, element: &str, message: impl Into<String>) {
-        let line = self.source.line_of(span.start);
-        self.problems
-            .push(Problem::new(element, message).at_line(line));
-    }
-
-    /// Turns a TOML/serde error into a problem with its line and, when serde names one,
-    /// its field.
     /// Deserializes one table (a layer, a memory, an experiment) on its own. A problem
     /// is recorded against the failing field's dotted path, at that field's line.
     pub fn table<T: serde::de::DeserializeOwned>(
@@ -250,7 +241,7 @@ impl<'a> Collector<'a> {
             Err(e) => {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
-                let message = inner.message().trim().to_string();
+                let message = with_format_hint(inner.message().trim());
                 // Unknown and missing fields are named by the message, not the path.
                 let field = backticked(&message).or((path != ".").then_some(path));
                 let line = match &field {
@@ -269,8 +260,10 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// Turns a TOML/serde error into a problem with its line and, when serde names one,
+    /// its field.
     pub fn toml_error(&mut self, err: &toml::de::Error, element: &str, span: &Range<usize>) {
-        let message = err.message().trim().to_string();
+        let message = with_format_hint(err.message().trim());
         // A value of the wrong type, a duplicate key: the key written where the error is.
         let field = backticked(&message).or_else(|| {
             err.span()
@@ -309,6 +302,15 @@ impl<'a> Collector<'a> {
                 problems: self.problems,
             })
         }
+    }
+}
+
+/// Points an unknown-field error at the format reference.
+fn with_format_hint(message: &str) -> String {
+    if message.contains("unknown field") {
+        format!("{message} (every field is described in models/FORMAT.md)")
+    } else {
+        message.to_string()
     }
 }
 

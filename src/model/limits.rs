@@ -1,8 +1,8 @@
 //! The ranges stems accepts for sizes, counts and rates. Each is far beyond any chip or
 //! network the paper studies, and small enough that every product stems forms from them
 //! stays within 64 bits and the simulator's memory and time stay bounded. A value
-//! outside its range is an error naming the field and the limit (docs/models.md lists
-//! them).
+//! outside its range is an error naming the field and the limit (models/FORMAT.md
+//! lists them).
 
 /// Largest memory size: 1 TiB.
 pub const MAX_SIZE_BITS: u64 = 1 << 43;

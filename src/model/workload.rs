@@ -701,12 +701,13 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
     let defaults = raw.defaults.precision;
 
     if raw.layer.is_empty() {
-        diag.element(&whole, "workload", "has no [[layer]] tables");
+        diag.at(&whole, "workload", "layer", "has no [[layer]] tables");
     }
     if raw.layer.len() > MAX_LAYERS {
-        diag.element(
+        diag.at(
             &whole,
             "workload",
+            "layer",
             format!(
                 "has {} layers (limit {})",
                 thousands(raw.layer.len() as u64),
