@@ -118,6 +118,21 @@ impl Scenario {
             let Some(rx) = diag.table::<RawExperiment>(table, &el, &span) else {
                 continue;
             };
+            if let Some(p) = &rx.paper {
+                for (field, v) in [
+                    ("paper.dram_reduction", Some(p.dram_reduction)),
+                    ("paper.energy_reduction", p.energy_reduction),
+                ] {
+                    if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                        diag.at(
+                            &span,
+                            &el,
+                            field,
+                            format!("a reduction is a positive factor, got {v}"),
+                        );
+                    }
+                }
+            }
             let gb = match rx.gb.as_deref().map(str::parse::<Size>) {
                 Some(Ok(s)) => Some(s),
                 Some(Err(m)) => {

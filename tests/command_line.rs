@@ -38,3 +38,111 @@ fn a_closed_stdout_ends_the_command_quietly() {
         "{stderr}"
     );
 }
+
+fn stems(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(args)
+        .output()
+        .expect("run stems")
+}
+
+const TINY: [&str; 4] = [
+    "--workload",
+    "models/workloads/tiny_fused.toml",
+    "--hardware",
+    "models/hardware/meta_proto.toml",
+];
+
+#[test]
+fn values_starting_with_a_hyphen_are_errors_naming_the_option() {
+    for (option, value, needle) in [
+        ("--gb", "-1KiB", "invalid value '-1KiB' for '--gb"),
+        ("--schedule", "-LBL", "--schedule: schedule \"-LBL\""),
+        ("--jobs", "-1", "invalid value '-1' for '--jobs"),
+    ] {
+        let cmd = if option == "--jobs" {
+            "explore"
+        } else {
+            "evaluate"
+        };
+        let mut args = vec![cmd];
+        args.extend(TINY);
+        args.extend([option, value]);
+        if option != "--schedule" && cmd != "explore" {
+            args.extend(["--schedule", "ST-LBL"]);
+        }
+        let out = stems(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{option} {value}: {stderr}");
+        assert!(stderr.contains(needle), "{option} {value}: {stderr}");
+    }
+}
+
+#[test]
+fn output_files_get_their_folders_and_errors_name_the_path() {
+    let dir = std::env::temp_dir().join(format!("stems-outputs-{}", std::process::id()));
+    let trace = dir.join("new/folder/run.trace.json");
+    let schedule = dir.join("other/new/folder/s.schedule.json");
+    let mut args = vec!["simulate"];
+    args.extend(TINY);
+    args.extend([
+        "--schedule",
+        "ST-LBL",
+        "--trace",
+        trace.to_str().expect("path"),
+    ]);
+    let out = stems(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    assert!(text.trim_end().ends_with("]}"), "a whole JSON document");
+    let mut args = vec!["evaluate"];
+    args.extend(TINY);
+    args.extend([
+        "--schedule",
+        "ST-LBL",
+        "--save-schedule",
+        schedule.to_str().expect("path"),
+    ]);
+    assert!(stems(&args).status.success());
+    assert!(
+        schedule.exists()
+            && !dir
+                .join("other/new/folder/s.schedule.json.partial")
+                .exists()
+    );
+    // A folder that cannot be made (a file is in the way): the message names the path.
+    let blocked = trace.join("x.json");
+    let mut args = vec!["evaluate"];
+    args.extend(TINY);
+    args.extend([
+        "--schedule",
+        "ST-LBL",
+        "--save-schedule",
+        blocked.to_str().expect("path"),
+    ]);
+    let out = stems(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("run.trace.json/x.json"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_accelerator_with_a_syntax_error_is_reported_as_an_accelerator() {
+    let dir = std::env::temp_dir().join(format!("stems-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("hw.toml");
+    let text = std::fs::read_to_string("models/hardware/meta_proto.toml").expect("model");
+    std::fs::write(&path, text.replacen("rows = 16", "rows = = 16", 1)).expect("write");
+    let out = stems(&["inspect", path.to_str().expect("path"), "--gb", "1MiB"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("accelerator field 'rows'"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -137,3 +137,30 @@ fn run_out_writes_results_and_one_breakdown_per_experiment() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn published_figures_must_be_positive_factors() {
+    let dir = std::env::temp_dir().join(format!("stems-paper-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("nan.toml");
+    let models = std::env::current_dir().expect("cwd").join("models");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"nan\"\n[[experiment]]\nname = \"x\"\nworkload = \"{m}/workloads/tiny_fused.toml\"\n\
+             hardware = \"{m}/hardware/meta_proto.toml\"\nbaseline = \"ST-LBL\"\nschedules = []\n\
+             paper = {{ dram_reduction = nan, energy_reduction = -2.0 }}\n",
+            m = models.display()
+        ),
+    )
+    .expect("write");
+    let e = Scenario::load(&path).expect_err("NaN and negative figures");
+    let text = e.to_string();
+    for needle in [
+        "nan.toml:8: experiment 'x' field 'paper.dram_reduction'",
+        "field 'paper.energy_reduction': a reduction is a positive factor, got -2",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,7 +1,7 @@
 //! `stems evaluate`: a schedule's analytic cost.
 
 use super::{Format, ModelFiles, ScheduleArgs};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -11,19 +11,17 @@ pub struct EvaluateArgs {
     pub models: ModelFiles,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
     /// Write the Schedule (JSON) for `stems simulate --replay`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
     pub save_schedule: Option<PathBuf>,
 }
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
     let schedule = args.models.plan(&args.schedule)?;
     if let Some(path) = &args.save_schedule {
-        schedule
-            .save(path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        schedule.save(path)?;
         eprintln!("schedule written to {}", path.display());
     }
     match args.format {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use stems::mapping::Objective;
 use stems::model::units::thousands;
 use stems::report::Table;
+use stems::report::output::AtomicFile;
 use stems::schedule::SchedulerOptions;
 
 #[derive(Args)]
@@ -14,30 +15,30 @@ pub struct ExploreArgs {
     #[command(flatten)]
     pub models: ModelFiles,
     /// hybrid: the paper's (N+1)² grid; exhaustive: all 4^N block cuts.
-    #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "exhaustive"])]
+    #[arg(long, allow_hyphen_values = true, default_value = "hybrid", value_parser = ["hybrid", "exhaustive"])]
     pub space: String,
     /// Apply time batching to blocks counted from this end (hybrid space).
-    #[arg(long, default_value = "input", value_parser = parse_side)]
+    #[arg(long, allow_hyphen_values = true, default_value = "input", value_parser = parse_side)]
     pub batch_from: stems::explore::Side,
     /// Apply layer fusion to blocks counted from this end (hybrid space).
-    #[arg(long, default_value = "input", value_parser = parse_side)]
+    #[arg(long, allow_hyphen_values = true, default_value = "input", value_parser = parse_side)]
     pub fuse_from: stems::explore::Side,
     /// What "best" means.
-    #[arg(long, default_value = "energy", value_parser = parse_rank)]
+    #[arg(long, allow_hyphen_values = true, default_value = "energy", value_parser = parse_rank)]
     pub rank_by: stems::explore::Rank,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
     pub jobs: Option<usize>,
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
     pub no_prefetch: bool,
     /// How many of the best schedules to list.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 10)]
     pub top: usize,
     /// Write explore.csv, summary.json and SVG pictures into this directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
 }
 
@@ -108,9 +109,10 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let csv_path = dir.join("explore.csv");
-        let file = std::fs::File::create(&csv_path)
+        let mut file = AtomicFile::create(&csv_path)?;
+        write_csv(&mut file, &outcomes)
             .with_context(|| format!("writing {}", csv_path.display()))?;
-        write_csv(file, &outcomes).with_context(|| format!("writing {}", csv_path.display()))?;
+        file.commit()?;
         let gb = stems::model::units::human_bits(accelerator.cores[0].global_sram().size_bits);
         if let Space::Hybrid {
             batch_from,
@@ -189,11 +191,10 @@ pub fn run(args: ExploreArgs) -> Result<()> {
             best: best_index.map(|i| &outcomes[i]),
             baseline: baseline.map(|i| &outcomes[i]),
         };
-        std::fs::write(
-            dir.join("summary.json"),
-            serde_json::to_string_pretty(&summary)?,
-        )
-        .with_context(|| format!("writing {}", dir.join("summary.json").display()))?;
+        stems::report::output::write(
+            &dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
         eprintln!(
             "wrote explore.csv, summary.json, breakdown.svg{} to {}",
             if matches!(space, Space::Hybrid { .. }) {

@@ -13,7 +13,7 @@ pub struct InspectArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub overrides: ModelOverrides,
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
 }
 
@@ -24,12 +24,16 @@ pub enum FileKind {
 
 pub fn file_kind(path: &Path) -> Result<FileKind> {
     let source = SourceText::read(path)?;
-    let table: toml::Table = match toml::from_str(&source.text) {
-        Ok(t) => t,
-        // Let the real parser report the syntax error with its line.
-        Err(_) => return Ok(FileKind::Workload),
+    // A file with a syntax error is told by its table headers; the real parser then
+    // reports the error with its line.
+    let (layer, core) = match toml::from_str::<toml::Table>(&source.text) {
+        Ok(t) => (t.contains_key("layer"), t.contains_key("core")),
+        Err(_) => {
+            let header = |h: &str| source.text.lines().any(|l| l.trim_start().starts_with(h));
+            (header("[[layer]]"), header("[[core]]"))
+        }
     };
-    match (table.contains_key("layer"), table.contains_key("core")) {
+    match (layer, core) {
         (true, false) => Ok(FileKind::Workload),
         (false, true) => Ok(FileKind::Accelerator),
         _ => Err(UsageError(format!(

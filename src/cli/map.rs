@@ -11,21 +11,31 @@ pub struct MapArgs {
     #[command(flatten)]
     pub models: ModelFiles,
     /// The layer to map.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, allow_hyphen_values = true, value_name = "NAME")]
     pub layer: String,
     /// Timesteps in the tile (1 = single timestep, T = the whole inference).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "N",
+        default_value_t = 1
+    )]
     pub timesteps: u32,
     /// The tile's first timestep (0 = the inference starts: no state to load).
-    #[arg(long, value_name = "T", default_value_t = 0)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "T",
+        default_value_t = 0
+    )]
     pub first_timestep: u32,
     /// Output lines in the tile (cut along OX as a layer-fused tile); default: all.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
     pub lines: Option<u64>,
     /// What to minimise.
-    #[arg(long, default_value = "energy", value_parser = parse_objective)]
+    #[arg(long, allow_hyphen_values = true, default_value = "energy", value_parser = parse_objective)]
     pub objective: Objective,
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
 }
 

@@ -44,10 +44,15 @@ pub enum Format {
 #[derive(Args)]
 pub struct ModelOverrides {
     /// Global SRAM size of every core, e.g. 128KiB or 1MiB (banks and bandwidth follow).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE")]
     pub gb: Option<Size>,
     /// Blocks whose neuron state is removed (the paper's SEW-X ablation), e.g. 0,1.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
     pub stateless_blocks: Vec<usize>,
 }
 
@@ -62,10 +67,10 @@ impl ModelOverrides {
 #[derive(Args)]
 pub struct ModelFiles {
     /// Workload TOML file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
     pub workload: PathBuf,
     /// Accelerator TOML file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
     pub hardware: PathBuf,
     #[command(flatten)]
     pub overrides: ModelOverrides,
@@ -112,31 +117,44 @@ impl ModelFiles {
 pub struct ScheduleArgs {
     /// Cuts: one `<time>-<space>` entry for every block (ST-LBL) or one per block
     /// (TB-LF,TB-LF,TB-LBL,...). Time: ST, <n>T, TB; space: LBL, LF, LF<n>.
-    #[arg(long, value_name = "SPEC", conflicts_with_all = ["time_batched", "fused"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "SPEC", conflicts_with_all = ["time_batched", "fused"])]
     pub schedule: Option<String>,
     /// The authors' notation: one digit per block, 1 = time-batched (TB), 0 = ST.
-    #[arg(long, value_name = "DIGITS", requires = "fused")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DIGITS",
+        requires = "fused"
+    )]
     pub time_batched: Option<String>,
     /// The authors' notation: one digit per block, 1 = layer-fused (LF), 0 = LBL.
-    #[arg(long, value_name = "DIGITS", requires = "time_batched")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DIGITS",
+        requires = "time_batched"
+    )]
     pub fused: Option<String>,
     /// Layer-to-core allocation: LAYER=CORE or block:N=CORE, comma-separated
     /// (default: every layer on the first core).
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, allow_hyphen_values = true, value_name = "LIST")]
     pub allocate: Option<String>,
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
     pub no_prefetch: bool,
     /// What the intra-layer mapper minimises.
-    #[arg(long, default_value = "energy", value_parser = parse_objective)]
+    #[arg(long, allow_hyphen_values = true, default_value = "energy", value_parser = parse_objective)]
     pub objective: Objective,
 }
 
 impl ScheduleArgs {
     fn spec(&self, workload: &Workload) -> Result<ScheduleSpec> {
+        use anyhow::Context;
         Ok(match (&self.schedule, &self.time_batched, &self.fused) {
-            (Some(s), _, _) => ScheduleSpec::parse(s, workload.num_blocks, workload.timesteps)?,
-            (None, Some(t), Some(f)) => ScheduleSpec::from_digits(t, f, workload.num_blocks)?,
+            (Some(s), _, _) => ScheduleSpec::parse(s, workload.num_blocks, workload.timesteps)
+                .context("--schedule")?,
+            (None, Some(t), Some(f)) => ScheduleSpec::from_digits(t, f, workload.num_blocks)
+                .context("--time-batched / --fused")?,
             _ => bail!(UsageError(
                 "give --schedule SPEC, or --time-batched DIGITS with --fused DIGITS".into()
             )),

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 pub struct RunArgs {
     /// A scenario TOML file (see scenarios/).
     pub scenario: PathBuf,
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
     /// Write results.json and, per experiment, a stacked energy breakdown of every
     /// schedule (the paper's figures 7, 9 and 11) into this directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
@@ -46,8 +46,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             stems::report::plot::breakdown(&file, &x.name, &bars)?;
         }
         let json = dir.join("results.json");
-        std::fs::write(&json, serde_json::to_string_pretty(&result)?)
-            .with_context(|| format!("writing {}", json.display()))?;
+        stems::report::output::write(&json, serde_json::to_string_pretty(&result)?.as_bytes())?;
         eprintln!(
             "wrote results.json and the breakdown pictures to {}",
             dir.display()

@@ -13,28 +13,44 @@ use stems::sim::{SimError, SimOptions};
 pub struct SimulateArgs {
     /// Replay a saved Schedule (from `stems evaluate --save-schedule`) instead of
     /// scheduling from models.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "schedule", "time_batched", "fused"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "schedule", "time_batched", "fused"])]
     pub replay: Option<PathBuf>,
     /// Workload TOML file.
-    #[arg(long, value_name = "FILE", required_unless_present = "replay")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "FILE",
+        required_unless_present = "replay"
+    )]
     pub workload: Option<PathBuf>,
     /// Accelerator TOML file.
-    #[arg(long, value_name = "FILE", required_unless_present = "replay")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "FILE",
+        required_unless_present = "replay"
+    )]
     pub hardware: Option<PathBuf>,
     #[command(flatten)]
     pub overrides: ModelOverrides,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
     /// Write a Chrome trace-event JSON file (open it in ui.perfetto.dev or chrome://tracing).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     /// Only trace tiles of these layers (comma-separated names).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "trace")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "LIST",
+        value_delimiter = ',',
+        requires = "trace"
+    )]
     pub trace_layers: Option<Vec<String>>,
     /// Only trace spans overlapping these cycles, e.g. 0..100000.
-    #[arg(long, value_name = "START..END", value_parser = parse_window, requires = "trace")]
+    #[arg(long, allow_hyphen_values = true, value_name = "START..END", value_parser = parse_window, requires = "trace")]
     pub trace_window: Option<std::ops::Range<u64>>,
     /// Do not track data validity (to measure what verification costs; the report then
     /// says `verified: false` and nothing is checked).
@@ -42,7 +58,7 @@ pub struct SimulateArgs {
     pub no_verify: bool,
     /// Write SVG pictures into this directory: SRAM occupancy and DRAM bandwidth over
     /// time, and the DRAM queue-delay histogram.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub plots: Option<PathBuf>,
 }
 

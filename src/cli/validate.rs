@@ -18,50 +18,75 @@ use stems::validate::sweep::{self, Config, Row, Run, Summary};
 #[derive(Args)]
 pub struct ValidateArgs {
     /// Workload TOML file.
-    #[arg(long, value_name = "FILE", required_unless_present = "scenario")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "FILE",
+        required_unless_present = "scenario"
+    )]
     pub workload: Option<PathBuf>,
     /// Accelerator TOML file.
-    #[arg(long, value_name = "FILE", required_unless_present = "scenario")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "FILE",
+        required_unless_present = "scenario"
+    )]
     pub hardware: Option<PathBuf>,
     /// Global SRAM sizes to validate at, comma-separated (default: the hardware file's).
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
     pub gb: Vec<Size>,
     /// Blocks whose neuron state is removed (the paper's SEW-X ablation), e.g. 0,1.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
     pub stateless_blocks: Vec<usize>,
     /// A schedule to validate (repeatable): one `<time>-<space>` entry for every block
     /// or one per block, e.g. --schedule ST-LBL --schedule TB-LF,TB-LBL.
-    #[arg(long = "schedule", value_name = "SPEC")]
+    #[arg(long = "schedule", value_name = "SPEC", allow_hyphen_values = true)]
     pub schedules: Vec<String>,
     /// Validate every schedule of a space: the paper's hybrid (N+1)² grid, or all 4^N
     /// block cuts.
-    #[arg(long, value_parser = ["hybrid", "exhaustive"])]
+    #[arg(long, allow_hyphen_values = true, value_parser = ["hybrid", "exhaustive"])]
     pub space: Option<String>,
     /// Hybrid space: apply time batching to blocks counted from this end.
-    #[arg(long, default_value = "input", value_parser = parse_side)]
+    #[arg(long, allow_hyphen_values = true, default_value = "input", value_parser = parse_side)]
     pub batch_from: stems::explore::Side,
     /// Hybrid space: apply layer fusion to blocks counted from this end.
-    #[arg(long, default_value = "input", value_parser = parse_side)]
+    #[arg(long, allow_hyphen_values = true, default_value = "input", value_parser = parse_side)]
     pub fuse_from: stems::explore::Side,
     /// Layer-to-core allocation: LAYER=CORE or block:N=CORE, comma-separated.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, allow_hyphen_values = true, value_name = "LIST")]
     pub allocate: Option<String>,
     /// A scenario file: every experiment's baseline and schedules, on its models.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "schedules", "space", "allocate"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "schedules", "space", "allocate"])]
     pub scenario: Option<PathBuf>,
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
     pub no_prefetch: bool,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
     pub jobs: Option<usize>,
     /// How many of the worst-predicted runs to list.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        default_value_t = 3,
+        value_name = "N"
+    )]
     pub worst: usize,
     /// Write validation.csv, summary.json and predicted_vs_measured.svg here.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
 }
 
@@ -228,12 +253,13 @@ pub fn run(args: ValidateArgs) -> Result<()> {
 fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let csv_path = dir.join("validation.csv");
-    let file = std::fs::File::create(&csv_path)
-        .with_context(|| format!("writing {}", csv_path.display()))?;
-    sweep::write_csv(file, rows).with_context(|| format!("writing {}", csv_path.display()))?;
-    let json = dir.join("summary.json");
-    std::fs::write(&json, serde_json::to_string_pretty(summary)?)
-        .with_context(|| format!("writing {}", json.display()))?;
+    let mut file = stems::report::output::AtomicFile::create(&csv_path)?;
+    sweep::write_csv(&mut file, rows).with_context(|| format!("writing {}", csv_path.display()))?;
+    file.commit()?;
+    stems::report::output::write(
+        &dir.join("summary.json"),
+        serde_json::to_string_pretty(summary)?.as_bytes(),
+    )?;
     let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for r in rows {
         let Some(m) = &r.measured else { continue };

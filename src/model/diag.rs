@@ -223,7 +223,10 @@ impl<'a> Collector<'a> {
         field: &str,
         message: impl Into<String>,
     ) {
-        let line = self.source.field_line(span, field);
+        // A dotted path (`paper.dram_reduction`) is found by its first key, which may
+        // hold an inline table.
+        let key = field.split('.').next().unwrap_or(field);
+        let line = self.source.field_line(span, key);
         self.problems
             .push(Problem::new(element, message).field(field).at_line(line));
     }

@@ -2,6 +2,7 @@
 
 pub mod cost;
 pub mod inspect;
+pub mod output;
 pub mod plot;
 pub mod table;
 

@@ -168,10 +168,13 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let file = std::fs::File::create(path)?;
-        serde_json::to_writer(std::io::BufWriter::new(file), self)?;
-        Ok(())
+    pub fn save(&self, path: &Path) -> Result<(), crate::report::output::OutputError> {
+        let mut file = crate::report::output::AtomicFile::create(path)?;
+        serde_json::to_writer(&mut file, self).map_err(|e| crate::report::output::OutputError {
+            path: path.to_path_buf(),
+            error: e.into(),
+        })?;
+        file.commit()
     }
 
     /// Loads a saved schedule and checks that it is self-consistent: its schema

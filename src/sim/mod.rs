@@ -45,8 +45,8 @@ pub enum SimError {
     Verification(Box<validity::Violation>),
     #[error("internal simulator error: {0}")]
     Internal(String),
-    #[error("writing the trace: {0}")]
-    Trace(#[from] std::io::Error),
+    #[error("the trace: {0}")]
+    Trace(#[from] crate::report::output::OutputError),
 }
 
 impl From<Box<validity::Violation>> for SimError {

@@ -7,14 +7,14 @@
 //! bounds its size.
 
 use super::message::Cycle;
+use crate::report::output::{AtomicFile, OutputError};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
 
 pub struct TraceSink {
-    out: BufWriter<File>,
+    out: AtomicFile,
     window: Range<Cycle>,
     pids: HashMap<String, u32>,
     tids: HashMap<(u32, String), u32>,
@@ -28,9 +28,14 @@ fn escape(s: &str) -> String {
 }
 
 impl TraceSink {
-    pub fn create(path: &Path, window: Range<Cycle>) -> std::io::Result<Self> {
-        let mut out = BufWriter::new(File::create(path)?);
-        out.write_all(b"{\"displayTimeUnit\":\"ns\",\"otherData\":{\"time_unit\":\"1 us = 1 simulated cycle\"},\"traceEvents\":[\n")?;
+    pub fn create(path: &Path, window: Range<Cycle>) -> Result<Self, OutputError> {
+        let mut out = AtomicFile::create(path)?;
+        let fail = |error| OutputError {
+            path: path.to_path_buf(),
+            error,
+        };
+        out.write_all(b"{\"displayTimeUnit\":\"ns\",\"otherData\":{\"time_unit\":\"1 us = 1 simulated cycle\"},\"traceEvents\":[\n")
+            .map_err(fail)?;
         Ok(Self {
             out,
             window,
@@ -116,12 +121,19 @@ impl TraceSink {
         ));
     }
 
-    pub fn finish(mut self) -> std::io::Result<u64> {
+    /// Closes the JSON and moves the file into place.
+    pub fn finish(mut self) -> Result<u64, OutputError> {
+        let fail = |path: &Path, error| OutputError {
+            path: path.to_path_buf(),
+            error,
+        };
         if let Some(e) = self.error.take() {
-            return Err(e);
+            return Err(fail(self.out.path(), e));
         }
-        self.out.write_all(b"\n]}\n")?;
-        self.out.flush()?;
+        if let Err(e) = self.out.write_all(b"\n]}\n") {
+            return Err(fail(self.out.path(), e));
+        }
+        self.out.commit()?;
         Ok(self.events)
     }
 }
