@@ -92,12 +92,8 @@ impl Scenario {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut diag = Collector::new(&source);
         let whole = 0..source.text.len();
-        let raw: RawScenario = match toml::from_str(&source.text) {
-            Ok(r) => r,
-            Err(e) => {
-                diag.toml_error(&e, "scenario", &whole);
-                return Err(diag.into_error());
-            }
+        let Some(raw) = diag.document::<RawScenario>("scenario") else {
+            return Err(diag.into_error());
         };
         if raw.experiment.is_empty() {
             diag.at(

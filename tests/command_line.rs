@@ -143,6 +143,9 @@ fn an_accelerator_with_a_syntax_error_is_reported_as_an_accelerator() {
     let out = stems(&["inspect", path.to_str().expect("path"), "--gb", "1MiB"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("accelerator field 'rows'"), "{stderr}");
+    assert!(
+        stderr.contains("core.pe_array field 'rows': extra `=`"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -445,3 +445,34 @@ fn long_layer_chains_are_checked_without_recursion_and_bounded() {
         "{e}"
     );
 }
+
+#[test]
+fn type_errors_name_the_field_at_the_values_own_line() {
+    // A whole-document table, an array-of-tables entry, and a nested inline table.
+    for (from, to, element, field) in [
+        ("channels = 2", "channels = \"2\"", "input", "channels"),
+        ("k = 8\nc = 8", "k = \"8\"\nc = 8", "layer 'b'", "k"),
+        ("stride = 2", "stride = [2, 2, 2]", "layer 'b'", "stride"),
+    ] {
+        let text = WORKLOAD.replacen(from, to, 1);
+        let e = workload_err(&text);
+        let p = &e.problems[0];
+        assert_eq!(
+            (p.element.as_str(), p.field.as_deref()),
+            (element, Some(field)),
+            "{e}"
+        );
+        let first_line = to.lines().next().expect("line");
+        assert_eq!(p.line, Some(line_of(&text, first_line)), "{e}");
+    }
+    let text = WORKLOAD.replacen(
+        "precision = { w = 4, o = 1, v = 12, acc = 16 }",
+        "precision = { w = \"4\", o = 1, v = 12, acc = 16 }",
+        1,
+    );
+    let e = workload_err(&text);
+    assert!(
+        e.to_string().contains("'precision.w'") || e.to_string().contains("field 'w'"),
+        "{e}"
+    );
+}

@@ -387,13 +387,8 @@ impl Accelerator {
 
     pub fn parse(source: &SourceText) -> Result<Self, ModelError> {
         let mut diag = Collector::new(source);
-        let whole = 0..source.text.len();
-        let raw: RawAccelerator = match toml::from_str(&source.text) {
-            Ok(raw) => raw,
-            Err(err) => {
-                diag.toml_error(&err, "accelerator", &whole);
-                return Err(diag.into_error());
-            }
+        let Some(raw) = diag.document::<RawAccelerator>("accelerator") else {
+            return Err(diag.into_error());
         };
         let acc = resolve(raw, &mut diag);
         diag.finish()?;
@@ -470,11 +465,33 @@ struct RawMemory {
 
 /// A size as written (`"128KiB"` or a byte count), parsed during validation so that a
 /// bad size is reported with its field and line.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum SizeText {
     Text(String),
     Bytes(i64),
+}
+
+impl<'de> Deserialize<'de> for SizeText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SizeText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a size: a string with a unit such as \"128KiB\", or a whole number of bytes",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SizeText, E> {
+                Ok(SizeText::Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SizeText, E> {
+                Ok(SizeText::Bytes(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SizeText, E> {
+                Ok(SizeText::Bytes(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 fn size_field(
@@ -689,6 +706,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             None => continue,
         };
         let mut memories = Vec::new();
+        let mut unparsed = 0;
         for (mi, mtable) in rc.memory.into_iter().enumerate() {
             let mspan = mtable.span();
             let mtable = mtable.into_inner();
@@ -696,11 +714,17 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
                 Some(n) => format!("memory '{n}' of {el}"),
                 None => format!("memory #{} of {el}", mi + 1),
             };
-            if let Some(rm) = diag.table::<RawMemory>(mtable, &mel, &mspan)
-                && let Some(m) = resolve_memory(rm, diag, &mspan, &mel)
+            match diag
+                .table::<RawMemory>(mtable, &mel, &mspan)
+                .and_then(|rm| resolve_memory(rm, diag, &mspan, &mel))
             {
-                memories.push((m, mspan, mel));
+                Some(m) => memories.push((m, mspan, mel)),
+                None => unparsed += 1,
             }
+        }
+        // The hierarchy's shape is judged only when every memory of it is known.
+        if unparsed > 0 {
+            continue;
         }
         if memories.is_empty() {
             diag.at(&span, &el, "memory", "has no [[core.memory]] tables");

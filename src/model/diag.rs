@@ -65,6 +65,17 @@ impl SourceText {
 
     /// Line of `field = ...` inside the byte range of a table, or the table's first line
     /// when the key is absent (a missing field is reported where its table starts).
+    /// The name of the `[table]` or `[[table]]` header above `offset`, if any.
+    pub fn header_above(&self, offset: usize) -> Option<String> {
+        let offset = offset.min(self.text.len());
+        self.text[..offset].lines().rev().find_map(|l| {
+            let l = l.trim();
+            let inner = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]"));
+            let inner = inner.or_else(|| l.strip_prefix('[').and_then(|r| r.strip_suffix(']')));
+            inner.map(|h| h.trim().to_string())
+        })
+    }
+
     /// The key assigned on the line containing `offset` (`k` in `k = "16"`), if any.
     pub fn key_at(&self, offset: usize) -> Option<&str> {
         let offset = offset.min(self.text.len());
@@ -231,6 +242,43 @@ impl<'a> Collector<'a> {
             .push(Problem::new(element, message).field(field).at_line(line));
     }
 
+    /// Deserializes the whole document. A problem is recorded against the failing
+    /// field's dotted path (`defaults.precision.w`), at its line, in its table.
+    pub fn document<T: serde::de::DeserializeOwned>(&mut self, element: &str) -> Option<T> {
+        let text: &'a str = &self.source.text;
+        let whole = 0..text.len();
+        let de = match toml::Deserializer::parse(text) {
+            Ok(de) => de,
+            Err(e) => {
+                self.toml_error(&e, element, &whole);
+                return None;
+            }
+        };
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let named = backticked(inner.message()).is_some();
+                self.toml_error(&inner, element, &whole);
+                if !named
+                    && path != "."
+                    && let Some(p) = self.problems.last_mut()
+                {
+                    // Spanned wrappers are not fields; the element already names the table.
+                    let mut keys: Vec<&str> =
+                        path.split('.').filter(|k| !k.starts_with("$__")).collect();
+                    let table: Vec<&str> = p.element.split('.').collect();
+                    if keys.len() > table.len() && keys[..table.len()] == table[..] {
+                        keys.drain(..table.len());
+                    }
+                    p.field = Some(keys.join("."));
+                }
+                None
+            }
+        }
+    }
+
     /// Deserializes one table (a layer, a memory, an experiment) on its own. A problem
     /// is recorded against the failing field's dotted path, at that field's line.
     pub fn table<T: serde::de::DeserializeOwned>(
@@ -267,6 +315,9 @@ impl<'a> Collector<'a> {
     /// its field.
     pub fn toml_error(&mut self, err: &toml::de::Error, element: &str, span: &Range<usize>) {
         let message = with_format_hint(err.message().trim());
+        // In a whole document, the table the error sits in names the element better.
+        let header = err.span().and_then(|s| self.source.header_above(s.start));
+        let element = header.as_deref().unwrap_or(element);
         // A value of the wrong type, a duplicate key: the key written where the error is.
         let field = backticked(&message).or_else(|| {
             err.span()

@@ -518,13 +518,8 @@ impl Workload {
 
     pub fn parse(source: &SourceText) -> Result<Self, ModelError> {
         let mut diag = Collector::new(source);
-        let whole = 0..source.text.len();
-        let raw: RawWorkload = match toml::from_str(&source.text) {
-            Ok(raw) => raw,
-            Err(err) => {
-                diag.toml_error(&err, "workload", &whole);
-                return Err(diag.into_error());
-            }
+        let Some(raw) = diag.document::<RawWorkload>("workload") else {
+            return Err(diag.into_error());
         };
         let workload = resolve(raw, &mut diag);
         diag.finish()?;
@@ -599,11 +594,42 @@ impl RawPrecision {
     }
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(untagged)]
+/// A stride or padding: one integer for both axes, or `[y, x]`.
+#[derive(Clone, Copy)]
 enum Pair {
     Same(i64),
     YX([i64; 2]),
+}
+
+impl<'de> Deserialize<'de> for Pair {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Pair;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer, or two integers [y, x]")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Pair, E> {
+                Ok(Pair::Same(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Pair, E> {
+                Ok(Pair::Same(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Pair, A::Error> {
+                let mut yx = [0i64; 2];
+                for (i, v) in yx.iter_mut().enumerate() {
+                    *v = seq
+                        .next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(serde::de::Error::invalid_length(3, &self));
+                }
+                Ok(Pair::YX(yx))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl Pair {
