@@ -472,7 +472,8 @@ fn type_errors_name_the_field_at_the_values_own_line() {
     );
     let e = workload_err(&text);
     assert!(
-        e.to_string().contains("'precision.w'") || e.to_string().contains("field 'w'"),
+        e.to_string()
+            .contains("defaults field 'precision.w': invalid type"),
         "{e}"
     );
 }
