@@ -386,6 +386,16 @@ fn broken_schedule_files_exit_2_naming_the_problem() {
         v,
         "field 'tiles[2]': malformed: invalid type: string \"zero\", expected u32 at line 1 column",
     ));
+    // The last free of the last tile removed: still allocated at the end (bad input).
+    let mut v = good.clone();
+    let last = v["tiles"].as_array().map_or(0, Vec::len) - 1;
+    let after = v["tiles"][last]["after"].as_array_mut().expect("after");
+    let free = after
+        .iter()
+        .rposition(|a| a["action"] == "free")
+        .expect("a free");
+    after.remove(free);
+    cases.push(("missing free", v, "is still allocated"));
     let mut v = good.clone();
     v["workload"]["timesteps"] = serde_json::json!(5000);
     cases.push(("limits", v, "between 1 and 4,096, got 5000"));
