@@ -901,12 +901,16 @@ fn resolve_memory(
             "give either banks or bank_size (then banks follow the size), not both",
         );
     }
+    let sizes_before = diag.problems.len();
     let size = size_field(diag, span, el, "size", &r.size);
     let bank_size = r
         .bank_size
         .as_ref()
         .map(|b| size_field(diag, span, el, "bank_size", b));
+    // Banks follow from the sizes only when both are valid (no consequential errors).
+    let sizes_ok = diag.problems.len() == sizes_before;
     let banks = match (bank_size, r.banks) {
+        (Some(_), _) if !sizes_ok => 1,
         (Some(b), _) => {
             let banks = size.bits().div_ceil(b.bits()).max(1);
             if b > size {
