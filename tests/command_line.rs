@@ -149,3 +149,27 @@ fn an_accelerator_with_a_syntax_error_is_reported_as_an_accelerator() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn memory_follows_what_is_accessed_not_the_configured_banks() {
+    // 128 GiB of 128 KiB banks: a million banks. Their ports are created on first use,
+    // so a tiny network simulates as quickly as on a small SRAM.
+    let mut args = vec!["simulate"];
+    args.extend(TINY);
+    args.extend(["--gb", "128GiB", "--schedule", "ST-LBL"]);
+    let started = std::time::Instant::now();
+    let out = stems(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed().as_secs() < 5);
+    // More worker threads than any machine: a typo, refused.
+    let mut args = vec!["explore"];
+    args.extend(TINY);
+    args.extend(["--jobs", "100000"]);
+    let out = stems(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--jobs must be 1..=1024"));
+}

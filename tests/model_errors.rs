@@ -477,3 +477,16 @@ fn type_errors_name_the_field_at_the_values_own_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_broken_table_is_reported_once_without_consequential_errors() {
+    // Layer 'a' does not parse; 'b' reads it, which is not a second problem.
+    let e = workload_err(&WORKLOAD.replacen("k = 8\nc = 2", "k = \"8\"\nc = 2", 1));
+    assert_eq!(e.problems.len(), 1, "{e}");
+    assert_eq!(e.problems[0].element, "layer 'a'");
+    // A memory that does not parse does not make the hierarchy look wrong.
+    let text = ACCEL.replacen("read_bw_bits = 128", "read_bw_bits = \"128\"", 1);
+    let e = Accelerator::parse(&SourceText::new("hw.toml", &text)).expect_err("invalid");
+    assert_eq!(e.problems.len(), 1, "{e}");
+    assert_eq!(e.problems[0].field.as_deref(), Some("read_bw_bits"));
+}

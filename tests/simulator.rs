@@ -386,6 +386,48 @@ fn broken_schedule_files_exit_2_naming_the_problem() {
         v,
         "field 'tiles[2]': malformed: invalid type: string \"zero\", expected u32 at line 1 column",
     ));
+    for (name, pointer, value, needle) in [
+        (
+            "huge object",
+            "/objects/3/bits",
+            serde_json::json!(1u64 << 63),
+            "object 3 field 'bits'",
+        ),
+        (
+            "tile block",
+            "/tiles/0/block",
+            serde_json::json!(5),
+            "tile 0 field 'block'",
+        ),
+        (
+            "consumers",
+            "/workload/consumers/0",
+            serde_json::json!([]),
+            "field 'consumers'",
+        ),
+        (
+            "stateless",
+            "/stateless_blocks",
+            serde_json::json!([9]),
+            "stateless block 9",
+        ),
+        (
+            "position",
+            "/accelerator/cores/0/position",
+            serde_json::json!([5, 5]),
+            "field 'position'",
+        ),
+        (
+            "cuts",
+            "/cuts",
+            serde_json::json!([]),
+            "0 cuts for 2 blocks",
+        ),
+    ] {
+        let mut v = good.clone();
+        *v.pointer_mut(pointer).expect(pointer) = value;
+        cases.push((name, v, needle));
+    }
     // The last free of the last tile removed: still allocated at the end (bad input).
     let mut v = good.clone();
     let last = v["tiles"].as_array().map_or(0, Vec::len) - 1;
