@@ -15,6 +15,7 @@ fn bench_explore(c: &mut Criterion) {
         &Overrides {
             global_sram: Some("128KiB".parse().expect("size")),
             stateless_blocks: vec![],
+            hardware: Vec::new(),
         },
     )
     .expect("models");

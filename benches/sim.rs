@@ -76,6 +76,7 @@ fn plan(workload: &str, gb: &str, spec: &str) -> Schedule {
         &Overrides {
             global_sram: Some(gb.parse().expect("size")),
             stateless_blocks: Vec::new(),
+            hardware: Vec::new(),
         },
         spec,
         SchedulerOptions::default(),

@@ -34,6 +34,9 @@ struct RawExperiment {
     hardware: String,
     #[serde(default)]
     gb: Option<String>,
+    /// Accelerator fields set by path (`dram.bw_bits=32`), as `--set` does.
+    #[serde(default)]
+    set: Vec<String>,
     #[serde(default)]
     stateless_blocks: Vec<usize>,
     /// Layer-to-core allocation (`LAYER=CORE` or `block:N=CORE`, comma-separated).
@@ -153,8 +156,16 @@ impl Scenario {
                     None
                 }
             };
-            let accelerator = match Accelerator::load(
+            let mut sets = Vec::new();
+            for s in &rx.set {
+                match s.parse::<crate::model::overrides::FieldSet>() {
+                    Ok(f) => sets.push(f),
+                    Err(m) => diag.at(&span, &el, "set", m),
+                }
+            }
+            let accelerator = match Accelerator::load_with(
                 &resolve(&rx.hardware),
+                &sets,
                 HardwareOverrides { global_sram: gb },
             ) {
                 Ok(a) => Some(a),

@@ -173,3 +173,59 @@ fn memory_follows_what_is_accessed_not_the_configured_banks() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--jobs must be 1..=1024"));
 }
+
+#[test]
+fn any_hardware_field_can_be_set_and_reports_name_their_overrides() {
+    let latency = |bw: &str| -> (u64, serde_json::Value) {
+        let set = format!("dram.bw_bits={bw}");
+        let out = stems(&[
+            "simulate",
+            "--workload",
+            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "--hardware",
+            "models/hardware/meta_proto.toml",
+            "--gb",
+            "128KiB",
+            "--schedule",
+            "ST-LBL",
+            "--set",
+            &set,
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(j["hardware"], format!("meta_proto[{set}]"));
+        assert_eq!(j["hardware_overrides"][0], set);
+        (j["latency_cycles"].as_u64().expect("latency"), j)
+    };
+    let (slow, _) = latency("16");
+    let (fast, _) = latency("256");
+    assert!(slow > 2 * fast, "16 bits/cycle: {slow}, 256: {fast}");
+    // An override obeys the file's rules and names its path.
+    for (set, needle) in [
+        (
+            "dram.bw_bits=0",
+            "dram field 'bw_bits': must be between 1 and",
+        ),
+        ("core9.pe_array.rows=8", "no core is named 'core9'"),
+        (
+            "core*.input_lb.size=16KB",
+            "field 'size': '16KB': 'KB' is ambiguous",
+        ),
+        ("core0.pe_array.colz=8", "unknown field `colz`"),
+        ("dram.bw_bits", "is not PATH=VALUE"),
+    ] {
+        let mut args = vec!["simulate"];
+        args.extend(TINY);
+        args.extend(["--schedule", "ST-LBL", "--set", set]);
+        let out = stems(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{set}: {stderr}");
+        assert!(stderr.contains(needle), "{set}: {stderr}");
+    }
+}

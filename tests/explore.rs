@@ -15,6 +15,7 @@ fn best_schedule(workload: &str, gb: &str, stateless: &[usize], batch_from: Side
         &Overrides {
             global_sram: Some(gb.parse().expect("size")),
             stateless_blocks: stateless.to_vec(),
+            hardware: Vec::new(),
         },
     )
     .expect("models");
@@ -58,6 +59,7 @@ fn results_do_not_depend_on_the_thread_count() {
         &Overrides {
             global_sram: Some("4KiB".parse().expect("size")),
             stateless_blocks: vec![],
+            hardware: Vec::new(),
         },
     )
     .expect("models");

@@ -19,6 +19,7 @@ fn plan(workload: &str, gb: &str, spec: &str, stateless: &[usize]) -> Schedule {
         &stems::model::Overrides {
             global_sram: Some(gb.parse().expect("size")),
             stateless_blocks: stateless.to_vec(),
+            hardware: Vec::new(),
         },
         spec,
         SchedulerOptions::default(),

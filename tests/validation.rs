@@ -101,6 +101,7 @@ fn sweep_rows_do_not_depend_on_the_thread_count() {
             &Overrides {
                 global_sram: Some(gb.parse().expect("size")),
                 stateless_blocks: vec![],
+                hardware: Vec::new(),
             },
         )
         .expect("models");

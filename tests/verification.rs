@@ -307,6 +307,7 @@ fn a_scheduler_output_with_one_reload_or_load_removed_fails() {
         &stems::model::Overrides {
             global_sram: Some("128KiB".parse().expect("size")),
             stateless_blocks: vec![],
+            hardware: Vec::new(),
         },
         "4T-LBL",
         SchedulerOptions::default(),
@@ -493,6 +494,7 @@ fn an_object_allocated_twice_on_one_core_is_refused() {
         &stems::model::Overrides {
             global_sram: Some("64KiB".parse().expect("size")),
             stateless_blocks: vec![],
+            hardware: Vec::new(),
         },
         "ST-LBL",
         SchedulerOptions::default(),

@@ -68,7 +68,8 @@ pub fn run(args: InspectArgs) -> Result<()> {
                     "--stateless-blocks applies to workload files, not accelerators".into()
                 ));
             }
-            let acc = Accelerator::load(&args.file, args.overrides.hardware())?;
+            let acc =
+                Accelerator::load_with(&args.file, &args.overrides.set, args.overrides.hardware())?;
             let report = AcceleratorInspection::new(&acc);
             match args.format {
                 Format::Table => report.render_table(),

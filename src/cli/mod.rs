@@ -54,9 +54,22 @@ pub struct ModelOverrides {
         value_delimiter = ','
     )]
     pub stateless_blocks: Vec<usize>,
+    /// Set an accelerator field by path, repeatable: dram.bw_bits=32,
+    /// core*.input_lb.size=16KiB, core0.pe_array.rows=8 (see models/FORMAT.md).
+    #[arg(long = "set", allow_hyphen_values = true, value_name = "PATH=VALUE")]
+    pub set: Vec<stems::model::overrides::FieldSet>,
 }
 
 impl ModelOverrides {
+    /// The overrides as the model stage takes them.
+    pub fn model(&self) -> stems::model::Overrides {
+        stems::model::Overrides {
+            global_sram: self.gb,
+            stateless_blocks: self.stateless_blocks.clone(),
+            hardware: self.set.clone(),
+        }
+    }
+
     fn hardware(&self) -> HardwareOverrides {
         HardwareOverrides {
             global_sram: self.gb,
@@ -81,10 +94,7 @@ impl ModelFiles {
         Ok(stems::model::load(
             &self.workload,
             &self.hardware,
-            &stems::model::Overrides {
-                global_sram: self.overrides.gb,
-                stateless_blocks: self.overrides.stateless_blocks.clone(),
-            },
+            &self.overrides.model(),
         )?)
     }
 

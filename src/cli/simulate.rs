@@ -101,6 +101,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             overrides: ModelOverrides {
                 gb: args.overrides.gb,
                 stateless_blocks: args.overrides.stateless_blocks.clone(),
+                set: args.overrides.set.clone(),
             },
         }
         .plan(&args.schedule)?,

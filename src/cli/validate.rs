@@ -49,6 +49,9 @@ pub struct ValidateArgs {
         value_delimiter = ','
     )]
     pub stateless_blocks: Vec<usize>,
+    /// Set an accelerator field by path, repeatable (see `stems simulate --help`).
+    #[arg(long = "set", allow_hyphen_values = true, value_name = "PATH=VALUE")]
+    pub set: Vec<stems::model::overrides::FieldSet>,
     /// A schedule to validate (repeatable): one `<time>-<space>` entry for every block
     /// or one per block, e.g. --schedule ST-LBL --schedule TB-LF,TB-LBL.
     #[arg(long = "schedule", value_name = "SPEC", allow_hyphen_values = true)]
@@ -67,7 +70,7 @@ pub struct ValidateArgs {
     #[arg(long, allow_hyphen_values = true, value_name = "LIST")]
     pub allocate: Option<String>,
     /// A scenario file: every experiment's baseline and schedules, on its models.
-    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "schedules", "space", "allocate"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "set", "schedules", "space", "allocate"])]
     pub scenario: Option<PathBuf>,
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
@@ -144,6 +147,7 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
             &Overrides {
                 global_sram: gb,
                 stateless_blocks: args.stateless_blocks.clone(),
+                hardware: args.set.clone(),
             },
         )?;
         let mut specs: Vec<ScheduleSpec> = args

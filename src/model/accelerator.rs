@@ -8,6 +8,7 @@
 
 use super::diag::{Collector, ModelError, Problem, SourceText, check_range};
 use super::limits::*;
+use super::overrides::FieldSet;
 use super::units::Size;
 use super::workload::Operand;
 use serde::{Deserialize, Serialize};
@@ -196,6 +197,9 @@ pub struct Accelerator {
     pub cores: Vec<Core>,
     pub noc: Noc,
     pub dram: Dram,
+    /// Fields set over the file (`dram.bw_bits=32`), in the order applied.
+    #[serde(default)]
+    pub overrides: Vec<String>,
 }
 
 /// Overrides applied on top of an accelerator file (presets plus overrides).
@@ -207,11 +211,61 @@ pub struct HardwareOverrides {
 
 impl Accelerator {
     pub fn load(path: &Path, overrides: HardwareOverrides) -> Result<Self, ModelError> {
+        Self::load_with(path, &[], overrides)
+    }
+
+    /// Loads the file, sets fields by path over it (`sets`), and applies `overrides`.
+    /// The file is validated as written first (so its own problems keep their lines),
+    /// then again with the fields set.
+    pub fn load_with(
+        path: &Path,
+        sets: &[FieldSet],
+        overrides: HardwareOverrides,
+    ) -> Result<Self, ModelError> {
         let source = SourceText::read(path)?;
         let mut acc = Self::parse(&source)?;
+        if !sets.is_empty() {
+            acc = Self::with_sets(&source, sets)?;
+        }
         acc.apply(overrides)
             .map_err(|p| ModelError::single(source.display_path(), p))?;
         Ok(acc)
+    }
+
+    fn with_sets(source: &SourceText, sets: &[FieldSet]) -> Result<Self, ModelError> {
+        let origin = format!(
+            "{} with {}",
+            source.display_path(),
+            sets.iter()
+                .map(|s| format!("--set {s}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let mut doc: toml::Table = source.text.parse().map_err(|e: toml::de::Error| {
+            ModelError::single(
+                &origin,
+                Problem::new("accelerator", e.message().to_string()),
+            )
+        })?;
+        for s in sets {
+            super::overrides::apply(&mut doc, s).map_err(|p| ModelError::single(&origin, p))?;
+        }
+        let text = toml::to_string(&doc)
+            .map_err(|e| ModelError::single(&origin, Problem::new("accelerator", e.to_string())))?;
+        let mut acc = Self::parse(&SourceText::new(&origin, text)).map_err(|mut e| {
+            // Lines would point into the rewritten document, not the file.
+            for p in &mut e.problems {
+                p.line = None;
+            }
+            e
+        })?;
+        acc.overrides = sets.iter().map(ToString::to_string).collect();
+        Ok(acc)
+    }
+
+    /// The name a report gives this hardware: with its overrides, if any.
+    pub fn label(&self) -> String {
+        super::overrides::label(&self.name, &self.overrides)
     }
 
     /// Applies the overrides, refusing a global SRAM size the models cannot hold.
@@ -782,6 +836,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
         cores,
         noc,
         dram,
+        overrides: Vec::new(),
     })
 }
 

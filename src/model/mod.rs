@@ -5,6 +5,7 @@
 pub mod accelerator;
 pub mod diag;
 pub mod limits;
+pub mod overrides;
 pub mod units;
 pub mod workload;
 
@@ -20,6 +21,8 @@ pub struct Overrides {
     pub global_sram: Option<Size>,
     /// Blocks whose neuron state is removed (SEW-X).
     pub stateless_blocks: Vec<usize>,
+    /// Accelerator fields set by path (`dram.bw_bits=32`).
+    pub hardware: Vec<overrides::FieldSet>,
 }
 
 /// Loads a workload and an accelerator with their overrides.
@@ -30,8 +33,9 @@ pub fn load(
 ) -> Result<(Workload, Accelerator), ModelError> {
     let mut w = Workload::load(workload)?;
     w.make_blocks_stateless(&overrides.stateless_blocks)?;
-    let acc = Accelerator::load(
+    let acc = Accelerator::load_with(
         hardware,
+        &overrides.hardware,
         HardwareOverrides {
             global_sram: overrides.global_sram,
         },

@@ -278,7 +278,11 @@ pub struct Report {
     /// "predicted" (analytic) or "measured" (simulated).
     pub source: String,
     pub workload: String,
+    /// The accelerator's name, with its overrides (`meta_proto[dram.bw_bits=32]`).
     pub hardware: String,
+    /// Fields set over the accelerator file.
+    #[serde(default)]
+    pub hardware_overrides: Vec<String>,
     pub global_sram_bits: u64,
     pub stateless_blocks: Vec<usize>,
     pub schedule: Vec<String>,
@@ -307,6 +311,7 @@ pub struct ReportHeader<'a> {
     pub source: &'static str,
     pub workload: &'a Workload,
     pub hardware: String,
+    pub hardware_overrides: Vec<String>,
     pub global_sram_bits: u64,
     pub schedule: Vec<String>,
     pub prefetch: bool,
@@ -350,6 +355,7 @@ impl Report {
             source: header.source.to_string(),
             workload: header.workload.name.clone(),
             hardware: header.hardware,
+            hardware_overrides: header.hardware_overrides,
             global_sram_bits: header.global_sram_bits,
             stateless_blocks: header.workload.stateless_blocks.clone(),
             schedule: header.schedule,

@@ -973,7 +973,8 @@ pub fn schedule(
         ReportHeader {
             source: "predicted",
             workload,
-            hardware: accelerator.name.clone(),
+            hardware: accelerator.label(),
+            hardware_overrides: accelerator.overrides.clone(),
             global_sram_bits: accelerator.cores[0].global_sram().size_bits,
             schedule: spec.entries(),
             prefetch: options.prefetch,

@@ -371,7 +371,8 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         ReportHeader {
             source: "measured",
             workload: &schedule.workload,
-            hardware: acc.name.clone(),
+            hardware: acc.label(),
+            hardware_overrides: acc.overrides.clone(),
             global_sram_bits: acc.cores[0].global_sram().size_bits,
             schedule: schedule.schedule.clone(),
             prefetch: schedule.prefetch,
