@@ -11,5 +11,6 @@ pub mod report;
 pub mod scenario;
 pub mod schedule;
 pub mod sim;
+pub mod sweep;
 pub mod tiling;
 pub mod validate;

@@ -102,6 +102,15 @@ stems validate --scenario scenarios/paper_best_schedules.toml\n  \
 stems validate --workload models/workloads/tiny_fused.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 2KiB,4KiB --schedule ST-LBL --schedule 2T-LF,ST-LBL --format json"
     )]
     Validate(cli::validate::ValidateArgs),
+    /// Sweep hardware fields (and schedules): every point scheduled, simulated and
+    /// verified, with latency, energy and stall cycles by cause against each axis.
+    ///
+    /// Example: stems sweep --workload models/workloads/sew_resnet18_cifar10dvs.toml --hardware models/hardware/meta_proto.toml --gb 128KiB --schedule ST-LBL --axis dram.bw_bits=16,32,64,128,256 --out bw
+    #[command(
+        after_help = "Examples:\n  stems sweep --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --gb 128KiB --schedule ST-LBL --schedule TB-LBL \\\n    --axis dram.bw_bits=16..256*2 --out bw\n  \
+stems sweep --workload models/workloads/tiny_fused.toml --hardware models/hardware/meta_proto.toml \\\n    --schedule 2T-LF,ST-LBL --axis gb=2KiB..16KiB*2 --axis dram.latency_cycles=100..400+100"
+    )]
+    Sweep(cli::sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -163,6 +172,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simulate(args) => cli::simulate::run(args),
         Command::Explore(args) => cli::explore::run(args),
         Command::Validate(args) => cli::validate::run(args),
+        Command::Sweep(args) => cli::sweep::run(args),
     }
 }
 

@@ -21,8 +21,10 @@ pub mod evaluate;
 pub mod explore;
 pub mod inspect;
 pub mod map;
+pub mod progress;
 pub mod run;
 pub mod simulate;
+pub mod sweep;
 pub mod validate;
 
 use anyhow::{Result, bail};

@@ -40,7 +40,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             let bars: Vec<(String, &stems::report::cost::Report)> = x
                 .runs
                 .iter()
-                .map(|r| (short_name(&r.schedule), &r.predicted))
+                .map(|r| (stems::schedule::spec::compact(&r.schedule), &r.predicted))
                 .collect();
             let file = dir.join(format!("experiment{}_breakdown.svg", i + 1));
             stems::report::plot::breakdown(&file, &x.name, &bars)?;
@@ -61,26 +61,4 @@ pub fn run(args: RunArgs) -> Result<()> {
         anyhow::bail!("{failed} schedule(s) failed verification on the simulator");
     }
     Ok(())
-}
-
-/// A schedule as a bar label: runs of equal entries collapsed (`TB-LF×2,TB-LBL×5`).
-fn short_name(schedule: &str) -> String {
-    let mut parts: Vec<(String, usize)> = Vec::new();
-    for entry in schedule.split(',') {
-        match parts.last_mut() {
-            Some((e, n)) if e == entry => *n += 1,
-            _ => parts.push((entry.to_string(), 1)),
-        }
-    }
-    parts
-        .iter()
-        .map(|(e, n)| {
-            if *n == 1 {
-                e.clone()
-            } else {
-                format!("{e}×{n}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }

@@ -208,18 +208,14 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
     let (configs, runs) = plan(&args)?;
-    let bar = indicatif::ProgressBar::new(runs.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {per_sec}  eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let progress = super::progress::Progress::new(runs.len() as u64, "runs");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
         .context("starting worker threads")?;
     let started = std::time::Instant::now();
-    let rows = pool.install(|| sweep::run(&configs, &runs, || bar.inc(1)))?;
-    bar.finish_and_clear();
+    let rows = pool.install(|| sweep::run(&configs, &runs, || progress.inc()))?;
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let summary = Summary::new(&rows, args.worst);
     if let Some(dir) = &args.out {

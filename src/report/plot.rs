@@ -481,3 +481,129 @@ pub fn histogram(
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
+
+/// A number as a person reads it on an axis: `25 M`, `1.5 k`, `0.25`.
+pub fn readable(v: f64) -> String {
+    let a = v.abs();
+    let (scaled, unit) = if a >= 1e9 {
+        (v / 1e9, " G")
+    } else if a >= 1e6 {
+        (v / 1e6, " M")
+    } else if a >= 1e3 {
+        (v / 1e3, " k")
+    } else {
+        (v, "")
+    };
+    let text = format!("{scaled:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}{unit}")
+}
+
+/// Values against the points of one sweep axis (`labels`, shown in order): optional
+/// stacked bars (`stacks`, bottom first) and lines (`lines`). The legend sits outside the
+/// data, to the right.
+pub fn against_axis(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    labels: &[String],
+    stacks: &[(String, Vec<f64>)],
+    lines: &[(String, Vec<f64>)],
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let n = labels.len().max(1);
+    let top = (0..n)
+        .map(|i| {
+            stacks
+                .iter()
+                .map(|(_, v)| v.get(i).copied().unwrap_or(0.0))
+                .sum::<f64>()
+        })
+        .chain(lines.iter().flat_map(|(_, v)| v.iter().copied()))
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.08;
+    let width = 760 + 60 * n as u32;
+    let root = SVGBackend::new(path, (width.min(2000), 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let (plot_area, legend_area) = root.split_horizontally(width.min(2000) - 230);
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(title, ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..top)
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|y: &f64| readable(*y))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    let mut legend: Vec<(String, RGBColor, bool)> = Vec::new();
+    let mut base = vec![0f64; n];
+    for (k, (name, values)) in stacks.iter().enumerate() {
+        let color = SERIES_COLORS[k % SERIES_COLORS.len()];
+        chart
+            .draw_series((0..n).map(|i| {
+                let v = values.get(i).copied().unwrap_or(0.0);
+                let (x, y0) = (i as f64, base[i]);
+                base[i] += v;
+                Rectangle::new([(x - 0.32, y0), (x + 0.32, y0 + v)], color.filled())
+            }))
+            .map_err(|x| e(x.to_string()))?;
+        legend.push((name.clone(), color, true));
+    }
+    for (k, (name, values)) in lines.iter().enumerate() {
+        let color = LINE_COLORS[k % LINE_COLORS.len()];
+        let points: Vec<(f64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as f64, v))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(|x| e(x.to_string()))?;
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(|x| e(x.to_string()))?;
+        legend.push((name.clone(), color, false));
+    }
+    for (i, (name, color, filled)) in legend.iter().enumerate() {
+        let y = 40 + 22 * i as i32;
+        let mark = if *filled {
+            Rectangle::new([(10, y - 6), (24, y + 6)], color.filled())
+        } else {
+            Rectangle::new([(10, y - 1), (24, y + 1)], color.filled())
+        };
+        legend_area.draw(&mark).map_err(|x| e(x.to_string()))?;
+        legend_area
+            .draw(&Text::new(name.clone(), (30, y - 7), ("sans-serif", 13)))
+            .map_err(|x| e(x.to_string()))?;
+    }
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
+/// Colours of stacked series (busy cycles, then stall causes).
+const SERIES_COLORS: [RGBColor; 7] = [
+    RGBColor(160, 160, 160),
+    RGBColor(214, 96, 77),
+    RGBColor(244, 165, 130),
+    RGBColor(146, 197, 222),
+    RGBColor(67, 147, 195),
+    RGBColor(178, 171, 210),
+    RGBColor(255, 217, 102),
+];

@@ -223,6 +223,28 @@ impl ScheduleSpec {
     }
 }
 
+/// A schedule as a bar label: runs of equal entries collapsed (`TB-LF×2,TB-LBL×5`).
+pub fn compact(schedule: &str) -> String {
+    let mut parts: Vec<(String, usize)> = Vec::new();
+    for entry in schedule.split(',') {
+        match parts.last_mut() {
+            Some((e, n)) if e == entry => *n += 1,
+            _ => parts.push((entry.to_string(), 1)),
+        }
+    }
+    parts
+        .iter()
+        .map(|(e, n)| {
+            if *n == 1 {
+                e.clone()
+            } else {
+                format!("{e}×{n}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

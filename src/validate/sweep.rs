@@ -8,7 +8,7 @@
 use super::{compare, largest_traffic_delta};
 use crate::mapping::Mapper;
 use crate::model::{Accelerator, Workload};
-use crate::report::cost::{Report, StallCause};
+use crate::report::cost::{EnergyByComponent, Report, StallCause};
 use crate::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, schedule};
 use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
 use rayon::prelude::*;
@@ -38,7 +38,9 @@ pub struct Run {
 pub struct Figures {
     pub latency_cycles: u64,
     pub energy_pj: f64,
+    pub energy_by_component_pj: EnergyByComponent,
     pub dram_bits: u64,
+    pub peak_global_sram_bits: u64,
     pub stall_cycles: BTreeMap<String, u64>,
 }
 
@@ -47,12 +49,14 @@ impl Figures {
         Self {
             latency_cycles: r.latency_cycles,
             energy_pj: r.energy_pj.total,
+            energy_by_component_pj: r.energy_pj.clone(),
             dram_bits: r.dram_bits.total,
+            peak_global_sram_bits: r.peak_global_sram_bits,
             stall_cycles: r.stall_cycles_by_cause.clone(),
         }
     }
 
-    fn stall(&self, c: StallCause) -> u64 {
+    pub fn stall(&self, c: StallCause) -> u64 {
         self.stall_cycles.get(c.name()).copied().unwrap_or(0)
     }
 }
@@ -79,6 +83,9 @@ pub struct Row {
     pub dominant_cause_delta_cycles: i64,
     pub verification: Option<VerificationReport>,
     pub events: u64,
+    /// Cycles the DRAM port was busy in the simulation (transferring or in access
+    /// latency), for its utilisation.
+    pub dram_busy_cycles: Option<u64>,
 }
 
 fn delta(p: f64, m: f64) -> f64 {
@@ -122,6 +129,7 @@ fn row(
         dominant_cause_delta_cycles: 0,
         verification: None,
         events: 0,
+        dram_busy_cycles: None,
     };
     match sim {
         Ok(m) => {
@@ -138,6 +146,11 @@ fn row(
                 r.dominant_cause_delta_cycles = d;
             }
             r.events = m.events;
+            r.dram_busy_cycles = m
+                .components
+                .iter()
+                .find(|c| c.name == "dram")
+                .map(|c| c.busy_cycles);
             r.verification = Some(m.verification);
             r.measured = Some(mf);
         }
