@@ -151,6 +151,21 @@ fn measured_traffic_and_energy_match_the_prediction() {
                 "{w} {gb} {spec}: energy {what} {b} vs {a}"
             );
         }
+        // One stall definition on both halves: the array computes (busy, fill/drain
+        // included) or stalls for one cause, so busy + stalls make up the run.
+        for (side, r) in [("predicted", &p), ("measured", &m)] {
+            let stalls: u64 = r
+                .stall_cycles_by_cause
+                .iter()
+                .filter(|(c, _)| c.as_str() != "fill_drain")
+                .map(|(_, v)| v)
+                .sum();
+            assert_eq!(
+                r.busy_cycles + stalls,
+                r.latency_cycles,
+                "{w} {gb} {spec}: {side} busy + stalls"
+            );
+        }
         // Latency differs by contention and latency the analytic model averages out.
         let ratio = m.latency_cycles as f64 / p.latency_cycles as f64;
         assert!(
@@ -534,6 +549,33 @@ fn simulate_json_has_the_measured_extras() {
         assert!(dram["ports"][0]["queue_delay_cycles"][key].is_u64());
     }
     assert!(dram["busy_cycles"].as_u64().expect("busy") > 0);
+    // The PE array, its controller and the by-cause table tell the same stall story;
+    // ports report queueing, not stall.
+    let by_cause: u64 = j["stall_cycles_by_cause"]
+        .as_object()
+        .expect("causes")
+        .iter()
+        .filter(|(c, _)| c.as_str() != "fill_drain")
+        .map(|(_, v)| v.as_u64().expect("cycles"))
+        .sum();
+    let component = |name: &str| {
+        j["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .expect(name)
+    };
+    for name in ["core0.pe_array", "core0.controller"] {
+        assert_eq!(
+            component(name)["stall_cycles"].as_u64(),
+            Some(by_cause),
+            "{name}"
+        );
+    }
+    assert_eq!(dram["stall_cycles"], 0);
+    assert!(component("core0.global_sram")["queue_delay_cycles"].is_u64());
 }
 
 /// The bundled accelerator with its TOML text edited by `edit`, and `gb` of global SRAM.

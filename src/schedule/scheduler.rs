@@ -856,9 +856,9 @@ pub fn schedule(
         let transfers_done = last_transfer.map_or(0, |(end, _)| end);
         let deps_done = tile.deps.iter().map(|&d| tile_end[d]).max().unwrap_or(0);
         let start = core_free[core].max(transfers_done).max(deps_done);
-        // The array idles between tiles for the later of its transfers and its
-        // producers (the first tile of a core has nothing to wait behind).
-        if prev[core].is_some() && start > core_free[core] {
+        // The array idles before a tile for the later of its transfers and its
+        // producers.
+        if start > core_free[core] {
             let cause = match last_transfer {
                 Some((end, over_noc)) if end >= deps_done => {
                     if over_noc {
@@ -968,6 +968,19 @@ pub fn schedule(
     }
 
     let latency = tile_end.iter().copied().max().unwrap_or(0).max(e.dram_free);
+    // After its last tile an array waits for the run to end: for its own writes to DRAM
+    // when it finished last, otherwise for the other cores.
+    let last_free = core_free.iter().copied().max().unwrap_or(0);
+    for (core, &free) in core_free.iter().enumerate() {
+        if prev[core].is_some() {
+            let cause = if free == last_free {
+                StallCause::DramPort
+            } else {
+                StallCause::Dependency
+            };
+            stalls[cause.index()] += latency - free;
+        }
+    }
     let peak = e.pads.iter().map(|p| p.peak).max().unwrap_or(0);
     let report = Report::new(
         ReportHeader {

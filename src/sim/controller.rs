@@ -175,7 +175,8 @@ pub struct Controller {
     issued_bits: u64,
     completed_bits: u64,
     // Timing and stalls.
-    pe_free_at: Cycle,
+    /// When the array finished its last pass.
+    pub pe_free_at: Cycle,
     before_done_at: Vec<Cycle>,
     busy: Cycle,
     stalls: [Cycle; StallCause::COUNT],
@@ -620,10 +621,10 @@ impl Controller {
         if st.tile.deps.iter().any(|&d| !self.done[d]) {
             return Ok(false);
         }
-        // The array idled since the previous tile: waiting for this tile's transfers
-        // when they finished last, otherwise for other work.
+        // The array idled since the previous tile (or the start): waiting for this
+        // tile's transfers when they finished last, otherwise for other work.
         let idle = now.saturating_sub(self.pe_free_at);
-        if local > 0 && idle > 0 {
+        if idle > 0 {
             let cause = if self.before_done_at[local] >= now && !st.before.is_empty() {
                 StallCause::DramPort
             } else {
@@ -971,6 +972,11 @@ impl Controller {
                 return Ok(());
             }
         }
+    }
+
+    /// The array's stall cycles by cause so far (before the tail after its last pass).
+    pub fn stalls(&self) -> [Cycle; StallCause::COUNT] {
+        self.stalls
     }
 
     /// Checks run at the end: nothing in flight, everything freed, bits conserved.

@@ -159,8 +159,14 @@ impl VerificationReport {
 pub struct ComponentReport {
     pub name: String,
     pub busy_cycles: u64,
+    /// PE arrays and their controllers only: cycles the array did not compute, by the
+    /// first cause that blocked it (see ARCHITECTURE.md); with its busy cycles they
+    /// make up the run.
     pub stall_cycles: u64,
     pub stalls_by_cause: BTreeMap<&'static str, u64>,
+    /// Memories, DRAM and links: the cycles requests waited for their ports, summed
+    /// over requests (queueing, not stall: requests overlap, so it may exceed the run).
+    pub queue_delay_cycles: u64,
     pub ports: Vec<PortStats>,
 }
 
@@ -183,10 +189,31 @@ pub struct MeasuredReport {
     pub timelines: Option<Timelines>,
 }
 
+/// Stall cycles by cause, without fill/drain (which the busy cycles hold).
 fn by_cause(stalls: &[Cycle; StallCause::COUNT]) -> BTreeMap<&'static str, u64> {
     StallCause::ALL
         .iter()
+        .filter(|&&c| c != StallCause::FillDrain)
         .map(|c| (c.name(), stalls[c.index()]))
+        .collect()
+}
+
+/// Each core's PE-array stall cycles by cause: what its controller counted, plus the
+/// tail after its last pass — its own writes ending the run (the DRAM port), or waiting
+/// for other cores (a dependency).
+fn core_stalls(controllers: &[&Controller], latency: Cycle) -> Vec<[Cycle; StallCause::COUNT]> {
+    controllers
+        .iter()
+        .map(|c| {
+            let mut s = c.stalls();
+            let cause = if c.finish >= latency {
+                StallCause::DramPort
+            } else {
+                StallCause::Dependency
+            };
+            s[cause.index()] += latency.saturating_sub(c.pe_free_at);
+            s
+        })
         .collect()
 }
 
@@ -287,13 +314,31 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
 
     kernel.run()?;
 
+    // The verifier's verdict first: it names what is missing more precisely than the
+    // controllers' end-of-run invariants.
+    let waste = match kernel.validity.take() {
+        Some(v) => v.finish(kernel.now)?,
+        None => validity::Waste::default(),
+    };
+    let controllers = collect_controllers(&kernel, first_controller, acc.cores.len());
+    let mut latency = kernel.now;
+    for c in &controllers {
+        c.check_end()?;
+        latency = latency.max(c.finish);
+    }
+    let per_core = core_stalls(&controllers, latency);
     // Collect what every component measured.
     let mut ledger = Ledger::default();
     let mut components = Vec::new();
     let mut stalls = [0u64; StallCause::COUNT];
+    for s in &per_core {
+        for (total, v) in stalls.iter_mut().zip(s) {
+            *total += v;
+        }
+    }
     let mut peaks = Vec::new();
     let mut busy = 0;
-    for c in &kernel.components {
+    for (index, c) in kernel.components.iter().enumerate() {
         let s = c.stats();
         for (ci, row) in s.ledger.energy_fj.iter().enumerate() {
             for (si, fj) in row.iter().enumerate() {
@@ -309,33 +354,33 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         ledger.other_ops += s.ledger.other_ops;
         if let Some(p) = s.peak_bits {
             peaks.push(p);
-            for (i, v) in s.stall_cycles.iter().enumerate() {
-                stalls[i] += v;
-            }
             busy += s.busy_cycles;
         }
+        // A PE array and its controller report the array's stalls; everything else
+        // reports queueing at its ports.
+        let core = ids
+            .pe
+            .iter()
+            .position(|&p| p == index)
+            .or_else(|| ids.controllers.iter().position(|&p| p == index));
+        let (stall, queue) = match core {
+            Some(k) => (per_core[k], 0),
+            None => ([0; StallCause::COUNT], s.stall_cycles.iter().sum()),
+        };
+        let by = by_cause(&stall);
         components.push(ComponentReport {
             name: s.name.clone(),
             busy_cycles: s.busy_cycles,
-            stall_cycles: s.stall_cycles.iter().sum(),
-            stalls_by_cause: by_cause(&s.stall_cycles),
+            stall_cycles: by.values().sum(),
+            stalls_by_cause: by,
+            queue_delay_cycles: queue,
             ports: s.ports,
         });
     }
-    // Invariants and the controllers' own records.
+    // The controllers' own records.
     let mut incidents = Incidents::default();
     let mut latencies = controller::Latencies::default();
-    let mut latency = kernel.now;
-    // The verifier's verdict first: it names what is missing more precisely than the
-    // controllers' end-of-run invariants.
-    let waste = match kernel.validity.take() {
-        Some(v) => v.finish(kernel.now)?,
-        None => validity::Waste::default(),
-    };
-    let controllers = collect_controllers(&kernel, first_controller, acc.cores.len());
     for c in &controllers {
-        c.check_end()?;
-        latency = latency.max(c.finish);
         incidents.merge(&c.incidents);
         let l = &c.latency;
         for (into, from) in [
