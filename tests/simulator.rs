@@ -281,7 +281,15 @@ fn traces_are_chrome_trace_json_bounded_by_the_filters() {
         .filter(|e| e["ph"] == "M")
         .filter_map(|e| e["args"]["name"].as_str())
         .collect();
-    for track in ["core0", "dram", "tiles", "transfers"] {
+    for track in [
+        "core0",
+        "dram",
+        "tiles",
+        "transfers 1",
+        "PE stalls",
+        "port (bursts)",
+        "access latency",
+    ] {
         assert!(names.contains(&track), "no track {track}: {names:?}");
     }
     assert!(
@@ -691,4 +699,107 @@ fn a_local_buffer_shared_by_weights_and_inputs_agrees_in_both_halves() {
         "",
     );
     assert!(s.predicted.energy_pj.local_buffers > 0.0);
+}
+
+#[test]
+fn the_trace_of_a_fused_schedule_is_well_formed_and_shows_stalls() {
+    let dir = std::env::temp_dir().join(format!("stems-trace-check-{}", std::process::id()));
+    let path = dir.join("fused.trace.json");
+    let out = stems(&[
+        "simulate",
+        "--workload",
+        "models/workloads/sew_resnet18_cifar10dvs.toml",
+        "--hardware",
+        "models/hardware/meta_proto.toml",
+        "--gb",
+        "128KiB",
+        "--schedule",
+        "TB-LF,TB-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL",
+        "--trace",
+        path.to_str().expect("path"),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("trace")).expect("json");
+    let events = trace["traceEvents"].as_array().expect("events");
+    let mut tracks = std::collections::HashMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+    {
+        tracks.insert(
+            (e["pid"].as_u64(), e["tid"].as_u64()),
+            e["args"]["name"].as_str().unwrap_or("").to_string(),
+        );
+    }
+    let mut spans: std::collections::BTreeMap<String, Vec<(u64, u64, String)>> = Default::default();
+    for e in events.iter().filter(|e| e["ph"] == "X") {
+        let track = tracks
+            .get(&(e["pid"].as_u64(), e["tid"].as_u64()))
+            .cloned()
+            .expect("every span's track is named");
+        let ts = e["ts"].as_u64().expect("ts ≥ 0");
+        let dur = e["dur"].as_u64().expect("dur ≥ 0");
+        spans.entry(track).or_default().push((
+            ts,
+            ts + dur,
+            e["name"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    // Tracks that hold one thing at a time never overlap.
+    for (track, list) in &mut spans {
+        if track == "access latency" {
+            continue; // pipelined: accesses overlap by design
+        }
+        list.sort();
+        for w in list.windows(2) {
+            assert!(w[0].1 <= w[1].0, "{track}: {:?} overlaps {:?}", w[0], w[1]);
+        }
+    }
+    // Transfers last as long as they take.
+    assert!(
+        spans
+            .iter()
+            .filter(|(t, _)| t.starts_with("transfers"))
+            .flat_map(|(_, l)| l)
+            .all(|(a, b, _)| b > a)
+    );
+    // The stall slices are the report's stall cycles, by cause.
+    let causes = report["stall_cycles_by_cause"].as_object().expect("causes");
+    let mut traced: std::collections::BTreeMap<String, u64> = Default::default();
+    for (a, b, name) in &spans["PE stalls"] {
+        *traced.entry(name.clone()).or_default() += b - a;
+    }
+    for (cause, cycles) in causes.iter().filter(|(c, _)| c.as_str() != "fill_drain") {
+        assert_eq!(
+            traced.get(cause).copied().unwrap_or(0),
+            cycles.as_u64().expect("cycles"),
+            "{cause}"
+        );
+    }
+    // Counters never go negative, bandwidth never beyond the port, occupancy never
+    // beyond the SRAM, and the bandwidth counter ends at 0.
+    let capacity = 128.0 * 1024.0 * 8.0;
+    let mut last_bandwidth = None;
+    for e in events.iter().filter(|e| e["ph"] == "C") {
+        let v = e["args"]["value"].as_f64().expect("value");
+        assert!(v >= 0.0, "{e}");
+        match e["name"].as_str() {
+            Some("bandwidth_bits_per_cycle") => {
+                assert!(v <= 64.0, "{e}");
+                last_bandwidth = Some(v);
+            }
+            Some("global_sram_bits") => assert!(v <= capacity, "{e}"),
+            _ => {}
+        }
+    }
+    assert_eq!(last_bandwidth, Some(0.0));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -41,6 +41,8 @@ pub struct DramModel {
     ledger: Ledger,
     /// Every burst (bus start, bus end, bits), when recording.
     pub bursts: Option<Vec<(Cycle, Cycle, u64)>>,
+    /// When the traced bandwidth counter should drop to 0, unless a burst follows.
+    counter_zero_at: Option<Cycle>,
 }
 
 impl DramModel {
@@ -52,6 +54,7 @@ impl DramModel {
             last_write: None,
             ledger: Ledger::default(),
             bursts: None,
+            counter_zero_at: None,
         }
     }
 
@@ -108,21 +111,32 @@ impl Component for DramModel {
             .energy(Part::Dram, Spend::Data(route.class), energy);
         self.ledger.dram(route.class, r, w);
         if let Some(t) = out.trace.as_deref_mut() {
+            // The port holds the bus for the burst (never overlapping); the access
+            // latency that follows overlaps later bursts, so it has its own track.
+            let burst_start = start + turnaround;
+            let kind = if write { "write" } else { "read" };
             t.span(
                 "dram",
-                "port",
-                if write { "write" } else { "read" },
-                start,
-                end,
+                "port (bursts)",
+                kind,
+                burst_start,
+                bus_free,
                 route.bits,
             );
+            t.span("dram", "access latency", kind, bus_free, end, route.bits);
+            // Bits per cycle while the bus is held; back to 0 only when it goes idle.
+            if let Some(idle_from) = self.counter_zero_at.take()
+                && idle_from < burst_start
+            {
+                t.counter("dram", "bandwidth_bits_per_cycle", idle_from, 0.0);
+            }
             t.counter(
                 "dram",
                 "bandwidth_bits_per_cycle",
-                start,
-                route.bits as f64 / (end - start).max(1) as f64,
+                burst_start,
+                route.bits as f64 / (bus_free - burst_start).max(1) as f64,
             );
-            t.counter("dram", "bandwidth_bits_per_cycle", end, 0.0);
+            self.counter_zero_at = Some(bus_free);
         }
         // Data starts flowing once the access latency has passed.
         let flowing = start + turnaround + p.latency_cycles;
@@ -142,6 +156,12 @@ impl Component for DramModel {
             &self.ledger,
             StallCause::DramPort,
         )
+    }
+
+    fn end(&mut self, _now: Cycle, out: &mut Outbox) {
+        if let (Some(at), Some(t)) = (self.counter_zero_at.take(), out.trace.as_deref_mut()) {
+            t.counter("dram", "bandwidth_bits_per_cycle", at, 0.0);
+        }
     }
 }
 

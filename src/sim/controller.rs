@@ -168,6 +168,11 @@ pub struct Controller {
     pub mem: SramMap,
     /// Transfers of each object in flight (a free waits for them).
     object_in_flight: HashMap<ObjectId, usize>,
+    /// Traced transfers in flight: route tag → (label, bits); drawn when they land.
+    trace_labels: HashMap<u64, (String, u64)>,
+    /// When each transfer track of the trace is next free (transfers overlap, so
+    /// they spread over as many tracks as needed).
+    transfer_tracks: Vec<Cycle>,
     // Routes.
     next_tag: u64,
     /// Routes in flight: who waits for them and when they were issued.
@@ -235,6 +240,8 @@ impl Controller {
             },
             computing: None,
             object_in_flight: HashMap::new(),
+            trace_labels: HashMap::new(),
+            transfer_tracks: Vec::new(),
             mem: SramMap::new(capacity),
             next_tag: ((core as u64) << 48) + 1,
             outstanding: HashMap::new(),
@@ -572,20 +579,9 @@ impl Controller {
             self.incidents
                 .spill(object_name(&self.schedule, t.object), class, t.bits);
         }
-        if out.trace.is_some() && self.traced(tile_id) {
-            let label = format!("{:?} {}", t.reason, object_name(&self.schedule, t.object));
-            if let Some(tr) = out.trace.as_deref_mut() {
-                tr.span(
-                    &format!("core{}", self.core),
-                    "transfers",
-                    &label,
-                    now,
-                    now,
-                    t.bits,
-                );
-            }
-        }
         let bits = self.schedule.objects[t.object].bits;
+        let label = (out.trace.is_some() && self.traced(tile_id))
+            .then(|| format!("{:?} {}", t.reason, object_name(&self.schedule, t.object)));
         tracing::debug!(
             core = self.core,
             tile = tile_id,
@@ -595,6 +591,9 @@ impl Controller {
             "transfer issued"
         );
         let tag = self.issue(out, Owner::Lane(kind, t.object), (bits, bits), class, hops);
+        if let Some(label) = label {
+            self.trace_labels.insert(tag, (label, bits));
+        }
         if let Some(v) = out.validity.as_deref_mut() {
             v.transfer_issued(now, tile_id, tag, t, bits)?;
         }
@@ -631,6 +630,7 @@ impl Controller {
                 StallCause::Dependency
             };
             self.stalls[cause.index()] += idle;
+            self.trace_stall(tile_id, cause, now - idle, now, out);
         }
         if let Some(v) = out.validity.as_deref_mut() {
             v.tile_start(now, tile_id, self.core)?;
@@ -783,10 +783,11 @@ impl Controller {
         };
         // Time the array waited for this pass's data.
         let idle = now.saturating_sub(self.pe_free_at.max(c.start));
+        let tile = c.tile;
         if idle > 0 {
             self.stalls[p.cause.index()] += idle;
+            self.trace_stall(tile, p.cause, now - idle, now, out);
         }
-        let tile = c.tile;
         let buffer_reads = p
             .work
             .buffer_reads
@@ -842,6 +843,16 @@ impl Controller {
         // The array computed for the pass minus the cycles it starved for operands.
         self.busy += (now - c.pass_started).saturating_sub(buffer_stall);
         self.stalls[StallCause::LocalBufferBandwidth.index()] += buffer_stall;
+        if buffer_stall > 0 {
+            // The starved cycles stretch the pass; drawn at its end.
+            self.trace_stall(
+                c.tile,
+                StallCause::LocalBufferBandwidth,
+                now - buffer_stall.min(now - c.pass_started),
+                now,
+                out,
+            );
+        }
         self.pe_free_at = now;
         let schedule = Arc::clone(&self.schedule);
         let st = &schedule.tiles[c.tile];
@@ -974,6 +985,46 @@ impl Controller {
         }
     }
 
+    /// A labelled stall slice on the core's "stalls" track.
+    fn trace_stall(
+        &self,
+        tile: TileId,
+        cause: StallCause,
+        from: Cycle,
+        to: Cycle,
+        out: &mut Outbox,
+    ) {
+        if out.trace.is_some() && self.traced(tile) && to > from {
+            let group = format!("core{}", self.core);
+            if let Some(t) = out.trace.as_deref_mut() {
+                t.span(&group, "PE stalls", cause.name(), from, to, 0);
+            }
+        }
+    }
+
+    /// A landed transfer, on the first transfer track free since it was issued.
+    fn trace_transfer(&mut self, label: &str, from: Cycle, to: Cycle, bits: u64, out: &mut Outbox) {
+        let track = match self.transfer_tracks.iter().position(|&free| free <= from) {
+            Some(i) => i,
+            None => {
+                self.transfer_tracks.push(0);
+                self.transfer_tracks.len() - 1
+            }
+        };
+        self.transfer_tracks[track] = to;
+        let group = format!("core{}", self.core);
+        if let Some(t) = out.trace.as_deref_mut() {
+            t.span(
+                &group,
+                &format!("transfers {}", track + 1),
+                label,
+                from,
+                to,
+                bits,
+            );
+        }
+    }
+
     /// The array's stall cycles by cause so far (before the tail after its last pass).
     pub fn stalls(&self) -> [Cycle; StallCause::COUNT] {
         self.stalls
@@ -1048,6 +1099,9 @@ impl Component for Controller {
                 record.map_err(|e| SimError::Internal(format!("{}: {e}", self.name)))?;
                 match owner {
                     Owner::Lane(kind, object) => {
+                        if let Some((label, bits)) = self.trace_labels.remove(&tag) {
+                            self.trace_transfer(&label, issued, now, bits, out);
+                        }
                         let lane = match kind {
                             LaneKind::Before => &mut self.before,
                             LaneKind::After => &mut self.after,
@@ -1101,6 +1155,18 @@ impl Component for Controller {
             stall_cycles: self.stalls,
             peak_bits: Some(self.mem.peak),
             ..ComponentStats::default()
+        }
+    }
+
+    fn end(&mut self, now: Cycle, out: &mut Outbox) {
+        // The tail after the last pass, as the report counts it.
+        if let Some(&last) = self.tiles.last() {
+            let cause = if self.finish >= now {
+                StallCause::DramPort
+            } else {
+                StallCause::Dependency
+            };
+            self.trace_stall(last, cause, self.pe_free_at, now, out);
         }
     }
 

@@ -41,6 +41,10 @@ pub trait Component {
 
     /// For reading a concrete component's records after a run.
     fn as_any(&self) -> &dyn std::any::Any;
+
+    /// Called once when no event is left, at the last event's cycle: a chance to close
+    /// what the trace shows (a counter back to 0, a final stall). It must not send.
+    fn end(&mut self, _now: Cycle, _out: &mut Outbox) {}
 }
 
 struct Event {
@@ -175,6 +179,15 @@ impl Kernel {
                 validity: self.validity.as_mut(),
             };
             component.handle(at, msg, &mut out)?;
+        }
+        for component in &mut self.components {
+            let mut out = Outbox {
+                now: self.now,
+                queue: &mut self.queue,
+                trace: self.trace.as_mut(),
+                validity: None,
+            };
+            component.end(self.now, &mut out);
         }
         let stuck: Vec<String> = self
             .components
