@@ -23,7 +23,35 @@ struct RawScenario {
     name: String,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
     experiment: Vec<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    sweep: Vec<toml::Spanned<toml::Table>>,
+}
+
+/// A `[[sweep]]`: the cross product of hardware axes and schedules (`stems sweep`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    name: String,
+    workload: String,
+    hardware: String,
+    #[serde(default)]
+    gb: Option<String>,
+    #[serde(default)]
+    stateless_blocks: Vec<usize>,
+    #[serde(default)]
+    set: Vec<String>,
+    schedules: Vec<String>,
+    axes: Vec<String>,
+    #[serde(default = "yes")]
+    prefetch: bool,
+    #[serde(default = "dram_bound_share")]
+    dram_bound_share: f64,
+}
+
+fn dram_bound_share() -> f64 {
+    0.05
 }
 
 #[derive(Deserialize)]
@@ -85,6 +113,8 @@ pub struct Scenario {
     pub name: String,
     pub description: Option<String>,
     pub experiments: Vec<Experiment>,
+    /// Named sweeps, run after the experiments.
+    pub sweeps: Vec<(String, crate::sweep::SweepSpec)>,
 }
 
 impl Scenario {
@@ -98,7 +128,13 @@ impl Scenario {
         let Some(raw) = diag.document::<RawScenario>("scenario") else {
             return Err(diag.into_error());
         };
-        if raw.experiment.is_empty() {
+        let sweeps = raw
+            .sweep
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, table)| resolve_sweep(i, table, &base, &mut diag))
+            .collect::<Vec<_>>();
+        if raw.experiment.is_empty() && sweeps.is_empty() && diag.problems.is_empty() {
             diag.at(
                 &whole,
                 "scenario",
@@ -230,8 +266,95 @@ impl Scenario {
             name: raw.name,
             description: raw.description,
             experiments,
+            sweeps,
         })
     }
+}
+
+/// Reads one `[[sweep]]`, checking its sizes, overrides, axes and schedules against its
+/// models.
+fn resolve_sweep(
+    index: usize,
+    table: toml::Spanned<toml::Table>,
+    base: &Path,
+    diag: &mut Collector,
+) -> Option<(String, crate::sweep::SweepSpec)> {
+    let span = table.span();
+    let table = table.into_inner();
+    let el = match table.get("name").and_then(|v| v.as_str()) {
+        Some(n) => format!("sweep '{n}'"),
+        None => format!("sweep #{}", index + 1),
+    };
+    let rs = diag.table::<RawSweep>(table, &el, &span)?;
+    let before = diag.problems.len();
+    let gb = match rs.gb.as_deref().map(str::parse::<Size>) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(m)) => {
+            diag.at(&span, &el, "gb", m);
+            None
+        }
+        None => None,
+    };
+    let mut sets = Vec::new();
+    for s in &rs.set {
+        match s.parse::<crate::model::overrides::FieldSet>() {
+            Ok(f) => sets.push(f),
+            Err(m) => diag.at(&span, &el, "set", m),
+        }
+    }
+    let mut axes = Vec::new();
+    for a in &rs.axes {
+        match a.parse::<crate::sweep::Axis>() {
+            Ok(a) => axes.push(a),
+            Err(m) => diag.at(&span, &el, "axes", m),
+        }
+    }
+    if axes.is_empty() || rs.schedules.is_empty() {
+        diag.at(
+            &span,
+            &el,
+            "axes",
+            "a sweep needs at least one axis and one schedule",
+        );
+    }
+    let resolve = |p: &str| {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let overrides = crate::model::Overrides {
+        global_sram: gb,
+        stateless_blocks: rs.stateless_blocks.clone(),
+        hardware: sets,
+    };
+    let (workload, hardware) = (resolve(&rs.workload), resolve(&rs.hardware));
+    match crate::model::load(&workload, &hardware, &overrides) {
+        Ok((w, _)) => {
+            for s in &rs.schedules {
+                if let Err(e) = ScheduleSpec::parse(s, w.num_blocks, w.timesteps) {
+                    diag.at(&span, &el, "schedules", e.message);
+                }
+            }
+        }
+        Err(e) => diag.at(&span, &el, "workload", e.to_string()),
+    }
+    (diag.problems.len() == before).then(|| {
+        (
+            rs.name,
+            crate::sweep::SweepSpec {
+                workload,
+                hardware,
+                overrides,
+                axes,
+                schedules: rs.schedules,
+                prefetch: rs.prefetch,
+                dram_bound_share: rs.dram_bound_share,
+            },
+        )
+    })
 }
 
 /// One schedule's outcome in an experiment.

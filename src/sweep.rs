@@ -3,12 +3,18 @@
 //! each point scheduled, simulated and verified (see `validate::sweep`), one CSV row per
 //! point, and where each schedule stops being DRAM-bound.
 
+use crate::mapping::Objective;
+use crate::model::Overrides;
 use crate::model::limits::MAX_SIZE_BITS;
 use crate::model::overrides::FieldSet;
-use crate::model::units::Size;
+use crate::model::units::{Size, thousands};
+use crate::report::Table;
 use crate::report::cost::StallCause;
-use crate::validate::sweep::Row;
+use crate::schedule::spec::compact;
+use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
+use crate::validate::sweep::{self as runs_of, Config, Row, Run};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// Most values one axis may take.
 pub const MAX_AXIS_VALUES: usize = 1000;
@@ -162,6 +168,534 @@ pub struct Knee {
 pub fn dram_port_share(row: &Row) -> Option<f64> {
     let m = row.measured.as_ref()?;
     Some(m.stall(StallCause::DramPort) as f64 / m.latency_cycles.max(1) as f64)
+}
+
+/// Most points one sweep may run (each is a whole simulation).
+pub const MAX_POINTS: usize = 4_096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// An axis value or a count the sweep cannot take.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Spec(#[from] crate::schedule::SpecError),
+    #[error(transparent)]
+    Schedule(#[from] crate::schedule::ScheduleError),
+    #[error(transparent)]
+    Output(#[from] crate::report::output::OutputError),
+    #[error(transparent)]
+    Plot(#[from] crate::report::plot::PlotError),
+    #[error("writing the CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("writing the summary: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl SweepError {
+    /// Bad input (exit 2), as opposed to a failure to write.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::Usage(_) | Self::Model(_) | Self::Spec(_) | Self::Schedule(_)
+        )
+    }
+}
+
+/// What to sweep: models, overrides every point shares, axes and schedules.
+#[derive(Debug, Clone)]
+pub struct SweepSpec {
+    pub workload: PathBuf,
+    pub hardware: PathBuf,
+    pub overrides: Overrides,
+    pub axes: Vec<Axis>,
+    pub schedules: Vec<String>,
+    pub prefetch: bool,
+    /// A schedule counts as DRAM-bound while the DRAM port stalls it this share of its
+    /// latency or more.
+    pub dram_bound_share: f64,
+}
+
+/// A finished sweep: one row per (hardware point, schedule), hardware-major.
+pub struct SweepResult {
+    pub spec: SweepSpec,
+    pub hardware: Vec<Vec<String>>,
+    pub rows: Vec<Row>,
+    pub knees: Vec<Knee>,
+    pub seconds: f64,
+}
+
+/// Runs every point (in the current rayon pool); `progress` is called once per point.
+pub fn run(spec: SweepSpec, progress: impl Fn() + Sync) -> Result<SweepResult, SweepError> {
+    if !(spec.dram_bound_share > 0.0 && spec.dram_bound_share < 1.0) {
+        return Err(SweepError::Usage(
+            "the DRAM-bound share must lie between 0 and 1".into(),
+        ));
+    }
+    let hardware = points(&spec.axes);
+    let total = hardware.len() * spec.schedules.len();
+    if total == 0 || total > MAX_POINTS {
+        return Err(SweepError::Usage(format!(
+            "{total} points asked for and every one is a simulation (1 to {MAX_POINTS}); narrow the axes"
+        )));
+    }
+    let (configs, runs) = plan(&spec, &hardware)?;
+    let started = std::time::Instant::now();
+    let rows = runs_of::run(&configs, &runs, progress)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let knees = knees(&spec, &rows, spec.schedules.len());
+    Ok(SweepResult {
+        spec,
+        hardware,
+        rows,
+        knees,
+        seconds,
+    })
+}
+
+impl SweepResult {
+    /// Points the simulator refused.
+    pub fn failed(&self) -> usize {
+        self.rows.iter().filter(|r| !r.verified).count()
+    }
+
+    pub fn render_table(&self) -> String {
+        render(
+            &self.spec,
+            &self.hardware,
+            &self.rows,
+            &self.knees,
+            self.seconds,
+        )
+    }
+
+    pub fn summary_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(&summary(
+            &self.spec,
+            &self.hardware,
+            &self.rows,
+            &self.knees,
+            self.seconds,
+        ))
+    }
+
+    /// Writes `sweep.csv`, `summary.json` and the plots into `dir`; returns the names.
+    pub fn write(&self, dir: &Path) -> Result<Vec<String>, SweepError> {
+        write_outputs(
+            dir,
+            &self.spec,
+            &self.hardware,
+            &self.rows,
+            &self.knees,
+            self.seconds,
+        )
+    }
+}
+
+/// One configuration per point of the hardware axes, and the runs (configs × schedules).
+fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<Run>), SweepError> {
+    let mut configs = Vec::new();
+    let mut runs = Vec::new();
+    for point in hardware {
+        let mut overrides = spec.overrides.clone();
+        let mut label = Vec::new();
+        for (axis, value) in spec.axes.iter().zip(point) {
+            label.push(format!("{}={value}", axis.path));
+            if axis.is_gb() {
+                let size: Size = value
+                    .parse()
+                    .map_err(|m: String| SweepError::Usage(format!("axis gb: {m}")))?;
+                overrides.global_sram = Some(size);
+            } else {
+                overrides.hardware.push(
+                    format!("{}={value}", axis.path)
+                        .parse()
+                        .map_err(SweepError::Usage)?,
+                );
+            }
+        }
+        let (w, acc) = crate::model::load(&spec.workload, &spec.hardware, &overrides)?;
+        for s in &spec.schedules {
+            runs.push(Run {
+                config: configs.len(),
+                spec: ScheduleSpec::parse(s, w.num_blocks, w.timesteps)?,
+            });
+        }
+        configs.push(Config {
+            label: label.join(" "),
+            allocation: Allocation::single_core(&w),
+            workload: w,
+            accelerator: acc,
+            options: SchedulerOptions {
+                prefetch: spec.prefetch,
+                objective: Objective::Energy,
+            },
+        });
+    }
+    Ok((configs, runs))
+}
+
+/// The rows of `schedule` along axis `a`, the other axes at their first value.
+fn along<'r>(
+    spec: &SweepSpec,
+    hardware: &[Vec<String>],
+    rows: &'r [Row],
+    a: usize,
+    schedule: usize,
+) -> Vec<&'r Row> {
+    let schedules = spec.schedules.len();
+    hardware
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.iter()
+                .enumerate()
+                .all(|(k, v)| k == a || *v == spec.axes[k].values[0])
+        })
+        .map(|(h, _)| &rows[h * schedules + schedule])
+        .collect()
+}
+
+fn knees(spec: &SweepSpec, rows: &[Row], schedules: usize) -> Vec<Knee> {
+    let hardware = points(&spec.axes);
+    let mut out = Vec::new();
+    for (a, axis) in spec.axes.iter().enumerate() {
+        for s in 0..schedules {
+            let line = along(spec, &hardware, rows, a, s);
+            let shares: Vec<f64> = line
+                .iter()
+                .map(|r| dram_port_share(r).unwrap_or(1.0))
+                .collect();
+            let from = shares
+                .iter()
+                .position(|&x| x < spec.dram_bound_share)
+                .map(|i| axis.values[i].clone());
+            out.push(Knee {
+                schedule: rows[s].schedule.clone(),
+                axis: axis.path.clone(),
+                compute_bound_from: from,
+                dram_port_share: shares,
+            });
+        }
+    }
+    out
+}
+
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    workload: &'a str,
+    axes: &'a [Axis],
+    schedules: Vec<String>,
+    points: usize,
+    verified: usize,
+    seconds: f64,
+    dram_bound_share: f64,
+    knees: &'a [Knee],
+}
+
+fn summary<'a>(
+    spec: &'a SweepSpec,
+    hardware: &[Vec<String>],
+    rows: &'a [Row],
+    knees: &'a [Knee],
+    seconds: f64,
+) -> Summary<'a> {
+    Summary {
+        workload: rows.first().map_or("", |r| r.workload.as_str()),
+        axes: &spec.axes,
+        schedules: rows
+            .iter()
+            .take(spec.schedules.len())
+            .map(|r| r.schedule.clone())
+            .collect(),
+        points: hardware.len() * spec.schedules.len(),
+        verified: rows.iter().filter(|r| r.verified).count(),
+        seconds,
+        dram_bound_share: spec.dram_bound_share,
+        knees,
+    }
+}
+
+fn write_csv(
+    path: &Path,
+    spec: &SweepSpec,
+    hardware: &[Vec<String>],
+    rows: &[Row],
+) -> Result<(), SweepError> {
+    let mut file = crate::report::output::AtomicFile::create(path)?;
+    {
+        let mut w = csv::Writer::from_writer(&mut file);
+        let mut header: Vec<String> = spec.axes.iter().map(|a| a.path.clone()).collect();
+        header.extend(
+            [
+                "schedule",
+                "verified",
+                "failure",
+                "predicted_latency_cycles",
+                "measured_latency_cycles",
+                "latency_delta_percent",
+                "energy_pj",
+                "energy_dram_pj",
+                "energy_global_sram_pj",
+                "energy_local_buffers_pj",
+                "energy_pe_pj",
+                "energy_noc_pj",
+                "dram_bits",
+                "dram_utilisation",
+                "peak_global_sram_bits",
+            ]
+            .map(String::from),
+        );
+        for side in ["predicted", "measured"] {
+            header.extend(
+                StallCause::ALL
+                    .iter()
+                    .map(|c| format!("{side}_stall_{}_cycles", c.name())),
+            );
+        }
+        w.write_record(&header)?;
+        let schedules = spec.schedules.len();
+        for (i, r) in rows.iter().enumerate() {
+            let mut rec: Vec<String> = hardware[i / schedules].clone();
+            let m = r.measured.as_ref();
+            let e = m.map(|m| &m.energy_by_component_pj);
+            let opt = |v: Option<String>| v.unwrap_or_default();
+            rec.extend([
+                r.schedule.clone(),
+                r.verified.to_string(),
+                opt(r.failure.clone()),
+                r.predicted.latency_cycles.to_string(),
+                opt(m.map(|m| m.latency_cycles.to_string())),
+                opt(r.latency_delta_percent.map(|d| format!("{d:.4}"))),
+                opt(m.map(|m| format!("{:.3}", m.energy_pj))),
+                opt(e.map(|e| format!("{:.3}", e.dram))),
+                opt(e.map(|e| format!("{:.3}", e.global_sram))),
+                opt(e.map(|e| format!("{:.3}", e.local_buffers))),
+                opt(e.map(|e| format!("{:.3}", e.pe))),
+                opt(e.map(|e| format!("{:.3}", e.noc))),
+                opt(m.map(|m| m.dram_bits.to_string())),
+                opt(m.zip(r.dram_busy_cycles).map(|(m, busy)| {
+                    format!("{:.4}", busy as f64 / m.latency_cycles.max(1) as f64)
+                })),
+                opt(m.map(|m| m.peak_global_sram_bits.to_string())),
+            ]);
+            rec.extend(
+                StallCause::ALL
+                    .iter()
+                    .map(|&c| r.predicted.stall(c).to_string()),
+            );
+            rec.extend(
+                StallCause::ALL
+                    .iter()
+                    .map(|&c| opt(m.map(|m| m.stall(c).to_string()))),
+            );
+            w.write_record(&rec)?;
+        }
+        w.flush().map_err(csv::Error::from)?;
+    }
+    file.commit()?;
+    Ok(())
+}
+
+/// Writes `sweep.csv`, `summary.json` and the plots into `dir`; returns the file names.
+fn write_outputs(
+    dir: &Path,
+    spec: &SweepSpec,
+    hardware: &[Vec<String>],
+    rows: &[Row],
+    knees: &[Knee],
+    seconds: f64,
+) -> Result<Vec<String>, SweepError> {
+    write_csv(&dir.join("sweep.csv"), spec, hardware, rows)?;
+    crate::report::output::write(
+        &dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary(spec, hardware, rows, knees, seconds))?.as_bytes(),
+    )?;
+    let mut written = vec!["sweep.csv".to_string(), "summary.json".to_string()];
+    let workload = rows.first().map_or("", |r| r.workload.as_str());
+    for (a, axis) in spec.axes.iter().enumerate() {
+        let slug = axis.path.replace(['.', '*'], "_");
+        let mut energy_lines = Vec::new();
+        for s in 0..spec.schedules.len() {
+            let line = along(spec, hardware, rows, a, s);
+            let measured = |f: &dyn Fn(&crate::validate::sweep::Figures) -> f64| -> Vec<f64> {
+                line.iter()
+                    .map(|r| r.measured.as_ref().map_or(0.0, f))
+                    .collect()
+            };
+            // Busy cycles at the bottom, then each stall cause (fill/drain is in busy).
+            let mut stacks = vec![(
+                "computing".to_string(),
+                measured(&|m| {
+                    let stalls: u64 = StallCause::ALL
+                        .iter()
+                        .filter(|&&c| c != StallCause::FillDrain)
+                        .map(|&c| m.stall(c))
+                        .sum();
+                    m.latency_cycles.saturating_sub(stalls) as f64
+                }),
+            )];
+            for c in StallCause::ALL
+                .iter()
+                .filter(|&&c| c != StallCause::FillDrain)
+            {
+                stacks.push((
+                    format!("stall: {}", c.name()),
+                    measured(&|m| m.stall(*c) as f64),
+                ));
+            }
+            let lines = vec![
+                (
+                    "predicted latency".to_string(),
+                    line.iter()
+                        .map(|r| r.predicted.latency_cycles as f64)
+                        .collect(),
+                ),
+                (
+                    "measured latency".to_string(),
+                    measured(&|m| m.latency_cycles as f64),
+                ),
+            ];
+            let file = format!("latency_{slug}_{}.svg", s + 1);
+            crate::report::plot::against_axis(
+                &dir.join(&file),
+                &format!(
+                    "{workload}, {}: latency against {}",
+                    compact(&rows[s].schedule),
+                    axis.path
+                ),
+                &axis.path,
+                "cycles",
+                &axis.values,
+                &stacks,
+                &lines,
+            )?;
+            written.push(file);
+            energy_lines.push((
+                compact(&rows[s].schedule),
+                line.iter()
+                    .map(|r| r.measured.as_ref().map_or(0.0, |m| m.energy_pj / 1e6))
+                    .collect(),
+            ));
+        }
+        let file = format!("energy_{slug}.svg");
+        crate::report::plot::against_axis(
+            &dir.join(&file),
+            &format!("{workload}: energy per inference against {}", axis.path),
+            &axis.path,
+            "energy (µJ)",
+            &axis.values,
+            &[],
+            &energy_lines,
+        )?;
+        written.push(file);
+    }
+    if let [x, y] = &spec.axes[..] {
+        // Measured latency over both axes, for the first schedule.
+        let n = x.values.len().max(y.values.len()) - 1;
+        let cells: Vec<crate::report::plot::Cell> = hardware
+            .iter()
+            .enumerate()
+            .filter_map(|(h, p)| {
+                let m = rows[h * spec.schedules.len()].measured.as_ref()?;
+                Some(crate::report::plot::Cell {
+                    x: x.values.iter().position(|v| *v == p[0])?,
+                    y: y.values.iter().position(|v| *v == p[1])?,
+                    value: m.latency_cycles as f64,
+                    label: crate::report::plot::readable(m.latency_cycles as f64),
+                })
+            })
+            .collect();
+        crate::report::plot::heatmap(
+            &dir.join("latency_heatmap.svg"),
+            &format!(
+                "{workload}, {}: measured latency (cycles)",
+                compact(&rows[0].schedule)
+            ),
+            &format!("{} (index into {:?})", x.path, x.values),
+            &format!("{} (index into {:?})", y.path, y.values),
+            n,
+            &cells,
+            None,
+        )?;
+        written.push("latency_heatmap.svg".into());
+    }
+    Ok(written)
+}
+
+fn render(
+    spec: &SweepSpec,
+    hardware: &[Vec<String>],
+    rows: &[Row],
+    knees: &[Knee],
+    seconds: f64,
+) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{} points ({} hardware × {} schedules) in {seconds:.1} s, {} verified",
+        rows.len(),
+        hardware.len(),
+        spec.schedules.len(),
+        rows.iter().filter(|r| r.verified).count()
+    );
+    let mut header: Vec<String> = spec.axes.iter().map(|a| a.path.clone()).collect();
+    header.extend(
+        [
+            "schedule",
+            "predicted",
+            "measured",
+            "Δ %",
+            "dram_port stall",
+            "DRAM busy %",
+            "energy",
+        ]
+        .map(String::from),
+    );
+    let mut t = Table::new(header);
+    let schedules = spec.schedules.len();
+    for (i, r) in rows.iter().enumerate() {
+        let mut row = hardware[i / schedules].clone();
+        let m = r.measured.as_ref();
+        row.extend([
+            compact(&r.schedule),
+            thousands(r.predicted.latency_cycles),
+            m.map_or("-".into(), |m| thousands(m.latency_cycles)),
+            r.latency_delta_percent
+                .map_or("-".into(), |d| format!("{d:+.1}")),
+            m.map_or("-".into(), |m| thousands(m.stall(StallCause::DramPort))),
+            m.zip(r.dram_busy_cycles).map_or("-".into(), |(m, b)| {
+                format!("{:.1}", 100.0 * b as f64 / m.latency_cycles.max(1) as f64)
+            }),
+            m.map_or("-".into(), |m| {
+                crate::model::units::human_energy_pj(m.energy_pj)
+            }),
+        ]);
+        t.row(row);
+    }
+    text.push_str(&t.render());
+    let _ = writeln!(
+        text,
+        "\nwhere each schedule stops being DRAM-bound (DRAM-port stalls under {:.0} % of its latency)",
+        100.0 * spec.dram_bound_share
+    );
+    for k in knees {
+        let _ = writeln!(
+            text,
+            "  {} along {}: {}",
+            compact(&k.schedule),
+            k.axis,
+            k.compute_bound_from
+                .as_deref()
+                .map_or("DRAM-bound at every value".to_string(), |v| format!(
+                    "from {v}"
+                ))
+        );
+    }
+    text
 }
 
 #[cfg(test)]

@@ -164,3 +164,48 @@ fn published_figures_must_be_positive_factors() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_scenario_sweep_runs_and_bad_axes_name_their_field() {
+    let dir = std::env::temp_dir().join(format!("stems-sweep-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let models = std::env::current_dir().expect("cwd").join("models");
+    let text = |axes: &str| {
+        format!(
+            "name = \"s\"\n[[sweep]]\nname = \"latency\"\nworkload = \"{m}/workloads/tiny_fused.toml\"\n\
+             hardware = \"{m}/hardware/meta_proto.toml\"\ngb = \"4KiB\"\nschedules = [\"ST-LBL\", \"2T-LF,ST-LBL\"]\n\
+             axes = [{axes}]\n",
+            m = models.display()
+        )
+    };
+    let path = dir.join("sweep.toml");
+    std::fs::write(&path, text("\"dram.latency_cycles=50,200\"")).expect("write");
+    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.sweeps.len(), 1);
+    let out_dir = dir.join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(["run", path.to_str().expect("path"), "--out"])
+        .arg(&out_dir)
+        .output()
+        .expect("run stems");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("sweep 'latency'") && stdout.contains("4 points"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(out_dir.join("sweep1/sweep.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 5);
+    // A bad axis is reported with its field.
+    std::fs::write(&path, text("\"dram.bw_bits=1..9\"")).expect("write");
+    let e = Scenario::load(&path).expect_err("bad axis");
+    assert!(
+        e.to_string().contains("sweep 'latency' field 'axes'"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,6 +1,7 @@
 //! `stems run`: a scenario file.
 
 use super::Format;
+use super::progress::Progress;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -24,16 +25,27 @@ pub fn run(args: RunArgs) -> Result<()> {
         .iter()
         .map(|x| 1 + x.schedules.len())
         .sum();
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let result = stems::scenario::run(&scenario, |experiment, schedule| {
-        bar.set_message(format!("{experiment}: {schedule}"));
-        bar.inc(1);
-    })?;
-    bar.finish_and_clear();
+    let mut failed = 0;
+    if total > 0 {
+        failed += run_experiments(&args, &scenario, total)?;
+    }
+    for (i, (name, spec)) in scenario.sweeps.iter().enumerate() {
+        failed += run_sweep(&args, i, name, spec)?;
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} schedule(s) failed verification on the simulator");
+    }
+    Ok(())
+}
+
+fn run_experiments(
+    args: &RunArgs,
+    scenario: &stems::scenario::Scenario,
+    total: usize,
+) -> Result<usize> {
+    let progress = Progress::new(total as u64, "runs");
+    let result = stems::scenario::run(scenario, |_, _| progress.inc())?;
+    progress.finish();
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (i, x) in result.experiments.iter().enumerate() {
@@ -56,9 +68,29 @@ pub fn run(args: RunArgs) -> Result<()> {
         Format::Table => outln!("{}", result.render_table().trim_end()),
         Format::Json => outln!("{}", serde_json::to_string_pretty(&result)?),
     }
-    let failed = result.failed_verification();
-    if failed > 0 {
-        anyhow::bail!("{failed} schedule(s) failed verification on the simulator");
+    Ok(result.failed_verification())
+}
+
+/// One `[[sweep]]` of the scenario; with `--out`, its files go to `DIR/sweepN`.
+fn run_sweep(
+    args: &RunArgs,
+    index: usize,
+    name: &str,
+    spec: &stems::sweep::SweepSpec,
+) -> Result<usize> {
+    let total = stems::sweep::points(&spec.axes).len() * spec.schedules.len();
+    let progress = Progress::new(total as u64, "points");
+    let result =
+        stems::sweep::run(spec.clone(), || progress.inc()).map_err(super::sweep::bad_input)?;
+    progress.finish();
+    if let Some(dir) = &args.out {
+        let dir = dir.join(format!("sweep{}", index + 1));
+        let written = result.write(&dir)?;
+        eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
-    Ok(())
+    match args.format {
+        Format::Table => outln!("\nsweep '{name}'\n{}", result.render_table().trim_end()),
+        Format::Json => outln!("{}", result.summary_json()?),
+    }
+    Ok(result.failed())
 }
