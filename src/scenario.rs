@@ -341,20 +341,18 @@ fn resolve_sweep(
         }
         Err(e) => diag.at(&span, &el, "workload", e.to_string()),
     }
-    (diag.problems.len() == before).then(|| {
-        (
-            rs.name,
-            crate::sweep::SweepSpec {
-                workload,
-                hardware,
-                overrides,
-                axes,
-                schedules: rs.schedules,
-                prefetch: rs.prefetch,
-                dram_bound_share: rs.dram_bound_share,
-            },
-        )
-    })
+    (diag.problems.len() == before).then_some((
+        rs.name,
+        crate::sweep::SweepSpec {
+            workload,
+            hardware,
+            overrides,
+            axes,
+            schedules: rs.schedules,
+            prefetch: rs.prefetch,
+            dram_bound_share: rs.dram_bound_share,
+        },
+    ))
 }
 
 /// One schedule's outcome in an experiment.
