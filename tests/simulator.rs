@@ -485,7 +485,7 @@ fn broken_schedule_files_exit_2_naming_the_problem() {
 }
 
 #[test]
-fn simulate_draws_occupancy_bandwidth_and_queue_delay_pictures() {
+fn simulate_draws_occupancy_saturation_and_queue_delay_pictures() {
     let dir = std::env::temp_dir().join(format!("stems-plots-{}", std::process::id()));
     let out = stems(&[
         "simulate",
@@ -499,17 +499,20 @@ fn simulate_draws_occupancy_bandwidth_and_queue_delay_pictures() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for svg in [
-        "sram_occupancy.svg",
-        "dram_bandwidth.svg",
-        "dram_queue_delay.svg",
+    for (svg, needle) in [
+        ("sram_occupancy.svg", "conv_b"),
+        ("dram_utilisation.svg", "PE array waiting for DRAM"),
+        ("dram_queue_delay.svg", "<rect"),
     ] {
         let text = std::fs::read_to_string(dir.join(svg)).expect("svg");
         assert!(
-            text.starts_with("<svg") && (text.contains("<polyline") || text.contains("<rect")),
-            "{svg}"
+            text.starts_with("<svg") && text.contains(needle),
+            "{svg}: {needle}"
         );
     }
+    // The bin width is stated; percentages stay within 0..=100.
+    let u = std::fs::read_to_string(dir.join("dram_utilisation.svg")).expect("svg");
+    assert!(u.contains("bins of"), "bin width on the axis");
     std::fs::remove_dir_all(&dir).ok();
 }
 

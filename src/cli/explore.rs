@@ -140,7 +140,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
                         stems::report::plot::Cell {
                             x: o.point.batched,
                             y: o.point.fused,
-                            value: v,
+                            value: v / 1e6,
                             label: format!("{:.1}", v / 1e6),
                         }
                     })

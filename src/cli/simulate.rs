@@ -56,8 +56,9 @@ pub struct SimulateArgs {
     /// says `verified: false` and nothing is checked).
     #[arg(long)]
     pub no_verify: bool,
-    /// Write SVG pictures into this directory: SRAM occupancy and DRAM bandwidth over
-    /// time, and the DRAM queue-delay histogram.
+    /// Write SVG pictures into this directory: SRAM occupancy over time with the
+    /// layers computing, DRAM saturation over time (bus busy and PE waiting, per bin),
+    /// and the DRAM queue-delay histogram.
     #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub plots: Option<PathBuf>,
 }
@@ -117,7 +118,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     let predicted = schedule.predicted.clone();
-    let schedule_dram_bw = schedule.accelerator.dram.bw_bits;
+    let layer_names: Vec<String> = schedule
+        .workload
+        .layers
+        .iter()
+        .map(|l| l.name.clone())
+        .collect();
     let options = SimOptions {
         trace: args.trace.clone(),
         trace_window: args.trace_window.clone(),
@@ -133,8 +139,23 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         let what = format!(
             "{} on {}",
             measured.report.workload,
-            measured.report.schedule.join(",")
+            stems::schedule::spec::compact(&measured.report.schedule.join(","))
         );
+        // Layer bands: consecutive tiles of one layer (first core) merged.
+        let mut bands: Vec<(u64, u64, String)> = Vec::new();
+        for &(from, to, layer) in t.cores.first().map_or(&[][..], |c| &c.tiles[..]) {
+            match bands.last_mut() {
+                Some(last) if last.2 == layer_names[layer] => last.1 = to,
+                _ => bands.push((from, to, layer_names[layer].clone())),
+            }
+        }
+        let dram_stalls: Vec<(u64, u64)> = t
+            .cores
+            .iter()
+            .flat_map(|c| &c.stalls)
+            .filter(|s| s.2 == stems::report::cost::StallCause::DramPort)
+            .map(|s| (s.0, s.1))
+            .collect();
         let series: Vec<(String, &[(u64, u64)])> = t
             .sram_bits
             .iter()
@@ -147,14 +168,16 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             &series,
             measured.report.global_sram_bits,
             end,
+            &bands,
         )?;
-        stems::report::plot::bandwidth(
-            &dir.join("dram_bandwidth.svg"),
-            &format!("DRAM bandwidth: {what}"),
+        stems::report::plot::dram_utilisation(
+            &dir.join("dram_utilisation.svg"),
+            &format!("DRAM saturation: {what}"),
             &t.dram_bursts,
+            &dram_stalls,
+            t.cores.len(),
             end,
-            schedule_dram_bw,
-            400,
+            200,
         )?;
         stems::report::plot::histogram(
             &dir.join("dram_queue_delay.svg"),
@@ -163,7 +186,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             &t.dram_queue_delays,
         )?;
         eprintln!(
-            "wrote sram_occupancy.svg, dram_bandwidth.svg, dram_queue_delay.svg to {}",
+            "wrote sram_occupancy.svg, dram_utilisation.svg, dram_queue_delay.svg to {}",
             dir.display()
         );
     }

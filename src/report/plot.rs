@@ -73,8 +73,9 @@ pub fn heatmap(
 ) -> Result<(), PlotError> {
     let e = err(path);
     let side = 80 * (n as u32 + 1) + 120;
-    let root = SVGBackend::new(path, (side, side)).into_drawing_area();
+    let root = SVGBackend::new(path, (side + 130, side)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let (root, bar_area) = root.split_horizontally(side);
     // Cells are centred on integer coordinates so that the axis labels sit under them.
     let span = -0.5..(n as f64 + 0.5);
     let mut chart = ChartBuilder::on(&root)
@@ -125,7 +126,63 @@ pub fn heatmap(
             )))
             .map_err(|x| e(x.to_string()))?;
     }
+    colour_bar(&bar_area, lo, hi, best.is_some()).map_err(&e)?;
     root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
+/// The heatmap's scale: the colours from `lo` (bottom) to `hi` (top) on the same
+/// (logarithmic when positive) scale as the cells, and what the red outline means.
+fn colour_bar(
+    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    lo: f64,
+    hi: f64,
+    marked_best: bool,
+) -> Result<(), String> {
+    let (top, height, steps) = (60i32, 240i32, 48i32);
+    let value_at = |k: i32| {
+        let t = k as f64 / steps as f64;
+        if lo > 0.0 && hi > lo {
+            (lo.ln() + t * (hi.ln() - lo.ln())).exp()
+        } else {
+            lo + t * (hi - lo)
+        }
+    };
+    for k in 0..steps {
+        let y0 = top + height - (k + 1) * height / steps;
+        let y1 = top + height - k * height / steps;
+        area.draw(&Rectangle::new(
+            [(14, y0), (34, y1)],
+            heat(value_at(k), lo, hi).filled(),
+        ))
+        .map_err(|x| x.to_string())?;
+    }
+    let scale = if lo > 0.0 && hi > lo {
+        "log scale"
+    } else {
+        "linear"
+    };
+    for (text, y) in [
+        (readable(hi), top - 6),
+        (readable(lo), top + height - 6),
+        (scale.to_string(), top + height + 14),
+    ] {
+        area.draw(&Text::new(text, (40, y), ("sans-serif", 12)))
+            .map_err(|x| x.to_string())?;
+    }
+    if marked_best {
+        area.draw(&Rectangle::new(
+            [(14, top + height + 40), (34, top + height + 56)],
+            ShapeStyle::from(&RED).stroke_width(3),
+        ))
+        .map_err(|x| x.to_string())?;
+        area.draw(&Text::new(
+            "best",
+            (40, top + height + 42),
+            ("sans-serif", 12),
+        ))
+        .map_err(|x| x.to_string())?;
+    }
     Ok(())
 }
 
@@ -307,23 +364,48 @@ pub fn occupancy(
     series: &[(String, &[(u64, u64)])],
     capacity_bits: u64,
     end: u64,
+    bands: &[(u64, u64, String)],
 ) -> Result<(), PlotError> {
     let e = err(path);
     let kib = |bits: u64| bits as f64 / 8192.0;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    let top = kib(capacity_bits) * 1.12;
+    let root = SVGBackend::new(path, (1000, 440)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
+        .caption(title, ("sans-serif", 17))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0u64..end.max(1), 0f64..kib(capacity_bits) * 1.05)
+        .build_cartesian_2d(0u64..end.max(1), 0f64..top)
         .map_err(|x| e(x.to_string()))?;
     chart
         .configure_mesh()
+        .x_label_formatter(&|v: &u64| readable(*v as f64))
         .x_desc("cycle")
         .y_desc("global SRAM in use (KiB)")
         .draw()
+        .map_err(|x| e(x.to_string()))?;
+    // The layer computing, as alternating bands, named where there is room.
+    chart
+        .draw_series(bands.iter().enumerate().map(|(i, (from, to, _))| {
+            let shade = if i % 2 == 0 { 0.10 } else { 0.04 };
+            Rectangle::new([(*from, 0.0), (*to, top)], BLACK.mix(shade).filled())
+        }))
+        .map_err(|x| e(x.to_string()))?;
+    let min_width = end.max(1) / 25;
+    chart
+        .draw_series(
+            bands
+                .iter()
+                .filter(|(from, to, _)| to - from >= min_width)
+                .map(|(from, to, name)| {
+                    let style = ("sans-serif", 11)
+                        .into_font()
+                        .color(&BLACK.mix(0.7))
+                        .pos(Pos::new(HPos::Center, VPos::Top));
+                    Text::new(name.clone(), ((from + to) / 2, top * 0.99), style)
+                }),
+        )
         .map_err(|x| e(x.to_string()))?;
     chart
         .draw_series(LineSeries::new(
@@ -352,6 +434,7 @@ pub fn occupancy(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()
@@ -360,66 +443,96 @@ pub fn occupancy(
     Ok(())
 }
 
-/// DRAM bandwidth over time, averaged over `windows` equal windows, with the port's peak.
-pub fn bandwidth(
-    path: &Path,
-    title: &str,
-    bursts: &[(u64, u64, u64)],
-    end: u64,
-    peak_bits_per_cycle: u64,
-    windows: u64,
-) -> Result<(), PlotError> {
-    let e = err(path);
-    let end = end.max(1);
-    let width = end.div_ceil(windows.max(1)).max(1);
-    let mut bits = vec![0f64; end.div_ceil(width) as usize + 1];
-    for &(s, t, b) in bursts {
-        // Spread each burst over the windows it covers.
-        let dur = t.saturating_sub(s).max(1);
-        let mut at = s;
-        while at < s + dur {
-            let w = (at / width) as usize;
-            let next = ((at / width + 1) * width).min(s + dur);
-            if let Some(slot) = bits.get_mut(w) {
-                *slot += b as f64 * (next - at) as f64 / dur as f64;
+/// Cycles of `[from, to)` intervals falling in each of `bins` bins of `width` cycles.
+fn binned(intervals: impl Iterator<Item = (u64, u64)>, width: u64, bins: usize) -> Vec<f64> {
+    let mut out = vec![0f64; bins];
+    for (from, to) in intervals {
+        let mut at = from;
+        while at < to {
+            let b = (at / width) as usize;
+            let next = ((at / width + 1) * width).min(to);
+            if let Some(slot) = out.get_mut(b) {
+                *slot += (next - at) as f64;
             }
             at = next;
         }
     }
-    let points: Vec<(u64, f64)> = bits
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (i as u64 * width, b / width as f64))
-        .collect();
-    let root = SVGBackend::new(path, (900, 380)).into_drawing_area();
+    out
+}
+
+/// DRAM saturation over time, in bins of equal width (stated on the axis): the share of
+/// each bin the port held the bus (bursts), and the share of PE-array cycles (all cores)
+/// lost to waiting for the DRAM port, both 0–100 %.
+pub fn dram_utilisation(
+    path: &Path,
+    title: &str,
+    bursts: &[(u64, u64, u64)],
+    dram_stalls: &[(u64, u64)],
+    cores: usize,
+    end: u64,
+    bins: u64,
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let end = end.max(1);
+    let width = end.div_ceil(bins.max(1)).max(1);
+    let n = end.div_ceil(width) as usize;
+    let busy = binned(bursts.iter().map(|&(s, t, _)| (s, t)), width, n);
+    let stalled = binned(dram_stalls.iter().copied(), width, n);
+    let series = |v: &[f64], per: f64| -> Vec<(f64, f64)> {
+        v.iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let pct = 100.0 * c / per;
+                let x0 = (i as u64 * width) as f64;
+                [(x0, pct), (x0 + width as f64, pct)]
+            })
+            .collect()
+    };
+    let root = SVGBackend::new(path, (1000, 400)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
+    let (plot_area, legend_area) = root.split_horizontally(790);
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(title, ("sans-serif", 17))
         .margin(12)
-        .x_label_area_size(40)
+        .x_label_area_size(44)
         .y_label_area_size(60)
-        .build_cartesian_2d(0u64..end, 0f64..peak_bits_per_cycle as f64 * 1.1)
+        .build_cartesian_2d(0f64..end as f64, 0f64..105.0)
         .map_err(|x| e(x.to_string()))?;
+    let x_desc = format!("cycle (bins of {} cycles)", readable(width as f64));
     chart
         .configure_mesh()
-        .x_desc("cycle")
-        .y_desc("DRAM bandwidth (bits/cycle)")
+        .x_label_formatter(&|v: &f64| readable(*v))
+        .x_desc(x_desc)
+        .y_desc("% of the bin")
         .draw()
         .map_err(|x| e(x.to_string()))?;
     chart
-        .draw_series(LineSeries::new(
-            [
-                (0, peak_bits_per_cycle as f64),
-                (end, peak_bits_per_cycle as f64),
-            ],
-            &RED,
-        ))
-        .map_err(|x| e(x.to_string()))?;
-    chart
         .draw_series(
-            AreaSeries::new(points, 0.0, LINE_COLORS[0].mix(0.4)).border_style(LINE_COLORS[0]),
+            AreaSeries::new(series(&busy, width as f64), 0.0, LINE_COLORS[0].mix(0.35))
+                .border_style(LINE_COLORS[0]),
         )
         .map_err(|x| e(x.to_string()))?;
+    chart
+        .draw_series(LineSeries::new(
+            series(&stalled, (width * cores.max(1) as u64) as f64),
+            SERIES_COLORS[1].stroke_width(2),
+        ))
+        .map_err(|x| e(x.to_string()))?;
+    for (k, (name, color)) in [
+        ("DRAM bus busy", LINE_COLORS[0]),
+        ("PE array waiting for DRAM", SERIES_COLORS[1]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let y = 40 + 22 * k as i32;
+        legend_area
+            .draw(&Rectangle::new([(10, y - 5), (24, y + 5)], color.filled()))
+            .map_err(|x| e(x.to_string()))?;
+        legend_area
+            .draw(&Text::new(name, (30, y - 7), ("sans-serif", 13)))
+            .map_err(|x| e(x.to_string()))?;
+    }
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }

@@ -69,6 +69,15 @@ pub struct Ids {
     pub controllers: Vec<ComponentId>,
 }
 
+/// What one core did over time, for pictures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CoreTimeline {
+    /// PE stall slices: (from, to, cause).
+    pub stalls: Vec<(Cycle, Cycle, StallCause)>,
+    /// Computed tiles: (start, end, layer id).
+    pub tiles: Vec<(Cycle, Cycle, usize)>,
+}
+
 /// Which tiles' spans go into the trace.
 #[derive(Debug, Clone, Default)]
 pub struct TraceFilter {
@@ -173,6 +182,8 @@ pub struct Controller {
     /// When each transfer track of the trace is next free (transfers overlap, so
     /// they spread over as many tracks as needed).
     transfer_tracks: Vec<Cycle>,
+    /// Stall slices and computed tiles, kept for pictures when asked.
+    pub timeline: Option<CoreTimeline>,
     // Routes.
     next_tag: u64,
     /// Routes in flight: who waits for them and when they were issued.
@@ -242,6 +253,7 @@ impl Controller {
             object_in_flight: HashMap::new(),
             trace_labels: HashMap::new(),
             transfer_tracks: Vec::new(),
+            timeline: None,
             mem: SramMap::new(capacity),
             next_tag: ((core as u64) << 48) + 1,
             outstanding: HashMap::new(),
@@ -256,6 +268,12 @@ impl Controller {
             latency: Latencies::default(),
             filter,
         }
+    }
+
+    /// Keeps stall slices and tile spans for pictures.
+    pub fn recording(mut self, on: bool) -> Self {
+        self.timeline = on.then(CoreTimeline::default);
+        self
     }
 
     fn traced(&self, tile: TileId) -> bool {
@@ -616,7 +634,8 @@ impl Controller {
             return Ok(false);
         }
         let tile_id = self.tiles[local];
-        let st = &self.schedule.tiles[tile_id];
+        let schedule = Arc::clone(&self.schedule);
+        let st = &schedule.tiles[tile_id];
         if st.tile.deps.iter().any(|&d| !self.done[d]) {
             return Ok(false);
         }
@@ -910,6 +929,10 @@ impl Controller {
         let _ = self.latency.tile.record(now - c.start);
         self.compute_done[c.local] = true;
         self.done[c.tile] = true;
+        if let Some(t) = self.timeline.as_mut() {
+            t.tiles
+                .push((c.start, now, self.schedule.tiles[c.tile].tile.layer));
+        }
         if let Some(v) = out.validity.as_deref_mut() {
             v.tile_done(c.tile, self.core);
         }
@@ -985,15 +1008,20 @@ impl Controller {
         }
     }
 
-    /// A labelled stall slice on the core's "stalls" track.
+    /// A labelled stall slice on the core's "stalls" track (and in the timeline).
     fn trace_stall(
-        &self,
+        &mut self,
         tile: TileId,
         cause: StallCause,
         from: Cycle,
         to: Cycle,
         out: &mut Outbox,
     ) {
+        if let Some(t) = self.timeline.as_mut()
+            && to > from
+        {
+            t.stalls.push((from, to, cause));
+        }
         if out.trace.is_some() && self.traced(tile) && to > from {
             let group = format!("core{}", self.core);
             if let Some(t) = out.trace.as_deref_mut() {

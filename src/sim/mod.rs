@@ -98,6 +98,8 @@ pub struct Timelines {
     pub dram_bursts: Vec<(Cycle, Cycle, u64)>,
     /// DRAM port queue delays: (cycles, count).
     pub dram_queue_delays: Vec<(u64, u64)>,
+    /// Per core: PE stall slices and computed tiles.
+    pub cores: Vec<controller::CoreTimeline>,
 }
 
 /// What the verifier proved and what it measured of waste.
@@ -301,14 +303,17 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     let ids = Arc::new(ids);
     let writers = Arc::new(writers(&schedule));
     for core in 0..acc.cores.len() {
-        let id = kernel.add(Box::new(Controller::new(
-            core,
-            first_controller + core,
-            Arc::clone(&ids),
-            Arc::clone(&schedule),
-            Arc::clone(&writers),
-            filter.clone(),
-        )));
+        let id = kernel.add(Box::new(
+            Controller::new(
+                core,
+                first_controller + core,
+                Arc::clone(&ids),
+                Arc::clone(&schedule),
+                Arc::clone(&writers),
+                filter.clone(),
+            )
+            .recording(options.record_timelines),
+        ));
         kernel.send(0, id, Message::Start);
     }
 
@@ -404,6 +409,10 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
                 .collect(),
             dram_bursts: dram.and_then(|d| d.bursts.clone()).unwrap_or_default(),
             dram_queue_delays: dram.map(DramModel::queue_delays).unwrap_or_default(),
+            cores: controllers
+                .iter()
+                .map(|c| c.timeline.clone().unwrap_or_default())
+                .collect(),
         }
     });
     let verification = VerificationReport::new(options.verify, waste, &schedule.workload, &ledger);
