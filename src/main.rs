@@ -111,6 +111,15 @@ stems validate --workload models/workloads/tiny_fused.toml --hardware models/har
 stems sweep --workload models/workloads/tiny_fused.toml --hardware models/hardware/meta_proto.toml \\\n    --schedule 2T-LF,ST-LBL --axis gb=2KiB..16KiB*2 --axis dram.latency_cycles=100..400+100"
     )]
     Sweep(cli::sweep::SweepArgs),
+    /// Combine the shards of one exploration (explore --shard K/N --out DIR) into what
+    /// one unsharded run writes; checks that every shard is there once and that all
+    /// come from the same space, models and options.
+    ///
+    /// Example: stems merge shard0 shard1 shard2 shard3 --out all
+    #[command(
+        after_help = "Examples:\n  for k in 0 1 2 3; do stems explore --workload W --hardware H --space exhaustive \\\n    --shard $k/4 --out shard$k & done; wait\n  stems merge shard0 shard1 shard2 shard3 --out all"
+    )]
+    Merge(cli::merge::MergeArgs),
 }
 
 fn main() -> ExitCode {
@@ -173,6 +182,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Explore(args) => cli::explore::run(args),
         Command::Validate(args) => cli::validate::run(args),
         Command::Sweep(args) => cli::sweep::run(args),
+        Command::Merge(args) => cli::merge::run(args),
     }
 }
 

@@ -108,7 +108,7 @@ fn explore_writes_csv_summary_and_pictures() {
         csv.lines()
             .next()
             .expect("header")
-            .starts_with("batched,fused,schedule,energy_pj")
+            .starts_with("point,batched,fused,schedule,energy_pj")
     );
     for svg in ["dram_energy.svg", "energy.svg", "breakdown.svg"] {
         let text = std::fs::read_to_string(dir.join(svg)).expect("svg");

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use stems::mapping::Objective;
 use stems::model::units::thousands;
 use stems::report::Table;
-use stems::report::output::AtomicFile;
 use stems::schedule::SchedulerOptions;
 
 #[derive(Args)]
@@ -35,9 +34,26 @@ pub struct ExploreArgs {
     /// How many of the best schedules to list.
     #[arg(long, allow_hyphen_values = true, default_value_t = 10)]
     pub top: usize,
-    /// Write explore.csv, summary.json and SVG pictures into this directory.
-    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
+    /// Write explore.csv, summary.json and SVG pictures into this directory. Rows are
+    /// written as schedules complete, so an interrupted run can be finished with
+    /// --resume DIR.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DIR",
+        conflicts_with = "resume"
+    )]
     pub out: Option<PathBuf>,
+    /// Finish an interrupted run in DIR (the same space, models and options).
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Cost only the K-th of N disjoint slices of the space (0 ≤ K < N); combine the
+    /// shards' directories with `stems merge`.
+    #[arg(long, allow_hyphen_values = true, value_name = "K/N")]
+    pub shard: Option<stems::explore::store::Shard>,
+    /// Go ahead with a run estimated at more than an hour.
+    #[arg(long)]
+    pub yes: bool,
     #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -50,8 +66,14 @@ pub fn parse_rank(s: &str) -> Result<stems::explore::Rank, String> {
     s.parse()
 }
 
+/// Spaces above this many schedules are refused (use sharding instead).
+const LIMIT: u128 = 70_000;
+/// Runs estimated above this many seconds ask for --yes.
+const LONG_RUN_SECONDS: f64 = 3600.0;
+
 pub fn run(args: ExploreArgs) -> Result<()> {
-    use stems::explore::{Space, best, explore as run_space, write_csv};
+    use stems::explore::store::{RunDir, RunHeader, fingerprint, write_results};
+    use stems::explore::{Space, best, explore_each};
     use stems::model::limits::MAX_JOBS;
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
@@ -66,7 +88,6 @@ pub fn run(args: ExploreArgs) -> Result<()> {
             fuse_from: args.fuse_from,
         }
     };
-    const LIMIT: u128 = 70_000;
     if space.size(n) > LIMIT {
         bail!(UsageError(format!(
             "the exhaustive space of {n} blocks has {} schedules (limit {LIMIT}); use the hybrid space",
@@ -78,21 +99,122 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         prefetch: !args.no_prefetch,
         objective: Objective::Energy,
     };
-    let bar = indicatif::ProgressBar::new(points.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} schedules  {per_sec}  eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
+    let header = RunHeader {
+        workload: workload.name.clone(),
+        blocks: n,
+        timesteps: workload.timesteps,
+        global_sram_bits: accelerator.cores[0].global_sram().size_bits,
+        space,
+        rank_by: args.rank_by,
+        points: points.len(),
+        shard: args.shard,
+        fingerprint: fingerprint(&[
+            env!("CARGO_PKG_VERSION").as_bytes(),
+            &read(&args.models.workload),
+            &read(&args.models.hardware),
+            format!("{:?}", args.models.overrides.model()).as_bytes(),
+            format!("{options:?} {space:?} {}", points.len()).as_bytes(),
+        ]),
+    };
+    // The run directory: new, or an interrupted run to finish.
+    let dir = args.resume.as_ref().or(args.out.as_ref());
+    let (store, mut outcomes) = match (&args.resume, &args.out) {
+        (Some(d), _) => {
+            let (store, done) = RunDir::resume(d, &header).map_err(store_error)?;
+            eprintln!(
+                "resuming {}: {} points already costed",
+                d.display(),
+                done.len()
+            );
+            (Some(store), done)
+        }
+        (None, Some(d)) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            (
+                Some(RunDir::create(d, &header).map_err(store_error)?),
+                Vec::new(),
+            )
+        }
+        (None, None) => (None, Vec::new()),
+    };
+    let done: std::collections::BTreeSet<usize> = outcomes.iter().map(|o| o.index).collect();
+    let todo: Vec<usize> = header
+        .indices()
+        .into_iter()
+        .filter(|i| !done.contains(i))
+        .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
         .context("starting worker threads")?;
+    let threads = pool.current_num_threads().max(1);
+    let store = std::sync::Mutex::new(store);
+    let fresh = std::sync::Mutex::new(Vec::new());
+    let stored_error = std::sync::Mutex::new(None);
+    let progress = super::progress::Progress::new(todo.len() as u64, "schedules");
     let started = std::time::Instant::now();
-    let outcomes =
-        pool.install(|| run_space(&workload, &accelerator, &points, options, || bar.inc(1)))?;
-    bar.finish_and_clear();
+    let keep = |o: stems::explore::Outcome| {
+        progress.inc();
+        if let Ok(mut s) = store.lock()
+            && let Some(s) = s.as_mut()
+            && let Err(e) = s.append(&o)
+            && let Ok(mut slot) = stored_error.lock()
+        {
+            slot.get_or_insert(e);
+        }
+        if let Ok(mut v) = fresh.lock() {
+            v.push(o);
+        }
+    };
+    // A short timed sample first: the size of the run and what it will take.
+    let sample = todo.len().min(2 * threads);
+    pool.install(|| {
+        explore_each(
+            &workload,
+            &accelerator,
+            &points,
+            &todo[..sample],
+            options,
+            keep,
+        )
+    })?;
+    let per_point = started.elapsed().as_secs_f64() / sample.max(1) as f64;
+    let estimate = per_point * (todo.len() - sample) as f64;
+    eprintln!(
+        "{} schedules to cost{}; about {:.0} s",
+        todo.len(),
+        args.shard.map_or(String::new(), |s| format!(
+            " (shard {s} of a {}-point space)",
+            points.len()
+        )),
+        estimate
+    );
+    if estimate > LONG_RUN_SECONDS && !args.yes {
+        bail!(UsageError(format!(
+            "this run would take about {:.1} h; pass --yes to go ahead, or split it with --shard K/N over several machines and `stems merge` the results",
+            estimate / 3600.0
+        )));
+    }
+    pool.install(|| {
+        explore_each(
+            &workload,
+            &accelerator,
+            &points,
+            &todo[sample..],
+            options,
+            keep,
+        )
+    })?;
+    progress.finish();
+    if let Some(e) = stored_error.into_inner().unwrap_or(None) {
+        return Err(store_error(e));
+    }
+    if let Some(s) = store.into_inner().unwrap_or(None).as_mut() {
+        s.sync().map_err(store_error)?;
+    }
+    outcomes.extend(fresh.into_inner().unwrap_or_default());
+    outcomes.sort_by_key(|o| o.index);
     let seconds = started.elapsed().as_secs_f64();
     let best_index = best(&outcomes, args.rank_by);
     let baseline = outcomes
@@ -105,116 +227,20 @@ pub fn run(args: ExploreArgs) -> Result<()> {
             .total_cmp(&args.rank_by.value(&outcomes[b].report))
             .then(a.cmp(&b))
     });
-
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let csv_path = dir.join("explore.csv");
-        let mut file = AtomicFile::create(&csv_path)?;
-        write_csv(&mut file, &outcomes)
-            .with_context(|| format!("writing {}", csv_path.display()))?;
-        file.commit()?;
-        let gb = stems::model::units::human_bits(accelerator.cores[0].global_sram().size_bits);
-        if let Space::Hybrid {
-            batch_from,
-            fuse_from,
-        } = space
-        {
-            let best_dram = best(&outcomes, stems::explore::Rank::DramEnergy);
-            for (file, what, value, pick) in [
-                ("dram_energy.svg", "DRAM energy (µJ)", 0, best_dram),
-                (
-                    "energy.svg",
-                    "energy (µJ)",
-                    1,
-                    best(&outcomes, stems::explore::Rank::Energy),
-                ),
-            ] {
-                let cells: Vec<stems::report::plot::Cell> = outcomes
-                    .iter()
-                    .map(|o| {
-                        let v = if value == 0 {
-                            o.report.energy_pj.dram
-                        } else {
-                            o.report.energy_pj.total
-                        };
-                        stems::report::plot::Cell {
-                            x: o.point.batched,
-                            y: o.point.fused,
-                            value: v / 1e6,
-                            label: format!("{:.1}", v / 1e6),
-                        }
-                    })
-                    .collect();
-                stems::report::plot::heatmap(
-                    &dir.join(file),
-                    &format!("{} on {gb}: {what} per inference", workload.name),
-                    &format!("blocks time-batched (from the {batch_from})"),
-                    &format!("blocks layer-fused (from the {fuse_from})"),
-                    n,
-                    &cells,
-                    pick.map(|i| (outcomes[i].point.batched, outcomes[i].point.fused)),
-                )?;
-            }
-        }
-        let mut bars: Vec<(String, &stems::report::cost::Report)> = Vec::new();
-        if let Some(b) = baseline {
-            bars.push(("ST-LBL".into(), &outcomes[b].report));
-        }
-        if let Some(b) = best_index
-            && Some(b) != baseline
-        {
-            bars.push(("best".into(), &outcomes[b].report));
-        }
-        stems::report::plot::breakdown(
-            &dir.join("breakdown.svg"),
-            &format!("{} on {gb}: energy per inference", workload.name),
-            &bars,
-        )?;
-        #[derive(serde::Serialize)]
-        struct Summary<'a> {
-            workload: &'a str,
-            global_sram_bits: u64,
-            space: Space,
-            rank_by: stems::explore::Rank,
-            schedules: usize,
-            seconds: f64,
-            best: Option<&'a stems::explore::Outcome>,
-            baseline: Option<&'a stems::explore::Outcome>,
-        }
-        let summary = Summary {
-            workload: &workload.name,
-            global_sram_bits: accelerator.cores[0].global_sram().size_bits,
-            space,
-            rank_by: args.rank_by,
-            schedules: outcomes.len(),
-            seconds,
-            best: best_index.map(|i| &outcomes[i]),
-            baseline: baseline.map(|i| &outcomes[i]),
-        };
-        stems::report::output::write(
-            &dir.join("summary.json"),
-            serde_json::to_string_pretty(&summary)?.as_bytes(),
-        )?;
-        eprintln!(
-            "wrote explore.csv, summary.json, breakdown.svg{} to {}",
-            if matches!(space, Space::Hybrid { .. }) {
-                ", dram_energy.svg, energy.svg"
-            } else {
-                ""
-            },
-            dir.display()
-        );
+    if let Some(dir) = dir {
+        let written = write_results(dir, &header, &outcomes, false).map_err(store_error)?;
+        eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
 
     match args.format {
         Format::Table => {
             outln!(
                 "{} schedules of {} on {} global SRAM in {:.2} s ({:.0} schedules/s), ranked by {:?}",
-                outcomes.len(),
+                todo.len(),
                 workload.name,
                 stems::model::units::human_bits(accelerator.cores[0].global_sram().size_bits),
                 seconds,
-                outcomes.len() as f64 / seconds.max(1e-9),
+                todo.len() as f64 / seconds.max(1e-9),
                 args.rank_by
             );
             let base = baseline.map(|b| &outcomes[b].report);
@@ -296,4 +322,13 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A run directory that does not belong to this run is bad input.
+pub fn store_error(e: stems::explore::store::StoreError) -> anyhow::Error {
+    if e.is_bad_input() {
+        UsageError(e.to_string()).into()
+    } else {
+        e.into()
+    }
 }

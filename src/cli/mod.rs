@@ -21,6 +21,7 @@ pub mod evaluate;
 pub mod explore;
 pub mod inspect;
 pub mod map;
+pub mod merge;
 pub mod progress;
 pub mod run;
 pub mod simulate;

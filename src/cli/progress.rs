@@ -1,12 +1,21 @@
 //! Progress of long runs: a bar on a terminal, otherwise (CI, `nohup`, a log file) a
-//! line every few seconds with done/total, rate and time left.
+//! line every few seconds (`STEMS_PROGRESS_SECONDS`, default 5) with done/total, rate
+//! and time left.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const LOG_EVERY: Duration = Duration::from_secs(5);
+/// Seconds between progress lines when stderr is not a terminal.
+fn log_every() -> Duration {
+    let seconds = std::env::var("STEMS_PROGRESS_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(5.0);
+    Duration::from_secs_f64(seconds.min(3600.0))
+}
 
 pub struct Progress {
     what: &'static str,
@@ -15,6 +24,7 @@ pub struct Progress {
     started: Instant,
     bar: Option<indicatif::ProgressBar>,
     last_log: Mutex<Instant>,
+    every: Duration,
 }
 
 impl Progress {
@@ -36,6 +46,7 @@ impl Progress {
             started: Instant::now(),
             bar,
             last_log: Mutex::new(Instant::now()),
+            every: log_every(),
         }
     }
 
@@ -49,7 +60,7 @@ impl Progress {
         let Ok(mut last) = self.last_log.lock() else {
             return;
         };
-        if last.elapsed() < LOG_EVERY || done == self.total {
+        if last.elapsed() < self.every || done == self.total {
             return;
         }
         *last = Instant::now();

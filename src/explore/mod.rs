@@ -6,9 +6,14 @@
 //! counted from one side, for every i, j in 0..=N — (N+1)² schedules; block cuts are
 //! TB or ST, LF or LBL. The exhaustive space tries all 4^N combinations.
 //!
+//! `store` keeps a run in a directory that survives interruptions (`--resume`) and
+//! splits across machines (`--shard K/N`, `stems merge`).
+//!
 //! Results do not depend on the thread count: every schedule is costed independently
 //! (mapping results do not depend on what a thread's mapper cache holds) and results
 //! are collected in the order of the space.
+
+pub mod store;
 
 use crate::mapping::Mapper;
 use crate::model::{Accelerator, Workload};
@@ -18,12 +23,12 @@ use crate::schedule::{
     schedule,
 };
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
 /// Which end of the network a technique is applied from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Input,
@@ -51,7 +56,7 @@ impl fmt::Display for Side {
 }
 
 /// The space to explore.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Space {
     Hybrid { batch_from: Side, fuse_from: Side },
@@ -147,13 +152,15 @@ impl Space {
 /// A costed point.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// Position of the point in its space.
+    pub index: usize,
     #[serde(flatten)]
     pub point: Point,
     pub report: Report,
 }
 
 /// What to rank schedules by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rank {
     #[default]
@@ -189,8 +196,8 @@ impl Rank {
     }
 }
 
-/// Costs every point; `progress` is called once per finished schedule (from any
-/// thread).
+/// Costs every point, in the order of the space; `progress` is called once per
+/// finished schedule (from any thread).
 pub fn explore(
     workload: &Workload,
     accelerator: &Accelerator,
@@ -198,31 +205,54 @@ pub fn explore(
     options: SchedulerOptions,
     progress: impl Fn() + Sync,
 ) -> Result<Vec<Outcome>, ScheduleError> {
-    let allocation = Allocation::single_core(workload);
-    points
-        .par_iter()
-        .map_init(
-            || Mapper::new(accelerator),
-            |mapper, point| {
-                let s = schedule(
-                    workload,
-                    accelerator,
-                    &point.spec,
-                    &allocation,
-                    options,
-                    mapper,
-                )?;
-                progress();
-                Ok(Outcome {
-                    point: point.clone(),
-                    report: s.predicted,
-                })
-            },
-        )
-        .collect()
+    let all: Vec<usize> = (0..points.len()).collect();
+    let mut out = std::sync::Mutex::new(Vec::with_capacity(points.len()));
+    explore_each(workload, accelerator, points, &all, options, |o| {
+        progress();
+        if let Ok(mut v) = out.lock() {
+            v.push(o);
+        }
+    })?;
+    let mut v = std::mem::take(out.get_mut().unwrap_or_else(|e| e.into_inner()));
+    v.sort_by_key(|o| o.index);
+    Ok(v)
 }
 
-/// Index of the best outcome by `rank` (ties: the earlier point).
+/// Costs the points at `indices` in parallel, handing each outcome to `done` as it is
+/// ready (from any thread, in no particular order). Costs do not depend on the order
+/// or the thread count.
+pub fn explore_each(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    points: &[Point],
+    indices: &[usize],
+    options: SchedulerOptions,
+    done: impl Fn(Outcome) + Sync,
+) -> Result<(), ScheduleError> {
+    let allocation = Allocation::single_core(workload);
+    indices.par_iter().try_for_each_init(
+        || Mapper::new(accelerator),
+        |mapper, &index| {
+            let point = &points[index];
+            let s = schedule(
+                workload,
+                accelerator,
+                &point.spec,
+                &allocation,
+                options,
+                mapper,
+            )?;
+            done(Outcome {
+                index,
+                point: point.clone(),
+                report: s.predicted,
+            });
+            Ok(())
+        },
+    )
+}
+
+/// Index (into `outcomes`) of the best outcome by `rank` (ties: the earlier point).
 pub fn best(outcomes: &[Outcome], rank: Rank) -> Option<usize> {
     outcomes
         .iter()
@@ -237,8 +267,29 @@ pub fn best(outcomes: &[Outcome], rank: Rank) -> Option<usize> {
 
 /// The CSV header and one row per outcome.
 pub fn write_csv<W: std::io::Write>(out: W, outcomes: &[Outcome]) -> Result<(), csv::Error> {
+    write_csv_rows(out, outcomes, true)
+}
+
+/// One CSV row per outcome, after the header when `header`.
+pub fn write_csv_rows<W: std::io::Write>(
+    out: W,
+    outcomes: &[Outcome],
+    header: bool,
+) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
+    if header {
+        write_csv_header(&mut w)?;
+    }
+    for o in outcomes {
+        write_csv_row(&mut w, o)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn write_csv_header<W: std::io::Write>(w: &mut csv::Writer<W>) -> Result<(), csv::Error> {
     w.write_record([
+        "point",
         "batched",
         "fused",
         "schedule",
@@ -262,38 +313,38 @@ pub fn write_csv<W: std::io::Write>(out: W, outcomes: &[Outcome]) -> Result<(), 
         "peak_global_sram_bits",
         "spilled_bits",
         "streamed_tiles",
-    ])?;
-    for o in outcomes {
-        let r = &o.report;
-        let e = &r.energy_pj;
-        let b = &r.energy_by_operand_pj;
-        let d = &r.dram_bits;
-        w.write_record([
-            o.point.batched.to_string(),
-            o.point.fused.to_string(),
-            o.point.spec.to_string(),
-            format!("{:.3}", e.total),
-            format!("{:.3}", e.dram),
-            format!("{:.3}", e.global_sram),
-            format!("{:.3}", e.local_buffers),
-            format!("{:.3}", e.pe),
-            format!("{:.3}", e.noc),
-            format!("{:.3}", b.W),
-            format!("{:.3}", b.F),
-            format!("{:.3}", b.V),
-            format!("{:.3}", b.compute),
-            d.total.to_string(),
-            d.read.to_string(),
-            d.write.to_string(),
-            d.by_operand.W.to_string(),
-            d.by_operand.F.to_string(),
-            d.by_operand.V.to_string(),
-            r.latency_cycles.to_string(),
-            r.peak_global_sram_bits.to_string(),
-            r.spills.iter().map(|s| s.bits).sum::<u64>().to_string(),
-            r.streamed.iter().map(|s| s.tiles).sum::<u64>().to_string(),
-        ])?;
-    }
-    w.flush()?;
-    Ok(())
+    ])
+}
+
+fn write_csv_row<W: std::io::Write>(w: &mut csv::Writer<W>, o: &Outcome) -> Result<(), csv::Error> {
+    let r = &o.report;
+    let e = &r.energy_pj;
+    let b = &r.energy_by_operand_pj;
+    let d = &r.dram_bits;
+    w.write_record([
+        o.index.to_string(),
+        o.point.batched.to_string(),
+        o.point.fused.to_string(),
+        o.point.spec.to_string(),
+        format!("{:.3}", e.total),
+        format!("{:.3}", e.dram),
+        format!("{:.3}", e.global_sram),
+        format!("{:.3}", e.local_buffers),
+        format!("{:.3}", e.pe),
+        format!("{:.3}", e.noc),
+        format!("{:.3}", b.W),
+        format!("{:.3}", b.F),
+        format!("{:.3}", b.V),
+        format!("{:.3}", b.compute),
+        d.total.to_string(),
+        d.read.to_string(),
+        d.write.to_string(),
+        d.by_operand.W.to_string(),
+        d.by_operand.F.to_string(),
+        d.by_operand.V.to_string(),
+        r.latency_cycles.to_string(),
+        r.peak_global_sram_bits.to_string(),
+        r.spills.iter().map(|s| s.bits).sum::<u64>().to_string(),
+        r.streamed.iter().map(|s| s.tiles).sum::<u64>().to_string(),
+    ])
 }

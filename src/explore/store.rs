@@ -1,0 +1,496 @@
+//! A run directory that survives interruptions and splits across machines.
+//!
+//! `run.json` says what the run is (the space, the models' fingerprint, the options,
+//! the shard); `outcomes.jsonl` and `explore.csv` grow by one line per costed point as
+//! it completes, flushed at once and synced to disk every `SYNC_EVERY` points. A run
+//! resumed from its directory skips the points already there; shards of one space
+//! (`--shard K/N`: the points whose index is K modulo N) merge into what one unsharded
+//! run writes. The summary is written only at the end, atomically.
+
+use super::{Outcome, Point, Rank, Space, best, write_csv_rows};
+use crate::report::cost::Report;
+use crate::schedule::ScheduleSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// Points between syncs of the growing files to disk.
+const SYNC_EVERY: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {message}", path.display())]
+    Mismatch { path: PathBuf, message: String },
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Output(#[from] crate::report::output::OutputError),
+    #[error(transparent)]
+    Plot(#[from] crate::report::plot::PlotError),
+    #[error("writing the CSV: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+impl StoreError {
+    /// A directory that does not belong to this run, or shards that do not fit
+    /// together: bad input.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::Mismatch { .. })
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |error| StoreError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// `K/N`: the K-th of N disjoint slices of a space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not K/N with 0 ≤ K < N ≤ 100000 (e.g. 0/4)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count || count > 100_000 {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// Whether this shard costs point `index` (round-robin, so every shard gets a
+    /// similar mix of cheap and costly points).
+    pub fn takes(&self, index: usize) -> bool {
+        index % self.count == self.index
+    }
+}
+
+/// What a run directory holds; identical for every shard of one space but `shard`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHeader {
+    pub workload: String,
+    pub blocks: usize,
+    pub timesteps: u32,
+    pub global_sram_bits: u64,
+    pub space: Space,
+    pub rank_by: Rank,
+    /// Points in the whole space.
+    pub points: usize,
+    pub shard: Option<Shard>,
+    /// A hash of the model files' text, the overrides, the options and the space.
+    pub fingerprint: String,
+}
+
+impl RunHeader {
+    /// The points of the space this run costs.
+    pub fn indices(&self) -> Vec<usize> {
+        (0..self.points)
+            .filter(|&i| self.shard.is_none_or(|s| s.takes(i)))
+            .collect()
+    }
+}
+
+/// FNV-1a over the parts, as 16 hex digits: stable across runs and machines.
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.iter().chain(&[0xff]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// One line of `outcomes.jsonl`.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    index: usize,
+    batched: usize,
+    fused: usize,
+    schedule: Vec<String>,
+    report: Report,
+}
+
+/// An open run directory, growing by one line per costed point.
+pub struct RunDir {
+    dir: PathBuf,
+    jsonl: File,
+    csv: File,
+    unsynced: usize,
+}
+
+const HEADER: &str = "run.json";
+const OUTCOMES: &str = "outcomes.jsonl";
+const CSV: &str = "explore.csv";
+
+impl RunDir {
+    /// Starts a run in `dir`, which must not hold one already.
+    pub fn create(dir: &Path, header: &RunHeader) -> Result<Self, StoreError> {
+        if dir.join(HEADER).exists() {
+            return Err(StoreError::Mismatch {
+                path: dir.to_path_buf(),
+                message: "already holds a run; resume it with --resume, or choose another --out"
+                    .into(),
+            });
+        }
+        write_header(dir, header)?;
+        let mut csv_header = Vec::new();
+        write_csv_rows(&mut csv_header, &[], true)?;
+        std::fs::write(dir.join(CSV), csv_header).map_err(io(&dir.join(CSV)))?;
+        std::fs::write(dir.join(OUTCOMES), b"").map_err(io(&dir.join(OUTCOMES)))?;
+        Self::open(dir)
+    }
+
+    /// Reopens an interrupted run: `header` must be the one the run started with. Returns
+    /// the outcomes already costed; a line cut short by the interruption is dropped.
+    pub fn resume(dir: &Path, header: &RunHeader) -> Result<(Self, Vec<Outcome>), StoreError> {
+        let found = read_header(dir)?;
+        if &found != header {
+            return Err(StoreError::Mismatch {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "was started for another run (space, models, options or shard differ: {} vs {})",
+                    found.fingerprint, header.fingerprint
+                ),
+            });
+        }
+        let outcomes = read_outcomes(dir, header)?;
+        // Rewrite both growing files from what was read whole, so that a half-written
+        // line of either disappears.
+        let mut csv = Vec::new();
+        write_csv_rows(&mut csv, &outcomes, true)?;
+        std::fs::write(dir.join(CSV), csv).map_err(io(&dir.join(CSV)))?;
+        let mut jsonl = Vec::new();
+        for o in &outcomes {
+            jsonl.extend(record_line(o));
+        }
+        std::fs::write(dir.join(OUTCOMES), jsonl).map_err(io(&dir.join(OUTCOMES)))?;
+        Ok((Self::open(dir)?, outcomes))
+    }
+
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let append = |name: &str| {
+            let path = dir.join(name);
+            OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(io(&path))
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            jsonl: append(OUTCOMES)?,
+            csv: append(CSV)?,
+            unsynced: 0,
+        })
+    }
+
+    /// Appends one costed point to both files.
+    pub fn append(&mut self, o: &Outcome) -> Result<(), StoreError> {
+        let mut row = Vec::new();
+        write_csv_rows(&mut row, std::slice::from_ref(o), false)?;
+        self.csv.write_all(&row).map_err(io(&self.dir.join(CSV)))?;
+        self.jsonl
+            .write_all(&record_line(o))
+            .map_err(io(&self.dir.join(OUTCOMES)))?;
+        self.unsynced += 1;
+        if self.unsynced >= SYNC_EVERY {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.unsynced = 0;
+        self.csv.sync_data().map_err(io(&self.dir.join(CSV)))?;
+        self.jsonl.sync_data().map_err(io(&self.dir.join(OUTCOMES)))
+    }
+}
+
+fn record_line(o: &Outcome) -> Vec<u8> {
+    let r = Record {
+        index: o.index,
+        batched: o.point.batched,
+        fused: o.point.fused,
+        schedule: o.point.spec.entries(),
+        report: o.report.clone(),
+    };
+    let mut line = serde_json::to_vec(&r).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// Writes `run.json` (for a merged run, which is then like an unsharded one).
+pub fn write_header(dir: &Path, header: &RunHeader) -> Result<(), StoreError> {
+    let json = serde_json::to_string_pretty(header).map_err(|e| io(dir)(e.into()))?;
+    crate::report::output::write(&dir.join(HEADER), json.as_bytes())?;
+    Ok(())
+}
+
+pub fn read_header(dir: &Path) -> Result<RunHeader, StoreError> {
+    let path = dir.join(HEADER);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Mismatch {
+        path,
+        message: format!("is not a stems run header: {e}"),
+    })
+}
+
+/// The outcomes a run directory holds, by index (complete lines only).
+fn read_outcomes(dir: &Path, header: &RunHeader) -> Result<Vec<Outcome>, StoreError> {
+    let path = dir.join(OUTCOMES);
+    let file = File::open(&path).map_err(io(&path))?;
+    let mut by_index = BTreeMap::new();
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(io(&path))?;
+        // A line cut short by an interruption does not parse: it is costed again.
+        let Ok(r) = serde_json::from_str::<Record>(&line) else {
+            continue;
+        };
+        let spec = ScheduleSpec::parse(&r.schedule.join(","), header.blocks, header.timesteps)
+            .map_err(|e| StoreError::Mismatch {
+                path: path.clone(),
+                message: format!("point {}: {e}", r.index),
+            })?;
+        if r.index >= header.points {
+            return Err(StoreError::Mismatch {
+                path: path.clone(),
+                message: format!(
+                    "point {} lies outside the {}-point space",
+                    r.index, header.points
+                ),
+            });
+        }
+        by_index.insert(
+            r.index,
+            Outcome {
+                index: r.index,
+                point: Point {
+                    batched: r.batched,
+                    fused: r.fused,
+                    spec,
+                },
+                report: r.report,
+            },
+        );
+    }
+    Ok(by_index.into_values().collect())
+}
+
+/// The shards of one space, combined: every shard present once, all from the same
+/// space, models and options. Returns the unsharded header and every outcome.
+pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>), StoreError> {
+    let mismatch = |path: &Path, message: String| StoreError::Mismatch {
+        path: path.to_path_buf(),
+        message,
+    };
+    let Some(first) = dirs.first() else {
+        return Err(mismatch(
+            Path::new("."),
+            "no run directories to merge".into(),
+        ));
+    };
+    let base = RunHeader {
+        shard: None,
+        ..read_header(first)?
+    };
+    let mut seen: BTreeMap<usize, PathBuf> = BTreeMap::new();
+    let mut count = None;
+    let mut outcomes = Vec::new();
+    for dir in dirs {
+        let h = read_header(dir)?;
+        if (RunHeader {
+            shard: None,
+            ..h.clone()
+        }) != base
+        {
+            return Err(mismatch(
+                dir,
+                format!(
+                    "is a run of another space, models or options than {}",
+                    first.display()
+                ),
+            ));
+        }
+        let shard = h.shard.unwrap_or(Shard { index: 0, count: 1 });
+        if *count.get_or_insert(shard.count) != shard.count {
+            return Err(mismatch(dir, format!("is shard {shard}, of another split")));
+        }
+        if let Some(other) = seen.insert(shard.index, dir.clone()) {
+            return Err(mismatch(
+                dir,
+                format!("is shard {shard} again (also {})", other.display()),
+            ));
+        }
+        let got = read_outcomes(dir, &h)?;
+        let wanted = h.indices().len();
+        if got.len() != wanted {
+            return Err(mismatch(
+                dir,
+                format!(
+                    "holds {} of its {wanted} points; finish it with --resume first",
+                    got.len()
+                ),
+            ));
+        }
+        outcomes.extend(got);
+    }
+    let count = count.unwrap_or(1);
+    if let Some(missing) = (0..count).find(|k| !seen.contains_key(k)) {
+        return Err(mismatch(
+            first,
+            format!("shard {missing}/{count} is missing"),
+        ));
+    }
+    outcomes.sort_by_key(|o| o.index);
+    Ok((base, outcomes))
+}
+
+/// What `summary.json` holds: the same for a run, a resumed run and merged shards.
+#[derive(Serialize)]
+pub struct Summary<'a> {
+    pub workload: &'a str,
+    pub global_sram_bits: u64,
+    pub space: Space,
+    pub rank_by: Rank,
+    pub schedules: usize,
+    pub best: Option<&'a Outcome>,
+    pub baseline: Option<&'a Outcome>,
+}
+
+/// Writes `summary.json` (atomically), the heatmaps (hybrid spaces), the energy
+/// breakdown of the baseline and the best, and — when `csv` — `explore.csv` sorted by
+/// point. `outcomes` are in index order. Returns the file names.
+pub fn write_results(
+    dir: &Path,
+    header: &RunHeader,
+    outcomes: &[Outcome],
+    csv: bool,
+) -> Result<Vec<String>, StoreError> {
+    let mut written = Vec::new();
+    if csv {
+        let mut file = crate::report::output::AtomicFile::create(&dir.join(CSV))?;
+        write_csv_rows(&mut file, outcomes, true)?;
+        file.commit()?;
+    }
+    written.push(CSV.to_string());
+    let best_index = best(outcomes, header.rank_by);
+    let baseline = outcomes
+        .iter()
+        .position(|o| o.point.batched == 0 && o.point.fused == 0);
+    let gb = crate::model::units::human_bits(header.global_sram_bits);
+    if let Space::Hybrid {
+        batch_from,
+        fuse_from,
+    } = header.space
+    {
+        for (file, what, dram, pick) in [
+            (
+                "dram_energy.svg",
+                "DRAM energy (µJ)",
+                true,
+                best(outcomes, Rank::DramEnergy),
+            ),
+            (
+                "energy.svg",
+                "energy (µJ)",
+                false,
+                best(outcomes, Rank::Energy),
+            ),
+        ] {
+            let cells: Vec<crate::report::plot::Cell> = outcomes
+                .iter()
+                .map(|o| {
+                    let e = &o.report.energy_pj;
+                    let v = if dram { e.dram } else { e.total } / 1e6;
+                    crate::report::plot::Cell {
+                        x: o.point.batched,
+                        y: o.point.fused,
+                        value: v,
+                        label: format!("{v:.1}"),
+                    }
+                })
+                .collect();
+            crate::report::plot::heatmap(
+                &dir.join(file),
+                &format!("{} on {gb}: {what} per inference", header.workload),
+                &format!("blocks time-batched (from the {batch_from})"),
+                &format!("blocks layer-fused (from the {fuse_from})"),
+                header.blocks,
+                &cells,
+                pick.map(|i| (outcomes[i].point.batched, outcomes[i].point.fused)),
+            )?;
+            written.push(file.to_string());
+        }
+    }
+    let mut bars: Vec<(String, &Report)> = Vec::new();
+    if let Some(b) = baseline {
+        bars.push(("ST-LBL".into(), &outcomes[b].report));
+    }
+    if let Some(b) = best_index
+        && Some(b) != baseline
+    {
+        bars.push(("best".into(), &outcomes[b].report));
+    }
+    crate::report::plot::breakdown(
+        &dir.join("breakdown.svg"),
+        &format!("{} on {gb}: energy per inference", header.workload),
+        &bars,
+    )?;
+    written.push("breakdown.svg".into());
+    let summary = Summary {
+        workload: &header.workload,
+        global_sram_bits: header.global_sram_bits,
+        space: header.space,
+        rank_by: header.rank_by,
+        schedules: outcomes.len(),
+        best: best_index.map(|i| &outcomes[i]),
+        baseline: baseline.map(|i| &outcomes[i]),
+    };
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| io(dir)(e.into()))?;
+    crate::report::output::write(&dir.join("summary.json"), json.as_bytes())?;
+    written.push("summary.json".into());
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_a_space_into_disjoint_round_robin_slices() {
+        let shards: Vec<Shard> = (0..3)
+            .map(|k| format!("{k}/3").parse().expect("shard"))
+            .collect();
+        for i in 0..20 {
+            assert_eq!(shards.iter().filter(|s| s.takes(i)).count(), 1);
+        }
+        for bad in ["3/3", "1", "a/2", "0/0", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert_ne!(fingerprint(&[b"a", b"bc"]), fingerprint(&[b"ab", b"c"]));
+    }
+}

@@ -1,0 +1,203 @@
+//! Long design-space runs: an exploration killed part-way and resumed gives what an
+//! uninterrupted one gives, shards merge into the unsharded result, and a redirected run
+//! logs its progress.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RED: [&str; 8] = [
+    "--workload",
+    "models/workloads/red_lif_gen4.toml",
+    "--hardware",
+    "models/hardware/meta_proto.toml",
+    "--gb",
+    "512KiB",
+    "--batch-from",
+    "output",
+];
+
+fn stems(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(args)
+        .output()
+        .expect("run stems")
+}
+
+fn explore(extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["explore"];
+    args.extend(RED);
+    args.extend(extra);
+    stems(&args)
+}
+
+/// The CSV's data rows, sorted (rows are written as schedules complete).
+fn rows(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("explore.csv")).expect("csv");
+    let mut v: Vec<String> = text.lines().skip(1).map(String::from).collect();
+    v.sort();
+    v
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn an_exploration_killed_part_way_and_resumed_matches_an_uninterrupted_one() {
+    let base = std::env::temp_dir().join(format!("stems-resume-{}", std::process::id()));
+    let (whole, cut) = (base.join("whole"), base.join("cut"));
+    let out = explore(&["--out", whole.to_str().expect("path"), "--jobs", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // One worker, killed once a dozen schedules are on disk.
+    let mut args = vec!["explore"];
+    args.extend(RED);
+    args.extend(["--out", cut.to_str().expect("path"), "--jobs", "1"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let started = Instant::now();
+    while lines(&cut.join("outcomes.jsonl")) < 12 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let costed = lines(&cut.join("outcomes.jsonl"));
+    assert!(
+        (12..81).contains(&costed),
+        "killed part-way: {costed} of 81"
+    );
+    assert!(
+        !cut.join("summary.json").exists(),
+        "no summary before the end"
+    );
+
+    let out = explore(&["--resume", cut.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("points already costed"), "{stderr}");
+    assert_eq!(
+        std::fs::read(whole.join("summary.json")).expect("summary"),
+        std::fs::read(cut.join("summary.json")).expect("summary"),
+        "byte-identical summaries"
+    );
+    assert_eq!(rows(&whole), rows(&cut));
+    assert_eq!(rows(&cut).len(), 81);
+
+    // Resuming with other options is refused.
+    let out = stems(&[
+        "explore",
+        "--workload",
+        "models/workloads/red_lif_gen4.toml",
+        "--hardware",
+        "models/hardware/meta_proto.toml",
+        "--gb",
+        "256KiB",
+        "--resume",
+        cut.to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was started for another run"));
+    std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
+fn shards_run_concurrently_merge_into_the_unsharded_result() {
+    let base = std::env::temp_dir().join(format!("stems-shards-{}", std::process::id()));
+    let whole = base.join("whole");
+    let out = explore(&["--out", whole.to_str().expect("path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shard_dirs: Vec<_> = (0..4).map(|k| base.join(format!("shard{k}"))).collect();
+    let children: Vec<_> = shard_dirs
+        .iter()
+        .enumerate()
+        .map(|(k, dir)| {
+            let mut args = vec!["explore".to_string()];
+            args.extend(RED.iter().map(|s| s.to_string()));
+            args.extend([
+                "--shard".into(),
+                format!("{k}/4"),
+                "--out".into(),
+                dir.display().to_string(),
+                "--jobs".into(),
+                "1".into(),
+            ]);
+            Command::new(env!("CARGO_BIN_EXE_stems"))
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start shard")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("shard");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let merged = base.join("merged");
+    let mut args = vec!["merge".to_string()];
+    args.extend(shard_dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".into(), merged.display().to_string()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(&args)
+        .output()
+        .expect("merge");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(whole.join("summary.json")).expect("summary"),
+        std::fs::read(merged.join("summary.json")).expect("summary")
+    );
+    assert_eq!(rows(&whole), rows(&merged));
+    // A missing shard is named.
+    let out = stems(&[
+        "merge",
+        shard_dirs[0].to_str().expect("path"),
+        shard_dirs[2].to_str().expect("path"),
+        "--out",
+        base.join("partial").to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard 1/4 is missing"));
+    std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
+fn a_redirected_run_logs_its_progress() {
+    let mut args = vec!["explore"];
+    args.extend(RED);
+    args.extend(["--jobs", "1"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(&args)
+        .env("STEMS_PROGRESS_SECONDS", "0.2")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The size and estimate first, then lines with done/total, rate and time left.
+    assert!(stderr.contains("81 schedules to cost; about"), "{stderr}");
+    let progress = stderr
+        .lines()
+        .filter(|l| l.contains("/81 schedules (") && l.contains("/s, about"))
+        .count();
+    assert!(progress >= 2, "{stderr}");
+}
