@@ -347,10 +347,12 @@ fn resolve_sweep(
             workload,
             hardware,
             overrides,
-            axes,
-            schedules: rs.schedules,
             prefetch: rs.prefetch,
-            dram_bound_share: rs.dram_bound_share,
+            shape: crate::sweep::SweepShape {
+                axes,
+                schedules: rs.schedules,
+                dram_bound_share: rs.dram_bound_share,
+            },
         },
     ))
 }

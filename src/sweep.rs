@@ -13,14 +13,14 @@ use crate::report::cost::StallCause;
 use crate::schedule::spec::compact;
 use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
 use crate::validate::sweep::{self as runs_of, Config, Row, Run};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Most values one axis may take.
 pub const MAX_AXIS_VALUES: usize = 1000;
 
 /// One axis: a path and its values, in order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Axis {
     /// `gb` or an accelerator field path (`dram.bw_bits`).
     pub path: String,
@@ -204,23 +204,40 @@ impl SweepError {
     }
 }
 
-/// What to sweep: models, overrides every point shares, axes and schedules.
-#[derive(Debug, Clone)]
-pub struct SweepSpec {
-    pub workload: PathBuf,
-    pub hardware: PathBuf,
-    pub overrides: Overrides,
+/// The grid of a sweep: what its rows, table and pictures are laid out by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepShape {
     pub axes: Vec<Axis>,
     pub schedules: Vec<String>,
-    pub prefetch: bool,
     /// A schedule counts as DRAM-bound while the DRAM port stalls it this share of its
     /// latency or more.
     pub dram_bound_share: f64,
 }
 
+impl SweepShape {
+    /// Points of the grid: hardware points × schedules, hardware-major.
+    pub fn len(&self) -> usize {
+        points(&self.axes).len() * self.schedules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What to sweep: models, overrides every point shares, and the grid.
+#[derive(Debug, Clone)]
+pub struct SweepSpec {
+    pub workload: PathBuf,
+    pub hardware: PathBuf,
+    pub overrides: Overrides,
+    pub prefetch: bool,
+    pub shape: SweepShape,
+}
+
 /// A finished sweep: one row per (hardware point, schedule), hardware-major.
 pub struct SweepResult {
-    pub spec: SweepSpec,
+    pub shape: SweepShape,
     pub hardware: Vec<Vec<String>>,
     pub rows: Vec<Row>,
     pub knees: Vec<Knee>,
@@ -229,33 +246,69 @@ pub struct SweepResult {
 
 /// Runs every point (in the current rayon pool); `progress` is called once per point.
 pub fn run(spec: SweepSpec, progress: impl Fn() + Sync) -> Result<SweepResult, SweepError> {
-    if !(spec.dram_bound_share > 0.0 && spec.dram_bound_share < 1.0) {
+    let all: Vec<usize> = (0..spec.shape.len()).collect();
+    let rows = std::sync::Mutex::new(Vec::new());
+    let started = std::time::Instant::now();
+    run_points(&spec, &all, |i, row| {
+        progress();
+        if let Ok(mut v) = rows.lock() {
+            v.push((i, row));
+        }
+    })?;
+    let mut rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
+    rows.sort_by_key(|(i, _)| *i);
+    Ok(SweepResult::new(
+        spec.shape,
+        rows.into_iter().map(|(_, r)| r).collect(),
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Runs the grid points at `indices` (hardware-major positions), handing each row to
+/// `done` as it finishes (from any thread, in no particular order).
+pub fn run_points(
+    spec: &SweepSpec,
+    indices: &[usize],
+    done: impl Fn(usize, Row) + Sync,
+) -> Result<(), SweepError> {
+    check(&spec.shape)?;
+    let hardware = points(&spec.shape.axes);
+    let (configs, runs) = plan(spec, &hardware)?;
+    let picked: Vec<Run> = indices.iter().map(|&i| runs[i].clone()).collect();
+    runs_of::run_each(&configs, &picked, |k, row| done(indices[k], row))?;
+    Ok(())
+}
+
+/// A grid stems can run.
+pub fn check(shape: &SweepShape) -> Result<(), SweepError> {
+    if !(shape.dram_bound_share > 0.0 && shape.dram_bound_share < 1.0) {
         return Err(SweepError::Usage(
             "the DRAM-bound share must lie between 0 and 1".into(),
         ));
     }
-    let hardware = points(&spec.axes);
-    let total = hardware.len() * spec.schedules.len();
+    let total = shape.len();
     if total == 0 || total > MAX_POINTS {
         return Err(SweepError::Usage(format!(
             "{total} points asked for and every one is a simulation (1 to {MAX_POINTS}); narrow the axes"
         )));
     }
-    let (configs, runs) = plan(&spec, &hardware)?;
-    let started = std::time::Instant::now();
-    let rows = runs_of::run(&configs, &runs, progress)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let knees = knees(&spec, &rows, spec.schedules.len());
-    Ok(SweepResult {
-        spec,
-        hardware,
-        rows,
-        knees,
-        seconds,
-    })
+    Ok(())
 }
 
 impl SweepResult {
+    /// The result of every row of the grid, in order.
+    pub fn new(shape: SweepShape, rows: Vec<Row>, seconds: f64) -> Self {
+        let hardware = points(&shape.axes);
+        let knees = knees(&shape, &rows, shape.schedules.len());
+        Self {
+            shape,
+            hardware,
+            rows,
+            knees,
+            seconds,
+        }
+    }
+
     /// Points the simulator refused.
     pub fn failed(&self) -> usize {
         self.rows.iter().filter(|r| !r.verified).count()
@@ -263,7 +316,7 @@ impl SweepResult {
 
     pub fn render_table(&self) -> String {
         render(
-            &self.spec,
+            &self.shape,
             &self.hardware,
             &self.rows,
             &self.knees,
@@ -273,24 +326,16 @@ impl SweepResult {
 
     pub fn summary_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(&summary(
-            &self.spec,
+            &self.shape,
             &self.hardware,
             &self.rows,
             &self.knees,
-            self.seconds,
         ))
     }
 
     /// Writes `sweep.csv`, `summary.json` and the plots into `dir`; returns the names.
     pub fn write(&self, dir: &Path) -> Result<Vec<String>, SweepError> {
-        write_outputs(
-            dir,
-            &self.spec,
-            &self.hardware,
-            &self.rows,
-            &self.knees,
-            self.seconds,
-        )
+        write_outputs(dir, &self.shape, &self.hardware, &self.rows, &self.knees)
     }
 }
 
@@ -301,7 +346,7 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
     for point in hardware {
         let mut overrides = spec.overrides.clone();
         let mut label = Vec::new();
-        for (axis, value) in spec.axes.iter().zip(point) {
+        for (axis, value) in spec.shape.axes.iter().zip(point) {
             label.push(format!("{}={value}", axis.path));
             if axis.is_gb() {
                 let size: Size = value
@@ -317,7 +362,7 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
             }
         }
         let (w, acc) = crate::model::load(&spec.workload, &spec.hardware, &overrides)?;
-        for s in &spec.schedules {
+        for s in &spec.shape.schedules {
             runs.push(Run {
                 config: configs.len(),
                 spec: ScheduleSpec::parse(s, w.num_blocks, w.timesteps)?,
@@ -339,38 +384,38 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
 
 /// The rows of `schedule` along axis `a`, the other axes at their first value.
 fn along<'r>(
-    spec: &SweepSpec,
+    shape: &SweepShape,
     hardware: &[Vec<String>],
     rows: &'r [Row],
     a: usize,
     schedule: usize,
 ) -> Vec<&'r Row> {
-    let schedules = spec.schedules.len();
+    let schedules = shape.schedules.len();
     hardware
         .iter()
         .enumerate()
         .filter(|(_, p)| {
             p.iter()
                 .enumerate()
-                .all(|(k, v)| k == a || *v == spec.axes[k].values[0])
+                .all(|(k, v)| k == a || *v == shape.axes[k].values[0])
         })
         .map(|(h, _)| &rows[h * schedules + schedule])
         .collect()
 }
 
-fn knees(spec: &SweepSpec, rows: &[Row], schedules: usize) -> Vec<Knee> {
-    let hardware = points(&spec.axes);
+fn knees(shape: &SweepShape, rows: &[Row], schedules: usize) -> Vec<Knee> {
+    let hardware = points(&shape.axes);
     let mut out = Vec::new();
-    for (a, axis) in spec.axes.iter().enumerate() {
+    for (a, axis) in shape.axes.iter().enumerate() {
         for s in 0..schedules {
-            let line = along(spec, &hardware, rows, a, s);
+            let line = along(shape, &hardware, rows, a, s);
             let shares: Vec<f64> = line
                 .iter()
                 .map(|r| dram_port_share(r).unwrap_or(1.0))
                 .collect();
             let from = shares
                 .iter()
-                .position(|&x| x < spec.dram_bound_share)
+                .position(|&x| x < shape.dram_bound_share)
                 .map(|i| axis.values[i].clone());
             out.push(Knee {
                 schedule: rows[s].schedule.clone(),
@@ -390,44 +435,41 @@ struct Summary<'a> {
     schedules: Vec<String>,
     points: usize,
     verified: usize,
-    seconds: f64,
     dram_bound_share: f64,
     knees: &'a [Knee],
 }
 
 fn summary<'a>(
-    spec: &'a SweepSpec,
+    shape: &'a SweepShape,
     hardware: &[Vec<String>],
     rows: &'a [Row],
     knees: &'a [Knee],
-    seconds: f64,
 ) -> Summary<'a> {
     Summary {
         workload: rows.first().map_or("", |r| r.workload.as_str()),
-        axes: &spec.axes,
+        axes: &shape.axes,
         schedules: rows
             .iter()
-            .take(spec.schedules.len())
+            .take(shape.schedules.len())
             .map(|r| r.schedule.clone())
             .collect(),
-        points: hardware.len() * spec.schedules.len(),
+        points: hardware.len() * shape.schedules.len(),
         verified: rows.iter().filter(|r| r.verified).count(),
-        seconds,
-        dram_bound_share: spec.dram_bound_share,
+        dram_bound_share: shape.dram_bound_share,
         knees,
     }
 }
 
 fn write_csv(
     path: &Path,
-    spec: &SweepSpec,
+    shape: &SweepShape,
     hardware: &[Vec<String>],
     rows: &[Row],
 ) -> Result<(), SweepError> {
     let mut file = crate::report::output::AtomicFile::create(path)?;
     {
         let mut w = csv::Writer::from_writer(&mut file);
-        let mut header: Vec<String> = spec.axes.iter().map(|a| a.path.clone()).collect();
+        let mut header: Vec<String> = shape.axes.iter().map(|a| a.path.clone()).collect();
         header.extend(
             [
                 "schedule",
@@ -456,7 +498,7 @@ fn write_csv(
             );
         }
         w.write_record(&header)?;
-        let schedules = spec.schedules.len();
+        let schedules = shape.schedules.len();
         for (i, r) in rows.iter().enumerate() {
             let mut rec: Vec<String> = hardware[i / schedules].clone();
             let m = r.measured.as_ref();
@@ -502,24 +544,23 @@ fn write_csv(
 /// Writes `sweep.csv`, `summary.json` and the plots into `dir`; returns the file names.
 fn write_outputs(
     dir: &Path,
-    spec: &SweepSpec,
+    shape: &SweepShape,
     hardware: &[Vec<String>],
     rows: &[Row],
     knees: &[Knee],
-    seconds: f64,
 ) -> Result<Vec<String>, SweepError> {
-    write_csv(&dir.join("sweep.csv"), spec, hardware, rows)?;
+    write_csv(&dir.join("sweep.csv"), shape, hardware, rows)?;
     crate::report::output::write(
         &dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary(spec, hardware, rows, knees, seconds))?.as_bytes(),
+        serde_json::to_string_pretty(&summary(shape, hardware, rows, knees))?.as_bytes(),
     )?;
     let mut written = vec!["sweep.csv".to_string(), "summary.json".to_string()];
     let workload = rows.first().map_or("", |r| r.workload.as_str());
-    for (a, axis) in spec.axes.iter().enumerate() {
+    for (a, axis) in shape.axes.iter().enumerate() {
         let slug = axis.path.replace(['.', '*'], "_");
         let mut energy_lines = Vec::new();
-        for s in 0..spec.schedules.len() {
-            let line = along(spec, hardware, rows, a, s);
+        for s in 0..shape.schedules.len() {
+            let line = along(shape, hardware, rows, a, s);
             let measured = |f: &dyn Fn(&crate::validate::sweep::Figures) -> f64| -> Vec<f64> {
                 line.iter()
                     .map(|r| r.measured.as_ref().map_or(0.0, f))
@@ -592,14 +633,14 @@ fn write_outputs(
         )?;
         written.push(file);
     }
-    if let [x, y] = &spec.axes[..] {
+    if let [x, y] = &shape.axes[..] {
         // Measured latency over both axes, for the first schedule.
         let n = x.values.len().max(y.values.len()) - 1;
         let cells: Vec<crate::report::plot::Cell> = hardware
             .iter()
             .enumerate()
             .filter_map(|(h, p)| {
-                let m = rows[h * spec.schedules.len()].measured.as_ref()?;
+                let m = rows[h * shape.schedules.len()].measured.as_ref()?;
                 Some(crate::report::plot::Cell {
                     x: x.values.iter().position(|v| *v == p[0])?,
                     y: y.values.iter().position(|v| *v == p[1])?,
@@ -626,7 +667,7 @@ fn write_outputs(
 }
 
 fn render(
-    spec: &SweepSpec,
+    shape: &SweepShape,
     hardware: &[Vec<String>],
     rows: &[Row],
     knees: &[Knee],
@@ -639,10 +680,10 @@ fn render(
         "{} points ({} hardware × {} schedules) in {seconds:.1} s, {} verified",
         rows.len(),
         hardware.len(),
-        spec.schedules.len(),
+        shape.schedules.len(),
         rows.iter().filter(|r| r.verified).count()
     );
-    let mut header: Vec<String> = spec.axes.iter().map(|a| a.path.clone()).collect();
+    let mut header: Vec<String> = shape.axes.iter().map(|a| a.path.clone()).collect();
     header.extend(
         [
             "schedule",
@@ -656,7 +697,7 @@ fn render(
         .map(String::from),
     );
     let mut t = Table::new(header);
-    let schedules = spec.schedules.len();
+    let schedules = shape.schedules.len();
     for (i, r) in rows.iter().enumerate() {
         let mut row = hardware[i / schedules].clone();
         let m = r.measured.as_ref();
@@ -680,7 +721,7 @@ fn render(
     let _ = writeln!(
         text,
         "\nwhere each schedule stops being DRAM-bound (DRAM-port stalls under {:.0} % of its latency)",
-        100.0 * spec.dram_bound_share
+        100.0 * shape.dram_bound_share
     );
     for k in knees {
         let _ = writeln!(

@@ -201,3 +201,164 @@ fn a_redirected_run_logs_its_progress() {
         .count();
     assert!(progress >= 2, "{stderr}");
 }
+
+const TINY: [&str; 4] = [
+    "--workload",
+    "models/workloads/tiny_fused.toml",
+    "--hardware",
+    "models/hardware/meta_proto.toml",
+];
+
+fn succeeds(args: &[&str]) -> std::process::Output {
+    let out = stems(args);
+    assert!(
+        out.status.success(),
+        "stems {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn same_files(a: &Path, b: &Path, names: &[&str]) {
+    for name in names {
+        assert_eq!(
+            read(&a.join(name)),
+            read(&b.join(name)),
+            "{name} of {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn validate_shards_merge_and_an_interrupted_validate_resumes() {
+    let base = std::env::temp_dir().join(format!("stems-validate-grid-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = |name: &str| base.join(name).to_str().expect("path").to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["validate", "--space", "hybrid", "--gb", "128KiB,256KiB"];
+        args.extend(TINY);
+        args.extend(extra);
+        stems(&args)
+    };
+    let whole = run(&["--out", &dir("whole")]);
+    assert!(whole.status.success());
+    let outputs = ["summary.json", "validation.csv"];
+
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let out = run(&["--out", &dir(&format!("s{k}")), "--shard", &shard]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    succeeds(&[
+        "merge",
+        &dir("s0"),
+        &dir("s1"),
+        &dir("s2"),
+        "--out",
+        &dir("merged"),
+    ]);
+    same_files(&base.join("whole"), &base.join("merged"), &outputs);
+    let missing = stems(&["merge", &dir("s0"), &dir("s2"), "--out", &dir("m2")]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("shard 1/3 is missing"));
+
+    // An interruption: the header, five rows and a line cut short.
+    let cut = base.join("cut");
+    std::fs::create_dir_all(&cut).expect("mkdir");
+    std::fs::copy(base.join("whole/run.json"), cut.join("run.json")).expect("copy");
+    let journal = read(&base.join("whole/rows.jsonl"));
+    let kept: Vec<&str> = journal.lines().take(5).collect();
+    let torn = &journal.lines().nth(5).expect("a sixth row")[..40];
+    std::fs::write(
+        cut.join("rows.jsonl"),
+        format!("{}\n{torn}", kept.join("\n")),
+    )
+    .expect("write");
+    let resumed = run(&["--resume", &dir("cut")]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("5 runs already done"));
+    same_files(&base.join("whole"), &cut, &outputs);
+    assert_eq!(lines(&cut.join("rows.jsonl")), 18);
+
+    // Resuming with other options is refused rather than mixed in.
+    let other = stems(&[
+        "validate",
+        "--space",
+        "hybrid",
+        "--gb",
+        "64KiB",
+        TINY[0],
+        TINY[1],
+        TINY[2],
+        TINY[3],
+        "--resume",
+        &dir("cut"),
+    ]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("was started for another run"));
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn sweep_shards_merge_into_the_unsharded_sweep() {
+    let base = std::env::temp_dir().join(format!("stems-sweep-grid-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = |name: &str| base.join(name).to_str().expect("path").to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "--axis",
+            "dram.bw_bits=16,32,64,128",
+            "--axis",
+            "gb=64KiB,128KiB",
+            "--schedule",
+            "ST-LBL",
+            "--schedule",
+            "TB-LBL",
+        ];
+        args.extend(TINY);
+        args.extend(extra);
+        succeeds(&args)
+    };
+    run(&["--out", &dir("whole")]);
+    run(&["--out", &dir("s0"), "--shard", "0/2"]);
+    run(&["--out", &dir("s1"), "--shard", "1/2"]);
+    succeeds(&["merge", &dir("s1"), &dir("s0"), "--out", &dir("merged")]);
+    same_files(
+        &base.join("whole"),
+        &base.join("merged"),
+        &["summary.json", "sweep.csv", "latency_heatmap.svg"],
+    );
+
+    // A shard of another grid does not merge.
+    let mut other = vec![
+        "sweep",
+        "--axis",
+        "dram.bw_bits=16,32",
+        "--schedule",
+        "ST-LBL",
+    ];
+    other.extend(TINY);
+    let other_dir = dir("other");
+    other.extend(["--out", &other_dir, "--shard", "1/2"]);
+    succeeds(&other);
+    let mixed = stems(&["merge", &dir("s0"), &dir("other"), "--out", &dir("m2")]);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("another grid"));
+    let _ = std::fs::remove_dir_all(&base);
+}

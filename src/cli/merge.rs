@@ -1,11 +1,12 @@
-//! `stems merge`: the shards of one exploration (`stems explore --shard K/N --out DIR`)
-//! combined into what one unsharded run writes.
+//! `stems merge`: the shards of one run (`stems explore|validate|sweep --shard K/N
+//! --out DIR`) combined into what one unsharded run writes.
 
 use super::UsageError;
 use super::explore::store_error;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
+use stems::validate::journal;
 
 #[derive(Args)]
 pub struct MergeArgs {
@@ -25,6 +26,9 @@ pub fn run(args: MergeArgs) -> Result<()> {
             args.out.display()
         )));
     }
+    if args.dirs.iter().any(|d| journal::is_journal(d)) {
+        return merge_journals(&args);
+    }
     let (header, outcomes) = merge(&args.dirs).map_err(store_error)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -38,4 +42,67 @@ pub fn run(args: MergeArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// Validate and sweep shards: their rows, journaled again whole, and the outputs of
+/// an unsharded run.
+fn merge_journals(args: &MergeArgs) -> Result<()> {
+    let (header, rows) = journal::merge(&args.dirs).map_err(store_error)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut whole = journal::Journal::create(&args.out, &header).map_err(store_error)?;
+    for (index, row) in rows.iter().enumerate() {
+        whole.append(index, row).map_err(store_error)?;
+    }
+    whole.sync().map_err(store_error)?;
+    let layout = |e: serde_json::Error| {
+        UsageError(format!(
+            "{}: run.json: its layout does not fit a {} run: {e}",
+            args.dirs[0].display(),
+            header.kind
+        ))
+    };
+    let written = match header.kind.as_str() {
+        "validate" => {
+            let worst = serde_json::from_value::<WorstLayout>(header.layout.clone())
+                .map_err(layout)?
+                .worst;
+            let summary = stems::validate::sweep::Summary::new(&rows, worst);
+            super::validate::write_outputs(&args.out, &rows, &summary)?;
+            vec!["validation.csv, summary.json, predicted_vs_measured.svg".to_string()]
+        }
+        "sweep" => {
+            let shape: stems::sweep::SweepShape =
+                serde_json::from_value(header.layout.clone()).map_err(layout)?;
+            if rows.len() != shape.len() {
+                bail!(UsageError(format!(
+                    "{}: run.json: the grid has {} points but its header says {}",
+                    args.dirs[0].display(),
+                    shape.len(),
+                    rows.len()
+                )));
+            }
+            stems::sweep::SweepResult::new(shape, rows.clone(), 0.0)
+                .write(&args.out)
+                .map_err(super::sweep::bad_input)?
+        }
+        other => bail!(UsageError(format!(
+            "{}: run.json: unknown run kind '{other}'",
+            args.dirs[0].display()
+        ))),
+    };
+    eprintln!(
+        "merged {} shards ({} {} rows): wrote {} to {}",
+        args.dirs.len(),
+        rows.len(),
+        header.kind,
+        written.join(", "),
+        args.out.display()
+    );
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct WorstLayout {
+    worst: usize,
 }

@@ -20,6 +20,7 @@ macro_rules! outln {
 pub mod evaluate;
 pub mod explore;
 pub mod inspect;
+pub mod journaled;
 pub mod map;
 pub mod merge;
 pub mod progress;

@@ -78,7 +78,7 @@ fn run_sweep(
     name: &str,
     spec: &stems::sweep::SweepSpec,
 ) -> Result<usize> {
-    let total = stems::sweep::points(&spec.axes).len() * spec.schedules.len();
+    let total = spec.shape.len();
     let progress = Progress::new(total as u64, "points");
     let result =
         stems::sweep::run(spec.clone(), || progress.inc()).map_err(super::sweep::bad_input)?;

@@ -2,13 +2,16 @@
 //! scheduled, simulated and verified; a CSV row per point, plots against each axis,
 //! and where each schedule stops being DRAM-bound.
 
-use super::progress::Progress;
+use super::journaled::{JournalArgs, run_grid};
 use super::{Format, ModelFiles, UsageError};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
+use stems::explore::store::{Shard, fingerprint};
 use stems::model::limits::MAX_JOBS;
-use stems::sweep::{Axis, SweepError, SweepSpec};
+use stems::sweep::{Axis, SweepError, SweepResult, SweepShape, SweepSpec};
+use stems::validate::journal::JournalHeader;
+use stems::validate::sweep::Row;
 
 #[derive(Args)]
 pub struct SweepArgs {
@@ -51,6 +54,8 @@ pub struct SweepArgs {
     /// a heatmap for two axes) here.
     #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub journal: JournalArgs,
     #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -63,22 +68,39 @@ pub fn run(args: SweepArgs) -> Result<()> {
         workload: args.models.workload.clone(),
         hardware: args.models.hardware.clone(),
         overrides: args.models.overrides.model(),
-        axes: args.axes.clone(),
-        schedules: args.schedules.clone(),
         prefetch: !args.no_prefetch,
-        dram_bound_share: args.dram_bound_share,
+        shape: SweepShape {
+            axes: args.axes.clone(),
+            schedules: args.schedules.clone(),
+            dram_bound_share: args.dram_bound_share,
+        },
     };
-    let total = stems::sweep::points(&spec.axes).len() * spec.schedules.len();
-    let progress = Progress::new(total as u64, "points");
+    stems::sweep::check(&spec.shape).map_err(bad_input)?;
+    let header = header(&spec, args.journal.shard)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
         .context("starting worker threads")?;
-    let result = pool
-        .install(|| stems::sweep::run(spec, || progress.inc()))
-        .map_err(bad_input)?;
-    progress.finish();
-    if let Some(dir) = &args.out {
+    let started = std::time::Instant::now();
+    let rows = run_grid(&args.journal, &args.out, &header, "points", |todo, done| {
+        pool.install(|| stems::sweep::run_points(&spec, todo, done))
+            .map_err(bad_input)
+    })?;
+    let rows: Vec<Row> = rows.into_values().collect();
+    if let Some(shard) = args.journal.shard {
+        let failed = rows.iter().filter(|r| !r.verified).count();
+        outln!(
+            "shard {shard}: {} of the grid's {} points run, {failed} failed verification; combine the shards with `stems merge`",
+            rows.len(),
+            header.points
+        );
+        if failed > 0 {
+            bail!("{failed} of {} points failed verification", rows.len());
+        }
+        return Ok(());
+    }
+    let result = SweepResult::new(spec.shape, rows, started.elapsed().as_secs_f64());
+    if let Some(dir) = args.journal.dir(&args.out) {
         let written = result.write(dir)?;
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
@@ -94,6 +116,24 @@ pub fn run(args: SweepArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What a sweep's run directory is for: the grid, and a hash of the models and options
+/// it is run on.
+fn header(spec: &SweepSpec, shard: Option<Shard>) -> Result<JournalHeader> {
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
+    Ok(JournalHeader {
+        kind: "sweep".into(),
+        points: spec.shape.len(),
+        shard,
+        fingerprint: fingerprint(&[
+            env!("CARGO_PKG_VERSION").as_bytes(),
+            &read(&spec.workload),
+            &read(&spec.hardware),
+            format!("{:?} {}", spec.overrides, spec.prefetch).as_bytes(),
+        ]),
+        layout: serde_json::to_value(&spec.shape)?,
+    })
 }
 
 /// A sweep's bad input exits 2 like any other.

@@ -2,10 +2,12 @@
 //! analytic prediction misses the measurement, by cause.
 
 use super::explore::parse_side;
+use super::journaled::{JournalArgs, run_grid};
 use super::{Format, UsageError};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
+use stems::explore::store::fingerprint;
 use stems::mapping::Objective;
 use stems::model::limits::MAX_JOBS;
 use stems::model::units::{human_bits, thousands};
@@ -13,6 +15,7 @@ use stems::model::{Overrides, Size};
 use stems::report::Table;
 use stems::report::cost::StallCause;
 use stems::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
+use stems::validate::journal::JournalHeader;
 use stems::validate::sweep::{self, Config, Row, Run, Summary};
 
 #[derive(Args)]
@@ -86,9 +89,12 @@ pub struct ValidateArgs {
         value_name = "N"
     )]
     pub worst: usize,
-    /// Write validation.csv, summary.json and predicted_vs_measured.svg here.
+    /// Write validation.csv, summary.json and predicted_vs_measured.svg here, and each
+    /// run's row as it finishes (rows.jsonl, for --resume and `stems merge`).
     #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub journal: JournalArgs,
     #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -208,17 +214,21 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
     let (configs, runs) = plan(&args)?;
-    let progress = super::progress::Progress::new(runs.len() as u64, "runs");
+    let header = header(&configs, &runs, &args);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
         .context("starting worker threads")?;
     let started = std::time::Instant::now();
-    let rows = pool.install(|| sweep::run(&configs, &runs, || progress.inc()))?;
-    progress.finish();
+    let rows = run_grid(&args.journal, &args.out, &header, "runs", |todo, done| {
+        let picked: Vec<Run> = todo.iter().map(|&i| runs[i].clone()).collect();
+        pool.install(|| sweep::run_each(&configs, &picked, |k, row| done(todo[k], row)))?;
+        Ok(())
+    })?;
+    let rows: Vec<Row> = rows.into_values().collect();
     let seconds = started.elapsed().as_secs_f64();
     let summary = Summary::new(&rows, args.worst);
-    if let Some(dir) = &args.out {
+    if let Some(dir) = args.journal.dir(&args.out) {
         write_outputs(dir, &rows, &summary)?;
     }
     match args.format {
@@ -250,7 +260,35 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> Result<()> {
+/// What a validate run directory is for: the runs and a hash of their models and
+/// options (loaded, so a scenario's models count too).
+fn header(configs: &[Config], runs: &[Run], args: &ValidateArgs) -> JournalHeader {
+    let mut models = Vec::new();
+    for c in configs {
+        models.push(format!(
+            "{} {:?} {:?} {:?} {:?}",
+            c.label, c.workload, c.accelerator, c.allocation, c.options
+        ));
+    }
+    let runs: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{} {}", r.config, r.spec))
+        .collect();
+    JournalHeader {
+        kind: "validate".into(),
+        points: runs.len(),
+        shard: args.journal.shard,
+        fingerprint: fingerprint(&[
+            env!("CARGO_PKG_VERSION").as_bytes(),
+            models.join("\n").as_bytes(),
+            runs.join("\n").as_bytes(),
+        ]),
+        layout: serde_json::json!({ "worst": args.worst }),
+    }
+}
+
+/// Writes validation.csv, summary.json and predicted_vs_measured.svg into `dir`.
+pub fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let csv_path = dir.join("validation.csv");
     let mut file = stems::report::output::AtomicFile::create(&csv_path)?;
@@ -350,7 +388,7 @@ fn print_table(configs: &[Config], s: &Summary, seconds: f64) -> Result<()> {
                 thousands(w.predicted_latency_cycles),
                 thousands(w.measured_latency_cycles),
                 format!("{:+.2}", w.latency_delta_percent),
-                w.dominant_cause.unwrap_or("-").to_string(),
+                w.dominant_cause.clone().unwrap_or_else(|| "-".into()),
             ];
             row.extend(StallCause::ALL.iter().map(|c| {
                 let d = w.stall_delta_cycles.get(c.name()).copied().unwrap_or(0);

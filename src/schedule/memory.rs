@@ -12,8 +12,10 @@ pub struct Extent {
 }
 
 impl Extent {
+    /// One past the last bit; saturates, so an extent read from a hand-written schedule
+    /// that would wrap lies outside every SRAM instead.
     pub fn end(&self) -> u64 {
-        self.start + self.len
+        self.start.saturating_add(self.len)
     }
 }
 

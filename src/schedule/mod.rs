@@ -601,7 +601,7 @@ impl Schedule {
                         format!(
                             "extent {}..{} lies outside core {core}'s {cap}-bit global SRAM",
                             e.start,
-                            e.end()
+                            e.start as u128 + e.len as u128
                         ),
                     )
                     .field("extents"),

@@ -103,7 +103,7 @@ pub struct Timelines {
 }
 
 /// What the verifier proved and what it measured of waste.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct VerificationReport {
     /// Every check passed (false only when verification was switched off).
     pub verified: bool,

@@ -12,7 +12,7 @@ use crate::report::cost::{EnergyByComponent, Report, StallCause};
 use crate::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, schedule};
 use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Models and options shared by a group of runs.
@@ -34,7 +34,7 @@ pub struct Run {
 }
 
 /// The figures compared, from one side.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Figures {
     pub latency_cycles: u64,
     pub energy_pj: f64,
@@ -62,7 +62,7 @@ impl Figures {
 }
 
 /// One run's outcome.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Row {
     pub config: String,
     pub workload: String,
@@ -79,7 +79,7 @@ pub struct Row {
     /// The traffic figure that differs most, when any differs.
     pub largest_traffic_delta: Option<String>,
     /// The cause whose stall cycles the prediction misses most (measured − predicted).
-    pub dominant_cause: Option<&'static str>,
+    pub dominant_cause: Option<String>,
     pub dominant_cause_delta_cycles: i64,
     pub verification: Option<VerificationReport>,
     pub events: u64,
@@ -142,7 +142,7 @@ fn row(
             r.largest_traffic_delta = largest_traffic_delta(&compare(predicted, &m.report))
                 .map(|c| format!("{} {:+.3} %", c.metric, c.delta_percent));
             if let Some((cause, d)) = dominant(&p, &mf) {
-                r.dominant_cause = Some(cause);
+                r.dominant_cause = Some(cause.to_string());
                 r.dominant_cause_delta_cycles = d;
             }
             r.events = m.events;
@@ -159,6 +159,35 @@ fn row(
     r
 }
 
+/// Schedules, simulates and verifies `runs`, handing each row to `done` with the run's
+/// position as it finishes (from any thread, in no particular order).
+pub fn run_each(
+    configs: &[Config],
+    runs: &[Run],
+    done: impl Fn(usize, Row) + Sync,
+) -> Result<(), ScheduleError> {
+    let indexed: Vec<(usize, &Run)> = runs.iter().enumerate().collect();
+    indexed.par_iter().try_for_each_init(
+        || -> Vec<Option<Mapper>> { configs.iter().map(|_| None).collect() },
+        |mappers, &(k, run)| {
+            let c = &configs[run.config];
+            let mapper = mappers[run.config].get_or_insert_with(|| Mapper::new(&c.accelerator));
+            let s = schedule(
+                &c.workload,
+                &c.accelerator,
+                &run.spec,
+                &c.allocation,
+                c.options,
+                mapper,
+            )?;
+            let predicted = s.predicted.clone();
+            let sim = simulate(s, &SimOptions::default());
+            done(k, row(c, &run.spec, &predicted, sim));
+            Ok(())
+        },
+    )
+}
+
 /// Schedules, simulates and verifies every run; `progress` is called once per finished
 /// run (from any thread). A run the simulator refuses is a row with its failure; a run
 /// that cannot be scheduled is an error.
@@ -167,27 +196,12 @@ pub fn run(
     runs: &[Run],
     progress: impl Fn() + Sync,
 ) -> Result<Vec<Row>, ScheduleError> {
-    runs.par_iter()
-        .map_init(
-            || -> Vec<Option<Mapper>> { configs.iter().map(|_| None).collect() },
-            |mappers, run| {
-                let c = &configs[run.config];
-                let mapper = mappers[run.config].get_or_insert_with(|| Mapper::new(&c.accelerator));
-                let s = schedule(
-                    &c.workload,
-                    &c.accelerator,
-                    &run.spec,
-                    &c.allocation,
-                    c.options,
-                    mapper,
-                )?;
-                let predicted = s.predicted.clone();
-                let sim = simulate(s, &SimOptions::default());
-                progress();
-                Ok(row(c, &run.spec, &predicted, sim))
-            },
-        )
-        .collect()
+    let slots: Vec<std::sync::OnceLock<Row>> = runs.iter().map(|_| Default::default()).collect();
+    run_each(configs, runs, |k, row| {
+        progress();
+        let _ = slots[k].set(row);
+    })?;
+    Ok(slots.into_iter().filter_map(|s| s.into_inner()).collect())
 }
 
 /// Min, median, 90th percentile and max (nearest rank).
@@ -224,7 +238,7 @@ pub struct Worst {
     pub predicted_latency_cycles: u64,
     pub measured_latency_cycles: u64,
     pub latency_delta_percent: f64,
-    pub dominant_cause: Option<&'static str>,
+    pub dominant_cause: Option<String>,
     /// Measured − predicted stall cycles, by cause.
     pub stall_delta_cycles: BTreeMap<&'static str, i64>,
 }
@@ -249,7 +263,7 @@ pub struct Summary {
     pub max_abs_energy_delta_percent: f64,
     pub max_abs_dram_delta_percent: f64,
     /// How often each cause dominates the latency miss.
-    pub dominant_causes: BTreeMap<&'static str, usize>,
+    pub dominant_causes: BTreeMap<String, usize>,
     pub worst: Vec<Worst>,
     pub failures: Vec<Failure>,
 }
@@ -272,8 +286,8 @@ impl Summary {
         };
         let mut dominant_causes = BTreeMap::new();
         for r in &measured {
-            if let Some(c) = r.dominant_cause {
-                *dominant_causes.entry(c).or_default() += 1;
+            if let Some(c) = &r.dominant_cause {
+                *dominant_causes.entry(c.clone()).or_default() += 1;
             }
         }
         let mut order: Vec<&Row> = measured.clone();
@@ -292,7 +306,7 @@ impl Summary {
                     predicted_latency_cycles: r.predicted.latency_cycles,
                     measured_latency_cycles: m.latency_cycles,
                     latency_delta_percent: r.latency_delta_percent.unwrap_or(0.0),
-                    dominant_cause: r.dominant_cause,
+                    dominant_cause: r.dominant_cause.clone(),
                     stall_delta_cycles: StallCause::ALL
                         .iter()
                         .map(|&c| (c.name(), m.stall(c) as i64 - r.predicted.stall(c) as i64))
@@ -403,7 +417,7 @@ pub fn write_csv<W: std::io::Write>(out: W, rows: &[Row]) -> Result<(), csv::Err
                 .map(|&c| opt(m.map(|m| m.stall(c).to_string()))),
         );
         rec.extend([
-            r.dominant_cause.unwrap_or_default().to_string(),
+            r.dominant_cause.clone().unwrap_or_default(),
             r.dominant_cause_delta_cycles.to_string(),
             opt(v.map(|v| v.checks.to_string())),
             opt(v.map(|v| v.redundant_load_bits.to_string())),

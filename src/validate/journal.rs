@@ -1,0 +1,239 @@
+//! A run directory for simulated runs (`stems validate`, `stems sweep`): `run.json`
+//! says what the run is; `rows.jsonl` grows by one finished row per line, synced every
+//! few rows. Like exploration runs (`explore::store`), an interrupted run resumes from
+//! it and the shards of one grid merge.
+
+use super::sweep::Row;
+use crate::explore::store::{Shard, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+const HEADER: &str = "run.json";
+const ROWS: &str = "rows.jsonl";
+const SYNC_EVERY: usize = 16;
+
+/// What a journal is for; equal for every shard of one grid but `shard`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalHeader {
+    /// `validate` or `sweep`.
+    pub kind: String,
+    /// Points of the whole grid.
+    pub points: usize,
+    pub shard: Option<Shard>,
+    pub fingerprint: String,
+    /// What the kind needs to lay its outputs out (a sweep's axes, validate's `worst`).
+    pub layout: serde_json::Value,
+}
+
+impl JournalHeader {
+    pub fn indices(&self) -> Vec<usize> {
+        (0..self.points)
+            .filter(|&i| self.shard.is_none_or(|s| s.takes(i)))
+            .collect()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Line {
+    index: usize,
+    row: Row,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |error| StoreError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+fn mismatch(path: &Path, message: String) -> StoreError {
+    StoreError::Mismatch {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    unsynced: usize,
+}
+
+impl Journal {
+    /// Starts a journal in `dir`, which must not hold a run already.
+    pub fn create(dir: &Path, header: &JournalHeader) -> Result<Self, StoreError> {
+        if dir.join(HEADER).exists() {
+            return Err(mismatch(
+                dir,
+                "already holds a run; resume it with --resume, or choose another --out".into(),
+            ));
+        }
+        write_header(dir, header)?;
+        std::fs::write(dir.join(ROWS), b"").map_err(io(&dir.join(ROWS)))?;
+        Self::open(dir)
+    }
+
+    /// Reopens an interrupted run started with `header`; returns the rows it holds.
+    pub fn resume(
+        dir: &Path,
+        header: &JournalHeader,
+    ) -> Result<(Self, BTreeMap<usize, Row>), StoreError> {
+        let found = read_header(dir)?;
+        if &found != header {
+            return Err(mismatch(
+                dir,
+                "was started for another run (grid, models, options or shard differ)".into(),
+            ));
+        }
+        let rows = read_rows(dir, header.points)?;
+        // Rewritten from the complete lines, so a line cut short disappears.
+        let mut text = Vec::new();
+        for (&index, row) in &rows {
+            text.extend(line(index, row));
+        }
+        std::fs::write(dir.join(ROWS), text).map_err(io(&dir.join(ROWS)))?;
+        Ok((Self::open(dir)?, rows))
+    }
+
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(ROWS);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        Ok(Self {
+            path,
+            file,
+            unsynced: 0,
+        })
+    }
+
+    pub fn append(&mut self, index: usize, row: &Row) -> Result<(), StoreError> {
+        self.file
+            .write_all(&line(index, row))
+            .map_err(io(&self.path))?;
+        self.unsynced += 1;
+        if self.unsynced >= SYNC_EVERY {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.unsynced = 0;
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+fn line(index: usize, row: &Row) -> Vec<u8> {
+    let mut l = serde_json::to_vec(&Line {
+        index,
+        row: row.clone(),
+    })
+    .unwrap_or_default();
+    l.push(b'\n');
+    l
+}
+
+pub fn write_header(dir: &Path, header: &JournalHeader) -> Result<(), StoreError> {
+    let json = serde_json::to_string_pretty(header).map_err(|e| io(dir)(e.into()))?;
+    crate::report::output::write(&dir.join(HEADER), json.as_bytes())?;
+    Ok(())
+}
+
+/// The journal header in `dir`, if `dir` holds a validate or sweep run.
+pub fn read_header(dir: &Path) -> Result<JournalHeader, StoreError> {
+    let path = dir.join(HEADER);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    serde_json::from_str(&text)
+        .map_err(|e| mismatch(&path, format!("is not a stems run header: {e}")))
+}
+
+/// Whether `dir` holds a validate or sweep run (rather than an exploration).
+pub fn is_journal(dir: &Path) -> bool {
+    dir.join(ROWS).exists()
+}
+
+fn read_rows(dir: &Path, points: usize) -> Result<BTreeMap<usize, Row>, StoreError> {
+    let path = dir.join(ROWS);
+    let file = File::open(&path).map_err(io(&path))?;
+    let mut rows = BTreeMap::new();
+    for text in BufReader::new(file).lines() {
+        let text = text.map_err(io(&path))?;
+        let Ok(l) = serde_json::from_str::<Line>(&text) else {
+            continue; // cut short by an interruption: run again
+        };
+        if l.index >= points {
+            return Err(mismatch(
+                &path,
+                format!("row {} lies outside the {points}-point grid", l.index),
+            ));
+        }
+        rows.insert(l.index, l.row);
+    }
+    Ok(rows)
+}
+
+/// The shards of one grid combined, checked like exploration shards. Returns the
+/// unsharded header and every row in order.
+pub fn merge(dirs: &[PathBuf]) -> Result<(JournalHeader, Vec<Row>), StoreError> {
+    let first = dirs
+        .first()
+        .ok_or_else(|| mismatch(Path::new("."), "no run directories to merge".into()))?;
+    let base = JournalHeader {
+        shard: None,
+        ..read_header(first)?
+    };
+    let mut seen: BTreeMap<usize, PathBuf> = BTreeMap::new();
+    let mut count = None;
+    let mut rows = BTreeMap::new();
+    for dir in dirs {
+        let h = read_header(dir)?;
+        if (JournalHeader {
+            shard: None,
+            ..h.clone()
+        }) != base
+        {
+            return Err(mismatch(
+                dir,
+                format!(
+                    "is a run of another grid, models or options than {}",
+                    first.display()
+                ),
+            ));
+        }
+        let shard = h.shard.unwrap_or(Shard { index: 0, count: 1 });
+        if *count.get_or_insert(shard.count) != shard.count {
+            return Err(mismatch(dir, format!("is shard {shard}, of another split")));
+        }
+        if let Some(other) = seen.insert(shard.index, dir.clone()) {
+            return Err(mismatch(
+                dir,
+                format!("is shard {shard} again (also {})", other.display()),
+            ));
+        }
+        let got = read_rows(dir, h.points)?;
+        let wanted = h.indices().len();
+        if got.len() != wanted {
+            return Err(mismatch(
+                dir,
+                format!(
+                    "holds {} of its {wanted} rows; finish it with --resume first",
+                    got.len()
+                ),
+            ));
+        }
+        rows.extend(got);
+    }
+    let count = count.unwrap_or(1);
+    if let Some(missing) = (0..count).find(|k| !seen.contains_key(k)) {
+        return Err(mismatch(
+            first,
+            format!("shard {missing}/{count} is missing"),
+        ));
+    }
+    Ok((base, rows.into_values().collect()))
+}
