@@ -362,3 +362,41 @@ fn sweep_shards_merge_into_the_unsharded_sweep() {
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("another grid"));
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn a_run_estimated_above_the_threshold_asks_for_yes() {
+    for command in ["explore", "validate", "sweep"] {
+        let mut args = vec![command];
+        args.extend(TINY);
+        args.extend(match command {
+            "sweep" => vec!["--axis", "dram.bw_bits=8..1024*2", "--schedule", "ST-LBL"],
+            _ => vec!["--space", "hybrid"],
+        });
+        let run = |extra: &[&str]| {
+            let mut all = args.clone();
+            all.extend(extra);
+            Command::new(env!("CARGO_BIN_EXE_stems"))
+                .args(&all)
+                .env("STEMS_LONG_RUN_SECONDS", "0")
+                .output()
+                .expect("run stems")
+        };
+        let refused = run(&[]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("pass --yes") && stderr.contains("--shard K/N"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            stderr.contains("to do") || stderr.contains("to cost"),
+            "{stderr}"
+        );
+        let confirmed = run(&["--yes"]);
+        assert!(
+            confirmed.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&confirmed.stderr)
+        );
+    }
+}

@@ -51,7 +51,7 @@ pub struct ExploreArgs {
     /// shards' directories with `stems merge`.
     #[arg(long, allow_hyphen_values = true, value_name = "K/N")]
     pub shard: Option<stems::explore::store::Shard>,
-    /// Go ahead with a run estimated at more than an hour.
+    /// Go ahead with a run estimated at more than an hour (STEMS_LONG_RUN_SECONDS).
     #[arg(long)]
     pub yes: bool,
     #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
@@ -68,8 +68,6 @@ pub fn parse_rank(s: &str) -> Result<stems::explore::Rank, String> {
 
 /// Spaces above this many schedules are refused (use sharding instead).
 const LIMIT: u128 = 70_000;
-/// Runs estimated above this many seconds ask for --yes.
-const LONG_RUN_SECONDS: f64 = 3600.0;
 
 pub fn run(args: ExploreArgs) -> Result<()> {
     use stems::explore::store::{RunDir, RunHeader, fingerprint, write_results};
@@ -190,12 +188,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         )),
         estimate
     );
-    if estimate > LONG_RUN_SECONDS && !args.yes {
-        bail!(UsageError(format!(
-            "this run would take about {:.1} h; pass --yes to go ahead, or split it with --shard K/N over several machines and `stems merge` the results",
-            estimate / 3600.0
-        )));
-    }
+    super::progress::confirm_long_run(estimate, args.yes)?;
     pool.install(|| {
         explore_each(
             &workload,

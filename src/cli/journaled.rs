@@ -29,6 +29,9 @@ pub struct JournalArgs {
     /// shards' directories with `stems merge`.
     #[arg(long, allow_hyphen_values = true, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Go ahead with a run estimated at more than an hour (STEMS_LONG_RUN_SECONDS).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 impl JournalArgs {
@@ -38,15 +41,19 @@ impl JournalArgs {
     }
 }
 
+/// Points timed before the rest, for the estimate.
+const SAMPLE: usize = 4;
+
 /// Runs the grid points of `header` that `dir`'s journal does not hold yet through
 /// `run_points` (which hands each finished row to the callback), journaling each as it
-/// finishes. Returns every row of this shard, in grid order.
+/// finishes: a short timed sample first, then, unless the estimate asks for `--yes`,
+/// the rest. Returns every row of this shard, in grid order.
 pub fn run_grid(
     journal: &JournalArgs,
     out: &Option<PathBuf>,
     header: &JournalHeader,
     what: &'static str,
-    run_points: impl FnOnce(&[usize], &(dyn Fn(usize, Row) + Sync)) -> Result<()>,
+    run_points: impl Fn(&[usize], &(dyn Fn(usize, Row) + Sync)) -> Result<()>,
 ) -> Result<BTreeMap<usize, Row>> {
     if journal.shard.is_some() && journal.dir(out).is_none() {
         bail!(UsageError(
@@ -77,18 +84,11 @@ pub fn run_grid(
         .into_iter()
         .filter(|i| !rows.contains_key(i))
         .collect();
-    if let Some(s) = header.shard {
-        eprintln!(
-            "shard {s}: {} of the grid's {} {what} to do",
-            todo.len(),
-            header.points
-        );
-    }
     let progress = Progress::new(todo.len() as u64, what);
     let open = Mutex::new(open);
     let fresh = Mutex::new(Vec::new());
     let journal_error = Mutex::new(None);
-    run_points(&todo, &|index, row| {
+    let keep = |index, row: Row| {
         progress.inc();
         if let Ok(mut j) = open.lock()
             && let Some(j) = j.as_mut()
@@ -100,7 +100,22 @@ pub fn run_grid(
         if let Ok(mut v) = fresh.lock() {
             v.push((index, row));
         }
-    })?;
+    };
+    let started = std::time::Instant::now();
+    let sample = todo.len().min(SAMPLE);
+    run_points(&todo[..sample], &keep)?;
+    let estimate =
+        started.elapsed().as_secs_f64() / sample.max(1) as f64 * (todo.len() - sample) as f64;
+    eprintln!(
+        "{} {what} to do{}; about {estimate:.0} s",
+        todo.len(),
+        header.shard.map_or(String::new(), |s| format!(
+            " (shard {s} of a {}-point grid)",
+            header.points
+        )),
+    );
+    super::progress::confirm_long_run(estimate, journal.yes)?;
+    run_points(&todo[sample..], &keep)?;
     progress.finish();
     if let Some(e) = journal_error
         .into_inner()

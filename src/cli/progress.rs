@@ -79,3 +79,25 @@ impl Progress {
         }
     }
 }
+
+/// Seconds above which a run's estimate asks for `--yes` (`STEMS_LONG_RUN_SECONDS`,
+/// default an hour).
+fn long_run_seconds() -> f64 {
+    std::env::var("STEMS_LONG_RUN_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(3600.0)
+}
+
+/// Refuses a run estimated at more than `long_run_seconds` unless `yes`, suggesting
+/// how to split it.
+pub fn confirm_long_run(estimate_seconds: f64, yes: bool) -> anyhow::Result<()> {
+    if estimate_seconds > long_run_seconds() && !yes {
+        anyhow::bail!(super::UsageError(format!(
+            "this run would take about {:.1} h; pass --yes to go ahead, or split it with --shard K/N over several machines and `stems merge` the results",
+            estimate_seconds / 3600.0
+        )));
+    }
+    Ok(())
+}
