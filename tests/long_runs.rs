@@ -111,9 +111,40 @@ fn an_exploration_killed_part_way_and_resumed_matches_an_uninterrupted_one() {
 
 #[test]
 fn shards_run_concurrently_merge_into_the_unsharded_result() {
-    let base = std::env::temp_dir().join(format!("stems-shards-{}", std::process::id()));
+    explore_in_4_shards(&RED, "red");
+}
+
+/// The acceptance run: SEW-ResNet-18's 16,384 exhaustive schedules at 128 KiB,
+/// about 2.5 min unsharded and 4 min for the shards on 2 cores (release build), so
+/// left to `cargo test --release --test long_runs -- --ignored`.
+#[test]
+#[ignore]
+fn sew18_exhaustive_shards_merge_into_the_unsharded_result() {
+    explore_in_4_shards(
+        &[
+            "--workload",
+            "models/workloads/sew_resnet18_cifar10dvs.toml",
+            "--hardware",
+            "models/hardware/meta_proto.toml",
+            "--gb",
+            "128KiB",
+            "--space",
+            "exhaustive",
+            "--yes",
+        ],
+        "sew18",
+    );
+}
+
+/// One unsharded exploration of `models` and 4 shards of it run concurrently as
+/// separate processes; their merge must equal the unsharded run.
+fn explore_in_4_shards(models: &[&str], name: &str) {
+    let base = std::env::temp_dir().join(format!("stems-shards-{name}-{}", std::process::id()));
     let whole = base.join("whole");
-    let out = explore(&["--out", whole.to_str().expect("path")]);
+    let mut args = vec!["explore"];
+    args.extend(models);
+    args.extend(["--out", whole.to_str().expect("path")]);
+    let out = stems(&args);
     assert!(
         out.status.success(),
         "{}",
@@ -125,7 +156,7 @@ fn shards_run_concurrently_merge_into_the_unsharded_result() {
         .enumerate()
         .map(|(k, dir)| {
             let mut args = vec!["explore".to_string()];
-            args.extend(RED.iter().map(|s| s.to_string()));
+            args.extend(models.iter().map(|s| s.to_string()));
             args.extend([
                 "--shard".into(),
                 format!("{k}/4"),
