@@ -231,6 +231,13 @@ fn a_redirected_run_logs_its_progress() {
         .filter(|l| l.contains("/81 schedules (") && l.contains("/s, about"))
         .count();
     assert!(progress >= 2, "{stderr}");
+    // ... and the best schedule so far, by the ranking figure.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("best so far ") && l.contains(" mJ)")),
+        "{stderr}"
+    );
 }
 
 const TINY: [&str; 4] = [

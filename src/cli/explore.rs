@@ -151,8 +151,20 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     let fresh = std::sync::Mutex::new(Vec::new());
     let stored_error = std::sync::Mutex::new(None);
     let progress = super::progress::Progress::new(todo.len() as u64, "schedules");
+    let offer = |o: &stems::explore::Outcome| {
+        let value = args.rank_by.value(&o.report);
+        progress.offer(value, || {
+            format!(
+                "{} ({})",
+                stems::schedule::spec::compact(&o.point.spec.to_string()),
+                args.rank_by.show(value)
+            )
+        });
+    };
+    outcomes.iter().for_each(offer);
     let started = std::time::Instant::now();
     let keep = |o: stems::explore::Outcome| {
+        offer(&o);
         progress.inc();
         if let Ok(mut s) = store.lock()
             && let Some(s) = s.as_mut()
@@ -166,7 +178,8 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         }
     };
     // A short timed sample first: the size of the run and what it will take.
-    let sample = todo.len().min(2 * threads);
+    // A percent of the run, so the layers' first mappings do not dominate the rate.
+    let sample = todo.len().min((2 * threads).max(todo.len() / 100));
     pool.install(|| {
         explore_each(
             &workload,

@@ -41,7 +41,7 @@ impl JournalArgs {
     }
 }
 
-/// Points timed before the rest, for the estimate.
+/// Points timed before the rest, for the estimate (or a percent of the run, if more).
 const SAMPLE: usize = 4;
 
 /// Runs the grid points of `header` that `dir`'s journal does not hold yet through
@@ -102,7 +102,7 @@ pub fn run_grid(
         }
     };
     let started = std::time::Instant::now();
-    let sample = todo.len().min(SAMPLE);
+    let sample = todo.len().min(SAMPLE.max(todo.len() / 100));
     run_points(&todo[..sample], &keep)?;
     let estimate =
         started.elapsed().as_secs_f64() / sample.max(1) as f64 * (todo.len() - sample) as f64;

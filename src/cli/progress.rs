@@ -25,6 +25,8 @@ pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     last_log: Mutex<Instant>,
     every: Duration,
+    /// The best result so far (lowest value) and how to show it.
+    best: Mutex<Option<(f64, String)>>,
 }
 
 impl Progress {
@@ -33,7 +35,7 @@ impl Progress {
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(&format!(
-                    "{{bar:30}} {{pos}}/{{len}} {what}  {{per_sec}}  eta {{eta}}"
+                    "{{bar:30}} {{pos}}/{{len}} {what}  {{per_sec}}  eta {{eta}}  {{msg}}"
                 ))
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
@@ -47,7 +49,24 @@ impl Progress {
             bar,
             last_log: Mutex::new(Instant::now()),
             every: log_every(),
+            best: Mutex::new(None),
         }
+    }
+
+    /// A finished point's figure (lower is better); `show` describes it, and is called
+    /// only when it is the best so far.
+    pub fn offer(&self, value: f64, show: impl FnOnce() -> String) {
+        let Ok(mut best) = self.best.lock() else {
+            return;
+        };
+        if best.as_ref().is_some_and(|(b, _)| *b <= value) {
+            return;
+        }
+        let text = show();
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("best {text}"));
+        }
+        *best = Some((value, text));
     }
 
     /// One more done (from any thread).
@@ -67,8 +86,12 @@ impl Progress {
         let seconds = self.started.elapsed().as_secs_f64();
         let rate = done as f64 / seconds.max(1e-9);
         let left = (self.total - done) as f64 / rate.max(1e-9);
+        let best = match self.best.lock().as_deref() {
+            Ok(Some((_, text))) => format!("; best so far {text}"),
+            _ => String::new(),
+        };
         eprintln!(
-            "{done}/{} {} ({rate:.1}/s, about {left:.0} s left)",
+            "{done}/{} {} ({rate:.1}/s, about {left:.0} s left{best})",
             self.total, self.what
         );
     }

@@ -186,6 +186,15 @@ impl FromStr for Rank {
 }
 
 impl Rank {
+    /// `value` in its unit, for people.
+    pub fn show(self, value: f64) -> String {
+        match self {
+            Rank::Energy | Rank::DramEnergy => crate::model::units::human_energy_pj(value),
+            Rank::DramBits => format!("{} DRAM", crate::model::units::human_bits(value as u64)),
+            Rank::Latency => format!("{} cycles", crate::model::units::thousands(value as u64)),
+        }
+    }
+
     pub fn value(self, r: &Report) -> f64 {
         match self {
             Rank::Energy => r.energy_pj.total,
