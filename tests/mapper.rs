@@ -52,7 +52,7 @@ fn a_1x1_conv_that_fits_moves_every_operand_exactly_once() {
     assert_eq!(m.sops, 64 * 64 * 16 * 8);
     // K 64 = 2 × 32, C 64 = 32 × 2, OY 16, OX 8: 2 · 32 · 8 cycles of a full array.
     assert_eq!(m.cycles.compute, 2 * 32 * 8);
-    assert!((m.cycles.utilization - 1.0).abs() < 1e-12);
+    assert!((m.cycles.spatial_utilization - 1.0).abs() < 1e-12);
 }
 
 #[test]
@@ -187,9 +187,9 @@ fn under_filled_arrays_are_charged_for_the_cycles_they_occupy() {
     let m = map_on(&accelerator(), conv.shape(0..1));
     assert_eq!(m.cycles.compute, 4);
     assert!(
-        (m.cycles.utilization - 1.0 / 16.0).abs() < 1e-12,
+        (m.cycles.spatial_utilization - 1.0 / 16.0).abs() < 1e-12,
         "{}",
-        m.cycles.utilization
+        m.cycles.spatial_utilization
     );
 }
 

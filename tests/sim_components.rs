@@ -15,6 +15,7 @@ use stems::tiling::graph::DataClass;
 struct Probe {
     done: Vec<(u64, Cycle)>,
     stalls: Vec<(u64, Cycle)>,
+    fill_drain: Vec<(u64, Cycle)>,
 }
 
 impl Component for Probe {
@@ -24,9 +25,14 @@ impl Component for Probe {
     fn handle(&mut self, now: Cycle, msg: Message, _out: &mut Outbox) -> Result<(), SimError> {
         match msg {
             Message::RouteDone { tag, .. } => self.done.push((tag, now)),
-            Message::PassDone { tag, buffer_stall } => {
+            Message::PassDone {
+                tag,
+                buffer_stall,
+                fill_drain,
+            } => {
                 self.done.push((tag, now));
                 self.stalls.push((tag, buffer_stall));
+                self.fill_drain.push((tag, fill_drain));
             }
             other => panic!("probe got {other:?}"),
         }
@@ -59,6 +65,15 @@ fn run(
     components: Vec<Box<dyn Component>>,
     requests: Vec<(Cycle, ComponentId, Message)>,
 ) -> (Completions, Completions) {
+    let (done, stalls, _) = run_passes(components, requests);
+    (done, stalls)
+}
+
+/// Like [`run`], with the fill/drain cycles each pass reported as well.
+fn run_passes(
+    components: Vec<Box<dyn Component>>,
+    requests: Vec<(Cycle, ComponentId, Message)>,
+) -> (Completions, Completions, Completions) {
     let mut kernel = Kernel::new(None);
     for c in components {
         kernel.add(c);
@@ -75,7 +90,9 @@ fn run(
     done.sort();
     let mut stalls = probe.stalls.clone();
     stalls.sort();
-    (done, stalls)
+    let mut fill_drain = probe.fill_drain.clone();
+    fill_drain.sort();
+    (done, stalls, fill_drain)
 }
 
 fn route(tag: u64, bits: u64, hops: Vec<Hop>) -> Message {
@@ -213,59 +230,102 @@ fn noc_transfers_sharing_a_link_wait_for_each_other() {
     assert_eq!(alone, vec![(2, 10)]);
 }
 
-#[test]
-fn a_pass_takes_its_reduction_cycles_unless_a_buffer_cannot_keep_up() {
+/// A PE array of meta_proto with `sets` accumulator sets, fed by the input buffer
+/// (component 7), and a pass maker: (tag, reduction cycles, buffer bits, drain, last).
+fn pe_array(sets: u64) -> (Box<PeArrayModel>, u64, stems::model::PeArray) {
     let acc = meta_proto();
-    let pe = &acc.cores[0].pe_array;
+    let mut pe = acc.cores[0].pe_array.clone();
+    pe.accumulator_buffers = sets;
     let input_lb = acc.cores[0]
         .local_buffer(stems::model::Operand::I)
         .expect("input buffer")
         .1;
     let bw = input_lb.read_bw_bits();
-    let buffer: ComponentId = 7; // any id; the PE only looks up its parameters
-    let mk = || {
-        let mut buffers = std::collections::HashMap::new();
-        buffers.insert(
-            buffer,
-            (
-                bw,
-                input_lb.read_energy_fj_per_bit,
-                stems::report::cost::Component::LocalBuffers,
-            ),
-        );
-        Box::new(PeArrayModel::new("core0", pe, buffers))
-    };
-    let pass = |tag, cycles, bits, fill_drain| {
-        Message::Pass(Box::new(Pass {
-            tag,
-            reply_to: 0,
-            cycles,
-            fill_drain,
-            buffer_reads: vec![(buffer, bits, DataClass::F)],
-            macs: 0,
-            sops: 1,
-            other_ops: 0,
-            tile: 0,
-        }))
-    };
-    // 100 cycles needing exactly the buffer's bandwidth: no stall.
-    let (done, stalls) = run(
-        vec![Box::new(Probe::default()), mk()],
-        vec![(0, 1, pass(1, 100, 100 * bw, 0))],
+    let mut buffers = std::collections::HashMap::new();
+    buffers.insert(
+        7,
+        (
+            bw,
+            input_lb.read_energy_fj_per_bit,
+            stems::report::cost::Component::LocalBuffers,
+        ),
     );
-    assert_eq!((done, stalls), (vec![(1, 100)], vec![(1, 0)]));
-    // Twice the bandwidth needed: the pass stretches to 200 cycles; then a second pass
-    // queues behind it and adds the systolic fill/drain.
-    let fd = pe.fill_drain_cycles();
-    let (done, stalls) = run(
-        vec![Box::new(Probe::default()), mk()],
+    (Box::new(PeArrayModel::new("core0", &pe, buffers)), bw, pe)
+}
+
+fn pass(tag: u64, cycles: Cycle, bits: u64, drain: Cycle, last: bool) -> Message {
+    Message::Pass(Box::new(Pass {
+        tag,
+        reply_to: 0,
+        cycles,
+        drain,
+        last,
+        buffer_reads: vec![(7, bits, DataClass::F)],
+        macs: 0,
+        sops: 1,
+        other_ops: 0,
+        tile: 0,
+    }))
+}
+
+#[test]
+fn with_one_accumulator_set_a_pass_takes_its_reduction_then_fills_and_drains() {
+    let (array, bw, pe) = pe_array(1);
+    let skew = pe.fill_drain_cycles();
+    // 100 cycles needing exactly the buffer's bandwidth: no stall, then the skew (the
+    // 16-cycle drain hides in it).
+    let (done, stalls, fd) = run_passes(
+        vec![Box::new(Probe::default()), array],
+        vec![(0, 1, pass(1, 100, 100 * bw, 16, true))],
+    );
+    assert_eq!(done, vec![(1, 100 + skew)]);
+    assert_eq!((stalls, fd), (vec![(1, 0)], vec![(1, skew)]));
+    // Twice the bandwidth needed: the pass stretches to 200 cycles; a second pass
+    // queues behind it; a drain longer than the skew holds the array for the drain.
+    let (array, ..) = pe_array(1);
+    let (done, stalls, fd) = run_passes(
+        vec![Box::new(Probe::default()), array],
         vec![
-            (0, 1, pass(1, 100, 200 * bw, 0)),
-            (0, 1, pass(2, 50, 0, fd)),
+            (0, 1, pass(1, 100, 200 * bw, 16, false)),
+            (0, 1, pass(2, 50, 0, skew + 10, true)),
         ],
     );
-    assert_eq!(done, vec![(1, 200), (2, 250 + fd)]);
+    assert_eq!(done, vec![(1, 200 + skew), (2, 250 + skew + skew + 10)]);
     assert_eq!(stalls, vec![(1, 100), (2, 0)]);
+    assert_eq!(fd, vec![(1, skew), (2, skew + 10)]);
+}
+
+#[test]
+fn with_two_accumulator_sets_draining_overlaps_the_next_pass_until_the_drain_bounds_it() {
+    let (array, _, pe) = pe_array(2);
+    let skew = pe.fill_drain_cycles();
+    // Passes of 2 cycles draining 16 each, sent as the previous one completes: the
+    // third waits for set 0 to drain (cycle 18), the fourth for set 1 (cycle 34), and
+    // the last ends once the skew has passed and its results are out.
+    let (done, _, fd) = run_passes(
+        vec![Box::new(Probe::default()), array],
+        vec![
+            (0, 1, pass(1, 2, 0, 16, false)),
+            (2, 1, pass(2, 2, 0, 16, false)),
+            (4, 1, pass(3, 2, 0, 16, false)),
+            (20, 1, pass(4, 2, 0, 16, true)),
+        ],
+    );
+    assert_eq!(done, vec![(1, 2), (2, 4), (3, 20), (4, 36 + skew)]);
+    assert_eq!(fd, vec![(1, 0), (2, 0), (3, 14), (4, 14 + skew)]);
+    // Four folds of 2 cycles take at least four drains of 16: drain-bound.
+    assert!(36 + skew >= 4 * 16);
+    // A long reduction hides the drain completely.
+    let (array, ..) = pe_array(2);
+    let (done, _, fd) = run_passes(
+        vec![Box::new(Probe::default()), array],
+        vec![
+            (0, 1, pass(1, 100, 0, 16, false)),
+            (100, 1, pass(2, 100, 0, 16, true)),
+        ],
+    );
+    assert_eq!(done, vec![(1, 100), (2, 200 + skew)]);
+    assert_eq!(fd, vec![(1, 0), (2, skew)]);
 }
 
 #[test]

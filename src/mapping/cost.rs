@@ -20,8 +20,12 @@
 //!
 //! Timing: one temporal iteration per cycle; a level whose ports cannot carry its
 //! traffic in that time stalls the array (the excess over the compute cycles), and the
-//! first pass waits for its buffer tiles to arrive (the prologue). The systolic
-//! fill/drain is paid once per tile.
+//! first pass waits for its buffer tiles to arrive (the prologue). A *fold* is one
+//! iteration of the loops above the reduction: the array's output tile through its
+//! whole reduction (T′ cycles). Its results must then leave the accumulators (the drain,
+//! `Core::drain_cycles`). With one accumulator set a fold costs T′ plus the systolic
+//! fill/drain skew, or plus the drain when that is longer; with two, draining overlaps
+//! the next fold, which then costs max(T′, drain), and the skew is paid once per tile.
 
 use super::nest::{Dim, Loop, dim_products, relevant};
 use crate::model::{Core, Dram, OpKind, Operand};
@@ -117,6 +121,10 @@ pub struct Evaluation {
     pub other_ops: u64,
     pub compute_cycles: u64,
     pub fill_drain_cycles: u64,
+    /// Cycles folds wait, beyond their compute and the fill/drain, for results to drain.
+    pub drain_bound_cycles: u64,
+    /// Folds (iterations of the loops above the reduction).
+    pub folds: u64,
     /// Cycles each level's ports need for its traffic (same indexing as accesses).
     pub level_cycles: Vec<u64>,
     pub stall_cycles: u64,
@@ -127,7 +135,12 @@ pub struct Evaluation {
 
 impl Evaluation {
     pub fn total_cycles(&self) -> u64 {
-        self.compute_cycles + self.fill_drain_cycles + self.stall_cycles
+        self.array_cycles() + self.stall_cycles
+    }
+
+    /// Cycles the array is occupied: computing, filling and draining.
+    pub fn array_cycles(&self) -> u64 {
+        self.compute_cycles + self.fill_drain_cycles + self.drain_bound_cycles
     }
 
     pub fn energy_fj(&self) -> f64 {
@@ -547,6 +560,14 @@ impl<'a> CostModel<'a> {
                 r.max(w)
             };
         }
+        let fold_cycles: u64 = loops[n - reduction_loops..]
+            .iter()
+            .map(|l| l.size)
+            .product();
+        let folds = compute_cycles / fold_cycles.max(1);
+        let (fill_drain_cycles, drain_bound_cycles) = self.fold_overheads(folds, fold_cycles);
+        let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
+        // Transfers proceed while the array fills and drains as well as computes.
         let slowest = level_cycles.iter().copied().max().unwrap_or(0);
         let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
         Some(Evaluation {
@@ -556,13 +577,27 @@ impl<'a> CostModel<'a> {
             sops,
             other_ops,
             compute_cycles,
-            fill_drain_cycles: pe.fill_drain_cycles(),
-            stall_cycles: slowest.saturating_sub(compute_cycles) + prologue,
+            fill_drain_cycles,
+            drain_bound_cycles,
+            folds,
+            stall_cycles: slowest.saturating_sub(busy) + prologue,
             level_cycles,
             energy_fj_by_level,
             energy_fj_by_operand,
             compute_energy_fj,
         })
+    }
+
+    /// Fill/drain cycles and drain-bound cycles of `folds` folds of `fold_cycles` each.
+    fn fold_overheads(&self, folds: u64, fold_cycles: u64) -> (u64, u64) {
+        let pe = &self.core.pe_array;
+        let skew = pe.fill_drain_cycles();
+        let drain = self.core.drain_cycles(self.shape.precision.o as u64);
+        if pe.accumulator_buffers >= 2 {
+            (skew, folds * drain.saturating_sub(fold_cycles))
+        } else {
+            (folds * skew, folds * drain.saturating_sub(skew))
+        }
     }
 
     /// Cycles before the first pass can start: its local-buffer tiles (and the first

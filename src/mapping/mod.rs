@@ -43,11 +43,19 @@ pub struct LevelCycles {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Cycles {
     pub compute: u64,
+    /// The systolic skew: per fold with one accumulator set, per tile with two.
     pub fill_drain: u64,
+    /// Cycles folds wait for their results to drain, beyond compute and fill/drain.
+    pub drain_bound: u64,
     pub stall: u64,
     pub total: u64,
-    /// Useful operations over what the array could do in the compute cycles.
-    pub utilization: f64,
+    /// Iterations of the loops above the reduction (one output tile of the array each).
+    pub folds: u64,
+    /// Useful operations over what the array could do in the compute cycles: the share
+    /// of PEs (and their input lanes) the unrolling maps.
+    pub spatial_utilization: f64,
+    /// Compute cycles over total cycles.
+    pub temporal_utilization: f64,
     pub levels: Vec<LevelCycles>,
 }
 
@@ -159,7 +167,7 @@ impl Mapping {
             .map(|(i, &c)| LevelCycles {
                 level: names[i].clone(),
                 cycles: c,
-                bound: if c > e.compute_cycles {
+                bound: if c > e.array_cycles() {
                     "memory"
                 } else {
                     "compute"
@@ -192,13 +200,12 @@ impl Mapping {
             cycles: Cycles {
                 compute: e.compute_cycles,
                 fill_drain: e.fill_drain_cycles,
+                drain_bound: e.drain_bound_cycles,
                 stall: e.stall_cycles,
                 total: e.total_cycles(),
-                utilization: if capacity == 0 {
-                    0.0
-                } else {
-                    useful as f64 / capacity as f64
-                },
+                folds: e.folds,
+                spatial_utilization: ratio(useful, capacity),
+                temporal_utilization: ratio(e.compute_cycles, e.total_cycles()),
                 levels,
             },
             energy_pj: EnergyPj {
@@ -295,12 +302,18 @@ impl Mapping {
         ));
         let c = &self.cycles;
         out.push_str(&format!(
-            "cycles: {} compute + {} fill/drain + {} stall = {} total ({:.1}% array utilization)\n",
+            "cycles: {} compute + {} fill/drain + {} drain-bound + {} stall = {} total over {} folds\n",
             thousands(c.compute),
             thousands(c.fill_drain),
+            thousands(c.drain_bound),
             thousands(c.stall),
             thousands(c.total),
-            100.0 * c.utilization
+            thousands(c.folds)
+        ));
+        out.push_str(&format!(
+            "utilisation: spatial {:.1}% (PEs mapped), temporal {:.1}% (compute / total)\n",
+            100.0 * c.spatial_utilization,
+            100.0 * c.temporal_utilization
         ));
         for l in &c.levels {
             out.push_str(&format!(
@@ -338,6 +351,10 @@ impl Mapping {
         out.push_str(&t.render());
         out
     }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
 /// Maps tiles, remembering every result by [`MapKey`].

@@ -57,6 +57,13 @@ pub struct PeArray {
     pub reduction_dim: LoopDim,
     pub inputs_per_pe: u64,
     pub accumulator_bits: u32,
+    /// Accumulator sets per PE: with one, a fold's results must leave the array before
+    /// the next fold starts; with two, draining one set overlaps computing in the other.
+    #[serde(default = "one_u64")]
+    pub accumulator_buffers: u64,
+    /// Rows of results leaving the array per cycle when a fold drains.
+    #[serde(default = "one_u64")]
+    pub drain_rows_per_cycle: u64,
     pub mac_energy_fj: f64,
     pub sop_energy_fj: f64,
     pub other_op_energy_fj: f64,
@@ -96,6 +103,19 @@ impl PeArray {
     pub fn fill_drain_cycles(&self) -> u64 {
         self.rows + self.cols - 2
     }
+
+    /// Cycles to move one fold's results out of the accumulators: the rows leave
+    /// `drain_rows_per_cycle` at a time, and no faster than the output path
+    /// (`path_bits_per_cycle`) carries rows × cols results of `result_bits` each.
+    pub fn drain_cycles(&self, result_bits: u64, path_bits_per_cycle: u64) -> u64 {
+        let rows = self.rows.div_ceil(self.drain_rows_per_cycle.max(1));
+        let path = (self.pes() * result_bits).div_ceil(path_bits_per_cycle.max(1));
+        rows.max(path)
+    }
+}
+
+fn one_u64() -> u64 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +168,13 @@ pub struct Core {
 impl Core {
     pub fn global_sram(&self) -> &Memory {
         &self.memories[self.memories.len() - 1]
+    }
+
+    /// Cycles one fold of `result_bits`-bit results takes to drain: the array's results
+    /// go to the global SRAM through one bank's write port.
+    pub fn drain_cycles(&self, result_bits: u64) -> u64 {
+        self.pe_array
+            .drain_cycles(result_bits, self.global_sram().write_bw_bits_per_bank)
     }
 
     /// Index in `memories` of the global SRAM.
@@ -355,6 +382,20 @@ impl Accelerator {
             check_range(
                 &mut p,
                 &el,
+                "accumulator_buffers",
+                pe.accumulator_buffers,
+                (1, 2),
+            );
+            check_range(
+                &mut p,
+                &el,
+                "drain_rows_per_cycle",
+                pe.drain_rows_per_cycle,
+                ARRAY_SIDE,
+            );
+            check_range(
+                &mut p,
+                &el,
                 "accumulator_bits",
                 pe.accumulator_bits as u64,
                 (1, MAX_PRECISION_BITS),
@@ -488,6 +529,10 @@ struct RawPeArray {
     reduction_dim: String,
     inputs_per_pe: i64,
     accumulator_bits: i64,
+    #[serde(default = "one")]
+    accumulator_buffers: i64,
+    #[serde(default = "one")]
+    drain_rows_per_cycle: i64,
     mac_energy_fj: f64,
     sop_energy_fj: f64,
     other_op_energy_fj: f64,
@@ -905,6 +950,22 @@ fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el
         reduction_dim,
         inputs_per_pe: bounded(diag, span, el, "inputs_per_pe", r.inputs_per_pe, ARRAY_SIDE),
         accumulator_bits: accumulator_bits as u32,
+        accumulator_buffers: bounded(
+            diag,
+            span,
+            el,
+            "accumulator_buffers",
+            r.accumulator_buffers,
+            (1, 2),
+        ),
+        drain_rows_per_cycle: bounded(
+            diag,
+            span,
+            el,
+            "drain_rows_per_cycle",
+            r.drain_rows_per_cycle,
+            ARRAY_SIDE,
+        ),
         mac_energy_fj: energy(diag, span, el, "mac_energy_fj", r.mac_energy_fj),
         sop_energy_fj: energy(diag, span, el, "sop_energy_fj", r.sop_energy_fj),
         other_op_energy_fj: energy(diag, span, el, "other_op_energy_fj", r.other_op_energy_fj),

@@ -214,16 +214,17 @@ impl TileCost {
     }
 }
 
-/// The mapping's stall cycles by cause: the slowest level's excess over the compute
-/// cycles (DRAM: the port; the global SRAM: its bank ports; a local buffer: its
+/// The mapping's stall cycles by cause: the slowest level's excess over the cycles
+/// the array is occupied (DRAM: the port; the global SRAM: its bank ports; a local buffer: its
 /// bandwidth), the prologue before the first pass (from DRAM when an input streams,
 /// otherwise the buffers' fill), and fill/drain.
 fn in_tile_stalls(m: &Mapping, global: &str) -> [u64; StallCause::COUNT] {
     let mut stalls = [0u64; StallCause::COUNT];
     let c = &m.cycles;
-    stalls[StallCause::FillDrain.index()] = c.fill_drain;
+    stalls[StallCause::FillDrain.index()] = c.fill_drain + c.drain_bound;
     let slowest = c.levels.iter().max_by_key(|l| l.cycles);
-    let steady = slowest.map_or(0, |l| l.cycles.saturating_sub(c.compute));
+    let array = c.compute + c.fill_drain + c.drain_bound;
+    let steady = slowest.map_or(0, |l| l.cycles.saturating_sub(array));
     if let Some(l) = slowest.filter(|_| steady > 0) {
         let cause = if l.level == "dram" {
             StallCause::DramPort
@@ -876,7 +877,7 @@ pub fn schedule(
         }
         let cycles = m.cycles.total;
         let end = start + cycles;
-        busy += m.cycles.compute + m.cycles.fill_drain;
+        busy += m.cycles.compute + m.cycles.fill_drain + m.cycles.drain_bound;
         if residency.any_streamed() {
             e.dram_free = e.dram_free.max(end);
         }

@@ -468,17 +468,28 @@ impl Component for MeshNoc {
     }
 }
 
-/// A core's output-stationary PE array. A pass over one output tile takes its
-/// reduction cycles (the array reduces `inputs_per_pe` inputs per PE per cycle), or
+/// A core's output-stationary PE array. A pass (a fold: one output tile) computes for
+/// its reduction cycles (the array reduces `inputs_per_pe` inputs per PE per cycle), or
 /// longer when a memory feeding it (a local buffer, or the global SRAM for an operand
-/// without one) cannot deliver the pass's operand bits at its read bandwidth, plus the
-/// systolic fill/drain skew on the tile's last pass. One pass at a time.
+/// without one) cannot deliver the pass's operand bits at its read bandwidth. Its
+/// results then drain out of the accumulator set it used, over the output path.
+///
+/// With one accumulator set the array does nothing else meanwhile: a pass occupies it
+/// for its compute plus the systolic fill/drain skew, or plus the drain when that is
+/// longer. With two, a pass computes in one set while the other drains; it waits when
+/// its set has not drained yet, drains queue on the output path, and the tile's last
+/// pass adds the skew and ends once its results are out. One pass at a time.
 pub struct PeArrayModel {
     name: String,
     params: PeArray,
     /// Read bandwidth (bits/cycle) and energy (fJ/bit) of each local buffer feeding it.
     buffers: HashMap<ComponentId, (u64, f64, Part)>,
     port: Port,
+    /// The path results drain over into the global SRAM.
+    drain_path: Port,
+    /// When each accumulator set has drained, and which set the next pass takes.
+    drained_at: [Cycle; 2],
+    next_set: usize,
     buffer_stall: Cycle,
     ledger: Ledger,
 }
@@ -494,9 +505,45 @@ impl PeArrayModel {
             params: params.clone(),
             buffers,
             port: Port::default(),
+            drain_path: Port::default(),
+            drained_at: [0; 2],
+            next_set: 0,
             buffer_stall: 0,
             ledger: Ledger::default(),
         }
+    }
+
+    /// Occupies the array for a pass that computes `need` cycles from `now`; returns
+    /// when the pass is done and its cycles of fill/drain (or waiting for a drain).
+    fn occupy(
+        &mut self,
+        now: Cycle,
+        need: Cycle,
+        pass: &crate::sim::message::Pass,
+    ) -> (Cycle, Cycle) {
+        let skew = self.params.fill_drain_cycles();
+        if self.params.accumulator_buffers < 2 {
+            let overhead = skew.max(pass.drain);
+            let (_, end, _) = self.port.reserve(now, need + overhead, 0);
+            return (end, overhead);
+        }
+        let set = self.next_set;
+        self.next_set ^= 1;
+        // Waiting for the set to drain, once the array itself is free.
+        let ready = now.max(self.port.free_at);
+        let start = ready.max(self.drained_at[set]);
+        let (_, computed, _) = self.port.reserve(start, need, 0);
+        let (_, drained, _) = self.drain_path.reserve(computed, pass.drain, 0);
+        self.drained_at[set] = drained;
+        let done = if pass.last {
+            (computed + skew).max(drained)
+        } else {
+            computed
+        };
+        // The array is held until `done` on the last pass.
+        self.port.busy += done - computed;
+        self.port.free_at = self.port.free_at.max(done);
+        (done, (start - ready) + (done - computed))
     }
 }
 
@@ -529,7 +576,7 @@ impl Component for PeArrayModel {
         }
         let stall = need - pass.cycles;
         self.buffer_stall += stall;
-        let (_, end, _) = self.port.reserve(now, need + pass.fill_drain, 0);
+        let (end, fill_drain) = self.occupy(now, need, &pass);
         let p = &self.params;
         self.ledger.energy(
             Part::Pe,
@@ -547,6 +594,7 @@ impl Component for PeArrayModel {
             Message::PassDone {
                 tag: pass.tag,
                 buffer_stall: stall,
+                fill_drain,
             },
         );
         Ok(())

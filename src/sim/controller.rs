@@ -145,6 +145,8 @@ struct Computing {
     streamed: [bool; 4],
     /// The staging area streamed operands pass through (empty: straight through).
     staging: Vec<Extent>,
+    /// Cycles one pass's results take to drain from the accumulators.
+    drain: Cycle,
 }
 
 impl Computing {
@@ -658,6 +660,7 @@ impl Controller {
         let layer = &w.layers[st.tile.layer];
         let shape = CtShape::new(w, layer, &st.tile.region);
         let core = &self.schedule.accelerator.cores[self.core];
+        let drain = core.drain_cycles(shape.precision.o as u64);
         let program = TileProgram::new(shape, core, st, w.timesteps);
         let mut streamed = [false; 4];
         for op in &st.streamed {
@@ -682,6 +685,7 @@ impl Controller {
             cursor: [0; 4],
             streamed,
             staging: self.mem.staging(tile_id),
+            drain,
         });
         self.prepare_next(out);
         Ok(true)
@@ -803,6 +807,7 @@ impl Controller {
         // Time the array waited for this pass's data.
         let idle = now.saturating_sub(self.pe_free_at.max(c.start));
         let tile = c.tile;
+        let drain = c.drain;
         if idle > 0 {
             self.stalls[p.cause.index()] += idle;
             self.trace_stall(tile, p.cause, now - idle, now, out);
@@ -813,19 +818,12 @@ impl Controller {
             .iter()
             .map(|&(m, op, bits)| (self.ids.buffers[self.core][&m], bits, DataClass::of(op)))
             .collect();
-        let fill_drain = if p.work.last {
-            self.schedule.accelerator.cores[self.core]
-                .pe_array
-                .fill_drain_cycles()
-        } else {
-            0
-        };
-        self.stalls[StallCause::FillDrain.index()] += fill_drain;
         let pass = Pass {
             tag: 0,
             reply_to: self.me,
             cycles: p.work.cycles,
-            fill_drain,
+            drain,
+            last: p.work.last,
             buffer_reads,
             macs: p.work.macs,
             sops: p.work.sops,
@@ -1159,7 +1157,14 @@ impl Component for Controller {
                     }
                 }
             }
-            Message::PassDone { buffer_stall, .. } => self.pass_done(now, buffer_stall, out)?,
+            Message::PassDone {
+                buffer_stall,
+                fill_drain,
+                ..
+            } => {
+                self.stalls[StallCause::FillDrain.index()] += fill_drain;
+                self.pass_done(now, buffer_stall, out)?
+            }
             Message::TileDone { tile } => {
                 if let Some(d) = self.done.get_mut(tile) {
                     *d = true;

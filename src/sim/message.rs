@@ -132,8 +132,11 @@ pub struct Pass {
     pub reply_to: ComponentId,
     /// Reduction iterations (one per cycle when operands keep up).
     pub cycles: Cycle,
-    /// Extra cycles for the systolic fill and drain (the tile's last pass).
-    pub fill_drain: Cycle,
+    /// Cycles the pass's results take to leave the accumulators.
+    pub drain: Cycle,
+    /// The tile's last pass: with two accumulator sets, the systolic fill/drain is paid
+    /// here, and the pass ends when its results are out.
+    pub last: bool,
     /// Operand bits the array reads from each local buffer during the pass:
     /// (buffer component, bits, operand class).
     pub buffer_reads: Vec<(ComponentId, u64, DataClass)>,
@@ -161,6 +164,9 @@ pub enum Message {
         /// Cycles the pass took beyond its reduction because a local buffer could not
         /// keep up.
         buffer_stall: Cycle,
+        /// Cycles the array spent filling and draining, or waiting for accumulators to
+        /// drain, on top of its reduction.
+        fill_drain: Cycle,
     },
     /// A tile finished computing (sent to the other cores' controllers).
     TileDone {
