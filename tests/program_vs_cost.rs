@@ -8,7 +8,7 @@ mod common;
 use common::{Conv, accelerator, conv_strategy};
 use proptest::prelude::*;
 use stems::mapping::{Boundary, CostModel, Dim, Loop, Residency};
-use stems::model::Operand;
+use stems::model::{Operand, Unroll};
 use stems::sim::program::{FillTarget, Nest, TileProgram};
 
 /// Prime factors, smallest first.
@@ -80,7 +80,25 @@ struct Totals {
     passes: u64,
 }
 
-fn lowered(conv: &Conv, loops: &[Loop], reduction_loops: usize, bw: usize, bi: usize) -> Totals {
+/// The 16 rows of the array as OY × OX = d × 16/d output pixels (the `OYOX` choices;
+/// d = 16 is the paper's OY unrolling), the columns as 32 output channels.
+fn unrolling(pick: usize) -> Unroll {
+    let oy = [16, 8, 4, 2, 1][pick % 5];
+    Unroll {
+        k: 32,
+        c: 2,
+        oy,
+        ox: 16 / oy,
+    }
+}
+
+fn lowered(
+    conv: &Conv,
+    (loops, reduction_loops): (&[Loop], usize),
+    unroll: Unroll,
+    bw: usize,
+    bi: usize,
+) -> Totals {
     let acc = accelerator();
     let core = &acc.cores[0];
     let shape = conv.shape(0..conv.timesteps);
@@ -106,6 +124,7 @@ fn lowered(conv: &Conv, loops: &[Loop], reduction_loops: usize, bw: usize, bi: u
             boundaries: &boundaries,
             streamed: &[],
             first_timestep: 0,
+            unroll,
         },
         conv.timesteps,
     );
@@ -134,10 +153,17 @@ fn lowered(conv: &Conv, loops: &[Loop], reduction_loops: usize, bw: usize, bi: u
     t
 }
 
-fn charged(conv: &Conv, loops: &[Loop], reduction_loops: usize, bw: usize, bi: usize) -> Totals {
+fn charged(
+    conv: &Conv,
+    (loops, reduction_loops): (&[Loop], usize),
+    unroll: Unroll,
+    bw: usize,
+    bi: usize,
+) -> Totals {
     let acc = accelerator();
     let shape = conv.shape(0..conv.timesteps);
-    let cost = CostModel::new(&shape, &acc.cores[0], &acc.dram, Residency::ON_CHIP, 0);
+    let cost =
+        CostModel::new(&shape, &acc.cores[0], &acc.dram, Residency::ON_CHIP, 0).with_unroll(unroll);
     let neurons_v = if shape.stateful {
         shape.neurons() * shape.precision.v as u64
     } else {
@@ -171,18 +197,21 @@ proptest! {
         reduction_order in prop::collection::vec(0usize..3, 3),
         bw_pick in 0usize..64,
         bi_pick in 0usize..64,
+        unroll_pick in 0usize..5,
     ) {
         let shape = conv.shape(0..conv.timesteps);
         let acc = accelerator();
+        let unroll = unrolling(unroll_pick);
         let sizes = CostModel::new(&shape, &acc.cores[0], &acc.dram, Residency::ON_CHIP, 0)
+            .with_unroll(unroll)
             .temporal_sizes();
         let (loops, reduction_loops) = nest(sizes, &outer_order, &reduction_order);
         prop_assume!(loops.len() > reduction_loops);
         let bw = bw_pick % (loops.len() + 1);
         let bi = bi_pick % (loops.len() + 1);
-        let got = lowered(&conv, &loops, reduction_loops, bw, bi);
-        let want = charged(&conv, &loops, reduction_loops, bw, bi);
-        prop_assert_eq!(got, want, "nest {:?}, W below {}, I below {}", loops, bw, bi);
+        let got = lowered(&conv, (&loops, reduction_loops), unroll, bw, bi);
+        let want = charged(&conv, (&loops, reduction_loops), unroll, bw, bi);
+        prop_assert_eq!(got, want, "nest {:?} under {:?}, W below {}, I below {}", loops, unroll, bw, bi);
     }
 }
 

@@ -186,6 +186,12 @@ impl<'a> CostModel<'a> {
         }
     }
 
+    /// The same tile under another spatial unrolling of the array.
+    pub fn with_unroll(mut self, u: crate::model::Unroll) -> Self {
+        self.unroll = [u.k, u.c, u.oy, u.ox, 1, 1, 1];
+        self
+    }
+
     /// Iterations of each dimension left to temporal loops once the array unrolls it.
     pub fn temporal_sizes(&self) -> [u64; 7] {
         std::array::from_fn(|d| self.total[d].div_ceil(self.unroll[d]))

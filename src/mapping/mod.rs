@@ -79,12 +79,25 @@ pub struct Boundary {
     pub tile_bits: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// The spatial unrolling the mapper chose: iterations of each dimension the array runs
+/// in parallel.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct Spatial {
     pub k: u64,
     pub c: u64,
     pub oy: u64,
     pub ox: u64,
+}
+
+impl Spatial {
+    pub fn unroll(&self) -> crate::model::Unroll {
+        crate::model::Unroll {
+            k: self.k,
+            c: self.c,
+            oy: self.oy,
+            ox: self.ox,
+        }
+    }
 }
 
 /// The best mapping of a tile: the loop nest and its full cost.
@@ -177,17 +190,12 @@ impl Mapping {
         let pe = &core.pe_array;
         let capacity = e.compute_cycles * pe.pes() * pe.inputs_per_pe;
         let useful = e.macs + e.sops + e.other_ops;
-        let u = pe.unroll();
+        let [k, c, oy, ox, ..] = model.unroll();
         Mapping {
             objective: key.objective,
             loop_nest: result.loops,
             reduction_loops: result.reduction_loops,
-            spatial: Spatial {
-                k: u.k,
-                c: u.c,
-                oy: u.oy,
-                ox: u.ox,
-            },
+            spatial: Spatial { k, c, oy, ox },
             boundaries,
             streamed: Operand::ALL
                 .into_iter()
@@ -400,13 +408,21 @@ pub fn map_uncached(
         .cores
         .get(key.core)
         .ok_or_else(|| NoMapping(format!("core {} does not exist", key.core)))?;
-    let model = CostModel::new(
-        &key.shape,
-        core,
-        &accelerator.dram,
-        key.residency,
-        key.stream_budget_bits,
-    );
-    let result = search::search(&model, key.objective, config)?;
-    Ok(Mapping::build(&model, key, result))
+    let models: Vec<CostModel> = core
+        .pe_array
+        .unrollings()
+        .into_iter()
+        .map(|u| {
+            CostModel::new(
+                &key.shape,
+                core,
+                &accelerator.dram,
+                key.residency,
+                key.stream_budget_bits,
+            )
+            .with_unroll(u)
+        })
+        .collect();
+    let (chosen, result) = search::search_unrollings(&models, key.objective, config)?;
+    Ok(Mapping::build(&models[chosen], key, result))
 }

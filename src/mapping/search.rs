@@ -133,6 +133,36 @@ pub fn outer_factors(temporal: &[u64; 7], max_orderings: u64) -> Vec<Loop> {
     }
 }
 
+/// Finds the best mapping of a tile over several spatial unrollings (one model each):
+/// the index of the winning model and its mapping. Ties go to the earlier unrolling.
+pub fn search_unrollings(
+    models: &[CostModel],
+    objective: Objective,
+    config: SearchConfig,
+) -> Result<(usize, SearchResult), NoMapping> {
+    let mut best: Option<((f64, f64), usize, SearchResult)> = None;
+    let mut candidates = 0;
+    let mut last_error = NoMapping("the array allows no unrolling".into());
+    for (i, model) in models.iter().enumerate() {
+        match search(model, objective, config) {
+            Ok(r) => {
+                candidates += r.candidates;
+                let s = score(&r.evaluation, objective);
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, ..)| s.0.total_cmp(&b.0).then(s.1.total_cmp(&b.1)).is_lt())
+                {
+                    best = Some((s, i, r));
+                }
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    let (_, i, mut r) = best.ok_or(last_error)?;
+    r.candidates = candidates;
+    Ok((i, r))
+}
+
 /// Finds the best mapping of a tile under `objective`.
 pub fn search(
     model: &CostModel,

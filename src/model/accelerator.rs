@@ -37,9 +37,77 @@ impl LoopDim {
     }
 }
 
+/// What one array axis may unroll: an output dimension, or the output pixels (`OYOX`:
+/// the axis's PEs cover a uy × ux rectangle of OY × OX, any split of the axis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AxisUnroll {
+    K,
+    OY,
+    OX,
+    OYOX,
+}
+
+impl AxisUnroll {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "K" => Some(AxisUnroll::K),
+            "OY" => Some(AxisUnroll::OY),
+            "OX" => Some(AxisUnroll::OX),
+            "OYOX" => Some(AxisUnroll::OYOX),
+            _ => None,
+        }
+    }
+
+    /// The (K, OY, OX) factors an axis of `n` PEs can unroll.
+    fn splits(self, n: u64) -> Vec<[u64; 3]> {
+        match self {
+            AxisUnroll::K => vec![[n, 1, 1]],
+            AxisUnroll::OY => vec![[1, n, 1]],
+            AxisUnroll::OX => vec![[1, 1, n]],
+            // OY-major first, so that ties keep the paper's OY unrolling.
+            AxisUnroll::OYOX => (1..=n)
+                .rev()
+                .filter(|d| n.is_multiple_of(*d))
+                .map(|d| [1, d, n / d])
+                .collect(),
+        }
+    }
+
+    /// The loop dimensions it unrolls.
+    fn dims(self) -> &'static [LoopDim] {
+        match self {
+            AxisUnroll::K => &[LoopDim::K],
+            AxisUnroll::OY => &[LoopDim::OY],
+            AxisUnroll::OX => &[LoopDim::OX],
+            AxisUnroll::OYOX => &[LoopDim::OY, LoopDim::OX],
+        }
+    }
+}
+
+impl std::fmt::Display for AxisUnroll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// An axis's choices in a saved schedule: a list, or (files from before the choice
+/// existed) one name.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<AxisUnroll>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(AxisUnroll),
+        Many(Vec<AxisUnroll>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(a) => vec![a],
+        OneOrMany::Many(v) => v,
+    })
+}
+
 /// Spatial unrolling factors of a PE array: how many K, C, OY, OX iterations run in
 /// parallel each cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Unroll {
     pub k: u64,
     pub c: u64,
@@ -51,8 +119,12 @@ pub struct Unroll {
 pub struct PeArray {
     pub rows: u64,
     pub cols: u64,
-    pub row_dim: LoopDim,
-    pub col_dim: LoopDim,
+    /// What the rows may unroll; the mapper picks per tile (one entry: no choice).
+    #[serde(alias = "row_dim", deserialize_with = "one_or_many")]
+    pub row_dims: Vec<AxisUnroll>,
+    /// What the columns may unroll.
+    #[serde(alias = "col_dim", deserialize_with = "one_or_many")]
+    pub col_dims: Vec<AxisUnroll>,
     /// The reduction dimension each PE reduces `inputs_per_pe` of per cycle.
     pub reduction_dim: LoopDim,
     pub inputs_per_pe: u64,
@@ -72,26 +144,48 @@ pub struct PeArray {
 }
 
 impl PeArray {
-    pub fn unroll(&self) -> Unroll {
-        let mut u = Unroll {
-            k: 1,
-            c: 1,
-            oy: 1,
-            ox: 1,
+    /// Every unrolling the axes allow, in the order they are listed (rows first); an
+    /// axis pair that would unroll one dimension twice is left out.
+    pub fn unrollings(&self) -> Vec<Unroll> {
+        let reduction = |d: LoopDim| {
+            if self.reduction_dim == d {
+                self.inputs_per_pe
+            } else {
+                1
+            }
         };
-        for (dim, n) in [
-            (self.row_dim, self.rows),
-            (self.col_dim, self.cols),
-            (self.reduction_dim, self.inputs_per_pe),
-        ] {
-            match dim {
-                LoopDim::K => u.k *= n,
-                LoopDim::C => u.c *= n,
-                LoopDim::OY => u.oy *= n,
-                LoopDim::OX => u.ox *= n,
+        let mut out = Vec::new();
+        for &r in &self.row_dims {
+            for &c in &self.col_dims {
+                if r.dims().iter().any(|d| c.dims().contains(d)) {
+                    continue;
+                }
+                for rs in r.splits(self.rows) {
+                    for cs in c.splits(self.cols) {
+                        let u = Unroll {
+                            k: rs[0] * cs[0] * reduction(LoopDim::K),
+                            c: reduction(LoopDim::C),
+                            oy: rs[1] * cs[1] * reduction(LoopDim::OY),
+                            ox: rs[2] * cs[2] * reduction(LoopDim::OX),
+                        };
+                        if !out.contains(&u) {
+                            out.push(u);
+                        }
+                    }
+                }
             }
         }
-        u
+        out
+    }
+
+    /// The first unrolling allowed (the only one when each axis lists one dimension).
+    pub fn unroll(&self) -> Unroll {
+        self.unrollings().first().copied().unwrap_or(Unroll {
+            k: 1,
+            c: self.inputs_per_pe,
+            oy: 1,
+            ox: 1,
+        })
     }
 
     pub fn pes(&self) -> u64 {
@@ -524,8 +618,10 @@ struct RawCore {
 struct RawPeArray {
     rows: i64,
     cols: i64,
-    row_dim: String,
-    col_dim: String,
+    row_dim: Option<String>,
+    row_dims: Option<RawAxes>,
+    col_dim: Option<String>,
+    col_dims: Option<RawAxes>,
     reduction_dim: String,
     inputs_per_pe: i64,
     accumulator_bits: i64,
@@ -904,6 +1000,70 @@ fn position(
     [p[0] as u32, p[1] as u32]
 }
 
+/// An axis's choices as written: one name (`--set …row_dims=OYOX`) or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawAxes {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// One axis's choices, from `NAME_dim` (one) or `NAME_dims` (a list), not both.
+fn resolve_axis(
+    name: &str,
+    one: Option<String>,
+    many: Option<RawAxes>,
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+) -> Vec<AxisUnroll> {
+    let (field, names) = match (one, many) {
+        (Some(_), Some(_)) => {
+            diag.at(
+                span,
+                el,
+                &format!("{name}_dims"),
+                format!("give {name}_dims or the single {name}_dim, not both"),
+            );
+            return vec![AxisUnroll::K];
+        }
+        (Some(d), None) => (format!("{name}_dim"), vec![d]),
+        (None, Some(RawAxes::One(d))) => (format!("{name}_dims"), vec![d]),
+        (None, Some(RawAxes::Many(v))) => (format!("{name}_dims"), v),
+        (None, None) => {
+            diag.at(
+                span,
+                el,
+                &format!("{name}_dims"),
+                format!("missing: what the {name}s unroll, e.g. {name}_dims = [\"OY\"]"),
+            );
+            return vec![AxisUnroll::K];
+        }
+    };
+    if names.is_empty() {
+        diag.at(span, el, &field, "lists nothing to unroll");
+    }
+    let mut axes = Vec::new();
+    for n in &names {
+        match AxisUnroll::parse(n) {
+            Some(a) if axes.contains(&a) => {
+                diag.at(span, el, &field, format!("lists '{n}' twice"));
+            }
+            Some(a) => axes.push(a),
+            None => diag.at(
+                span,
+                el,
+                &field,
+                format!("'{n}' is not one of K, OY, OX, OYOX"),
+            ),
+        }
+    }
+    if axes.is_empty() {
+        axes.push(AxisUnroll::K);
+    }
+    axes
+}
+
 fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el: &str) -> PeArray {
     let mut dim = |field: &str, s: &str, allowed: &[LoopDim]| -> LoopDim {
         match LoopDim::parse(s) {
@@ -922,16 +1082,20 @@ fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el
     };
     // Output-stationary: the two array axes unroll output dimensions, each PE reduces
     // along an input dimension.
-    let outputs = [LoopDim::K, LoopDim::OY, LoopDim::OX];
-    let row_dim = dim("row_dim", &r.row_dim, &outputs);
-    let col_dim = dim("col_dim", &r.col_dim, &outputs);
     let reduction_dim = dim("reduction_dim", &r.reduction_dim, &[LoopDim::C]);
-    if row_dim == col_dim {
+    let row_dims = resolve_axis("row", r.row_dim, r.row_dims, diag, span, el);
+    let col_dims = resolve_axis("col", r.col_dim, r.col_dims, diag, span, el);
+    let disjoint = row_dims.iter().any(|r| {
+        col_dims
+            .iter()
+            .all(|c| r.dims().iter().all(|d| !c.dims().contains(d)))
+    });
+    if !disjoint {
         diag.at(
             span,
             el,
-            "col_dim",
-            "row_dim and col_dim must unroll different dimensions",
+            "col_dims",
+            "rows and columns must be able to unroll different dimensions",
         );
     }
     let accumulator_bits = bounded(
@@ -945,8 +1109,8 @@ fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el
     PeArray {
         rows: bounded(diag, span, el, "rows", r.rows, ARRAY_SIDE),
         cols: bounded(diag, span, el, "cols", r.cols, ARRAY_SIDE),
-        row_dim,
-        col_dim,
+        row_dims,
+        col_dims,
         reduction_dim,
         inputs_per_pe: bounded(diag, span, el, "inputs_per_pe", r.inputs_per_pe, ARRAY_SIDE),
         accumulator_bits: accumulator_bits as u32,

@@ -10,7 +10,7 @@ pub mod units;
 pub mod workload;
 
 pub use accelerator::{
-    Accelerator, Core, Dram, HardwareOverrides, LoopDim, Memory, Noc, PeArray, Unroll,
+    Accelerator, AxisUnroll, Core, Dram, HardwareOverrides, LoopDim, Memory, Noc, PeArray, Unroll,
 };
 pub use diag::{ModelError, Problem, SourceText};
 pub use units::Size;

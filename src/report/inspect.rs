@@ -301,6 +301,11 @@ pub struct ResolvedMemory {
     pub write_bw_bits: u64,
 }
 
+fn join(axes: &[crate::model::AxisUnroll]) -> String {
+    let names: Vec<String> = axes.iter().map(|a| a.to_string()).collect();
+    names.join(" or ")
+}
+
 impl<'a> AcceleratorInspection<'a> {
     pub fn new(acc: &'a Accelerator) -> Self {
         let resolved = acc
@@ -338,8 +343,8 @@ impl<'a> AcceleratorInspection<'a> {
             let pe = &core.pe_array;
             let u = pe.unroll();
             out.push_str(&format!(
-                "\ncore {} at mesh {:?}: {}×{} PE array ({} PEs), rows unroll {:?}, cols unroll {:?}, {} {:?} inputs reduced per PE per cycle\n  unrolling K {} × C {} × OY {} × OX {}; {}-bit accumulators; MAC {} fJ, SOP {} fJ, other op {} fJ, registers {} fJ/bit\n",
-                core.name, core.position, pe.rows, pe.cols, pe.pes(), pe.row_dim, pe.col_dim,
+                "\ncore {} at mesh {:?}: {}×{} PE array ({} PEs), rows unroll {}, cols unroll {}, {} {:?} inputs reduced per PE per cycle\n  unrolling K {} × C {} × OY {} × OX {}; {}-bit accumulators; MAC {} fJ, SOP {} fJ, other op {} fJ, registers {} fJ/bit\n",
+                core.name, core.position, pe.rows, pe.cols, pe.pes(), join(&pe.row_dims), join(&pe.col_dims),
                 pe.inputs_per_pe, pe.reduction_dim, u.k, u.c, u.oy, u.ox, pe.accumulator_bits,
                 pe.mac_energy_fj, pe.sop_energy_fj, pe.other_op_energy_fj, pe.register_energy_fj_per_bit
             ));

@@ -143,6 +143,10 @@ pub struct ScheduledTile {
     /// Temporal loops, outermost first; the innermost `reduction_loops` are C, FY, FX.
     pub loop_nest: Vec<Loop>,
     pub reduction_loops: usize,
+    /// The spatial unrolling the nest runs under (absent in older files: the core's
+    /// first unrolling).
+    #[serde(default)]
+    pub unroll: Option<crate::model::Unroll>,
     pub boundaries: Vec<Boundary>,
     /// The `before` actions overlap the previous tile on the core (double buffering).
     pub prefetched: bool,
@@ -377,7 +381,20 @@ impl Schedule {
             }
             let core = &self.accelerator.cores[t.core];
             let shape = crate::tiling::CtShape::new(&self.workload, layer, r);
-            let u = core.pe_array.unroll();
+            let u = st.unroll.unwrap_or_else(|| core.pe_array.unroll());
+            if !core.pe_array.unrollings().contains(&u) {
+                problems.push(
+                    Problem::new(
+                        &el,
+                        format!(
+                            "unrolls K {} × C {} × OY {} × OX {}, which core {}'s array does not allow",
+                            u.k, u.c, u.oy, u.ox, core.name
+                        ),
+                    )
+                    .field("unroll"),
+                );
+                continue;
+            }
             let expected = [
                 (crate::mapping::Dim::K, shape.k.div_ceil(u.k)),
                 (crate::mapping::Dim::C, shape.c.div_ceil(u.c)),

@@ -939,6 +939,7 @@ pub fn schedule(
             stream_budget_bits: key.stream_budget_bits,
             loop_nest: m.loop_nest.clone(),
             reduction_loops: m.reduction_loops,
+            unroll: Some(m.spatial.unroll()),
             boundaries: m.boundaries.clone(),
             prefetched: prefetching,
             before,

@@ -105,11 +105,14 @@ pub struct Nest<'a> {
     pub boundaries: &'a [Boundary],
     pub streamed: &'a [Operand],
     pub first_timestep: u32,
+    /// The array's spatial unrolling for this nest.
+    pub unroll: crate::model::Unroll,
 }
 
 impl<'a> Nest<'a> {
-    pub fn of(tile: &'a ScheduledTile) -> Self {
+    pub fn of(tile: &'a ScheduledTile, core: &Core) -> Self {
         Self {
+            unroll: tile.unroll.unwrap_or_else(|| core.pe_array.unroll()),
             loops: &tile.loop_nest,
             reduction_loops: tile.reduction_loops,
             boundaries: &tile.boundaries,
@@ -123,7 +126,7 @@ impl TileProgram {
     /// The passes of a scheduled tile (its loop nest, memory boundaries and streamed
     /// operands come from the Schedule; `timesteps` is the inference's T).
     pub fn new(shape: CtShape, core: &Core, tile: &ScheduledTile, timesteps: u32) -> Self {
-        Self::lower(shape, core, Nest::of(tile), timesteps)
+        Self::lower(shape, core, Nest::of(tile, core), timesteps)
     }
 
     /// The passes of any legal nest on `core`.
@@ -133,7 +136,7 @@ impl TileProgram {
         let boundaries = nest.boundaries;
         let streamed = nest.streamed;
         let first_t = nest.first_timestep;
-        let u = core.pe_array.unroll();
+        let u = nest.unroll;
         let unroll = [u.k, u.c, u.oy, u.ox, 1, 1, 1];
         let n = loops.len();
         let outer = n - reduction_loops;
