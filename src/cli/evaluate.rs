@@ -24,9 +24,28 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         schedule.save(path)?;
         eprintln!("schedule written to {}", path.display());
     }
+    let array = stems::report::array::by_layer(&schedule);
     match args.format {
-        Format::Table => outln!("{}", schedule.predicted.render_table().trim_end()),
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&schedule.predicted)?),
+        Format::Table => {
+            outln!("{}", schedule.predicted.render_table().trim_end());
+            outln!("\nPE array per layer (cycles; other = waiting for memory or first data)");
+            out!("{}", stems::report::array::render(&array));
+        }
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                #[serde(flatten)]
+                report: &'a stems::report::cost::Report,
+                array_by_layer: &'a [stems::report::array::LayerArray],
+            }
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&Out {
+                    report: &schedule.predicted,
+                    array_by_layer: &array,
+                })?
+            )
+        }
     }
     Ok(())
 }

@@ -130,6 +130,20 @@ pub struct TilePrediction {
     pub end_cycle: u64,
     pub cycles: u64,
     pub energy_pj: f64,
+    /// How the tile's cycles split on the PE array (absent in older files).
+    #[serde(default)]
+    pub array: ArrayCycles,
+}
+
+/// A tile's PE-array time by activity, and how much of the array it maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArrayCycles {
+    pub folds: u64,
+    pub compute: u64,
+    pub fill_drain: u64,
+    pub drain_bound: u64,
+    /// Share of the PEs (and their input lanes) doing useful work while computing.
+    pub spatial_utilization: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

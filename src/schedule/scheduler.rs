@@ -949,6 +949,13 @@ pub fn schedule(
                 end_cycle: end,
                 cycles,
                 energy_pj: m.energy_pj.total,
+                array: super::ArrayCycles {
+                    folds: m.cycles.folds,
+                    compute: m.cycles.compute,
+                    fill_drain: m.cycles.fill_drain,
+                    drain_bound: m.cycles.drain_bound,
+                    spatial_utilization: m.cycles.spatial_utilization,
+                },
             },
         });
         prev[core] = Some(tile_id);
