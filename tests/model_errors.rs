@@ -339,6 +339,67 @@ fn absurd_hardware_numbers_are_errors_naming_the_field_and_the_limit() {
 }
 
 #[test]
+fn array_unrolling_and_drain_fields_are_checked_one_mistake_at_a_time() {
+    for (from, to, field, needle) in [
+        (
+            "row_dims = [\"OY\"]",
+            "row_dims = [\"XY\"]",
+            "row_dims",
+            "not one of K, OY, OX, OYOX",
+        ),
+        (
+            "row_dims = [\"OY\"]",
+            "row_dims = [\"OY\", \"OY\"]",
+            "row_dims",
+            "twice",
+        ),
+        (
+            "row_dims = [\"OY\"]",
+            "row_dims = []",
+            "row_dims",
+            "nothing to unroll",
+        ),
+        (
+            "row_dims = [\"OY\"]",
+            "row_dims = [\"OY\"]\nrow_dim = \"OY\"",
+            "row_dims",
+            "not both",
+        ),
+        (
+            "row_dims = [\"OY\"]",
+            "row_dims = [\"K\"]",
+            "col_dims",
+            "different dimensions",
+        ),
+        (
+            "accumulator_buffers = 1",
+            "accumulator_buffers = 3",
+            "accumulator_buffers",
+            "between 1 and 2",
+        ),
+        (
+            "drain_rows_per_cycle = 1",
+            "drain_rows_per_cycle = 0",
+            "drain_rows_per_cycle",
+            "between 1 and",
+        ),
+    ] {
+        assert!(ACCEL.contains(from), "{from}");
+        let problems = accelerator_problems(|t| t.replacen(from, to, 1));
+        assert_eq!(problems.len(), 1, "{to}: {problems:?}");
+        assert!(
+            problems[0].0 == field && problems[0].1.contains(needle),
+            "{to}: {problems:?}"
+        );
+    }
+    // The older single form still loads, as one choice.
+    let text = ACCEL.replacen("row_dims = [\"OY\"]", "row_dim = \"OY\"", 1);
+    let acc =
+        Accelerator::parse(&SourceText::new("hw.toml", &text)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(acc.cores[0].pe_array.unrollings().len(), 1);
+}
+
+#[test]
 fn a_global_sram_override_beyond_the_limits_is_refused() {
     for (gb, needle) in [
         ("2TiB", "larger than the largest size"),

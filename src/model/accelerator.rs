@@ -1008,7 +1008,8 @@ enum RawAxes {
     Many(Vec<String>),
 }
 
-/// One axis's choices, from `NAME_dim` (one) or `NAME_dims` (a list), not both.
+/// One axis's choices, from `NAME_dim` (one) or `NAME_dims` (a list), not both; `None`
+/// after reporting a problem.
 fn resolve_axis(
     name: &str,
     one: Option<String>,
@@ -1016,7 +1017,7 @@ fn resolve_axis(
     diag: &mut Collector,
     span: &Range<usize>,
     el: &str,
-) -> Vec<AxisUnroll> {
+) -> Option<Vec<AxisUnroll>> {
     let (field, names) = match (one, many) {
         (Some(_), Some(_)) => {
             diag.at(
@@ -1025,7 +1026,7 @@ fn resolve_axis(
                 &format!("{name}_dims"),
                 format!("give {name}_dims or the single {name}_dim, not both"),
             );
-            return vec![AxisUnroll::K];
+            return None;
         }
         (Some(d), None) => (format!("{name}_dim"), vec![d]),
         (None, Some(RawAxes::One(d))) => (format!("{name}_dims"), vec![d]),
@@ -1037,31 +1038,34 @@ fn resolve_axis(
                 &format!("{name}_dims"),
                 format!("missing: what the {name}s unroll, e.g. {name}_dims = [\"OY\"]"),
             );
-            return vec![AxisUnroll::K];
+            return None;
         }
     };
     if names.is_empty() {
         diag.at(span, el, &field, "lists nothing to unroll");
+        return None;
     }
     let mut axes = Vec::new();
+    let mut ok = true;
     for n in &names {
         match AxisUnroll::parse(n) {
             Some(a) if axes.contains(&a) => {
                 diag.at(span, el, &field, format!("lists '{n}' twice"));
+                ok = false;
             }
             Some(a) => axes.push(a),
-            None => diag.at(
-                span,
-                el,
-                &field,
-                format!("'{n}' is not one of K, OY, OX, OYOX"),
-            ),
+            None => {
+                diag.at(
+                    span,
+                    el,
+                    &field,
+                    format!("'{n}' is not one of K, OY, OX, OYOX"),
+                );
+                ok = false;
+            }
         }
     }
-    if axes.is_empty() {
-        axes.push(AxisUnroll::K);
-    }
-    axes
+    ok.then_some(axes)
 }
 
 fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el: &str) -> PeArray {
@@ -1085,12 +1089,13 @@ fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el
     let reduction_dim = dim("reduction_dim", &r.reduction_dim, &[LoopDim::C]);
     let row_dims = resolve_axis("row", r.row_dim, r.row_dims, diag, span, el);
     let col_dims = resolve_axis("col", r.col_dim, r.col_dims, diag, span, el);
-    let disjoint = row_dims.iter().any(|r| {
-        col_dims
-            .iter()
-            .all(|c| r.dims().iter().all(|d| !c.dims().contains(d)))
-    });
-    if !disjoint {
+    // Judged only when both axes parsed, so one mistake is reported once.
+    if let (Some(rows), Some(cols)) = (&row_dims, &col_dims)
+        && !rows.iter().any(|&r| {
+            cols.iter()
+                .any(|&c| r.dims().iter().all(|d| !c.dims().contains(d)))
+        })
+    {
         diag.at(
             span,
             el,
@@ -1109,8 +1114,8 @@ fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el
     PeArray {
         rows: bounded(diag, span, el, "rows", r.rows, ARRAY_SIDE),
         cols: bounded(diag, span, el, "cols", r.cols, ARRAY_SIDE),
-        row_dims,
-        col_dims,
+        row_dims: row_dims.unwrap_or_else(|| vec![AxisUnroll::OY]),
+        col_dims: col_dims.unwrap_or_else(|| vec![AxisUnroll::K]),
         reduction_dim,
         inputs_per_pe: bounded(diag, span, el, "inputs_per_pe", r.inputs_per_pe, ARRAY_SIDE),
         accumulator_bits: accumulator_bits as u32,
