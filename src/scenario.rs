@@ -48,6 +48,8 @@ struct RawSweep {
     prefetch: bool,
     #[serde(default = "dram_bound_share")]
     dram_bound_share: f64,
+    #[serde(default)]
+    eviction: Option<String>,
 }
 
 fn dram_bound_share() -> f64 {
@@ -76,6 +78,9 @@ struct RawExperiment {
     simulate: bool,
     #[serde(default = "yes")]
     prefetch: bool,
+    /// The memory manager's eviction policy (`cost`, the default, or `paper`).
+    #[serde(default)]
+    eviction: Option<String>,
     #[serde(default)]
     paper: Option<PaperFigures>,
 }
@@ -105,6 +110,7 @@ pub struct Experiment {
     pub schedules: Vec<ScheduleSpec>,
     pub simulate: bool,
     pub prefetch: bool,
+    pub eviction: crate::schedule::Eviction,
     pub paper: Option<PaperFigures>,
 }
 
@@ -244,8 +250,16 @@ impl Scenario {
                     }
                 }
             });
-            if let (Some(accelerator), Some(baseline), Some(allocation)) =
-                (accelerator, baseline, allocation)
+            let eviction = match rx.eviction.as_deref().map(str::parse) {
+                None => Some(crate::schedule::Eviction::default()),
+                Some(Ok(e)) => Some(e),
+                Some(Err(m)) => {
+                    diag.at(&span, &el, "eviction", m);
+                    None
+                }
+            };
+            if let (Some(accelerator), Some(baseline), Some(allocation), Some(eviction)) =
+                (accelerator, baseline, allocation, eviction)
                 && schedules.iter().all(Option::is_some)
             {
                 experiments.push(Experiment {
@@ -257,6 +271,7 @@ impl Scenario {
                     schedules: schedules.into_iter().flatten().collect(),
                     simulate: rx.simulate,
                     prefetch: rx.prefetch,
+                    eviction,
                     paper: rx.paper,
                 });
             }
@@ -341,6 +356,14 @@ fn resolve_sweep(
         }
         Err(e) => diag.at(&span, &el, "workload", e.to_string()),
     }
+    let eviction = match rs.eviction.as_deref().map(str::parse) {
+        None => Some(crate::schedule::Eviction::default()),
+        Some(Ok(e)) => Some(e),
+        Some(Err(m)) => {
+            diag.at(&span, &el, "eviction", m);
+            None
+        }
+    };
     (diag.problems.len() == before).then_some((
         rs.name,
         crate::sweep::SweepSpec {
@@ -348,6 +371,7 @@ fn resolve_sweep(
             hardware,
             overrides,
             prefetch: rs.prefetch,
+            eviction: eviction?,
             shape: crate::sweep::SweepShape {
                 axes,
                 schedules: rs.schedules,
@@ -414,6 +438,7 @@ pub fn run(
         let options = SchedulerOptions {
             prefetch: x.prefetch,
             objective: Objective::Energy,
+            eviction: x.eviction,
         };
         let mut runs: Vec<RunResult> = Vec::new();
         for spec in std::iter::once(&x.baseline).chain(&x.schedules) {

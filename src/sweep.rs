@@ -232,6 +232,7 @@ pub struct SweepSpec {
     pub hardware: PathBuf,
     pub overrides: Overrides,
     pub prefetch: bool,
+    pub eviction: crate::schedule::Eviction,
     pub shape: SweepShape,
 }
 
@@ -376,6 +377,7 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
             options: SchedulerOptions {
                 prefetch: spec.prefetch,
                 objective: Objective::Energy,
+                eviction: spec.eviction,
             },
         });
     }

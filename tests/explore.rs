@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use stems::explore::{Rank, Side, Space, best, explore};
 use stems::model::{Overrides, load};
-use stems::schedule::SchedulerOptions;
+use stems::schedule::{Eviction, SchedulerOptions};
 
 fn best_schedule(workload: &str, gb: &str, stateless: &[usize], batch_from: Side) -> String {
     let (w, acc) = load(
@@ -24,8 +24,12 @@ fn best_schedule(workload: &str, gb: &str, stateless: &[usize], batch_from: Side
         fuse_from: Side::Input,
     };
     let points = space.points(w.num_blocks);
-    let outcomes =
-        explore(&w, &acc, &points, SchedulerOptions::default(), || {}).expect("explores");
+    // The paper's optima under the paper's memory manager.
+    let options = SchedulerOptions {
+        eviction: Eviction::Paper,
+        ..SchedulerOptions::default()
+    };
+    let outcomes = explore(&w, &acc, &points, options, || {}).expect("explores");
     let i = best(&outcomes, Rank::DramEnergy).expect("non-empty");
     outcomes[i].point.spec.to_string()
 }

@@ -7,8 +7,10 @@ use std::process::Command;
 use stems::mapping::Mapper;
 use stems::model::{Accelerator, HardwareOverrides, Size, SourceText, Workload};
 use stems::schedule::{
-    Action, Allocation, Location, Reason, Schedule, ScheduleSpec, SchedulerOptions, schedule,
+    Action, Allocation, Eviction, Location, Reason, Schedule, ScheduleSpec, SchedulerOptions,
+    schedule,
 };
+use stems::tiling::graph::DataClass;
 use stems::tiling::graph::ObjectKind;
 
 fn accelerator(gb: Size) -> Accelerator {
@@ -26,6 +28,16 @@ fn workload(text: &str) -> Workload {
 }
 
 fn run(w: &Workload, acc: &Accelerator, spec: &str, prefetch: bool) -> Schedule {
+    run_with(w, acc, spec, prefetch, Eviction::default())
+}
+
+fn run_with(
+    w: &Workload,
+    acc: &Accelerator,
+    spec: &str,
+    prefetch: bool,
+    eviction: Eviction,
+) -> Schedule {
     let spec = ScheduleSpec::parse(spec, w.num_blocks, w.timesteps).expect("valid spec");
     let mut mapper = Mapper::new(acc);
     schedule(
@@ -35,6 +47,7 @@ fn run(w: &Workload, acc: &Accelerator, spec: &str, prefetch: bool) -> Schedule 
         &Allocation::single_core(w),
         SchedulerOptions {
             prefetch,
+            eviction,
             ..SchedulerOptions::default()
         },
         &mut mapper,
@@ -116,10 +129,10 @@ fx = 1
 "#;
 
 #[test]
-fn eviction_spills_live_data_needed_latest_and_drops_clean_weights() {
+fn the_papers_eviction_spills_live_data_needed_latest_and_drops_clean_weights() {
     let w = workload(THREE_LAYERS);
     let acc = accelerator(Size::from_bits(5632));
-    let s = run(&w, &acc, "ST-LBL,ST-LBL,TB-LBL", false);
+    let s = run_with(&w, &acc, "ST-LBL,ST-LBL,TB-LBL", false, Eviction::Paper);
     let order: Vec<(&str, u32)> = s
         .tiles
         .iter()
@@ -466,8 +479,9 @@ fn the_papers_best_schedules_beat_the_baseline_as_published() {
             .collect();
         w.make_blocks_stateless(&blocks).expect("blocks");
         let acc = accelerator(Size::from_kib(kib));
-        let base = run(&w, &acc, "ST-LBL", true).predicted;
-        let opt = run(&w, &acc, best, true).predicted;
+        // The paper's figures, under the paper's memory manager.
+        let base = run_with(&w, &acc, "ST-LBL", true, Eviction::Paper).predicted;
+        let opt = run_with(&w, &acc, best, true, Eviction::Paper).predicted;
         let dram = base.dram_bits.total as f64 / opt.dram_bits.total as f64;
         let energy = base.energy_pj.total / opt.energy_pj.total;
         assert!(
@@ -592,4 +606,78 @@ fn a_cut_into_too_many_tiles_is_refused_before_anything_is_built() {
         "{err}"
     );
     assert!(started.elapsed().as_secs() < 2);
+}
+
+/// tiny_fused at 16 KiB, layer by layer: the paper's rule keeps conv_b's clean weights
+/// and spills both layers' neuron state; pricing evictions drops the weights instead and
+/// spills only the state that cannot stay (conv_a's, while conv_b's fills the SRAM).
+#[test]
+fn pricing_evictions_drops_clean_weights_rather_than_spill_dirty_state() {
+    let w = Workload::load(Path::new("models/workloads/tiny_fused.toml")).expect("model");
+    let acc = accelerator(Size::from_kib(16));
+    let paper = run_with(&w, &acc, "ST-LBL", true, Eviction::Paper);
+    let cost = run_with(&w, &acc, "ST-LBL", true, Eviction::Cost);
+    let state_spill_bits = |s: &Schedule| -> u64 {
+        transfers(s)
+            .iter()
+            .filter(|(_, t)| t.reason == Reason::Spill && s.objects[t.object].class == DataClass::V)
+            .map(|(_, t)| t.bits)
+            .sum()
+    };
+    let (p, c) = (state_spill_bits(&paper), state_spill_bits(&cost));
+    assert!(
+        c > 0 && 2 * c < p,
+        "state spilled: cost {c} bits, paper {p}"
+    );
+    let weight_fetches = |s: &Schedule| {
+        transfers(s)
+            .iter()
+            .filter(|(_, t)| s.objects[t.object].class == DataClass::W)
+            .count()
+    };
+    assert!(weight_fetches(&cost) > weight_fetches(&paper));
+    let (p, c) = (
+        paper.predicted.dram_bits.total,
+        cost.predicted.dram_bits.total,
+    );
+    assert!(2 * c < p, "cost {c} bits vs paper {p}");
+    assert!(cost.predicted.energy_pj.total < paper.predicted.energy_pj.total);
+}
+
+/// Data that comes back from DRAM after a spill is a reload, state included, and never
+/// comes back more often than it left (plus its initial load).
+#[test]
+fn fetches_after_a_spill_are_reloads_and_never_outnumber_spills_and_loads() {
+    let w = Workload::load(Path::new("models/workloads/tiny_fused.toml")).expect("model");
+    let acc = accelerator(Size::from_kib(16));
+    for eviction in [Eviction::Paper, Eviction::Cost] {
+        let s = run_with(&w, &acc, "ST-LBL", true, eviction);
+        let moves = transfers(&s);
+        for o in 0..s.objects.len() {
+            let count = |r: Reason| {
+                moves
+                    .iter()
+                    .filter(|(_, t)| t.object == o && t.reason == r)
+                    .count()
+            };
+            let (spills, loads, reloads) = (
+                count(Reason::Spill),
+                count(Reason::Load),
+                count(Reason::Reload),
+            );
+            if s.objects[o].producer.is_some() {
+                assert_eq!(
+                    loads, 0,
+                    "{eviction} object {o}: produced on chip, never loaded"
+                );
+            }
+            assert!(loads <= 1, "{eviction} object {o}: {loads} initial loads");
+            if s.objects[o].class == DataClass::V {
+                assert!(
+                    reloads <= spills,
+                    "{eviction} object {o}: {reloads} reloads after {spills} spills"
+                );
+            }
+        }
+    }
 }

@@ -31,6 +31,8 @@ pub struct ExploreArgs {
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
     pub no_prefetch: bool,
+    #[command(flatten)]
+    pub eviction: super::EvictionArg,
     /// How many of the best schedules to list.
     #[arg(long, allow_hyphen_values = true, default_value_t = 10)]
     pub top: usize,
@@ -95,6 +97,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     let points = space.points(n);
     let options = SchedulerOptions {
         prefetch: !args.no_prefetch,
+        eviction: args.eviction.eviction,
         objective: Objective::Energy,
     };
     let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();

@@ -159,6 +159,23 @@ pub struct ScheduleArgs {
     /// What the intra-layer mapper minimises.
     #[arg(long, allow_hyphen_values = true, default_value = "energy", value_parser = parse_objective)]
     pub objective: Objective,
+    #[command(flatten)]
+    pub eviction: EvictionArg,
+}
+
+/// `--eviction`, on every command that schedules.
+#[derive(clap::Args, Clone, Copy)]
+pub struct EvictionArg {
+    /// The memory manager's eviction policy: `cost` prices each candidate by the DRAM
+    /// traffic its eviction causes (then Belady); `paper` is the paper's rule (fewest
+    /// future uses, latest next use, largest).
+    #[arg(
+        long = "eviction",
+        allow_hyphen_values = true,
+        default_value = "cost",
+        value_name = "POLICY"
+    )]
+    pub eviction: stems::schedule::Eviction,
 }
 
 impl ScheduleArgs {
@@ -187,6 +204,7 @@ impl ScheduleArgs {
         SchedulerOptions {
             prefetch: !self.no_prefetch,
             objective: self.objective,
+            eviction: self.eviction.eviction,
         }
     }
 }

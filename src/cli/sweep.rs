@@ -38,6 +38,8 @@ pub struct SweepArgs {
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
     pub no_prefetch: bool,
+    #[command(flatten)]
+    pub eviction: super::EvictionArg,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, allow_hyphen_values = true, value_name = "N")]
     pub jobs: Option<usize>,
@@ -69,6 +71,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         hardware: args.models.hardware.clone(),
         overrides: args.models.overrides.model(),
         prefetch: !args.no_prefetch,
+        eviction: args.eviction.eviction,
         shape: SweepShape {
             axes: args.axes.clone(),
             schedules: args.schedules.clone(),
@@ -130,7 +133,7 @@ fn header(spec: &SweepSpec, shard: Option<Shard>) -> Result<JournalHeader> {
             env!("CARGO_PKG_VERSION").as_bytes(),
             &read(&spec.workload),
             &read(&spec.hardware),
-            format!("{:?} {}", spec.overrides, spec.prefetch).as_bytes(),
+            format!("{:?} {} {}", spec.overrides, spec.prefetch, spec.eviction).as_bytes(),
         ]),
         layout: serde_json::to_value(&spec.shape)?,
     })

@@ -73,11 +73,13 @@ pub struct ValidateArgs {
     #[arg(long, allow_hyphen_values = true, value_name = "LIST")]
     pub allocate: Option<String>,
     /// A scenario file: every experiment's baseline and schedules, on its models.
-    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "set", "schedules", "space", "allocate"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "set", "schedules", "space", "allocate", "eviction"])]
     pub scenario: Option<PathBuf>,
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
     pub no_prefetch: bool,
+    #[command(flatten)]
+    pub eviction: super::EvictionArg,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, allow_hyphen_values = true, value_name = "N")]
     pub jobs: Option<usize>,
@@ -124,6 +126,7 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
                 options: SchedulerOptions {
                     prefetch: x.prefetch,
                     objective: Objective::Energy,
+                    eviction: x.eviction,
                 },
             });
         }
@@ -197,6 +200,7 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
             options: SchedulerOptions {
                 prefetch: !args.no_prefetch,
                 objective: Objective::Energy,
+                eviction: args.eviction.eviction,
             },
         });
     }

@@ -12,7 +12,7 @@ pub mod scheduler;
 pub mod spec;
 
 pub use memory::{Extent, Scratchpad};
-pub use scheduler::{Allocation, ScheduleError, SchedulerOptions, schedule};
+pub use scheduler::{Allocation, Eviction, ScheduleError, SchedulerOptions, schedule};
 pub use spec::{BlockCut, ScheduleSpec, SpaceCut, SpecError, TimeCut};
 
 use crate::mapping::{Boundary, Loop, Objective};
@@ -179,10 +179,18 @@ pub struct Schedule {
     pub schedule: Vec<String>,
     pub prefetch: bool,
     pub objective: Objective,
+    /// The memory manager's eviction policy (absent in older files: the paper's, the
+    /// only one they knew).
+    #[serde(default = "paper_eviction")]
+    pub eviction: Eviction,
     pub objects: Vec<DataObject>,
     pub tiles: Vec<ScheduledTile>,
     /// The analytic prediction; a simulator must not read it.
     pub predicted: Report,
+}
+
+fn paper_eviction() -> Eviction {
+    Eviction::Paper
 }
 
 impl Schedule {

@@ -125,6 +125,7 @@ pub struct SchedulerOptions {
     /// Start a tile's transfers while the previous tile on its core computes.
     pub prefetch: bool,
     pub objective: Objective,
+    pub eviction: Eviction,
 }
 
 impl Default for SchedulerOptions {
@@ -132,7 +133,46 @@ impl Default for SchedulerOptions {
         Self {
             prefetch: true,
             objective: Objective::Energy,
+            eviction: Eviction::default(),
         }
+    }
+}
+
+/// Which resident object the memory manager evicts when a tile needs room.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Eviction {
+    /// Price each candidate by the DRAM traffic its eviction causes per bit freed:
+    /// nothing if never read again, a reload if DRAM (or another core) holds a valid
+    /// copy, a write-back and a reload if it is the only copy; among equal prices, the
+    /// one used farthest in the future (Belady).
+    #[default]
+    Cost,
+    /// The paper's rule: fewest future uses, then latest next use, then largest.
+    Paper,
+}
+
+impl std::str::FromStr for Eviction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cost" => Ok(Eviction::Cost),
+            "paper" => Ok(Eviction::Paper),
+            other => Err(format!(
+                "'{other}' is not an eviction policy (cost or paper)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Eviction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Eviction::Cost => "cost",
+            Eviction::Paper => "paper",
+        })
     }
 }
 
@@ -145,6 +185,8 @@ struct ObjState {
     in_dram: bool,
     /// Ever been in the SRAM (a second fetch from DRAM is a reload).
     fetched: bool,
+    /// Written to DRAM by a spill (its next fetch is a reload).
+    spilled: bool,
     /// Reads still to come.
     remaining: usize,
     /// When the latest copy is ready.
@@ -263,6 +305,7 @@ struct Engine<'a> {
     costs: HashMap<MapKey, TileCost>,
     /// Per core: frees of copies whose last reader ran on another core.
     remote_frees: Vec<Vec<Action>>,
+    eviction: Eviction,
 }
 
 /// What one tile needs, by operand.
@@ -457,14 +500,7 @@ impl<'a> Engine<'a> {
             let victim = self.resident[core]
                 .iter()
                 .filter(|o| !pinned.contains(o))
-                .min_by_key(|&&o| {
-                    (
-                        self.objs[o].remaining,
-                        std::cmp::Reverse(self.next_use(o)),
-                        std::cmp::Reverse(self.graph.objects[o].bits),
-                        o,
-                    )
-                })
+                .min_by_key(|&&o| self.eviction_rank(o))
                 .copied();
             let Some(v) = victim else {
                 return false;
@@ -485,10 +521,42 @@ impl<'a> Engine<'a> {
                     .spill(object.describe(self.workload), object.class, t.bits);
                 actions.push(Action::Transfer(t));
                 self.objs[v].in_dram = true;
+                self.objs[v].spilled = true;
             }
             self.free_copy(v, core, actions);
         }
         true
+    }
+
+    /// Lower ranks are evicted first.
+    fn eviction_rank(
+        &self,
+        o: ObjectId,
+    ) -> (
+        u64,
+        u64,
+        std::cmp::Reverse<TileId>,
+        std::cmp::Reverse<u64>,
+        ObjectId,
+    ) {
+        let st = &self.objs[o];
+        let next = std::cmp::Reverse(self.next_use(o));
+        let bits = std::cmp::Reverse(self.graph.objects[o].bits);
+        match self.eviction {
+            Eviction::Paper => (st.remaining as u64, 0, next, bits, o),
+            Eviction::Cost => {
+                let dram = &self.acc.dram;
+                // fJ of DRAM traffic per bit freed.
+                let price = if st.remaining == 0 {
+                    0.0
+                } else if st.in_dram || st.copies.len() > 1 {
+                    dram.read_energy_fj_per_bit
+                } else {
+                    dram.write_energy_fj_per_bit + dram.read_energy_fj_per_bit
+                };
+                (price.round() as u64, 0, next, bits, o)
+            }
+        }
     }
 
     fn allocate(
@@ -528,7 +596,7 @@ impl<'a> Engine<'a> {
         let t = match other {
             Some(src) => self.transfer(o, Location::Sram { core: src }, to, Reason::Move, earliest),
             None => {
-                let reason = if self.objs[o].fetched {
+                let reason = if self.objs[o].fetched || self.objs[o].spilled {
                     Reason::Reload
                 } else {
                     Reason::Load
@@ -660,6 +728,7 @@ pub fn schedule(
         incidents: Incidents::default(),
         costs: HashMap::new(),
         remote_frees: vec![Vec::new(); ncores],
+        eviction: options.eviction,
     };
 
     let mut tiles_out: Vec<ScheduledTile> = Vec::with_capacity(graph.tiles.len());
@@ -1020,6 +1089,7 @@ pub fn schedule(
         schedule: spec.entries(),
         prefetch: options.prefetch,
         objective: options.objective,
+        eviction: options.eviction,
         objects: graph.objects.clone(),
         tiles: tiles_out,
         predicted: report,
