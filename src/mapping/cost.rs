@@ -429,7 +429,7 @@ impl<'a> CostModel<'a> {
         // With no room even for the smallest tiles, streamed data passes straight
         // through the global SRAM into the local buffers.
         let streamed_at = self
-            .allocate(&streamed_inputs, &current, loops, self.stream_budget_bits)
+            .allocate_streamed(&streamed_inputs, &current, loops, self.stream_budget_bits)
             .unwrap_or_else(|| {
                 streamed_inputs
                     .iter()
@@ -655,6 +655,50 @@ impl<'a> CostModel<'a> {
             Operand::W => self.shape.op.has_weights(),
             Operand::V => self.shape.stateful,
             Operand::I | Operand::O => true,
+        }
+    }
+
+    /// Boundaries of the streamed inputs in the staging area that move the fewest bits
+    /// from DRAM. Every split of `capacity_bits` between the (at most two) operands is
+    /// tried, so a larger staging area never moves more: raising boundaries in turn
+    /// would let the first operand grab room the second needed more. `None` if even
+    /// the starting tiles do not fit.
+    fn allocate_streamed(
+        &self,
+        ops: &[Operand],
+        start: &[usize; 4],
+        loops: &[Loop],
+        capacity_bits: u64,
+    ) -> Option<Vec<usize>> {
+        let n = loops.len();
+        let tile = |op: Operand, b: usize| self.tile_bits(op, &dim_products(&loops[n - b..]));
+        // The highest boundary of `op` from `from` whose tile fits `room`.
+        let highest = |op: Operand, from: usize, room: u64| -> Option<usize> {
+            (from..=n).take_while(|&b| tile(op, b) <= room).last()
+        };
+        match ops {
+            [] => Some(Vec::new()),
+            [op] => highest(*op, start[op.index()], capacity_bits).map(|b| vec![b]),
+            [first, second] => {
+                let mut best: Option<(u64, Vec<usize>)> = None;
+                for b0 in start[first.index()]..=n {
+                    let used = tile(*first, b0);
+                    if used > capacity_bits {
+                        break;
+                    }
+                    let Some(b1) = highest(*second, start[second.index()], capacity_bits - used)
+                    else {
+                        continue;
+                    };
+                    let moved = self.traffic_bits(*first, loops, b0)
+                        + self.traffic_bits(*second, loops, b1);
+                    if best.as_ref().is_none_or(|(m, _)| moved < *m) {
+                        best = Some((moved, vec![b0, b1]));
+                    }
+                }
+                best.map(|(_, at)| at)
+            }
+            _ => self.allocate(ops, start, loops, capacity_bits),
         }
     }
 

@@ -8,11 +8,14 @@
 //! global SRAM, and room is reserved for its output chunk and the state chunk it leaves
 //! for the next timestep group. Weights and the network input start in DRAM; network
 //! outputs end there. When space runs out, resident data the tile does not need is
-//! evicted, fewest future uses first, then the one needed latest, then the largest: clean data (weights, data
-//! with a valid DRAM copy) is dropped for free, live data is spilled to DRAM and
-//! reloaded when needed. A tile whose data cannot fit even alone streams from DRAM:
-//! its operands are packed into the SRAM smallest first (the authors' rule) and the
-//! rest are accessed from DRAM inside the tile's own mapping; the report lists it.
+//! evicted: clean data (weights, data with a valid DRAM copy) is dropped, live data
+//! is spilled to DRAM and reloaded when needed. Which goes first depends on the
+//! [`Eviction`] policy: the paper's rule (fewest future uses, then the one needed
+//! latest, then the largest) or the cost rule (DRAM energy per bit freed, discounted
+//! by how far away the next use is, then Belady). A tile whose data cannot fit even
+//! alone streams from DRAM: the paper packs its operands into the SRAM smallest
+//! first; the cost rule tries every split and keeps the cheapest, counting the
+//! traffic the split causes outside the tile. The report lists streaming tiles.
 //!
 //! Timing. A tile starts when its core is free, its dependencies have finished and its
 //! transfers are done. DRAM transfers take the port one at a time (bits / bandwidth,
@@ -146,8 +149,11 @@ impl Default for SchedulerOptions {
 pub enum Eviction {
     /// Price each candidate by the DRAM traffic its eviction causes per bit freed:
     /// nothing if never read again, a reload if DRAM (or another core) holds a valid
-    /// copy, a write-back and a reload if it is the only copy; among equal prices, the
-    /// one used farthest in the future (Belady).
+    /// copy, a write-back and a reload if it is the only copy. The price is divided by
+    /// the number of tiles until the next use, so that a clean object needed by the
+    /// next tile is not dropped to keep dirty state needed a timestep later; among
+    /// equal prices, the one used farthest in the future (Belady). Tiles that cannot
+    /// fit choose what to stream by cost (see the module documentation).
     #[default]
     Cost,
     /// The paper's rule: fewest future uses, then latest next use, then largest.
@@ -306,6 +312,8 @@ struct Engine<'a> {
     /// Per core: frees of copies whose last reader ran on another core.
     remote_frees: Vec<Vec<Action>>,
     eviction: Eviction,
+    /// The tile being placed.
+    now: TileId,
 }
 
 /// What one tile needs, by operand.
@@ -528,7 +536,8 @@ impl<'a> Engine<'a> {
         true
     }
 
-    /// Lower ranks are evicted first.
+    /// Lower ranks are evicted first. Under the cost rule the first key is the DRAM
+    /// energy per bit freed per tile of distance to the next use (scaled to an integer).
     fn eviction_rank(
         &self,
         o: ObjectId,
@@ -554,7 +563,8 @@ impl<'a> Engine<'a> {
                 } else {
                     dram.write_energy_fj_per_bit + dram.read_energy_fj_per_bit
                 };
-                (price.round() as u64, 0, next, bits, o)
+                let distance = self.next_use(o).saturating_sub(self.now).max(1) as f64;
+                ((price * 1e6 / distance).round() as u64, 0, next, bits, o)
             }
         }
     }
@@ -643,6 +653,169 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Which operands of a tile too large for the SRAM stream from DRAM. The paper's
+    /// rule packs the smallest first. Pricing evictions, every split that fits is
+    /// tried and the cheapest kept: the tile's own mapping (whose streamed traffic
+    /// never grows with the staging area) plus the DRAM traffic the split causes
+    /// outside it (see [`Engine::outside_bits`]), then the least DRAM traffic. Each
+    /// term is non-increasing in the capacity, so more SRAM never picks a dearer split.
+    fn choose_streamed(
+        &mut self,
+        tile_id: TileId,
+        needs: &Needs,
+        capacity: u64,
+        objective: Objective,
+        mapper: &mut Mapper,
+    ) -> [bool; 4] {
+        let packed = pack(&needs.sizes, capacity);
+        if self.eviction == Eviction::Paper {
+            return packed;
+        }
+        let tile = &self.graph.tiles[tile_id];
+        let core = tile.core;
+        let shape = CtShape::new(
+            self.workload,
+            &self.workload.layers[tile.layer],
+            &tile.region,
+        );
+        let dram = &self.acc.dram;
+        let (read_fj, write_fj) = (dram.read_energy_fj_per_bit, dram.write_energy_fj_per_bit);
+        let mut best: Option<(f64, u64, [bool; 4])> = None;
+        for mask in 1u8..16 {
+            let streamed: [bool; 4] = std::array::from_fn(|i| mask & (1 << i) != 0);
+            // An empty operand has nothing to stream: skip the duplicate splits.
+            if (0..4).any(|i| streamed[i] && needs.sizes[i] == 0) {
+                continue;
+            }
+            let resident: u64 = (0..4)
+                .filter(|&i| !streamed[i])
+                .map(|i| needs.sizes[i])
+                .sum();
+            if resident > capacity {
+                continue;
+            }
+            let key = MapKey {
+                shape,
+                core,
+                residency: Residency { streamed },
+                stream_budget_bits: capacity - resident,
+                objective,
+            };
+            let Ok(cost) = self.cost(key, core, mapper) else {
+                continue;
+            };
+            let (read, write) = self.outside_bits(tile_id, needs, streamed, capacity);
+            let energy = cost.mapping.energy_pj.total
+                + (read as f64 * read_fj + write as f64 * write_fj) / 1000.0;
+            let bits = cost.dram_read.iter().sum::<u64>()
+                + cost.dram_write.iter().sum::<u64>()
+                + read
+                + write;
+            if best.is_none_or(|(e, b, _)| (energy, bits) < (e, b)) {
+                best = Some((energy, bits, streamed));
+            }
+        }
+        best.map_or(packed, |(_, _, s)| s)
+    }
+
+    /// DRAM (read, write) bits a residency split costs outside the tile's mapping:
+    /// - resident operands not yet on the core are fetched;
+    /// - streamed inputs and state must first be valid in DRAM (write-backs);
+    /// - a streamed output or state left for a later tile is read back by it, and a
+    ///   resident one is spilled and reloaded unless it survives until then
+    ///   ([`Engine::survives`]); a resident network output is written out at the end.
+    fn outside_bits(
+        &self,
+        tile_id: TileId,
+        needs: &Needs,
+        streamed: [bool; 4],
+        capacity: u64,
+    ) -> (u64, u64) {
+        let tile = &self.graph.tiles[tile_id];
+        let core = tile.core;
+        let bits = |o: ObjectId| self.graph.objects[o].bits;
+        let (mut read, mut write) = (0u64, 0u64);
+        let is = |op: Operand| streamed[op.index()];
+        // Fetches of resident operands with data.
+        let mut fetched: Vec<ObjectId> = Vec::new();
+        if !is(Operand::W) {
+            fetched.extend(needs.weights);
+        }
+        if !is(Operand::I) {
+            fetched.extend(needs.inputs.iter().copied());
+        }
+        if !is(Operand::V) && tile.reads_state {
+            fetched.extend(needs.state);
+        }
+        fetched.sort_unstable();
+        fetched.dedup();
+        for o in fetched {
+            if !self.is_resident(o, core) {
+                read += bits(o);
+            }
+        }
+        // Write-backs before streaming.
+        if is(Operand::I) {
+            write += needs
+                .inputs
+                .iter()
+                .filter(|&&o| !self.objs[o].in_dram)
+                .map(|&o| bits(o))
+                .sum::<u64>();
+        }
+        if let Some(v) = needs.state
+            && is(Operand::V)
+            && tile.reads_state
+            && !self.objs[v].in_dram
+        {
+            write += bits(v);
+        }
+        // What this tile leaves for later tiles.
+        let mut left = vec![(needs.output, is(Operand::O))];
+        if tile.writes_state
+            && let Some(v) = needs.state
+        {
+            left.push((v, is(Operand::V)));
+        }
+        for (o, streamed_out) in left {
+            let later = self.graph.objects[o]
+                .readers
+                .iter()
+                .copied()
+                .find(|&r| r > tile_id);
+            let object = &self.graph.objects[o];
+            match (later, streamed_out) {
+                (Some(_), true) => read += bits(o),
+                (Some(r), false) if !self.survives(o, tile_id, r, capacity) => {
+                    read += bits(o);
+                    write += bits(o);
+                }
+                (None, false) if object.network_output => write += bits(o),
+                _ => {}
+            }
+        }
+        (read, write)
+    }
+
+    /// Whether `o`, left in the SRAM by `from`, can stay there until its reader `to`:
+    /// every tile of the core in between needs, with `o` beside it, no more than the
+    /// capacity. A tile that streams fills the SRAM with its staging area. Scans at
+    /// most [`SURVIVAL_HORIZON`] tiles; beyond, `o` is assumed spilled.
+    fn survives(&self, o: ObjectId, from: TileId, to: TileId, capacity: u64) -> bool {
+        let core = self.graph.tiles[from].core;
+        let bits = self.graph.objects[o].bits;
+        if to - from > SURVIVAL_HORIZON {
+            return false;
+        }
+        ((from + 1)..=to)
+            .filter(|&u| self.graph.tiles[u].core == core)
+            .all(|u| {
+                let n = self.needs(u);
+                let own = Engine::required(&n).contains(&o);
+                n.sizes.iter().sum::<u64>() + if own { 0 } else { bits } <= capacity
+            })
+    }
+
     fn cost(
         &mut self,
         key: MapKey,
@@ -658,6 +831,9 @@ impl<'a> Engine<'a> {
         Ok(c)
     }
 }
+
+/// How far ahead [`Engine::survives`] looks: bounds the cost of a residency choice.
+const SURVIVAL_HORIZON: usize = 256;
 
 /// Packs operand sizes into `capacity` smallest first; true = streamed.
 fn pack(sizes: &[u64; 4], capacity: u64) -> [bool; 4] {
@@ -729,6 +905,7 @@ pub fn schedule(
         costs: HashMap::new(),
         remote_frees: vec![Vec::new(); ncores],
         eviction: options.eviction,
+        now: 0,
     };
 
     let mut tiles_out: Vec<ScheduledTile> = Vec::with_capacity(graph.tiles.len());
@@ -745,6 +922,7 @@ pub fn schedule(
     let mut stalls = [0u64; StallCause::COUNT];
 
     for tile_id in 0..graph.tiles.len() {
+        e.now = tile_id;
         let tile = &graph.tiles[tile_id];
         let core = tile.core;
         let capacity = e.pads[core].capacity;
@@ -753,7 +931,7 @@ pub fn schedule(
         let streamed = if total <= capacity {
             [false; 4]
         } else {
-            pack(&needs.sizes, capacity)
+            e.choose_streamed(tile_id, &needs, capacity, options.objective, mapper)
         };
         let resident_ops: Vec<ObjectId> = {
             let mut v = Vec::new();
