@@ -197,6 +197,9 @@ struct ObjState {
     remaining: usize,
     /// When the latest copy is ready.
     ready_at: u64,
+    /// Under the cost rule, a fetched feature or state chunk stays until this tile, its
+    /// last reader in the fetching tile's fused stack, is done (`None`: no such hold).
+    held_until: Option<TileId>,
 }
 
 /// A tile's cost, summarised once per unique mapping.
@@ -314,6 +317,9 @@ struct Engine<'a> {
     eviction: Eviction,
     /// The tile being placed.
     now: TileId,
+    /// Per block: the first block of the run of layer-fused blocks it belongs to
+    /// (its fused stack), `None` for a layer-by-layer block.
+    stack_of_block: Vec<Option<usize>>,
 }
 
 /// What one tile needs, by operand.
@@ -505,10 +511,12 @@ impl<'a> Engine<'a> {
         actions: &mut Vec<Action>,
     ) -> bool {
         while self.pads[core].free_bits() < bits {
-            let victim = self.resident[core]
-                .iter()
-                .filter(|o| !pinned.contains(o))
+            let candidates = || self.resident[core].iter().filter(|o| !pinned.contains(o));
+            // Data held for its fused stack goes only when nothing else can.
+            let victim = candidates()
+                .filter(|&&o| !self.is_held(o))
                 .min_by_key(|&&o| self.eviction_rank(o))
+                .or_else(|| candidates().min_by_key(|&&o| self.eviction_rank(o)))
                 .copied();
             let Some(v) = victim else {
                 return false;
@@ -614,8 +622,44 @@ impl<'a> Engine<'a> {
                 self.transfer(o, Location::Dram, to, reason, earliest)
             }
         };
+        // What came back once stays for the rest of its fused stack.
+        self.objs[o].held_until = if t.reason == Reason::Reload {
+            self.stack_hold(o)
+        } else {
+            None
+        };
         self.objs[o].fetched = true;
         actions.push(Action::Transfer(t));
+    }
+
+    /// Whether `o` is held for the rest of its fused stack.
+    fn is_held(&self, o: ObjectId) -> bool {
+        self.objs[o]
+            .held_until
+            .is_some_and(|until| until >= self.now)
+    }
+
+    /// The last reader of `o` still to come in the current tile's fused stack and
+    /// timestep range: a halo line fetched for one line tile stays for the next
+    /// instead of coming back twice. Only under the cost rule and for feature and
+    /// state chunks (weights are re-read by every line tile anyway).
+    fn stack_hold(&self, o: ObjectId) -> Option<TileId> {
+        let object = &self.graph.objects[o];
+        if self.eviction != Eviction::Cost || object.class == DataClass::W {
+            return None;
+        }
+        let now = &self.graph.tiles[self.now];
+        let stack = self.stack_of_block[now.block]?;
+        object
+            .readers
+            .iter()
+            .copied()
+            .filter(|&r| r > self.now)
+            .filter(|&r| {
+                let tile = &self.graph.tiles[r];
+                self.stack_of_block[tile.block] == Some(stack) && tile.region.t == now.region.t
+            })
+            .max()
     }
 
     /// Makes sure DRAM holds a valid copy (for a tile that streams the object).
@@ -659,6 +703,10 @@ impl<'a> Engine<'a> {
     /// never grows with the staging area) plus the DRAM traffic the split causes
     /// outside it (see [`Engine::outside_bits`]), then the least DRAM traffic. Each
     /// term is non-increasing in the capacity, so more SRAM never picks a dearer split.
+    ///
+    /// Returns the split and the room it was chosen for: under the cost rule, the
+    /// capacity less what is held for a fused stack ([`Engine::is_held`]) if some
+    /// split fits beside it, else the whole capacity.
     fn choose_streamed(
         &mut self,
         tile_id: TileId,
@@ -666,11 +714,39 @@ impl<'a> Engine<'a> {
         capacity: u64,
         objective: Objective,
         mapper: &mut Mapper,
-    ) -> [bool; 4] {
-        let packed = pack(&needs.sizes, capacity);
+    ) -> ([bool; 4], u64) {
         if self.eviction == Eviction::Paper {
-            return packed;
+            return (pack(&needs.sizes, capacity), capacity);
         }
+        let core = self.graph.tiles[tile_id].core;
+        let required = Engine::required(needs);
+        let held: u64 = self.resident[core]
+            .iter()
+            .filter(|&&o| self.is_held(o) && !required.contains(&o))
+            .map(|&o| self.graph.objects[o].bits)
+            .sum();
+        let beside_held = capacity - held.min(capacity);
+        if held > 0
+            && let Some(split) = self.cheapest_split(tile_id, needs, beside_held, objective, mapper)
+        {
+            return (split, beside_held);
+        }
+        let split = self
+            .cheapest_split(tile_id, needs, capacity, objective, mapper)
+            .unwrap_or_else(|| pack(&needs.sizes, capacity));
+        (split, capacity)
+    }
+
+    /// The cheapest split of the tile's operands into resident and streamed that fits
+    /// `capacity` (see [`Engine::choose_streamed`]); `None` if none maps.
+    fn cheapest_split(
+        &mut self,
+        tile_id: TileId,
+        needs: &Needs,
+        capacity: u64,
+        objective: Objective,
+        mapper: &mut Mapper,
+    ) -> Option<[bool; 4]> {
         let tile = &self.graph.tiles[tile_id];
         let core = tile.core;
         let shape = CtShape::new(
@@ -715,7 +791,7 @@ impl<'a> Engine<'a> {
                 best = Some((energy, bits, streamed));
             }
         }
-        best.map_or(packed, |(_, _, s)| s)
+        best.map(|(_, _, s)| s)
     }
 
     /// DRAM (read, write) bits a residency split costs outside the tile's mapping:
@@ -832,6 +908,20 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Per block, the first block of its run of consecutive layer-fused blocks.
+fn fused_stacks(cuts: &[crate::tiling::Cut]) -> Vec<Option<usize>> {
+    let mut stacks = Vec::with_capacity(cuts.len());
+    for (b, cut) in cuts.iter().enumerate() {
+        let stack = match (cut.lines, b.checked_sub(1).and_then(|p| stacks[p])) {
+            (None, _) => None,
+            (Some(_), Some(first)) => Some(first),
+            (Some(_), None) => Some(b),
+        };
+        stacks.push(stack);
+    }
+    stacks
+}
+
 /// How far ahead [`Engine::survives`] looks: bounds the cost of a residency choice.
 const SURVIVAL_HORIZON: usize = 256;
 
@@ -906,6 +996,7 @@ pub fn schedule(
         remote_frees: vec![Vec::new(); ncores],
         eviction: options.eviction,
         now: 0,
+        stack_of_block: fused_stacks(&cuts),
     };
 
     let mut tiles_out: Vec<ScheduledTile> = Vec::with_capacity(graph.tiles.len());
@@ -928,8 +1019,9 @@ pub fn schedule(
         let capacity = e.pads[core].capacity;
         let needs = e.needs(tile_id);
         let total: u64 = needs.sizes.iter().sum();
-        let streamed = if total <= capacity {
-            [false; 4]
+        // `room`: the SRAM a streaming tile may use (data held for a fused stack stays).
+        let (streamed, room) = if total <= capacity {
+            ([false; 4], capacity)
         } else {
             e.choose_streamed(tile_id, &needs, capacity, options.objective, mapper)
         };
@@ -1026,7 +1118,7 @@ pub fn schedule(
             .map(|i| needs.sizes[i])
             .sum();
         let stream_budget_bits = if any_streamed {
-            capacity.saturating_sub(resident_bits)
+            room.saturating_sub(resident_bits)
         } else {
             0
         };
