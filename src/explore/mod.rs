@@ -20,7 +20,7 @@ use crate::model::{Accelerator, Workload};
 use crate::report::cost::Report;
 use crate::schedule::{
     Allocation, BlockCut, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut,
-    schedule,
+    predict,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -243,7 +243,7 @@ pub fn explore_each(
         || Mapper::new(accelerator),
         |mapper, &index| {
             let point = &points[index];
-            let s = schedule(
+            let report = predict(
                 workload,
                 accelerator,
                 &point.spec,
@@ -254,7 +254,7 @@ pub fn explore_each(
             done(Outcome {
                 index,
                 point: point.clone(),
-                report: s.predicted,
+                report,
             });
             Ok(())
         },

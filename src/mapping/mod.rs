@@ -13,12 +13,13 @@ pub use cost::{CostModel, Evaluation, Level, ReadWrite, Residency};
 pub use nest::{Dim, Loop};
 pub use search::{NoMapping, Objective, SearchConfig};
 
+use rustc_hash::FxHashMap;
 use crate::model::units::{human_bits, human_energy_pj, thousands};
 use crate::model::{Accelerator, Core, Operand};
 use crate::report::Table;
 use crate::tiling::CtShape;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What a mapping request depends on; equal keys give equal mappings.
@@ -369,7 +370,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 pub struct Mapper<'a> {
     pub accelerator: &'a Accelerator,
     pub config: SearchConfig,
-    cache: HashMap<MapKey, Arc<Mapping>>,
+    cache: FxHashMap<MapKey, Arc<Mapping>>,
     pub candidates_evaluated: u64,
 }
 
@@ -378,7 +379,7 @@ impl<'a> Mapper<'a> {
         Self {
             accelerator,
             config: SearchConfig::default(),
-            cache: HashMap::new(),
+            cache: FxHashMap::default(),
             candidates_evaluated: 0,
         }
     }

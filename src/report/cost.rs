@@ -217,8 +217,13 @@ pub struct Incidents {
 
 impl Incidents {
     pub fn spill(&mut self, tensor: String, class: DataClass, bits: u64) {
+        self.spills(tensor, class, 1, bits);
+    }
+
+    /// `count` spills of `tensor` moving `bits` in all.
+    pub fn spills(&mut self, tensor: String, class: DataClass, count: u64, bits: u64) {
         let e = self.spills.entry((tensor, class)).or_default();
-        e.0 += 1;
+        e.0 += count;
         e.1 += bits;
     }
 

@@ -12,7 +12,7 @@ pub mod scheduler;
 pub mod spec;
 
 pub use memory::{Extent, Scratchpad};
-pub use scheduler::{Allocation, Eviction, ScheduleError, SchedulerOptions, schedule};
+pub use scheduler::{Allocation, Eviction, ScheduleError, SchedulerOptions, predict, schedule};
 pub use spec::{BlockCut, ScheduleSpec, SpaceCut, SpecError, TimeCut};
 
 use crate::mapping::{Boundary, Loop, Objective};

@@ -24,6 +24,7 @@
 //! tile on its core starts, using only space that tile does not hold (double
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
+use rustc_hash::FxHashMap;
 use super::memory::{Extent, Scratchpad};
 use super::spec::{ScheduleSpec, SpecError};
 use super::{
@@ -37,7 +38,7 @@ use crate::report::cost::{
 };
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Layer → core assignment.
@@ -311,7 +312,12 @@ struct Engine<'a> {
     dram_free: u64,
     dram_last_write: Option<bool>,
     incidents: Incidents,
-    costs: HashMap<MapKey, TileCost>,
+    /// Per object: (spills, bits spilled); named in `incidents` at the end, so that the
+    /// hot loop does not build names.
+    spills: Vec<(u64, u64)>,
+    /// Scratch for `make_room`: (held, rank) of each candidate victim.
+    eviction_order: Vec<(bool, EvictionRank)>,
+    costs: FxHashMap<MapKey, TileCost>,
     /// Per core: frees of copies whose last reader ran on another core.
     remote_frees: Vec<Vec<Action>>,
     eviction: Eviction,
@@ -323,22 +329,22 @@ struct Engine<'a> {
 }
 
 /// What one tile needs, by operand.
-struct Needs {
+struct Needs<'g> {
     weights: Option<ObjectId>,
-    inputs: Vec<ObjectId>,
+    inputs: &'g [ObjectId],
     state: Option<ObjectId>,
     output: ObjectId,
     sizes: [u64; 4],
 }
 
 impl<'a> Engine<'a> {
-    fn needs(&self, tile: TileId) -> Needs {
+    fn needs(&self, tile: TileId) -> Needs<'a> {
         let t = &self.graph.tiles[tile];
         let bits = |o: ObjectId| self.graph.objects[o].bits;
         let state = t.state.filter(|_| t.reads_state || t.writes_state);
         Needs {
             weights: t.weights,
-            inputs: t.inputs.clone(),
+            inputs: &t.inputs,
             state,
             output: t.output,
             sizes: [
@@ -506,21 +512,29 @@ impl<'a> Engine<'a> {
         &mut self,
         core: usize,
         bits: u64,
-        pinned: &BTreeSet<ObjectId>,
+        pinned: &[ObjectId],
         earliest: u64,
         actions: &mut Vec<Action>,
     ) -> bool {
+        if self.pads[core].free_bits() >= bits {
+            return true;
+        }
+        // Ranks do not change while evicting: rank once, evict in order. Data held for
+        // its fused stack goes only when nothing else can.
+        let mut order = std::mem::take(&mut self.eviction_order);
+        order.clear();
+        order.extend(
+            self.resident[core]
+                .iter()
+                .filter(|o| pinned.binary_search(o).is_err())
+                .map(|&o| (self.is_held(o), self.eviction_rank(o))),
+        );
+        // Usually one or two victims suffice: take the least each time.
         while self.pads[core].free_bits() < bits {
-            let candidates = || self.resident[core].iter().filter(|o| !pinned.contains(o));
-            // Data held for its fused stack goes only when nothing else can.
-            let victim = candidates()
-                .filter(|&&o| !self.is_held(o))
-                .min_by_key(|&&o| self.eviction_rank(o))
-                .or_else(|| candidates().min_by_key(|&&o| self.eviction_rank(o)))
-                .copied();
-            let Some(v) = victim else {
-                return false;
+            let Some(least) = (0..order.len()).min_by(|&a, &b| order[a].cmp(&order[b])) else {
+                break;
             };
+            let v = order.swap_remove(least).1.4;
             let st = &self.objs[v];
             let live = st.remaining > 0;
             let only_copy = !st.in_dram && st.copies.len() == 1;
@@ -532,30 +546,21 @@ impl<'a> Engine<'a> {
                     Reason::Spill,
                     earliest,
                 );
-                let object = &self.graph.objects[v];
-                self.incidents
-                    .spill(object.describe(self.workload), object.class, t.bits);
+                self.spills[v].0 += 1;
+                self.spills[v].1 += t.bits;
                 actions.push(Action::Transfer(t));
                 self.objs[v].in_dram = true;
                 self.objs[v].spilled = true;
             }
             self.free_copy(v, core, actions);
         }
-        true
+        self.eviction_order = order;
+        self.pads[core].free_bits() >= bits
     }
 
     /// Lower ranks are evicted first. Under the cost rule the first key is the DRAM
     /// energy per bit freed per tile of distance to the next use (scaled to an integer).
-    fn eviction_rank(
-        &self,
-        o: ObjectId,
-    ) -> (
-        u64,
-        u64,
-        std::cmp::Reverse<TileId>,
-        std::cmp::Reverse<u64>,
-        ObjectId,
-    ) {
+    fn eviction_rank(&self, o: ObjectId) -> EvictionRank {
         let st = &self.objs[o];
         let next = std::cmp::Reverse(self.next_use(o));
         let bits = std::cmp::Reverse(self.graph.objects[o].bits);
@@ -581,7 +586,7 @@ impl<'a> Engine<'a> {
         &mut self,
         o: ObjectId,
         core: usize,
-        pinned: &BTreeSet<ObjectId>,
+        pinned: &[ObjectId],
         earliest: u64,
         actions: &mut Vec<Action>,
     ) {
@@ -604,7 +609,7 @@ impl<'a> Engine<'a> {
         &mut self,
         o: ObjectId,
         core: usize,
-        pinned: &BTreeSet<ObjectId>,
+        pinned: &[ObjectId],
         earliest: u64,
         actions: &mut Vec<Action>,
     ) {
@@ -908,6 +913,16 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// An eviction candidate's rank (lowest goes first): price, uses, next use (latest
+/// first), bits (largest first), and the object itself.
+type EvictionRank = (
+    u64,
+    u64,
+    std::cmp::Reverse<TileId>,
+    std::cmp::Reverse<u64>,
+    ObjectId,
+);
+
 /// Per block, the first block of its run of consecutive layer-fused blocks.
 fn fused_stacks(cuts: &[crate::tiling::Cut]) -> Vec<Option<usize>> {
     let mut stacks = Vec::with_capacity(cuts.len());
@@ -950,6 +965,47 @@ pub fn schedule(
     options: SchedulerOptions,
     mapper: &mut Mapper,
 ) -> Result<Schedule, ScheduleError> {
+    let (predicted, graph, tiles) =
+        run(workload, accelerator, spec, allocation, options, mapper, true)?;
+    Ok(Schedule {
+        schema_version: SCHEMA_VERSION,
+        workload: workload.clone(),
+        accelerator: accelerator.clone(),
+        stateless_blocks: workload.stateless_blocks.clone(),
+        cuts: spec.blocks.clone(),
+        schedule: spec.entries(),
+        prefetch: options.prefetch,
+        objective: options.objective,
+        eviction: options.eviction,
+        objects: graph.objects,
+        tiles,
+        predicted,
+    })
+}
+
+/// What [`schedule`] predicts, without recording the tiles and their actions: the
+/// same figures, for explorations that keep only the report.
+pub fn predict(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    spec: &ScheduleSpec,
+    allocation: &Allocation,
+    options: SchedulerOptions,
+    mapper: &mut Mapper,
+) -> Result<Report, ScheduleError> {
+    run(workload, accelerator, spec, allocation, options, mapper, false).map(|(r, _, _)| r)
+}
+
+/// Walks the tile graph; with `record`, keeps every tile with its nest and actions.
+fn run(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    spec: &ScheduleSpec,
+    allocation: &Allocation,
+    options: SchedulerOptions,
+    mapper: &mut Mapper,
+    record: bool,
+) -> Result<(Report, TileGraph, Vec<ScheduledTile>), ScheduleError> {
     let cuts: Vec<_> = spec
         .blocks
         .iter()
@@ -992,14 +1048,17 @@ pub fn schedule(
         dram_free: 0,
         dram_last_write: None,
         incidents: Incidents::default(),
-        costs: HashMap::new(),
+        spills: vec![(0, 0); graph.objects.len()],
+        eviction_order: Vec::new(),
+        costs: FxHashMap::default(),
         remote_frees: vec![Vec::new(); ncores],
         eviction: options.eviction,
         now: 0,
         stack_of_block: fused_stacks(&cuts),
     };
 
-    let mut tiles_out: Vec<ScheduledTile> = Vec::with_capacity(graph.tiles.len());
+    let mut tiles_out: Vec<ScheduledTile> =
+        Vec::with_capacity(if record { graph.tiles.len() } else { 0 });
     let mut tile_end = vec![0u64; graph.tiles.len()];
     // Per core: the previous tile, its start and end, and its deferred after-actions.
     let mut prev: Vec<Option<TileId>> = vec![None; ncores];
@@ -1048,7 +1107,8 @@ pub fn schedule(
         let prev_required: Vec<ObjectId> = prev[core]
             .map(|p| Engine::required(&e.needs(p)))
             .unwrap_or_default();
-        let mut pinned: BTreeSet<ObjectId> = resident_ops.iter().copied().collect();
+        // Pinned objects stay during this tile's evictions (sorted, for binary search).
+        let mut pinned: Vec<ObjectId> = resident_ops.clone();
         let mut union = pinned.clone();
         union.extend(
             prev_required
@@ -1056,6 +1116,8 @@ pub fn schedule(
                 .copied()
                 .filter(|&o| e.is_resident(o, core)),
         );
+        union.sort_unstable();
+        union.dedup();
         let union_bits: u64 = union.iter().map(|&o| graph.objects[o].bits).sum();
         // A streaming tile writes streamed inputs or state back and drops them, and
         // reserves the rest of the SRAM as its staging area: neither may race the
@@ -1100,7 +1162,7 @@ pub fn schedule(
         }
         // Streamed operands are read from DRAM: make sure it holds them.
         if streamed[1] {
-            for &o in &needs.inputs {
+            for &o in needs.inputs {
                 e.write_back(o, earliest, &mut before);
             }
         }
@@ -1140,7 +1202,9 @@ pub fn schedule(
                 &mut after_prev,
             );
         }
-        if let Some(p) = prev[core] {
+        if let Some(p) = prev[core]
+            && record
+        {
             tiles_out[p].after.extend(after_prev);
         }
 
@@ -1267,6 +1331,10 @@ pub fn schedule(
             deferred[core].push(out);
         }
 
+        prev[core] = Some(tile_id);
+        if !record {
+            continue;
+        }
         let layer = &workload.layers[tile.layer];
         tiles_out.push(ScheduledTile {
             tile: tile.clone(),
@@ -1297,20 +1365,23 @@ pub fn schedule(
                 },
             },
         });
-        prev[core] = Some(tile_id);
     }
     // Final frees.
     for core in 0..ncores {
         let mut acts = Vec::new();
         e.release(core, &mut deferred[core], &mut staging[core], &mut acts);
-        if let Some(p) = prev[core] {
+        if let Some(p) = prev[core]
+            && record
+        {
             tiles_out[p].after.extend(acts);
         }
     }
     // Copies kept for readers on other cores, now all finished.
     for (core, last) in prev.iter().enumerate() {
         let remote = std::mem::take(&mut e.remote_frees[core]);
-        if let Some(p) = last {
+        if let Some(p) = last
+            && record
+        {
             tiles_out[*p].after.extend(remote);
         }
     }
@@ -1327,6 +1398,13 @@ pub fn schedule(
                 StallCause::Dependency
             };
             stalls[cause.index()] += latency - free;
+        }
+    }
+    for (o, &(count, bits)) in e.spills.iter().enumerate() {
+        if count > 0 {
+            let object = &graph.objects[o];
+            e.incidents
+                .spills(object.describe(workload), object.class, count, bits);
         }
     }
     let peak = e.pads.iter().map(|p| p.peak).max().unwrap_or(0);
@@ -1350,18 +1428,5 @@ pub fn schedule(
         },
         &e.incidents,
     );
-    Ok(Schedule {
-        schema_version: SCHEMA_VERSION,
-        workload: workload.clone(),
-        accelerator: accelerator.clone(),
-        stateless_blocks: workload.stateless_blocks.clone(),
-        cuts: spec.blocks.clone(),
-        schedule: spec.entries(),
-        prefetch: options.prefetch,
-        objective: options.objective,
-        eviction: options.eviction,
-        objects: graph.objects.clone(),
-        tiles: tiles_out,
-        predicted: report,
-    })
+    Ok((report, graph, tiles_out))
 }

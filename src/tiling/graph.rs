@@ -358,7 +358,7 @@ impl TileGraph {
                     core: core_of_layer[*lid],
                     deps: d,
                     weights: weights[*lid],
-                    inputs: inputs[ti].clone(),
+                    inputs: std::mem::take(&mut inputs[ti]),
                     output: outputs[ti],
                     state: state_of_tile[ti],
                     reads_state: state_of_tile[ti].is_some() && region.t.start > 0,
@@ -371,6 +371,18 @@ impl TileGraph {
         for tile in &mut tiles {
             objects[tile.output].producer = Some(tile.id);
             objects[tile.output].network_output = workload.is_network_output(tile.layer);
+        }
+        let mut reads = vec![0usize; objects.len()];
+        for tile in &tiles {
+            for o in tile.weights.iter().chain(&tile.inputs) {
+                reads[*o] += 1;
+            }
+            if let (Some(s), true) = (tile.state, tile.reads_state) {
+                reads[s] += 1;
+            }
+        }
+        for (object, &n) in objects.iter_mut().zip(&reads) {
+            object.readers.reserve_exact(n);
         }
         for tile in &tiles {
             if let Some(w) = tile.weights {
