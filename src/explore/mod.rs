@@ -19,8 +19,7 @@ use crate::mapping::Mapper;
 use crate::model::{Accelerator, Workload};
 use crate::report::cost::Report;
 use crate::schedule::{
-    Allocation, BlockCut, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut,
-    predict,
+    Allocation, BlockCut, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut, predict,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

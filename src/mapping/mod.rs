@@ -13,11 +13,11 @@ pub use cost::{CostModel, Evaluation, Level, ReadWrite, Residency};
 pub use nest::{Dim, Loop};
 pub use search::{NoMapping, Objective, SearchConfig};
 
-use rustc_hash::FxHashMap;
 use crate::model::units::{human_bits, human_energy_pj, thousands};
 use crate::model::{Accelerator, Core, Operand};
 use crate::report::Table;
 use crate::tiling::CtShape;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;

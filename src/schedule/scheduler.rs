@@ -24,7 +24,6 @@
 //! tile on its core starts, using only space that tile does not hold (double
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
-use rustc_hash::FxHashMap;
 use super::memory::{Extent, Scratchpad};
 use super::spec::{ScheduleSpec, SpecError};
 use super::{
@@ -38,6 +37,7 @@ use crate::report::cost::{
 };
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -965,8 +965,15 @@ pub fn schedule(
     options: SchedulerOptions,
     mapper: &mut Mapper,
 ) -> Result<Schedule, ScheduleError> {
-    let (predicted, graph, tiles) =
-        run(workload, accelerator, spec, allocation, options, mapper, true)?;
+    let (predicted, graph, tiles) = run(
+        workload,
+        accelerator,
+        spec,
+        allocation,
+        options,
+        mapper,
+        true,
+    )?;
     Ok(Schedule {
         schema_version: SCHEMA_VERSION,
         workload: workload.clone(),
@@ -993,7 +1000,16 @@ pub fn predict(
     options: SchedulerOptions,
     mapper: &mut Mapper,
 ) -> Result<Report, ScheduleError> {
-    run(workload, accelerator, spec, allocation, options, mapper, false).map(|(r, _, _)| r)
+    run(
+        workload,
+        accelerator,
+        spec,
+        allocation,
+        options,
+        mapper,
+        false,
+    )
+    .map(|(r, _, _)| r)
 }
 
 /// Walks the tile graph; with `record`, keeps every tile with its nest and actions.
