@@ -13,9 +13,12 @@ use stems::schedule::SchedulerOptions;
 pub struct ExploreArgs {
     #[command(flatten)]
     pub models: ModelFiles,
-    /// hybrid: the paper's (N+1)² grid; exhaustive: all 4^N block cuts.
-    #[arg(long, allow_hyphen_values = true, default_value = "hybrid", value_parser = ["hybrid", "exhaustive"])]
+    /// hybrid: the paper's (N+1)² grid; exhaustive: all 4^N block cuts; search: a
+    /// seeded genetic search over per-block ST/nT/TB × LBL/LF<n> (see --budget).
+    #[arg(long, allow_hyphen_values = true, default_value = "hybrid", value_parser = ["hybrid", "exhaustive", "search"])]
     pub space: String,
+    #[command(flatten)]
+    pub search: super::search::SearchArgs,
     /// Apply time batching to blocks counted from this end (hybrid space).
     #[arg(long, allow_hyphen_values = true, default_value = "input", value_parser = parse_side)]
     pub batch_from: stems::explore::Side,
@@ -78,6 +81,10 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
+    if args.space == "search" {
+        return super::search::run(args);
+    }
+    args.search.refuse_outside_search()?;
     let (workload, accelerator) = args.models.load()?;
     let n = workload.num_blocks;
     let space = if args.space == "exhaustive" {

@@ -25,6 +25,7 @@ pub mod map;
 pub mod merge;
 pub mod progress;
 pub mod run;
+pub mod search;
 pub mod simulate;
 pub mod sweep;
 pub mod validate;

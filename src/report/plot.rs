@@ -720,3 +720,79 @@ const SERIES_COLORS: [RGBColor; 7] = [
     RGBColor(178, 171, 210),
     RGBColor(255, 217, 102),
 ];
+
+/// Energy (x) against latency (y) of every costed schedule (grey), the non-dominated
+/// ones joined by a line, and named schedules marked on top.
+pub fn pareto(
+    path: &Path,
+    title: &str,
+    all: &[(f64, f64)],
+    front: &[(f64, f64)],
+    marks: &[(String, (f64, f64))],
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let points = || all.iter().chain(front).chain(marks.iter().map(|(_, p)| p));
+    let range = |pick: fn(&(f64, f64)) -> f64| {
+        let lo = points().map(pick).fold(f64::INFINITY, f64::min);
+        let hi = points().map(pick).fold(f64::NEG_INFINITY, f64::max);
+        if lo.is_finite() && hi > lo {
+            let pad = (hi - lo) * 0.05;
+            (lo - pad)..(hi + pad)
+        } else {
+            0.0..1.0
+        }
+    };
+    let (xs, ys) = (range(|p| p.0), range(|p| p.1));
+    let root = SVGBackend::new(path, (720, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(80)
+        .build_cartesian_2d(xs, ys)
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("energy per inference (µJ)")
+        .y_desc("latency (Mcycles)")
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .draw_series(
+            all.iter()
+                .map(|&p| Circle::new(p, 2, RGBColor(170, 170, 170).filled())),
+        )
+        .map_err(|x| e(x.to_string()))?
+        .label("costed")
+        .legend(|(x, y)| Circle::new((x + 7, y), 2, RGBColor(170, 170, 170).filled()));
+    let color = LINE_COLORS[0];
+    chart
+        .draw_series(LineSeries::new(
+            front.iter().copied(),
+            color.stroke_width(2),
+        ))
+        .map_err(|x| e(x.to_string()))?
+        .label("Pareto front")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
+    chart
+        .draw_series(front.iter().map(|&p| Circle::new(p, 3, color.filled())))
+        .map_err(|x| e(x.to_string()))?;
+    for (i, (name, p)) in marks.iter().enumerate() {
+        let c = LINE_COLORS[(i + 1) % LINE_COLORS.len()];
+        chart
+            .draw_series(std::iter::once(Cross::new(*p, 7, c.stroke_width(3))))
+            .map_err(|x| e(x.to_string()))?
+            .label(name.clone())
+            .legend(move |(x, y)| Cross::new((x + 7, y), 5, c.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
