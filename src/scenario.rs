@@ -5,13 +5,14 @@
 //!
 //! Paths inside a scenario are relative to the scenario file.
 
+use crate::explore::Side;
 use crate::mapping::{Mapper, Objective};
 use crate::model::diag::{Collector, ModelError, SourceText};
 use crate::model::units::{human_bits, human_energy_pj, thousands};
 use crate::model::{Accelerator, HardwareOverrides, Size, Workload};
 use crate::report::Table;
 use crate::report::cost::Report;
-use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions, schedule};
+use crate::schedule::{Allocation, Eviction, ScheduleSpec, SchedulerOptions, schedule};
 use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
 use crate::validate::{self, Comparison};
 use serde::{Deserialize, Serialize};
@@ -83,10 +84,70 @@ struct RawExperiment {
     eviction: Option<String>,
     #[serde(default)]
     paper: Option<PaperFigures>,
+    /// Also run the best schedule of the paper's hybrid space, under each policy.
+    #[serde(default)]
+    best_hybrid: Option<HybridRequest>,
+    /// Also run the best schedule a genetic search finds (`explore --space search`).
+    #[serde(default)]
+    search: Option<SearchRequest>,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn input_side() -> Side {
+    Side::Input
+}
+
+/// `best_hybrid = { batch_from, fuse_from, evictions }`: the hybrid grid is explored
+/// under each policy and its best schedule by energy is run.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HybridRequest {
+    #[serde(default = "input_side")]
+    pub batch_from: Side,
+    #[serde(default = "input_side")]
+    pub fuse_from: Side,
+    #[serde(default = "both_policies")]
+    pub evictions: Vec<Eviction>,
+}
+
+fn both_policies() -> Vec<Eviction> {
+    vec![Eviction::Paper, Eviction::Cost]
+}
+
+/// `search = { budget, seed, lines, population, eviction, batch_from, fuse_from }`: the
+/// best by energy of a seeded genetic search, warm-started from the hybrid grid.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    #[serde(default = "default_budget")]
+    pub budget: usize,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_lines")]
+    pub lines: Vec<u64>,
+    #[serde(default = "default_population")]
+    pub population: usize,
+    #[serde(default)]
+    pub eviction: Eviction,
+    #[serde(default = "input_side")]
+    pub batch_from: Side,
+    #[serde(default = "input_side")]
+    pub fuse_from: Side,
+}
+
+fn default_budget() -> usize {
+    5000
+}
+
+fn default_lines() -> Vec<u64> {
+    vec![1, 2, 4, 8]
+}
+
+fn default_population() -> usize {
+    32
 }
 
 /// Figures the paper publishes for an experiment's best schedule against its baseline
@@ -112,6 +173,8 @@ pub struct Experiment {
     pub prefetch: bool,
     pub eviction: crate::schedule::Eviction,
     pub paper: Option<PaperFigures>,
+    pub best_hybrid: Option<HybridRequest>,
+    pub search: Option<SearchRequest>,
 }
 
 #[derive(Debug, Clone)]
@@ -228,7 +291,28 @@ impl Scenario {
                 .iter()
                 .map(|s| parse(s, "schedules", &mut diag))
                 .collect();
-            if rx.schedules.is_empty() {
+            if let Some(q) = &rx.search {
+                for (field, ok) in [
+                    ("search.budget", (1..=1_000_000).contains(&q.budget)),
+                    ("search.population", (2..=4096).contains(&q.population)),
+                    (
+                        "search.lines",
+                        !q.lines.is_empty() && q.lines.iter().all(|l| (1..=4096).contains(l)),
+                    ),
+                ] {
+                    if !ok {
+                        diag.at(&span, &el, field, "out of range (budget 1..=1000000, population 2..=4096, lines 1..=4096)");
+                    }
+                }
+            }
+            if rx
+                .best_hybrid
+                .as_ref()
+                .is_some_and(|h| h.evictions.is_empty())
+            {
+                diag.at(&span, &el, "best_hybrid.evictions", "lists no policy");
+            }
+            if rx.schedules.is_empty() && rx.best_hybrid.is_none() && rx.search.is_none() {
                 diag.at(
                     &span,
                     &el,
@@ -273,6 +357,8 @@ impl Scenario {
                     prefetch: rx.prefetch,
                     eviction,
                     paper: rx.paper,
+                    best_hybrid: rx.best_hybrid,
+                    search: rx.search,
                 });
             }
         }
@@ -384,6 +470,9 @@ fn resolve_sweep(
 /// One schedule's outcome in an experiment.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
+    /// Where the schedule comes from: baseline, given, best hybrid or searched.
+    pub origin: String,
+    pub eviction: Eviction,
     pub schedule: String,
     pub predicted: Report,
     /// The simulator's report, when the experiment asks for it and the schedule
@@ -435,17 +524,17 @@ pub fn run(
     let mut experiments = Vec::new();
     for x in &scenario.experiments {
         let mut mapper = Mapper::new(&x.accelerator);
-        let options = SchedulerOptions {
-            prefetch: x.prefetch,
-            objective: Objective::Energy,
-            eviction: x.eviction,
-        };
         let mut runs: Vec<RunResult> = Vec::new();
-        for spec in std::iter::once(&x.baseline).chain(&x.schedules) {
+        for (origin, eviction, spec) in runs_of(x)? {
+            let options = SchedulerOptions {
+                prefetch: x.prefetch,
+                objective: Objective::Energy,
+                eviction,
+            };
             let s = schedule(
                 &x.workload,
                 &x.accelerator,
-                spec,
+                &spec,
                 &x.allocation,
                 options,
                 &mut mapper,
@@ -478,6 +567,8 @@ pub fn run(
                 .unwrap_or((predicted.dram_bits.total, predicted.energy_pj.total));
             progress(&x.name, &spec.to_string());
             runs.push(RunResult {
+                origin,
+                eviction,
                 schedule: spec.to_string(),
                 dram_reduction: base_dram as f64 / predicted.dram_bits.total.max(1) as f64,
                 energy_reduction: base_energy / predicted.energy_pj.total,
@@ -502,6 +593,83 @@ pub fn run(
         scenario: scenario.name.clone(),
         experiments,
     })
+}
+
+impl Experiment {
+    /// How many schedules it runs (a best hybrid per policy, a searched best).
+    pub fn run_count(&self) -> usize {
+        1 + self.schedules.len()
+            + self.best_hybrid.as_ref().map_or(0, |h| h.evictions.len())
+            + usize::from(self.search.is_some())
+    }
+}
+
+/// What an experiment runs, in order: (origin, policy, schedule). The baseline and the
+/// given schedules use the experiment's policy; the best hybrid is found under each
+/// requested policy; the searched best under the search's.
+fn runs_of(x: &Experiment) -> Result<Vec<(String, Eviction, ScheduleSpec)>, RunError> {
+    let mut runs = vec![("baseline".to_string(), x.eviction, x.baseline.clone())];
+    runs.extend(
+        x.schedules
+            .iter()
+            .map(|s| ("given".to_string(), x.eviction, s.clone())),
+    );
+    let options = |eviction| SchedulerOptions {
+        prefetch: x.prefetch,
+        objective: Objective::Energy,
+        eviction,
+    };
+    let hybrid = |batch_from, fuse_from| {
+        crate::explore::Space::Hybrid {
+            batch_from,
+            fuse_from,
+        }
+        .points(x.workload.num_blocks)
+    };
+    if let Some(h) = &x.best_hybrid {
+        let points = hybrid(h.batch_from, h.fuse_from);
+        for &eviction in &h.evictions {
+            let outcomes = crate::explore::explore(
+                &x.workload,
+                &x.accelerator,
+                &points,
+                options(eviction),
+                || {},
+            )?;
+            if let Some(b) = crate::explore::best(&outcomes, crate::explore::Rank::Energy) {
+                runs.push((
+                    "best hybrid".into(),
+                    eviction,
+                    outcomes[b].point.spec.clone(),
+                ));
+            }
+        }
+    }
+    if let Some(q) = &x.search {
+        use crate::explore::search::{Objective as Goal, SearchOptions, SearchSpace, best, search};
+        let space = SearchSpace::new(x.workload.num_blocks, x.workload.timesteps, &q.lines);
+        let found = search(
+            &x.workload,
+            &x.accelerator,
+            &space,
+            &SearchOptions {
+                budget: q.budget,
+                seed: q.seed,
+                population: q.population,
+                objective: Goal::Energy,
+                warm_start: hybrid(q.batch_from, q.fuse_from)
+                    .into_iter()
+                    .map(|p| p.spec)
+                    .collect(),
+            },
+            options(q.eviction),
+            |_| {},
+        );
+        if let Some(b) = best(&found, Goal::Energy) {
+            runs.push(("searched".into(), q.eviction, found[b].spec.clone()));
+        }
+    }
+    Ok(runs)
 }
 
 impl ScenarioResult {
@@ -529,6 +697,7 @@ impl ScenarioResult {
                 }
             ));
             let mut t = Table::new([
+                "run",
                 "schedule",
                 "energy",
                 "DRAM traffic",
@@ -546,6 +715,7 @@ impl ScenarioResult {
             for r in &x.runs {
                 let d = &r.predicted.dram_bits;
                 t.row([
+                    format!("{} ({})", r.origin, r.eviction),
                     r.schedule.clone(),
                     human_energy_pj(r.predicted.energy_pj.total),
                     human_bits(d.total),

@@ -22,6 +22,7 @@ fn bundled_scenarios_load_with_their_overrides() {
     for other in [
         "scenarios/time_batching_sew18_1mib.toml",
         "scenarios/sew152_appendix.toml",
+        "scenarios/beyond_the_paper.toml",
     ] {
         Scenario::load(Path::new(other)).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -207,5 +208,78 @@ fn a_scenario_sweep_runs_and_bad_axes_name_their_field() {
         e.to_string().contains("sweep 'latency' field 'axes'"),
         "{e}"
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_scenario_adds_the_best_hybrid_per_policy_and_a_searched_best_all_verified() {
+    let dir = std::env::temp_dir().join(format!("stems-beyond-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("beyond.toml");
+    let models = std::env::current_dir().expect("cwd").join("models");
+    let write = |extra: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                r#"name = "beyond"
+[[experiment]]
+name = "tiny"
+workload = "{m}/workloads/tiny_fused.toml"
+hardware = "{m}/hardware/meta_proto.toml"
+gb = "4KiB"
+baseline = "ST-LBL"
+eviction = "paper"
+schedules = []
+simulate = true
+{extra}
+"#,
+                m = models.display()
+            ),
+        )
+        .expect("write");
+    };
+    write("best_hybrid = {}\nsearch = { budget = 60, seed = 2, lines = [1, 2] }");
+    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.experiments[0].run_count(), 4);
+    let r = run(&s, |_, _| {}).expect("runs");
+    let runs = &r.experiments[0].runs;
+    let origins: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{} ({})", r.origin, r.eviction))
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            "baseline (paper)",
+            "best hybrid (paper)",
+            "best hybrid (cost)",
+            "searched (cost)"
+        ]
+    );
+    for run in runs {
+        assert!(
+            run.verification.as_ref().is_some_and(|v| v.verified),
+            "{}",
+            run.schedule
+        );
+    }
+    let energy = |i: usize| runs[i].predicted.energy_pj.total;
+    assert!(
+        energy(3) <= energy(2),
+        "the search starts from the hybrid grid"
+    );
+    // Bad requests name their field.
+    for (extra, field) in [
+        ("search = { budget = 0 }", "search.budget"),
+        ("search = { lines = [] }", "search.lines"),
+        ("best_hybrid = { evictions = [] }", "best_hybrid.evictions"),
+        ("best_hybrid = { evictions = [\"lru\"] }", "lru"),
+        ("search = { budgett = 5 }", "budgett"),
+        ("", "lists no schedule"),
+    ] {
+        write(extra);
+        let e = Scenario::load(&path).expect_err(extra).to_string();
+        assert!(e.contains(field), "{extra}: {e}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -20,11 +20,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<()> {
     let scenario = stems::scenario::Scenario::load(&args.scenario)?;
-    let total: usize = scenario
-        .experiments
-        .iter()
-        .map(|x| 1 + x.schedules.len())
-        .sum();
+    let total: usize = scenario.experiments.iter().map(|x| x.run_count()).sum();
     let mut failed = 0;
     if total > 0 {
         failed += run_experiments(&args, &scenario, total)?;
