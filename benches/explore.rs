@@ -1,12 +1,17 @@
-//! Exploration throughput: the hybrid (N+1)² space of SEW-ResNet-18 (64 schedules) at
-//! 128 KiB, in schedules per second, on one thread and on all cores.
+//! Exploration throughput on SEW-ResNet-18 at 128 KiB, in schedules per second: the
+//! hybrid (N+1)² space (64 schedules) on one thread and on all cores; a stride of the
+//! exhaustive 4^N space under the paper's eviction rule (every 61st of 16,384
+//! schedules: a prime stride mixes every block's cuts, and a sample takes about a
+//! second); and the genetic search (300 evaluations). Each sample starts with cold
+//! mapping caches.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::Path;
+use stems::explore::search::{Objective, SearchOptions, SearchSpace, search};
 use stems::explore::{Side, Space, explore};
 use stems::model::{Overrides, load};
-use stems::schedule::SchedulerOptions;
+use stems::schedule::{Eviction, SchedulerOptions};
 
 fn bench_explore(c: &mut Criterion) {
     let (w, acc) = load(
@@ -19,29 +24,55 @@ fn bench_explore(c: &mut Criterion) {
         },
     )
     .expect("models");
-    let points = Space::Hybrid {
+    let hybrid = Space::Hybrid {
         batch_from: Side::Input,
         fuse_from: Side::Input,
     }
     .points(w.num_blocks);
+    let exhaustive: Vec<_> = Space::Exhaustive
+        .points(w.num_blocks)
+        .into_iter()
+        .step_by(61)
+        .collect();
+    let paper = SchedulerOptions {
+        eviction: Eviction::Paper,
+        ..SchedulerOptions::default()
+    };
     let mut group = c.benchmark_group("explore");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(points.len() as u64));
-    for threads in [1, 0] {
-        let pool = rayon::ThreadPoolBuilder::new()
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
-            .expect("pool");
-        let name = if threads == 1 {
-            "sew_resnet18_hybrid_1_thread"
-        } else {
-            "sew_resnet18_hybrid_all_cores"
-        };
+            .expect("pool")
+    };
+    for (name, points, threads, options) in [
+        (
+            "sew_resnet18_hybrid_1_thread",
+            &hybrid,
+            1,
+            SchedulerOptions::default(),
+        ),
+        (
+            "sew_resnet18_hybrid_all_cores",
+            &hybrid,
+            0,
+            SchedulerOptions::default(),
+        ),
+        (
+            "sew_resnet18_exhaustive_stride61_all_cores_paper",
+            &exhaustive,
+            0,
+            paper,
+        ),
+    ] {
+        let pool = pool(threads);
+        group.throughput(Throughput::Elements(points.len() as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
                 pool.install(|| {
                     black_box(
-                        explore(&w, &acc, &points, SchedulerOptions::default(), || {})
+                        explore(&w, &acc, points, options, || {})
                             .expect("explores")
                             .len(),
                     )
@@ -49,6 +80,33 @@ fn bench_explore(c: &mut Criterion) {
             })
         });
     }
+    let space = SearchSpace::new(w.num_blocks, w.timesteps, &[1, 2, 4, 8]);
+    let options = SearchOptions {
+        budget: 300,
+        seed: 0,
+        population: 32,
+        objective: Objective::Energy,
+        warm_start: Vec::new(),
+    };
+    let all_cores = pool(0);
+    group.throughput(Throughput::Elements(options.budget as u64));
+    group.bench_function("sew_resnet18_search_300_all_cores", |b| {
+        b.iter(|| {
+            all_cores.install(|| {
+                black_box(
+                    search(
+                        &w,
+                        &acc,
+                        &space,
+                        &options,
+                        SchedulerOptions::default(),
+                        |_| {},
+                    )
+                    .len(),
+                )
+            })
+        })
+    });
     group.finish();
 }
 
