@@ -196,6 +196,11 @@ pub struct SpillEntry {
     pub operand: String,
     pub spills: u64,
     pub bits: u64,
+    /// Fetches from DRAM of chunks this tensor had spilled, and their bits.
+    #[serde(default)]
+    pub reloads: u64,
+    #[serde(default)]
+    pub reload_bits: u64,
 }
 
 /// Tiles too large for the global SRAM, which stream some operands from DRAM.
@@ -209,8 +214,8 @@ pub struct StreamedEntry {
 /// Spills and streaming tiles as a run meets them, for the report's lists.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Incidents {
-    /// (tensor, class) → (spills, bits).
-    spills: BTreeMap<(String, DataClass), (u64, u64)>,
+    /// (tensor, class) → [spills, bits, reloads, reload bits].
+    spills: BTreeMap<(String, DataClass), [u64; 4]>,
     /// layer → (tiles, streamed operands).
     streamed: BTreeMap<usize, (u64, BTreeSet<Operand>)>,
 }
@@ -222,9 +227,20 @@ impl Incidents {
 
     /// `count` spills of `tensor` moving `bits` in all.
     pub fn spills(&mut self, tensor: String, class: DataClass, count: u64, bits: u64) {
+        self.spills_and_reloads(tensor, class, [count, bits, 0, 0]);
+    }
+
+    /// A fetch of a chunk `tensor` had spilled.
+    pub fn reload(&mut self, tensor: String, class: DataClass, bits: u64) {
+        self.spills_and_reloads(tensor, class, [0, 0, 1, bits]);
+    }
+
+    /// Adds [spills, bits, reloads, reload bits] to `tensor`'s entry.
+    pub fn spills_and_reloads(&mut self, tensor: String, class: DataClass, counts: [u64; 4]) {
         let e = self.spills.entry((tensor, class)).or_default();
-        e.0 += count;
-        e.1 += bits;
+        for (total, n) in e.iter_mut().zip(counts) {
+            *total += n;
+        }
     }
 
     pub fn streamed(&mut self, layer: usize, operands: impl IntoIterator<Item = Operand>) {
@@ -234,10 +250,8 @@ impl Incidents {
     }
 
     pub fn merge(&mut self, other: &Incidents) {
-        for (k, (n, b)) in &other.spills {
-            let e = self.spills.entry(k.clone()).or_default();
-            e.0 += n;
-            e.1 += b;
+        for ((tensor, class), counts) in &other.spills {
+            self.spills_and_reloads(tensor.clone(), *class, *counts);
         }
         for (l, (n, ops)) in &other.streamed {
             let e = self.streamed.entry(*l).or_default();
@@ -249,12 +263,16 @@ impl Incidents {
     fn spill_entries(&self) -> Vec<SpillEntry> {
         self.spills
             .iter()
-            .map(|((tensor, class), (spills, bits))| SpillEntry {
-                tensor: tensor.clone(),
-                operand: class.name().to_string(),
-                spills: *spills,
-                bits: *bits,
-            })
+            .map(
+                |((tensor, class), [spills, bits, reloads, reload_bits])| SpillEntry {
+                    tensor: tensor.clone(),
+                    operand: class.name().to_string(),
+                    spills: *spills,
+                    bits: *bits,
+                    reloads: *reloads,
+                    reload_bits: *reload_bits,
+                },
+            )
             .collect()
     }
 
@@ -509,13 +527,15 @@ impl Report {
             out.push_str("no live data spilled to DRAM\n");
         } else {
             out.push_str("\nspills (live data evicted to DRAM and read back later)\n");
-            let mut t = Table::new(["tensor", "operand", "spills", "bits"]);
+            let mut t = Table::new(["tensor", "operand", "spills", "bits", "reloads", "bits"]);
             for s in &self.spills {
                 t.row([
                     s.tensor.clone(),
                     s.operand.clone(),
                     thousands(s.spills),
                     human_bits(s.bits),
+                    thousands(s.reloads),
+                    human_bits(s.reload_bits),
                 ]);
             }
             out.push_str(&t.render());

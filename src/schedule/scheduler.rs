@@ -312,9 +312,9 @@ struct Engine<'a> {
     dram_free: u64,
     dram_last_write: Option<bool>,
     incidents: Incidents,
-    /// Per object: (spills, bits spilled); named in `incidents` at the end, so that the
-    /// hot loop does not build names.
-    spills: Vec<(u64, u64)>,
+    /// Per object: [spills, bits spilled, reloads after a spill, their bits]; named in
+    /// `incidents` at the end, so that the hot loop does not build names.
+    spills: Vec<[u64; 4]>,
     /// Scratch for `make_room`: (held, rank) of each candidate victim.
     eviction_order: Vec<(bool, EvictionRank)>,
     costs: FxHashMap<MapKey, TileCost>,
@@ -546,8 +546,8 @@ impl<'a> Engine<'a> {
                     Reason::Spill,
                     earliest,
                 );
-                self.spills[v].0 += 1;
-                self.spills[v].1 += t.bits;
+                self.spills[v][0] += 1;
+                self.spills[v][1] += t.bits;
                 actions.push(Action::Transfer(t));
                 self.objs[v].in_dram = true;
                 self.objs[v].spilled = true;
@@ -627,6 +627,10 @@ impl<'a> Engine<'a> {
                 self.transfer(o, Location::Dram, to, reason, earliest)
             }
         };
+        if t.reason == Reason::Reload && self.objs[o].spilled {
+            self.spills[o][2] += 1;
+            self.spills[o][3] += t.bits;
+        }
         // What came back once stays for the rest of its fused stack.
         self.objs[o].held_until = if t.reason == Reason::Reload {
             self.stack_hold(o)
@@ -1064,7 +1068,7 @@ fn run(
         dram_free: 0,
         dram_last_write: None,
         incidents: Incidents::default(),
-        spills: vec![(0, 0); graph.objects.len()],
+        spills: vec![[0; 4]; graph.objects.len()],
         eviction_order: Vec::new(),
         costs: FxHashMap::default(),
         remote_frees: vec![Vec::new(); ncores],
@@ -1416,11 +1420,11 @@ fn run(
             stalls[cause.index()] += latency - free;
         }
     }
-    for (o, &(count, bits)) in e.spills.iter().enumerate() {
-        if count > 0 {
+    for (o, &counts) in e.spills.iter().enumerate() {
+        if counts[0] > 0 {
             let object = &graph.objects[o];
             e.incidents
-                .spills(object.describe(workload), object.class, count, bits);
+                .spills_and_reloads(object.describe(workload), object.class, counts);
         }
     }
     let peak = e.pads.iter().map(|p| p.peak).max().unwrap_or(0);

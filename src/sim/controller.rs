@@ -200,6 +200,8 @@ pub struct Controller {
     stalls: [Cycle; StallCause::COUNT],
     pub finish: Cycle,
     pub incidents: Incidents,
+    /// Objects spilled so far: their later fetches are the spills' reloads.
+    spilled: std::collections::BTreeSet<ObjectId>,
     pub latency: Latencies,
     filter: TraceFilter,
 }
@@ -267,6 +269,7 @@ impl Controller {
             stalls: [0; StallCause::COUNT],
             finish: 0,
             incidents: Incidents::default(),
+            spilled: std::collections::BTreeSet::new(),
             latency: Latencies::default(),
             filter,
         }
@@ -598,6 +601,11 @@ impl Controller {
         if t.reason == Reason::Spill {
             self.incidents
                 .spill(object_name(&self.schedule, t.object), class, t.bits);
+            self.spilled.insert(t.object);
+        }
+        if t.reason == Reason::Reload && self.spilled.contains(&t.object) {
+            self.incidents
+                .reload(object_name(&self.schedule, t.object), class, t.bits);
         }
         let bits = self.schedule.objects[t.object].bits;
         let label = (out.trace.is_some() && self.traced(tile_id))
