@@ -5,6 +5,7 @@
 //! `model` → `tiling` → `mapping` → `schedule` → `sim` → `validate` → `report`.
 
 pub mod explore;
+pub mod import;
 pub mod mapping;
 pub mod model;
 pub mod report;

@@ -120,6 +120,16 @@ stems sweep --workload models/workloads/tiny_fused.toml --hardware models/hardwa
         after_help = "Examples:\n  for k in 0 1 2 3; do stems explore --workload W --hardware H --space exhaustive \\\n    --shard $k/4 --out shard$k & done; wait\n  stems merge shard0 shard1 shard2 shard3 --out all"
     )]
     Merge(cli::merge::MergeArgs),
+    /// Import a spiking network from NIR (the graph format snnTorch, Norse, Sinabs,
+    /// Rockpool and Lava export) as a workload TOML.
+    ///
+    /// Example: stems import net.nir --timesteps 16 --out models/workloads/net.toml
+    #[command(
+        after_help = "Examples:\n  stems import tests/fixtures/nir/conv_snn.nir --timesteps 8 --out conv_snn.toml\n  \
+stems inspect conv_snn.toml\n  \
+stems explore --workload conv_snn.toml --hardware models/hardware/meta_proto.toml --gb 16KiB"
+    )]
+    Import(cli::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -183,6 +193,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Validate(args) => cli::validate::run(args),
         Command::Sweep(args) => cli::sweep::run(args),
         Command::Merge(args) => cli::merge::run(args),
+        Command::Import(args) => cli::import::run(args),
     }
 }
 

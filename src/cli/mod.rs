@@ -19,6 +19,7 @@ macro_rules! outln {
 
 pub mod evaluate;
 pub mod explore;
+pub mod import;
 pub mod inspect;
 pub mod journaled;
 pub mod map;
