@@ -140,6 +140,14 @@ fn unsupported_input_names_the_node_and_field_and_writes_nothing() {
             "node 'delay' (Delay) field 'type': stems cannot map a Delay node",
         ),
         (
+            vec!["import", "tests/fixtures/nir/recurrent.nir", "--out", out_s],
+            "field 'edges': is on a recurrent edge",
+        ),
+        (
+            vec!["import", "tests/fixtures/nir/mismatch.nir", "--out", out_s],
+            "node 'conv2' (Conv2d) field 'weight': has 6 input channels, its input 'conv1' has 4",
+        ),
+        (
             vec!["import", "Cargo.toml", "--out", out_s],
             "not a readable NIR (HDF5) file",
         ),
