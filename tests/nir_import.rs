@@ -215,3 +215,47 @@ fn an_imported_network_explores_end_to_end_with_no_hand_edits() {
     assert_eq!(v["outcomes"].as_array().map(Vec::len), Some(16));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn corrupted_nir_files_are_refused_without_a_panic() {
+    use rand::{RngExt, SeedableRng};
+    let original = std::fs::read("tests/fixtures/nir/conv_snn.nir").expect("fixture");
+    let dir = std::env::temp_dir().join(format!("stems-nir-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("broken.nir");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+    let options = ImportOptions {
+        name: "broken".into(),
+        timesteps: 4,
+        precision: [4, 1, 12, 16],
+        input_bits: 1,
+        blocks: None,
+    };
+    let (mut refused, mut imported) = (0, 0);
+    for _ in 0..300 {
+        let mut bytes = original.clone();
+        match rng.random_range(0..3) {
+            0 => bytes.truncate(rng.random_range(0..original.len())),
+            _ => {
+                for _ in 0..rng.random_range(1..8) {
+                    let i = rng.random_range(0..bytes.len());
+                    bytes[i] = rng.random();
+                }
+            }
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let outcome = std::panic::catch_unwind(|| {
+            nir_file::read(&path).and_then(|g| to_workload_toml(&g, &options))
+        });
+        match outcome {
+            Ok(Ok(_)) => imported += 1,
+            Ok(Err(_)) => refused += 1,
+            Err(_) => panic!("a corrupted file made the import panic"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "no corruption was noticed ({imported} imported)"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
