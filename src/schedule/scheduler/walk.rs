@@ -1,0 +1,528 @@
+//! One tile at a time, in schedule order: where its data goes (`place`), its mapping
+//! and what it spends (`map_tile`), when it runs (`time`), what it leaves behind
+//! (`settle`), and, when recording, the `ScheduledTile` (`record`). `finish` closes the
+//! run and builds the predicted report.
+
+use super::*;
+
+/// Per core: the previous tile, when it started and ends, what it frees once the next
+/// tile no longer overlaps it, and the staging area it streams through.
+#[derive(Default)]
+pub(super) struct CoreClock {
+    prev: Option<TileId>,
+    start: u64,
+    free: u64,
+    deferred: Vec<ObjectId>,
+    staging: Option<Vec<Extent>>,
+}
+
+/// Where a tile's data went before it runs.
+pub(super) struct Placement<'g> {
+    needs: Needs<'g>,
+    streamed: [bool; 4],
+    stream_budget_bits: u64,
+    prefetching: bool,
+    /// The actions before the tile runs (transfers, allocations, frees, staging).
+    before: Vec<Action>,
+}
+
+/// The run's clock and, when recording, its tiles.
+pub(super) struct Walk {
+    pub(super) cores: Vec<CoreClock>,
+    pub(super) tile_end: Vec<u64>,
+    pub(super) busy: u64,
+    pub(super) stalls: [u64; StallCause::COUNT],
+    pub(super) record: bool,
+    pub(super) tiles: Vec<ScheduledTile>,
+}
+
+impl Walk {
+    pub(super) fn new(cores: usize, tiles: usize, record: bool) -> Self {
+        Self {
+            cores: (0..cores).map(|_| CoreClock::default()).collect(),
+            tile_end: vec![0; tiles],
+            busy: 0,
+            stalls: [0; StallCause::COUNT],
+            record,
+            tiles: Vec::with_capacity(if record { tiles } else { 0 }),
+        }
+    }
+
+    /// Actions that run after tile `p` (dropped when not recording).
+    fn after(&mut self, p: Option<TileId>, actions: Vec<Action>) {
+        if let Some(p) = p
+            && self.record
+        {
+            self.tiles[p].after.extend(actions);
+        }
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// Chooses what the tile keeps resident and what it streams, decides whether its
+    /// transfers overlap the previous tile (prefetch), brings in what it reads, reserves
+    /// room for what it writes and reserves its staging area.
+    pub(super) fn place(
+        &mut self,
+        w: &mut Walk,
+        tile_id: TileId,
+        options: SchedulerOptions,
+        mapper: &mut Mapper,
+    ) -> Placement<'a> {
+        let tile = &self.graph.tiles[tile_id];
+        let core = tile.core;
+        let capacity = self.pads[core].capacity;
+        let needs = self.needs(tile_id);
+        let total: u64 = needs.sizes.iter().sum();
+        // `room`: the SRAM a streaming tile may use (data held for a fused stack stays).
+        let (streamed, room) = if total <= capacity {
+            ([false; 4], capacity)
+        } else {
+            self.choose_streamed(tile_id, &needs, capacity, options.objective, mapper)
+        };
+        let resident_ops = resident_objects(&needs, streamed);
+
+        // Prefetch when this tile's data fits beside the previous tile's.
+        let clock = &w.cores[core];
+        let prev_required: Vec<ObjectId> = clock
+            .prev
+            .map(|p| Engine::required(&self.needs(p)))
+            .unwrap_or_default();
+        // Pinned objects stay during this tile's evictions (sorted, for binary search).
+        let mut pinned: Vec<ObjectId> = resident_ops.clone();
+        let mut union = pinned.clone();
+        union.extend(
+            prev_required
+                .iter()
+                .copied()
+                .filter(|&o| self.is_resident(o, core)),
+        );
+        union.sort_unstable();
+        union.dedup();
+        let union_bits: u64 = union.iter().map(|&o| self.graph.objects[o].bits).sum();
+        // A streaming tile writes streamed inputs or state back and drops them, and
+        // reserves the rest of the SRAM as its staging area: neither may race the
+        // previous tile, nor may anything overlap a staging area the previous tile holds.
+        let any_streamed = streamed.iter().any(|&s| s);
+        let prefetching = options.prefetch
+            && clock.prev.is_some()
+            && union_bits <= capacity
+            && !any_streamed
+            && clock.staging.is_none();
+        // Copies this core holds for readers elsewhere that have finished.
+        let mut before: Vec<Action> = std::mem::take(&mut self.remote_frees[core]);
+        let mut after_prev: Vec<Action> = Vec::new();
+        let earliest = if prefetching {
+            pinned = union;
+            clock.start
+        } else {
+            clock.free
+        };
+        if !prefetching {
+            // The previous tile's frees happen first; their space is reused.
+            self.release_previous(w, core, &mut after_prev);
+        }
+        self.bring_in(
+            tile_id,
+            &needs,
+            &resident_ops,
+            &pinned,
+            earliest,
+            &mut before,
+        );
+        self.write_back_streamed(tile_id, &needs, streamed, earliest, &mut before);
+        // The staging area: what the resident operands leave of the SRAM.
+        let resident_bits: u64 = (0..4)
+            .filter(|&i| !streamed[i])
+            .map(|i| needs.sizes[i])
+            .sum();
+        let stream_budget_bits = if any_streamed {
+            room.saturating_sub(resident_bits)
+        } else {
+            0
+        };
+        if stream_budget_bits > 0 {
+            self.make_room(core, stream_budget_bits, &pinned, earliest, &mut before);
+            if let Some(extents) = self.pads[core].alloc(stream_budget_bits) {
+                before.push(Action::Stage {
+                    core,
+                    extents: extents.clone(),
+                });
+                w.cores[core].staging = Some(extents);
+            }
+        }
+        if prefetching {
+            self.release_previous(w, core, &mut after_prev);
+        }
+        let prev = w.cores[core].prev;
+        w.after(prev, after_prev);
+        Placement {
+            needs,
+            streamed,
+            stream_budget_bits,
+            prefetching,
+            before,
+        }
+    }
+
+    /// Frees the previous tile's finished data and releases its staging area.
+    fn release_previous(&mut self, w: &mut Walk, core: usize, actions: &mut Vec<Action>) {
+        let clock = &mut w.cores[core];
+        self.release(core, &mut clock.deferred, &mut clock.staging, actions);
+    }
+
+    /// Fetches what the tile reads and allocates what it writes.
+    fn bring_in(
+        &mut self,
+        tile_id: TileId,
+        needs: &Needs,
+        resident_ops: &[ObjectId],
+        pinned: &[ObjectId],
+        earliest: u64,
+        before: &mut Vec<Action>,
+    ) {
+        let tile = &self.graph.tiles[tile_id];
+        let core = tile.core;
+        for &o in resident_ops {
+            if self.is_resident(o, core) {
+                continue;
+            }
+            let has_data = !self.objs[o].copies.is_empty() || self.objs[o].in_dram;
+            let is_new = o == needs.output || (Some(o) == needs.state && !tile.reads_state);
+            if is_new || !has_data {
+                self.allocate(o, core, pinned, earliest, before);
+            } else {
+                self.fetch(o, core, pinned, earliest, before);
+            }
+        }
+    }
+
+    /// Streamed operands are read from DRAM: make sure it holds them; streamed state
+    /// leaves the SRAM.
+    fn write_back_streamed(
+        &mut self,
+        tile_id: TileId,
+        needs: &Needs,
+        streamed: [bool; 4],
+        earliest: u64,
+        before: &mut Vec<Action>,
+    ) {
+        let tile = &self.graph.tiles[tile_id];
+        if streamed[Operand::I.index()] {
+            for &o in needs.inputs {
+                self.write_back(o, earliest, before);
+            }
+        }
+        if streamed[Operand::V.index()]
+            && let Some(s) = needs.state
+        {
+            if tile.reads_state {
+                self.write_back(s, earliest, before);
+            }
+            self.free_everywhere(s, tile.core, before);
+        }
+    }
+
+    /// The tile's mapping for its residency and staging area, with what it spends
+    /// entered in the ledger.
+    pub(super) fn map_tile(
+        &mut self,
+        tile_id: TileId,
+        placed: &Placement,
+        objective: Objective,
+        mapper: &mut Mapper,
+    ) -> Result<(MapKey, TileCost), ScheduleError> {
+        let tile = &self.graph.tiles[tile_id];
+        let layer = &self.workload.layers[tile.layer];
+        let residency = Residency {
+            streamed: placed.streamed,
+        };
+        let key = MapKey {
+            shape: CtShape::new(self.workload, layer, &tile.region),
+            core: tile.core,
+            residency,
+            stream_budget_bits: placed.stream_budget_bits,
+            objective,
+        };
+        let cost =
+            self.cost(key, tile.core, mapper)
+                .map_err(|reason| ScheduleError::Unmappable {
+                    tile: tile_id,
+                    layer: layer.name.clone(),
+                    reason,
+                })?;
+        let m = &cost.mapping;
+        for (ci, row) in cost.energy_fj.iter().enumerate() {
+            for (si, fj) in row.iter().enumerate() {
+                self.ledger.energy_fj[ci][si] += fj;
+            }
+        }
+        for c in DataClass::ALL {
+            self.ledger
+                .dram(c, cost.dram_read[c.index()], cost.dram_write[c.index()]);
+        }
+        self.ledger.macs += m.macs;
+        self.ledger.sops += m.sops;
+        self.ledger.other_ops += m.other_ops;
+        if residency.any_streamed() {
+            let has_state = placed.needs.state.is_some();
+            self.incidents.streamed(
+                tile.layer,
+                Operand::ALL
+                    .into_iter()
+                    .filter(|&op| residency.is_streamed(op) && (op != Operand::V || has_state)),
+            );
+        }
+        Ok((key, cost))
+    }
+
+    /// When the tile runs: after its core is free, its producers have finished and its
+    /// transfers are done; the idle time before it is charged to the later of the last
+    /// two. Returns (start, end).
+    pub(super) fn time(
+        &mut self,
+        w: &mut Walk,
+        tile_id: TileId,
+        placed: &Placement,
+        cost: &TileCost,
+    ) -> (u64, u64) {
+        let tile = &self.graph.tiles[tile_id];
+        let core = tile.core;
+        let last_transfer = placed
+            .before
+            .iter()
+            .filter_map(|a| match a {
+                Action::Transfer(t) => Some((t.predicted_end, t.reason == Reason::Move)),
+                _ => None,
+            })
+            .max();
+        let transfers_done = last_transfer.map_or(0, |(end, _)| end);
+        let deps_done = tile.deps.iter().map(|&d| w.tile_end[d]).max().unwrap_or(0);
+        let free = w.cores[core].free;
+        let start = free.max(transfers_done).max(deps_done);
+        if start > free {
+            let cause = match last_transfer {
+                Some((end, over_noc)) if end >= deps_done => {
+                    if over_noc {
+                        StallCause::NocLink
+                    } else {
+                        StallCause::DramPort
+                    }
+                }
+                _ => StallCause::Dependency,
+            };
+            w.stalls[cause.index()] += start - free;
+        }
+        for (total, s) in w.stalls.iter_mut().zip(cost.stalls) {
+            *total += s;
+        }
+        let c = &cost.mapping.cycles;
+        let end = start + c.total;
+        w.busy += c.compute + c.fill_drain + c.drain_bound;
+        if placed.streamed.iter().any(|&s| s) {
+            self.dram_free = self.dram_free.max(end);
+        }
+        w.tile_end[tile_id] = end;
+        w.cores[core].start = start;
+        w.cores[core].free = end;
+        (start, end)
+    }
+
+    /// After the tile: consumed data loses a use, its output and state settle, a
+    /// network output goes to DRAM. Returns the actions after the tile.
+    pub(super) fn settle(
+        &mut self,
+        w: &mut Walk,
+        tile_id: TileId,
+        placed: &Placement,
+        end: u64,
+    ) -> Vec<Action> {
+        let tile = &self.graph.tiles[tile_id];
+        let core = tile.core;
+        let needs = &placed.needs;
+        let streamed = placed.streamed;
+        let mut after: Vec<Action> = Vec::new();
+        let deferred = &mut w.cores[core].deferred;
+        let consumed = needs
+            .weights
+            .iter()
+            .chain(needs.inputs.iter())
+            .chain(needs.state.iter().filter(|_| tile.reads_state));
+        for &o in consumed {
+            self.objs[o].remaining = self.objs[o].remaining.saturating_sub(1);
+            if self.objs[o].remaining == 0 {
+                deferred.push(o);
+            }
+        }
+        if let Some(s) = needs.state
+            && tile.writes_state
+        {
+            let st = &mut self.objs[s];
+            st.in_dram = streamed[Operand::V.index()];
+            st.ready_at = end;
+        }
+        let out = needs.output;
+        self.objs[out].ready_at = end;
+        self.objs[out].in_dram = streamed[Operand::O.index()];
+        self.objs[out].fetched = true;
+        if self.graph.objects[out].network_output {
+            if !streamed[Operand::O.index()] {
+                let t = self.transfer(
+                    out,
+                    Location::Sram { core },
+                    Location::Dram,
+                    Reason::Output,
+                    end,
+                );
+                after.push(Action::Transfer(t));
+                self.objs[out].in_dram = true;
+            }
+            w.cores[core].deferred.push(out);
+        } else if self.objs[out].remaining == 0 {
+            w.cores[core].deferred.push(out);
+        }
+        w.cores[core].prev = Some(tile_id);
+        after
+    }
+
+    /// Keeps the tile with its nest, actions and prediction (when recording).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
+        &self,
+        w: &mut Walk,
+        tile_id: TileId,
+        placed: Placement,
+        key: &MapKey,
+        cost: &TileCost,
+        (start, end): (u64, u64),
+        after: Vec<Action>,
+    ) {
+        if !w.record {
+            return;
+        }
+        let tile = &self.graph.tiles[tile_id];
+        let m = &cost.mapping;
+        w.tiles.push(ScheduledTile {
+            tile: tile.clone(),
+            layer_name: self.workload.layers[tile.layer].name.clone(),
+            streamed: Operand::ALL
+                .into_iter()
+                .filter(|&op| key.residency.is_streamed(op))
+                .collect(),
+            stream_budget_bits: key.stream_budget_bits,
+            loop_nest: m.loop_nest.clone(),
+            reduction_loops: m.reduction_loops,
+            unroll: Some(m.spatial.unroll()),
+            boundaries: m.boundaries.clone(),
+            prefetched: placed.prefetching,
+            before: placed.before,
+            after,
+            predicted: TilePrediction {
+                start_cycle: start,
+                end_cycle: end,
+                cycles: m.cycles.total,
+                energy_pj: m.energy_pj.total,
+                array: crate::schedule::ArrayCycles {
+                    folds: m.cycles.folds,
+                    compute: m.cycles.compute,
+                    fill_drain: m.cycles.fill_drain,
+                    drain_bound: m.cycles.drain_bound,
+                    spatial_utilization: m.cycles.spatial_utilization,
+                },
+            },
+        });
+    }
+
+    /// The last frees, the waits after each core's last tile, spills by name, and the
+    /// predicted report.
+    pub(super) fn finish(
+        &mut self,
+        w: &mut Walk,
+        spec: &ScheduleSpec,
+        options: SchedulerOptions,
+    ) -> Report {
+        for core in 0..w.cores.len() {
+            let mut acts = Vec::new();
+            self.release_previous(w, core, &mut acts);
+            let prev = w.cores[core].prev;
+            w.after(prev, acts);
+        }
+        // Copies kept for readers on other cores, now all finished.
+        for core in 0..w.cores.len() {
+            let remote = std::mem::take(&mut self.remote_frees[core]);
+            let prev = w.cores[core].prev;
+            w.after(prev, remote);
+        }
+        let latency = w
+            .tile_end
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(self.dram_free);
+        // After its last tile an array waits for the run to end: for its own writes to
+        // DRAM when it finished last, otherwise for the other cores.
+        let last_free = w.cores.iter().map(|c| c.free).max().unwrap_or(0);
+        for clock in &w.cores {
+            if clock.prev.is_some() {
+                let cause = if clock.free == last_free {
+                    StallCause::DramPort
+                } else {
+                    StallCause::Dependency
+                };
+                w.stalls[cause.index()] += latency - clock.free;
+            }
+        }
+        for (o, &counts) in self.spills.iter().enumerate() {
+            if counts[0] > 0 {
+                let object = &self.graph.objects[o];
+                self.incidents.spills_and_reloads(
+                    object.describe(self.workload),
+                    object.class,
+                    counts,
+                );
+            }
+        }
+        let peak = self.pads.iter().map(|p| p.peak).max().unwrap_or(0);
+        Report::new(
+            ReportHeader {
+                source: "predicted",
+                workload: self.workload,
+                hardware: self.acc.label(),
+                hardware_overrides: self.acc.overrides.clone(),
+                global_sram_bits: self.acc.cores[0].global_sram().size_bits,
+                schedule: spec.entries(),
+                prefetch: options.prefetch,
+            },
+            &self.ledger,
+            ReportTiming {
+                latency_cycles: latency,
+                busy_cycles: w.busy,
+                stall_cycles: w.stalls,
+                peak_global_sram_bits: peak,
+                tiles: self.graph.tiles.len() as u64,
+            },
+            &self.incidents,
+        )
+    }
+}
+
+/// The objects of the operands that stay resident, sorted.
+fn resident_objects(needs: &Needs, streamed: [bool; 4]) -> Vec<ObjectId> {
+    let mut v = Vec::new();
+    if !streamed[Operand::W.index()] {
+        v.extend(needs.weights);
+    }
+    if !streamed[Operand::V.index()] {
+        v.extend(needs.state);
+    }
+    if !streamed[Operand::I.index()] {
+        v.extend(needs.inputs.iter().copied());
+    }
+    if !streamed[Operand::O.index()] {
+        v.push(needs.output);
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
