@@ -265,6 +265,7 @@ fn pass(tag: u64, cycles: Cycle, bits: u64, drain: Cycle, last: bool) -> Message
         sops: 1,
         other_ops: 0,
         tile: 0,
+        traced: false,
     }))
 }
 

@@ -287,6 +287,8 @@ fn traces_are_chrome_trace_json_bounded_by_the_filters() {
         "tiles",
         "transfers 1",
         "PE stalls",
+        "PE folds",
+        "accumulator drain",
         "port (bursts)",
         "access latency",
     ] {
@@ -774,6 +776,14 @@ fn the_trace_of_a_fused_schedule_is_well_formed_and_shows_stalls() {
             .flat_map(|(_, l)| l)
             .all(|(a, b, _)| b > a)
     );
+    // Every fold drains its accumulators: one drain slice per fold, each no longer
+    // than the fold's own drain time, never before the fold's compute ends.
+    let (folds, drains) = (&spans["PE folds"], &spans["accumulator drain"]);
+    assert_eq!(folds.len(), drains.len());
+    assert!(!folds.is_empty());
+    for (f, d) in folds.iter().zip(drains) {
+        assert!(d.0 >= f.1 && d.1 > d.0, "fold {f:?}, drain {d:?}");
+    }
     // The stall slices are the report's stall cycles, by cause.
     let causes = report["stall_cycles_by_cause"].as_object().expect("causes");
     let mut traced: std::collections::BTreeMap<String, u64> = Default::default();

@@ -468,6 +468,16 @@ impl Component for MeshNoc {
     }
 }
 
+/// When a pass ran: its compute, its results' drain, when the array is done with it,
+/// and its cycles of fill/drain (or waiting for a drain).
+struct Occupancy {
+    start: Cycle,
+    computed: Cycle,
+    drain: (Cycle, Cycle),
+    done: Cycle,
+    fill_drain: Cycle,
+}
+
 /// A core's output-stationary PE array. A pass (a fold: one output tile) computes for
 /// its reduction cycles (the array reduces `inputs_per_pe` inputs per PE per cycle), or
 /// longer when a memory feeding it (a local buffer, or the global SRAM for an operand
@@ -513,19 +523,19 @@ impl PeArrayModel {
         }
     }
 
-    /// Occupies the array for a pass that computes `need` cycles from `now`; returns
-    /// when the pass is done and its cycles of fill/drain (or waiting for a drain).
-    fn occupy(
-        &mut self,
-        now: Cycle,
-        need: Cycle,
-        pass: &crate::sim::message::Pass,
-    ) -> (Cycle, Cycle) {
+    /// Occupies the array for a pass that computes `need` cycles from `now`.
+    fn occupy(&mut self, now: Cycle, need: Cycle, pass: &crate::sim::message::Pass) -> Occupancy {
         let skew = self.params.fill_drain_cycles();
         if self.params.accumulator_buffers < 2 {
             let overhead = skew.max(pass.drain);
-            let (_, end, _) = self.port.reserve(now, need + overhead, 0);
-            return (end, overhead);
+            let (start, end, _) = self.port.reserve(now, need + overhead, 0);
+            return Occupancy {
+                start,
+                computed: start + need,
+                drain: (end - pass.drain.min(overhead), end),
+                done: end,
+                fill_drain: overhead,
+            };
         }
         let set = self.next_set;
         self.next_set ^= 1;
@@ -533,7 +543,7 @@ impl PeArrayModel {
         let ready = now.max(self.port.free_at);
         let start = ready.max(self.drained_at[set]);
         let (_, computed, _) = self.port.reserve(start, need, 0);
-        let (_, drained, _) = self.drain_path.reserve(computed, pass.drain, 0);
+        let (drain_start, drained, _) = self.drain_path.reserve(computed, pass.drain, 0);
         self.drained_at[set] = drained;
         let done = if pass.last {
             (computed + skew).max(drained)
@@ -543,7 +553,13 @@ impl PeArrayModel {
         // The array is held until `done` on the last pass.
         self.port.busy += done - computed;
         self.port.free_at = self.port.free_at.max(done);
-        (done, (start - ready) + (done - computed))
+        Occupancy {
+            start,
+            computed,
+            drain: (drain_start, drained),
+            done,
+            fill_drain: (start - ready) + (done - computed),
+        }
     }
 }
 
@@ -576,7 +592,17 @@ impl Component for PeArrayModel {
         }
         let stall = need - pass.cycles;
         self.buffer_stall += stall;
-        let (end, fill_drain) = self.occupy(now, need, &pass);
+        let o = self.occupy(now, need, &pass);
+        let (end, fill_drain) = (o.done, o.fill_drain);
+        if pass.traced
+            && let Some(t) = out.trace.as_deref_mut()
+        {
+            // Folds on one track, the accumulators draining into the global SRAM on
+            // another (with two sets they overlap the next fold).
+            let core = self.name.trim_end_matches(".pe_array");
+            t.span(core, "PE folds", "fold", o.start, o.computed, 0);
+            t.span(core, "accumulator drain", "drain", o.drain.0, o.drain.1, 0);
+        }
         let p = &self.params;
         self.ledger.energy(
             Part::Pe,

@@ -837,6 +837,7 @@ impl Controller {
             sops: p.work.sops,
             other_ops: p.work.other_ops,
             tile,
+            traced: self.traced(tile),
         };
         out.send(now, self.ids.pe[self.core], Message::Pass(Box::new(pass)));
         if let Some(c) = self.computing.as_mut() {

@@ -145,6 +145,8 @@ pub struct Pass {
     pub other_ops: u64,
     /// Tile id, for traces.
     pub tile: TileId,
+    /// Whether the trace shows this tile (`--trace-layers`).
+    pub traced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
