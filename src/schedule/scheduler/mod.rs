@@ -326,6 +326,9 @@ struct Engine<'a> {
     eviction: Eviction,
     /// The tile being placed.
     now: TileId,
+    /// Keep allocations, frees and staging as actions (a recorded Schedule needs them;
+    /// a prediction needs only the transfers, for timing).
+    record_actions: bool,
     /// Per block: the first block of the run of layer-fused blocks it belongs to
     /// (its fused stack), `None` for a layer-by-layer block.
     stack_of_block: Vec<Option<usize>>,
@@ -487,11 +490,13 @@ impl<'a> Engine<'a> {
             let (_, extents) = self.objs[o].copies.remove(pos);
             self.pads[core].release(&extents);
             self.resident[core].remove(&o);
-            actions.push(Action::Free {
-                core,
-                object: o,
-                extents,
-            });
+            if self.record_actions {
+                actions.push(Action::Free {
+                    core,
+                    object: o,
+                    extents,
+                });
+            }
         }
     }
 
@@ -597,11 +602,13 @@ impl<'a> Engine<'a> {
         let roomy = self.make_room(core, bits, pinned, earliest, actions);
         debug_assert!(roomy, "the resident set was checked to fit");
         if let Some(extents) = self.pads[core].alloc(bits) {
-            actions.push(Action::Alloc {
-                core,
-                object: o,
-                extents: extents.clone(),
-            });
+            if self.record_actions {
+                actions.push(Action::Alloc {
+                    core,
+                    object: o,
+                    extents: extents.clone(),
+                });
+            }
             self.objs[o].copies.push((core, extents));
             self.resident[core].insert(o);
         }
@@ -705,7 +712,9 @@ impl<'a> Engine<'a> {
         }
         if let Some(extents) = staging.take() {
             self.pads[core].release(&extents);
-            actions.push(Action::Unstage { core, extents });
+            if self.record_actions {
+                actions.push(Action::Unstage { core, extents });
+            }
         }
     }
 
@@ -1077,6 +1086,7 @@ fn run(
         remote_frees: vec![Vec::new(); ncores],
         eviction: options.eviction,
         now: 0,
+        record_actions: record,
         stack_of_block: fused_stacks(&cuts),
     };
 

@@ -144,10 +144,12 @@ impl<'a> Engine<'a> {
         if stream_budget_bits > 0 {
             self.make_room(core, stream_budget_bits, &pinned, earliest, &mut before);
             if let Some(extents) = self.pads[core].alloc(stream_budget_bits) {
-                before.push(Action::Stage {
-                    core,
-                    extents: extents.clone(),
-                });
+                if self.record_actions {
+                    before.push(Action::Stage {
+                        core,
+                        extents: extents.clone(),
+                    });
+                }
                 w.cores[core].staging = Some(extents);
             }
         }
