@@ -139,7 +139,7 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
         };
         let out = match node.kind.as_str() {
             "Input" => {
-                let v = input_value(node, options)?;
+                let v = input_value(node)?;
                 input = Some(v.clone());
                 v
             }
@@ -279,7 +279,7 @@ fn positive(node: &NirNode, field: &str, v: i64) -> Result<u64, ImportError> {
         .ok_or_else(|| ImportError::node(node, field, format!("{v} is not a size in 1..=2^20")))
 }
 
-fn input_value(node: &NirNode, options: &ImportOptions) -> Result<Value, ImportError> {
+fn input_value(node: &NirNode) -> Result<Value, ImportError> {
     let field = if node.ints.contains_key("shape") {
         "shape"
     } else {
@@ -290,7 +290,6 @@ fn input_value(node: &NirNode, options: &ImportOptions) -> Result<Value, ImportE
         .iter()
         .map(|&v| positive(node, field, v))
         .collect::<Result<_, _>>()?;
-    let _ = options;
     match dims.as_slice() {
         [n] => Ok(Value {
             source: "input".into(),
@@ -324,6 +323,46 @@ fn pair(node: &NirNode, field: &str, default: i64) -> Result<[i64; 2], ImportErr
             format!("{other:?}: expected one value or one per axis (y, x)"),
         )),
     }
+}
+
+/// A window's (stride, padding) per axis, checked.
+fn stride_padding(
+    node: &NirNode,
+    default_stride: i64,
+) -> Result<([u64; 2], [u64; 2]), ImportError> {
+    let stride = pair(node, "stride", default_stride)?;
+    let padding = pair(node, "padding", 0)?;
+    let pad = |p: i64| {
+        u64::try_from(p).map_err(|_| ImportError::node(node, "padding", format!("{p} is negative")))
+    };
+    Ok((
+        [
+            positive(node, "stride", stride[0])?,
+            positive(node, "stride", stride[1])?,
+        ],
+        [pad(padding[0])?, pad(padding[1])?],
+    ))
+}
+
+/// Output extent of a window `f` wide sliding by `s` over `extent` padded by `p`.
+fn out_extent(
+    node: &NirNode,
+    field: &str,
+    extent: u64,
+    f: u64,
+    s: u64,
+    p: u64,
+) -> Result<u64, ImportError> {
+    (extent + 2 * p)
+        .checked_sub(f)
+        .map(|x| x / s + 1)
+        .ok_or_else(|| {
+            ImportError::node(
+                node,
+                field,
+                format!("a {f}-wide window does not fit a {extent}-wide input"),
+            )
+        })
 }
 
 fn conv(node: &NirNode, v: Value, layers: &mut Vec<Layer>) -> Result<Value, ImportError> {
@@ -362,30 +401,9 @@ fn conv(node: &NirNode, v: Value, layers: &mut Vec<Layer>) -> Result<Value, Impo
             ),
         ));
     }
-    let stride = pair(node, "stride", 1)?;
-    let padding = pair(node, "padding", 0)?;
-    let stride = [
-        positive(node, "stride", stride[0])?,
-        positive(node, "stride", stride[1])?,
-    ];
-    let padding = [
-        u64::try_from(padding[0]).map_err(|_| ImportError::node(node, "padding", "is negative"))?,
-        u64::try_from(padding[1]).map_err(|_| ImportError::node(node, "padding", "is negative"))?,
-    ];
-    let out = |extent: u64, f: u64, s: u64, p: u64| -> Result<u64, ImportError> {
-        (extent + 2 * p)
-            .checked_sub(f)
-            .map(|x| x / s + 1)
-            .ok_or_else(|| {
-                ImportError::node(
-                    node,
-                    "weight",
-                    format!("a {f}-wide kernel does not fit a {extent}-wide input"),
-                )
-            })
-    };
-    let oy = out(v.height, fy, stride[0], padding[0])?;
-    let ox = out(v.width, fx, stride[1], padding[1])?;
+    let (stride, padding) = stride_padding(node, 1)?;
+    let oy = out_extent(node, "weight", v.height, fy, stride[0], padding[0])?;
+    let ox = out_extent(node, "weight", v.width, fx, stride[1], padding[1])?;
     layers.push(Layer {
         name: node.name.clone(),
         op: "conv",
@@ -462,34 +480,14 @@ fn fc(node: &NirNode, v: Value, layers: &mut Vec<Layer>) -> Result<Value, Import
 
 fn pool(node: &NirNode, v: Value, layers: &mut Vec<Layer>) -> Result<Value, ImportError> {
     let kernel = pair(node, "kernel_size", 1)?;
-    let stride = pair(node, "stride", kernel[0])?;
-    let padding = pair(node, "padding", 0)?;
     let [fy, fx] = [
         positive(node, "kernel_size", kernel[0])?,
         positive(node, "kernel_size", kernel[1])?,
     ];
-    let stride = [
-        positive(node, "stride", stride[0])?,
-        positive(node, "stride", stride[1])?,
-    ];
-    let padding = [
-        u64::try_from(padding[0]).map_err(|_| ImportError::node(node, "padding", "is negative"))?,
-        u64::try_from(padding[1]).map_err(|_| ImportError::node(node, "padding", "is negative"))?,
-    ];
-    let out = |extent: u64, f: u64, s: u64, p: u64| -> Result<u64, ImportError> {
-        (extent + 2 * p)
-            .checked_sub(f)
-            .map(|x| x / s + 1)
-            .ok_or_else(|| {
-                ImportError::node(
-                    node,
-                    "kernel_size",
-                    format!("a {f}-wide window does not fit a {extent}-wide input"),
-                )
-            })
-    };
-    let oy = out(v.height, fy, stride[0], padding[0])?;
-    let ox = out(v.width, fx, stride[1], padding[1])?;
+    // A pooling window strides by its size unless told otherwise.
+    let (stride, padding) = stride_padding(node, kernel[0])?;
+    let oy = out_extent(node, "kernel_size", v.height, fy, stride[0], padding[0])?;
+    let ox = out_extent(node, "kernel_size", v.width, fx, stride[1], padding[1])?;
     layers.push(Layer {
         name: node.name.clone(),
         op: "avg_pool",
