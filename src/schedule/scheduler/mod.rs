@@ -343,6 +343,16 @@ struct Needs<'g> {
     sizes: [u64; 4],
 }
 
+impl Needs<'_> {
+    /// Whether `o` is one of the tile's operands.
+    fn holds(&self, o: ObjectId) -> bool {
+        self.weights == Some(o)
+            || self.state == Some(o)
+            || self.output == o
+            || self.inputs.contains(&o)
+    }
+}
+
 impl<'a> Engine<'a> {
     fn needs(&self, tile: TileId) -> Needs<'a> {
         let t = &self.graph.tiles[tile];
@@ -908,8 +918,7 @@ impl<'a> Engine<'a> {
             .filter(|&u| self.graph.tiles[u].core == core)
             .all(|u| {
                 let n = self.needs(u);
-                let own = Engine::required(&n).contains(&o);
-                n.sizes.iter().sum::<u64>() + if own { 0 } else { bits } <= capacity
+                n.sizes.iter().sum::<u64>() + if n.holds(o) { 0 } else { bits } <= capacity
             })
     }
 
