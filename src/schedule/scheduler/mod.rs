@@ -24,6 +24,7 @@
 //! tile on its core starts, using only space that tile does not hold (double
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
+mod residency;
 mod walk;
 
 use super::memory::{Extent, Scratchpad};
@@ -39,6 +40,7 @@ use crate::report::cost::{
 };
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
+use residency::{EvictionRank, fused_stacks};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -576,30 +578,6 @@ impl<'a> Engine<'a> {
         self.pads[core].free_bits() >= bits
     }
 
-    /// Lower ranks are evicted first. Under the cost rule the first key is the DRAM
-    /// energy per bit freed per tile of distance to the next use (scaled to an integer).
-    fn eviction_rank(&self, o: ObjectId) -> EvictionRank {
-        let st = &self.objs[o];
-        let next = std::cmp::Reverse(self.next_use(o));
-        let bits = std::cmp::Reverse(self.graph.objects[o].bits);
-        match self.eviction {
-            Eviction::Paper => (st.remaining as u64, 0, next, bits, o),
-            Eviction::Cost => {
-                let dram = &self.acc.dram;
-                // fJ of DRAM traffic per bit freed.
-                let price = if st.remaining == 0 {
-                    0.0
-                } else if st.in_dram || st.copies.len() > 1 {
-                    dram.read_energy_fj_per_bit
-                } else {
-                    dram.write_energy_fj_per_bit + dram.read_energy_fj_per_bit
-                };
-                let distance = self.next_use(o).saturating_sub(self.now).max(1) as f64;
-                ((price * 1e6 / distance).round() as u64, 0, next, bits, o)
-            }
-        }
-    }
-
     fn allocate(
         &mut self,
         o: ObjectId,
@@ -661,36 +639,6 @@ impl<'a> Engine<'a> {
         actions.push(Action::Transfer(t));
     }
 
-    /// Whether `o` is held for the rest of its fused stack.
-    fn is_held(&self, o: ObjectId) -> bool {
-        self.objs[o]
-            .held_until
-            .is_some_and(|until| until >= self.now)
-    }
-
-    /// The last reader of `o` still to come in the current tile's fused stack and
-    /// timestep range: a halo line fetched for one line tile stays for the next
-    /// instead of coming back twice. Only under the cost rule and for feature and
-    /// state chunks (weights are re-read by every line tile anyway).
-    fn stack_hold(&self, o: ObjectId) -> Option<TileId> {
-        let object = &self.graph.objects[o];
-        if self.eviction != Eviction::Cost || object.class == DataClass::W {
-            return None;
-        }
-        let now = &self.graph.tiles[self.now];
-        let stack = self.stack_of_block[now.block]?;
-        object
-            .readers
-            .iter()
-            .copied()
-            .filter(|&r| r > self.now)
-            .filter(|&r| {
-                let tile = &self.graph.tiles[r];
-                self.stack_of_block[tile.block] == Some(stack) && tile.region.t == now.region.t
-            })
-            .max()
-    }
-
     /// Makes sure DRAM holds a valid copy (for a tile that streams the object).
     fn write_back(&mut self, o: ObjectId, earliest: u64, actions: &mut Vec<Action>) {
         if self.objs[o].in_dram {
@@ -728,200 +676,6 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Which operands of a tile too large for the SRAM stream from DRAM. The paper's
-    /// rule packs the smallest first. Pricing evictions, every split that fits is
-    /// tried and the cheapest kept: the tile's own mapping (whose streamed traffic
-    /// never grows with the staging area) plus the DRAM traffic the split causes
-    /// outside it (see [`Engine::outside_bits`]), then the least DRAM traffic. Each
-    /// term is non-increasing in the capacity, so more SRAM never picks a dearer split.
-    ///
-    /// Returns the split and the room it was chosen for: under the cost rule, the
-    /// capacity less what is held for a fused stack ([`Engine::is_held`]) if some
-    /// split fits beside it, else the whole capacity.
-    fn choose_streamed(
-        &mut self,
-        tile_id: TileId,
-        needs: &Needs,
-        capacity: u64,
-        objective: Objective,
-        mapper: &mut Mapper,
-    ) -> ([bool; 4], u64) {
-        if self.eviction == Eviction::Paper {
-            return (pack(&needs.sizes, capacity), capacity);
-        }
-        let core = self.graph.tiles[tile_id].core;
-        let required = Engine::required(needs);
-        let held: u64 = self.resident[core]
-            .iter()
-            .filter(|&&o| self.is_held(o) && !required.contains(&o))
-            .map(|&o| self.graph.objects[o].bits)
-            .sum();
-        let beside_held = capacity - held.min(capacity);
-        if held > 0
-            && let Some(split) = self.cheapest_split(tile_id, needs, beside_held, objective, mapper)
-        {
-            return (split, beside_held);
-        }
-        let split = self
-            .cheapest_split(tile_id, needs, capacity, objective, mapper)
-            .unwrap_or_else(|| pack(&needs.sizes, capacity));
-        (split, capacity)
-    }
-
-    /// The cheapest split of the tile's operands into resident and streamed that fits
-    /// `capacity` (see [`Engine::choose_streamed`]); `None` if none maps.
-    fn cheapest_split(
-        &mut self,
-        tile_id: TileId,
-        needs: &Needs,
-        capacity: u64,
-        objective: Objective,
-        mapper: &mut Mapper,
-    ) -> Option<[bool; 4]> {
-        let tile = &self.graph.tiles[tile_id];
-        let core = tile.core;
-        let shape = CtShape::new(
-            self.workload,
-            &self.workload.layers[tile.layer],
-            &tile.region,
-        );
-        let dram = &self.acc.dram;
-        let (read_fj, write_fj) = (dram.read_energy_fj_per_bit, dram.write_energy_fj_per_bit);
-        let mut best: Option<(f64, u64, [bool; 4])> = None;
-        for mask in 1u8..16 {
-            let streamed: [bool; 4] = std::array::from_fn(|i| mask & (1 << i) != 0);
-            // An empty operand has nothing to stream: skip the duplicate splits.
-            if (0..4).any(|i| streamed[i] && needs.sizes[i] == 0) {
-                continue;
-            }
-            let resident: u64 = (0..4)
-                .filter(|&i| !streamed[i])
-                .map(|i| needs.sizes[i])
-                .sum();
-            if resident > capacity {
-                continue;
-            }
-            let key = MapKey {
-                shape,
-                core,
-                residency: Residency { streamed },
-                stream_budget_bits: capacity - resident,
-                objective,
-            };
-            let Ok(cost) = self.cost(key, core, mapper) else {
-                continue;
-            };
-            let (read, write) = self.outside_bits(tile_id, needs, streamed, capacity);
-            let energy = cost.mapping.energy_pj.total
-                + (read as f64 * read_fj + write as f64 * write_fj) / 1000.0;
-            let bits = cost.dram_read.iter().sum::<u64>()
-                + cost.dram_write.iter().sum::<u64>()
-                + read
-                + write;
-            if best.is_none_or(|(e, b, _)| (energy, bits) < (e, b)) {
-                best = Some((energy, bits, streamed));
-            }
-        }
-        best.map(|(_, _, s)| s)
-    }
-
-    /// DRAM (read, write) bits a residency split costs outside the tile's mapping:
-    /// - resident operands not yet on the core are fetched;
-    /// - streamed inputs and state must first be valid in DRAM (write-backs);
-    /// - a streamed output or state left for a later tile is read back by it, and a
-    ///   resident one is spilled and reloaded unless it survives until then
-    ///   ([`Engine::survives`]); a resident network output is written out at the end.
-    fn outside_bits(
-        &self,
-        tile_id: TileId,
-        needs: &Needs,
-        streamed: [bool; 4],
-        capacity: u64,
-    ) -> (u64, u64) {
-        let tile = &self.graph.tiles[tile_id];
-        let core = tile.core;
-        let bits = |o: ObjectId| self.graph.objects[o].bits;
-        let (mut read, mut write) = (0u64, 0u64);
-        let is = |op: Operand| streamed[op.index()];
-        // Fetches of resident operands with data.
-        let mut fetched: Vec<ObjectId> = Vec::new();
-        if !is(Operand::W) {
-            fetched.extend(needs.weights);
-        }
-        if !is(Operand::I) {
-            fetched.extend(needs.inputs.iter().copied());
-        }
-        if !is(Operand::V) && tile.reads_state {
-            fetched.extend(needs.state);
-        }
-        fetched.sort_unstable();
-        fetched.dedup();
-        for o in fetched {
-            if !self.is_resident(o, core) {
-                read += bits(o);
-            }
-        }
-        // Write-backs before streaming.
-        if is(Operand::I) {
-            write += needs
-                .inputs
-                .iter()
-                .filter(|&&o| !self.objs[o].in_dram)
-                .map(|&o| bits(o))
-                .sum::<u64>();
-        }
-        if let Some(v) = needs.state
-            && is(Operand::V)
-            && tile.reads_state
-            && !self.objs[v].in_dram
-        {
-            write += bits(v);
-        }
-        // What this tile leaves for later tiles.
-        let mut left = vec![(needs.output, is(Operand::O))];
-        if tile.writes_state
-            && let Some(v) = needs.state
-        {
-            left.push((v, is(Operand::V)));
-        }
-        for (o, streamed_out) in left {
-            let later = self.graph.objects[o]
-                .readers
-                .iter()
-                .copied()
-                .find(|&r| r > tile_id);
-            let object = &self.graph.objects[o];
-            match (later, streamed_out) {
-                (Some(_), true) => read += bits(o),
-                (Some(r), false) if !self.survives(o, tile_id, r, capacity) => {
-                    read += bits(o);
-                    write += bits(o);
-                }
-                (None, false) if object.network_output => write += bits(o),
-                _ => {}
-            }
-        }
-        (read, write)
-    }
-
-    /// Whether `o`, left in the SRAM by `from`, can stay there until its reader `to`:
-    /// every tile of the core in between needs, with `o` beside it, no more than the
-    /// capacity. A tile that streams fills the SRAM with its staging area. Scans at
-    /// most [`SURVIVAL_HORIZON`] tiles; beyond, `o` is assumed spilled.
-    fn survives(&self, o: ObjectId, from: TileId, to: TileId, capacity: u64) -> bool {
-        let core = self.graph.tiles[from].core;
-        let bits = self.graph.objects[o].bits;
-        if to - from > SURVIVAL_HORIZON {
-            return false;
-        }
-        ((from + 1)..=to)
-            .filter(|&u| self.graph.tiles[u].core == core)
-            .all(|u| {
-                let n = self.needs(u);
-                n.sizes.iter().sum::<u64>() + if n.holds(o) { 0 } else { bits } <= capacity
-            })
-    }
-
     fn cost(
         &mut self,
         key: MapKey,
@@ -936,49 +690,6 @@ impl<'a> Engine<'a> {
         self.costs.insert(key, c.clone());
         Ok(c)
     }
-}
-
-/// An eviction candidate's rank (lowest goes first): price, uses, next use (latest
-/// first), bits (largest first), and the object itself.
-type EvictionRank = (
-    u64,
-    u64,
-    std::cmp::Reverse<TileId>,
-    std::cmp::Reverse<u64>,
-    ObjectId,
-);
-
-/// Per block, the first block of its run of consecutive layer-fused blocks.
-fn fused_stacks(cuts: &[crate::tiling::Cut]) -> Vec<Option<usize>> {
-    let mut stacks = Vec::with_capacity(cuts.len());
-    for (b, cut) in cuts.iter().enumerate() {
-        let stack = match (cut.lines, b.checked_sub(1).and_then(|p| stacks[p])) {
-            (None, _) => None,
-            (Some(_), Some(first)) => Some(first),
-            (Some(_), None) => Some(b),
-        };
-        stacks.push(stack);
-    }
-    stacks
-}
-
-/// How far ahead [`Engine::survives`] looks: bounds the cost of a residency choice.
-const SURVIVAL_HORIZON: usize = 256;
-
-/// Packs operand sizes into `capacity` smallest first; true = streamed.
-fn pack(sizes: &[u64; 4], capacity: u64) -> [bool; 4] {
-    let mut order: Vec<usize> = (0..4).collect();
-    order.sort_by_key(|&i| (sizes[i], i));
-    let mut used = 0;
-    let mut streamed = [false; 4];
-    for i in order {
-        if used + sizes[i] <= capacity {
-            used += sizes[i];
-        } else {
-            streamed[i] = true;
-        }
-    }
-    streamed
 }
 
 /// Schedules `workload` on `accelerator` with the cuts of `spec`.
