@@ -186,6 +186,10 @@ fn search_options_are_refused_elsewhere_and_bad_budgets_are_named() {
             "--mark ZZ-LF",
         ),
         (&["--space", "search", "--shard", "0/2"][..], "--shard"),
+        (
+            &["--space", "search", "--rank-by", "latency"][..],
+            "takes --objective",
+        ),
     ] {
         let out = with(extra);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -85,6 +85,11 @@ pub fn run(args: ExploreArgs) -> Result<()> {
             "--resume and --shard apply to the enumerated spaces, not to --space search".into()
         ));
     }
+    if args.rank_by != stems::explore::Rank::Energy {
+        bail!(UsageError(
+            "--rank-by ranks the enumerated spaces; --space search takes --objective".into()
+        ));
+    }
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
