@@ -163,7 +163,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
                         format!(
                             "{} ({})",
                             stems::schedule::spec::compact(&e.spec.to_string()),
-                            human_energy_pj(r.energy_pj.total)
+                            objective.show(v)
                         )
                     });
                 }

@@ -69,6 +69,17 @@ impl FromStr for Objective {
 }
 
 impl Objective {
+    /// `value` in its unit, for people.
+    pub fn show(self, value: f64) -> String {
+        use crate::model::units::{human_bits, human_energy_pj, thousands};
+        match self {
+            Self::Energy | Self::Pareto => human_energy_pj(value),
+            Self::Latency => format!("{} cycles", thousands(value as u64)),
+            Self::Edp => format!("{value:.3e} pJ·cycles"),
+            Self::DramBits => format!("{} DRAM", human_bits(value as u64)),
+        }
+    }
+
     /// The scalar minimised (for `Pareto`, energy: the front's first point).
     pub fn value(self, r: &Report) -> f64 {
         match self {
