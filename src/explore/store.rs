@@ -303,6 +303,47 @@ fn read_outcomes(dir: &Path, header: &RunHeader) -> Result<Vec<Outcome>, StoreEr
 /// The shards of one space, combined: every shard present once, all from the same
 /// space, models and options. Returns the unsharded header and every outcome.
 pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>), StoreError> {
+    let (base, mut outcomes) = merge_shards(
+        dirs,
+        ShardedRun {
+            what: "points",
+            another: "space, models or options",
+        },
+        read_header,
+        |h: &RunHeader| {
+            (
+                RunHeader {
+                    shard: None,
+                    ..h.clone()
+                },
+                h.shard,
+            )
+        },
+        |dir, h| Ok((read_outcomes(dir, h)?, h.indices().len())),
+    )?;
+    outcomes.sort_by_key(|o| o.index);
+    Ok((base, outcomes))
+}
+
+/// Words for a sharded run's merge errors.
+pub struct ShardedRun {
+    /// What a shard holds (`points`, `rows`).
+    pub what: &'static str,
+    /// What must agree between shards.
+    pub another: &'static str,
+}
+
+/// Combines the shards in `dirs`: every shard of one split present once, all with the
+/// same header but for the shard (`unsharded` splits it off), each complete (`items`
+/// reads a shard's items and how many it should hold). Returns the unsharded header
+/// and the items in the order of `dirs`.
+pub fn merge_shards<H: PartialEq, T>(
+    dirs: &[PathBuf],
+    run: ShardedRun,
+    header: impl Fn(&Path) -> Result<H, StoreError>,
+    unsharded: impl Fn(&H) -> (H, Option<Shard>),
+    items: impl Fn(&Path, &H) -> Result<(Vec<T>, usize), StoreError>,
+) -> Result<(H, Vec<T>), StoreError> {
     let mismatch = |path: &Path, message: String| StoreError::Mismatch {
         path: path.to_path_buf(),
         message,
@@ -313,29 +354,24 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>), StoreError> 
             "no run directories to merge".into(),
         ));
     };
-    let base = RunHeader {
-        shard: None,
-        ..read_header(first)?
-    };
+    let (base, _) = unsharded(&header(first)?);
     let mut seen: BTreeMap<usize, PathBuf> = BTreeMap::new();
     let mut count = None;
-    let mut outcomes = Vec::new();
+    let mut all = Vec::new();
     for dir in dirs {
-        let h = read_header(dir)?;
-        if (RunHeader {
-            shard: None,
-            ..h.clone()
-        }) != base
-        {
+        let h = header(dir)?;
+        let (this, shard) = unsharded(&h);
+        if this != base {
             return Err(mismatch(
                 dir,
                 format!(
-                    "is a run of another space, models or options than {}",
+                    "is a run of another {} than {}",
+                    run.another,
                     first.display()
                 ),
             ));
         }
-        let shard = h.shard.unwrap_or(Shard { index: 0, count: 1 });
+        let shard = shard.unwrap_or(Shard { index: 0, count: 1 });
         if *count.get_or_insert(shard.count) != shard.count {
             return Err(mismatch(dir, format!("is shard {shard}, of another split")));
         }
@@ -345,18 +381,18 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>), StoreError> 
                 format!("is shard {shard} again (also {})", other.display()),
             ));
         }
-        let got = read_outcomes(dir, &h)?;
-        let wanted = h.indices().len();
+        let (got, wanted) = items(dir, &h)?;
         if got.len() != wanted {
             return Err(mismatch(
                 dir,
                 format!(
-                    "holds {} of its {wanted} points; finish it with --resume first",
-                    got.len()
+                    "holds {} of its {wanted} {}; finish it with --resume first",
+                    got.len(),
+                    run.what
                 ),
             ));
         }
-        outcomes.extend(got);
+        all.extend(got);
     }
     let count = count.unwrap_or(1);
     if let Some(missing) = (0..count).find(|k| !seen.contains_key(k)) {
@@ -365,8 +401,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>), StoreError> 
             format!("shard {missing}/{count} is missing"),
         ));
     }
-    outcomes.sort_by_key(|o| o.index);
-    Ok((base, outcomes))
+    Ok((base, all))
 }
 
 /// What `summary.json` holds: the same for a run, a resumed run and merged shards.

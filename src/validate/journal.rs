@@ -180,60 +180,27 @@ fn read_rows(dir: &Path, points: usize) -> Result<BTreeMap<usize, Row>, StoreErr
 /// The shards of one grid combined, checked like exploration shards. Returns the
 /// unsharded header and every row in order.
 pub fn merge(dirs: &[PathBuf]) -> Result<(JournalHeader, Vec<Row>), StoreError> {
-    let first = dirs
-        .first()
-        .ok_or_else(|| mismatch(Path::new("."), "no run directories to merge".into()))?;
-    let base = JournalHeader {
-        shard: None,
-        ..read_header(first)?
-    };
-    let mut seen: BTreeMap<usize, PathBuf> = BTreeMap::new();
-    let mut count = None;
-    let mut rows = BTreeMap::new();
-    for dir in dirs {
-        let h = read_header(dir)?;
-        if (JournalHeader {
-            shard: None,
-            ..h.clone()
-        }) != base
-        {
-            return Err(mismatch(
-                dir,
-                format!(
-                    "is a run of another grid, models or options than {}",
-                    first.display()
-                ),
-            ));
-        }
-        let shard = h.shard.unwrap_or(Shard { index: 0, count: 1 });
-        if *count.get_or_insert(shard.count) != shard.count {
-            return Err(mismatch(dir, format!("is shard {shard}, of another split")));
-        }
-        if let Some(other) = seen.insert(shard.index, dir.clone()) {
-            return Err(mismatch(
-                dir,
-                format!("is shard {shard} again (also {})", other.display()),
-            ));
-        }
-        let got = read_rows(dir, h.points)?;
-        let wanted = h.indices().len();
-        if got.len() != wanted {
-            return Err(mismatch(
-                dir,
-                format!(
-                    "holds {} of its {wanted} rows; finish it with --resume first",
-                    got.len()
-                ),
-            ));
-        }
-        rows.extend(got);
-    }
-    let count = count.unwrap_or(1);
-    if let Some(missing) = (0..count).find(|k| !seen.contains_key(k)) {
-        return Err(mismatch(
-            first,
-            format!("shard {missing}/{count} is missing"),
-        ));
-    }
-    Ok((base, rows.into_values().collect()))
+    let (base, mut rows) = crate::explore::store::merge_shards(
+        dirs,
+        crate::explore::store::ShardedRun {
+            what: "rows",
+            another: "grid, models or options",
+        },
+        read_header,
+        |h: &JournalHeader| {
+            (
+                JournalHeader {
+                    shard: None,
+                    ..h.clone()
+                },
+                h.shard,
+            )
+        },
+        |dir, h| {
+            let rows: Vec<(usize, Row)> = read_rows(dir, h.points)?.into_iter().collect();
+            Ok((rows, h.indices().len()))
+        },
+    )?;
+    rows.sort_by_key(|(index, _)| *index);
+    Ok((base, rows.into_iter().map(|(_, row)| row).collect()))
 }
