@@ -9,7 +9,7 @@ use clap::Args;
 use std::path::Path;
 use stems::explore::Space;
 use stems::explore::search::{
-    Evaluated, Objective, SearchOptions, SearchSpace, best, pareto_front, search,
+    Evaluated, Objective, SearchOptions, SearchSpace, best, pareto_front, ranked, search,
 };
 use stems::mapping::Objective as MapObjective;
 use stems::model::units::{human_bits, human_energy_pj, thousands};
@@ -416,15 +416,7 @@ fn print_table(summary: &Summary, all: &[Evaluated], front: &[usize], top: usize
             String::new()
         }
     );
-    let mut ranked: Vec<usize> = (0..all.len())
-        .filter(|&i| all[i].report.is_some())
-        .collect();
-    ranked.sort_by(|&a, &b| {
-        let v = |i: usize| s.objective.value(all[i].report.as_ref().expect("feasible"));
-        v(a).total_cmp(&v(b)).then(a.cmp(&b))
-    });
-    let row = |t: &mut Table, k: String, e: &Evaluated| {
-        let r = e.report.as_ref().expect("feasible");
+    let row = |t: &mut Table, k: String, e: &Evaluated, r: &stems::report::cost::Report| {
         t.row([
             k,
             e.spec.to_string(),
@@ -443,8 +435,8 @@ fn print_table(summary: &Summary, all: &[Evaluated], front: &[usize], top: usize
         "generation",
     ];
     let mut t = Table::new(header);
-    for (k, &i) in ranked.iter().take(top).enumerate() {
-        row(&mut t, (k + 1).to_string(), &all[i]);
+    for (k, (i, r)) in ranked(all, s.objective).into_iter().take(top).enumerate() {
+        row(&mut t, (k + 1).to_string(), &all[i], r);
     }
     out!("{}", t.render());
     if let Some(h) = &summary.best_hybrid
@@ -462,8 +454,11 @@ fn print_table(summary: &Summary, all: &[Evaluated], front: &[usize], top: usize
         front.len()
     );
     let mut t = Table::new(header);
-    for (k, &i) in front.iter().take(top.max(1) * 2).enumerate() {
-        row(&mut t, (k + 1).to_string(), &all[i]);
+    let on_front = front
+        .iter()
+        .filter_map(|&i| all[i].report.as_ref().map(|r| (i, r)));
+    for (k, (i, r)) in on_front.take(top.max(1) * 2).enumerate() {
+        row(&mut t, (k + 1).to_string(), &all[i], r);
     }
     out!("{}", t.render());
     Ok(())

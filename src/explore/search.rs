@@ -294,23 +294,27 @@ fn evaluate(
 /// objective's value, or for `Pareto` by front, then crowding distance (widest
 /// first); ties by evaluation order.
 fn select(all: &[Evaluated], pool: &[usize], keep: usize, objective: Objective) -> Vec<usize> {
-    let report = |i: usize| all[i].report.as_ref().expect("only schedulable survive");
-    let mut order = pool.to_vec();
-    order.sort_unstable();
-    order.dedup();
+    let mut indices = pool.to_vec();
+    indices.sort_unstable();
+    indices.dedup();
+    let candidates: Vec<(usize, &Report)> = indices
+        .into_iter()
+        .filter_map(|i| all[i].report.as_ref().map(|r| (i, r)))
+        .collect();
     if objective != Objective::Pareto {
-        order.sort_by(|&a, &b| {
+        let mut order = candidates;
+        order.sort_by(|(a, ra), (b, rb)| {
             objective
-                .value(report(a))
-                .total_cmp(&objective.value(report(b)))
-                .then(a.cmp(&b))
+                .value(ra)
+                .total_cmp(&objective.value(rb))
+                .then(a.cmp(b))
         });
-        order.truncate(keep);
-        return order;
+        return order.into_iter().take(keep).map(|(i, _)| i).collect();
     }
-    let points: Vec<(f64, f64)> = order
+    let order: Vec<usize> = candidates.iter().map(|(i, _)| *i).collect();
+    let points: Vec<(f64, f64)> = candidates
         .iter()
-        .map(|&i| (report(i).energy_pj.total, report(i).latency_cycles as f64))
+        .map(|(_, r)| (r.energy_pj.total, r.latency_cycles as f64))
         .collect();
     let fronts = non_dominated_fronts(&points);
     let mut chosen = Vec::new();
@@ -422,26 +426,36 @@ fn mutate(genome: &mut [u16], space: &SearchSpace, rng: &mut ChaCha8Rng) {
     }
 }
 
+/// The schedulable evaluations with their reports.
+fn feasible(all: &[Evaluated]) -> impl Iterator<Item = (usize, &Report)> {
+    all.iter()
+        .enumerate()
+        .filter_map(|(i, e)| e.report.as_ref().map(|r| (i, r)))
+}
+
+/// The schedulable evaluations best first by `objective` (ties: the earlier).
+pub fn ranked(all: &[Evaluated], objective: Objective) -> Vec<(usize, &Report)> {
+    let mut v: Vec<(usize, &Report)> = feasible(all).collect();
+    v.sort_by(|(a, ra), (b, rb)| {
+        objective
+            .value(ra)
+            .total_cmp(&objective.value(rb))
+            .then(a.cmp(b))
+    });
+    v
+}
+
 /// The non-dominated schedules among `all` (energy against latency), by energy.
 pub fn pareto_front(all: &[Evaluated]) -> Vec<usize> {
-    let mut feasible: Vec<usize> = (0..all.len())
-        .filter(|&i| all[i].report.is_some())
+    let mut by_energy: Vec<(usize, f64, u64)> = feasible(all)
+        .map(|(i, r)| (i, r.energy_pj.total, r.latency_cycles))
         .collect();
-    let key = |i: usize| {
-        let r = all[i].report.as_ref().expect("feasible");
-        (r.energy_pj.total, r.latency_cycles)
-    };
-    feasible.sort_by(|&a, &b| {
-        let (ea, la) = key(a);
-        let (eb, lb) = key(b);
-        ea.total_cmp(&eb).then(la.cmp(&lb)).then(a.cmp(&b))
-    });
+    by_energy.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
     let mut front = Vec::new();
     let mut best_latency = u64::MAX;
-    for i in feasible {
-        let (_, l) = key(i);
-        if l < best_latency {
-            best_latency = l;
+    for (i, _, latency) in by_energy {
+        if latency < best_latency {
+            best_latency = latency;
             front.push(i);
         }
     }
@@ -450,12 +464,14 @@ pub fn pareto_front(all: &[Evaluated]) -> Vec<usize> {
 
 /// The best evaluation by `objective` (ties: the earlier).
 pub fn best(all: &[Evaluated], objective: Objective) -> Option<usize> {
-    (0..all.len())
-        .filter(|&i| all[i].report.is_some())
-        .min_by(|&a, &b| {
-            let v = |i: usize| objective.value(all[i].report.as_ref().expect("feasible"));
-            v(a).total_cmp(&v(b)).then(a.cmp(&b))
+    feasible(all)
+        .min_by(|(a, ra), (b, rb)| {
+            objective
+                .value(ra)
+                .total_cmp(&objective.value(rb))
+                .then(a.cmp(b))
         })
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]

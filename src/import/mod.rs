@@ -115,8 +115,8 @@ const FOLDED: [&str; 3] = ["Flatten", "Scale", "Threshold"];
 /// Converts `graph` into workload TOML text, checked by stems' own loader.
 pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<String, ImportError> {
     let order = topological(graph)?;
-    let preds = predecessors(graph);
-    let succs = successors(graph);
+    let preds = neighbours(graph, true);
+    let succs = neighbours(graph, false);
     let mut input: Option<Value> = None;
     let mut values: BTreeMap<String, Value> = BTreeMap::new();
     let mut layers: Vec<Layer> = Vec::new();
@@ -212,9 +212,12 @@ fn topological(graph: &NirGraph) -> Result<Vec<String>, ImportError> {
             }
         }
     }
+    let readers = neighbours(graph, false);
     let mut indegree: BTreeMap<&str, usize> = graph.nodes.keys().map(|k| (k.as_str(), 0)).collect();
     for (_, b) in &graph.edges {
-        *indegree.get_mut(b.as_str()).expect("checked") += 1;
+        if let Some(d) = indegree.get_mut(b.as_str()) {
+            *d += 1;
+        }
     }
     let mut ready: BTreeSet<&str> = indegree
         .iter()
@@ -224,21 +227,21 @@ fn topological(graph: &NirGraph) -> Result<Vec<String>, ImportError> {
     let mut order = Vec::new();
     while let Some(n) = ready.pop_first() {
         order.push(n.to_string());
-        for (a, b) in &graph.edges {
-            if a == n {
-                let d = indegree.get_mut(b.as_str()).expect("checked");
+        for r in readers.get(n).into_iter().flatten() {
+            if let Some(d) = indegree.get_mut(r.as_str()) {
                 *d -= 1;
                 if *d == 0 {
-                    ready.insert(b);
+                    ready.insert(r);
                 }
             }
         }
     }
-    if let Some((n, _)) = indegree
+    // What never became ready waits on itself: a cycle.
+    if let Some(node) = indegree
         .iter()
-        .find(|(n, d)| **d > 0 && !order.iter().any(|o| o == *n))
+        .find(|(_, d)| **d > 0)
+        .and_then(|(n, _)| graph.nodes.get(*n))
     {
-        let node = &graph.nodes[*n];
         return Err(ImportError::node(
             node,
             "edges",
@@ -248,26 +251,16 @@ fn topological(graph: &NirGraph) -> Result<Vec<String>, ImportError> {
     Ok(order)
 }
 
-fn predecessors(graph: &NirGraph) -> BTreeMap<String, Vec<String>> {
+/// Each node's neighbours along the edges: its sources (`incoming`) or its readers.
+fn neighbours(graph: &NirGraph, incoming: bool) -> BTreeMap<String, Vec<String>> {
     let mut m: BTreeMap<String, Vec<String>> = graph
         .nodes
         .keys()
         .map(|k| (k.clone(), Vec::new()))
         .collect();
     for (a, b) in &graph.edges {
-        m.entry(b.clone()).or_default().push(a.clone());
-    }
-    m
-}
-
-fn successors(graph: &NirGraph) -> BTreeMap<String, Vec<String>> {
-    let mut m: BTreeMap<String, Vec<String>> = graph
-        .nodes
-        .keys()
-        .map(|k| (k.clone(), Vec::new()))
-        .collect();
-    for (a, b) in &graph.edges {
-        m.entry(a.clone()).or_default().push(b.clone());
+        let (node, neighbour) = if incoming { (b, a) } else { (a, b) };
+        m.entry(node.clone()).or_default().push(neighbour.clone());
     }
     m
 }
