@@ -228,6 +228,16 @@ fn noc_transfers_sharing_a_link_wait_for_each_other() {
     )
     .0;
     assert_eq!(alone, vec![(2, 10)]);
+    // Two equal flows over one link: the second ends at twice the time of one alone.
+    let shared = run(
+        vec![Box::new(Probe::default()), Box::new(MeshNoc::new(n))],
+        vec![
+            (0, noc, xfer(1, [1, 0], [2, 0])),
+            (0, noc, xfer(2, [1, 0], [2, 0])),
+        ],
+    )
+    .0;
+    assert_eq!(shared, vec![(1, 10), (2, 2 * 10)]);
 }
 
 /// A PE array of meta_proto with `sets` accumulator sets, fed by the input buffer

@@ -635,6 +635,7 @@ fn both_halves_agree(acc: &Accelerator, workload: &str, spec: &str, allocate: &s
     let p = s.predicted.clone();
     let m = run(s.clone()).report;
     assert_eq!(m.dram_bits, p.dram_bits);
+    assert_eq!(m.noc_bits, p.noc_bits);
     assert_eq!(m.busy_cycles, p.busy_cycles);
     let (pe, me) = (&p.energy_pj, &m.energy_pj);
     for (a, b) in [

@@ -299,6 +299,31 @@ pub struct Noc {
     pub energy_fj_per_bit_per_hop: f64,
 }
 
+impl Noc {
+    /// The directed links of the XY route from node `a` to node `b`: along X first, then
+    /// along Y (empty when `a == b`).
+    pub fn xy_path(&self, a: [u32; 2], b: [u32; 2]) -> Vec<([u32; 2], [u32; 2])> {
+        let mut links = Vec::new();
+        let mut at = a;
+        while at[0] != b[0] {
+            let next = [if b[0] > at[0] { at[0] + 1 } else { at[0] - 1 }, at[1]];
+            links.push((at, next));
+            at = next;
+        }
+        while at[1] != b[1] {
+            let next = [at[0], if b[1] > at[1] { at[1] + 1 } else { at[1] - 1 }];
+            links.push((at, next));
+            at = next;
+        }
+        links
+    }
+
+    /// Hops of the XY route from `a` to `b`.
+    pub fn hops(a: [u32; 2], b: [u32; 2]) -> u64 {
+        (a[0].abs_diff(b[0]) + a[1].abs_diff(b[1])) as u64
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dram {
     /// Mesh node the DRAM controller attaches to.

@@ -130,6 +130,8 @@ pub struct Ledger {
     pub energy_fj: [[f64; 4]; 5],
     pub dram_read_bits: [u64; 3],
     pub dram_write_bits: [u64; 3],
+    /// Bits carried by NoC links, summed over every link each transfer crosses.
+    pub noc_bits: u64,
     pub macs: u64,
     pub sops: u64,
     pub other_ops: u64,
@@ -316,6 +318,9 @@ pub struct Report {
     /// energy breakdowns.
     pub energy_matrix_pj: BTreeMap<String, BTreeMap<String, f64>>,
     pub dram_bits: DramBits,
+    /// Bits the NoC's links carried: each transfer's bits times the links it crossed.
+    #[serde(default)]
+    pub noc_bits: u64,
     pub latency_cycles: u64,
     /// Cycles the PE arrays spend computing (passes, including fill/drain).
     pub busy_cycles: u64,
@@ -413,6 +418,7 @@ impl Report {
                     V: rw(DataClass::V),
                 },
             },
+            noc_bits: ledger.noc_bits,
             latency_cycles: timing.latency_cycles,
             busy_cycles: timing.busy_cycles,
             stall_cycles_by_cause: StallCause::map(&timing.stall_cycles),

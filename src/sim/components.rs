@@ -383,23 +383,6 @@ impl MeshNoc {
             ledger: Ledger::default(),
         }
     }
-
-    /// The directed links of the XY path from `a` to `b`.
-    pub fn path(a: [u32; 2], b: [u32; 2]) -> Vec<([u32; 2], [u32; 2])> {
-        let mut links = Vec::new();
-        let mut at = a;
-        while at[0] != b[0] {
-            let next = [if b[0] > at[0] { at[0] + 1 } else { at[0] - 1 }, at[1]];
-            links.push((at, next));
-            at = next;
-        }
-        while at[1] != b[1] {
-            let next = [at[0], if b[1] > at[1] { at[1] + 1 } else { at[1] - 1 }];
-            links.push((at, next));
-            at = next;
-        }
-        links
-    }
 }
 
 impl Component for MeshNoc {
@@ -412,7 +395,7 @@ impl Component for MeshNoc {
         let Some(HopKind::Noc { from, to }) = route.hop().map(|h| h.kind) else {
             return Err(wrong_hop(&self.name, &route));
         };
-        let path = Self::path(from, to);
+        let path = self.params.xy_path(from, to);
         let mut ready = now.max(route.flow_start);
         let mut min_end = route.flow_end;
         let mut first_start = ready;
@@ -429,6 +412,7 @@ impl Component for MeshNoc {
             min_end = e + self.params.hop_latency_cycles;
         }
         let hops = path.len() as f64;
+        self.ledger.noc_bits += route.bits * path.len() as u64;
         self.ledger.energy(
             Part::Noc,
             Spend::Data(route.class),

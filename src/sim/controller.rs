@@ -20,6 +20,7 @@
 //! and that everything allocated is freed.
 
 use super::SimError;
+use super::copies::CopyReads;
 use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route, StallCause};
 use super::program::{FillTarget, PassWork, TileProgram};
@@ -108,12 +109,15 @@ struct Lane {
     waiting: Waiting,
     /// Transfers issued and not yet completed (they pipeline on the DRAM port).
     in_flight: usize,
+    /// Whether the transfer that landed last was a move over the NoC.
+    last_over_noc: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Owner {
-    /// A transfer of a lane, and the object it moves.
-    Lane(LaneKind, ObjectId),
+    /// A transfer of a lane, the object it moves and, for a move from another core's
+    /// SRAM, that core and the tile whose actions hold the move.
+    Lane(LaneKind, ObjectId, Option<(usize, TileId)>),
     /// A fill for the prepared pass with this sequence number.
     Fill(u64),
     Write,
@@ -179,6 +183,8 @@ pub struct Controller {
     pub mem: SramMap,
     /// Transfers of each object in flight (a free waits for them).
     object_in_flight: HashMap<ObjectId, usize>,
+    /// Moves out of this core's copies, and which have landed (a free waits for them).
+    copy_reads: CopyReads,
     /// Traced transfers in flight: route tag → (label, bits); drawn when they land.
     trace_labels: HashMap<u64, (String, u64)>,
     /// When each transfer track of the trace is next free (transfers overlap, so
@@ -196,6 +202,10 @@ pub struct Controller {
     /// When the array finished its last pass.
     pub pe_free_at: Cycle,
     before_done_at: Vec<Cycle>,
+    /// Per local tile: whether its before actions ended with a NoC move.
+    before_over_noc: Vec<bool>,
+    /// When each tile of the schedule finished (as far as this core knows).
+    done_at: Vec<Cycle>,
     busy: Cycle,
     stalls: [Cycle; StallCause::COUNT],
     pub finish: Cycle,
@@ -223,6 +233,7 @@ impl Controller {
             .collect();
         let n = tiles.len();
         let capacity = schedule.accelerator.cores[core].global_sram().size_bits;
+        let copy_reads = CopyReads::new(&schedule, core);
         Self {
             name: format!("{}.controller", schedule.accelerator.cores[core].name),
             core,
@@ -230,6 +241,7 @@ impl Controller {
             ids,
             writers,
             done: vec![false; schedule.tiles.len()],
+            done_at: vec![0; schedule.tiles.len()],
             schedule,
             tiles,
             before_done: vec![false; n],
@@ -245,6 +257,7 @@ impl Controller {
                 action: 0,
                 waiting: Waiting::No,
                 in_flight: 0,
+                last_over_noc: false,
             },
             after: Lane {
                 kind: LaneKind::After,
@@ -252,9 +265,11 @@ impl Controller {
                 action: 0,
                 waiting: Waiting::No,
                 in_flight: 0,
+                last_over_noc: false,
             },
             computing: None,
             object_in_flight: HashMap::new(),
+            copy_reads,
             trace_labels: HashMap::new(),
             transfer_tracks: Vec::new(),
             timeline: None,
@@ -265,6 +280,7 @@ impl Controller {
             completed_bits: 0,
             pe_free_at: 0,
             before_done_at: vec![0; n],
+            before_over_noc: vec![false; n],
             busy: 0,
             stalls: [0; StallCause::COUNT],
             finish: 0,
@@ -319,14 +335,27 @@ impl Controller {
         }
     }
 
-    fn dram(&self, write: bool) -> Hop {
-        Hop {
+    /// The hops between this core's SRAM and the DRAM: the DRAM port, and the mesh
+    /// between the DRAM's node and this core's when they differ.
+    fn dram(&self, write: bool) -> Vec<Hop> {
+        let acc = &self.schedule.accelerator;
+        let (dram_at, core_at) = (acc.dram.position, acc.cores[self.core].position);
+        let port = Hop {
             component: self.ids.dram,
             kind: if write {
                 HopKind::DramWrite
             } else {
                 HopKind::DramRead
             },
+        };
+        let noc = |from, to| Hop {
+            component: self.ids.noc,
+            kind: HopKind::Noc { from, to },
+        };
+        match (dram_at == core_at, write) {
+            (true, _) => vec![port],
+            (false, false) => vec![port, noc(dram_at, core_at)],
+            (false, true) => vec![noc(core_at, dram_at), port],
         }
     }
 
@@ -379,6 +408,7 @@ impl Controller {
             LaneKind::Before => {
                 self.before_done[local] = true;
                 self.before_done_at[local] = now;
+                self.before_over_noc[local] = self.before.last_over_noc;
                 self.before.tile = None;
                 self.next_before += 1;
             }
@@ -434,18 +464,18 @@ impl Controller {
                 if self.object_in_flight.get(object).copied().unwrap_or(0) > 0 {
                     return Ok(Waiting::ObjectBusy);
                 }
-                // A copy kept for readers on other cores stays until they have run. The
-                // after actions of a core's last tile stand for the end of the schedule:
-                // their frees wait for every reader.
+                // A copy stays for its reads scheduled before the free: readers on
+                // this core, and moves to other cores (`CopyReads`). The after actions
+                // of a core's last tile stand for the end of the schedule: their frees
+                // wait for every read.
                 let limit = match kind {
                     LaneKind::Before => tile_id,
                     LaneKind::After if self.tiles.last() == Some(&tile_id) => TileId::MAX,
                     LaneKind::After => tile_id + 1,
                 };
-                if self.schedule.objects[*object]
-                    .readers
-                    .iter()
-                    .any(|&r| r < limit && !self.done[r])
+                if self
+                    .copy_reads
+                    .pending(&self.schedule, self.core, *object, limit, &self.done)
                 {
                     return Ok(Waiting::Writers);
                 }
@@ -579,10 +609,10 @@ impl Controller {
         };
         let hops = match (t.from, t.to) {
             (Location::Dram, Location::Sram { core }) => {
-                vec![self.dram(false), at(self, core, true)]
+                [self.dram(false), vec![at(self, core, true)]].concat()
             }
             (Location::Sram { core }, Location::Dram) => {
-                vec![at(self, core, false), self.dram(true)]
+                [vec![at(self, core, false)], self.dram(true)].concat()
             }
             (Location::Sram { core: a }, Location::Sram { core: b }) => {
                 let pa = self.schedule.accelerator.cores[a].position;
@@ -618,7 +648,14 @@ impl Controller {
             bits,
             "transfer issued"
         );
-        let tag = self.issue(out, Owner::Lane(kind, t.object), (bits, bits), class, hops);
+        let moved_from = match (t.from, t.to) {
+            (Location::Sram { core: a }, Location::Sram { core: b }) if a != b => {
+                Some((a, tile_id))
+            }
+            _ => None,
+        };
+        let owner = Owner::Lane(kind, t.object, moved_from);
+        let tag = self.issue(out, owner, (bits, bits), class, hops);
         if let Some(label) = label {
             self.trace_labels.insert(tag, (label, bits));
         }
@@ -635,6 +672,11 @@ impl Controller {
 
     // ---------------------------------------------------------------- compute
 
+    /// Whether the schedule gives this core any tile.
+    pub fn has_tiles(&self) -> bool {
+        !self.tiles.is_empty()
+    }
+
     fn try_start_compute(&mut self, now: Cycle, out: &mut Outbox) -> Result<bool, SimError> {
         if self.computing.is_some() || self.next_compute >= self.tiles.len() {
             return Ok(false);
@@ -649,17 +691,35 @@ impl Controller {
         if st.tile.deps.iter().any(|&d| !self.done[d]) {
             return Ok(false);
         }
-        // The array idled since the previous tile (or the start): waiting for this
-        // tile's transfers when they finished last, otherwise for other work.
+        // The array idled since the previous tile (or the start): first for the tiles
+        // it depends on (other cores' producers), then for this tile's transfers when
+        // they landed last (a NoC move or the DRAM), otherwise for other work.
         let idle = now.saturating_sub(self.pe_free_at);
         if idle > 0 {
-            let cause = if self.before_done_at[local] >= now && !st.before.is_empty() {
-                StallCause::DramPort
+            let deps_at = st.tile.deps.iter().map(|&d| self.done_at[d]).max();
+            let waiting_deps = deps_at
+                .unwrap_or(0)
+                .saturating_sub(self.pe_free_at)
+                .min(idle);
+            let rest_cause = if self.before_done_at[local] >= now && !st.before.is_empty() {
+                if self.before_over_noc[local] {
+                    StallCause::NocLink
+                } else {
+                    StallCause::DramPort
+                }
             } else {
                 StallCause::Dependency
             };
-            self.stalls[cause.index()] += idle;
-            self.trace_stall(tile_id, cause, now - idle, now, out);
+            let split = self.pe_free_at + waiting_deps;
+            for (cause, from, to) in [
+                (StallCause::Dependency, self.pe_free_at, split),
+                (rest_cause, split, now),
+            ] {
+                if to > from {
+                    self.stalls[cause.index()] += to - from;
+                    self.trace_stall(tile_id, cause, from, to, out);
+                }
+            }
         }
         if let Some(v) = out.validity.as_deref_mut() {
             v.tile_start(now, tile_id, self.core)?;
@@ -720,10 +780,9 @@ impl Controller {
                 let hops = match f.target {
                     FillTarget::StreamArea => {
                         let addr = c.staging_address(oi);
-                        vec![
-                            self.dram(false),
-                            self.sram(self.core, HopKind::SramWrite { addr }),
-                        ]
+                        let mut hops = self.dram(false);
+                        hops.push(self.sram(self.core, HopKind::SramWrite { addr }));
+                        hops
                     }
                     FillTarget::Buffer(m) => {
                         let addr = if c.streamed[oi] {
@@ -771,17 +830,17 @@ impl Controller {
         if c.streamed[vi] {
             let addr = c.staging_address(vi);
             if store {
-                vec![
+                let mut hops = vec![
                     self.sram(self.core, HopKind::SramWrite { addr }),
                     self.sram(self.core, HopKind::SramRead { addr }),
-                    self.dram(true),
-                ]
+                ];
+                hops.extend(self.dram(true));
+                hops
             } else {
-                vec![
-                    self.dram(false),
-                    self.sram(self.core, HopKind::SramWrite { addr }),
-                    self.sram(self.core, HopKind::SramRead { addr }),
-                ]
+                let mut hops = self.dram(false);
+                hops.push(self.sram(self.core, HopKind::SramWrite { addr }));
+                hops.push(self.sram(self.core, HopKind::SramRead { addr }));
+                hops
             }
         } else {
             let addr = self.address(&state.into_iter().collect::<Vec<_>>(), c.cursor[vi]);
@@ -886,11 +945,12 @@ impl Controller {
         if work.o_bits > 0 {
             let hops = if c.streamed[oi] {
                 let addr = c.staging_address(oi);
-                vec![
+                let mut hops = vec![
                     self.sram(self.core, HopKind::SramWrite { addr }),
                     self.sram(self.core, HopKind::SramRead { addr }),
-                    self.dram(true),
-                ]
+                ];
+                hops.extend(self.dram(true));
+                hops
             } else {
                 let addr = self.address(&[st.tile.output], c.cursor[oi]);
                 vec![self.sram(self.core, HopKind::SramWrite { addr })]
@@ -936,6 +996,7 @@ impl Controller {
         let _ = self.latency.tile.record(now - c.start);
         self.compute_done[c.local] = true;
         self.done[c.tile] = true;
+        self.done_at[c.tile] = now;
         if let Some(t) = self.timeline.as_mut() {
             t.tiles
                 .push((c.start, now, self.schedule.tiles[c.tile].tile.layer));
@@ -1133,7 +1194,11 @@ impl Component for Controller {
                 };
                 record.map_err(|e| SimError::Internal(format!("{}: {e}", self.name)))?;
                 match owner {
-                    Owner::Lane(kind, object) => {
+                    Owner::Lane(kind, object, moved_from) => {
+                        if let Some((from, tile)) = moved_from {
+                            let ctl = self.ids.controllers[from];
+                            out.send(now, ctl, Message::CopyRead { tile, object });
+                        }
                         if let Some((label, bits)) = self.trace_labels.remove(&tag) {
                             self.trace_transfer(&label, issued, now, bits, out);
                         }
@@ -1142,6 +1207,7 @@ impl Component for Controller {
                             LaneKind::After => &mut self.after,
                         };
                         lane.in_flight -= 1;
+                        lane.last_over_noc = moved_from.is_some();
                         if let Some(n) = self.object_in_flight.get_mut(&object) {
                             *n -= 1;
                         }
@@ -1177,8 +1243,10 @@ impl Component for Controller {
             Message::TileDone { tile } => {
                 if let Some(d) = self.done.get_mut(tile) {
                     *d = true;
+                    self.done_at[tile] = now;
                 }
             }
+            Message::CopyRead { tile, object } => self.copy_reads.landed(tile, object),
             other => {
                 return Err(SimError::Internal(format!("{} got {other:?}", self.name)));
             }

@@ -174,4 +174,10 @@ pub enum Message {
     TileDone {
         tile: TileId,
     },
+    /// A move of `object` out of the receiving core's SRAM, in `tile`'s actions, has
+    /// landed at its destination (sent to the source core's controller).
+    CopyRead {
+        tile: TileId,
+        object: crate::tiling::graph::ObjectId,
+    },
 }

@@ -9,6 +9,7 @@
 
 pub mod components;
 pub mod controller;
+pub mod copies;
 pub mod kernel;
 pub mod message;
 pub mod program;
@@ -208,6 +209,9 @@ fn core_stalls(controllers: &[&Controller], latency: Cycle) -> Vec<[Cycle; Stall
         .iter()
         .map(|c| {
             let mut s = c.stalls();
+            if !c.has_tiles() {
+                return s; // an unused core does not wait for anything
+            }
             let cause = if c.finish >= latency {
                 StallCause::DramPort
             } else {
@@ -354,6 +358,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             ledger.dram_read_bits[i] += s.ledger.dram_read_bits[i];
             ledger.dram_write_bits[i] += s.ledger.dram_write_bits[i];
         }
+        ledger.noc_bits += s.ledger.noc_bits;
         ledger.macs += s.ledger.macs;
         ledger.sops += s.ledger.sops;
         ledger.other_ops += s.ledger.other_ops;

@@ -56,6 +56,7 @@ pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
             pd.by_operand.V as f64,
             md.by_operand.V as f64,
         ),
+        row("noc_bits", p.noc_bits as f64, m.noc_bits as f64),
         row("energy_pj.total", pe.total, me.total),
         row("energy_pj.dram", pe.dram, me.dram),
         row("energy_pj.global_sram", pe.global_sram, me.global_sram),
@@ -65,6 +66,7 @@ pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
             me.local_buffers,
         ),
         row("energy_pj.pe", pe.pe, me.pe),
+        row("energy_pj.noc", pe.noc, me.noc),
         row("ops.macs", p.ops.macs as f64, m.ops.macs as f64),
         row("ops.sops", p.ops.sops as f64, m.ops.sops as f64),
         row("ops.other", p.ops.other as f64, m.ops.other as f64),
@@ -91,11 +93,14 @@ pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
     rows
 }
 
-/// The DRAM-traffic figure on which measurement and prediction differ most, if any
-/// differs at all.
+/// The traffic figure (DRAM or NoC) on which measurement and prediction differ most,
+/// if any differs at all.
 pub fn largest_traffic_delta(rows: &[Comparison]) -> Option<&Comparison> {
     rows.iter()
-        .filter(|c| c.metric.starts_with("dram_bits") && c.measured != c.predicted)
+        .filter(|c| {
+            (c.metric.starts_with("dram_bits") || c.metric == "noc_bits")
+                && c.measured != c.predicted
+        })
         .max_by(|a, b| a.delta_percent.abs().total_cmp(&b.delta_percent.abs()))
 }
 

@@ -24,6 +24,7 @@
 //! tile on its core starts, using only space that tile does not hold (double
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
+mod ports;
 mod residency;
 mod walk;
 
@@ -34,12 +35,13 @@ use super::{
 };
 use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
 use crate::model::limits::MAX_TILES;
-use crate::model::{Accelerator, Operand, Workload};
+use crate::model::{Accelerator, Noc, Operand, Workload};
 use crate::report::cost::{
     Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause,
 };
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
+use ports::{Flow, Ports};
 use residency::{EvictionRank, fused_stacks};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
@@ -215,6 +217,8 @@ struct TileCost {
     energy_fj: [[f64; 4]; 5],
     dram_read: [u64; 3],
     dram_write: [u64; 3],
+    /// Link traffic of the streamed DRAM traffic (bits × hops).
+    noc_bits: u64,
     /// Cycles inside the tile the array does not compute, by cause.
     stalls: [u64; StallCause::COUNT],
 }
@@ -261,7 +265,17 @@ impl TileCost {
             }
         }
         energy_fj[Component::Pe as usize][3] += mapping.energy_pj.compute * 1000.0;
+        // Streamed DRAM traffic crosses the mesh between the DRAM's node and the core's.
+        let hops = Noc::hops(acc.dram.position, c.position);
+        let mut noc_bits = 0;
+        for class in 0..3 {
+            let bits = (dram_read[class] + dram_write[class]) * hops;
+            energy_fj[Component::Noc as usize][class] +=
+                bits as f64 * acc.noc.energy_fj_per_bit_per_hop;
+            noc_bits += bits;
+        }
         Self {
+            noc_bits,
             stalls: in_tile_stalls(&mapping, &global.name),
             mapping,
             energy_fj,
@@ -314,8 +328,8 @@ struct Engine<'a> {
     resident: Vec<BTreeSet<ObjectId>>,
     objs: Vec<ObjState>,
     ledger: Ledger,
-    dram_free: u64,
-    dram_last_write: Option<bool>,
+    /// The DRAM port and NoC links, booked by transfers.
+    ports: Ports,
     incidents: Incidents,
     /// Per object: [spills, bits spilled, reloads after a spill, their bits]; named in
     /// `incidents` at the end, so that the hot loop does not build names.
@@ -403,20 +417,27 @@ impl<'a> Engine<'a> {
         self.objs[o].copies.iter().any(|(c, _)| *c == core)
     }
 
-    /// One DRAM port slot for `bits`, not before `earliest`.
-    fn dram_slot(&mut self, bits: u64, write: bool, earliest: u64) -> (u64, u64) {
-        let d = &self.acc.dram;
-        let turnaround = match self.dram_last_write {
-            Some(w) if w != write => d.turnaround_cycles,
-            _ => 0,
-        };
-        let start = self.dram_free.max(earliest) + turnaround;
-        let burst = bits.div_ceil(d.bw_bits);
-        let end = start + burst + d.latency_cycles;
-        // The bus is free after the burst; the access latency overlaps the next one.
-        self.dram_free = start + burst;
-        self.dram_last_write = Some(write);
-        (start, end)
+    /// `bits` of `class` over the mesh between two nodes (nothing when they are the
+    /// same): link time, and energy and traffic per hop.
+    fn over_noc(
+        &mut self,
+        class: DataClass,
+        (from, to): ([u32; 2], [u32; 2]),
+        bits: u64,
+        upstream: Flow,
+    ) -> Flow {
+        let hops = Noc::hops(from, to);
+        if hops == 0 {
+            return upstream;
+        }
+        let noc = &self.acc.noc;
+        self.ledger.energy(
+            Component::Noc,
+            Spend::Data(class),
+            (bits * hops) as f64 * noc.energy_fj_per_bit_per_hop,
+        );
+        self.ledger.noc_bits += bits * hops;
+        self.ports.noc(noc, (from, to), bits, upstream)
     }
 
     fn transfer(
@@ -440,51 +461,56 @@ impl<'a> Engine<'a> {
                     g.read_energy_fj_per_bit
                 }
         };
-        let (start, end) = match (from, to) {
+        let dram_at = self.acc.dram.position;
+        let at = |core: usize| self.acc.cores[core].position;
+        let now = Flow {
+            start: earliest,
+            end: earliest,
+        };
+        let flow = match (from, to) {
             (Location::Dram, Location::Sram { core }) => {
-                let e = sram_energy(core, true);
-                self.ledger
-                    .energy(Component::GlobalSram, Spend::Data(class), e);
+                self.ledger.energy(
+                    Component::GlobalSram,
+                    Spend::Data(class),
+                    sram_energy(core, true),
+                );
                 self.ledger.energy(
                     Component::Dram,
                     Spend::Data(class),
                     bits as f64 * self.acc.dram.read_energy_fj_per_bit,
                 );
                 self.ledger.dram(class, bits, 0);
-                self.dram_slot(bits, false, earliest)
+                let read = self.ports.dram(self.acc, bits, false, earliest);
+                self.over_noc(class, (dram_at, at(core)), bits, read)
             }
             (Location::Sram { core }, Location::Dram) => {
-                let e = sram_energy(core, false);
-                self.ledger
-                    .energy(Component::GlobalSram, Spend::Data(class), e);
+                self.ledger.energy(
+                    Component::GlobalSram,
+                    Spend::Data(class),
+                    sram_energy(core, false),
+                );
                 self.ledger.energy(
                     Component::Dram,
                     Spend::Data(class),
                     bits as f64 * self.acc.dram.write_energy_fj_per_bit,
                 );
                 self.ledger.dram(class, 0, bits);
-                self.dram_slot(bits, true, earliest)
+                let sent = self.over_noc(class, (at(core), dram_at), bits, now);
+                let written = self.ports.dram(self.acc, bits, true, sent.start);
+                Flow {
+                    start: sent.start,
+                    end: written.end.max(sent.end),
+                }
             }
             (Location::Sram { core: a }, Location::Sram { core: b }) => {
-                let (pa, pb) = (self.acc.cores[a].position, self.acc.cores[b].position);
-                let hops = (pa[0].abs_diff(pb[0]) + pa[1].abs_diff(pb[1])) as u64;
-                let noc = &self.acc.noc;
                 let e = sram_energy(a, false) + sram_energy(b, true);
                 self.ledger
                     .energy(Component::GlobalSram, Spend::Data(class), e);
-                self.ledger.energy(
-                    Component::Noc,
-                    Spend::Data(class),
-                    bits as f64 * hops as f64 * noc.energy_fj_per_bit_per_hop,
-                );
-                let start = earliest;
-                (
-                    start,
-                    start + hops * noc.hop_latency_cycles + bits.div_ceil(noc.link_bw_bits),
-                )
+                self.over_noc(class, (at(a), at(b)), bits, now)
             }
-            (Location::Dram, Location::Dram) => (earliest, earliest),
+            (Location::Dram, Location::Dram) => now,
         };
+        let (start, end) = (flow.start, flow.end);
         self.objs[o].ready_at = self.objs[o].ready_at.max(end);
         Transfer {
             object: o,
@@ -797,8 +823,7 @@ fn run(
             })
             .collect(),
         ledger: Ledger::default(),
-        dram_free: 0,
-        dram_last_write: None,
+        ports: Ports::default(),
         incidents: Incidents::default(),
         spills: vec![[0; 4]; graph.objects.len()],
         eviction_order: Vec::new(),

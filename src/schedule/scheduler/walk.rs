@@ -263,6 +263,7 @@ impl<'a> Engine<'a> {
             self.ledger
                 .dram(c, cost.dram_read[c.index()], cost.dram_write[c.index()]);
         }
+        self.ledger.noc_bits += cost.noc_bits;
         self.ledger.macs += m.macs;
         self.ledger.sops += m.sops;
         self.ledger.other_ops += m.other_ops;
@@ -302,18 +303,16 @@ impl<'a> Engine<'a> {
         let deps_done = tile.deps.iter().map(|&d| w.tile_end[d]).max().unwrap_or(0);
         let free = w.cores[core].free;
         let start = free.max(transfers_done).max(deps_done);
+        // Idle first for the producers, then for the transfers that landed last.
         if start > free {
+            let waiting_deps = deps_done.saturating_sub(free).min(start - free);
+            w.stalls[StallCause::Dependency.index()] += waiting_deps;
             let cause = match last_transfer {
-                Some((end, over_noc)) if end >= deps_done => {
-                    if over_noc {
-                        StallCause::NocLink
-                    } else {
-                        StallCause::DramPort
-                    }
-                }
-                _ => StallCause::Dependency,
+                Some((_, true)) => StallCause::NocLink,
+                Some((_, false)) => StallCause::DramPort,
+                None => StallCause::Dependency,
             };
-            w.stalls[cause.index()] += start - free;
+            w.stalls[cause.index()] += start - free - waiting_deps;
         }
         for (total, s) in w.stalls.iter_mut().zip(cost.stalls) {
             *total += s;
@@ -322,7 +321,7 @@ impl<'a> Engine<'a> {
         let end = start + c.total;
         w.busy += c.compute + c.fill_drain + c.drain_bound;
         if placed.streamed.iter().any(|&s| s) {
-            self.dram_free = self.dram_free.max(end);
+            self.ports.hold_dram(start, end);
         }
         w.tile_end[tile_id] = end;
         w.cores[core].start = start;
@@ -461,7 +460,7 @@ impl<'a> Engine<'a> {
             .copied()
             .max()
             .unwrap_or(0)
-            .max(self.dram_free);
+            .max(self.ports.dram_busy_until());
         // After its last tile an array waits for the run to end: for its own writes to
         // DRAM when it finished last, otherwise for the other cores.
         let last_free = w.cores.iter().map(|c| c.free).max().unwrap_or(0);

@@ -1,0 +1,213 @@
+//! The analytic model of the shared ports a transfer occupies: the DRAM's single port
+//! and the mesh NoC's links.
+//!
+//! The scheduler books transfers in schedule order, but the hardware serves them in
+//! time order: a transfer a later tile books may run in a gap an earlier booking left
+//! (another core's loads while this core computes). So each port is a `Calendar` of
+//! busy intervals, and a booking takes the first gap that fits at or after its earliest
+//! cycle. On one core bookings arrive almost in time order and this is the old
+//! in-order port.
+//!
+//! Timing follows the simulator's contract (`sim::components`): the DRAM holds its bus
+//! for ⌈bits / bw⌉ cycles and data flows after the access latency; a NoC transfer is
+//! cut-through, each link of its XY path busy for ⌈bits / link bw⌉ cycles from one hop
+//! latency after the link before it started, and never finishing before it did.
+
+use crate::model::{Accelerator, Noc};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Unbounded};
+
+/// Busy intervals of one port: start → end (exclusive), disjoint and not touching.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Calendar {
+    busy: BTreeMap<u64, u64>,
+}
+
+impl Calendar {
+    /// The first cycle at or after `earliest` from which the port is free for `len`.
+    pub fn first_fit(&self, earliest: u64, len: u64) -> u64 {
+        let mut t = earliest;
+        if let Some((_, &end)) = self.busy.range(..=t).next_back()
+            && end > t
+        {
+            t = end;
+        }
+        for (&start, &end) in self.busy.range((Excluded(t), Unbounded)) {
+            if start >= t + len {
+                break;
+            }
+            t = end;
+        }
+        t
+    }
+
+    /// Marks `start..end` busy (merging with what it overlaps or touches).
+    pub fn block(&mut self, mut start: u64, mut end: u64) {
+        if end <= start {
+            return;
+        }
+        if let Some((&s, &e)) = self.busy.range(..=start).next_back()
+            && e >= start
+        {
+            start = s;
+            end = end.max(e);
+            self.busy.remove(&s);
+        }
+        while let Some((&s, &e)) = self.busy.range(start..=end).next() {
+            end = end.max(e);
+            self.busy.remove(&s);
+        }
+        self.busy.insert(start, end);
+    }
+
+    /// The end of the last busy interval (0 if never used).
+    pub fn busy_until(&self) -> u64 {
+        self.busy.values().next_back().copied().unwrap_or(0)
+    }
+}
+
+/// A directed mesh link: from node, to node.
+type Link = ([u32; 2], [u32; 2]);
+
+/// The DRAM port and the NoC links, as the analytic model books them.
+#[derive(Debug, Default)]
+pub(super) struct Ports {
+    dram: Calendar,
+    /// Direction of the last DRAM booking (read/write turnaround).
+    dram_last_write: Option<bool>,
+    links: FxHashMap<Link, Calendar>,
+}
+
+/// When a booked movement's data flows: it starts delivering at `start` and has all
+/// arrived at `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Flow {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Ports {
+    /// One DRAM access of `bits`, not before `earliest`; returns its flow (from the end
+    /// of the access latency to the last bit).
+    pub fn dram(&mut self, acc: &Accelerator, bits: u64, write: bool, earliest: u64) -> Flow {
+        let d = &acc.dram;
+        let turnaround = match self.dram_last_write {
+            Some(w) if w != write => d.turnaround_cycles,
+            _ => 0,
+        };
+        let burst = bits.div_ceil(d.bw_bits);
+        let start = self.dram.first_fit(earliest, turnaround + burst);
+        // The bus is held for the burst; the access latency overlaps the next one.
+        self.dram.block(start, start + turnaround + burst);
+        self.dram_last_write = Some(write);
+        Flow {
+            start: start + turnaround + d.latency_cycles,
+            end: start + turnaround + burst + d.latency_cycles,
+        }
+    }
+
+    /// Holds the DRAM port over `start..end` (a tile streaming from DRAM throughout).
+    pub fn hold_dram(&mut self, start: u64, end: u64) {
+        self.dram.block(start, end);
+    }
+
+    /// When the DRAM bus is last busy.
+    pub fn dram_busy_until(&self) -> u64 {
+        self.dram.busy_until()
+    }
+
+    /// `bits` over the XY path from `from` to `to`, entering the first link no earlier
+    /// than `ready` and finishing no earlier than `min_end` (data still arriving from
+    /// upstream). Returns the flow out of the last link; an empty path passes the
+    /// upstream flow through.
+    pub fn noc(
+        &mut self,
+        noc: &Noc,
+        (from, to): ([u32; 2], [u32; 2]),
+        bits: u64,
+        upstream: Flow,
+    ) -> Flow {
+        let duration = bits.div_ceil(noc.link_bw_bits);
+        let mut ready = upstream.start;
+        let mut min_end = upstream.end;
+        let mut first = None;
+        for link in noc.xy_path(from, to) {
+            let cal = self.links.entry(link).or_default();
+            // Held until the upstream data has all passed (at least `duration`).
+            let start = cal.first_fit(ready, duration.max(min_end.saturating_sub(ready)));
+            let end = (start + duration).max(min_end);
+            cal.block(start, end);
+            first.get_or_insert(start);
+            ready = start + noc.hop_latency_cycles;
+            min_end = end + noc.hop_latency_cycles;
+        }
+        match first {
+            Some(start) => Flow {
+                start,
+                end: min_end - noc.hop_latency_cycles,
+            },
+            None => upstream,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_booking_takes_the_first_gap_that_fits() {
+        let mut c = Calendar::default();
+        c.block(10, 20);
+        c.block(30, 40);
+        assert_eq!(c.first_fit(0, 10), 0);
+        assert_eq!(c.first_fit(0, 11), 40);
+        assert_eq!(c.first_fit(15, 10), 20);
+        assert_eq!(c.first_fit(15, 11), 40);
+        assert_eq!(c.first_fit(45, 5), 45);
+        c.block(20, 30);
+        assert_eq!(c.busy, BTreeMap::from([(10, 40)]));
+        c.block(5, 50);
+        assert_eq!(c.busy, BTreeMap::from([(5, 50)]));
+        assert_eq!(c.busy_until(), 50);
+    }
+
+    fn noc() -> Noc {
+        Noc {
+            mesh: [3, 1],
+            link_bw_bits: 64,
+            hop_latency_cycles: 1,
+            energy_fj_per_bit_per_hop: 0.0,
+        }
+    }
+
+    #[test]
+    fn two_flows_sharing_a_link_take_twice_as_long_as_one() {
+        let noc = noc();
+        let at0 = Flow { start: 0, end: 0 };
+        let link = ([1, 0], [2, 0]);
+        let alone = Ports::default().noc(&noc, link, 640, at0);
+        assert_eq!(alone, Flow { start: 0, end: 10 });
+        let mut ports = Ports::default();
+        let first = ports.noc(&noc, link, 640, at0);
+        let second = ports.noc(&noc, link, 640, at0);
+        assert_eq!(first.end, 10);
+        assert_eq!(second.end, 2 * alone.end);
+        // A flow over another link does not wait.
+        let other = ports.noc(&noc, ([0, 0], [1, 0]), 640, at0);
+        assert_eq!(other.end, 10);
+    }
+
+    #[test]
+    fn a_flow_is_cut_through_and_waits_for_a_busy_link_downstream() {
+        // As in the simulator's harness: A crosses two links, B only the second.
+        let noc = noc();
+        let at0 = Flow { start: 0, end: 0 };
+        let mut ports = Ports::default();
+        let a = ports.noc(&noc, ([0, 0], [2, 0]), 640, at0);
+        let b = ports.noc(&noc, ([1, 0], [2, 0]), 640, at0);
+        assert_eq!(a.end, 10 + 1);
+        assert_eq!(b.end, a.end + 10);
+    }
+}
