@@ -130,6 +130,16 @@ stems inspect conv_snn.toml\n  \
 stems explore --workload conv_snn.toml --hardware models/hardware/meta_proto.toml --gb 16KiB"
     )]
     Import(cli::import::ImportArgs),
+    /// Search layer-to-core (or block-to-core) allocations for a schedule with a seeded
+    /// genetic algorithm, by latency, energy or EDP.
+    ///
+    /// Example: stems allocate --workload models/workloads/sew_resnet18_cifar10dvs.toml --hardware models/hardware/mesh_2x2.toml --schedule TB-LF --budget 500 --out alloc
+    #[command(
+        after_help = "Examples:\n  stems allocate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/mesh_2x2.toml --schedule TB-LF --budget 500 --out alloc\n  \
+stems simulate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/mesh_2x2.toml --schedule TB-LF --allocate \"$(jq -r .best_allocation alloc/summary.json)\"\n  \
+stems allocate --workload models/workloads/tiny_fused.toml --hardware models/hardware/mesh_2x2.toml \\\n    --gb 16KiB --schedule TB-LF --unit block --objective edp --seed 3 --format json"
+    )]
+    Allocate(cli::allocate::AllocateArgs),
 }
 
 fn main() -> ExitCode {
@@ -188,6 +198,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => cli::inspect::run(args),
         Command::Map(args) => cli::map::run(args),
         Command::Evaluate(args) => cli::evaluate::run(args),
+        Command::Allocate(args) => cli::allocate::run(args),
         Command::Simulate(args) => cli::simulate::run(args),
         Command::Explore(args) => cli::explore::run(args),
         Command::Validate(args) => cli::validate::run(args),

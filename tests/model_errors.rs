@@ -551,3 +551,26 @@ fn a_broken_table_is_reported_once_without_consequential_errors() {
     assert_eq!(e.problems.len(), 1, "{e}");
     assert_eq!(e.problems[0].field.as_deref(), Some("read_bw_bits"));
 }
+
+#[test]
+fn a_cores_operators_must_be_known_operator_names() {
+    let at = "position = [0, 0]";
+    assert!(ACCEL.contains(at));
+    for (list, needle) in [
+        (
+            "[\"conv\", \"pooling\"]",
+            "'pooling' is not one of conv, fc",
+        ),
+        ("[\"conv\", \"conv\"]", "'conv' is listed twice"),
+        ("[]", "lists no operator"),
+    ] {
+        let problems =
+            accelerator_problems(|t| t.replacen(at, &format!("{at}\noperators = {list}"), 1));
+        assert!(
+            problems
+                .iter()
+                .any(|(f, m)| f == "operators" && m.contains(needle)),
+            "{list}: {problems:?}"
+        );
+    }
+}

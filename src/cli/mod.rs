@@ -17,6 +17,7 @@ macro_rules! outln {
     }};
 }
 
+pub mod allocate;
 pub mod evaluate;
 pub mod explore;
 pub mod import;

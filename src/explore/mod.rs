@@ -13,6 +13,8 @@
 //! (mapping results do not depend on what a thread's mapper cache holds) and results
 //! are collected in the order of the space.
 
+pub mod allocate;
+pub mod ga;
 pub mod search;
 pub mod store;
 

@@ -2,9 +2,8 @@
 //! every `n` dividing T, or TB; space LBL, LF or LF<n> for a few line counts. For
 //! SEW-ResNet-18 (7 blocks, T = 16, lines 1, 2, 4, 8) that is 25^7 ≈ 6·10^9 schedules.
 //!
-//! The search is a genetic algorithm with (μ + λ) elitist selection, NSGA-II style
-//! (non-dominated fronts, then crowding distance) when the objective is the Pareto
-//! front of energy against latency. Why a GA rather than annealing or beam search:
+//! The search is the genetic algorithm of `ga` over one gene per block. Why a GA
+//! rather than annealing or beam search:
 //! - a schedule is a string of per-block genes whose interactions are mostly between
 //!   neighbours (a fused stack spans adjacent blocks), which two-point crossover keeps
 //!   together while recombining good prefixes and suffixes;
@@ -14,30 +13,20 @@
 //!   traffic does not;
 //! - it yields a population, hence a Pareto front, in one run.
 //!
-//! Determinism: the random generator (ChaCha8, from `--seed`) is used only while a
-//! generation is bred, on one thread; the generation is then costed in parallel and its
-//! results are kept in the order bred. Costs do not depend on the thread count, so the
-//! same seed gives the same run on any `--jobs`.
-//!
 //! Generation 0 holds the warm start (by default the paper's hybrid grid, so the search
 //! never does worse than the paper's method) and random schedules up to the population
-//! size. Every schedule is costed once: the budget counts distinct evaluations, and
-//! schedules the scheduler refuses (too many tiles, no mapping) count as evaluated and
-//! never survive.
+//! size. Results do not depend on the thread count (see `ga`).
 
-use crate::mapping::Mapper;
+use super::ga::{Costed, GaOptions, Genome, MapperPool, evolve};
 use crate::model::{Accelerator, Workload};
 use crate::report::cost::Report;
 use crate::schedule::{
     Allocation, BlockCut, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut, predict,
 };
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
-use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 /// What the search minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -180,238 +169,68 @@ pub fn search(
     scheduler: SchedulerOptions,
     mut done: impl FnMut(&Evaluated),
 ) -> Vec<Evaluated> {
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let mut seen: FxHashSet<Vec<u16>> = FxHashSet::default();
-    let mut all: Vec<Evaluated> = Vec::new();
-    let mut genomes: Vec<Vec<u16>> = Vec::new();
-    let population = options.population.max(2);
-    let mappers: Vec<Mutex<Mapper>> = (0..rayon::current_num_threads().max(1))
-        .map(|_| Mutex::new(Mapper::new(accelerator)))
-        .collect();
-
-    // Generation 0: the warm start, then random schedules.
-    let mut batch: Vec<Vec<u16>> = Vec::new();
-    for spec in &options.warm_start {
-        if let Some(g) = space.genome(spec)
-            && batch.len() < options.budget
-            && seen.insert(g.clone())
-        {
-            batch.push(g);
-        }
-    }
-    while batch.len() < population.min(options.budget) && (seen.len() as u128) < space.size() {
-        let g = random_genome(space, &mut rng);
-        if seen.insert(g.clone()) {
-            batch.push(g);
-        }
-    }
-    let mut survivors: Vec<usize> = Vec::new();
-    let mut generation = 0;
-    while !batch.is_empty() {
-        let first = all.len();
-        let costed = evaluate(workload, accelerator, space, &batch, scheduler, &mappers);
-        for (g, (report, error)) in batch.drain(..).zip(costed) {
-            let e = Evaluated {
-                index: all.len(),
-                generation,
-                spec: space.spec(&g),
-                report,
-                error,
-            };
-            done(&e);
-            all.push(e);
-            genomes.push(g);
-        }
-        // (μ + λ): the best of the survivors and the new generation live on.
-        let mut pool: Vec<usize> = survivors.clone();
-        pool.extend((first..all.len()).filter(|&i| all[i].report.is_some()));
-        survivors = select(&all, &pool, population, options.objective);
-        generation += 1;
-        let room = options.budget.saturating_sub(all.len()).min(population);
-        if survivors.is_empty() {
-            // Nothing schedulable yet: keep sampling.
-            while batch.len() < room && (seen.len() as u128) < space.size() {
-                let g = random_genome(space, &mut rng);
-                if seen.insert(g.clone()) {
-                    batch.push(g);
-                }
-            }
-            continue;
-        }
-        let mut attempts = 0;
-        while batch.len() < room && attempts < 100 * population {
-            attempts += 1;
-            let a = tournament(&survivors, &mut rng);
-            let b = tournament(&survivors, &mut rng);
-            let mut child = crossover(&genomes[a], &genomes[b], &mut rng);
-            mutate(&mut child, space, &mut rng);
-            if seen.insert(child.clone()) {
-                batch.push(child);
-            }
-        }
-    }
-    all
-}
-
-fn random_genome(space: &SearchSpace, rng: &mut ChaCha8Rng) -> Vec<u16> {
-    (0..space.blocks)
-        .map(|_| rng.random_range(0..space.cuts.len()) as u16)
-        .collect()
-}
-
-/// Costs a generation in parallel; results in the order of `batch`.
-fn evaluate(
-    workload: &Workload,
-    accelerator: &Accelerator,
-    space: &SearchSpace,
-    batch: &[Vec<u16>],
-    scheduler: SchedulerOptions,
-    mappers: &[Mutex<Mapper>],
-) -> Vec<(Option<Report>, Option<String>)> {
+    let mappers = MapperPool::new(accelerator);
     let allocation = Allocation::single_core(workload);
-    batch
-        .par_iter()
-        .map(|g| {
-            let slot = rayon::current_thread_index().unwrap_or(0) % mappers.len();
-            let mut guard = mappers[slot].lock().unwrap_or_else(|e| e.into_inner());
-            let spec = space.spec(g);
-            match predict(
+    let warm = options
+        .warm_start
+        .iter()
+        .filter_map(|spec| space.genome(spec))
+        .collect();
+    let ga = GaOptions {
+        budget: options.budget,
+        seed: options.seed,
+        population: options.population,
+        objective: options.objective,
+    };
+    let cost = |g: &[u16]| {
+        mappers.with(|mapper| {
+            predict(
                 workload,
                 accelerator,
-                &spec,
+                &space.spec(g),
                 &allocation,
                 scheduler,
-                &mut guard,
-            ) {
-                Ok(r) => (Some(r), None),
-                Err(e) => (None, Some(e.to_string())),
-            }
+                mapper,
+            )
+            .map_err(|e| e.to_string())
         })
-        .collect()
-}
-
-/// `pool` indices ordered best first (survivors are `pool`'s first `keep`): by the
-/// objective's value, or for `Pareto` by front, then crowding distance (widest
-/// first); ties by evaluation order.
-fn select(all: &[Evaluated], pool: &[usize], keep: usize, objective: Objective) -> Vec<usize> {
-    let mut indices = pool.to_vec();
-    indices.sort_unstable();
-    indices.dedup();
-    let candidates: Vec<(usize, &Report)> = indices
-        .into_iter()
-        .filter_map(|i| all[i].report.as_ref().map(|r| (i, r)))
-        .collect();
-    if objective != Objective::Pareto {
-        let mut order = candidates;
-        order.sort_by(|(a, ra), (b, rb)| {
-            objective
-                .value(ra)
-                .total_cmp(&objective.value(rb))
-                .then(a.cmp(b))
-        });
-        return order.into_iter().take(keep).map(|(i, _)| i).collect();
-    }
-    let order: Vec<usize> = candidates.iter().map(|(i, _)| *i).collect();
-    let points: Vec<(f64, f64)> = candidates
+    };
+    let evaluated = |c: &Costed| Evaluated {
+        index: c.index,
+        generation: c.generation,
+        spec: space.spec(&c.genome),
+        report: c.cost.as_ref().ok().cloned(),
+        error: c.cost.as_ref().err().cloned(),
+    };
+    evolve(space, ga, warm, cost, |c| done(&evaluated(c)))
         .iter()
-        .map(|(_, r)| (r.energy_pj.total, r.latency_cycles as f64))
-        .collect();
-    let fronts = non_dominated_fronts(&points);
-    let mut chosen = Vec::new();
-    for front in fronts {
-        let crowding = crowding_distance(&points, &front);
-        let mut ranked: Vec<(f64, usize)> = front
-            .iter()
-            .zip(&crowding)
-            .map(|(&p, &d)| (d, order[p]))
-            .collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        chosen.extend(ranked.into_iter().map(|(_, i)| i));
-        if chosen.len() >= keep {
-            break;
-        }
-    }
-    chosen.truncate(keep);
-    chosen
-}
-
-/// Indices of `points` in successive non-dominated fronts (both coordinates minimised).
-pub fn non_dominated_fronts(points: &[(f64, f64)]) -> Vec<Vec<usize>> {
-    let dominates =
-        |a: (f64, f64), b: (f64, f64)| a.0 <= b.0 && a.1 <= b.1 && (a.0 < b.0 || a.1 < b.1);
-    let mut left: Vec<usize> = (0..points.len()).collect();
-    let mut fronts = Vec::new();
-    while !left.is_empty() {
-        let front: Vec<usize> = left
-            .iter()
-            .copied()
-            .filter(|&i| !left.iter().any(|&j| dominates(points[j], points[i])))
-            .collect();
-        left.retain(|i| !front.contains(i));
-        fronts.push(front);
-    }
-    fronts
-}
-
-/// NSGA-II crowding distance of each member of `front` (the extremes are infinite).
-fn crowding_distance(points: &[(f64, f64)], front: &[usize]) -> Vec<f64> {
-    let mut d = vec![0.0; front.len()];
-    for axis in 0..2 {
-        let get = |k: usize| {
-            let p = points[front[k]];
-            if axis == 0 { p.0 } else { p.1 }
-        };
-        let mut by: Vec<usize> = (0..front.len()).collect();
-        by.sort_by(|&a, &b| get(a).total_cmp(&get(b)).then(a.cmp(&b)));
-        let (lo, hi) = (get(by[0]), get(by[by.len() - 1]));
-        d[by[0]] = f64::INFINITY;
-        d[by[by.len() - 1]] = f64::INFINITY;
-        if hi > lo {
-            for w in 1..by.len().saturating_sub(1) {
-                d[by[w]] += (get(by[w + 1]) - get(by[w - 1])) / (hi - lo);
-            }
-        }
-    }
-    d
-}
-
-/// Binary tournament: survivors are best first, so the lower position wins.
-fn tournament(survivors: &[usize], rng: &mut ChaCha8Rng) -> usize {
-    let a = rng.random_range(0..survivors.len());
-    let b = rng.random_range(0..survivors.len());
-    survivors[a.min(b)]
-}
-
-/// Two-point crossover: a run of adjacent blocks from `b`, the rest from `a`.
-fn crossover(a: &[u16], b: &[u16], rng: &mut ChaCha8Rng) -> Vec<u16> {
-    let n = a.len();
-    let mut x = rng.random_range(0..=n);
-    let mut y = rng.random_range(0..=n);
-    if x > y {
-        std::mem::swap(&mut x, &mut y);
-    }
-    (0..n)
-        .map(|i| if (x..y).contains(&i) { b[i] } else { a[i] })
+        .map(evaluated)
         .collect()
 }
 
-/// Each block is redrawn with probability 1/N, and one always is: to any cut, or
-/// only its time or only its space.
-fn mutate(genome: &mut [u16], space: &SearchSpace, rng: &mut ChaCha8Rng) {
-    let n = genome.len();
-    let forced = rng.random_range(0..n.max(1));
-    for (i, gene) in genome.iter_mut().enumerate() {
-        if i != forced && !rng.random_bool(1.0 / n.max(1) as f64) {
-            continue;
-        }
-        let current = space.cuts[*gene as usize];
+impl Genome for SearchSpace {
+    fn genes(&self) -> usize {
+        self.blocks
+    }
+
+    fn size(&self) -> u128 {
+        SearchSpace::size(self)
+    }
+
+    fn random_gene(&self, _: usize, rng: &mut ChaCha8Rng) -> u16 {
+        rng.random_range(0..self.cuts.len()) as u16
+    }
+
+    /// To any cut, or one with the same time (or the same space) and the other part
+    /// redrawn.
+    fn mutate_gene(&self, _: usize, current: u16, rng: &mut ChaCha8Rng) -> u16 {
+        let current = self.cuts[current as usize];
         let pick = match rng.random_range(0..3) {
-            0 => rng.random_range(0..space.cuts.len()),
+            0 => rng.random_range(0..self.cuts.len()),
             keep => {
-                // Same time (1) or same space (2), the other part random.
-                let same: Vec<usize> = (0..space.cuts.len())
+                let same: Vec<usize> = (0..self.cuts.len())
                     .filter(|&k| {
-                        let c = space.cuts[k];
+                        let c = self.cuts[k];
                         if keep == 1 {
                             c.time == current.time
                         } else {
@@ -422,7 +241,7 @@ fn mutate(genome: &mut [u16], space: &SearchSpace, rng: &mut ChaCha8Rng) {
                 same[rng.random_range(0..same.len())]
             }
         };
-        *gene = pick as u16;
+        pick as u16
     }
 }
 
@@ -491,29 +310,13 @@ mod tests {
     }
 
     #[test]
-    fn fronts_and_crowding_follow_their_definitions() {
-        let p = [(1.0, 5.0), (2.0, 2.0), (5.0, 1.0), (3.0, 3.0), (6.0, 6.0)];
-        let f = non_dominated_fronts(&p);
-        assert_eq!(f, vec![vec![0, 1, 2], vec![3], vec![4]]);
-        let d = crowding_distance(&p, &f[0]);
-        assert!(d[0].is_infinite() && d[2].is_infinite());
-        // Middle point: (5 - 1)/4 + (5 - 1)/4.
-        assert!((d[1] - 2.0).abs() < 1e-12, "{d:?}");
-    }
-
-    #[test]
-    fn mutation_changes_a_genome_and_crossover_keeps_a_run() {
+    fn a_mutated_gene_stays_a_cut_of_the_space() {
+        use rand::SeedableRng;
         let s = SearchSpace::new(7, 16, &[1, 2]);
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..100 {
-            let a = random_genome(&s, &mut rng);
-            let mut m = a.clone();
-            mutate(&mut m, &s, &mut rng);
-            assert!(m.iter().all(|&g| (g as usize) < s.cuts.len()));
-            let b: Vec<u16> = vec![u16::MAX; 7];
-            let c = crossover(&a, &b, &mut rng);
-            let from_b: Vec<usize> = (0..7).filter(|&i| c[i] == u16::MAX).collect();
-            assert!(from_b.windows(2).all(|w| w[1] == w[0] + 1), "{from_b:?}");
+            let g = s.random_gene(0, &mut rng);
+            assert!((s.mutate_gene(0, g, &mut rng) as usize) < s.cuts.len());
         }
     }
 }

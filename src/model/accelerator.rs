@@ -10,7 +10,7 @@ use super::diag::{Collector, ModelError, Problem, SourceText, check_range};
 use super::limits::*;
 use super::overrides::FieldSet;
 use super::units::Size;
-use super::workload::Operand;
+use super::workload::{OpKind, Operand};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::ops::Range;
@@ -254,12 +254,24 @@ pub struct Core {
     pub id: usize,
     pub name: String,
     pub position: [u32; 2],
+    /// The operators its array runs (a pooling or SIMD core runs only some).
+    #[serde(default = "all_operators")]
+    pub operators: Vec<OpKind>,
     pub pe_array: PeArray,
     /// Innermost first; the last is the global SRAM.
     pub memories: Vec<Memory>,
 }
 
+fn all_operators() -> Vec<OpKind> {
+    OpKind::ALL.to_vec()
+}
+
 impl Core {
+    /// Whether the core's array runs `op`.
+    pub fn runs(&self, op: OpKind) -> bool {
+        self.operators.contains(&op)
+    }
+
     pub fn global_sram(&self) -> &Memory {
         &self.memories[self.memories.len() - 1]
     }
@@ -634,6 +646,8 @@ struct RawCore {
     name: String,
     #[serde(default)]
     position: [i64; 2],
+    /// Operator names the core's array runs; absent: all of them.
+    operators: Option<Vec<String>>,
     pe_array: toml::Spanned<toml::Table>,
     memory: Vec<toml::Spanned<toml::Table>>,
 }
@@ -919,6 +933,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
                 format!("another core already sits at {pos:?}"),
             );
         }
+        let operators = resolve_operators(diag, &span, &el, rc.operators);
         let pe_span = rc.pe_array.span();
         let pe_el = format!("pe_array of {el}");
         let pe_array = match diag.table::<RawPeArray>(rc.pe_array.into_inner(), &pe_el, &pe_span) {
@@ -989,6 +1004,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             id: cores.len(),
             name: rc.name,
             position: pos,
+            operators,
             pe_array,
             memories: memories.into_iter().map(|(m, _, _)| m).collect(),
         });
@@ -1004,6 +1020,45 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
         dram,
         overrides: Vec::new(),
     })
+}
+
+/// A core's `operators`: known names, no duplicates, not empty; absent means all.
+fn resolve_operators(
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+    names: Option<Vec<String>>,
+) -> Vec<OpKind> {
+    let Some(names) = names else {
+        return OpKind::ALL.to_vec();
+    };
+    if names.is_empty() {
+        diag.at(
+            span,
+            el,
+            "operators",
+            "lists no operator (leave it out for all)",
+        );
+    }
+    let mut ops = Vec::new();
+    for n in &names {
+        match OpKind::parse(n) {
+            Some(op) if ops.contains(&op) => {
+                diag.at(span, el, "operators", format!("'{n}' is listed twice"))
+            }
+            Some(op) => ops.push(op),
+            None => diag.at(
+                span,
+                el,
+                "operators",
+                format!(
+                    "'{n}' is not one of {}",
+                    OpKind::ALL.map(OpKind::name).join(", ")
+                ),
+            ),
+        }
+    }
+    ops
 }
 
 fn position(

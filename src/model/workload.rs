@@ -50,6 +50,15 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    pub const ALL: [OpKind; 6] = [
+        OpKind::Conv,
+        OpKind::Fc,
+        OpKind::SewAdd,
+        OpKind::SewOr,
+        OpKind::MaxPool,
+        OpKind::AvgPool,
+    ];
+
     const NAMES: [(&'static str, OpKind); 6] = [
         ("conv", OpKind::Conv),
         ("fc", OpKind::Fc),

@@ -348,6 +348,10 @@ impl<'a> AcceleratorInspection<'a> {
                 pe.inputs_per_pe, pe.reduction_dim, u.k, u.c, u.oy, u.ox, pe.accumulator_bits,
                 pe.mac_energy_fj, pe.sop_energy_fj, pe.other_op_energy_fj, pe.register_energy_fj_per_bit
             ));
+            if core.operators.len() < crate::model::OpKind::ALL.len() {
+                let ops: Vec<&str> = core.operators.iter().map(|o| o.name()).collect();
+                out.push_str(&format!("  runs only: {}\n", ops.join(", ")));
+            }
             let mut t = Table::new([
                 "memory",
                 "operands",

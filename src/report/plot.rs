@@ -796,3 +796,63 @@ pub fn pareto(
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
+
+/// A search's convergence: every evaluation's value (grey points) and the best found
+/// so far (a step line), against the evaluation index.
+pub fn convergence(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    points: &[(f64, f64)],
+    best: &[(f64, f64)],
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let ys = || points.iter().chain(best).map(|p| p.1);
+    let lo = ys().fold(f64::INFINITY, f64::min);
+    let hi = ys().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        let pad = (hi - lo) * 0.05;
+        (lo - pad, hi + pad)
+    } else if lo.is_finite() {
+        (lo * 0.9, lo * 1.1 + 1e-9)
+    } else {
+        (0.0, 1.0)
+    };
+    let n = points.iter().chain(best).map(|p| p.0).fold(1.0, f64::max);
+    let root = SVGBackend::new(path, (760, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..n, lo..hi)
+        .map_err(|x| e(x.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("evaluation")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    let grey = RGBColor(170, 170, 170);
+    chart
+        .draw_series(points.iter().map(|&p| Circle::new(p, 2, grey.filled())))
+        .map_err(|x| e(x.to_string()))?
+        .label("evaluated")
+        .legend(move |(x, y)| Circle::new((x + 7, y), 2, grey.filled()));
+    let color = LINE_COLORS[0];
+    chart
+        .draw_series(LineSeries::new(best.iter().copied(), color.stroke_width(2)))
+        .map_err(|x| e(x.to_string()))?
+        .label("best so far")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(x.to_string()))?;
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}

@@ -328,6 +328,22 @@ impl Schedule {
                 continue;
             }
             let layer = &self.workload.layers[t.layer];
+            let core = &self.accelerator.cores[t.core];
+            if !core.runs(layer.op) {
+                problems.push(
+                    Problem::new(
+                        &el,
+                        format!(
+                            "runs {} ({}) on {}, which does not run {}",
+                            layer.name,
+                            layer.op.name(),
+                            core.name,
+                            layer.op.name()
+                        ),
+                    )
+                    .field("core"),
+                );
+            }
             if t.block != layer.block {
                 problems.push(
                     Problem::new(

@@ -105,7 +105,60 @@ impl Allocation {
                 a.core_of_layer[l.id] = core;
             }
         }
+        a.check(workload, acc)?;
         Ok(a)
+    }
+
+    /// Every layer on a core that exists and runs its operator.
+    pub fn check(&self, workload: &Workload, acc: &Accelerator) -> Result<(), ScheduleError> {
+        if self.core_of_layer.len() != workload.layers.len() {
+            return Err(ScheduleError::Allocation(format!(
+                "names {} layers; the workload has {}",
+                self.core_of_layer.len(),
+                workload.layers.len()
+            )));
+        }
+        for (layer, &c) in workload.layers.iter().zip(&self.core_of_layer) {
+            let core = acc.cores.get(c).ok_or_else(|| {
+                ScheduleError::Allocation(format!(
+                    "puts {} on core #{c}, which does not exist",
+                    layer.name
+                ))
+            })?;
+            if !core.runs(layer.op) {
+                let ops: Vec<&str> = core.operators.iter().map(|o| o.name()).collect();
+                return Err(ScheduleError::Allocation(format!(
+                    "puts {} ({}) on {}, which runs only {}",
+                    layer.name,
+                    layer.op.name(),
+                    core.name,
+                    ops.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// As `--allocate` takes it: `block:N=CORE` for a block on one core, `LAYER=CORE`
+    /// for the layers of a block split over cores.
+    pub fn describe(&self, workload: &Workload, acc: &Accelerator) -> String {
+        let mut entries = Vec::new();
+        for b in 0..workload.num_blocks {
+            let layers: Vec<usize> = workload.block_layers(b).map(|l| l.id).collect();
+            let first = layers.first().map(|&l| self.core_of_layer[l]);
+            match first {
+                Some(c) if layers.iter().all(|&l| self.core_of_layer[l] == c) => {
+                    entries.push(format!("block:{b}={}", acc.cores[c].name));
+                }
+                _ => entries.extend(layers.iter().map(|&l| {
+                    format!(
+                        "{}={}",
+                        workload.layers[l].name, acc.cores[self.core_of_layer[l]].name
+                    )
+                })),
+            }
+        }
+        entries.join(",")
     }
 }
 
@@ -801,6 +854,7 @@ fn run(
             limit: MAX_TILES,
         });
     }
+    allocation.check(workload, accelerator)?;
     let graph = TileGraph::build(workload, &cuts, &allocation.core_of_layer);
     let ncores = accelerator.cores.len();
     let mut e = Engine {
