@@ -11,7 +11,7 @@ use crate::model::diag::{Collector, ModelError, SourceText};
 use crate::model::units::{human_bits, human_energy_pj, thousands};
 use crate::model::{Accelerator, HardwareOverrides, Size, Workload};
 use crate::report::Table;
-use crate::report::cost::Report;
+use crate::report::cost::{Report, StallCause};
 use crate::schedule::{Allocation, Eviction, ScheduleSpec, SchedulerOptions, schedule};
 use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
 use crate::validate::{self, Comparison};
@@ -90,6 +90,47 @@ struct RawExperiment {
     /// Also run the best schedule a genetic search finds (`explore --space search`).
     #[serde(default)]
     search: Option<SearchRequest>,
+    /// Also run the baseline and each schedule on the allocation a genetic search
+    /// finds for it (`stems allocate`).
+    #[serde(default)]
+    allocation_search: Option<AllocationSearchRequest>,
+}
+
+/// `allocation_search = { … }`: the genetic allocation search's options.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationSearchRequest {
+    #[serde(default = "default_allocation_budget")]
+    pub budget: usize,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_population")]
+    pub population: usize,
+    /// latency, energy or edp.
+    #[serde(default = "latency")]
+    pub objective: String,
+    /// layer or block.
+    #[serde(default = "layer")]
+    pub unit: String,
+}
+
+fn default_allocation_budget() -> usize {
+    2000
+}
+
+fn latency() -> String {
+    "latency".into()
+}
+
+fn layer() -> String {
+    "layer".into()
+}
+
+/// A checked `allocation_search`.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocationSearch {
+    pub options: crate::explore::allocate::AllocateOptions,
+    pub unit: crate::explore::allocate::Unit,
 }
 
 fn yes() -> bool {
@@ -175,6 +216,7 @@ pub struct Experiment {
     pub paper: Option<PaperFigures>,
     pub best_hybrid: Option<HybridRequest>,
     pub search: Option<SearchRequest>,
+    pub allocation_search: Option<AllocationSearch>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,7 +354,11 @@ impl Scenario {
             {
                 diag.at(&span, &el, "best_hybrid.evictions", "lists no policy");
             }
-            if rx.schedules.is_empty() && rx.best_hybrid.is_none() && rx.search.is_none() {
+            if rx.schedules.is_empty()
+                && rx.best_hybrid.is_none()
+                && rx.search.is_none()
+                && rx.allocation_search.is_none()
+            {
                 diag.at(
                     &span,
                     &el,
@@ -334,6 +380,10 @@ impl Scenario {
                     }
                 }
             });
+            let allocation_search = match &rx.allocation_search {
+                None => Some(None),
+                Some(q) => resolve_allocation_search(q, &mut diag, &span, &el).map(Some),
+            };
             let eviction = match rx.eviction.as_deref().map(str::parse) {
                 None => Some(crate::schedule::Eviction::default()),
                 Some(Ok(e)) => Some(e),
@@ -342,9 +392,19 @@ impl Scenario {
                     None
                 }
             };
-            if let (Some(accelerator), Some(baseline), Some(allocation), Some(eviction)) =
-                (accelerator, baseline, allocation, eviction)
-                && schedules.iter().all(Option::is_some)
+            if let (
+                Some(accelerator),
+                Some(baseline),
+                Some(allocation),
+                Some(eviction),
+                Some(allocation_search),
+            ) = (
+                accelerator,
+                baseline,
+                allocation,
+                eviction,
+                allocation_search,
+            ) && schedules.iter().all(Option::is_some)
             {
                 experiments.push(Experiment {
                     name: rx.name,
@@ -359,6 +419,7 @@ impl Scenario {
                     paper: rx.paper,
                     best_hybrid: rx.best_hybrid,
                     search: rx.search,
+                    allocation_search,
                 });
             }
         }
@@ -370,6 +431,60 @@ impl Scenario {
             sweeps,
         })
     }
+}
+
+/// Checks `allocation_search`: its objective and unit by name, its sizes in range.
+fn resolve_allocation_search(
+    q: &AllocationSearchRequest,
+    diag: &mut Collector,
+    span: &std::ops::Range<usize>,
+    el: &str,
+) -> Option<AllocationSearch> {
+    use crate::explore::search::Objective as Goal;
+    let objective = match q.objective.parse::<Goal>() {
+        Ok(o @ (Goal::Latency | Goal::Energy | Goal::Edp)) => Some(o),
+        _ => {
+            let m = format!("'{}' is not latency, energy or edp", q.objective);
+            diag.at(span, el, "allocation_search.objective", m);
+            None
+        }
+    };
+    let unit = match q.unit.parse() {
+        Ok(u) => Some(u),
+        Err(m) => {
+            diag.at(span, el, "allocation_search.unit", m);
+            None
+        }
+    };
+    for (field, ok) in [
+        (
+            "allocation_search.budget",
+            (1..=1_000_000).contains(&q.budget),
+        ),
+        (
+            "allocation_search.population",
+            (2..=4096).contains(&q.population),
+        ),
+    ] {
+        if !ok {
+            diag.at(
+                span,
+                el,
+                field,
+                "out of range (budget 1..=1000000, population 2..=4096)",
+            );
+        }
+    }
+    let options = crate::explore::allocate::AllocateOptions {
+        budget: q.budget,
+        seed: q.seed,
+        population: q.population,
+        objective: objective?,
+    };
+    Some(AllocationSearch {
+        options,
+        unit: unit?,
+    })
 }
 
 /// Reads one `[[sweep]]`, checking its sizes, overrides, axes and schedules against its
@@ -474,6 +589,8 @@ pub struct RunResult {
     pub origin: String,
     pub eviction: Eviction,
     pub schedule: String,
+    /// Layer-to-core allocation, as `--allocate` takes it.
+    pub allocation: String,
     pub predicted: Report,
     /// The simulator's report, when the experiment asks for it and the schedule
     /// verified.
@@ -513,6 +630,8 @@ pub enum RunError {
     Schedule(#[from] crate::schedule::ScheduleError),
     #[error(transparent)]
     Sim(#[from] crate::sim::SimError),
+    #[error("allocation search: {0}")]
+    Allocation(String),
 }
 
 /// Runs every experiment: the baseline and each schedule, analytically and (if asked)
@@ -525,7 +644,13 @@ pub fn run(
     for x in &scenario.experiments {
         let mut mapper = Mapper::new(&x.accelerator);
         let mut runs: Vec<RunResult> = Vec::new();
-        for (origin, eviction, spec) in runs_of(x)? {
+        for Run {
+            origin,
+            eviction,
+            spec,
+            allocation,
+        } in runs_of(x)?
+        {
             let options = SchedulerOptions {
                 prefetch: x.prefetch,
                 objective: Objective::Energy,
@@ -535,7 +660,7 @@ pub fn run(
                 &x.workload,
                 &x.accelerator,
                 &spec,
-                &x.allocation,
+                &allocation,
                 options,
                 &mut mapper,
             )?;
@@ -570,6 +695,7 @@ pub fn run(
                 origin,
                 eviction,
                 schedule: spec.to_string(),
+                allocation: allocation.describe(&x.workload, &x.accelerator),
                 dram_reduction: base_dram as f64 / predicted.dram_bits.total.max(1) as f64,
                 energy_reduction: base_energy / predicted.energy_pj.total,
                 predicted,
@@ -601,13 +727,71 @@ impl Experiment {
         1 + self.schedules.len()
             + self.best_hybrid.as_ref().map_or(0, |h| h.evictions.len())
             + usize::from(self.search.is_some())
+            + self
+                .allocation_search
+                .map_or(0, |_| 1 + self.schedules.len())
     }
 }
 
-/// What an experiment runs, in order: (origin, policy, schedule). The baseline and the
-/// given schedules use the experiment's policy; the best hybrid is found under each
-/// requested policy; the searched best under the search's.
-fn runs_of(x: &Experiment) -> Result<Vec<(String, Eviction, ScheduleSpec)>, RunError> {
+/// One run of an experiment: where its schedule comes from, the policy, the schedule
+/// and the allocation.
+struct Run {
+    origin: String,
+    eviction: Eviction,
+    spec: ScheduleSpec,
+    allocation: Allocation,
+}
+
+/// What an experiment runs, in order. The baseline and the given schedules use the
+/// experiment's policy and allocation; the best hybrid is found under each requested
+/// policy; the searched best under the search's; then the baseline and the given
+/// schedules again on the allocation the allocation search finds for each.
+fn runs_of(x: &Experiment) -> Result<Vec<Run>, RunError> {
+    let mut runs = schedule_runs(x)?
+        .into_iter()
+        .map(|(origin, eviction, spec)| Run {
+            origin,
+            eviction,
+            spec,
+            allocation: x.allocation.clone(),
+        })
+        .collect::<Vec<_>>();
+    if let Some(q) = &x.allocation_search {
+        use crate::explore::allocate::{AllocationSpace, allocate, best};
+        let space = AllocationSpace::new(&x.workload, &x.accelerator, q.unit)
+            .map_err(|e| RunError::Allocation(e.to_string()))?;
+        let options = SchedulerOptions {
+            prefetch: x.prefetch,
+            objective: Objective::Energy,
+            eviction: x.eviction,
+        };
+        for spec in std::iter::once(&x.baseline).chain(&x.schedules) {
+            let found = allocate(
+                &x.workload,
+                &x.accelerator,
+                spec,
+                &space,
+                q.options,
+                options,
+                |_| {},
+            );
+            if let Some(b) = best(&found, q.options.objective) {
+                runs.push(Run {
+                    origin: format!("GA allocation ({:?})", q.options.objective).to_lowercase(),
+                    eviction: x.eviction,
+                    spec: spec.clone(),
+                    allocation: Allocation {
+                        core_of_layer: found[b].core_of_layer.clone(),
+                    },
+                });
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// The schedules an experiment runs on its own allocation: (origin, policy, schedule).
+fn schedule_runs(x: &Experiment) -> Result<Vec<(String, Eviction, ScheduleSpec)>, RunError> {
     let mut runs = vec![("baseline".to_string(), x.eviction, x.baseline.clone())];
     runs.extend(
         x.schedules
@@ -670,6 +854,53 @@ fn runs_of(x: &Experiment) -> Result<Vec<(String, Eviction, ScheduleSpec)>, RunE
         }
     }
     Ok(runs)
+}
+
+/// For an experiment whose runs use several cores: latency, energy, NoC traffic and
+/// the PE arrays' stall cycles by cause (measured when simulated), and each run's
+/// allocation. Empty when every run keeps to one core.
+fn render_cores(x: &ExperimentResult) -> String {
+    let multi = |r: &RunResult| r.allocation.contains(',') || r.predicted.noc_bits > 0;
+    if !x.runs.iter().any(multi) {
+        return String::new();
+    }
+    let mut head = vec![
+        "run".to_string(),
+        "schedule".into(),
+        "latency (cycles)".into(),
+        "energy".into(),
+        "NoC traffic".into(),
+    ];
+    head.extend(StallCause::ALL.iter().map(|c| c.name().to_string()));
+    let mut t = Table::new(head);
+    for r in &x.runs {
+        let shown = r.measured.as_ref().unwrap_or(&r.predicted);
+        let mut row = vec![
+            format!("{} ({})", r.origin, shown.source),
+            r.schedule.clone(),
+            thousands(shown.latency_cycles),
+            human_energy_pj(shown.energy_pj.total),
+            human_bits(shown.noc_bits),
+        ];
+        row.extend(StallCause::ALL.iter().map(|c| {
+            thousands(
+                shown
+                    .stall_cycles_by_cause
+                    .get(c.name())
+                    .copied()
+                    .unwrap_or(0),
+            )
+        }));
+        t.row(row);
+    }
+    let mut out = format!(
+        "\nby core: latency, NoC traffic and PE-array stall cycles by cause (all cores)\n{}",
+        t.render()
+    );
+    for r in x.runs.iter().filter(|r| multi(r)) {
+        out.push_str(&format!("{} {}: {}\n", r.origin, r.schedule, r.allocation));
+    }
+    out
 }
 
 impl ScenarioResult {
@@ -743,6 +974,7 @@ impl ScenarioResult {
                 ]);
             }
             out.push_str(&t.render());
+            out.push_str(&render_cores(x));
             for r in x.runs.iter().filter(|r| r.violation.is_some()) {
                 out.push_str(&format!(
                     "{} failed verification: {}\n",

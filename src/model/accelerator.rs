@@ -309,6 +309,22 @@ pub struct Noc {
     pub link_bw_bits: u64,
     pub hop_latency_cycles: u64,
     pub energy_fj_per_bit_per_hop: f64,
+    /// Links with their own bandwidth.
+    #[serde(default)]
+    pub links: Vec<NocLink>,
+}
+
+/// A mesh link with its own bandwidth (both directions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NocLink {
+    pub between: [[u32; 2]; 2],
+    pub bw_bits: u64,
+}
+
+impl NocLink {
+    fn joins(&self, a: [u32; 2], b: [u32; 2]) -> bool {
+        self.between == [a, b] || self.between == [b, a]
+    }
 }
 
 impl Noc {
@@ -328,6 +344,14 @@ impl Noc {
             at = next;
         }
         links
+    }
+
+    /// Bits per cycle of the link from node `a` to its neighbour `b`.
+    pub fn link_bw(&self, a: [u32; 2], b: [u32; 2]) -> u64 {
+        self.links
+            .iter()
+            .find(|l| l.joins(a, b))
+            .map_or(self.link_bw_bits, |l| l.bw_bits)
     }
 
     /// Hops of the XY route from `a` to `b`.
@@ -766,6 +790,16 @@ struct RawNoc {
     link_bw_bits: i64,
     hop_latency_cycles: i64,
     energy_fj_per_bit_per_hop: f64,
+    /// Links whose bandwidth differs from `link_bw_bits` (both directions).
+    #[serde(default)]
+    link: Vec<RawLink>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    between: [[i64; 2]; 2],
+    bw_bits: i64,
 }
 
 #[derive(Deserialize)]
@@ -835,7 +869,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
         bounded(diag, &noc_span, el, "mesh", rn.mesh[0], (1, MAX_MESH_SIDE)) as u32,
         bounded(diag, &noc_span, el, "mesh", rn.mesh[1], (1, MAX_MESH_SIDE)) as u32,
     ];
-    let noc = Noc {
+    let mut noc = Noc {
         mesh,
         link_bw_bits: bounded(
             diag,
@@ -860,7 +894,29 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             "energy_fj_per_bit_per_hop",
             rn.energy_fj_per_bit_per_hop,
         ),
+        links: Vec::new(),
     };
+    for (i, l) in rn.link.iter().enumerate() {
+        let el = format!("noc.link #{}", i + 1);
+        let node = |diag: &mut Collector, p: [i64; 2]| position(diag, &noc_span, &el, p, mesh);
+        let (a, b) = (node(diag, l.between[0]), node(diag, l.between[1]));
+        if Noc::hops(a, b) != 1 {
+            diag.at(
+                &noc_span,
+                &el,
+                "between",
+                format!("{a:?} and {b:?} are not neighbours on the mesh"),
+            );
+        }
+        if noc.links.iter().any(|x| x.joins(a, b)) {
+            diag.at(&noc_span, &el, "between", "this link is listed twice");
+        }
+        let bw = bounded(diag, &noc_span, &el, "bw_bits", l.bw_bits, BANDWIDTH);
+        noc.links.push(NocLink {
+            between: [a, b],
+            bw_bits: bw,
+        });
+    }
 
     let dram_span = raw.dram.span();
     let rd = raw.dram.into_inner();

@@ -400,8 +400,8 @@ impl Component for MeshNoc {
         let mut min_end = route.flow_end;
         let mut first_start = ready;
         let mut waited_total = 0;
-        let duration = route.bits.div_ceil(self.params.link_bw_bits);
         for (i, link) in path.iter().enumerate() {
+            let duration = route.bits.div_ceil(self.params.link_bw(link.0, link.1));
             let port = self.links.entry(*link).or_default();
             let (s, e, w) = port.reserve(ready, duration, min_end);
             if i == 0 {

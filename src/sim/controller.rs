@@ -20,7 +20,7 @@
 //! and that everything allocated is freed.
 
 use super::SimError;
-use super::copies::CopyReads;
+use super::copies::Handoffs;
 use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route, StallCause};
 use super::program::{FillTarget, PassWork, TileProgram};
@@ -115,12 +115,24 @@ struct Lane {
 
 #[derive(Debug, Clone, Copy)]
 enum Owner {
-    /// A transfer of a lane, the object it moves and, for a move from another core's
-    /// SRAM, that core and the tile whose actions hold the move.
-    Lane(LaneKind, ObjectId, Option<(usize, TileId)>),
+    /// A transfer of a lane.
+    Lane(LaneTransfer),
     /// A fill for the prepared pass with this sequence number.
     Fill(u64),
     Write,
+}
+
+/// A lane's transfer, as its completion needs it.
+#[derive(Debug, Clone, Copy)]
+struct LaneTransfer {
+    kind: LaneKind,
+    tile: TileId,
+    object: ObjectId,
+    /// The core whose SRAM it reads, when that is another core's.
+    remote_source: Option<usize>,
+    /// Between two cores' SRAMs (a move over the NoC).
+    move_between_cores: bool,
+    to: Location,
 }
 
 /// Passes whose fills may be in flight ahead of the array (a DMA queue's depth).
@@ -183,8 +195,9 @@ pub struct Controller {
     pub mem: SramMap,
     /// Transfers of each object in flight (a free waits for them).
     object_in_flight: HashMap<ObjectId, usize>,
-    /// Moves out of this core's copies, and which have landed (a free waits for them).
-    copy_reads: CopyReads,
+    /// Reads of this core's copies by other cores, and writes to DRAM by any core, and
+    /// which have landed (frees and DRAM reads wait for them).
+    handoffs: Handoffs,
     /// Traced transfers in flight: route tag → (label, bits); drawn when they land.
     trace_labels: HashMap<u64, (String, u64)>,
     /// When each transfer track of the trace is next free (transfers overlap, so
@@ -233,7 +246,7 @@ impl Controller {
             .collect();
         let n = tiles.len();
         let capacity = schedule.accelerator.cores[core].global_sram().size_bits;
-        let copy_reads = CopyReads::new(&schedule, core);
+        let handoffs = Handoffs::new(&schedule, core);
         Self {
             name: format!("{}.controller", schedule.accelerator.cores[core].name),
             core,
@@ -269,7 +282,7 @@ impl Controller {
             },
             computing: None,
             object_in_flight: HashMap::new(),
-            copy_reads,
+            handoffs,
             trace_labels: HashMap::new(),
             transfer_tracks: Vec::new(),
             timeline: None,
@@ -335,11 +348,11 @@ impl Controller {
         }
     }
 
-    /// The hops between this core's SRAM and the DRAM: the DRAM port, and the mesh
-    /// between the DRAM's node and this core's when they differ.
-    fn dram(&self, write: bool) -> Vec<Hop> {
+    /// The hops between `core`'s SRAM and the DRAM: the DRAM port, and the mesh between
+    /// the DRAM's node and the core's when they differ.
+    fn dram(&self, core: usize, write: bool) -> Vec<Hop> {
         let acc = &self.schedule.accelerator;
-        let (dram_at, core_at) = (acc.dram.position, acc.cores[self.core].position);
+        let (dram_at, core_at) = (acc.dram.position, acc.cores[core].position);
         let port = Hop {
             component: self.ids.dram,
             kind: if write {
@@ -465,7 +478,7 @@ impl Controller {
                     return Ok(Waiting::ObjectBusy);
                 }
                 // A copy stays for its reads scheduled before the free: readers on
-                // this core, and moves to other cores (`CopyReads`). The after actions
+                // this core, and other cores' transfers out of it (`Handoffs`). The after actions
                 // of a core's last tile stand for the end of the schedule: their frees
                 // wait for every read.
                 let limit = match kind {
@@ -474,8 +487,8 @@ impl Controller {
                     LaneKind::After => tile_id + 1,
                 };
                 if self
-                    .copy_reads
-                    .pending(&self.schedule, self.core, *object, limit, &self.done)
+                    .handoffs
+                    .copy_pending(&self.schedule, self.core, *object, limit, &self.done)
                 {
                     return Ok(Waiting::Writers);
                 }
@@ -496,6 +509,22 @@ impl Controller {
                 Ok(Waiting::No)
             }
             Action::Transfer(t) => self.start_transfer(kind, tile_id, t, now, out),
+        }
+    }
+
+    /// Tells the cores that may wait on a landed transfer: the core whose copy it read,
+    /// and every core (this one included) that the data's arrival concerns.
+    fn hand_off(&mut self, lt: LaneTransfer, now: Cycle, out: &mut Outbox) {
+        let (tile, object, to) = (lt.tile, lt.object, lt.to);
+        if let Some(from) = lt.remote_source {
+            let ctl = self.ids.controllers[from];
+            out.send(now, ctl, Message::CopyRead { tile, object });
+        }
+        self.handoffs.landed(tile, object, to);
+        for (core, &ctl) in self.ids.controllers.iter().enumerate() {
+            if core != self.core {
+                out.send(now, ctl, Message::Landed { tile, object, to });
+            }
         }
     }
 
@@ -595,6 +624,11 @@ impl Controller {
                 return Ok(Waiting::Writers);
             }
         }
+        // Data read from DRAM or another core's SRAM must have been put there first
+        // (by any core).
+        if !self.handoffs.source_ready(t, tile_id) {
+            return Ok(Waiting::Writers);
+        }
         let class = self.schedule.objects[t.object].class;
         let at = |c: &Self, core: usize, write: bool| {
             let addr = c.mem.start_of(t.object);
@@ -609,10 +643,10 @@ impl Controller {
         };
         let hops = match (t.from, t.to) {
             (Location::Dram, Location::Sram { core }) => {
-                [self.dram(false), vec![at(self, core, true)]].concat()
+                [self.dram(core, false), vec![at(self, core, true)]].concat()
             }
             (Location::Sram { core }, Location::Dram) => {
-                [vec![at(self, core, false)], self.dram(true)].concat()
+                [vec![at(self, core, false)], self.dram(core, true)].concat()
             }
             (Location::Sram { core: a }, Location::Sram { core: b }) => {
                 let pa = self.schedule.accelerator.cores[a].position;
@@ -648,13 +682,20 @@ impl Controller {
             bits,
             "transfer issued"
         );
-        let moved_from = match (t.from, t.to) {
-            (Location::Sram { core: a }, Location::Sram { core: b }) if a != b => {
-                Some((a, tile_id))
-            }
-            _ => None,
-        };
-        let owner = Owner::Lane(kind, t.object, moved_from);
+        let owner = Owner::Lane(LaneTransfer {
+            kind,
+            tile: tile_id,
+            object: t.object,
+            remote_source: match t.from {
+                Location::Sram { core } if core != self.core => Some(core),
+                _ => None,
+            },
+            move_between_cores: matches!(
+                (t.from, t.to),
+                (Location::Sram { core: a }, Location::Sram { core: b }) if a != b
+            ),
+            to: t.to,
+        });
         let tag = self.issue(out, owner, (bits, bits), class, hops);
         if let Some(label) = label {
             self.trace_labels.insert(tag, (label, bits));
@@ -780,7 +821,7 @@ impl Controller {
                 let hops = match f.target {
                     FillTarget::StreamArea => {
                         let addr = c.staging_address(oi);
-                        let mut hops = self.dram(false);
+                        let mut hops = self.dram(self.core, false);
                         hops.push(self.sram(self.core, HopKind::SramWrite { addr }));
                         hops
                     }
@@ -834,10 +875,10 @@ impl Controller {
                     self.sram(self.core, HopKind::SramWrite { addr }),
                     self.sram(self.core, HopKind::SramRead { addr }),
                 ];
-                hops.extend(self.dram(true));
+                hops.extend(self.dram(self.core, true));
                 hops
             } else {
-                let mut hops = self.dram(false);
+                let mut hops = self.dram(self.core, false);
                 hops.push(self.sram(self.core, HopKind::SramWrite { addr }));
                 hops.push(self.sram(self.core, HopKind::SramRead { addr }));
                 hops
@@ -949,7 +990,7 @@ impl Controller {
                     self.sram(self.core, HopKind::SramWrite { addr }),
                     self.sram(self.core, HopKind::SramRead { addr }),
                 ];
-                hops.extend(self.dram(true));
+                hops.extend(self.dram(self.core, true));
                 hops
             } else {
                 let addr = self.address(&[st.tile.output], c.cursor[oi]);
@@ -1194,11 +1235,9 @@ impl Component for Controller {
                 };
                 record.map_err(|e| SimError::Internal(format!("{}: {e}", self.name)))?;
                 match owner {
-                    Owner::Lane(kind, object, moved_from) => {
-                        if let Some((from, tile)) = moved_from {
-                            let ctl = self.ids.controllers[from];
-                            out.send(now, ctl, Message::CopyRead { tile, object });
-                        }
+                    Owner::Lane(lt) => {
+                        let (kind, object) = (lt.kind, lt.object);
+                        self.hand_off(lt, now, out);
                         if let Some((label, bits)) = self.trace_labels.remove(&tag) {
                             self.trace_transfer(&label, issued, now, bits, out);
                         }
@@ -1207,7 +1246,7 @@ impl Component for Controller {
                             LaneKind::After => &mut self.after,
                         };
                         lane.in_flight -= 1;
-                        lane.last_over_noc = moved_from.is_some();
+                        lane.last_over_noc = lt.move_between_cores;
                         if let Some(n) = self.object_in_flight.get_mut(&object) {
                             *n -= 1;
                         }
@@ -1246,7 +1285,8 @@ impl Component for Controller {
                     self.done_at[tile] = now;
                 }
             }
-            Message::CopyRead { tile, object } => self.copy_reads.landed(tile, object),
+            Message::CopyRead { tile, object } => self.handoffs.copy_read(tile, object),
+            Message::Landed { tile, object, to } => self.handoffs.landed(tile, object, to),
             other => {
                 return Err(SimError::Internal(format!("{} got {other:?}", self.name)));
             }

@@ -1,54 +1,93 @@
-//! When a core may free its copy of an object that other cores read.
+//! Data handed between cores through SRAM copies and DRAM: when a core may free its
+//! copy of an object other cores read, and when a core may read data that a transfer
+//! of another core puts in place.
 //!
-//! A tile on another core never reads this core's SRAM directly: the scheduler moves
-//! the data over the NoC first (a `Move` in the reader's before actions, issued by the
-//! reader's controller). So a free here must wait for the moves out of this copy that
-//! the schedule puts before it, and for the readers on this core, but not for readers
-//! on other cores, which read their own copy. Waiting for those too would tie the
-//! producer core to the consumer's compute and undo layer pipelining.
+//! A core's controller issues the transfers of its own tiles, some of which read
+//! another core's SRAM (a move to this core, or a write-back of a copy another core
+//! holds) or DRAM. On one core the lanes order every write before the reads the
+//! schedule puts after it; across cores nothing else does, so:
+//! - a free of this core's copy waits for the transfers out of it that other cores
+//!   issue for tiles scheduled before the free (they report back with `CopyRead`), and
+//!   for this core's own readers; not for other cores' readers, which read their own
+//!   copy — waiting for them would tie the producer to the consumer's compute and undo
+//!   layer pipelining;
+//! - a transfer that reads DRAM, or another core's SRAM, waits for the transfers that
+//!   put the object there in tiles scheduled earlier, on any core (they are announced
+//!   with `Landed`).
 
-use crate::schedule::{Action, Location, Schedule};
+use crate::schedule::{Action, Location, Schedule, Transfer};
 use crate::tiling::graph::{ObjectId, TileId};
 use std::collections::{HashMap, HashSet};
 
-/// One core's view of the moves that read its copies.
+/// One core's view of the hand-offs its transfers take part in.
 #[derive(Debug, Default)]
-pub struct CopyReads {
-    /// Object → the tiles (in schedule order) whose actions move it out of this core.
-    moves_out: HashMap<ObjectId, Vec<TileId>>,
-    /// (tile, object) moves out of this core that have landed at their destination.
-    landed: HashSet<(TileId, ObjectId)>,
+pub struct Handoffs {
+    /// Object → tiles of other cores whose transfers read this core's copy.
+    reads_of_copy: HashMap<ObjectId, Vec<TileId>>,
+    /// (tile, object) reads of this core's copy that have landed.
+    read: HashSet<(TileId, ObjectId)>,
+    /// (object, place) read from DRAM or across cores → the tiles (any core) whose
+    /// transfers put the object there.
+    arrivals: HashMap<(ObjectId, Location), Vec<TileId>>,
+    /// (tile, object, place) arrivals that have landed.
+    landed: HashSet<(TileId, ObjectId, Location)>,
 }
 
-impl CopyReads {
+/// Whether a transfer of a tile on `issuer` reads data another core's lanes put in
+/// place: from DRAM, or from another core's SRAM.
+fn reads_handed_over(t: &Transfer, issuer: usize) -> bool {
+    match t.from {
+        Location::Dram => true,
+        Location::Sram { core } => core != issuer,
+    }
+}
+
+impl Handoffs {
     pub fn new(schedule: &Schedule, core: usize) -> Self {
-        let mut moves_out: HashMap<ObjectId, Vec<TileId>> = HashMap::new();
-        for st in &schedule.tiles {
-            for action in st.before.iter().chain(&st.after) {
-                if let Action::Transfer(t) = action
-                    && let (Location::Sram { core: from }, Location::Sram { core: to }) =
-                        (t.from, t.to)
-                    && from == core
-                    && to != core
-                {
-                    moves_out.entry(t.object).or_default().push(st.tile.id);
-                }
+        let transfers = || {
+            schedule.tiles.iter().flat_map(|st| {
+                st.before
+                    .iter()
+                    .chain(&st.after)
+                    .filter_map(move |a| match a {
+                        Action::Transfer(t) => Some((st.tile.id, st.tile.core, t)),
+                        _ => None,
+                    })
+            })
+        };
+        let mut h = Self::default();
+        for (tile, issuer, t) in transfers() {
+            if t.from == (Location::Sram { core }) && issuer != core {
+                h.reads_of_copy.entry(t.object).or_default().push(tile);
+            }
+            if issuer == core && reads_handed_over(t, issuer) {
+                h.arrivals.entry((t.object, t.from)).or_default();
             }
         }
-        Self {
-            moves_out,
-            landed: HashSet::new(),
+        for (tile, _, t) in transfers() {
+            if let Some(tiles) = h.arrivals.get_mut(&(t.object, t.to)) {
+                tiles.push(tile);
+            }
         }
+        h
     }
 
-    /// A move of `object` out of this core, in `tile`'s actions, has landed.
-    pub fn landed(&mut self, tile: TileId, object: ObjectId) {
-        self.landed.insert((tile, object));
+    /// A transfer of `tile` read `object` out of this core's copy, and has landed.
+    pub fn copy_read(&mut self, tile: TileId, object: ObjectId) {
+        self.read.insert((tile, object));
+    }
+
+    /// A transfer of `tile` put `object` at `to`.
+    pub fn landed(&mut self, tile: TileId, object: ObjectId, to: Location) {
+        if self.arrivals.contains_key(&(object, to)) {
+            self.landed.insert((tile, object, to));
+        }
     }
 
     /// Whether this core's copy of `object` must stay for a read scheduled before
-    /// `limit`: a reader on this core not done yet, or a move out not landed yet.
-    pub fn pending(
+    /// `limit`: a reader on this core not done yet, or another core's transfer out of
+    /// it not landed yet.
+    pub fn copy_pending(
         &self,
         schedule: &Schedule,
         core: usize,
@@ -60,11 +99,22 @@ impl CopyReads {
             .readers
             .iter()
             .any(|&r| r < limit && !done[r] && schedule.tiles[r].tile.core == core);
-        let move_out = self.moves_out.get(&object).is_some_and(|tiles| {
+        let read_out = self.reads_of_copy.get(&object).is_some_and(|tiles| {
             tiles
                 .iter()
-                .any(|&m| m < limit && !done[m] && !self.landed.contains(&(m, object)))
+                .any(|&m| m < limit && !self.read.contains(&(m, object)))
         });
-        local_reader || move_out
+        local_reader || read_out
+    }
+
+    /// Whether `t`, a transfer of `tile` on this core, may read its source: every
+    /// transfer that puts the object there in an earlier tile has landed (only for
+    /// sources other lanes fill: DRAM and other cores' SRAM).
+    pub fn source_ready(&self, t: &Transfer, tile: TileId) -> bool {
+        self.arrivals.get(&(t.object, t.from)).is_none_or(|tiles| {
+            tiles
+                .iter()
+                .all(|&w| w >= tile || self.landed.contains(&(w, t.object, t.from)))
+        })
     }
 }

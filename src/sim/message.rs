@@ -174,10 +174,17 @@ pub enum Message {
     TileDone {
         tile: TileId,
     },
-    /// A move of `object` out of the receiving core's SRAM, in `tile`'s actions, has
-    /// landed at its destination (sent to the source core's controller).
+    /// A transfer of `object` out of the receiving core's SRAM, in `tile`'s actions, has
+    /// landed (sent by the issuing core to the source core's controller).
     CopyRead {
         tile: TileId,
         object: crate::tiling::graph::ObjectId,
+    },
+    /// A transfer of `object` to `to`, in `tile`'s actions, has landed (sent to every
+    /// other core's controller).
+    Landed {
+        tile: TileId,
+        object: crate::tiling::graph::ObjectId,
+        to: crate::schedule::Location,
     },
 }

@@ -128,11 +128,11 @@ impl Ports {
         bits: u64,
         upstream: Flow,
     ) -> Flow {
-        let duration = bits.div_ceil(noc.link_bw_bits);
         let mut ready = upstream.start;
         let mut min_end = upstream.end;
         let mut first = None;
         for link in noc.xy_path(from, to) {
+            let duration = bits.div_ceil(noc.link_bw(link.0, link.1));
             let cal = self.links.entry(link).or_default();
             // Held until the upstream data has all passed (at least `duration`).
             let start = cal.first_fit(ready, duration.max(min_end.saturating_sub(ready)));
@@ -179,6 +179,7 @@ mod tests {
             link_bw_bits: 64,
             hop_latency_cycles: 1,
             energy_fj_per_bit_per_hop: 0.0,
+            links: Vec::new(),
         }
     }
 
