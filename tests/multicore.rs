@@ -115,3 +115,58 @@ fn dram_traffic_of_a_core_away_from_the_dram_node_crosses_the_mesh() {
     assert_eq!(home.predicted.noc_bits, 0);
     assert_eq!(home.predicted.energy_pj.noc, 0.0);
 }
+
+/// Whether some core reads from DRAM an object another core wrote there.
+fn reloads_across_cores(s: &Schedule) -> bool {
+    use stems::schedule::{Action, Location};
+    let transfers = |core_is: &dyn Fn(usize) -> bool| {
+        s.tiles
+            .iter()
+            .filter(|t| core_is(t.tile.core))
+            .flat_map(|t| t.before.iter().chain(&t.after))
+            .filter_map(|a| match a {
+                Action::Transfer(x) => Some(x),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    (0..s.accelerator.cores.len()).any(|c| {
+        let reads = transfers(&|k| k == c);
+        let others = transfers(&|k| k != c);
+        reads.iter().any(|r| {
+            r.from == Location::Dram
+                && others
+                    .iter()
+                    .any(|w| w.object == r.object && w.to == Location::Dram)
+        })
+    })
+}
+
+#[test]
+fn data_handed_between_cores_through_dram_and_copies_is_waited_for() {
+    // At 2 KiB per core the three layers spill, so data crosses cores through DRAM
+    // (one core spills, another reloads) and through copies another core writes back.
+    // Without the hand-off waits (sim/copies.rs) these runs fail verification:
+    // "transfer source not valid" (a reload before the other core's spill landed) or
+    // "data lost" (a copy freed while another core still reads it).
+    let acc = mesh("2KiB");
+    for (spec, allocate) in [
+        ("TB-LF", "conv_b=core1,pool=core2"),
+        ("2T-LF,ST-LBL", "conv_a=core3,pool=core1"),
+        ("ST-LBL", "conv_b=core1"),
+    ] {
+        let s = plan(&acc, TINY, spec, allocate);
+        let crosses_dram = reloads_across_cores(&s);
+        let p = s.predicted.clone();
+        let m = run(s);
+        assert!(m.verification.verified, "{spec} {allocate}");
+        assert_eq!(m.report.dram_bits, p.dram_bits, "{spec} {allocate}");
+        assert_eq!(m.report.noc_bits, p.noc_bits, "{spec} {allocate}");
+        if spec == "TB-LF" {
+            assert!(
+                crosses_dram,
+                "a core reloads what another core wrote to DRAM"
+            );
+        }
+    }
+}

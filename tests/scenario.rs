@@ -283,3 +283,74 @@ simulate = true
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_scenario_runs_each_schedule_again_on_the_allocation_the_search_finds() {
+    let dir = std::env::temp_dir().join(format!("stems-alloc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("alloc.toml");
+    let models = std::env::current_dir().expect("cwd").join("models");
+    let write = |extra: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                r#"name = "alloc"
+[[experiment]]
+name = "tiny on four cores"
+workload = "{m}/workloads/tiny_fused.toml"
+hardware = "{m}/hardware/mesh_2x2.toml"
+gb = "16KiB"
+baseline = "TB-LF"
+schedules = ["ST-LBL"]
+simulate = true
+{extra}
+"#,
+                m = models.display()
+            ),
+        )
+        .expect("write");
+    };
+    write("allocation_search = { budget = 40, seed = 1 }");
+    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.experiments[0].run_count(), 4);
+    let r = run(&s, |_, _| {}).expect("runs");
+    let runs = &r.experiments[0].runs;
+    assert_eq!(runs.len(), 4);
+    for (single, searched) in [(&runs[0], &runs[2]), (&runs[1], &runs[3])] {
+        assert_eq!(single.schedule, searched.schedule);
+        assert!(
+            searched.origin.starts_with("ga allocation"),
+            "{}",
+            searched.origin
+        );
+        assert!(
+            searched.predicted.latency_cycles <= single.predicted.latency_cycles,
+            "the search starts from one core"
+        );
+        assert!(searched.verification.as_ref().is_some_and(|v| v.verified));
+    }
+    assert!(runs[2].allocation.contains("core1") || runs[2].allocation.contains("core2"));
+    let table = r.render_table();
+    assert!(table.contains("by core"), "{table}");
+    assert!(table.contains("noc_link"), "{table}");
+    for (extra, field) in [
+        (
+            "allocation_search = { objective = \"dram_bits\" }",
+            "allocation_search.objective",
+        ),
+        (
+            "allocation_search = { unit = \"tile\" }",
+            "allocation_search.unit",
+        ),
+        (
+            "allocation_search = { budget = 0 }",
+            "allocation_search.budget",
+        ),
+        ("allocation_search = { seeds = 1 }", "seeds"),
+    ] {
+        write(extra);
+        let e = Scenario::load(&path).expect_err(extra).to_string();
+        assert!(e.contains(field), "{extra}: {e}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

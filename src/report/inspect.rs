@@ -386,6 +386,12 @@ impl<'a> AcceleratorInspection<'a> {
             "\nNoC: {}×{} mesh, {} b/cycle links, {} cycles per hop, {} fJ/bit/hop\n",
             n.mesh[0], n.mesh[1], n.link_bw_bits, n.hop_latency_cycles, n.energy_fj_per_bit_per_hop
         ));
+        for l in &n.links {
+            out.push_str(&format!(
+                "  link {:?} ↔ {:?}: {} b/cycle\n",
+                l.between[0], l.between[1], l.bw_bits
+            ));
+        }
         let d = &acc.dram;
         out.push_str(&format!(
             "DRAM at mesh {:?}: single port, {} b/cycle, {} cycles latency, {} cycles read/write turnaround, read {} fJ/bit, write {} fJ/bit\n",
