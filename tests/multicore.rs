@@ -74,6 +74,9 @@ fn a_consumer_core_starts_before_its_producer_layer_finishes() {
     // Features crossed the mesh, and the two halves count the same link traffic.
     assert!(p.noc_bits > 0);
     assert_eq!(m.report.noc_bits, p.noc_bits);
+    // The busiest link's occupancy: link by link, the same bookings in both halves.
+    assert!(p.noc_busy_cycles > 0);
+    assert_eq!(m.report.noc_busy_cycles, p.noc_busy_cycles);
     assert_eq!(m.report.dram_bits, p.dram_bits);
     let (pe, me) = (p.energy_pj.noc, m.report.energy_pj.noc);
     assert!(pe > 0.0 && (pe - me).abs() <= 1e-9 * pe, "{pe} vs {me}");

@@ -321,6 +321,9 @@ pub struct Report {
     /// Bits the NoC's links carried: each transfer's bits times the links it crossed.
     #[serde(default)]
     pub noc_bits: u64,
+    /// Cycles the busiest NoC link was occupied.
+    #[serde(default)]
+    pub noc_busy_cycles: u64,
     pub latency_cycles: u64,
     /// Cycles the PE arrays spend computing (passes, including fill/drain).
     pub busy_cycles: u64,
@@ -350,6 +353,7 @@ pub struct ReportTiming {
     pub busy_cycles: u64,
     pub stall_cycles: [u64; StallCause::COUNT],
     pub peak_global_sram_bits: u64,
+    pub noc_busy_cycles: u64,
     pub tiles: u64,
 }
 
@@ -419,6 +423,7 @@ impl Report {
                 },
             },
             noc_bits: ledger.noc_bits,
+            noc_busy_cycles: timing.noc_busy_cycles,
             latency_cycles: timing.latency_cycles,
             busy_cycles: timing.busy_cycles,
             stall_cycles_by_cause: StallCause::map(&timing.stall_cycles),

@@ -347,8 +347,12 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     }
     let mut peaks = Vec::new();
     let mut busy = 0;
+    let mut noc_busy = 0;
     for (index, c) in kernel.components.iter().enumerate() {
         let s = c.stats();
+        if index == ids.noc {
+            noc_busy = s.busy_cycles;
+        }
         for (ci, row) in s.ledger.energy_fj.iter().enumerate() {
             for (si, fj) in row.iter().enumerate() {
                 ledger.energy_fj[ci][si] += fj;
@@ -442,6 +446,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             busy_cycles: busy,
             stall_cycles: stalls,
             peak_global_sram_bits: peaks.iter().copied().max().unwrap_or(0),
+            noc_busy_cycles: noc_busy,
             tiles: schedule.tiles.len() as u64,
         },
         &incidents,

@@ -57,6 +57,11 @@ pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
             md.by_operand.V as f64,
         ),
         row("noc_bits", p.noc_bits as f64, m.noc_bits as f64),
+        row(
+            "noc_busy_cycles",
+            p.noc_busy_cycles as f64,
+            m.noc_busy_cycles as f64,
+        ),
         row("energy_pj.total", pe.total, me.total),
         row("energy_pj.dram", pe.dram, me.dram),
         row("energy_pj.global_sram", pe.global_sram, me.global_sram),

@@ -77,6 +77,8 @@ pub(super) struct Ports {
     /// Direction of the last DRAM booking (read/write turnaround).
     dram_last_write: Option<bool>,
     links: FxHashMap<Link, Calendar>,
+    /// Cycles each link is occupied, summed over its bookings.
+    link_busy: FxHashMap<Link, u64>,
 }
 
 /// When a booked movement's data flows: it starts delivering at `start` and has all
@@ -117,6 +119,11 @@ impl Ports {
         self.dram.busy_until()
     }
 
+    /// Cycles the busiest link is occupied.
+    pub fn busiest_link_cycles(&self) -> u64 {
+        self.link_busy.values().copied().max().unwrap_or(0)
+    }
+
     /// `bits` over the XY path from `from` to `to`, entering the first link no earlier
     /// than `ready` and finishing no earlier than `min_end` (data still arriving from
     /// upstream). Returns the flow out of the last link; an empty path passes the
@@ -138,6 +145,7 @@ impl Ports {
             let start = cal.first_fit(ready, duration.max(min_end.saturating_sub(ready)));
             let end = (start + duration).max(min_end);
             cal.block(start, end);
+            *self.link_busy.entry(link).or_default() += end - start;
             first.get_or_insert(start);
             ready = start + noc.hop_latency_cycles;
             min_end = end + noc.hop_latency_cycles;

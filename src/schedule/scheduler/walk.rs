@@ -501,6 +501,7 @@ impl<'a> Engine<'a> {
                 busy_cycles: w.busy,
                 stall_cycles: w.stalls,
                 peak_global_sram_bits: peak,
+                noc_busy_cycles: self.ports.busiest_link_cycles(),
                 tiles: self.graph.tiles.len() as u64,
             },
             &self.incidents,
