@@ -15,55 +15,59 @@
 
 use crate::model::{Accelerator, Noc};
 use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
-use std::ops::Bound::{Excluded, Unbounded};
 
-/// Busy intervals of one port: start → end (exclusive), disjoint and not touching.
+/// Busy intervals of one port: (start, end exclusive), sorted, disjoint and not
+/// touching. Bookings mostly arrive at the end, so it is a vector with fast paths
+/// there.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Calendar {
-    busy: BTreeMap<u64, u64>,
+    busy: Vec<(u64, u64)>,
 }
 
 impl Calendar {
     /// The first cycle at or after `earliest` from which the port is free for `len`.
     pub fn first_fit(&self, earliest: u64, len: u64) -> u64 {
-        let mut t = earliest;
-        if let Some((_, &end)) = self.busy.range(..=t).next_back()
-            && end > t
-        {
-            t = end;
+        if self.busy_until() <= earliest {
+            return earliest;
         }
-        for (&start, &end) in self.busy.range((Excluded(t), Unbounded)) {
+        // The first interval that ends after `earliest`.
+        let from = self.busy.partition_point(|&(_, end)| end <= earliest);
+        let mut t = earliest;
+        for &(start, end) in &self.busy[from..] {
             if start >= t + len {
                 break;
             }
-            t = end;
+            t = t.max(end);
         }
         t
     }
 
     /// Marks `start..end` busy (merging with what it overlaps or touches).
-    pub fn block(&mut self, mut start: u64, mut end: u64) {
+    pub fn block(&mut self, start: u64, end: u64) {
         if end <= start {
             return;
         }
-        if let Some((&s, &e)) = self.busy.range(..=start).next_back()
-            && e >= start
-        {
-            start = s;
-            end = end.max(e);
-            self.busy.remove(&s);
+        match self.busy.last_mut() {
+            Some(last) if last.1 < start => self.busy.push((start, end)),
+            Some(last) if last.0 <= start => last.1 = last.1.max(end),
+            None => self.busy.push((start, end)),
+            Some(_) => {
+                // Somewhere before the last interval: merge the run it overlaps.
+                let lo = self.busy.partition_point(|&(_, e)| e < start);
+                let hi = self.busy.partition_point(|&(s, _)| s <= end);
+                let (mut s, mut e) = (start, end);
+                if lo < hi {
+                    s = s.min(self.busy[lo].0);
+                    e = e.max(self.busy[hi - 1].1);
+                }
+                self.busy.splice(lo..hi, [(s, e)]);
+            }
         }
-        while let Some((&s, &e)) = self.busy.range(start..=end).next() {
-            end = end.max(e);
-            self.busy.remove(&s);
-        }
-        self.busy.insert(start, end);
     }
 
     /// The end of the last busy interval (0 if never used).
     pub fn busy_until(&self) -> u64 {
-        self.busy.values().next_back().copied().unwrap_or(0)
+        self.busy.last().map_or(0, |&(_, end)| end)
     }
 }
 
@@ -175,10 +179,20 @@ mod tests {
         assert_eq!(c.first_fit(15, 11), 40);
         assert_eq!(c.first_fit(45, 5), 45);
         c.block(20, 30);
-        assert_eq!(c.busy, BTreeMap::from([(10, 40)]));
+        assert_eq!(c.busy, vec![(10, 40)]);
         c.block(5, 50);
-        assert_eq!(c.busy, BTreeMap::from([(5, 50)]));
+        assert_eq!(c.busy, vec![(5, 50)]);
         assert_eq!(c.busy_until(), 50);
+        // Out of order, between intervals, touching both.
+        let mut c = Calendar::default();
+        for (s, e) in [(0, 5), (20, 25), (40, 45), (10, 12), (12, 20), (30, 31)] {
+            c.block(s, e);
+        }
+        assert_eq!(c.busy, vec![(0, 5), (10, 25), (30, 31), (40, 45)]);
+        assert_eq!(c.first_fit(3, 5), 5);
+        assert_eq!(c.first_fit(3, 6), 31);
+        assert_eq!(c.first_fit(26, 4), 26);
+        assert_eq!(c.first_fit(26, 5), 31);
     }
 
     fn noc() -> Noc {
