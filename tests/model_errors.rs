@@ -574,3 +574,35 @@ fn a_cores_operators_must_be_known_operator_names() {
         );
     }
 }
+
+#[test]
+fn a_noc_link_must_join_neighbours_once() {
+    let at = "energy_fj_per_bit_per_hop = 0.0";
+    assert!(ACCEL.contains(at));
+    for (links, needle) in [
+        (
+            "[[noc.link]]\nbetween = [[0, 0], [2, 0]]\nbw_bits = 32",
+            "are not neighbours",
+        ),
+        (
+            "[[noc.link]]\nbetween = [[0, 0], [1, 0]]\nbw_bits = 32\n[[noc.link]]\nbetween = [[1, 0], [0, 0]]\nbw_bits = 64",
+            "listed twice",
+        ),
+        (
+            "[[noc.link]]\nbetween = [[0, 0], [1, 0]]\nbw_bits = 0",
+            "between 1 and",
+        ),
+    ] {
+        let problems = accelerator_problems(|t| {
+            t.replacen("mesh = [1, 1]", "mesh = [3, 1]", 1).replacen(
+                at,
+                &format!("{at}\n{links}"),
+                1,
+            )
+        });
+        assert!(
+            problems.iter().any(|(_, m)| m.contains(needle)),
+            "{links}: {problems:?}"
+        );
+    }
+}
