@@ -2,7 +2,8 @@
 //! hybrid (N+1)² space (64 schedules) on one thread and on all cores; a stride of the
 //! exhaustive 4^N space under the paper's eviction rule (every 61st of 16,384
 //! schedules: a prime stride mixes every block's cuts, and a sample takes about a
-//! second); and the genetic search (300 evaluations). Each sample starts with cold
+//! second); the genetic search (300 evaluations); and the genetic allocation search
+//! on four cores (mesh_2x2, TB-LF, 300 allocations). Each sample starts with cold
 //! mapping caches.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -99,6 +100,44 @@ fn bench_explore(c: &mut Criterion) {
                         &acc,
                         &space,
                         &options,
+                        SchedulerOptions::default(),
+                        |_| {},
+                    )
+                    .len(),
+                )
+            })
+        })
+    });
+    let mesh = stems::model::Accelerator::load(
+        Path::new("models/hardware/mesh_2x2.toml"),
+        stems::model::HardwareOverrides::default(),
+    )
+    .expect("mesh");
+    let fused =
+        stems::schedule::ScheduleSpec::parse("TB-LF", w.num_blocks, w.timesteps).expect("spec");
+    let allocations = stems::explore::allocate::AllocationSpace::new(
+        &w,
+        &mesh,
+        stems::explore::allocate::Unit::Layer,
+    )
+    .expect("space");
+    let allocate_options = stems::explore::allocate::AllocateOptions {
+        budget: 300,
+        seed: 0,
+        population: 32,
+        objective: Objective::Latency,
+    };
+    group.throughput(Throughput::Elements(allocate_options.budget as u64));
+    group.bench_function("sew_resnet18_allocate_300_mesh_2x2_all_cores", |b| {
+        b.iter(|| {
+            all_cores.install(|| {
+                black_box(
+                    stems::explore::allocate::allocate(
+                        &w,
+                        &mesh,
+                        &fused,
+                        &allocations,
+                        allocate_options,
                         SchedulerOptions::default(),
                         |_| {},
                     )
