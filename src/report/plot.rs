@@ -47,6 +47,21 @@ fn heat(v: f64, lo: f64, hi: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// Draws the series labels of `chart` at `position`, boxed.
+fn legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+    e: &impl Fn(String) -> PlotError,
+) -> Result<(), PlotError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(x.to_string()))
+}
+
 /// Text that stays readable on a cell of colour `c`.
 fn ink(c: RGBColor) -> RGBColor {
     let luminance = 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
@@ -264,13 +279,7 @@ pub fn breakdown(path: &Path, title: &str, bars: &[(String, &Report)]) -> Result
             .label(format!("{component} {operand}"))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, &e)?;
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
@@ -346,13 +355,7 @@ pub fn scatter(
             .label(name.clone())
             .legend(move |(x, y)| Circle::new((x + 7, y), 3, color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, &e)?;
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
@@ -432,13 +435,7 @@ pub fn occupancy(
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, &e)?;
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
@@ -786,13 +783,7 @@ pub fn pareto(
             .label(name.clone())
             .legend(move |(x, y)| Cross::new((x + 7, y), 5, c.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, &e)?;
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
@@ -846,13 +837,7 @@ pub fn convergence(
         .map_err(|x| e(x.to_string()))?
         .label("best so far")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, &e)?;
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
