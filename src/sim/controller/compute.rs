@@ -172,12 +172,7 @@ impl Controller {
         if c.streamed[vi] {
             let addr = c.staging_address(vi);
             if store {
-                let mut hops = vec![
-                    self.sram(self.core, HopKind::SramWrite { addr }),
-                    self.sram(self.core, HopKind::SramRead { addr }),
-                ];
-                hops.extend(self.dram(self.core, true));
-                hops
+                self.staged_to_dram(addr)
             } else {
                 let mut hops = self.dram(self.core, false);
                 hops.push(self.sram(self.core, HopKind::SramWrite { addr }));
@@ -286,13 +281,7 @@ impl Controller {
         let oi = Operand::O.index();
         if work.o_bits > 0 {
             let hops = if c.streamed[oi] {
-                let addr = c.staging_address(oi);
-                let mut hops = vec![
-                    self.sram(self.core, HopKind::SramWrite { addr }),
-                    self.sram(self.core, HopKind::SramRead { addr }),
-                ];
-                hops.extend(self.dram(self.core, true));
-                hops
+                self.staged_to_dram(c.staging_address(oi))
             } else {
                 let addr = self.address(&[st.tile.output], c.cursor[oi]);
                 vec![self.sram(self.core, HopKind::SramWrite { addr })]
@@ -375,5 +364,16 @@ impl Controller {
             }
         }
         true
+    }
+
+    /// Results leaving the array for DRAM through the staging area at `addr`: written
+    /// there, read back, and sent to the DRAM.
+    fn staged_to_dram(&self, addr: u64) -> Vec<Hop> {
+        let mut hops = vec![
+            self.sram(self.core, HopKind::SramWrite { addr }),
+            self.sram(self.core, HopKind::SramRead { addr }),
+        ];
+        hops.extend(self.dram(self.core, true));
+        hops
     }
 }
