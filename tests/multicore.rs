@@ -113,6 +113,21 @@ fn dram_traffic_of_a_core_away_from_the_dram_node_crosses_the_mesh() {
     let m = run(s);
     assert!(m.verification.verified);
     assert_eq!(m.report.noc_bits, p.noc_bits);
+    assert_eq!(m.report.noc_busy_cycles, p.noc_busy_cycles);
+    // At 2 KiB the tiles stream from DRAM; their fills and stores cross the mesh too,
+    // and the links are as busy in both halves.
+    let small = mesh("2KiB");
+    let s = plan(&small, TINY, "ST-LBL", "block:0=core3,block:1=core3");
+    assert!(
+        s.tiles.iter().any(|t| !t.streamed.is_empty()),
+        "some tile streams"
+    );
+    let p = s.predicted.clone();
+    assert_eq!(p.noc_bits, 2 * p.dram_bits.total);
+    let m = run(s);
+    assert!(m.verification.verified);
+    assert_eq!(m.report.noc_bits, p.noc_bits);
+    assert_eq!(m.report.noc_busy_cycles, p.noc_busy_cycles);
     // On core0, at the DRAM's node, the mesh stays idle.
     let home = plan(&acc, TINY, "ST-LBL", "");
     assert_eq!(home.predicted.noc_bits, 0);

@@ -520,6 +520,12 @@ impl<'a> Engine<'a> {
             start: earliest,
             end: earliest,
         };
+        // Data read out of a core's SRAM flows at one bank port's rate (cut-through
+        // into the link, which it holds as long).
+        let read_out = |core: usize| Flow {
+            start: earliest,
+            end: earliest + bits.div_ceil(self.acc.cores[core].global_sram().read_bw_bits_per_bank),
+        };
         let flow = match (from, to) {
             (Location::Dram, Location::Sram { core }) => {
                 self.ledger.energy(
@@ -548,7 +554,7 @@ impl<'a> Engine<'a> {
                     bits as f64 * self.acc.dram.write_energy_fj_per_bit,
                 );
                 self.ledger.dram(class, 0, bits);
-                let sent = self.over_noc(class, (at(core), dram_at), bits, now);
+                let sent = self.over_noc(class, (at(core), dram_at), bits, read_out(core));
                 let written = self.ports.dram(self.acc, bits, true, sent.start);
                 Flow {
                     start: sent.start,
@@ -559,7 +565,7 @@ impl<'a> Engine<'a> {
                 let e = sram_energy(a, false) + sram_energy(b, true);
                 self.ledger
                     .energy(Component::GlobalSram, Spend::Data(class), e);
-                self.over_noc(class, (at(a), at(b)), bits, now)
+                self.over_noc(class, (at(a), at(b)), bits, read_out(a))
             }
             (Location::Dram, Location::Dram) => now,
         };

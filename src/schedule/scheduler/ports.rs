@@ -123,6 +123,28 @@ impl Ports {
         self.dram.busy_until()
     }
 
+    /// Occupies each link of the XY path from `from` to `to` for `bits` at `rate`
+    /// (or the link's bandwidth if lower), from its first gap at or after `start`.
+    pub fn occupy_links(
+        &mut self,
+        noc: &Noc,
+        (from, to): ([u32; 2], [u32; 2]),
+        bits: u64,
+        rate: u64,
+        start: u64,
+    ) {
+        if bits == 0 {
+            return;
+        }
+        for link in noc.xy_path(from, to) {
+            let duration = bits.div_ceil(rate.min(noc.link_bw(link.0, link.1)).max(1));
+            let cal = self.links.entry(link).or_default();
+            let at = cal.first_fit(start, duration);
+            cal.block(at, at + duration);
+            *self.link_busy.entry(link).or_default() += duration;
+        }
+    }
+
     /// Cycles the busiest link is occupied.
     pub fn busiest_link_cycles(&self) -> u64 {
         self.link_busy.values().copied().max().unwrap_or(0)

@@ -282,6 +282,26 @@ impl<'a> Engine<'a> {
     /// When the tile runs: after its core is free, its producers have finished and its
     /// transfers are done; the idle time before it is charged to the later of the last
     /// two. Returns (start, end).
+    /// A streaming tile's DRAM traffic crosses the mesh when its core is away from the
+    /// DRAM's node: its reads hold the links from the DRAM at the DRAM's rate, its
+    /// writes the links towards it at a bank port's rate, as the simulator's fills and
+    /// stores do (booked from the tile's start, as one stretch per link).
+    fn stream_over_noc(&mut self, core: usize, cost: &TileCost, start: u64) {
+        let (dram_at, core_at) = (self.acc.dram.position, self.acc.cores[core].position);
+        if dram_at == core_at {
+            return;
+        }
+        let read: u64 = cost.dram_read.iter().sum();
+        let write: u64 = cost.dram_write.iter().sum();
+        let bank = self.acc.cores[core].global_sram().read_bw_bits_per_bank;
+        let noc = &self.acc.noc;
+        let dram_bw = self.acc.dram.bw_bits;
+        self.ports
+            .occupy_links(noc, (dram_at, core_at), read, dram_bw, start);
+        self.ports
+            .occupy_links(noc, (core_at, dram_at), write, bank, start);
+    }
+
     pub(super) fn time(
         &mut self,
         w: &mut Walk,
@@ -322,6 +342,7 @@ impl<'a> Engine<'a> {
         w.busy += c.compute + c.fill_drain + c.drain_bound;
         if placed.streamed.iter().any(|&s| s) {
             self.ports.hold_dram(start, end);
+            self.stream_over_noc(core, cost, start);
         }
         w.tile_end[tile_id] = end;
         w.cores[core].start = start;
