@@ -372,7 +372,7 @@ impl Scenario {
                     .as_deref()
                     .map(|a| Allocation::parse(a, &workload, acc))
                 {
-                    None => Some(Allocation::single_core(&workload)),
+                    None => Some(Allocation::first_able(&workload, acc)),
                     Some(Ok(a)) => Some(a),
                     Some(Err(e)) => {
                         diag.at(&span, &el, "allocate", e.to_string());

@@ -371,7 +371,7 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
         }
         configs.push(Config {
             label: label.join(" "),
-            allocation: Allocation::single_core(&w),
+            allocation: Allocation::first_able(&w, &acc),
             workload: w,
             accelerator: acc,
             options: SchedulerOptions {

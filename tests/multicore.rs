@@ -188,3 +188,31 @@ fn data_handed_between_cores_through_dram_and_copies_is_waited_for() {
         }
     }
 }
+
+#[test]
+fn by_default_each_layer_goes_to_the_first_core_that_runs_it() {
+    // The SoC lists the compute core first: everything runs there by default.
+    let soc = Accelerator::load(
+        Path::new("models/hardware/meta_proto_soc.toml"),
+        HardwareOverrides::default(),
+    )
+    .expect("soc");
+    let w = Workload::load(Path::new(TINY)).expect("workload");
+    assert_eq!(
+        Allocation::first_able(&w, &soc).core_of_layer,
+        vec![0; w.layers.len()]
+    );
+    // With a pooling-only core listed first, the convs skip it and the pool takes it.
+    let text = std::fs::read_to_string(MESH).expect("mesh");
+    let text = text.replacen(
+        "name = \"core0\"\nposition = [0, 0]",
+        "name = \"core0\"\nposition = [0, 0]\noperators = [\"max_pool\"]",
+        1,
+    );
+    let acc =
+        Accelerator::parse(&stems::model::SourceText::new("pool_first.toml", text)).expect("valid");
+    let a = Allocation::first_able(&w, &acc);
+    assert_eq!(a.core_of_layer, vec![1, 1, 0]);
+    assert!(a.check(&w, &acc).is_ok());
+    assert!(Allocation::single_core(&w).check(&w, &acc).is_err());
+}

@@ -153,7 +153,7 @@ pub struct ScheduleArgs {
     )]
     pub fused: Option<String>,
     /// Layer-to-core allocation: LAYER=CORE or block:N=CORE, comma-separated
-    /// (default: every layer on the first core).
+    /// (default: every layer on the first core that runs its operator).
     #[arg(long, allow_hyphen_values = true, value_name = "LIST")]
     pub allocate: Option<String>,
     /// Do not overlap a tile's transfers with the previous tile's compute.
@@ -199,7 +199,7 @@ impl ScheduleArgs {
         Ok(match &self.allocate {
             Some(a) => Allocation::parse(a, workload, acc)
                 .map_err(|e| UsageError(format!("--allocate: {e}")))?,
-            None => Allocation::single_core(workload),
+            None => Allocation::first_able(workload, acc),
         })
     }
 

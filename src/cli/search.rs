@@ -240,7 +240,7 @@ fn cost(
         workload,
         accelerator,
         spec,
-        &stems::schedule::Allocation::single_core(workload),
+        &stems::schedule::Allocation::first_able(workload, accelerator),
         scheduler,
         &mut mapper,
     )?)

@@ -183,7 +183,7 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
         let allocation = match &args.allocate {
             Some(a) => Allocation::parse(a, &w, &acc)
                 .map_err(|e| UsageError(format!("--allocate: {e}")))?,
-            None => Allocation::single_core(&w),
+            None => Allocation::first_able(&w, &acc),
         };
         runs.extend(specs.into_iter().map(|spec| Run {
             config: configs.len(),

@@ -240,7 +240,7 @@ pub fn explore_each(
     options: SchedulerOptions,
     done: impl Fn(Outcome) + Sync,
 ) -> Result<(), ScheduleError> {
-    let allocation = Allocation::single_core(workload);
+    let allocation = Allocation::first_able(workload, accelerator);
     indices.par_iter().try_for_each_init(
         || Mapper::new(accelerator),
         |mapper, &index| {

@@ -170,7 +170,7 @@ pub fn search(
     mut done: impl FnMut(&Evaluated),
 ) -> Vec<Evaluated> {
     let mappers = MapperPool::new(accelerator);
-    let allocation = Allocation::single_core(workload);
+    let allocation = Allocation::first_able(workload, accelerator);
     let warm = options
         .warm_start
         .iter()

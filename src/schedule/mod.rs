@@ -34,7 +34,8 @@ pub enum PlanError {
 }
 
 /// Loads the models, applies the overrides and schedules every layer on the first core
-/// with the cuts of `spec` — the common path of scenarios, tests and benches.
+/// that runs it, with the cuts of `spec` — the common path of scenarios, tests and
+/// benches.
 pub fn plan(
     workload: &Path,
     hardware: &Path,
@@ -49,7 +50,7 @@ pub fn plan(
         &w,
         &acc,
         &spec,
-        &Allocation::single_core(&w),
+        &Allocation::first_able(&w, &acc),
         options,
         &mut mapper,
     )?)

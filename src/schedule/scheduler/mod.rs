@@ -61,14 +61,26 @@ impl Allocation {
         }
     }
 
+    /// Every layer on the first core that runs its operator (the first core, when it
+    /// runs them all); a layer no core runs stays on core 0, for `check` to refuse.
+    pub fn first_able(workload: &Workload, acc: &Accelerator) -> Self {
+        Self {
+            core_of_layer: workload
+                .layers
+                .iter()
+                .map(|l| acc.cores.iter().position(|c| c.runs(l.op)).unwrap_or(0))
+                .collect(),
+        }
+    }
+
     /// `LAYER=CORE` or `block:N=CORE` entries, comma-separated; unlisted layers stay on
-    /// the first core.
+    /// the first core that runs them.
     pub fn parse(
         spec: &str,
         workload: &Workload,
         acc: &Accelerator,
     ) -> Result<Self, ScheduleError> {
-        let mut a = Self::single_core(workload);
+        let mut a = Self::first_able(workload, acc);
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let bad = |m: String| ScheduleError::Allocation(format!("entry '{entry}': {m}"));
             let (what, core_name) = entry
