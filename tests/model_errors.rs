@@ -592,6 +592,10 @@ fn a_noc_link_must_join_neighbours_once() {
             "[[noc.link]]\nbetween = [[0, 0], [1, 0]]\nbw_bits = 0",
             "between 1 and",
         ),
+        (
+            "[[noc.link]]\nbetween = [[2, 0], [3, 0]]\nbw_bits = 32",
+            "[3, 0] lies outside the 3×1 mesh",
+        ),
     ] {
         let problems = accelerator_problems(|t| {
             t.replacen("mesh = [1, 1]", "mesh = [3, 1]", 1).replacen(

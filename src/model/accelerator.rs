@@ -898,23 +898,26 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
     };
     for (i, l) in rn.link.iter().enumerate() {
         let el = format!("noc.link #{}", i + 1);
-        let node = |diag: &mut Collector, p: [i64; 2]| position(diag, &noc_span, &el, p, mesh);
-        let (a, b) = (node(diag, l.between[0]), node(diag, l.between[1]));
+        let bw_bits = bounded(diag, &noc_span, &el, "bw_bits", l.bw_bits, BANDWIDTH);
+        let inside = |p: [i64; 2]| {
+            (0..mesh[0] as i64).contains(&p[0]) && (0..mesh[1] as i64).contains(&p[1])
+        };
+        if let Some(p) = l.between.into_iter().find(|&p| !inside(p)) {
+            let m = format!("{p:?} lies outside the {}×{} mesh", mesh[0], mesh[1]);
+            diag.at(&noc_span, &el, "between", m);
+            continue;
+        }
+        let [a, b] = l.between.map(|p| [p[0] as u32, p[1] as u32]);
         if Noc::hops(a, b) != 1 {
-            diag.at(
-                &noc_span,
-                &el,
-                "between",
-                format!("{a:?} and {b:?} are not neighbours on the mesh"),
-            );
+            let m = format!("{a:?} and {b:?} are not neighbours on the mesh");
+            diag.at(&noc_span, &el, "between", m);
         }
         if noc.links.iter().any(|x| x.joins(a, b)) {
             diag.at(&noc_span, &el, "between", "this link is listed twice");
         }
-        let bw = bounded(diag, &noc_span, &el, "bw_bits", l.bw_bits, BANDWIDTH);
         noc.links.push(NocLink {
             between: [a, b],
-            bw_bits: bw,
+            bw_bits,
         });
     }
 
