@@ -1,0 +1,158 @@
+//! A scenario's results as tables for people.
+
+use super::*;
+
+/// For an experiment whose runs use several cores: latency, energy, NoC traffic and
+/// the PE arrays' stall cycles by cause (measured when simulated), and each run's
+/// allocation. Empty when every run keeps to one core.
+fn render_cores(x: &ExperimentResult) -> String {
+    let multi = |r: &RunResult| r.allocation.contains(',') || r.predicted.noc_bits > 0;
+    if !x.runs.iter().any(multi) {
+        return String::new();
+    }
+    let mut head = vec![
+        "run".to_string(),
+        "schedule".into(),
+        "latency (cycles)".into(),
+        "energy".into(),
+        "NoC traffic".into(),
+    ];
+    head.extend(StallCause::ALL.iter().map(|c| c.name().to_string()));
+    let mut t = Table::new(head);
+    for r in &x.runs {
+        let shown = r.measured.as_ref().unwrap_or(&r.predicted);
+        let mut row = vec![
+            format!("{} ({})", r.origin, shown.source),
+            r.schedule.clone(),
+            thousands(shown.latency_cycles),
+            human_energy_pj(shown.energy_pj.total),
+            human_bits(shown.noc_bits),
+        ];
+        row.extend(StallCause::ALL.iter().map(|c| {
+            thousands(
+                shown
+                    .stall_cycles_by_cause
+                    .get(c.name())
+                    .copied()
+                    .unwrap_or(0),
+            )
+        }));
+        t.row(row);
+    }
+    let mut out = format!(
+        "\nby core: latency, NoC traffic and PE-array stall cycles by cause (all cores)\n{}",
+        t.render()
+    );
+    for r in x.runs.iter().filter(|r| multi(r)) {
+        out.push_str(&format!("{} {}: {}\n", r.origin, r.schedule, r.allocation));
+    }
+    out
+}
+
+impl ScenarioResult {
+    /// Runs whose simulation the verifier refused.
+    pub fn failed_verification(&self) -> usize {
+        self.experiments
+            .iter()
+            .flat_map(|x| &x.runs)
+            .filter(|r| r.violation.is_some())
+            .count()
+    }
+
+    pub fn render_table(&self) -> String {
+        let mut out = format!("scenario {}\n", self.scenario);
+        for x in &self.experiments {
+            out.push_str(&format!(
+                "\n{} — {} on {} global SRAM{}\n",
+                x.name,
+                x.workload,
+                human_bits(x.global_sram_bits),
+                if x.stateless_blocks.is_empty() {
+                    String::new()
+                } else {
+                    format!(", stateless blocks {:?}", x.stateless_blocks)
+                }
+            ));
+            let mut t = Table::new([
+                "run",
+                "schedule",
+                "energy",
+                "DRAM traffic",
+                "W",
+                "F",
+                "V",
+                "latency (cycles)",
+                "DRAM ×",
+                "energy ×",
+                "verified",
+                "sim latency",
+                "latency Δ %",
+                "traffic Δ",
+            ]);
+            for r in &x.runs {
+                let d = &r.predicted.dram_bits;
+                t.row([
+                    format!("{} ({})", r.origin, r.eviction),
+                    r.schedule.clone(),
+                    human_energy_pj(r.predicted.energy_pj.total),
+                    human_bits(d.total),
+                    human_bits(d.by_operand.W),
+                    human_bits(d.by_operand.F),
+                    human_bits(d.by_operand.V),
+                    thousands(r.predicted.latency_cycles),
+                    format!("{:.2}", r.dram_reduction),
+                    format!("{:.2}", r.energy_reduction),
+                    match (&r.verification, &r.violation) {
+                        (Some(_), _) => "yes".into(),
+                        (_, Some(_)) => "NO".into(),
+                        _ => "-".into(),
+                    },
+                    r.measured
+                        .as_ref()
+                        .map_or("-".into(), |m| thousands(m.latency_cycles)),
+                    r.latency_delta_percent
+                        .map_or("-".into(), |d| format!("{d:+.1}")),
+                    match (&r.measured, &r.largest_traffic_delta) {
+                        (None, _) => "-".into(),
+                        (Some(_), None) => "none".into(),
+                        (Some(_), Some(c)) => format!("{} {:+.3} %", c.metric, c.delta_percent),
+                    },
+                ]);
+            }
+            out.push_str(&t.render());
+            out.push_str(&render_cores(x));
+            for r in x.runs.iter().filter(|r| r.violation.is_some()) {
+                out.push_str(&format!(
+                    "{} failed verification: {}\n",
+                    r.schedule,
+                    r.violation.as_deref().unwrap_or_default()
+                ));
+            }
+            if let (Some(p), Some(best)) = (
+                x.paper,
+                x.runs
+                    .iter()
+                    .skip(1)
+                    .max_by(|a, b| a.dram_reduction.total_cmp(&b.dram_reduction)),
+            ) {
+                let mut line = format!(
+                    "paper: {:.1}× less DRAM traffic; stems ({}): {:.1}× ({:+.0} %)",
+                    p.dram_reduction,
+                    best.schedule,
+                    best.dram_reduction,
+                    100.0 * (best.dram_reduction / p.dram_reduction - 1.0),
+                );
+                if let Some(e) = p.energy_reduction {
+                    line.push_str(&format!(
+                        "; paper: {e:.1}× less energy; stems: {:.1}× ({:+.0} %)",
+                        best.energy_reduction,
+                        100.0 * (best.energy_reduction / e - 1.0),
+                    ));
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
