@@ -266,3 +266,69 @@ fn with_two_accumulator_sets_a_short_reduction_is_drain_bound() {
         m.report.busy_cycles
     );
 }
+
+/// The bundled accelerator in the peer's configuration (one input per PE per cycle,
+/// one accumulator set, output pixels over the rows).
+fn peer_accelerator() -> Accelerator {
+    let mut acc = common::accelerator();
+    let pe = &mut acc.cores[0].pe_array;
+    pe.inputs_per_pe = 1;
+    pe.accumulator_buffers = 1;
+    pe.row_dims = vec![stems::model::AxisUnroll::OYOX];
+    acc
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Any conv shape, one timestep, on the peer's configuration: every fold takes
+    /// T + R + C − 2 cycles; the folds are those of the uy × ux rectangle the mapper
+    /// chose, never fewer than the tightest rectangle's; where that equals the peer's
+    /// ⌈OY·OX / R⌉ the peer's cycles are reproduced exactly; and the simulator runs the
+    /// layer in exactly the array cycles the analytic model predicts.
+    #[test]
+    fn any_conv_shape_takes_the_peers_cycles_per_fold_in_both_halves(
+        conv in common::conv_strategy()
+    ) {
+        let conv = common::Conv { timesteps: 1, ..conv };
+        let acc = peer_accelerator();
+        let pe = &acc.cores[0].pe_array;
+        let shape = conv.shape(0..1);
+        let m = map(&acc, shape);
+        let c = &m.cycles;
+        let array = c.compute + c.fill_drain + c.drain_bound;
+        let reduction = shape.c * shape.fy * shape.fx;
+        proptest::prop_assert_eq!(array, c.folds * (reduction + pe.fill_drain_cycles()));
+        let u = &m.spatial;
+        proptest::prop_assert_eq!(u.oy * u.ox, pe.rows);
+        proptest::prop_assert_eq!(
+            c.folds,
+            shape.oy.div_ceil(u.oy) * shape.ox.div_ceil(u.ox) * shape.k.div_ceil(u.k)
+        );
+        let tightest = [1, 2, 4, 8, 16]
+            .map(|uy| shape.oy.div_ceil(uy) * shape.ox.div_ceil(16 / uy))
+            .into_iter()
+            .min()
+            .unwrap_or(0)
+            * shape.k.div_ceil(pe.cols);
+        proptest::prop_assert!(c.folds >= tightest);
+        let (folds, cycles) = peer(&acc, &shape);
+        if c.folds == folds {
+            proptest::prop_assert_eq!(array, cycles);
+        }
+        let w = conv.workload();
+        let s = stems::schedule::schedule(
+            &w,
+            &acc,
+            &stems::schedule::ScheduleSpec::parse("ST-LBL", 1, 1).expect("spec"),
+            &stems::schedule::Allocation::single_core(&w),
+            SchedulerOptions::default(),
+            &mut Mapper::new(&acc),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let predicted = s.predicted.busy_cycles;
+        let measured = simulate(s, &SimOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        proptest::prop_assert!(measured.verification.verified);
+        proptest::prop_assert_eq!(measured.report.busy_cycles, predicted);
+    }
+}
