@@ -269,163 +269,8 @@ impl Scenario {
             let Some(rx) = diag.table::<RawExperiment>(table, &el, &span) else {
                 continue;
             };
-            if let Some(p) = &rx.paper {
-                for (field, v) in [
-                    ("paper.dram_reduction", Some(p.dram_reduction)),
-                    ("paper.energy_reduction", p.energy_reduction),
-                ] {
-                    if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
-                        diag.at(
-                            &span,
-                            &el,
-                            field,
-                            format!("a reduction is a positive factor, got {v}"),
-                        );
-                    }
-                }
-            }
-            let gb = match rx.gb.as_deref().map(str::parse::<Size>) {
-                Some(Ok(s)) => Some(s),
-                Some(Err(m)) => {
-                    diag.at(&span, &el, "gb", m);
-                    None
-                }
-                None => None,
-            };
-            let resolve = |p: &str| -> PathBuf { base.join(p) };
-            let workload = match Workload::load(&resolve(&rx.workload)) {
-                Ok(mut w) => {
-                    // A bad override is reported; the schedules are still checked.
-                    if let Err(e) = w.make_blocks_stateless(&rx.stateless_blocks) {
-                        for p in e.problems {
-                            diag.at(&span, &el, "stateless_blocks", p.message);
-                        }
-                    }
-                    Some(w)
-                }
-                Err(e) => {
-                    diag.at(&span, &el, "workload", e.to_string());
-                    None
-                }
-            };
-            let mut sets = Vec::new();
-            for s in &rx.set {
-                match s.parse::<crate::model::overrides::FieldSet>() {
-                    Ok(f) => sets.push(f),
-                    Err(m) => diag.at(&span, &el, "set", m),
-                }
-            }
-            let accelerator = match Accelerator::load_with(
-                &resolve(&rx.hardware),
-                &sets,
-                HardwareOverrides { global_sram: gb },
-            ) {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    diag.at(&span, &el, "hardware", e.to_string());
-                    None
-                }
-            };
-            let Some(workload) = workload else { continue };
-            let parse = |spec: &str, field: &str, diag: &mut Collector| {
-                ScheduleSpec::parse(spec, workload.num_blocks, workload.timesteps)
-                    .map_err(|e| diag.at(&span, &el, field, e.message))
-                    .ok()
-            };
-            let baseline = parse(&rx.baseline, "baseline", &mut diag);
-            let schedules: Vec<Option<ScheduleSpec>> = rx
-                .schedules
-                .iter()
-                .map(|s| parse(s, "schedules", &mut diag))
-                .collect();
-            if let Some(q) = &rx.search {
-                for (field, ok) in [
-                    ("search.budget", (1..=1_000_000).contains(&q.budget)),
-                    ("search.population", (2..=4096).contains(&q.population)),
-                    (
-                        "search.lines",
-                        !q.lines.is_empty() && q.lines.iter().all(|l| (1..=4096).contains(l)),
-                    ),
-                ] {
-                    if !ok {
-                        diag.at(&span, &el, field, "out of range (budget 1..=1000000, population 2..=4096, lines 1..=4096)");
-                    }
-                }
-            }
-            if rx
-                .best_hybrid
-                .as_ref()
-                .is_some_and(|h| h.evictions.is_empty())
-            {
-                diag.at(&span, &el, "best_hybrid.evictions", "lists no policy");
-            }
-            if rx.schedules.is_empty()
-                && rx.best_hybrid.is_none()
-                && rx.search.is_none()
-                && rx.allocation_search.is_none()
-            {
-                diag.at(
-                    &span,
-                    &el,
-                    "schedules",
-                    "lists no schedule to compare with the baseline",
-                );
-            }
-            let allocation = accelerator.as_ref().and_then(|acc| {
-                match rx
-                    .allocate
-                    .as_deref()
-                    .map(|a| Allocation::parse(a, &workload, acc))
-                {
-                    None => Some(Allocation::first_able(&workload, acc)),
-                    Some(Ok(a)) => Some(a),
-                    Some(Err(e)) => {
-                        diag.at(&span, &el, "allocate", e.to_string());
-                        None
-                    }
-                }
-            });
-            let allocation_search = match &rx.allocation_search {
-                None => Some(None),
-                Some(q) => resolve_allocation_search(q, &mut diag, &span, &el).map(Some),
-            };
-            let eviction = match rx.eviction.as_deref().map(str::parse) {
-                None => Some(crate::schedule::Eviction::default()),
-                Some(Ok(e)) => Some(e),
-                Some(Err(m)) => {
-                    diag.at(&span, &el, "eviction", m);
-                    None
-                }
-            };
-            if let (
-                Some(accelerator),
-                Some(baseline),
-                Some(allocation),
-                Some(eviction),
-                Some(allocation_search),
-            ) = (
-                accelerator,
-                baseline,
-                allocation,
-                eviction,
-                allocation_search,
-            ) && schedules.iter().all(Option::is_some)
-            {
-                experiments.push(Experiment {
-                    name: rx.name,
-                    workload,
-                    accelerator,
-                    allocation,
-                    baseline,
-                    schedules: schedules.into_iter().flatten().collect(),
-                    simulate: rx.simulate,
-                    prefetch: rx.prefetch,
-                    eviction,
-                    paper: rx.paper,
-                    best_hybrid: rx.best_hybrid,
-                    search: rx.search,
-                    allocation_search,
-                });
+            if let Some(x) = resolve_experiment(rx, span, &el, &base, &mut diag) {
+                experiments.push(x);
             }
         }
         diag.finish()?;
@@ -436,6 +281,181 @@ impl Scenario {
             sweeps,
         })
     }
+}
+
+/// Checks one `[[experiment]]` and loads its models; `None` when a problem was
+/// reported.
+fn resolve_experiment(
+    rx: RawExperiment,
+    span: std::ops::Range<usize>,
+    el: &str,
+    base: &Path,
+    diag: &mut Collector,
+) -> Option<Experiment> {
+    if let Some(p) = &rx.paper {
+        for (field, v) in [
+            ("paper.dram_reduction", Some(p.dram_reduction)),
+            ("paper.energy_reduction", p.energy_reduction),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                diag.at(
+                    &span,
+                    el,
+                    field,
+                    format!("a reduction is a positive factor, got {v}"),
+                );
+            }
+        }
+    }
+    let gb = match rx.gb.as_deref().map(str::parse::<Size>) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(m)) => {
+            diag.at(&span, el, "gb", m);
+            None
+        }
+        None => None,
+    };
+    let resolve = |p: &str| -> PathBuf { base.join(p) };
+    let workload = match Workload::load(&resolve(&rx.workload)) {
+        Ok(mut w) => {
+            // A bad override is reported; the schedules are still checked.
+            if let Err(e) = w.make_blocks_stateless(&rx.stateless_blocks) {
+                for p in e.problems {
+                    diag.at(&span, el, "stateless_blocks", p.message);
+                }
+            }
+            Some(w)
+        }
+        Err(e) => {
+            diag.at(&span, el, "workload", e.to_string());
+            None
+        }
+    };
+    let mut sets = Vec::new();
+    for s in &rx.set {
+        match s.parse::<crate::model::overrides::FieldSet>() {
+            Ok(f) => sets.push(f),
+            Err(m) => diag.at(&span, el, "set", m),
+        }
+    }
+    let accelerator = match Accelerator::load_with(
+        &resolve(&rx.hardware),
+        &sets,
+        HardwareOverrides { global_sram: gb },
+    ) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            diag.at(&span, el, "hardware", e.to_string());
+            None
+        }
+    };
+    let workload = workload?;
+    let parse = |spec: &str, field: &str, diag: &mut Collector| {
+        ScheduleSpec::parse(spec, workload.num_blocks, workload.timesteps)
+            .map_err(|e| diag.at(&span, el, field, e.message))
+            .ok()
+    };
+    let baseline = parse(&rx.baseline, "baseline", diag);
+    let schedules: Vec<Option<ScheduleSpec>> = rx
+        .schedules
+        .iter()
+        .map(|s| parse(s, "schedules", diag))
+        .collect();
+    if let Some(q) = &rx.search {
+        for (field, ok) in [
+            ("search.budget", (1..=1_000_000).contains(&q.budget)),
+            ("search.population", (2..=4096).contains(&q.population)),
+            (
+                "search.lines",
+                !q.lines.is_empty() && q.lines.iter().all(|l| (1..=4096).contains(l)),
+            ),
+        ] {
+            if !ok {
+                diag.at(
+                    &span,
+                    el,
+                    field,
+                    "out of range (budget 1..=1000000, population 2..=4096, lines 1..=4096)",
+                );
+            }
+        }
+    }
+    if rx
+        .best_hybrid
+        .as_ref()
+        .is_some_and(|h| h.evictions.is_empty())
+    {
+        diag.at(&span, el, "best_hybrid.evictions", "lists no policy");
+    }
+    if rx.schedules.is_empty()
+        && rx.best_hybrid.is_none()
+        && rx.search.is_none()
+        && rx.allocation_search.is_none()
+    {
+        diag.at(
+            &span,
+            el,
+            "schedules",
+            "lists no schedule to compare with the baseline",
+        );
+    }
+    let allocation = accelerator.as_ref().and_then(|acc| {
+        match rx
+            .allocate
+            .as_deref()
+            .map(|a| Allocation::parse(a, &workload, acc))
+        {
+            None => Some(Allocation::first_able(&workload, acc)),
+            Some(Ok(a)) => Some(a),
+            Some(Err(e)) => {
+                diag.at(&span, el, "allocate", e.to_string());
+                None
+            }
+        }
+    });
+    let allocation_search = match &rx.allocation_search {
+        None => Some(None),
+        Some(q) => resolve_allocation_search(q, diag, &span, el).map(Some),
+    };
+    let eviction = match rx.eviction.as_deref().map(str::parse) {
+        None => Some(crate::schedule::Eviction::default()),
+        Some(Ok(e)) => Some(e),
+        Some(Err(m)) => {
+            diag.at(&span, el, "eviction", m);
+            None
+        }
+    };
+    if let (
+        Some(accelerator),
+        Some(baseline),
+        Some(allocation),
+        Some(eviction),
+        Some(allocation_search),
+    ) = (
+        accelerator,
+        baseline,
+        allocation,
+        eviction,
+        allocation_search,
+    ) && schedules.iter().all(Option::is_some)
+    {
+        return Some(Experiment {
+            name: rx.name,
+            workload,
+            accelerator,
+            allocation,
+            baseline,
+            schedules: schedules.into_iter().flatten().collect(),
+            simulate: rx.simulate,
+            prefetch: rx.prefetch,
+            eviction,
+            paper: rx.paper,
+            best_hybrid: rx.best_hybrid,
+            search: rx.search,
+            allocation_search,
+        });
+    }
+    None
 }
 
 /// Checks `allocation_search`: its objective and unit by name, its sizes in range.
