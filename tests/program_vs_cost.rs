@@ -80,15 +80,26 @@ struct Totals {
     passes: u64,
 }
 
-/// The 16 rows of the array as OY × OX = d × 16/d output pixels (the `OYOX` choices;
-/// d = 16 is the paper's OY unrolling), the columns as 32 output channels.
+/// The 16 rows of the array as OY × OX = d × 16/d output pixels (d = 16 is the
+/// paper's OY unrolling), or as 16 flattened pixels in raster order (`OYOX`); the
+/// columns as 32 output channels.
 fn unrolling(pick: usize) -> Unroll {
-    let oy = [16, 8, 4, 2, 1][pick % 5];
+    if pick % 6 == 5 {
+        return Unroll {
+            k: 32,
+            c: 2,
+            oy: 1,
+            ox: 16,
+            flat: true,
+        };
+    }
+    let oy = [16, 8, 4, 2, 1][pick % 6];
     Unroll {
         k: 32,
         c: 2,
         oy,
         ox: 16 / oy,
+        flat: false,
     }
 }
 
@@ -197,7 +208,7 @@ proptest! {
         reduction_order in prop::collection::vec(0usize..3, 3),
         bw_pick in 0usize..64,
         bi_pick in 0usize..64,
-        unroll_pick in 0usize..5,
+        unroll_pick in 0usize..6,
     ) {
         let shape = conv.shape(0..conv.timesteps);
         let acc = accelerator();

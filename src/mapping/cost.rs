@@ -148,6 +148,21 @@ impl Evaluation {
     }
 }
 
+/// The bounding box ((rows), (columns)) of raster pixels `p0..p1` of an output `ox`
+/// pixels wide: one partial row, or whole rows when the chunk wraps.
+pub fn raster_box(p0: u64, p1: u64, ox: u64) -> ((u64, u64), (u64, u64)) {
+    let (y0, y1) = (p0 / ox, (p1 - 1) / ox + 1);
+    if y1 - y0 == 1 {
+        ((y0, y1), (p0 % ox, (p1 - 1) % ox + 1))
+    } else {
+        ((y0, y1), (0, ox))
+    }
+}
+
+/// Over the raster chunks of a flattened tile: the sum of their input footprints and
+/// the largest one.
+type RasterFootprints = (u64, u64);
+
 /// A tile to cost on a core.
 pub struct CostModel<'a> {
     pub shape: &'a CtShape,
@@ -158,7 +173,11 @@ pub struct CostModel<'a> {
     pub stream_budget_bits: u64,
     unroll: [u64; 7],
     total: [u64; 7],
+    /// The OX dimension is the flattened pixel index (OY·OX pixels in raster order).
+    flat: bool,
     axis_cache: RefCell<HashMap<(usize, u64, u64), u64>>,
+    /// Raster chunks' input footprints by (pixels, FY taps, FX taps).
+    raster_cache: RefCell<HashMap<(u64, u64, u64), RasterFootprints>>,
 }
 
 impl<'a> CostModel<'a> {
@@ -169,27 +188,40 @@ impl<'a> CostModel<'a> {
         residency: Residency,
         stream_budget_bits: u64,
     ) -> Self {
-        let u = core.pe_array.unroll();
-        let unroll = [u.k, u.c, u.oy, u.ox, 1, 1, 1];
-        let total = [
-            shape.k, shape.c, shape.oy, shape.ox, shape.fy, shape.fx, shape.t,
-        ];
-        Self {
+        let model = Self {
             shape,
             core,
             dram,
             residency,
             stream_budget_bits,
-            unroll,
-            total,
+            unroll: [1; 7],
+            total: [1; 7],
+            flat: false,
             axis_cache: RefCell::new(HashMap::new()),
-        }
+            raster_cache: RefCell::new(HashMap::new()),
+        };
+        model.with_unroll(core.pe_array.unroll())
     }
 
-    /// The same tile under another spatial unrolling of the array.
+    /// The same tile under another spatial unrolling of the array. A flattened
+    /// unrolling iterates the output pixels as one raster index (OY is 1, OX counts
+    /// pixels).
     pub fn with_unroll(mut self, u: crate::model::Unroll) -> Self {
+        let s = self.shape;
         self.unroll = [u.k, u.c, u.oy, u.ox, 1, 1, 1];
+        self.flat = u.flat;
+        let (oy, ox) = if u.flat {
+            (1, s.oy * s.ox)
+        } else {
+            (s.oy, s.ox)
+        };
+        self.total = [s.k, s.c, oy, ox, s.fy, s.fx, s.t];
         self
+    }
+
+    /// Whether the OX dimension is the flattened pixel index.
+    pub fn flat(&self) -> bool {
+        self.flat
     }
 
     /// Iterations of each dimension left to temporal loops once the array unrolls it.
@@ -218,46 +250,84 @@ impl<'a> CostModel<'a> {
         span.min(self.shape.in_extent[axis])
     }
 
-    /// Sum over all tile positions of the input extent along one axis, for tiles of
-    /// `e_out` outputs and `f_in` kernel taps (halo included, padding clipped).
-    fn axis_sum(&self, axis: usize, e_out: u64, f_in: u64) -> u64 {
-        if let Some(&v) = self.axis_cache.borrow().get(&(axis, e_out, f_in)) {
-            return v;
-        }
-        let (out, f) = if axis == 0 {
-            (self.shape.oy, self.shape.fy)
+    /// Input extent along one axis read by outputs `o0..o1` with the kernel taken
+    /// `f_in` taps at a time (each group's span, halo included, padding clipped).
+    fn axis_extent(&self, axis: usize, o0: u64, o1: u64, f_in: u64) -> u64 {
+        let f = if axis == 0 {
+            self.shape.fy
         } else {
-            (self.shape.ox, self.shape.fx)
+            self.shape.fx
         };
         let s = self.shape.stride[axis] as i64;
         let pad = self.shape.pad_lo[axis] as i64;
         let extent = self.shape.in_span[axis] as i64;
         let clip = |lo: i64, hi: i64| -> u64 { (hi.min(extent) - lo.max(0)).max(0) as u64 };
         let mut sum = 0u64;
+        let mut r0 = 0;
+        while r0 < f {
+            let taps = f_in.min(f - r0) as i64;
+            if s >= taps {
+                for o in o0..o1 {
+                    let lo = o as i64 * s + r0 as i64 - pad;
+                    sum += clip(lo, lo + taps);
+                }
+            } else {
+                let lo = o0 as i64 * s + r0 as i64 - pad;
+                let hi = (o1 as i64 - 1) * s + r0 as i64 + taps - pad;
+                sum += clip(lo, hi);
+            }
+            r0 += f_in;
+        }
+        sum
+    }
+
+    /// Sum over all tile positions of the input extent along one axis, for tiles of
+    /// `e_out` outputs and `f_in` kernel taps (halo included, padding clipped).
+    fn axis_sum(&self, axis: usize, e_out: u64, f_in: u64) -> u64 {
+        if let Some(&v) = self.axis_cache.borrow().get(&(axis, e_out, f_in)) {
+            return v;
+        }
+        let out = if axis == 0 {
+            self.shape.oy
+        } else {
+            self.shape.ox
+        };
+        let mut sum = 0u64;
         let mut o0 = 0;
         while o0 < out {
             let o1 = (o0 + e_out).min(out);
-            let mut r0 = 0;
-            while r0 < f {
-                let taps = (f_in).min(f - r0) as i64;
-                if s >= taps {
-                    for o in o0..o1 {
-                        let lo = o as i64 * s + r0 as i64 - pad;
-                        sum += clip(lo, lo + taps);
-                    }
-                } else {
-                    let lo = o0 as i64 * s + r0 as i64 - pad;
-                    let hi = (o1 as i64 - 1) * s + r0 as i64 + taps - pad;
-                    sum += clip(lo, hi);
-                }
-                r0 += f_in;
-            }
+            sum += self.axis_extent(axis, o0, o1, f_in);
             o0 = o1;
         }
         self.axis_cache
             .borrow_mut()
             .insert((axis, e_out, f_in), sum);
         sum
+    }
+
+    /// Over the raster chunks of `pixels` consecutive output pixels: the sum of their
+    /// input footprints read `fy_in` × `fx_in` kernel taps at a time (halo included,
+    /// padding clipped), and the largest one a level holds (one tap group of the
+    /// chunk's bounding box: rows × columns).
+    fn raster_footprints(&self, pixels: u64, fy_in: u64, fx_in: u64) -> RasterFootprints {
+        let key = (pixels, fy_in, fx_in);
+        if let Some(&v) = self.raster_cache.borrow().get(&key) {
+            return v;
+        }
+        let (oy, ox) = (self.shape.oy, self.shape.ox);
+        let (mut sum, mut largest) = (0u64, 0u64);
+        let mut p0 = 0;
+        while p0 < oy * ox {
+            let p1 = (p0 + pixels).min(oy * ox);
+            let ((y0, y1), (x0, x1)) = raster_box(p0, p1, ox);
+            sum += self.axis_extent(0, y0, y1, fy_in) * self.axis_extent(1, x0, x1, fx_in);
+            largest = largest.max(
+                self.distinct_inputs(0, y1 - y0, fy_in) * self.distinct_inputs(1, x1 - x0, fx_in),
+            );
+            p0 = p1;
+        }
+        self.raster_cache.borrow_mut().insert(key, (sum, largest));
+        (sum, largest)
     }
 
     /// Bits of `op` held by a level whose boundary leaves `inner` below it.
@@ -275,9 +345,13 @@ impl<'a> CostModel<'a> {
             }
             Operand::I => {
                 let ch = self.input_channels(e(Dim::K), e(Dim::C));
-                let rows = self.distinct_inputs(0, e(Dim::OY), e(Dim::FY));
-                let cols = self.distinct_inputs(1, e(Dim::OX), e(Dim::FX));
-                ch * rows * cols * e(Dim::T) * p.i as u64
+                let positions = if self.flat {
+                    self.raster_footprints(e(Dim::OX), e(Dim::FY), e(Dim::FX)).1
+                } else {
+                    self.distinct_inputs(0, e(Dim::OY), e(Dim::FY))
+                        * self.distinct_inputs(1, e(Dim::OX), e(Dim::FX))
+                };
+                ch * positions * e(Dim::T) * p.i as u64
             }
             Operand::O => e(Dim::K) * e(Dim::OY) * e(Dim::OX) * e(Dim::T) * p.o as u64,
             Operand::V => {
@@ -356,10 +430,14 @@ impl<'a> CostModel<'a> {
             Operand::I => {
                 let inner = dim_products(&loops[loops.len() - boundary..]);
                 let e = |d| self.ext(&inner, d);
-                let rows = self.axis_sum(0, e(Dim::OY), e(Dim::FY));
-                let cols = self.axis_sum(1, e(Dim::OX), e(Dim::FX));
+                let positions = if self.flat {
+                    self.raster_footprints(e(Dim::OX), e(Dim::FY), e(Dim::FX)).0
+                } else {
+                    self.axis_sum(0, e(Dim::OY), e(Dim::FY))
+                        * self.axis_sum(1, e(Dim::OX), e(Dim::FX))
+                };
                 let ch = self.input_channels(s.k, s.c);
-                ch * rows * cols * s.t * s.precision.i as u64 * mult
+                ch * positions * s.t * s.precision.i as u64 * mult
             }
             Operand::O => s.output_bits() * mult,
             Operand::V => 0, // see state_visits

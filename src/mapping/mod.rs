@@ -88,6 +88,9 @@ pub struct Spatial {
     pub c: u64,
     pub oy: u64,
     pub ox: u64,
+    /// `ox` counts flattened output pixels in raster order.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub flat: bool,
 }
 
 impl Spatial {
@@ -97,6 +100,7 @@ impl Spatial {
             c: self.c,
             oy: self.oy,
             ox: self.ox,
+            flat: self.flat,
         }
     }
 }
@@ -192,11 +196,12 @@ impl Mapping {
         let capacity = e.compute_cycles * pe.pes() * pe.inputs_per_pe;
         let useful = e.macs + e.sops + e.other_ops;
         let [k, c, oy, ox, ..] = model.unroll();
+        let flat = model.flat();
         Mapping {
             objective: key.objective,
             loop_nest: result.loops,
             reduction_loops: result.reduction_loops,
-            spatial: Spatial { k, c, oy, ox },
+            spatial: Spatial { k, c, oy, ox, flat },
             boundaries,
             streamed: Operand::ALL
                 .into_iter()
@@ -269,11 +274,10 @@ impl Mapping {
         }
         boundary_line(0, n, &mut out);
         out.push_str(&format!(
-            "{}parallel K {} × OY {} × OX {} × C {} on the PE array\n",
+            "{}parallel K {} × {} × C {} on the PE array\n",
             "  ".repeat(n),
             self.spatial.k,
-            self.spatial.oy,
-            self.spatial.ox,
+            self.spatial.unroll().pixels_label(),
             self.spatial.c
         ));
         out

@@ -38,7 +38,8 @@ impl LoopDim {
 }
 
 /// What one array axis may unroll: an output dimension, or the output pixels (`OYOX`:
-/// the axis's PEs cover a uy × ux rectangle of OY × OX, any split of the axis).
+/// the axis's PEs take consecutive pixels of the output in raster order, as a
+/// flattened pixel index, the way SCALE-Sim unrolls them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AxisUnroll {
     K,
@@ -58,18 +59,15 @@ impl AxisUnroll {
         }
     }
 
-    /// The (K, OY, OX) factors an axis of `n` PEs can unroll.
-    fn splits(self, n: u64) -> Vec<[u64; 3]> {
+    /// The (K, OY, OX, flattened) factors an axis of `n` PEs can unroll. `OYOX`
+    /// flattens the output pixels: its `n` PEs take `n` consecutive pixels in raster
+    /// order (the OX factor counts pixels, and a chunk may wrap rows).
+    fn splits(self, n: u64) -> [u64; 4] {
         match self {
-            AxisUnroll::K => vec![[n, 1, 1]],
-            AxisUnroll::OY => vec![[1, n, 1]],
-            AxisUnroll::OX => vec![[1, 1, n]],
-            // OY-major first, so that ties keep the paper's OY unrolling.
-            AxisUnroll::OYOX => (1..=n)
-                .rev()
-                .filter(|d| n.is_multiple_of(*d))
-                .map(|d| [1, d, n / d])
-                .collect(),
+            AxisUnroll::K => [n, 1, 1, 0],
+            AxisUnroll::OY => [1, n, 1, 0],
+            AxisUnroll::OX => [1, 1, n, 0],
+            AxisUnroll::OYOX => [1, 1, n, 1],
         }
     }
 
@@ -113,6 +111,25 @@ pub struct Unroll {
     pub c: u64,
     pub oy: u64,
     pub ox: u64,
+    /// The OX factor counts flattened output pixels in raster order (`OYOX`); OY is 1.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub flat: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Unroll {
+    /// The output pixels the array covers at once, as people read it: `OY16·OX1`, or
+    /// `OYOX16` when flattened.
+    pub fn pixels_label(&self) -> String {
+        if self.flat {
+            format!("OYOX{}", self.ox)
+        } else {
+            format!("OY{}·OX{}", self.oy, self.ox)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,18 +177,16 @@ impl PeArray {
                 if r.dims().iter().any(|d| c.dims().contains(d)) {
                     continue;
                 }
-                for rs in r.splits(self.rows) {
-                    for cs in c.splits(self.cols) {
-                        let u = Unroll {
-                            k: rs[0] * cs[0] * reduction(LoopDim::K),
-                            c: reduction(LoopDim::C),
-                            oy: rs[1] * cs[1] * reduction(LoopDim::OY),
-                            ox: rs[2] * cs[2] * reduction(LoopDim::OX),
-                        };
-                        if !out.contains(&u) {
-                            out.push(u);
-                        }
-                    }
+                let (rs, cs) = (r.splits(self.rows), c.splits(self.cols));
+                let u = Unroll {
+                    k: rs[0] * cs[0] * reduction(LoopDim::K),
+                    c: reduction(LoopDim::C),
+                    oy: rs[1] * cs[1] * reduction(LoopDim::OY),
+                    ox: rs[2] * cs[2] * reduction(LoopDim::OX),
+                    flat: rs[3] + cs[3] > 0,
+                };
+                if !out.contains(&u) {
+                    out.push(u);
                 }
             }
         }
@@ -185,6 +200,7 @@ impl PeArray {
             c: self.inputs_per_pe,
             oy: 1,
             ox: 1,
+            flat: false,
         })
     }
 

@@ -48,7 +48,7 @@ pub fn by_layer(s: &Schedule) -> Vec<LayerArray> {
             let u = t
                 .unroll
                 .unwrap_or_else(|| s.accelerator.cores[t.tile.core].pe_array.unroll());
-            let name = format!("K{}·C{}·OY{}·OX{}", u.k, u.c, u.oy, u.ox);
+            let name = format!("K{}·C{}·{}", u.k, u.c, u.pixels_label());
             if !row.unrollings.contains(&name) {
                 row.unrollings.push(name);
             }

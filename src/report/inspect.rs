@@ -343,9 +343,9 @@ impl<'a> AcceleratorInspection<'a> {
             let pe = &core.pe_array;
             let u = pe.unroll();
             out.push_str(&format!(
-                "\ncore {} at mesh {:?}: {}×{} PE array ({} PEs), rows unroll {}, cols unroll {}, {} {:?} inputs reduced per PE per cycle\n  unrolling K {} × C {} × OY {} × OX {}; {}-bit accumulators; MAC {} fJ, SOP {} fJ, other op {} fJ, registers {} fJ/bit\n",
+                "\ncore {} at mesh {:?}: {}×{} PE array ({} PEs), rows unroll {}, cols unroll {}, {} {:?} inputs reduced per PE per cycle\n  unrolling K {} × C {} × {}; {}-bit accumulators; MAC {} fJ, SOP {} fJ, other op {} fJ, registers {} fJ/bit\n",
                 core.name, core.position, pe.rows, pe.cols, pe.pes(), join(&pe.row_dims), join(&pe.col_dims),
-                pe.inputs_per_pe, pe.reduction_dim, u.k, u.c, u.oy, u.ox, pe.accumulator_bits,
+                pe.inputs_per_pe, pe.reduction_dim, u.k, u.c, u.pixels_label(), pe.accumulator_bits,
                 pe.mac_energy_fj, pe.sop_energy_fj, pe.other_op_energy_fj, pe.register_energy_fj_per_bit
             ));
             if core.operators.len() < crate::model::OpKind::ALL.len() {

@@ -71,6 +71,8 @@ pub struct TileProgram {
     reduction: usize,
     outer: usize,
     unroll: [u64; 7],
+    /// OX is the flattened pixel index (raster order over OY × OX; OY is 1).
+    flat: bool,
     /// Radix of each outer position within its dimension.
     radix: Vec<u64>,
     fills: Vec<FillLevel>,
@@ -196,6 +198,7 @@ impl TileProgram {
             reduction: reduction_loops,
             outer,
             unroll,
+            flat: u.flat,
             radix,
             fills,
             v_cut,
@@ -214,6 +217,8 @@ impl TileProgram {
         match d {
             Dim::K => s.k,
             Dim::C => s.c,
+            Dim::OY if self.flat => 1,
+            Dim::OX if self.flat => s.oy * s.ox,
             Dim::OY => s.oy,
             Dim::OX => s.ox,
             Dim::FY => s.fy,
@@ -242,6 +247,20 @@ impl TileProgram {
         let u = self.unroll[d.index()];
         let total = self.total(d);
         ((start * u).min(total), ((start + count) * u).min(total))
+    }
+
+    /// The output pixels the loops below `boundary` cover: their bounding box as
+    /// (rows, columns), and how many there are (a raster chunk under a flattened
+    /// unrolling, a rectangle otherwise).
+    fn pixels(&self, boundary: usize) -> ((u64, u64), (u64, u64), u64) {
+        if self.flat {
+            let (p0, p1) = self.range(Dim::OX, boundary);
+            let (rows, cols) = crate::mapping::cost::raster_box(p0, p1, self.shape.ox);
+            return (rows, cols, p1 - p0);
+        }
+        let (oy0, oy1) = self.range(Dim::OY, boundary);
+        let (ox0, ox1) = self.range(Dim::OX, boundary);
+        ((oy0, oy1), (ox0, ox1), (oy1 - oy0) * (ox1 - ox0))
     }
 
     /// Distinct input positions along one axis for outputs [o0, o1) and kernel taps
@@ -323,8 +342,7 @@ impl TileProgram {
         }
         let s = &self.shape;
         let (k0, k1) = self.range(Dim::K, boundary);
-        let (oy0, oy1) = self.range(Dim::OY, boundary);
-        let (ox0, ox1) = self.range(Dim::OX, boundary);
+        let ((oy0, oy1), (ox0, ox1), _) = self.pixels(boundary);
         let [c, fy, fx] = self.reduction_sub(boundary);
         match op {
             Operand::W => (k1 - k0) * c * fy * fx * s.precision.w as u64,
@@ -341,8 +359,7 @@ impl TileProgram {
     fn fill_bits(&self, op: Operand, boundary: usize) -> u64 {
         let s = &self.shape;
         let (k0, k1) = self.range(Dim::K, boundary);
-        let (oy0, oy1) = self.range(Dim::OY, boundary);
-        let (ox0, ox1) = self.range(Dim::OX, boundary);
+        let ((oy0, oy1), (ox0, ox1), _) = self.pixels(boundary);
         let (t0, t1) = self.range(Dim::T, boundary);
         let sub = self.reduction_sub(boundary);
         match op {
@@ -408,10 +425,9 @@ impl TileProgram {
         }
         let s = &self.shape;
         let (k0, k1) = self.range(Dim::K, 0);
-        let (oy0, oy1) = self.range(Dim::OY, 0);
-        let (ox0, ox1) = self.range(Dim::OX, 0);
+        let ((oy0, oy1), (ox0, ox1), pixels) = self.pixels(0);
         let (t0, _) = self.range(Dim::T, 0);
-        let neurons = (k1 - k0) * (oy1 - oy0) * (ox1 - ox0);
+        let neurons = (k1 - k0) * pixels;
         if let Some(cut) = self.v_cut {
             let t = self.first_t as u64 + t0;
             let visit_start = first || changed < cut;
