@@ -505,6 +505,34 @@ impl<'a> Engine<'a> {
         self.ports.noc(noc, (from, to), bits, upstream)
     }
 
+    /// Energy of `bits` read from (or written to) `core`'s global SRAM.
+    fn sram_energy_fj(&self, core: usize, bits: u64, write: bool) -> f64 {
+        let g = self.acc.cores[core].global_sram();
+        bits as f64
+            * if write {
+                g.write_energy_fj_per_bit
+            } else {
+                g.read_energy_fj_per_bit
+            }
+    }
+
+    /// Energy and traffic of `bits` of `class` between DRAM and `core`'s global SRAM:
+    /// a DRAM read written into the SRAM, or (`to_dram`) an SRAM read written to DRAM.
+    fn charge_dram(&mut self, class: DataClass, core: usize, bits: u64, to_dram: bool) {
+        let d = &self.acc.dram;
+        let (dram_fj, read, write) = if to_dram {
+            (d.write_energy_fj_per_bit, 0, bits)
+        } else {
+            (d.read_energy_fj_per_bit, bits, 0)
+        };
+        let sram = self.sram_energy_fj(core, bits, !to_dram);
+        self.ledger
+            .energy(Component::GlobalSram, Spend::Data(class), sram);
+        self.ledger
+            .energy(Component::Dram, Spend::Data(class), bits as f64 * dram_fj);
+        self.ledger.dram(class, read, write);
+    }
+
     fn transfer(
         &mut self,
         o: ObjectId,
@@ -517,15 +545,6 @@ impl<'a> Engine<'a> {
         let bits = obj.bits;
         let class = obj.class;
         let earliest = earliest.max(self.objs[o].ready_at);
-        let sram_energy = |core: usize, write: bool| {
-            let g = self.acc.cores[core].global_sram();
-            bits as f64
-                * if write {
-                    g.write_energy_fj_per_bit
-                } else {
-                    g.read_energy_fj_per_bit
-                }
-        };
         let dram_at = self.acc.dram.position;
         let at = |core: usize| self.acc.cores[core].position;
         let now = Flow {
@@ -540,32 +559,12 @@ impl<'a> Engine<'a> {
         };
         let flow = match (from, to) {
             (Location::Dram, Location::Sram { core }) => {
-                self.ledger.energy(
-                    Component::GlobalSram,
-                    Spend::Data(class),
-                    sram_energy(core, true),
-                );
-                self.ledger.energy(
-                    Component::Dram,
-                    Spend::Data(class),
-                    bits as f64 * self.acc.dram.read_energy_fj_per_bit,
-                );
-                self.ledger.dram(class, bits, 0);
+                self.charge_dram(class, core, bits, false);
                 let read = self.ports.dram(self.acc, bits, false, earliest);
                 self.over_noc(class, (dram_at, at(core)), bits, read)
             }
             (Location::Sram { core }, Location::Dram) => {
-                self.ledger.energy(
-                    Component::GlobalSram,
-                    Spend::Data(class),
-                    sram_energy(core, false),
-                );
-                self.ledger.energy(
-                    Component::Dram,
-                    Spend::Data(class),
-                    bits as f64 * self.acc.dram.write_energy_fj_per_bit,
-                );
-                self.ledger.dram(class, 0, bits);
+                self.charge_dram(class, core, bits, true);
                 let sent = self.over_noc(class, (at(core), dram_at), bits, read_out(core));
                 let written = self.ports.dram(self.acc, bits, true, sent.start);
                 Flow {
@@ -574,7 +573,7 @@ impl<'a> Engine<'a> {
                 }
             }
             (Location::Sram { core: a }, Location::Sram { core: b }) => {
-                let e = sram_energy(a, false) + sram_energy(b, true);
+                let e = self.sram_energy_fj(a, bits, false) + self.sram_energy_fj(b, bits, true);
                 self.ledger
                     .energy(Component::GlobalSram, Spend::Data(class), e);
                 self.over_noc(class, (at(a), at(b)), bits, read_out(a))
