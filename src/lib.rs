@@ -2,8 +2,11 @@
 //! accelerators, with an analytic front-end and a cycle-level simulator that checks it.
 //!
 //! The module tree follows the data flow (see `ARCHITECTURE.md`):
-//! `model` → `tiling` → `mapping` → `schedule` → `sim` → `validate` → `report`.
+//! `model` → `tiling` → `mapping` → `schedule` → `sim` → `validate` → `report`;
+//! `cost` holds the result both halves build (the cost report), below the stages that
+//! build it, so that no stage imports `report` (which only prints and draws).
 
+pub mod cost;
 pub mod explore;
 pub mod import;
 pub mod mapping;

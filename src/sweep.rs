@@ -3,13 +3,13 @@
 //! each point scheduled, simulated and verified (see `validate::sweep`), one CSV row per
 //! point, and where each schedule stops being DRAM-bound.
 
+use crate::cost::StallCause;
 use crate::mapping::Objective;
 use crate::model::Overrides;
 use crate::model::limits::MAX_SIZE_BITS;
 use crate::model::overrides::FieldSet;
 use crate::model::units::{Size, thousands};
 use crate::report::Table;
-use crate::report::cost::StallCause;
 use crate::schedule::spec::compact;
 use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
 use crate::validate::sweep::{self as runs_of, Config, Row, Run};

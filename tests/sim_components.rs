@@ -257,7 +257,7 @@ fn pe_array(sets: u64) -> (Box<PeArrayModel>, u64, stems::model::PeArray) {
         (
             bw,
             input_lb.read_energy_fj_per_bit,
-            stems::report::cost::Component::LocalBuffers,
+            stems::cost::Component::LocalBuffers,
         ),
     );
     (Box::new(PeArrayModel::new("core0", &pe, buffers)), bw, pe)

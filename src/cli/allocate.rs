@@ -5,6 +5,7 @@ use super::{EvictionArg, Format, ModelFiles, UsageError};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use stems::cost::Report;
 use stems::explore::allocate::{
     AllocateOptions, AllocationEvaluated, AllocationSpace, Unit, allocate, best, best_so_far,
 };
@@ -12,7 +13,6 @@ use stems::explore::search::Objective;
 use stems::mapping::Objective as MapObjective;
 use stems::model::units::thousands;
 use stems::report::Table;
-use stems::report::cost::Report;
 use stems::schedule::{ScheduleSpec, SchedulerOptions};
 
 #[derive(Args)]

@@ -35,7 +35,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             #[derive(serde::Serialize)]
             struct Out<'a> {
                 #[serde(flatten)]
-                report: &'a stems::report::cost::Report,
+                report: &'a stems::cost::Report,
                 array_by_layer: &'a [stems::report::array::LayerArray],
             }
             outln!(

@@ -45,7 +45,7 @@ fn run_experiments(
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (i, x) in result.experiments.iter().enumerate() {
-            let bars: Vec<(String, &stems::report::cost::Report)> = x
+            let bars: Vec<(String, &stems::cost::Report)> = x
                 .runs
                 .iter()
                 .map(|r| (stems::schedule::spec::compact(&r.schedule), &r.predicted))

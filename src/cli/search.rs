@@ -177,7 +177,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     let front = pareto_front(&all);
     // The best of the hybrid grid, costed here when the warm start did not.
     let best_hybrid = best_of(&workload, &accelerator, &hybrid, scheduler, objective, &all)?;
-    let marked: Vec<(String, stems::report::cost::Report)> = marks
+    let marked: Vec<(String, stems::cost::Report)> = marks
         .iter()
         .map(|(name, spec)| {
             Ok((
@@ -234,7 +234,7 @@ fn cost(
     accelerator: &stems::model::Accelerator,
     spec: &ScheduleSpec,
     scheduler: SchedulerOptions,
-) -> Result<stems::report::cost::Report> {
+) -> Result<stems::cost::Report> {
     let mut mapper = stems::mapping::Mapper::new(accelerator);
     Ok(stems::schedule::predict(
         workload,
@@ -254,8 +254,8 @@ fn best_of(
     scheduler: SchedulerOptions,
     objective: Objective,
     costed: &[Evaluated],
-) -> Result<Option<(ScheduleSpec, stems::report::cost::Report)>> {
-    let mut found: Option<(ScheduleSpec, stems::report::cost::Report)> = None;
+) -> Result<Option<(ScheduleSpec, stems::cost::Report)>> {
+    let mut found: Option<(ScheduleSpec, stems::cost::Report)> = None;
     for spec in specs {
         let report = match costed.iter().find(|e| &e.spec == spec) {
             Some(e) => e.report.clone(),
@@ -291,7 +291,7 @@ struct SpaceSummary<'a> {
 #[derive(serde::Serialize)]
 struct Named<'a> {
     schedule: Vec<String>,
-    report: &'a stems::report::cost::Report,
+    report: &'a stems::cost::Report,
 }
 
 /// `summary.json`: `best.report.energy_pj.total` as in the enumerated spaces.
@@ -348,16 +348,15 @@ fn write_outputs(
     summary: &Summary,
     all: &[Evaluated],
     front: &[usize],
-    best_hybrid: &Option<(ScheduleSpec, stems::report::cost::Report)>,
-    marked: &[(String, stems::report::cost::Report)],
+    best_hybrid: &Option<(ScheduleSpec, stems::cost::Report)>,
+    marked: &[(String, stems::cost::Report)],
 ) -> Result<()> {
     csv_rows(&dir.join("search.csv"), &all.iter().collect::<Vec<_>>())?;
     csv_rows(
         &dir.join("pareto.csv"),
         &front.iter().map(|&i| &all[i]).collect::<Vec<_>>(),
     )?;
-    let point =
-        |r: &stems::report::cost::Report| (r.energy_pj.total / 1e6, r.latency_cycles as f64 / 1e6);
+    let point = |r: &stems::cost::Report| (r.energy_pj.total / 1e6, r.latency_cycles as f64 / 1e6);
     let points: Vec<(f64, f64)> = all
         .iter()
         .filter_map(|e| e.report.as_ref().map(point))
@@ -416,7 +415,7 @@ fn print_table(summary: &Summary, all: &[Evaluated], front: &[usize], top: usize
             String::new()
         }
     );
-    let row = |t: &mut Table, k: String, e: &Evaluated, r: &stems::report::cost::Report| {
+    let row = |t: &mut Table, k: String, e: &Evaluated, r: &stems::cost::Report| {
         t.row([
             k,
             e.spec.to_string(),

@@ -153,7 +153,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             .cores
             .iter()
             .flat_map(|c| &c.stalls)
-            .filter(|s| s.2 == stems::report::cost::StallCause::DramPort)
+            .filter(|s| s.2 == stems::cost::StallCause::DramPort)
             .map(|s| (s.0, s.1))
             .collect();
         let series: Vec<(String, &[(u64, u64)])> = t

@@ -11,8 +11,8 @@
 
 use super::ga::{Costed, GaOptions, Genome, MapperPool, evolve};
 use super::search::Objective;
+use crate::cost::Report;
 use crate::model::{Accelerator, Workload};
-use crate::report::cost::Report;
 use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions, predict};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;

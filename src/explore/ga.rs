@@ -16,9 +16,9 @@
 //! evaluated and never survive.
 
 use super::search::Objective;
+use crate::cost::Report;
 use crate::mapping::Mapper;
 use crate::model::Accelerator;
-use crate::report::cost::Report;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;

@@ -18,9 +18,9 @@ pub mod ga;
 pub mod search;
 pub mod store;
 
+use crate::cost::Report;
 use crate::mapping::Mapper;
 use crate::model::{Accelerator, Workload};
-use crate::report::cost::Report;
 use crate::schedule::{
     Allocation, BlockCut, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut, predict,
 };

@@ -18,8 +18,8 @@
 //! size. Results do not depend on the thread count (see `ga`).
 
 use super::ga::{Costed, GaOptions, Genome, MapperPool, evolve};
+use crate::cost::Report;
 use crate::model::{Accelerator, Workload};
-use crate::report::cost::Report;
 use crate::schedule::{
     Allocation, BlockCut, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut, predict,
 };

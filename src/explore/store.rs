@@ -8,7 +8,7 @@
 //! run writes. The summary is written only at the end, atomically.
 
 use super::{Outcome, Point, Rank, Space, best, write_csv_rows};
-use crate::report::cost::Report;
+use crate::cost::Report;
 use crate::schedule::ScheduleSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! 14–23, and stacked energy breakdowns as in figures 7, 9 and 11 (plotters, SVG
 //! backend only).
 
-use crate::report::cost::Report;
+use crate::cost::Report;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;

@@ -15,9 +15,9 @@ pub use memory::{Extent, Scratchpad};
 pub use scheduler::{Allocation, Eviction, ScheduleError, SchedulerOptions, predict, schedule};
 pub use spec::{BlockCut, ScheduleSpec, SpaceCut, SpecError, TimeCut};
 
+use crate::cost::Report;
 use crate::mapping::{Boundary, Loop, Objective};
 use crate::model::{Accelerator, ModelError, Operand, Problem, Workload};
-use crate::report::cost::Report;
 use crate::tiling::graph::{DataObject, ObjectId, Tile};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

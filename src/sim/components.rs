@@ -7,8 +7,8 @@ use super::SimError;
 use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, HopKind, Message, Route, StallCause};
 use super::stats::{ComponentStats, Port, PortStats};
+use crate::cost::{Component as Part, Ledger, Spend};
 use crate::model::{Dram, Memory, Noc, PeArray};
-use crate::report::cost::{Component as Part, Ledger, Spend};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 

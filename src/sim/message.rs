@@ -5,7 +5,7 @@ use crate::tiling::graph::{DataClass, TileId};
 pub type Cycle = u64;
 pub type ComponentId = usize;
 
-pub use crate::report::cost::StallCause;
+pub use crate::cost::StallCause;
 
 /// One step of a data movement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

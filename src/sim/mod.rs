@@ -18,7 +18,7 @@ pub mod stats;
 pub mod trace;
 pub mod validity;
 
-use crate::report::cost::{
+use crate::cost::{
     ByClass, Component as Part, Incidents, Ledger, Report, ReportHeader, ReportTiming,
 };
 use crate::schedule::Schedule;

@@ -2,7 +2,7 @@
 //! and the energy and bits they account for.
 
 use super::message::{Cycle, StallCause};
-use crate::report::cost::Ledger;
+use crate::cost::Ledger;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 

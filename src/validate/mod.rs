@@ -5,9 +5,9 @@
 pub mod journal;
 pub mod sweep;
 
+use crate::cost::{Report, StallCause};
 use crate::model::units::thousands;
 use crate::report::Table;
-use crate::report::cost::{Report, StallCause};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -6,9 +6,9 @@
 //! the thread count.
 
 use super::{compare, largest_traffic_delta};
+use crate::cost::{EnergyByComponent, Report, StallCause};
 use crate::mapping::Mapper;
 use crate::model::{Accelerator, Workload};
-use crate::report::cost::{EnergyByComponent, Report, StallCause};
 use crate::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, schedule};
 use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
 use rayon::prelude::*;

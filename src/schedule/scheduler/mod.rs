@@ -33,12 +33,12 @@ use super::spec::{ScheduleSpec, SpecError};
 use super::{
     Action, Location, Reason, SCHEMA_VERSION, Schedule, ScheduledTile, TilePrediction, Transfer,
 };
+use crate::cost::{
+    Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause,
+};
 use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
 use crate::model::limits::MAX_TILES;
 use crate::model::{Accelerator, Noc, Operand, Workload};
-use crate::report::cost::{
-    Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause,
-};
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
 use ports::{Flow, Ports};

@@ -29,8 +29,8 @@ use super::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route, Sta
 use super::program::{FillTarget, PassWork, TileProgram};
 use super::sram_map::{MapError, Occupant, SramMap, address_in};
 use super::stats::{ComponentStats, histogram};
+use crate::cost::Incidents;
 use crate::model::Operand;
-use crate::report::cost::Incidents;
 use crate::schedule::{Action, Extent, Location, Reason, Schedule, Transfer};
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileId};

@@ -1,0 +1,439 @@
+//! The cost report of one schedule — the same type for the analytic prediction
+//! (`stems evaluate`) and the simulator's measurement (`stems simulate`), so that the
+//! two can be compared key by key.
+
+use crate::model::{Operand, Workload};
+use crate::tiling::graph::DataClass;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Hardware components energy is split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Component {
+    Dram,
+    GlobalSram,
+    LocalBuffers,
+    Pe,
+    Noc,
+}
+
+impl Component {
+    pub const ALL: [Component; 5] = [
+        Component::Dram,
+        Component::GlobalSram,
+        Component::LocalBuffers,
+        Component::Pe,
+        Component::Noc,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Dram => "dram",
+            Component::GlobalSram => "global_sram",
+            Component::LocalBuffers => "local_buffers",
+            Component::Pe => "pe",
+            Component::Noc => "noc",
+        }
+    }
+}
+
+/// Why the PE array was not computing a reduction step: the same causes on both halves,
+/// so that the latency gap between prediction and measurement can be attributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StallCause {
+    /// Waiting for the single DRAM port (or its transfer time).
+    DramPort,
+    /// Waiting for a global-SRAM bank port another request holds (analytic: the
+    /// global SRAM's ports cannot carry a tile's traffic in its compute time).
+    BankConflict,
+    /// Waiting for a mesh link.
+    NocLink,
+    /// A local buffer cannot deliver a cycle's operands (or fill in time).
+    LocalBufferBandwidth,
+    /// Waiting for other work: a producer tile, a transfer, the previous tile.
+    Dependency,
+    /// Filling and draining the systolic array (counted in busy cycles too).
+    FillDrain,
+}
+
+impl StallCause {
+    pub const COUNT: usize = 6;
+    pub const ALL: [StallCause; Self::COUNT] = [
+        StallCause::DramPort,
+        StallCause::BankConflict,
+        StallCause::NocLink,
+        StallCause::LocalBufferBandwidth,
+        StallCause::Dependency,
+        StallCause::FillDrain,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StallCause::DramPort => "dram_port",
+            StallCause::BankConflict => "bank_conflict",
+            StallCause::NocLink => "noc_link",
+            StallCause::LocalBufferBandwidth => "local_buffer_bandwidth",
+            StallCause::Dependency => "dependency",
+            StallCause::FillDrain => "fill_drain",
+        }
+    }
+
+    /// The key of this cause in a predicted-vs-measured comparison.
+    pub fn metric(self) -> &'static str {
+        match self {
+            StallCause::DramPort => "stall_cycles.dram_port",
+            StallCause::BankConflict => "stall_cycles.bank_conflict",
+            StallCause::NocLink => "stall_cycles.noc_link",
+            StallCause::LocalBufferBandwidth => "stall_cycles.local_buffer_bandwidth",
+            StallCause::Dependency => "stall_cycles.dependency",
+            StallCause::FillDrain => "stall_cycles.fill_drain",
+        }
+    }
+
+    /// Cycles by cause, keyed by name.
+    pub fn map(cycles: &[u64; Self::COUNT]) -> BTreeMap<String, u64> {
+        Self::ALL
+            .iter()
+            .map(|c| (c.name().to_string(), cycles[c.index()]))
+            .collect()
+    }
+}
+
+/// What energy is spent on: moving an operand class, or computing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Spend {
+    Data(DataClass),
+    Compute,
+}
+
+impl Spend {
+    fn index(self) -> usize {
+        match self {
+            Spend::Data(c) => c.index(),
+            Spend::Compute => 3,
+        }
+    }
+    const NAMES: [&'static str; 4] = ["W", "F", "V", "compute"];
+}
+
+/// Running totals while a schedule is costed or simulated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ledger {
+    /// femtojoules, `[component][W, F, V, compute]`.
+    pub energy_fj: [[f64; 4]; 5],
+    pub dram_read_bits: [u64; 3],
+    pub dram_write_bits: [u64; 3],
+    /// Bits carried by NoC links, summed over every link each transfer crosses.
+    pub noc_bits: u64,
+    pub macs: u64,
+    pub sops: u64,
+    pub other_ops: u64,
+}
+
+impl Ledger {
+    pub fn energy(&mut self, component: Component, spend: Spend, fj: f64) {
+        self.energy_fj[component as usize][spend.index()] += fj;
+    }
+
+    pub fn dram(&mut self, class: DataClass, read_bits: u64, write_bits: u64) {
+        self.dram_read_bits[class.index()] += read_bits;
+        self.dram_write_bits[class.index()] += write_bits;
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnergyByComponent {
+    pub total: f64,
+    pub dram: f64,
+    pub global_sram: f64,
+    pub local_buffers: f64,
+    pub pe: f64,
+    pub noc: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[allow(non_snake_case)]
+pub struct EnergyByOperand {
+    pub W: f64,
+    pub F: f64,
+    pub V: f64,
+    /// PE operations (MACs, SOPs, element-wise and pooling).
+    pub compute: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ReadWriteBits {
+    pub read: u64,
+    pub write: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[allow(non_snake_case)]
+pub struct ByClass<T> {
+    pub W: T,
+    pub F: T,
+    pub V: T,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DramBits {
+    pub total: u64,
+    pub read: u64,
+    pub write: u64,
+    pub by_operand: ByClass<u64>,
+    pub by_operand_direction: ByClass<ReadWriteBits>,
+}
+
+/// Live data that had to leave the global SRAM and come back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SpillEntry {
+    pub tensor: String,
+    pub operand: String,
+    pub spills: u64,
+    pub bits: u64,
+    /// Fetches from DRAM of chunks this tensor had spilled, and their bits.
+    #[serde(default)]
+    pub reloads: u64,
+    #[serde(default)]
+    pub reload_bits: u64,
+}
+
+/// Tiles too large for the global SRAM, which stream some operands from DRAM.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamedEntry {
+    pub layer: String,
+    pub tiles: u64,
+    pub operands: Vec<String>,
+}
+
+/// Spills and streaming tiles as a run meets them, for the report's lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Incidents {
+    /// (tensor, class) → [spills, bits, reloads, reload bits].
+    spills: BTreeMap<(String, DataClass), [u64; 4]>,
+    /// layer → (tiles, streamed operands).
+    streamed: BTreeMap<usize, (u64, BTreeSet<Operand>)>,
+}
+
+impl Incidents {
+    pub fn spill(&mut self, tensor: String, class: DataClass, bits: u64) {
+        self.spills(tensor, class, 1, bits);
+    }
+
+    /// `count` spills of `tensor` moving `bits` in all.
+    pub fn spills(&mut self, tensor: String, class: DataClass, count: u64, bits: u64) {
+        self.spills_and_reloads(tensor, class, [count, bits, 0, 0]);
+    }
+
+    /// A fetch of a chunk `tensor` had spilled.
+    pub fn reload(&mut self, tensor: String, class: DataClass, bits: u64) {
+        self.spills_and_reloads(tensor, class, [0, 0, 1, bits]);
+    }
+
+    /// Adds [spills, bits, reloads, reload bits] to `tensor`'s entry.
+    pub fn spills_and_reloads(&mut self, tensor: String, class: DataClass, counts: [u64; 4]) {
+        let e = self.spills.entry((tensor, class)).or_default();
+        for (total, n) in e.iter_mut().zip(counts) {
+            *total += n;
+        }
+    }
+
+    pub fn streamed(&mut self, layer: usize, operands: impl IntoIterator<Item = Operand>) {
+        let e = self.streamed.entry(layer).or_default();
+        e.0 += 1;
+        e.1.extend(operands);
+    }
+
+    pub fn merge(&mut self, other: &Incidents) {
+        for ((tensor, class), counts) in &other.spills {
+            self.spills_and_reloads(tensor.clone(), *class, *counts);
+        }
+        for (l, (n, ops)) in &other.streamed {
+            let e = self.streamed.entry(*l).or_default();
+            e.0 += n;
+            e.1.extend(ops.iter().copied());
+        }
+    }
+
+    fn spill_entries(&self) -> Vec<SpillEntry> {
+        self.spills
+            .iter()
+            .map(
+                |((tensor, class), [spills, bits, reloads, reload_bits])| SpillEntry {
+                    tensor: tensor.clone(),
+                    operand: class.name().to_string(),
+                    spills: *spills,
+                    bits: *bits,
+                    reloads: *reloads,
+                    reload_bits: *reload_bits,
+                },
+            )
+            .collect()
+    }
+
+    fn streamed_entries(&self, workload: &Workload) -> Vec<StreamedEntry> {
+        self.streamed
+            .iter()
+            .map(|(l, (tiles, ops))| StreamedEntry {
+                layer: workload.layers[*l].name.clone(),
+                tiles: *tiles,
+                operands: ops.iter().map(|o| o.name().to_string()).collect(),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OpCounts {
+    pub macs: u64,
+    pub sops: u64,
+    pub other: u64,
+}
+
+/// One schedule's cost. JSON key paths are kept stable (see README).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// "predicted" (analytic) or "measured" (simulated).
+    pub source: String,
+    pub workload: String,
+    /// The accelerator's name, with its overrides (`meta_proto[dram.bw_bits=32]`).
+    pub hardware: String,
+    /// Fields set over the accelerator file.
+    #[serde(default)]
+    pub hardware_overrides: Vec<String>,
+    pub global_sram_bits: u64,
+    pub stateless_blocks: Vec<usize>,
+    pub schedule: Vec<String>,
+    pub prefetch: bool,
+    pub energy_pj: EnergyByComponent,
+    pub energy_by_operand_pj: EnergyByOperand,
+    /// component → operand (W, F, V, compute) → pJ: the stacked bars of the paper's
+    /// energy breakdowns.
+    pub energy_matrix_pj: BTreeMap<String, BTreeMap<String, f64>>,
+    pub dram_bits: DramBits,
+    /// Bits the NoC's links carried: each transfer's bits times the links it crossed.
+    #[serde(default)]
+    pub noc_bits: u64,
+    /// Cycles the busiest NoC link was occupied.
+    #[serde(default)]
+    pub noc_busy_cycles: u64,
+    pub latency_cycles: u64,
+    /// Cycles the PE arrays spend computing (passes, including fill/drain).
+    pub busy_cycles: u64,
+    /// PE-array cycles lost, by cause (all cores): idle while work was pending, plus
+    /// fill/drain (which busy_cycles also counts).
+    #[serde(default)]
+    pub stall_cycles_by_cause: BTreeMap<String, u64>,
+    pub peak_global_sram_bits: u64,
+    pub ops: OpCounts,
+    pub tiles: u64,
+    pub streamed: Vec<StreamedEntry>,
+    pub spills: Vec<SpillEntry>,
+}
+
+pub struct ReportHeader<'a> {
+    pub source: &'static str,
+    pub workload: &'a Workload,
+    pub hardware: String,
+    pub hardware_overrides: Vec<String>,
+    pub global_sram_bits: u64,
+    pub schedule: Vec<String>,
+    pub prefetch: bool,
+}
+
+pub struct ReportTiming {
+    pub latency_cycles: u64,
+    pub busy_cycles: u64,
+    pub stall_cycles: [u64; StallCause::COUNT],
+    pub peak_global_sram_bits: u64,
+    pub noc_busy_cycles: u64,
+    pub tiles: u64,
+}
+
+impl Report {
+    pub fn new(
+        header: ReportHeader,
+        ledger: &Ledger,
+        timing: ReportTiming,
+        incidents: &Incidents,
+    ) -> Self {
+        let pj = |fj: f64| fj / 1000.0;
+        let comp = |c: Component| pj(ledger.energy_fj[c as usize].iter().sum());
+        let class = |i: usize| pj(ledger.energy_fj.iter().map(|row| row[i]).sum());
+        let total = pj(ledger.energy_fj.iter().flatten().sum());
+        let mut matrix = BTreeMap::new();
+        for c in Component::ALL {
+            let row: BTreeMap<String, f64> = Spend::NAMES
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.to_string(), pj(ledger.energy_fj[c as usize][i])))
+                .collect();
+            matrix.insert(c.name().to_string(), row);
+        }
+        let rw = |c: DataClass| ReadWriteBits {
+            read: ledger.dram_read_bits[c.index()],
+            write: ledger.dram_write_bits[c.index()],
+        };
+        let read: u64 = ledger.dram_read_bits.iter().sum();
+        let write: u64 = ledger.dram_write_bits.iter().sum();
+        Report {
+            source: header.source.to_string(),
+            workload: header.workload.name.clone(),
+            hardware: header.hardware,
+            hardware_overrides: header.hardware_overrides,
+            global_sram_bits: header.global_sram_bits,
+            stateless_blocks: header.workload.stateless_blocks.clone(),
+            schedule: header.schedule,
+            prefetch: header.prefetch,
+            energy_pj: EnergyByComponent {
+                total,
+                dram: comp(Component::Dram),
+                global_sram: comp(Component::GlobalSram),
+                local_buffers: comp(Component::LocalBuffers),
+                pe: comp(Component::Pe),
+                noc: comp(Component::Noc),
+            },
+            energy_by_operand_pj: EnergyByOperand {
+                W: class(0),
+                F: class(1),
+                V: class(2),
+                compute: class(3),
+            },
+            energy_matrix_pj: matrix,
+            dram_bits: DramBits {
+                total: read + write,
+                read,
+                write,
+                by_operand: ByClass {
+                    W: rw(DataClass::W).read + rw(DataClass::W).write,
+                    F: rw(DataClass::F).read + rw(DataClass::F).write,
+                    V: rw(DataClass::V).read + rw(DataClass::V).write,
+                },
+                by_operand_direction: ByClass {
+                    W: rw(DataClass::W),
+                    F: rw(DataClass::F),
+                    V: rw(DataClass::V),
+                },
+            },
+            noc_bits: ledger.noc_bits,
+            noc_busy_cycles: timing.noc_busy_cycles,
+            latency_cycles: timing.latency_cycles,
+            busy_cycles: timing.busy_cycles,
+            stall_cycles_by_cause: StallCause::map(&timing.stall_cycles),
+            peak_global_sram_bits: timing.peak_global_sram_bits,
+            ops: OpCounts {
+                macs: ledger.macs,
+                sops: ledger.sops,
+                other: ledger.other_ops,
+            },
+            tiles: timing.tiles,
+            streamed: incidents.streamed_entries(header.workload),
+            spills: incidents.spill_entries(),
+        }
+    }
+}
