@@ -15,6 +15,7 @@ pub mod report;
 pub mod scenario;
 pub mod schedule;
 pub mod sim;
+pub mod spikes;
 pub mod sweep;
 pub mod tiling;
 pub mod validate;

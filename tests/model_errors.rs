@@ -449,9 +449,15 @@ fn absurd_workload_numbers_are_errors_naming_the_field_and_the_limit() {
         ),
         (
             "stateful = true\n",
-            "stateful = true\ninput_density = 0.3\n",
-            "input_density",
-            "not modelled",
+            "stateful = true\nactivity = 1.5\n",
+            "activity",
+            "within 0..=1, got 1.5",
+        ),
+        (
+            "stateful = true\n",
+            "stateful = true\nactivity = nan\n",
+            "activity",
+            "within 0..=1, got NaN",
         ),
         (
             "k = 8\nc = 2",

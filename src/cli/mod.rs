@@ -84,6 +84,32 @@ impl ModelOverrides {
     }
 }
 
+/// How the simulator draws spikes where no recording is given.
+#[derive(Args, Clone)]
+pub struct SpikeArgs {
+    /// How drawn spikes are spread: uniform (independent, the analytic half's
+    /// assumption) or clustered (in spatial patches: busier lanes).
+    #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
+    pub spike_pattern: stems::spikes::Pattern,
+    /// Seed of the spike generator (same seed, same spikes).
+    #[arg(
+        long = "spike-seed",
+        allow_hyphen_values = true,
+        value_name = "N",
+        default_value_t = 0
+    )]
+    pub spike_seed: u64,
+}
+
+impl SpikeArgs {
+    pub fn source(&self) -> stems::sim::SpikeSource {
+        stems::sim::SpikeSource::Generated(stems::spikes::SpikeOptions {
+            pattern: self.spike_pattern,
+            seed: self.spike_seed,
+        })
+    }
+}
+
 #[derive(Args)]
 pub struct ModelFiles {
     /// Workload TOML file.

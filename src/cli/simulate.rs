@@ -61,6 +61,8 @@ pub struct SimulateArgs {
     /// and the DRAM queue-delay histogram.
     #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub plots: Option<PathBuf>,
+    #[command(flatten)]
+    pub spikes: super::SpikeArgs,
 }
 
 pub fn parse_window(s: &str) -> Result<std::ops::Range<u64>, String> {
@@ -130,6 +132,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         trace_layers: args.trace_layers.clone(),
         record_timelines: args.plots.is_some(),
         verify: !args.no_verify,
+        spikes: args.spikes.source(),
     };
     let measured = stems::sim::simulate(schedule, &options).map_err(|e| rejected(&args, e))?;
     let comparison = stems::validate::compare(&predicted, &measured.report);

@@ -288,11 +288,69 @@ impl Incidents {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct OpCounts {
     pub macs: u64,
     pub sops: u64,
     pub other: u64,
+}
+
+impl OpCounts {
+    /// Every operation of the network, as if every input were non-zero.
+    pub fn dense(workload: &Workload) -> Self {
+        let t = workload.timesteps as u64;
+        let sum = |f: fn(&crate::model::Layer) -> u64| -> u64 {
+            workload.layers.iter().map(|l| f(l) * t).sum()
+        };
+        OpCounts {
+            macs: sum(|l| l.macs_per_timestep()),
+            sops: sum(|l| l.sops_per_timestep()),
+            other: sum(|l| l.other_ops_per_timestep()),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.macs + self.sops + self.other
+    }
+}
+
+/// What the network would do densely and what the hardware performed (fewer when its
+/// array gates or skips zero inputs).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Operations {
+    pub dense: OpCounts,
+    pub performed: OpCounts,
+}
+
+/// A layer's input density: as stated (or taken from a recording) for the analytic
+/// half, and as the simulator's spikes measured it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LayerActivity {
+    pub layer: String,
+    pub stated: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<f64>,
+}
+
+impl LayerActivity {
+    /// Every layer's stated input density (none when the whole network is dense and
+    /// nothing was measured).
+    pub fn stated(workload: &Workload, measured: Option<&[f64]>) -> Vec<LayerActivity> {
+        if workload.densities.is_dense() && measured.is_none() {
+            return Vec::new();
+        }
+        workload
+            .layers
+            .iter()
+            .map(|l| LayerActivity {
+                layer: l.name.clone(),
+                stated: workload
+                    .densities
+                    .layer_input(workload, l.id, 0..workload.timesteps),
+                measured: measured.and_then(|m| m.get(l.id).copied()),
+            })
+            .collect()
+    }
 }
 
 /// One schedule's cost. JSON key paths are kept stable (see README).
@@ -330,7 +388,13 @@ pub struct Report {
     #[serde(default)]
     pub stall_cycles_by_cause: BTreeMap<String, u64>,
     pub peak_global_sram_bits: u64,
+    /// The operations performed (`operations.performed`, kept under its old key).
     pub ops: OpCounts,
+    #[serde(default)]
+    pub operations: Operations,
+    /// Per layer, its input's density (absent when everything is dense).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activity: Vec<LayerActivity>,
     pub tiles: u64,
     pub streamed: Vec<StreamedEntry>,
     pub spills: Vec<SpillEntry>,
@@ -344,6 +408,8 @@ pub struct ReportHeader<'a> {
     pub global_sram_bits: u64,
     pub schedule: Vec<String>,
     pub prefetch: bool,
+    /// Each layer's input density as the simulator's spikes had it (measured reports).
+    pub measured_activity: Option<&'a [f64]>,
 }
 
 pub struct ReportTiming {
@@ -381,6 +447,11 @@ impl Report {
         };
         let read: u64 = ledger.dram_read_bits.iter().sum();
         let write: u64 = ledger.dram_write_bits.iter().sum();
+        let performed = OpCounts {
+            macs: ledger.macs,
+            sops: ledger.sops,
+            other: ledger.other_ops,
+        };
         Report {
             source: header.source.to_string(),
             workload: header.workload.name.clone(),
@@ -426,11 +497,12 @@ impl Report {
             busy_cycles: timing.busy_cycles,
             stall_cycles_by_cause: StallCause::map(&timing.stall_cycles),
             peak_global_sram_bits: timing.peak_global_sram_bits,
-            ops: OpCounts {
-                macs: ledger.macs,
-                sops: ledger.sops,
-                other: ledger.other_ops,
+            ops: performed,
+            operations: Operations {
+                dense: OpCounts::dense(header.workload),
+                performed,
             },
+            activity: LayerActivity::stated(header.workload, header.measured_activity),
             tiles: timing.tiles,
             streamed: incidents.streamed_entries(header.workload),
             spills: incidents.spill_entries(),

@@ -31,7 +31,7 @@ use super::nest::{Dim, Loop, dim_products, relevant};
 use crate::model::{Core, Dram, OpKind, Operand};
 use crate::tiling::CtShape;
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// Where each operand of a tile lives at the top of its hierarchy: resident in the
@@ -178,6 +178,8 @@ pub struct CostModel<'a> {
     axis_cache: RefCell<HashMap<(usize, u64, u64), u64>>,
     /// Raster chunks' input footprints by (pixels, FY taps, FX taps).
     raster_cache: RefCell<HashMap<(u64, u64, u64), RasterFootprints>>,
+    /// The expected fold cycles under `skip` (they depend on the shape and unrolling).
+    skip_fold_cycles: Cell<Option<f64>>,
 }
 
 impl<'a> CostModel<'a> {
@@ -199,6 +201,7 @@ impl<'a> CostModel<'a> {
             flat: false,
             axis_cache: RefCell::new(HashMap::new()),
             raster_cache: RefCell::new(HashMap::new()),
+            skip_fold_cycles: Cell::new(None),
         };
         model.with_unroll(core.pe_array.unroll())
     }
@@ -210,6 +213,7 @@ impl<'a> CostModel<'a> {
         let s = self.shape;
         self.unroll = [u.k, u.c, u.oy, u.ox, 1, 1, 1];
         self.flat = u.flat;
+        self.skip_fold_cycles.set(None);
         let (oy, ox) = if u.flat {
             (1, s.oy * s.ox)
         } else {
@@ -560,10 +564,11 @@ impl<'a> CostModel<'a> {
                 accesses[op.index()][level_index(child)].write_bits += moved;
             }
         }
-        let ops_total = s.reduction_ops() + s.other_ops();
+        let performed = self.performed_reduction_ops();
+        let ops_total = performed + s.other_ops();
         if s.op.has_weights() {
             // Each operation reads its weight from the PE register.
-            accesses[Operand::W.index()][0].read_bits += s.reduction_ops() * s.precision.w as u64;
+            accesses[Operand::W.index()][0].read_bits += performed * s.precision.w as u64;
         }
         // Outputs: accumulate in the PE, then flow up once complete.
         let acc_bits = core.pe_array.accumulator_bits as u64;
@@ -596,11 +601,13 @@ impl<'a> CostModel<'a> {
             }
         }
 
+        self.apply_feature_formats(&mut accesses, &boundaries);
+
         // Operations.
         let (macs, sops) = if s.precision.i == 1 {
-            (0, s.reduction_ops())
+            (0, performed)
         } else {
-            (s.reduction_ops(), 0)
+            (performed, 0)
         };
         let other_ops = s.other_ops();
         let pe = &core.pe_array;
@@ -610,7 +617,7 @@ impl<'a> CostModel<'a> {
 
         // Cycles: the array computes one temporal iteration per cycle; each level's
         // ports must carry its traffic in that time or the array stalls.
-        let compute_cycles: u64 = loops.iter().map(|l| l.size).product();
+        let dense_compute_cycles: u64 = loops.iter().map(|l| l.size).product();
         let mut level_cycles = vec![0u64; nlev];
         let mut energy_fj_by_level = vec![0f64; nlev];
         let mut energy_fj_by_operand = [0f64; 4];
@@ -644,11 +651,14 @@ impl<'a> CostModel<'a> {
                 r.max(w)
             };
         }
-        let fold_cycles: u64 = loops[n - reduction_loops..]
+        let dense_fold_cycles: u64 = loops[n - reduction_loops..]
             .iter()
             .map(|l| l.size)
             .product();
-        let folds = compute_cycles / fold_cycles.max(1);
+        let folds = dense_compute_cycles / dense_fold_cycles.max(1);
+        let fold_cycles = self.fold_cycles(dense_fold_cycles);
+        let compute_cycles = (folds as f64 * fold_cycles).round() as u64;
+        let fold_cycles = fold_cycles.round() as u64;
         let (fill_drain_cycles, drain_bound_cycles) = self.fold_overheads(folds, fold_cycles);
         let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
         // Transfers proceed while the array fills and drains as well as computes.
@@ -670,6 +680,132 @@ impl<'a> CostModel<'a> {
             energy_fj_by_operand,
             compute_energy_fj,
         })
+    }
+
+    /// Reduction operations the array performs: all of them, or under `gate`/`skip` the
+    /// expected number whose input is non-zero — the operations landing on real inputs
+    /// (padding is zero) times the input's density.
+    pub fn performed_reduction_ops(&self) -> u64 {
+        let s = self.shape;
+        let dense = s.reduction_ops();
+        if dense == 0 || !self.core.pe_array.sparsity.gates() {
+            return dense;
+        }
+        // (output, tap) pairs that land on a real input, per axis (padding excluded).
+        let real_pairs = self.axis_sum(0, 1, 1) * self.axis_sum(1, 1, 1);
+        let on_real_inputs = s.k * s.c * real_pairs * s.t;
+        (on_real_inputs as f64 * s.activity.input_density()).round() as u64
+    }
+
+    /// Expected reduction cycles of one fold (dense, or under `skip` the busiest lane's,
+    /// averaged over the fold's pixel chunks: edge chunks have fewer lanes).
+    fn fold_cycles(&self, dense_fold_cycles: u64) -> f64 {
+        let pe = &self.core.pe_array;
+        let s = self.shape;
+        if pe.sparsity != crate::model::Sparsity::Skip || !s.op.has_weights() {
+            return dense_fold_cycles as f64;
+        }
+        if let Some(v) = self.skip_fold_cycles.get() {
+            return v;
+        }
+        let inputs = s.c * s.fy * s.fx;
+        let per_cycle = self.unroll[Dim::C.index()];
+        let density = s.activity.input_density();
+        let (mut sum, mut count) = (0.0, 0u64);
+        for (lanes, chunks) in self.lane_chunks() {
+            let e = crate::model::activity::expected_skip_fold_cycles(
+                lanes, inputs, density, per_cycle,
+            );
+            sum += e * chunks as f64;
+            count += chunks;
+        }
+        let mean = if count == 0 { 1.0 } else { sum / count as f64 };
+        self.skip_fold_cycles.set(Some(mean));
+        mean
+    }
+
+    /// The array's pixel chunks by lane count (output pixels per fold): `(lanes, how
+    /// many chunks)`, full chunks and the edges.
+    fn lane_chunks(&self) -> Vec<(u64, u64)> {
+        let split = |total: u64, per: u64| -> Vec<(u64, u64)> {
+            let per = per.max(1);
+            if total <= per {
+                return vec![(total, 1)];
+            }
+            let mut v = vec![(per, total / per)];
+            if !total.is_multiple_of(per) {
+                v.push((total % per, 1));
+            }
+            v
+        };
+        let s = self.shape;
+        if self.flat {
+            return split(s.oy * s.ox, self.unroll[Dim::OX.index()]);
+        }
+        let rows = split(s.oy, self.unroll[Dim::OY.index()]);
+        let cols = split(s.ox, self.unroll[Dim::OX.index()]);
+        rows.iter()
+            .flat_map(|&(ly, ny)| cols.iter().map(move |&(lx, nx)| (ly * lx, ny * nx)))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
+    /// Feature bits at each level follow the level's format at the tensor's density;
+    /// the array's reads of its inputs skip the zeros when it gates them. Capacity is
+    /// not touched: levels are sized for the dense worst case.
+    fn apply_feature_formats(
+        &self,
+        accesses: &mut [Vec<ReadWrite>; 4],
+        boundaries: &[Vec<(Level, usize)>; 4],
+    ) {
+        let s = self.shape;
+        let a = &s.activity;
+        let nmem = self.core.memories.len();
+        let format = |li: usize| {
+            if li == nmem + 1 {
+                self.dram.feature_format
+            } else {
+                self.core.memories[li - 1].feature_format
+            }
+        };
+        let scale = |rw: &mut ReadWrite, read: f64, write: f64| {
+            rw.read_bits = (rw.read_bits as f64 * read).round() as u64;
+            rw.write_bits = (rw.write_bits as f64 * write).round() as u64;
+        };
+        let feed_parent = boundaries[Operand::I.index()]
+            .get(1)
+            .map(|&(l, _)| match l {
+                Level::Pe => 0,
+                Level::Memory(m) => m + 1,
+                Level::Dram => nmem + 1,
+            });
+        let gates = self.core.pe_array.sparsity.gates();
+        let input = |li: usize| {
+            format(li).expected_ratio(a.input_density(), s.precision.i, a.input_address_bits)
+        };
+        // The array's own input reads: only the non-zeros when it gates, else as stored.
+        let feed = match feed_parent {
+            _ if gates => a.input_density(),
+            Some(li) if li > 0 => input(li),
+            _ => 1.0,
+        };
+        let i = &mut accesses[Operand::I.index()];
+        scale(&mut i[0], 1.0, feed);
+        for (li, rw) in i.iter_mut().enumerate().skip(1) {
+            let stored = input(li);
+            let read = if Some(li) == feed_parent {
+                feed
+            } else {
+                stored
+            };
+            scale(rw, read, stored);
+        }
+        let o = &mut accesses[Operand::O.index()];
+        for (li, rw) in o.iter_mut().enumerate().skip(1) {
+            let r =
+                format(li).expected_ratio(a.output_density(), s.precision.o, a.output_address_bits);
+            scale(rw, r, r);
+        }
     }
 
     /// Fill/drain cycles and drain-bound cycles of `folds` folds of `fold_cycles` each.

@@ -392,7 +392,14 @@ impl<'a> Mapper<'a> {
         self.cache.len()
     }
 
-    pub fn map(&mut self, key: MapKey) -> Result<Arc<Mapping>, NoMapping> {
+    pub fn map(&mut self, mut key: MapKey) -> Result<Arc<Mapping>, NoMapping> {
+        // Densities change nothing on a core that neither exploits nor compresses
+        // them: one mapping serves every activity.
+        if let Some(core) = self.accelerator.cores.get(key.core)
+            && !core.sees_activity(&self.accelerator.dram)
+        {
+            key.shape.activity = crate::tiling::TileActivity::DENSE;
+        }
         if let Some(m) = self.cache.get(&key) {
             return Ok(Arc::clone(m));
         }

@@ -6,6 +6,7 @@
 //! the outermost one is the core's global SRAM (the scratchpad the scheduler manages),
 //! and it must hold every operand.
 
+use super::activity::{FeatureFormat, Sparsity};
 use super::diag::{Collector, ModelError, Problem, SourceText, check_range};
 use super::limits::*;
 use super::overrides::FieldSet;
@@ -158,6 +159,9 @@ pub struct PeArray {
     pub other_op_energy_fj: f64,
     /// Energy per bit read or written in the PE registers (weight register, accumulator).
     pub register_energy_fj_per_bit: f64,
+    /// How the array exploits zero inputs (absent: it does not).
+    #[serde(default, skip_serializing_if = "Sparsity::is_none")]
+    pub sparsity: Sparsity,
 }
 
 impl PeArray {
@@ -244,6 +248,9 @@ pub struct Memory {
     pub read_ports: u32,
     pub write_ports: u32,
     pub latency_cycles: u64,
+    /// How the level stores feature tensors (absent: dense).
+    #[serde(default, skip_serializing_if = "FeatureFormat::is_dense")]
+    pub feature_format: FeatureFormat,
 }
 
 impl Memory {
@@ -297,6 +304,14 @@ impl Core {
     pub fn drain_cycles(&self, result_bits: u64) -> u64 {
         self.pe_array
             .drain_cycles(result_bits, self.global_sram().write_bw_bits_per_bank)
+    }
+
+    /// Whether anything on the core (or the DRAM it reads) depends on how dense its
+    /// features are: an array that gates or skips zeros, or a compressed format.
+    pub fn sees_activity(&self, dram: &Dram) -> bool {
+        !self.pe_array.sparsity.is_none()
+            || !dram.feature_format.is_dense()
+            || self.memories.iter().any(|m| !m.feature_format.is_dense())
     }
 
     /// Index in `memories` of the global SRAM.
@@ -386,6 +401,9 @@ pub struct Dram {
     pub write_energy_fj_per_bit: f64,
     /// Extra cycles when the single port switches between reading and writing.
     pub turnaround_cycles: u64,
+    /// How feature tensors are stored off chip (absent: dense).
+    #[serde(default, skip_serializing_if = "FeatureFormat::is_dense")]
+    pub feature_format: FeatureFormat,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -713,6 +731,7 @@ struct RawPeArray {
     other_op_energy_fj: f64,
     #[serde(default)]
     register_energy_fj_per_bit: f64,
+    sparsity: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -735,6 +754,7 @@ struct RawMemory {
     write_ports: i64,
     #[serde(default = "one")]
     latency_cycles: i64,
+    feature_format: Option<String>,
 }
 
 /// A size as written (`"128KiB"` or a byte count), parsed during validation so that a
@@ -831,6 +851,7 @@ struct RawDram {
     turnaround_cycles: i64,
     #[serde(default = "one")]
     ports: i64,
+    feature_format: Option<String>,
 }
 
 /// `v` within `lo..=hi` (see `limits`), or a problem naming the field and the range.
@@ -984,6 +1005,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             rd.turnaround_cycles,
             LATENCY,
         ),
+        feature_format: feature_format(diag, &dram_span, el, rd.feature_format.as_deref()),
     };
 
     if raw.core.is_empty() {
@@ -1300,7 +1322,39 @@ fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el
             "register_energy_fj_per_bit",
             r.register_energy_fj_per_bit,
         ),
+        sparsity: r.sparsity.as_deref().map_or(Sparsity::None, |s| {
+            Sparsity::parse(s).unwrap_or_else(|| {
+                diag.at(span, el, "sparsity", unknown_name(s, &Sparsity::NAMES));
+                Sparsity::None
+            })
+        }),
     }
+}
+
+/// "'x' is not one of a, b, c" for a field with named values.
+fn unknown_name<T>(s: &str, names: &[(&str, T)]) -> String {
+    let list: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+    format!("'{s}' is not one of {}", list.join(", "))
+}
+
+/// A `feature_format` value.
+fn feature_format(
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+    value: Option<&str>,
+) -> FeatureFormat {
+    value.map_or(FeatureFormat::Dense, |s| {
+        FeatureFormat::parse(s).unwrap_or_else(|| {
+            diag.at(
+                span,
+                el,
+                "feature_format",
+                unknown_name(s, &FeatureFormat::NAMES),
+            );
+            FeatureFormat::Dense
+        })
+    })
 }
 
 fn resolve_memory(
@@ -1409,7 +1463,16 @@ fn resolve_memory(
         read_ports: bounded(diag, span, el, "read_ports", r.read_ports, (1, MAX_PORTS)) as u32,
         write_ports: bounded(diag, span, el, "write_ports", r.write_ports, (1, MAX_PORTS)) as u32,
         latency_cycles: bounded(diag, span, el, "latency_cycles", r.latency_cycles, LATENCY),
+        feature_format: feature_format(diag, span, el, r.feature_format.as_deref()),
     };
+    if r.feature_format.is_some() && !(m.holds(Operand::I) || m.holds(Operand::O)) {
+        diag.at(
+            span,
+            el,
+            "feature_format",
+            "this level holds no features (I or O); the format applies to feature tensors",
+        );
+    }
     if diag.problems.len() == before {
         Some(m)
     } else {

@@ -3,6 +3,7 @@
 //! Everything downstream consumes the resolved types here and never reads TOML itself.
 
 pub mod accelerator;
+pub mod activity;
 pub mod diag;
 pub mod limits;
 pub mod overrides;
@@ -12,6 +13,7 @@ pub mod workload;
 pub use accelerator::{
     Accelerator, AxisUnroll, Core, Dram, HardwareOverrides, LoopDim, Memory, Noc, PeArray, Unroll,
 };
+pub use activity::{Densities, FeatureFormat, Sparsity};
 pub use diag::{ModelError, Problem, SourceText};
 pub use units::Size;
 /// Overrides applied to a workload and an accelerator file pair.

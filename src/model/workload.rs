@@ -2,6 +2,7 @@
 //! serde structs that deny unknown fields, a validation pass that reports every problem
 //! with its line, and the resolved [`Workload`] with integer layer ids.
 
+use super::activity::Densities;
 use super::diag::{Collector, ModelError, Problem, SourceText, check_range};
 use super::limits::*;
 use super::units::thousands;
@@ -152,7 +153,11 @@ pub struct Layer {
     pub stateful: bool,
     pub sources: Vec<Source>,
     pub block: usize,
-    pub input_density: Option<f64>,
+    /// The density of the layer's input as the file states it (its own `activity`, or
+    /// none: then `[defaults]`, another reader of the same tensor, or dense). What the
+    /// stages use is `Workload::densities`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<f64>,
 }
 
 impl Layer {
@@ -262,6 +267,9 @@ pub struct Workload {
     /// Blocks whose neuron state an override removed (the SEW-X ablation).
     #[serde(default)]
     pub stateless_blocks: Vec<usize>,
+    /// The density of every feature tensor (absent: all dense).
+    #[serde(default, skip_serializing_if = "Densities::is_dense")]
+    pub densities: Densities,
 }
 
 /// Shape of a feature tensor of one timestep: channels, height, width, bits per value.
@@ -579,6 +587,7 @@ fn default_input_name() -> String {
 struct RawDefaults {
     #[serde(default)]
     precision: RawPrecision,
+    activity: Option<f64>,
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
@@ -669,7 +678,7 @@ struct RawLayer {
     stateful: bool,
     #[serde(default)]
     precision: RawPrecision,
-    input_density: Option<f64>,
+    activity: Option<f64>,
     #[serde(default)]
     #[allow(dead_code)] // documentation for people reading the TOML
     note: Option<String>,
@@ -734,6 +743,10 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
         );
     }
     let defaults = raw.defaults.precision;
+    let default_activity = raw.defaults.activity;
+    if let Some(a) = default_activity {
+        check_activity(diag, &whole, "defaults", a);
+    }
 
     if raw.layer.is_empty() {
         diag.at(&whole, "workload", "layer", "has no [[layer]] tables");
@@ -816,6 +829,7 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
         layers,
         num_blocks,
         stateless_blocks: Vec::new(),
+        densities: Densities::default(),
     };
     for layer in &workload.layers {
         for s in &layer.sources {
@@ -825,6 +839,7 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
         }
     }
     check_shapes(&mut workload, &pending, diag);
+    resolve_densities(&mut workload, default_activity, &pending, diag);
     if diag.problems.is_empty() {
         Some(workload)
     } else {
@@ -1064,13 +1079,8 @@ fn resolve_layer(
             format!("must be at least 0, got {}", raw.block),
         );
     }
-    if raw.input_density.is_some() {
-        diag.at(
-            span,
-            el,
-            "input_density",
-            "is not modelled: stems costs dense computation (no sparsity savings, as the paper's energy figures); remove the field",
-        );
+    if let Some(a) = raw.activity {
+        check_activity(diag, span, el, a);
     }
     // Products stems forms from the dimensions stay within 64 bits.
     let sizes = [
@@ -1120,8 +1130,62 @@ fn resolve_layer(
         stateful: raw.stateful,
         sources,
         block: raw.block as usize,
-        input_density: raw.input_density,
+        activity: raw.activity,
     })
+}
+
+/// An activity is a fraction of elements: within 0..=1 (NaN is not).
+fn check_activity(diag: &mut Collector, span: &Range<usize>, el: &str, a: f64) {
+    if !(0.0..=1.0).contains(&a) {
+        diag.at(
+            span,
+            el,
+            "activity",
+            format!("is the fraction of input elements that are non-zero: within 0..=1, got {a}"),
+        );
+    }
+}
+
+/// Each feature tensor's density: what its readers state (they must agree: a tensor has
+/// one density), else `[defaults] activity`, else dense.
+fn resolve_densities(
+    workload: &mut Workload,
+    default: Option<f64>,
+    pending: &[Pending],
+    diag: &mut Collector,
+) {
+    let tensors = workload.layers.len() + 1;
+    let mut stated: Vec<Option<(f64, usize)>> = vec![None; tensors];
+    for layer in &workload.layers {
+        let Some(a) = layer.activity else { continue };
+        for &s in &layer.sources {
+            let i = match s {
+                Source::NetworkInput => 0,
+                Source::Layer(p) => 1 + p,
+            };
+            match stated[i] {
+                Some((b, other)) if b != a => diag.at(
+                    &pending[layer.id].span,
+                    &pending[layer.id].element,
+                    "activity",
+                    format!(
+                        "{a} for its input '{}', which layer '{}' reads at {b}: a tensor has one density",
+                        workload.source_name(s),
+                        workload.layers[other].name
+                    ),
+                ),
+                _ => stated[i] = Some((a, layer.id)),
+            }
+        }
+    }
+    let fallback = default.unwrap_or(1.0);
+    if stated.iter().all(Option::is_none) && fallback == 1.0 {
+        return;
+    }
+    workload.densities.tensors = stated
+        .iter()
+        .map(|s| vec![s.map_or(fallback, |(a, _)| a)])
+        .collect();
 }
 
 /// Layers must form a DAG listed in execution order (every source before its reader).

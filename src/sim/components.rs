@@ -95,17 +95,17 @@ impl Component for DramModel {
         // The data bus is held for the turnaround and the burst; the access latency
         // delays the data but overlaps other transfers (the controller pipelines).
         let ready = now.max(route.flow_start);
-        let burst = route.bits.div_ceil(p.bw_bits);
+        let burst = route.bits_here().div_ceil(p.bw_bits);
         let (start, bus_free, waited) = self.port.reserve(ready, turnaround + burst, 0);
         if let Some(b) = self.bursts.as_mut() {
-            b.push((start + turnaround, bus_free, route.bits));
+            b.push((start + turnaround, bus_free, route.bits_here()));
         }
         let end = (bus_free + p.latency_cycles).max(route.flow_end);
-        let bits = route.bits as f64;
+        let bits = route.bits_here() as f64;
         let (energy, r, w) = if write {
-            (bits * p.write_energy_fj_per_bit, 0, route.bits)
+            (bits * p.write_energy_fj_per_bit, 0, route.bits_here())
         } else {
-            (bits * p.read_energy_fj_per_bit, route.bits, 0)
+            (bits * p.read_energy_fj_per_bit, route.bits_here(), 0)
         };
         self.ledger
             .energy(Part::Dram, Spend::Data(route.class), energy);
@@ -121,9 +121,16 @@ impl Component for DramModel {
                 kind,
                 burst_start,
                 bus_free,
-                route.bits,
+                route.bits_here(),
             );
-            t.span("dram", "access latency", kind, bus_free, end, route.bits);
+            t.span(
+                "dram",
+                "access latency",
+                kind,
+                bus_free,
+                end,
+                route.bits_here(),
+            );
             // Bits per cycle while the bus is held; back to 0 only when it goes idle.
             if let Some(idle_from) = self.counter_zero_at.take()
                 && idle_from < burst_start
@@ -134,7 +141,7 @@ impl Component for DramModel {
                 "dram",
                 "bandwidth_bits_per_cycle",
                 burst_start,
-                route.bits as f64 / (bus_free - burst_start).max(1) as f64,
+                route.bits_here() as f64 / (bus_free - burst_start).max(1) as f64,
             );
             self.counter_zero_at = Some(bus_free);
         }
@@ -233,14 +240,14 @@ impl Component for GlobalSram {
             end = end.max(e);
             waited = waited.max(w);
         };
-        if route.bits >= capacity {
-            let per_bank = route.bits.div_ceil(banks);
+        if route.bits_here() >= capacity {
+            let per_bank = route.bits_here().div_ceil(banks);
             for bank in 0..banks {
                 reserve(bank, per_bank);
             }
         } else {
             let mut at = addr % capacity;
-            let mut left = route.bits;
+            let mut left = route.bits_here();
             while left > 0 {
                 let in_bank = (self.bank_bits - at % self.bank_bits).min(left);
                 reserve(at / self.bank_bits, in_bank);
@@ -251,7 +258,7 @@ impl Component for GlobalSram {
         if start == Cycle::MAX {
             start = ready;
         }
-        let e = route.bits as f64 * if write { self.write_e } else { self.read_e };
+        let e = route.bits_here() as f64 * if write { self.write_e } else { self.read_e };
         self.ledger
             .energy(Part::GlobalSram, Spend::Data(route.class), e);
         route.advance(start, end, waited, StallCause::BankConflict, out);
@@ -337,13 +344,15 @@ impl Component for LocalBuffer {
             )));
         }
         let ready = now.max(route.flow_start);
-        let (start, end, waited) =
-            self.port
-                .reserve(ready, route.bits.div_ceil(self.write_bw), route.flow_end);
+        let (start, end, waited) = self.port.reserve(
+            ready,
+            route.bits_here().div_ceil(self.write_bw),
+            route.flow_end,
+        );
         self.ledger.energy(
             Part::LocalBuffers,
             Spend::Data(route.class),
-            route.bits as f64 * self.write_e,
+            route.bits_here() as f64 * self.write_e,
         );
         route.advance(start, end, waited, StallCause::LocalBufferBandwidth, out);
         Ok(())
@@ -401,7 +410,9 @@ impl Component for MeshNoc {
         let mut first_start = ready;
         let mut waited_total = 0;
         for (i, link) in path.iter().enumerate() {
-            let duration = route.bits.div_ceil(self.params.link_bw(link.0, link.1));
+            let duration = route
+                .bits_here()
+                .div_ceil(self.params.link_bw(link.0, link.1));
             let port = self.links.entry(*link).or_default();
             let (s, e, w) = port.reserve(ready, duration, min_end);
             if i == 0 {
@@ -412,11 +423,11 @@ impl Component for MeshNoc {
             min_end = e + self.params.hop_latency_cycles;
         }
         let hops = path.len() as f64;
-        self.ledger.noc_bits += route.bits * path.len() as u64;
+        self.ledger.noc_bits += route.bits_here() * path.len() as u64;
         self.ledger.energy(
             Part::Noc,
             Spend::Data(route.class),
-            route.bits as f64 * hops * self.params.energy_fj_per_bit_per_hop,
+            route.bits_here() as f64 * hops * self.params.energy_fj_per_bit_per_hop,
         );
         let end = if path.is_empty() {
             min_end.max(ready)

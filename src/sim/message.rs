@@ -37,6 +37,9 @@ pub struct Route {
     pub chunk_bits: u64,
     pub class: DataClass,
     pub hops: Vec<Hop>,
+    /// Bits at each hop when levels store the data in different formats (compressed
+    /// features); empty: `bits` everywhere.
+    pub hop_bits: Vec<u64>,
     pub next: usize,
     /// When the upstream hop starts and finishes delivering (0 for the first hop).
     pub flow_start: Cycle,
@@ -64,6 +67,7 @@ impl Route {
             chunk_bits: bits,
             class,
             hops,
+            hop_bits: Vec::new(),
             next: 0,
             flow_start: 0,
             flow_end: 0,
@@ -76,6 +80,11 @@ impl Route {
 
     pub fn hop(&self) -> Option<Hop> {
         self.hops.get(self.next).copied()
+    }
+
+    /// The bits the current hop moves.
+    pub fn bits_here(&self) -> u64 {
+        self.hop_bits.get(self.next).copied().unwrap_or(self.bits)
     }
 
     /// Records this hop's timing and sends the route on (or the completion back).

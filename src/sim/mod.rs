@@ -48,6 +48,8 @@ pub enum SimError {
     Internal(String),
     #[error("the trace: {0}")]
     Trace(#[from] crate::report::output::OutputError),
+    #[error(transparent)]
+    Spikes(#[from] crate::spikes::SpikeError),
 }
 
 impl From<Box<validity::Violation>> for SimError {
@@ -68,6 +70,42 @@ pub struct SimOptions {
     /// Track data validity and refuse schedules that cannot run or are not sufficient
     /// (on by default; off only to measure what verification costs).
     pub verify: bool,
+    /// The spikes to execute where the hardware depends on them.
+    pub spikes: SpikeSource,
+}
+
+/// Where a run's spikes come from.
+#[derive(Debug, Clone)]
+pub enum SpikeSource {
+    /// Drawn at the workload's densities (only when some tensor is not dense).
+    Generated(crate::spikes::SpikeOptions),
+    /// Given (a recording).
+    Given(Arc<crate::spikes::Spikes>),
+}
+
+impl Default for SpikeSource {
+    fn default() -> Self {
+        SpikeSource::Generated(crate::spikes::SpikeOptions::default())
+    }
+}
+
+/// The spikes a run executes: none when no core depends on them (gating, skipping or
+/// a compressed format) or, generated, when every tensor is dense.
+fn run_spikes(
+    schedule: &Schedule,
+    source: &SpikeSource,
+) -> Result<Option<Arc<crate::spikes::Spikes>>, SimError> {
+    let acc = &schedule.accelerator;
+    if !acc.cores.iter().any(|c| c.sees_activity(&acc.dram)) {
+        return Ok(None);
+    }
+    Ok(match source {
+        SpikeSource::Given(s) => Some(Arc::clone(s)),
+        SpikeSource::Generated(_) if schedule.workload.densities.is_dense() => None,
+        SpikeSource::Generated(o) => {
+            Some(Arc::new(crate::spikes::generate(&schedule.workload, *o)?))
+        }
+    })
 }
 
 impl Default for SimOptions {
@@ -78,6 +116,7 @@ impl Default for SimOptions {
             trace_layers: None,
             record_timelines: false,
             verify: true,
+            spikes: SpikeSource::default(),
         }
     }
 }
@@ -262,9 +301,11 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
                 .collect::<BTreeSet<usize>>()
         }),
     };
+    let spikes = run_spikes(&schedule, &options.spikes)?;
     let mut kernel = Kernel::new(trace);
     if options.verify {
-        kernel.validity = Some(validity::Validity::new(Arc::clone(&schedule))?);
+        kernel.validity =
+            Some(validity::Validity::new(Arc::clone(&schedule))?.with_spikes(spikes.clone()));
     }
     let mut ids = Ids {
         dram: kernel.add(Box::new(if options.record_timelines {
@@ -275,10 +316,12 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         noc: kernel.add(Box::new(MeshNoc::new(&acc.noc))),
         ..Ids::default()
     };
+    ids.formats.insert(ids.dram, acc.dram.feature_format);
     for core in &acc.cores {
         let global = core.global_index();
         let sram = kernel.add(Box::new(GlobalSram::new(&core.name, core.global_sram())));
         ids.sram.push(sram);
+        ids.formats.insert(sram, core.global_sram().feature_format);
         // What the array reads from: its local buffers, and the global SRAM for an
         // operand no local buffer holds.
         let mut buffers = HashMap::new();
@@ -287,10 +330,9 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             let (id, part) = if m == global {
                 (sram, Part::GlobalSram)
             } else {
-                (
-                    kernel.add(Box::new(LocalBuffer::new(&core.name, mem))),
-                    Part::LocalBuffers,
-                )
+                let id = kernel.add(Box::new(LocalBuffer::new(&core.name, mem)));
+                ids.formats.insert(id, mem.feature_format);
+                (id, Part::LocalBuffers)
             };
             buffers.insert(m, id);
             read_params.insert(id, (mem.read_bw_bits(), mem.read_energy_fj_per_bit, part));
@@ -316,7 +358,8 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
                 Arc::clone(&writers),
                 filter.clone(),
             )
-            .recording(options.record_timelines),
+            .recording(options.record_timelines)
+            .with_spikes(spikes.clone()),
         ));
         kernel.send(0, id, Message::Start);
     }
@@ -430,6 +473,9 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         None => None,
     };
     let wall = started.elapsed().as_secs_f64();
+    let measured_activity = spikes
+        .as_ref()
+        .map(|s| s.layer_input_densities(&schedule.workload));
     let report = Report::new(
         ReportHeader {
             source: "measured",
@@ -439,6 +485,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             global_sram_bits: acc.cores[0].global_sram().size_bits,
             schedule: schedule.schedule.clone(),
             prefetch: schedule.prefetch,
+            measured_activity: measured_activity.as_deref(),
         },
         &ledger,
         ReportTiming {

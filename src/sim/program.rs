@@ -15,9 +15,10 @@
 
 use crate::mapping::nest::relevant;
 use crate::mapping::{Boundary, Dim, Loop};
-use crate::model::{Core, OpKind, Operand};
+use crate::model::{Core, OpKind, Operand, Source, Sparsity, Workload};
 use crate::schedule::ScheduledTile;
-use crate::tiling::CtShape;
+use crate::spikes::{Spikes, tensor_index};
+use crate::tiling::{CtShape, TileRegion};
 
 /// Where a fill goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +33,77 @@ pub enum FillTarget {
 pub struct Fill {
     pub operand: Operand,
     pub target: FillTarget,
+    /// Dense bits (the space the fill takes; what moves unless a level compresses).
     pub bits: u64,
     /// The largest piece the target holds at once: a level smaller than a pass's
     /// reduction is refilled piece by piece within the pass.
     pub chunk_bits: u64,
+    /// The features it carries, counted from the spikes (input fills, when spikes run).
+    pub payload: Option<Payload>,
+}
+
+/// Feature data counted from the spikes: what a level's format needs to size it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payload {
+    pub elements: u64,
+    pub nonzeros: u64,
+    pub value_bits: u32,
+    pub address_bits: u32,
+}
+
+impl Payload {
+    /// Its bits in `format`.
+    pub fn bits(&self, format: crate::model::FeatureFormat) -> u64 {
+        format.bits(
+            self.elements,
+            self.nonzeros,
+            self.value_bits,
+            self.address_bits,
+        )
+    }
+}
+
+/// The spikes a tile reads and writes, with where its region sits in its tensors.
+#[derive(Debug, Clone)]
+pub struct TileSpikes {
+    pub spikes: std::sync::Arc<Spikes>,
+    /// Tensor indices of the layer's sources, and of its output.
+    pub inputs: Vec<usize>,
+    pub output: usize,
+    /// The tile's first output channel, row and column in the layer's output.
+    pub out_origin: [u64; 3],
+    /// The first row and column of the tile's input window in its input tensors.
+    pub in_origin: [u64; 2],
+}
+
+impl TileSpikes {
+    /// The spikes of `layer`'s tile over `region`.
+    pub fn of(
+        spikes: &std::sync::Arc<Spikes>,
+        workload: &Workload,
+        layer: usize,
+        region: &TileRegion,
+    ) -> Self {
+        let l = &workload.layers[layer];
+        let src = workload.source_shape(l.sources[0]);
+        let in_origin = if l.op == OpKind::Fc {
+            [0, 0]
+        } else {
+            [
+                l.input_range(0, region.oy.start, region.oy.end, src.height)
+                    .start,
+                l.input_range(1, region.ox.start, region.ox.end, src.width)
+                    .start,
+            ]
+        };
+        Self {
+            spikes: std::sync::Arc::clone(spikes),
+            inputs: l.sources.iter().map(|&s| tensor_index(s)).collect(),
+            output: tensor_index(Source::Layer(layer)),
+            out_origin: [region.k.start, region.oy.start, region.ox.start],
+            in_origin,
+        }
+    }
 }
 
 /// What one pass needs and does.
@@ -45,6 +113,8 @@ pub struct PassWork {
     pub v_load_bits: u64,
     pub v_store_bits: u64,
     pub o_bits: u64,
+    /// The results it writes, counted from the spikes (when spikes run).
+    pub o_payload: Option<Payload>,
     pub cycles: u64,
     /// Operand bits the array reads from each local buffer: (memory index, operand, bits).
     pub buffer_reads: Vec<(usize, Operand, u64)>,
@@ -86,6 +156,10 @@ pub struct TileProgram {
     done: bool,
     first_t: u32,
     timesteps: u32,
+    spikes: Option<TileSpikes>,
+    sparsity: Sparsity,
+    /// Format of the level the array reads its inputs from.
+    feed_format: crate::model::FeatureFormat,
 }
 
 fn run_cut(op: OpKind, operand: Operand, loops: &[Loop], boundary: usize) -> usize {
@@ -127,8 +201,21 @@ impl<'a> Nest<'a> {
 impl TileProgram {
     /// The passes of a scheduled tile (its loop nest, memory boundaries and streamed
     /// operands come from the Schedule; `timesteps` is the inference's T).
-    pub fn new(shape: CtShape, core: &Core, tile: &ScheduledTile, timesteps: u32) -> Self {
-        Self::lower(shape, core, Nest::of(tile, core), timesteps)
+    pub fn new(
+        shape: CtShape,
+        core: &Core,
+        tile: &ScheduledTile,
+        timesteps: u32,
+        spikes: Option<TileSpikes>,
+    ) -> Self {
+        Self::lower(shape, core, Nest::of(tile, core), timesteps).with_spikes(spikes)
+    }
+
+    /// Executes the given spikes: operations, skipped cycles and compressed bits follow
+    /// them instead of the dense counts.
+    pub fn with_spikes(mut self, spikes: Option<TileSpikes>) -> Self {
+        self.spikes = spikes;
+        self
     }
 
     /// The passes of any legal nest on `core`.
@@ -209,6 +296,10 @@ impl TileProgram {
             done: false,
             first_t,
             timesteps,
+            spikes: None,
+            sparsity: core.pe_array.sparsity,
+            feed_format: buffer_of[Operand::I.index()]
+                .map_or_else(Default::default, |m| core.memories[m].feature_format),
         }
     }
 
@@ -356,6 +447,15 @@ impl TileProgram {
         }
     }
 
+    /// Non-zeros of an input fill at `boundary` (the region `fill_bits` sizes).
+    fn fill_nonzeros(&self, sp: &TileSpikes, boundary: usize) -> u64 {
+        let k = self.range(Dim::K, boundary);
+        let (rows, cols, _) = self.pixels(boundary);
+        let t = self.range(Dim::T, boundary);
+        let sub = self.reduction_sub(boundary);
+        self.input_nonzeros(sp, k, (rows, cols), t, [sub[1], sub[2]])
+    }
+
     fn fill_bits(&self, op: Operand, boundary: usize) -> u64 {
         let s = &self.shape;
         let (k0, k1) = self.range(Dim::K, boundary);
@@ -371,6 +471,171 @@ impl TileProgram {
                 ch * rows * cols * (t1 - t0) * s.precision.i as u64
             }
             Operand::O | Operand::V => 0,
+        }
+    }
+
+    /// Input positions along one axis read by outputs `[o0, o1)` through taps
+    /// `[f0, f1)`, as merged tile-relative intervals clipped to the tile's input.
+    fn axis_intervals(&self, axis: usize, o0: u64, o1: u64, f0: u64, f1: u64) -> Vec<(u64, u64)> {
+        if o1 <= o0 || f1 <= f0 {
+            return Vec::new();
+        }
+        let s = self.shape.stride[axis] as i64;
+        let pad = self.shape.pad_lo[axis] as i64;
+        let span = self.shape.in_span[axis] as i64;
+        let taps = (f1 - f0) as i64;
+        let clip = |lo: i64, hi: i64| (lo.max(0) as u64, hi.min(span).max(0) as u64);
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut push = |(lo, hi): (u64, u64)| {
+            if hi <= lo {
+                return;
+            }
+            match out.last_mut() {
+                Some(last) if last.1 >= lo => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        };
+        if s >= taps {
+            for o in o0..o1 {
+                let lo = o as i64 * s + f0 as i64 - pad;
+                push(clip(lo, lo + taps));
+            }
+        } else {
+            push(clip(
+                o0 as i64 * s + f0 as i64 - pad,
+                (o1 as i64 - 1) * s + f1 as i64 - pad,
+            ));
+        }
+        out
+    }
+
+    /// Non-zero inputs behind outputs `rows` × `cols` of channels `k` over tile
+    /// timesteps `t`, the kernel taken `sub` taps at a time per axis (each group's inputs
+    /// counted once per group) — what a fill or a read of that region carries.
+    fn input_nonzeros(
+        &self,
+        sp: &TileSpikes,
+        k: (u64, u64),
+        (rows, cols): ((u64, u64), (u64, u64)),
+        t: (u64, u64),
+        sub: [u64; 2],
+    ) -> u64 {
+        let s = &self.shape;
+        let t_abs = |t: u64| self.first_t + t as u32;
+        let t_range = t_abs(t.0)..t_abs(t.1);
+        if s.op == OpKind::Fc {
+            let x = sp.spikes.tensors[sp.inputs[0]].count_all(t_range);
+            return x * s.fy.div_ceil(sub[0]) * s.fx.div_ceil(sub[1]);
+        }
+        let groups = |f: u64, sub: u64| -> Vec<(u64, u64)> {
+            (0..f.div_ceil(sub.max(1)))
+                .map(|g| (g * sub, ((g + 1) * sub).min(f)))
+                .collect()
+        };
+        let [y0, x0] = sp.in_origin;
+        let mut n = 0;
+        for (fy0, fy1) in groups(s.fy, sub[0]) {
+            let ys = self.axis_intervals(0, rows.0, rows.1, fy0, fy1);
+            for (fx0, fx1) in groups(s.fx, sub[1]) {
+                let xs = self.axis_intervals(1, cols.0, cols.1, fx0, fx1);
+                for &(ya, yb) in &ys {
+                    for &(xa, xb) in &xs {
+                        let (y, x) = (y0 + ya..y0 + yb, x0 + xa..x0 + xb);
+                        for &i in &sp.inputs {
+                            let tensor = &sp.spikes.tensors[i];
+                            n += match s.op {
+                                OpKind::Conv | OpKind::Fc => t_range
+                                    .clone()
+                                    .map(|t| tensor.count_box(t, y.clone(), x.clone()))
+                                    .sum(),
+                                _ => {
+                                    let c = sp.out_origin[0] + k.0..sp.out_origin[0] + k.1;
+                                    tensor.count(t_range.clone(), c, y.clone(), x.clone())
+                                }
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// The pass's output pixels (tile-relative row, column).
+    fn pass_pixels(&self) -> Vec<(u64, u64)> {
+        if self.flat {
+            let (p0, p1) = self.range(Dim::OX, 0);
+            return (p0..p1)
+                .map(|p| (p / self.shape.ox, p % self.shape.ox))
+                .collect();
+        }
+        let (oy0, oy1) = self.range(Dim::OY, 0);
+        let (ox0, ox1) = self.range(Dim::OX, 0);
+        (oy0..oy1)
+            .flat_map(|y| (ox0..ox1).map(move |x| (y, x)))
+            .collect()
+    }
+
+    /// Per pixel of the pass (a lane of the array), the non-zero inputs of its window
+    /// over all channels at tile timestep `t`.
+    fn lane_nonzeros(&self, sp: &TileSpikes, t: u64) -> Vec<u64> {
+        let s = &self.shape;
+        let at = self.first_t + t as u32;
+        if s.op == OpKind::Fc {
+            return vec![sp.spikes.tensors[sp.inputs[0]].count_all(at..at + 1)];
+        }
+        let [y0, x0] = sp.in_origin;
+        let tensor = &sp.spikes.tensors[sp.inputs[0]];
+        self.pass_pixels()
+            .into_iter()
+            .map(|(y, x)| {
+                let ys = self.axis_intervals(0, y, y + 1, 0, s.fy);
+                let xs = self.axis_intervals(1, x, x + 1, 0, s.fx);
+                let mut n = 0;
+                for &(ya, yb) in &ys {
+                    for &(xa, xb) in &xs {
+                        n += tensor.count_box(at, y0 + ya..y0 + yb, x0 + xa..x0 + xb);
+                    }
+                }
+                n
+            })
+            .collect()
+    }
+
+    /// Non-zero outputs the pass writes (channels `k`, its pixels, tile timestep `t`).
+    fn output_nonzeros(&self, sp: &TileSpikes, k: (u64, u64), t: u64) -> u64 {
+        let tensor = &sp.spikes.tensors[sp.output];
+        let [k0, y0, x0] = sp.out_origin;
+        let at = self.first_t + t as u32;
+        let mut n = 0;
+        // Row segments of the pass's pixels.
+        let pixels = self.pass_pixels();
+        let mut i = 0;
+        while i < pixels.len() {
+            let (y, x) = pixels[i];
+            let mut j = i + 1;
+            while j < pixels.len() && pixels[j] == (y, pixels[j - 1].1 + 1) {
+                j += 1;
+            }
+            let x1 = pixels[j - 1].1 + 1;
+            n += tensor.count(
+                at..at + 1,
+                k0 + k.0..k0 + k.1,
+                y0 + y..y0 + y + 1,
+                x0 + x..x0 + x1,
+            );
+            i = j;
+        }
+        n
+    }
+
+    fn input_payload(&self, bits: u64, nonzeros: u64) -> Payload {
+        let s = &self.shape;
+        Payload {
+            elements: bits / s.precision.i.max(1) as u64,
+            nonzeros,
+            value_bits: s.precision.i,
+            address_bits: s.activity.input_address_bits,
         }
     }
 
@@ -414,11 +679,19 @@ impl TileProgram {
             if first || changed < f.cut {
                 let bits = self.fill_bits(f.operand, f.boundary);
                 if bits > 0 {
+                    let payload = match &self.spikes {
+                        Some(sp) if f.operand == Operand::I => {
+                            let nz = self.fill_nonzeros(sp, f.boundary);
+                            Some(self.input_payload(bits, nz))
+                        }
+                        _ => None,
+                    };
                     work.fills.push(Fill {
                         operand: f.operand,
                         target: f.target,
                         bits,
                         chunk_bits: self.chunk_bits(f.operand, f.boundary).min(bits),
+                        payload,
                     });
                 }
             }
@@ -469,6 +742,50 @@ impl TileProgram {
             work.buffer_reads
                 .push((m, Operand::I, ch * rows * cols * s.precision.i as u64));
         }
+        if let Some(sp) = &self.spikes {
+            self.execute_spikes(sp, &mut work, (k0, k1), t0);
+        }
         Some(work)
+    }
+
+    /// What the pass really does with the spikes: the operations whose input is
+    /// non-zero (when the array gates), the busiest lane's cycles (when it skips), the
+    /// inputs it reads and the results it writes in their formats.
+    fn execute_spikes(&self, sp: &TileSpikes, work: &mut PassWork, k: (u64, u64), t: u64) {
+        let s = &self.shape;
+        let gated = s.op.has_weights() && self.sparsity.gates();
+        let lanes = if s.op.has_weights() {
+            self.lane_nonzeros(sp, t)
+        } else {
+            Vec::new()
+        };
+        let nonzero_inputs: u64 = lanes.iter().sum();
+        if gated {
+            let performed = (k.1 - k.0) * nonzero_inputs;
+            if s.precision.i == 1 {
+                work.sops = performed;
+            } else {
+                work.macs = performed;
+            }
+            let busiest = lanes.iter().copied().max().unwrap_or(0);
+            let per_cycle = self.unroll[Dim::C.index()];
+            work.cycles = self.sparsity.fold_cycles(work.cycles, busiest, per_cycle);
+        }
+        if let Some(read) = work.buffer_reads.iter_mut().find(|r| r.1 == Operand::I) {
+            read.2 = if gated {
+                // Only the non-zeros are read (each once per tap it meets).
+                nonzero_inputs * s.precision.i as u64
+            } else {
+                let (rows, cols, _) = self.pixels(0);
+                let nz = self.input_nonzeros(sp, k, (rows, cols), (t, t + 1), [1, 1]);
+                self.input_payload(read.2, nz).bits(self.feed_format)
+            };
+        }
+        work.o_payload = Some(Payload {
+            elements: work.o_bits / s.precision.o.max(1) as u64,
+            nonzeros: self.output_nonzeros(sp, k, t),
+            value_bits: s.precision.o,
+            address_bits: s.activity.output_address_bits,
+        });
     }
 }

@@ -17,7 +17,8 @@
 //! it never runs a neuron's timestep before its previous one.
 
 use super::{CtShape, Cut, TileRegion, layer_regions};
-use crate::model::{OpKind, Operand, Source, Workload};
+use crate::model::activity;
+use crate::model::{FeatureFormat, OpKind, Operand, Source, Workload};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -107,10 +108,39 @@ impl DataObject {
         }
     }
 
+    /// The feature tensor this object is a chunk of, and its timesteps (none for
+    /// weights and state).
+    pub fn feature_tensor(&self) -> Option<(Source, Range<u32>)> {
+        match &self.kind {
+            ObjectKind::Features { layer, t, .. } => {
+                Some((layer.map_or(Source::NetworkInput, Source::Layer), t.clone()))
+            }
+            _ => None,
+        }
+    }
+
     pub fn starts_in_dram(&self) -> bool {
         matches!(self.kind, ObjectKind::Weights { .. })
             || matches!(self.kind, ObjectKind::Features { layer: None, .. })
     }
+}
+
+/// The bits an object takes in a level storing features in `format`, in expectation at
+/// its tensor's stated density (the analytic half; the simulator counts the spikes).
+/// Weights and state are stored as they are.
+pub fn expected_stored_bits(
+    workload: &Workload,
+    object: &DataObject,
+    format: FeatureFormat,
+) -> u64 {
+    let Some((source, t)) = object.feature_tensor() else {
+        return object.bits;
+    };
+    let shape = workload.source_shape(source);
+    let density = workload.densities.of(source, t);
+    let address = activity::address_bits(shape.channels * shape.height * shape.width);
+    let ratio = format.expected_ratio(density, shape.bits, address);
+    (object.bits as f64 * ratio).round() as u64
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,7 +7,8 @@
 pub mod coverage;
 pub mod graph;
 
-use crate::model::{Layer, OpKind, Precision, Workload};
+use crate::model::activity;
+use crate::model::{Layer, OpKind, Precision, Source, Workload};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -69,6 +70,53 @@ pub struct CtShape {
     pub first_timestep: bool,
     /// The tile ends at the inference's last timestep: its V is discarded, not written.
     pub last_timestep: bool,
+    /// How dense its input and output features are over its timesteps.
+    pub activity: TileActivity,
+}
+
+/// The feature densities a tile's cost depends on (quantised, so shapes stay hashable),
+/// and the address widths of its feature tensors in a coordinate format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct TileActivity {
+    /// Millionths of the input elements that are non-zero.
+    pub input_ppm: u32,
+    /// Millionths of the output elements that are non-zero.
+    pub output_ppm: u32,
+    /// Address bits of an element within one timestep of the input tensor.
+    pub input_address_bits: u32,
+    /// Likewise for the output tensor.
+    pub output_address_bits: u32,
+}
+
+impl TileActivity {
+    pub const DENSE: TileActivity = TileActivity {
+        input_ppm: 1_000_000,
+        output_ppm: 1_000_000,
+        input_address_bits: 0,
+        output_address_bits: 0,
+    };
+
+    pub fn input_density(&self) -> f64 {
+        activity::from_ppm(self.input_ppm)
+    }
+
+    pub fn output_density(&self) -> f64 {
+        activity::from_ppm(self.output_ppm)
+    }
+
+    fn of(workload: &Workload, layer: &Layer, t: &Range<u32>) -> Self {
+        let src = workload.source_shape(layer.sources[0]);
+        TileActivity {
+            input_ppm: activity::ppm(
+                workload
+                    .densities
+                    .layer_input(workload, layer.id, t.clone()),
+            ),
+            output_ppm: activity::ppm(workload.densities.of(Source::Layer(layer.id), t.clone())),
+            input_address_bits: activity::address_bits(src.channels * src.height * src.width),
+            output_address_bits: activity::address_bits(layer.output_neurons()),
+        }
+    }
 }
 
 impl CtShape {
@@ -127,6 +175,7 @@ impl CtShape {
             stateful: layer.stateful,
             first_timestep: region.t.start == 0,
             last_timestep: region.t.end == workload.timesteps,
+            activity: TileActivity::of(workload, layer, &region.t),
         }
     }
 

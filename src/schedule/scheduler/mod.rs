@@ -516,21 +516,45 @@ impl<'a> Engine<'a> {
             }
     }
 
-    /// Energy and traffic of `bits` of `class` between DRAM and `core`'s global SRAM:
-    /// a DRAM read written into the SRAM, or (`to_dram`) an SRAM read written to DRAM.
-    fn charge_dram(&mut self, class: DataClass, core: usize, bits: u64, to_dram: bool) {
+    /// Energy and traffic of an object between DRAM and `core`'s global SRAM: a DRAM
+    /// read written into the SRAM, or (`to_dram`) an SRAM read written to DRAM. Each
+    /// side moves the bits its own format takes (`dram_bits`, `sram_bits`).
+    fn charge_dram(
+        &mut self,
+        class: DataClass,
+        core: usize,
+        (dram_bits, sram_bits): (u64, u64),
+        to_dram: bool,
+    ) {
         let d = &self.acc.dram;
         let (dram_fj, read, write) = if to_dram {
-            (d.write_energy_fj_per_bit, 0, bits)
+            (d.write_energy_fj_per_bit, 0, dram_bits)
         } else {
-            (d.read_energy_fj_per_bit, bits, 0)
+            (d.read_energy_fj_per_bit, dram_bits, 0)
         };
-        let sram = self.sram_energy_fj(core, bits, !to_dram);
+        let sram = self.sram_energy_fj(core, sram_bits, !to_dram);
         self.ledger
             .energy(Component::GlobalSram, Spend::Data(class), sram);
-        self.ledger
-            .energy(Component::Dram, Spend::Data(class), bits as f64 * dram_fj);
+        self.ledger.energy(
+            Component::Dram,
+            Spend::Data(class),
+            dram_bits as f64 * dram_fj,
+        );
         self.ledger.dram(class, read, write);
+    }
+
+    /// The bits object `o` takes at `place`: its size, or for features the expected
+    /// size in the place's format at the tensor's density.
+    fn stored_bits(&self, o: ObjectId, place: Location) -> u64 {
+        let format = match place {
+            Location::Dram => self.acc.dram.feature_format,
+            Location::Sram { core } => self.acc.cores[core].global_sram().feature_format,
+        };
+        let obj = &self.graph.objects[o];
+        if format.is_dense() {
+            return obj.bits;
+        }
+        crate::tiling::graph::expected_stored_bits(self.workload, obj, format)
     }
 
     fn transfer(
@@ -544,6 +568,7 @@ impl<'a> Engine<'a> {
         let obj = &self.graph.objects[o];
         let bits = obj.bits;
         let class = obj.class;
+        let (read_bits, write_bits) = (self.stored_bits(o, from), self.stored_bits(o, to));
         let earliest = earliest.max(self.objs[o].ready_at);
         let dram_at = self.acc.dram.position;
         let at = |core: usize| self.acc.cores[core].position;
@@ -552,31 +577,33 @@ impl<'a> Engine<'a> {
             end: earliest,
         };
         // Data read out of a core's SRAM flows at one bank port's rate (cut-through
-        // into the link, which it holds as long).
+        // into the link, which it holds as long); the links carry what was read.
         let read_out = |core: usize| Flow {
             start: earliest,
-            end: earliest + bits.div_ceil(self.acc.cores[core].global_sram().read_bw_bits_per_bank),
+            end: earliest
+                + read_bits.div_ceil(self.acc.cores[core].global_sram().read_bw_bits_per_bank),
         };
         let flow = match (from, to) {
             (Location::Dram, Location::Sram { core }) => {
-                self.charge_dram(class, core, bits, false);
-                let read = self.ports.dram(self.acc, bits, false, earliest);
-                self.over_noc(class, (dram_at, at(core)), bits, read)
+                self.charge_dram(class, core, (read_bits, write_bits), false);
+                let read = self.ports.dram(self.acc, read_bits, false, earliest);
+                self.over_noc(class, (dram_at, at(core)), read_bits, read)
             }
             (Location::Sram { core }, Location::Dram) => {
-                self.charge_dram(class, core, bits, true);
-                let sent = self.over_noc(class, (at(core), dram_at), bits, read_out(core));
-                let written = self.ports.dram(self.acc, bits, true, sent.start);
+                self.charge_dram(class, core, (write_bits, read_bits), true);
+                let sent = self.over_noc(class, (at(core), dram_at), read_bits, read_out(core));
+                let written = self.ports.dram(self.acc, write_bits, true, sent.start);
                 Flow {
                     start: sent.start,
                     end: written.end.max(sent.end),
                 }
             }
             (Location::Sram { core: a }, Location::Sram { core: b }) => {
-                let e = self.sram_energy_fj(a, bits, false) + self.sram_energy_fj(b, bits, true);
+                let e = self.sram_energy_fj(a, read_bits, false)
+                    + self.sram_energy_fj(b, write_bits, true);
                 self.ledger
                     .energy(Component::GlobalSram, Spend::Data(class), e);
-                self.over_noc(class, (at(a), at(b)), bits, read_out(a))
+                self.over_noc(class, (at(a), at(b)), read_bits, read_out(a))
             }
             (Location::Dram, Location::Dram) => now,
         };

@@ -515,6 +515,7 @@ impl<'a> Engine<'a> {
                 global_sram_bits: self.acc.cores[0].global_sram().size_bits,
                 schedule: spec.entries(),
                 prefetch: options.prefetch,
+                measured_activity: None,
             },
             &self.ledger,
             ReportTiming {

@@ -66,7 +66,11 @@ impl Controller {
         let shape = CtShape::new(w, layer, &st.tile.region);
         let core = &self.schedule.accelerator.cores[self.core];
         let drain = core.drain_cycles(shape.precision.o as u64);
-        let program = TileProgram::new(shape, core, st, w.timesteps);
+        let spikes = self
+            .spikes
+            .as_ref()
+            .map(|sp| TileSpikes::of(sp, w, st.tile.layer, &st.tile.region));
+        let program = TileProgram::new(shape, core, st, w.timesteps, spikes);
         let mut streamed = [false; 4];
         for op in &st.streamed {
             streamed[op.index()] = true;
@@ -137,7 +141,14 @@ impl Controller {
                     }
                 };
                 c.cursor[oi] += f.bits;
-                self.issue(out, Owner::Fill(seq), (f.bits, f.chunk_bits), class, hops);
+                self.issue_features(
+                    out,
+                    Owner::Fill(seq),
+                    (f.bits, f.chunk_bits),
+                    class,
+                    hops,
+                    f.payload,
+                );
                 waiting += 1;
             }
             if work.v_load_bits > 0 {
@@ -287,12 +298,13 @@ impl Controller {
                 vec![self.sram(self.core, HopKind::SramWrite { addr })]
             };
             c.cursor[oi] += work.o_bits;
-            self.issue(
+            self.issue_features(
                 out,
                 Owner::Write,
                 (work.o_bits, work.o_bits),
                 DataClass::F,
                 hops,
+                work.o_payload,
             );
             c.writes += 1;
         }

@@ -336,12 +336,16 @@ impl Controller {
             ),
             to: t.to,
         });
-        let tag = self.issue(out, owner, (bits, bits), class, hops);
+        let payload = self.object_payload(t.object);
+        let tag = self.issue_features(out, owner, (bits, bits), class, hops, payload);
         if let Some(label) = label {
             self.trace_labels.insert(tag, (label, bits));
         }
         if let Some(v) = out.validity.as_deref_mut() {
             v.transfer_issued(now, tile_id, tag, t, bits)?;
+            if let Some(p) = payload {
+                v.payload_carried(now, tile_id, t, p.nonzeros)?;
+            }
         }
         *self.object_in_flight.entry(t.object).or_default() += 1;
         match kind {
@@ -349,5 +353,30 @@ impl Controller {
             LaneKind::After => self.after.in_flight += 1,
         }
         Ok(Waiting::No)
+    }
+
+    /// The features an object carries, counted from the spikes over the region the
+    /// schedule's object table gives it (none for weights and state, or dense runs).
+    fn object_payload(&self, o: ObjectId) -> Option<Payload> {
+        let spikes = self.spikes.as_ref()?;
+        let obj = &self.schedule.objects[o];
+        let ObjectKind::Features { layer, t, ox } = &obj.kind else {
+            return None;
+        };
+        let source = layer.map_or(Source::NetworkInput, Source::Layer);
+        let tensor = spikes.tensor(source);
+        let shape = self.schedule.workload.source_shape(source);
+        let nonzeros = t
+            .clone()
+            .map(|t| tensor.count_box(t, 0..shape.height, ox.clone()))
+            .sum();
+        let columns = ox.end.min(shape.width).saturating_sub(ox.start);
+        let timesteps = t.end.min(tensor.shape.timesteps).saturating_sub(t.start) as u64;
+        Some(Payload {
+            elements: shape.channels * shape.height * columns * timesteps,
+            nonzeros,
+            value_bits: shape.bits,
+            address_bits: address_bits(shape.channels * shape.height * shape.width),
+        })
     }
 }

@@ -26,14 +26,17 @@ use super::SimError;
 use super::copies::Handoffs;
 use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route, StallCause};
-use super::program::{FillTarget, PassWork, TileProgram};
+use super::program::Payload;
+use super::program::{FillTarget, PassWork, TileProgram, TileSpikes};
 use super::sram_map::{MapError, Occupant, SramMap, address_in};
 use super::stats::{ComponentStats, histogram};
 use crate::cost::Incidents;
-use crate::model::Operand;
+use crate::model::activity::address_bits;
+use crate::model::{FeatureFormat, Operand, Source};
 use crate::schedule::{Action, Extent, Location, Reason, Schedule, Transfer};
+use crate::spikes::Spikes;
 use crate::tiling::CtShape;
-use crate::tiling::graph::{DataClass, ObjectId, TileId};
+use crate::tiling::graph::{DataClass, ObjectId, ObjectKind, TileId};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -71,6 +74,8 @@ pub struct Ids {
     /// Per core: memory index → local-buffer component.
     pub buffers: Vec<HashMap<usize, ComponentId>>,
     pub controllers: Vec<ComponentId>,
+    /// How each memory component (DRAM, global SRAMs, local buffers) stores features.
+    pub formats: HashMap<ComponentId, FeatureFormat>,
 }
 
 /// What one core did over time, for pictures.
@@ -213,6 +218,8 @@ pub struct Controller {
     /// Routes in flight: who waits for them and when they were issued.
     outstanding: HashMap<u64, (Owner, Cycle)>,
     issued_bits: u64,
+    /// The spikes the run executes (none: dense).
+    spikes: Option<Arc<Spikes>>,
     completed_bits: u64,
     // Timing and stalls.
     /// When the array finished its last pass.
@@ -293,6 +300,7 @@ impl Controller {
             next_tag: ((core as u64) << 48) + 1,
             outstanding: HashMap::new(),
             issued_bits: 0,
+            spikes: None,
             completed_bits: 0,
             pe_free_at: 0,
             before_done_at: vec![0; n],
@@ -305,6 +313,32 @@ impl Controller {
             latency: Latencies::default(),
             filter,
         }
+    }
+
+    /// Executes these spikes (compressed transfers, gated and skipped work).
+    pub fn with_spikes(mut self, spikes: Option<Arc<Spikes>>) -> Self {
+        self.spikes = spikes;
+        self
+    }
+
+    /// Bits at each hop of a route carrying `payload`: each memory in its own format,
+    /// a NoC hop what the hop before it read (empty: dense everywhere).
+    fn hop_bits(&self, hops: &[Hop], payload: Option<Payload>) -> Vec<u64> {
+        let Some(p) = payload else {
+            return Vec::new();
+        };
+        let mut out: Vec<u64> = Vec::with_capacity(hops.len());
+        for h in hops {
+            let bits = match self.ids.formats.get(&h.component) {
+                Some(&f) => p.bits(f),
+                None => out
+                    .last()
+                    .copied()
+                    .unwrap_or_else(|| p.bits(FeatureFormat::Dense)),
+            };
+            out.push(bits);
+        }
+        out
     }
 
     /// Keeps stall slices and tile spans for pictures.
@@ -329,11 +363,26 @@ impl Controller {
         class: DataClass,
         hops: Vec<Hop>,
     ) -> u64 {
+        self.issue_features(out, owner, (bits, chunk_bits), class, hops, None)
+    }
+
+    /// Like `issue`, for features whose `payload` each level sizes in its format.
+    fn issue_features(
+        &mut self,
+        out: &mut Outbox,
+        owner: Owner,
+        (bits, chunk_bits): (u64, u64),
+        class: DataClass,
+        hops: Vec<Hop>,
+        payload: Option<Payload>,
+    ) -> u64 {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.outstanding.insert(tag, (owner, out.now()));
         self.issued_bits += bits;
+        let hop_bits = self.hop_bits(&hops, payload);
         let mut route = Route::new(tag, self.me, bits, class, hops);
+        route.hop_bits = hop_bits;
         route.chunk_bits = chunk_bits;
         let first = route.hops[0].component;
         out.send(out.now(), first, Message::Route(Box::new(route)));

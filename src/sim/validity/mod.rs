@@ -38,9 +38,9 @@ mod violation;
 pub use violation::{Violation, ViolationKind, describe_object, describe_tile};
 
 use super::message::Cycle;
-use crate::model::{Operand, Workload};
+use crate::model::{Operand, Source, Workload};
 use crate::schedule::{Location, Schedule, Transfer};
-use crate::tiling::graph::{DataClass, ObjectId, TileId};
+use crate::tiling::graph::{DataClass, ObjectId, ObjectKind, TileId};
 use derive::{Read, Writes};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -154,6 +154,8 @@ pub struct Validity {
     in_use: HashMap<(ObjectId, usize), TileId>,
     computed: Vec<bool>,
     waste: Waste,
+    /// The spikes the run executes: what compressed transfers must carry.
+    spikes: Option<Arc<crate::spikes::Spikes>>,
 }
 
 impl Validity {
@@ -194,6 +196,7 @@ impl Validity {
             staged: HashMap::new(),
             in_use: HashMap::new(),
             waste: Waste::default(),
+            spikes: None,
         })
     }
 
@@ -357,6 +360,60 @@ impl Validity {
 
     pub fn unstage(&mut self, tile: TileId) {
         self.staged.remove(&tile);
+    }
+
+    /// Checks compressed transfers against these spikes.
+    pub fn with_spikes(mut self, spikes: Option<Arc<crate::spikes::Spikes>>) -> Self {
+        self.spikes = spikes;
+        self
+    }
+
+    /// A compressed transfer of a feature object carries `nonzeros` non-zeros: exactly
+    /// those of the data, derived from the tile that produced it (its layer's output
+    /// over the tile's region) or, for the network input, from the slice itself.
+    pub fn payload_carried(
+        &mut self,
+        now: Cycle,
+        tile: TileId,
+        t: &Transfer,
+        nonzeros: u64,
+    ) -> Result<(), Box<Violation>> {
+        let Some(spikes) = self.spikes.as_ref() else {
+            return Ok(());
+        };
+        let s = &*self.schedule;
+        let ObjectKind::Features { layer, t: ts, ox } = &s.objects[t.object].kind else {
+            return Ok(());
+        };
+        self.waste.checks += 1;
+        let expected = match (layer, s.objects[t.object].producer) {
+            (Some(l), Some(p)) => {
+                let r = &s.tiles[p].tile.region;
+                spikes.tensor(Source::Layer(*l)).count(
+                    r.t.clone(),
+                    r.k.clone(),
+                    r.oy.clone(),
+                    r.ox.clone(),
+                )
+            }
+            _ => {
+                let tensor = spikes.tensor(Source::NetworkInput);
+                ts.clone()
+                    .map(|t| tensor.count_box(t, 0..tensor.shape.height, ox.clone()))
+                    .sum()
+            }
+        };
+        if nonzeros != expected {
+            return Err(self.violation(
+                ViolationKind::CompressedPayload,
+                now,
+                tile,
+                Some(t.object),
+                format!("the {expected} non-zeros of its data"),
+                format!("{nonzeros} non-zeros carried"),
+            ));
+        }
+        Ok(())
     }
 
     /// A scheduled transfer is issued (route `tag`).

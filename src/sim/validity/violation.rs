@@ -40,6 +40,8 @@ pub enum ViolationKind {
     Coverage,
     /// The schedule's objects do not describe the data its tiles read and write.
     MalformedObjects,
+    /// A compressed transfer does not carry exactly the non-zeros of its data.
+    CompressedPayload,
 }
 
 impl ViolationKind {
@@ -59,6 +61,7 @@ impl ViolationKind {
             Self::OutputNotInDram => "output not in DRAM",
             Self::Coverage => "coverage",
             Self::MalformedObjects => "malformed objects",
+            Self::CompressedPayload => "compressed payload",
         }
     }
 }
