@@ -22,6 +22,7 @@ fn bench_explore(c: &mut Criterion) {
             global_sram: Some("128KiB".parse().expect("size")),
             stateless_blocks: vec![],
             hardware: Vec::new(),
+            activity: None,
         },
     )
     .expect("models");

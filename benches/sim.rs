@@ -77,6 +77,7 @@ fn plan(workload: &str, gb: &str, spec: &str) -> Schedule {
             global_sram: Some(gb.parse().expect("size")),
             stateless_blocks: Vec::new(),
             hardware: Vec::new(),
+            activity: None,
         },
         spec,
         SchedulerOptions::default(),

@@ -223,6 +223,11 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             || e.is::<NoMapping>()
             || e.is::<ScheduleError>()
             || e.is::<SpecError>()
+            || e.is::<stems::spikes::SpikeError>()
+            || matches!(
+                e.downcast_ref::<stems::sim::SimError>(),
+                Some(stems::sim::SimError::Spikes(_))
+            )
             || matches!(
                 e.downcast_ref::<stems::scenario::RunError>(),
                 Some(stems::scenario::RunError::Schedule(_))

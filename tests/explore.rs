@@ -16,6 +16,7 @@ fn best_schedule(workload: &str, gb: &str, stateless: &[usize], batch_from: Side
             global_sram: Some(gb.parse().expect("size")),
             stateless_blocks: stateless.to_vec(),
             hardware: Vec::new(),
+            activity: None,
         },
     )
     .expect("models");
@@ -64,6 +65,7 @@ fn results_do_not_depend_on_the_thread_count() {
             global_sram: Some("4KiB".parse().expect("size")),
             stateless_blocks: vec![],
             hardware: Vec::new(),
+            activity: None,
         },
     )
     .expect("models");

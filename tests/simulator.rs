@@ -20,6 +20,7 @@ fn plan(workload: &str, gb: &str, spec: &str, stateless: &[usize]) -> Schedule {
             global_sram: Some(gb.parse().expect("size")),
             stateless_blocks: stateless.to_vec(),
             hardware: Vec::new(),
+            activity: None,
         },
         spec,
         SchedulerOptions::default(),

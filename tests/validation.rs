@@ -102,6 +102,7 @@ fn sweep_rows_do_not_depend_on_the_thread_count() {
                 global_sram: Some(gb.parse().expect("size")),
                 stateless_blocks: vec![],
                 hardware: Vec::new(),
+                activity: None,
             },
         )
         .expect("models");

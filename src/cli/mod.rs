@@ -35,9 +35,11 @@ pub mod validate;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use std::sync::Arc;
 use stems::mapping::{Mapper, Objective};
 use stems::model::{Accelerator, HardwareOverrides, Size, Workload};
 use stems::schedule::{Allocation, Schedule, ScheduleSpec, SchedulerOptions};
+use stems::spikes::Spikes;
 
 #[derive(Clone, Copy, ValueEnum, Default)]
 pub enum Format {
@@ -65,6 +67,14 @@ pub struct ModelOverrides {
     /// core*.input_lb.size=16KiB, core0.pe_array.rows=8 (see models/FORMAT.md).
     #[arg(long = "set", allow_hyphen_values = true, value_name = "PATH=VALUE")]
     pub set: Vec<stems::model::overrides::FieldSet>,
+    /// Scale every feature tensor's density by FACTOR (capped at 1); on a workload
+    /// that states no activity (dense), FACTOR is the density, e.g. 0.07.
+    #[arg(long, allow_hyphen_values = true, value_name = "FACTOR")]
+    pub activity: Option<f64>,
+    /// A recording of real inferences (.npz, see models/FORMAT.md): the analytic half
+    /// takes each layer's densities from it, the simulator its spikes.
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE.npz")]
+    pub spikes: Option<PathBuf>,
 }
 
 impl ModelOverrides {
@@ -74,6 +84,7 @@ impl ModelOverrides {
             global_sram: self.gb,
             stateless_blocks: self.stateless_blocks.clone(),
             hardware: self.set.clone(),
+            activity: self.activity,
         }
     }
 
@@ -102,11 +113,15 @@ pub struct SpikeArgs {
 }
 
 impl SpikeArgs {
-    pub fn source(&self) -> stems::sim::SpikeSource {
-        stems::sim::SpikeSource::Generated(stems::spikes::SpikeOptions {
-            pattern: self.spike_pattern,
-            seed: self.spike_seed,
-        })
+    /// The recorded spikes when given, else drawn by these options.
+    pub fn source(&self, recorded: Option<Arc<Spikes>>) -> stems::sim::SpikeSource {
+        match recorded {
+            Some(s) => stems::sim::SpikeSource::Given(s),
+            None => stems::sim::SpikeSource::Generated(stems::spikes::SpikeOptions {
+                pattern: self.spike_pattern,
+                seed: self.spike_seed,
+            }),
+        }
     }
 }
 
@@ -124,16 +139,30 @@ pub struct ModelFiles {
 
 impl ModelFiles {
     fn load(&self) -> Result<(Workload, Accelerator)> {
-        Ok(stems::model::load(
-            &self.workload,
-            &self.hardware,
-            &self.overrides.model(),
-        )?)
+        let (w, acc, _) = self.load_with_spikes()?;
+        Ok((w, acc))
+    }
+
+    /// The models, with a recording's densities when `--spikes` gives one, and its
+    /// spikes for the simulator.
+    fn load_with_spikes(&self) -> Result<(Workload, Accelerator, Option<Arc<Spikes>>)> {
+        let (mut w, acc) =
+            stems::model::load(&self.workload, &self.hardware, &self.overrides.model())?;
+        let spikes = match &self.overrides.spikes {
+            Some(path) => Some(Arc::new(stems::spikes::record::attach(&mut w, path)?)),
+            None => None,
+        };
+        Ok((w, acc, spikes))
     }
 
     /// Schedules the models with the cuts, allocation and options of `args`.
     fn plan(&self, args: &ScheduleArgs) -> Result<Schedule> {
-        let (workload, accelerator) = self.load()?;
+        Ok(self.plan_with_spikes(args)?.0)
+    }
+
+    /// `plan`, and the recording's spikes when `--spikes` gives one.
+    fn plan_with_spikes(&self, args: &ScheduleArgs) -> Result<(Schedule, Option<Arc<Spikes>>)> {
+        let (workload, accelerator, spikes) = self.load_with_spikes()?;
         let spec = args.spec(&workload)?;
         let allocation = args.allocation(&workload, &accelerator)?;
         let mut mapper = Mapper::new(&accelerator);
@@ -152,7 +181,7 @@ impl ModelFiles {
             seconds = started.elapsed().as_secs_f64(),
             "scheduled"
         );
-        Ok(schedule)
+        Ok((schedule, spikes))
     }
 }
 

@@ -4,6 +4,7 @@ use super::{Format, ModelFiles, ModelOverrides, ScheduleArgs, UsageError};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
+use std::sync::Arc;
 use stems::model::units::{human_bits, thousands};
 use stems::report::Table;
 use stems::schedule::Schedule;
@@ -96,8 +97,15 @@ fn rejected(args: &SimulateArgs, e: SimError) -> anyhow::Error {
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
-    let schedule = match &args.replay {
-        Some(path) => Schedule::load(path)?,
+    let (schedule, recorded) = match &args.replay {
+        Some(path) => {
+            let mut s = Schedule::load(path)?;
+            let spikes = match &args.overrides.spikes {
+                Some(p) => Some(Arc::new(stems::spikes::record::attach(&mut s.workload, p)?)),
+                None => None,
+            };
+            (s, spikes)
+        }
         None => ModelFiles {
             workload: args.workload.clone().unwrap_or_default(),
             hardware: args.hardware.clone().unwrap_or_default(),
@@ -105,9 +113,11 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                 gb: args.overrides.gb,
                 stateless_blocks: args.overrides.stateless_blocks.clone(),
                 set: args.overrides.set.clone(),
+                activity: args.overrides.activity,
+                spikes: args.overrides.spikes.clone(),
             },
         }
-        .plan(&args.schedule)?,
+        .plan_with_spikes(&args.schedule)?,
     };
     if let Some(names) = &args.trace_layers {
         for n in names {
@@ -132,7 +142,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         trace_layers: args.trace_layers.clone(),
         record_timelines: args.plots.is_some(),
         verify: !args.no_verify,
-        spikes: args.spikes.source(),
+        spikes: args.spikes.source(recorded),
     };
     let measured = stems::sim::simulate(schedule, &options).map_err(|e| rejected(&args, e))?;
     let comparison = stems::validate::compare(&predicted, &measured.report);

@@ -157,6 +157,7 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
                 global_sram: gb,
                 stateless_blocks: args.stateless_blocks.clone(),
                 hardware: args.set.clone(),
+                activity: None,
             },
         )?;
         let mut specs: Vec<ScheduleSpec> = args

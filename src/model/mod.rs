@@ -17,7 +17,7 @@ pub use activity::{Densities, FeatureFormat, Sparsity};
 pub use diag::{ModelError, Problem, SourceText};
 pub use units::Size;
 /// Overrides applied to a workload and an accelerator file pair.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
     /// New size of every core's global SRAM.
     pub global_sram: Option<Size>,
@@ -25,6 +25,24 @@ pub struct Overrides {
     pub stateless_blocks: Vec<usize>,
     /// Accelerator fields set by path (`dram.bw_bits=32`).
     pub hardware: Vec<overrides::FieldSet>,
+    /// Every feature tensor's density scaled by this factor (capped at 1): on a dense
+    /// workload, the density itself.
+    pub activity: Option<f64>,
+}
+
+/// Why an `--activity` factor is refused.
+fn check_activity_scale(f: f64) -> Result<(), ModelError> {
+    if f.is_finite() && f >= 0.0 {
+        return Ok(());
+    }
+    Err(ModelError::single(
+        "--activity",
+        Problem::new(
+            "activity override",
+            format!("scales densities: a finite factor ≥ 0, got {f}"),
+        )
+        .field("activity"),
+    ))
 }
 
 /// Loads a workload and an accelerator with their overrides.
@@ -35,6 +53,10 @@ pub fn load(
 ) -> Result<(Workload, Accelerator), ModelError> {
     let mut w = Workload::load(workload)?;
     w.make_blocks_stateless(&overrides.stateless_blocks)?;
+    if let Some(f) = overrides.activity {
+        check_activity_scale(f)?;
+        w.densities = w.densities.scaled(f, w.layers.len() + 1);
+    }
     let acc = Accelerator::load_with(
         hardware,
         &overrides.hardware,

@@ -48,6 +48,9 @@ struct RawSweep {
     stateless_blocks: Vec<usize>,
     #[serde(default)]
     set: Vec<String>,
+    /// Every feature tensor's density scaled by this factor (as `--activity`).
+    #[serde(default)]
+    activity: Option<f64>,
     schedules: Vec<String>,
     axes: Vec<String>,
     #[serde(default = "yes")]
@@ -75,6 +78,9 @@ struct RawExperiment {
     set: Vec<String>,
     #[serde(default)]
     stateless_blocks: Vec<usize>,
+    /// Every feature tensor's density scaled by this factor (as `--activity`).
+    #[serde(default)]
+    activity: Option<f64>,
     /// Layer-to-core allocation (`LAYER=CORE` or `block:N=CORE`, comma-separated).
     #[serde(default)]
     allocate: Option<String>,
@@ -324,6 +330,16 @@ fn resolve_experiment(
                     diag.at(&span, el, "stateless_blocks", p.message);
                 }
             }
+            match rx.activity {
+                Some(f) if !(f.is_finite() && f >= 0.0) => diag.at(
+                    &span,
+                    el,
+                    "activity",
+                    format!("scales densities: a finite factor ≥ 0, got {f}"),
+                ),
+                Some(f) => w.densities = w.densities.scaled(f, w.layers.len() + 1),
+                None => {}
+            }
             Some(w)
         }
         Err(e) => {
@@ -570,6 +586,7 @@ fn resolve_sweep(
         global_sram: gb,
         stateless_blocks: rs.stateless_blocks.clone(),
         hardware: sets,
+        activity: rs.activity,
     };
     let (workload, hardware) = (resolve(&rs.workload), resolve(&rs.hardware));
     match crate::model::load(&workload, &hardware, &overrides) {

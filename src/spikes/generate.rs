@@ -10,7 +10,9 @@
 //! Each (tensor, timestep) draws from its own ChaCha8 stream of the seed, so the
 //! spikes do not depend on the order or the threads they are drawn on.
 
-use super::{MAX_SPIKE_BITS, SpikeError, Spikes, TensorShape, TensorSpikes, tensor_shapes};
+use super::{
+    MAX_SPIKE_BITS, SpikeError, Spikes, TensorBuilder, TensorShape, TensorSpikes, tensor_shapes,
+};
 use crate::model::{Source, Workload};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -90,19 +92,22 @@ fn tensor(
     if densities.iter().all(|&d| d <= 0.0) {
         return TensorSpikes::constant(shape, false);
     }
-    let wpr = shape.width.div_ceil(64) as usize;
-    let per_t = shape.channels as usize * shape.height as usize * wpr;
-    let mut rows = vec![0u64; shape.timesteps as usize * per_t];
-    for (t, chunk) in rows.chunks_mut(per_t).enumerate() {
+    let mut b = TensorBuilder::new(shape);
+    let plane = shape.height * shape.width;
+    for (t, &d) in densities.iter().enumerate() {
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         rng.set_stream(index * shape.timesteps as u64 + t as u64);
-        let d = densities[t].clamp(0.0, 1.0);
+        let d = d.clamp(0.0, 1.0);
+        let mut set = |e: u64| {
+            let (c, rest) = (e / plane, e % plane);
+            b.set(t as u32, c, rest / shape.width, rest % shape.width);
+        };
         match options.pattern {
-            Pattern::Uniform => fill_uniform(chunk, shape, d, &mut rng),
-            Pattern::Clustered => fill_clustered(chunk, shape, d, &mut rng),
+            Pattern::Uniform => fill_uniform(shape, d, &mut rng, &mut set),
+            Pattern::Clustered => fill_clustered(shape, d, &mut rng, &mut set),
         }
     }
-    TensorSpikes::from_rows(shape, rows)
+    b.finish()
 }
 
 /// A uniform draw in [0, 1).
@@ -110,16 +115,10 @@ fn unit(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn set(rows: &mut [u64], shape: TensorShape, element: u64) {
-    let w = shape.width;
-    let (row, x) = (element / w, element % w);
-    let wpr = w.div_ceil(64);
-    rows[(row * wpr + x / 64) as usize] |= 1 << (x % 64);
-}
-
-/// Every element set independently with probability `d`: sparse tensors by geometric
-/// gaps between spikes (one draw per spike), dense ones element by element.
-fn fill_uniform(rows: &mut [u64], shape: TensorShape, d: f64, rng: &mut ChaCha8Rng) {
+/// Every element (C-major index) set independently with probability `d`: sparse
+/// tensors by geometric gaps between spikes (one draw per spike), dense ones element
+/// by element.
+fn fill_uniform(shape: TensorShape, d: f64, rng: &mut ChaCha8Rng, set: &mut impl FnMut(u64)) {
     let n = shape.elements_per_timestep();
     if d <= 0.0 {
         return;
@@ -133,7 +132,7 @@ fn fill_uniform(rows: &mut [u64], shape: TensorShape, d: f64, rng: &mut ChaCha8R
                 return;
             }
             e += gap as u64;
-            set(rows, shape, e);
+            set(e);
             e += 1;
             if e >= n {
                 return;
@@ -143,13 +142,13 @@ fn fill_uniform(rows: &mut [u64], shape: TensorShape, d: f64, rng: &mut ChaCha8R
     let threshold = (d * (1u64 << 32) as f64) as u64;
     for e in 0..n {
         if (rng.next_u32() as u64) < threshold || d >= 1.0 {
-            set(rows, shape, e);
+            set(e);
         }
     }
 }
 
 /// Active patches of `PATCH`×`PATCH` pixels (all channels) carry all the spikes.
-fn fill_clustered(rows: &mut [u64], shape: TensorShape, d: f64, rng: &mut ChaCha8Rng) {
+fn fill_clustered(shape: TensorShape, d: f64, rng: &mut ChaCha8Rng, set: &mut impl FnMut(u64)) {
     let hot = (4.0 * d).min(1.0);
     let inside = if hot > 0.0 { (d / hot).min(1.0) } else { 0.0 };
     let (py, px) = (shape.height.div_ceil(PATCH), shape.width.div_ceil(PATCH));
@@ -161,7 +160,7 @@ fn fill_clustered(rows: &mut [u64], shape: TensorShape, d: f64, rng: &mut ChaCha
                 if active[((y / PATCH) * px + x / PATCH) as usize]
                     && ((rng.next_u32() as u64) < threshold || inside >= 1.0)
                 {
-                    set(rows, shape, (c * shape.height + y) * shape.width + x);
+                    set((c * shape.height + y) * shape.width + x);
                 }
             }
         }

@@ -9,6 +9,7 @@
 //! four lookups. A tensor with every element set (or none) is kept as that fact.
 
 pub mod generate;
+pub mod record;
 
 pub use generate::{Pattern, SpikeOptions, generate};
 
@@ -49,8 +50,13 @@ impl TensorShape {
         self.channels * self.height * self.width
     }
 
-    fn words_per_row(&self) -> usize {
-        self.width.div_ceil(64) as usize
+    fn channel_words(&self) -> usize {
+        self.channels.div_ceil(64) as usize
+    }
+
+    /// Index of pixel `(t, y, x)`.
+    fn pixel(&self, t: u32, y: u64, x: u64) -> usize {
+        ((t as usize * self.height as usize + y as usize) * self.width as usize) + x as usize
     }
 }
 
@@ -66,11 +72,65 @@ enum Data {
     /// Every element set (`true`) or none.
     Constant(bool),
     Bits {
-        /// `[t][c][y][word]`.
-        rows: Vec<u64>,
+        /// `[t][y][x][channel word]`: a pixel's channels are adjacent, so a pass's
+        /// channel slice at a pixel is a word or two.
+        words: Vec<u64>,
         /// `[t][y + 1][x + 1]`: channel counts summed over `[0, y) × [0, x)`.
         prefix: Vec<u64>,
     },
+}
+
+/// Collects a tensor's set elements.
+pub struct TensorBuilder {
+    shape: TensorShape,
+    words: Vec<u64>,
+}
+
+impl TensorBuilder {
+    pub fn new(shape: TensorShape) -> Self {
+        let n = shape.timesteps as usize
+            * shape.height as usize
+            * shape.width as usize
+            * shape.channel_words();
+        Self {
+            shape,
+            words: vec![0; n],
+        }
+    }
+
+    /// Marks element `(t, c, y, x)` non-zero.
+    pub fn set(&mut self, t: u32, c: u64, y: u64, x: u64) {
+        let i = self.shape.pixel(t, y, x) * self.shape.channel_words() + (c / 64) as usize;
+        self.words[i] |= 1 << (c % 64);
+    }
+
+    pub fn finish(self) -> TensorSpikes {
+        let s = self.shape;
+        let (h, w, cw) = (s.height as usize, s.width as usize, s.channel_words());
+        let plane = (h + 1) * (w + 1);
+        let mut prefix = vec![0u64; s.timesteps as usize * plane];
+        for t in 0..s.timesteps as usize {
+            let p = &mut prefix[t * plane..][..plane];
+            for y in 0..h {
+                let mut run = 0;
+                for x in 0..w {
+                    let at = ((t * h + y) * w + x) * cw;
+                    run += self.words[at..at + cw]
+                        .iter()
+                        .map(|v| v.count_ones() as u64)
+                        .sum::<u64>();
+                    p[(y + 1) * (w + 1) + x + 1] = p[y * (w + 1) + x + 1] + run;
+                }
+            }
+        }
+        TensorSpikes {
+            shape: s,
+            data: Data::Bits {
+                words: self.words,
+                prefix,
+            },
+        }
+    }
 }
 
 impl TensorSpikes {
@@ -78,46 +138,6 @@ impl TensorSpikes {
         Self {
             shape,
             data: Data::Constant(set),
-        }
-    }
-
-    /// A tensor from its bit rows (`[t][c][y][word]`, bits beyond the width clear).
-    pub fn from_rows(shape: TensorShape, rows: Vec<u64>) -> Self {
-        let (h, w, wpr) = (
-            shape.height as usize,
-            shape.width as usize,
-            shape.words_per_row(),
-        );
-        let plane = (h + 1) * (w + 1);
-        let mut prefix = vec![0u64; shape.timesteps as usize * plane];
-        let mut counts = vec![0u64; h * w];
-        for t in 0..shape.timesteps as usize {
-            counts.iter_mut().for_each(|c| *c = 0);
-            for c in 0..shape.channels as usize {
-                for y in 0..h {
-                    let row = &rows[((t * shape.channels as usize + c) * h + y) * wpr..][..wpr];
-                    for (wi, &word) in row.iter().enumerate() {
-                        let mut bits = word;
-                        while bits != 0 {
-                            let x = wi * 64 + bits.trailing_zeros() as usize;
-                            counts[y * w + x] += 1;
-                            bits &= bits - 1;
-                        }
-                    }
-                }
-            }
-            let p = &mut prefix[t * plane..][..plane];
-            for y in 0..h {
-                let mut run = 0;
-                for x in 0..w {
-                    run += counts[y * w + x];
-                    p[(y + 1) * (w + 1) + x + 1] = p[y * (w + 1) + x + 1] + run;
-                }
-            }
-        }
-        Self {
-            shape,
-            data: Data::Bits { rows, prefix },
         }
     }
 
@@ -149,37 +169,35 @@ impl TensorSpikes {
         if c1 <= c0 {
             return 0;
         }
-        if c0 == 0 && c1 == s.channels || !matches!(self.data, Data::Bits { .. }) {
-            let per_channel = |n: u64| n * (c1 - c0) / s.channels.max(1);
-            return t
-                .map(|t| {
-                    let n = self.count_box(t, y.clone(), x.clone());
-                    if c0 == 0 && c1 == s.channels {
-                        n
-                    } else {
-                        per_channel(n)
-                    }
-                })
-                .sum();
-        }
-        let Data::Bits { rows, .. } = &self.data else {
-            return 0;
+        let words = match &self.data {
+            Data::Bits { words, .. } if c0 > 0 || c1 < s.channels => words,
+            Data::Constant(true) => {
+                let all: u64 = t.map(|t| self.count_box(t, y.clone(), x.clone())).sum();
+                return all / s.channels.max(1) * (c1 - c0);
+            }
+            _ => return t.map(|t| self.count_box(t, y.clone(), x.clone())).sum(),
         };
         let (y0, y1) = (y.start.min(s.height), y.end.min(s.height));
         let (x0, x1) = (x.start.min(s.width), x.end.min(s.width));
-        if y1 <= y0 || x1 <= x0 {
-            return 0;
-        }
-        let wpr = s.words_per_row();
+        let cw = s.channel_words();
+        let (w0, w1) = ((c0 / 64) as usize, ((c1 - 1) / 64) as usize);
+        let lo = !0u64 << (c0 % 64);
+        let hi = !0u64 >> (63 - (c1 - 1) % 64);
         let mut n = 0u64;
         for t in t.start..t.end.min(s.timesteps) {
-            for c in c0..c1 {
-                for yy in y0..y1 {
-                    let base = ((t as usize * s.channels as usize + c as usize)
-                        * s.height as usize
-                        + yy as usize)
-                        * wpr;
-                    n += count_row(&rows[base..base + wpr], x0, x1);
+            for yy in y0..y1 {
+                for xx in x0..x1 {
+                    let p = &words[s.pixel(t, yy, xx) * cw..][..cw];
+                    n += if w0 == w1 {
+                        (p[w0] & lo & hi).count_ones() as u64
+                    } else {
+                        (p[w0] & lo).count_ones() as u64
+                            + (p[w1] & hi).count_ones() as u64
+                            + p[w0 + 1..w1]
+                                .iter()
+                                .map(|v| v.count_ones() as u64)
+                                .sum::<u64>()
+                    };
                 }
             }
         }
@@ -196,30 +214,13 @@ impl TensorSpikes {
     pub fn get(&self, t: u32, c: u64, y: u64, x: u64) -> bool {
         match &self.data {
             Data::Constant(v) => *v,
-            Data::Bits { rows, .. } => {
+            Data::Bits { words, .. } => {
                 let s = &self.shape;
-                let base = ((t as usize * s.channels as usize + c as usize) * s.height as usize
-                    + y as usize)
-                    * s.words_per_row();
-                rows[base + x as usize / 64] >> (x % 64) & 1 == 1
+                let i = s.pixel(t, y, x) * s.channel_words() + (c / 64) as usize;
+                words[i] >> (c % 64) & 1 == 1
             }
         }
     }
-}
-
-/// Set bits of a row in columns `[x0, x1)`.
-fn count_row(row: &[u64], x0: u64, x1: u64) -> u64 {
-    let (w0, w1) = ((x0 / 64) as usize, ((x1 - 1) / 64) as usize);
-    let lo_mask = !0u64 << (x0 % 64);
-    let hi_mask = !0u64 >> (63 - (x1 - 1) % 64);
-    if w0 == w1 {
-        return (row[w0] & lo_mask & hi_mask).count_ones() as u64;
-    }
-    let mut n = (row[w0] & lo_mask).count_ones() as u64 + (row[w1] & hi_mask).count_ones() as u64;
-    for w in &row[w0 + 1..w1] {
-        n += w.count_ones() as u64;
-    }
-    n
 }
 
 /// The spikes of every feature tensor of a workload.
@@ -298,11 +299,7 @@ mod tests {
     #[test]
     fn box_counts_agree_with_the_bits() {
         let s = shape();
-        let wpr = s.words_per_row();
-        let mut rows = vec![0u64; 2 * 3 * 4 * wpr];
-        let mut set = |t: usize, c: usize, y: usize, x: usize| {
-            rows[((t * 3 + c) * 4 + y) * wpr + x / 64] |= 1 << (x % 64);
-        };
+        let mut b = TensorBuilder::new(s);
         for (t, c, y, x) in [
             (0, 0, 0, 0),
             (0, 1, 0, 0),
@@ -310,9 +307,9 @@ mod tests {
             (1, 0, 2, 65),
             (0, 1, 1, 63),
         ] {
-            set(t, c, y, x);
+            b.set(t, c, y, x);
         }
-        let spikes = TensorSpikes::from_rows(s, rows);
+        let spikes = b.finish();
         assert_eq!(spikes.count_box(0, 0..4, 0..70), 4);
         assert_eq!(spikes.count_box(0, 0..1, 0..1), 2);
         assert_eq!(spikes.count_box(0, 1..4, 60..70), 2);
@@ -320,8 +317,33 @@ mod tests {
         assert_eq!(spikes.count(0..2, 0..1, 0..4, 0..70), 2);
         assert_eq!(spikes.count(0..1, 1..2, 0..2, 63..64), 1);
         assert_eq!(spikes.count(0..2, 0..3, 0..4, 64..70), 2);
+        assert_eq!(spikes.count(0..2, 1..3, 0..4, 0..70), 3);
         assert!(spikes.get(1, 0, 2, 65) && !spikes.get(1, 0, 2, 64));
         let full = TensorSpikes::constant(s, true);
         assert_eq!(full.count(0..2, 0..3, 0..4, 0..70), 2 * 3 * 4 * 70);
+        assert_eq!(full.count(0..2, 1..3, 0..4, 0..70), 2 * 2 * 4 * 70);
+    }
+
+    #[test]
+    fn channel_slices_spanning_words_count_every_bit() {
+        let s = TensorShape {
+            timesteps: 1,
+            channels: 200,
+            height: 2,
+            width: 2,
+        };
+        let mut b = TensorBuilder::new(s);
+        for c in (0..200).step_by(3) {
+            b.set(0, c, 1, 1);
+        }
+        let t = b.finish();
+        let brute = |c0: u64, c1: u64| (c0..c1).filter(|c| c % 3 == 0).count() as u64;
+        for (c0, c1) in [(0, 200), (5, 190), (63, 65), (64, 128), (1, 2)] {
+            assert_eq!(
+                t.count(0..1, c0..c1, 0..2, 0..2),
+                brute(c0, c1),
+                "{c0}..{c1}"
+            );
+        }
     }
 }

@@ -70,7 +70,9 @@ impl Controller {
             .spikes
             .as_ref()
             .map(|sp| TileSpikes::of(sp, w, st.tile.layer, &st.tile.region));
-        let program = TileProgram::new(shape, core, st, w.timesteps, spikes);
+        let dram_compressed = !self.schedule.accelerator.dram.feature_format.is_dense();
+        let program =
+            TileProgram::new(shape, core, st, w.timesteps, spikes).dram_compressed(dram_compressed);
         let mut streamed = [false; 4];
         for op in &st.streamed {
             streamed[op.index()] = true;
