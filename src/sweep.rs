@@ -574,16 +574,13 @@ fn write_outputs(
                 measured(&|m| {
                     let stalls: u64 = StallCause::ALL
                         .iter()
-                        .filter(|&&c| c != StallCause::FillDrain)
+                        .filter(|c| !c.is_busy())
                         .map(|&c| m.stall(c))
                         .sum();
                     m.latency_cycles.saturating_sub(stalls) as f64
                 }),
             )];
-            for c in StallCause::ALL
-                .iter()
-                .filter(|&&c| c != StallCause::FillDrain)
-            {
+            for c in StallCause::ALL.iter().filter(|c| !c.is_busy()) {
                 stacks.push((
                     format!("stall: {}", c.name()),
                     measured(&|m| m.stall(*c) as f64),

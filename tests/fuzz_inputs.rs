@@ -104,15 +104,48 @@ enum Kind {
     Scenario,
     Schedule,
     CommandLine,
+    Recording,
 }
 
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 6] = [
     Kind::Workload,
     Kind::Accelerator,
     Kind::Scenario,
     Kind::Schedule,
     Kind::CommandLine,
+    Kind::Recording,
 ];
+
+const RECORDING: &str = "tests/fixtures/spikes/snn_conv_spikes.npz";
+const RECORDED_WORKLOAD: &str = "tests/fixtures/spikes/snn_conv.toml";
+
+/// A recording with bytes flipped, overwritten with nasty values, or cut short.
+fn mutate_bytes(bytes: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    match rng.random_range(0..4) {
+        0 => b.truncate(rng.random_range(0..b.len().max(1))),
+        1 => {
+            for _ in 0..rng.random_range(1..8) {
+                let i = rng.random_range(0..b.len().max(1));
+                if let Some(x) = b.get_mut(i) {
+                    *x ^= 1 << rng.random_range(0..8);
+                }
+            }
+        }
+        2 => {
+            let i = rng.random_range(0..b.len().max(1));
+            let value = *[0u8, 0xff, 0x7f, 0x80].choose(rng).unwrap_or(&0);
+            for x in b.iter_mut().skip(i).take(rng.random_range(1..16)) {
+                *x = value;
+            }
+        }
+        _ => {
+            let i = rng.random_range(0..b.len().max(1));
+            b.splice(i..i, std::iter::repeat_n(0u8, rng.random_range(1..64)));
+        }
+    }
+    b
+}
 
 /// One mutated TOML text: a value replaced, a line deleted or duplicated, an unknown
 /// field added, or the text cut short.
@@ -293,6 +326,25 @@ fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> V
             let trace = dir.join("x.trace.json").display().to_string();
             vec![s("simulate"), s("--replay"), f, s("--trace"), trace]
         }
+        Kind::Recording => {
+            let bytes = std::fs::read(RECORDING).expect("the bundled recording");
+            let p = dir.join("r.npz");
+            std::fs::write(&p, mutate_bytes(&bytes, rng)).expect("write case");
+            let cmd = *["simulate", "evaluate"].choose(rng).unwrap_or(&"evaluate");
+            vec![
+                s(cmd),
+                s("--workload"),
+                s(RECORDED_WORKLOAD),
+                s("--hardware"),
+                s(HARDWARE),
+                s("--schedule"),
+                s("ST-LBL"),
+                s("--set"),
+                s("core0.pe_array.sparsity=skip"),
+                s("--spikes"),
+                p.display().to_string(),
+            ]
+        }
         Kind::CommandLine => {
             let mut args = match rng.random_range(0..4) {
                 0 => vec![
@@ -333,6 +385,7 @@ fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> V
                 "--trace-window",
                 "--objective",
                 "--space",
+                "--activity",
             ];
             let mut has_schedule = false;
             for _ in 0..rng.random_range(1..4) {
@@ -443,6 +496,7 @@ fn names_what(stderr: &str) -> bool {
         "— tile ",
         "object ",
         "cannot tell whether",
+        ".npz: ",
     ]
     .iter()
     .any(|n| stderr.contains(n))

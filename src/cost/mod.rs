@@ -55,10 +55,13 @@ pub enum StallCause {
     Dependency,
     /// Filling and draining the systolic array (counted in busy cycles too).
     FillDrain,
+    /// Under `skip`, the cycles folds last beyond their average lane because their
+    /// busiest lane has more non-zero inputs (counted in busy cycles too).
+    LaneImbalance,
 }
 
 impl StallCause {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const ALL: [StallCause; Self::COUNT] = [
         StallCause::DramPort,
         StallCause::BankConflict,
@@ -66,7 +69,14 @@ impl StallCause {
         StallCause::LocalBufferBandwidth,
         StallCause::Dependency,
         StallCause::FillDrain,
+        StallCause::LaneImbalance,
     ];
+
+    /// Causes whose cycles are the array's busy time, listed for attribution only (not
+    /// idle time: they are not part of `busy + stalls = latency`).
+    pub fn is_busy(self) -> bool {
+        matches!(self, StallCause::FillDrain | StallCause::LaneImbalance)
+    }
 
     pub fn index(self) -> usize {
         self as usize
@@ -80,6 +90,7 @@ impl StallCause {
             StallCause::LocalBufferBandwidth => "local_buffer_bandwidth",
             StallCause::Dependency => "dependency",
             StallCause::FillDrain => "fill_drain",
+            StallCause::LaneImbalance => "lane_imbalance",
         }
     }
 
@@ -92,6 +103,7 @@ impl StallCause {
             StallCause::LocalBufferBandwidth => "stall_cycles.local_buffer_bandwidth",
             StallCause::Dependency => "stall_cycles.dependency",
             StallCause::FillDrain => "stall_cycles.fill_drain",
+            StallCause::LaneImbalance => "stall_cycles.lane_imbalance",
         }
     }
 

@@ -120,6 +120,8 @@ pub struct Evaluation {
     pub sops: u64,
     pub other_ops: u64,
     pub compute_cycles: u64,
+    /// Of the compute cycles, those folds last beyond their average lane (`skip`).
+    pub lane_imbalance_cycles: u64,
     pub fill_drain_cycles: u64,
     /// Cycles folds wait, beyond their compute and the fill/drain, for results to drain.
     pub drain_bound_cycles: u64,
@@ -178,8 +180,9 @@ pub struct CostModel<'a> {
     axis_cache: RefCell<HashMap<(usize, u64, u64), u64>>,
     /// Raster chunks' input footprints by (pixels, FY taps, FX taps).
     raster_cache: RefCell<HashMap<(u64, u64, u64), RasterFootprints>>,
-    /// The expected fold cycles under `skip` (they depend on the shape and unrolling).
-    skip_fold_cycles: Cell<Option<f64>>,
+    /// The expected fold cycles under `skip`, and how many of them the busiest lane
+    /// adds over the average one (they depend on the shape and unrolling).
+    skip_fold_cycles: Cell<Option<(f64, f64)>>,
 }
 
 impl<'a> CostModel<'a> {
@@ -656,8 +659,9 @@ impl<'a> CostModel<'a> {
             .map(|l| l.size)
             .product();
         let folds = dense_compute_cycles / dense_fold_cycles.max(1);
-        let fold_cycles = self.fold_cycles(dense_fold_cycles);
+        let (fold_cycles, imbalance) = self.fold_cycles(dense_fold_cycles);
         let compute_cycles = (folds as f64 * fold_cycles).round() as u64;
+        let lane_imbalance_cycles = (folds as f64 * imbalance).round() as u64;
         let fold_cycles = fold_cycles.round() as u64;
         let (fill_drain_cycles, drain_bound_cycles) = self.fold_overheads(folds, fold_cycles);
         let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
@@ -671,6 +675,7 @@ impl<'a> CostModel<'a> {
             sops,
             other_ops,
             compute_cycles,
+            lane_imbalance_cycles,
             fill_drain_cycles,
             drain_bound_cycles,
             folds,
@@ -698,12 +703,13 @@ impl<'a> CostModel<'a> {
     }
 
     /// Expected reduction cycles of one fold (dense, or under `skip` the busiest lane's,
-    /// averaged over the fold's pixel chunks: edge chunks have fewer lanes).
-    fn fold_cycles(&self, dense_fold_cycles: u64) -> f64 {
+    /// averaged over the fold's pixel chunks: edge chunks have fewer lanes), and how
+    /// many of them the busiest lane adds over an average lane (`lane_imbalance`).
+    fn fold_cycles(&self, dense_fold_cycles: u64) -> (f64, f64) {
         let pe = &self.core.pe_array;
         let s = self.shape;
         if pe.sparsity != crate::model::Sparsity::Skip || !s.op.has_weights() {
-            return dense_fold_cycles as f64;
+            return (dense_fold_cycles as f64, 0.0);
         }
         if let Some(v) = self.skip_fold_cycles.get() {
             return v;
@@ -720,8 +726,10 @@ impl<'a> CostModel<'a> {
             count += chunks;
         }
         let mean = if count == 0 { 1.0 } else { sum / count as f64 };
-        self.skip_fold_cycles.set(Some(mean));
-        mean
+        let average_lane = (inputs as f64 * density / per_cycle as f64).max(1.0);
+        let v = (mean, (mean - average_lane).max(0.0));
+        self.skip_fold_cycles.set(Some(v));
+        v
     }
 
     /// The array's pixel chunks by lane count (output pixels per fold): `(lanes, how

@@ -44,6 +44,9 @@ pub struct LevelCycles {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Cycles {
     pub compute: u64,
+    /// Of the compute cycles, those folds last beyond their average lane (`skip`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lane_imbalance: u64,
     /// The systolic skew: per fold with one accumulator set, per tile with two.
     pub fill_drain: u64,
     /// Cycles folds wait for their results to drain, beyond compute and fill/drain.
@@ -213,6 +216,7 @@ impl Mapping {
             other_ops: e.other_ops,
             cycles: Cycles {
                 compute: e.compute_cycles,
+                lane_imbalance: e.lane_imbalance_cycles,
                 fill_drain: e.fill_drain_cycles,
                 drain_bound: e.drain_bound_cycles,
                 stall: e.stall_cycles,
@@ -364,6 +368,10 @@ impl Mapping {
         out.push_str(&t.render());
         out
     }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 fn ratio(a: u64, b: u64) -> f64 {

@@ -235,7 +235,7 @@ pub struct MeasuredReport {
 fn by_cause(stalls: &[Cycle; StallCause::COUNT]) -> BTreeMap<&'static str, u64> {
     StallCause::ALL
         .iter()
-        .filter(|&&c| c != StallCause::FillDrain)
+        .filter(|c| !c.is_busy())
         .map(|c| (c.name(), stalls[c.index()]))
         .collect()
 }

@@ -115,6 +115,8 @@ pub struct PassWork {
     pub o_bits: u64,
     /// The results it writes, counted from the spikes (when spikes run).
     pub o_payload: Option<Payload>,
+    /// Of its cycles, those its busiest lane adds over an average lane (`skip`).
+    pub lane_imbalance: u64,
     pub cycles: u64,
     /// Operand bits the array reads from each local buffer: (memory index, operand, bits).
     pub buffer_reads: Vec<(usize, Operand, u64)>,
@@ -601,17 +603,17 @@ impl TileProgram {
     }
 
     /// Per pixel of the pass (a lane of the array), the non-zero inputs of its window
-    /// over all channels at tile timestep `t`: their sum and the largest.
-    fn lane_nonzeros(&self, sp: &TileSpikes, t: u64) -> (u64, u64) {
+    /// over all channels at tile timestep `t`: their sum, the largest, and the lanes.
+    fn lane_nonzeros(&self, sp: &TileSpikes, t: u64) -> (u64, u64, u64) {
         let s = &self.shape;
         let at = self.first_t + t as u32;
         let tensor = &sp.spikes.tensors[sp.inputs[0]];
         if s.op == OpKind::Fc {
             let n = tensor.count_all(at..at + 1);
-            return (n, n);
+            return (n, n, 1);
         }
         let [y0, x0] = sp.in_origin;
-        let (mut sum, mut busiest) = (0, 0);
+        let (mut sum, mut busiest, mut lanes) = (0, 0, 0);
         self.for_pass_pixels(|y, x| {
             let (ya, yb) = self.window(0, y);
             let (xa, xb) = self.window(1, x);
@@ -622,8 +624,9 @@ impl TileProgram {
             };
             sum += n;
             busiest = busiest.max(n);
+            lanes += 1;
         });
-        (sum, busiest)
+        (sum, busiest, lanes)
     }
 
     /// Non-zero outputs the pass writes (channels `k`, its pixels, tile timestep `t`).
@@ -781,10 +784,10 @@ impl TileProgram {
     fn execute_spikes(&self, sp: &TileSpikes, work: &mut PassWork, k: (u64, u64), t: u64) {
         let s = &self.shape;
         let gated = s.op.has_weights() && self.sparsity.gates();
-        let (nonzero_inputs, busiest) = if gated {
+        let (nonzero_inputs, busiest, lanes) = if gated {
             self.lane_nonzeros(sp, t)
         } else {
-            (0, 0)
+            (0, 0, 0)
         };
         if gated {
             let performed = (k.1 - k.0) * nonzero_inputs;
@@ -795,6 +798,11 @@ impl TileProgram {
             }
             let per_cycle = self.unroll[Dim::C.index()];
             work.cycles = self.sparsity.fold_cycles(work.cycles, busiest, per_cycle);
+            if self.sparsity == Sparsity::Skip {
+                let average = nonzero_inputs.div_ceil(lanes.max(1));
+                let even = self.sparsity.fold_cycles(work.cycles, average, per_cycle);
+                work.lane_imbalance = work.cycles - even;
+            }
         }
         if let Some(read) = work.buffer_reads.iter_mut().find(|r| r.1 == Operand::I) {
             read.2 = if gated {

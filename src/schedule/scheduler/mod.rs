@@ -358,6 +358,7 @@ fn in_tile_stalls(m: &Mapping, global: &str) -> [u64; StallCause::COUNT] {
     let mut stalls = [0u64; StallCause::COUNT];
     let c = &m.cycles;
     stalls[StallCause::FillDrain.index()] = c.fill_drain + c.drain_bound;
+    stalls[StallCause::LaneImbalance.index()] = c.lane_imbalance;
     let slowest = c.levels.iter().max_by_key(|l| l.cycles);
     let array = c.compute + c.fill_drain + c.drain_bound;
     let steady = slowest.map_or(0, |l| l.cycles.saturating_sub(array));

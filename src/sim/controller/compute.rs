@@ -277,6 +277,7 @@ impl Controller {
         };
         // The array computed for the pass minus the cycles it starved for operands.
         self.busy += (now - c.pass_started).saturating_sub(buffer_stall);
+        self.stalls[StallCause::LaneImbalance.index()] += work.lane_imbalance;
         self.stalls[StallCause::LocalBufferBandwidth.index()] += buffer_stall;
         if buffer_stall > 0 {
             // The starved cycles stretch the pass; drawn at its end.
