@@ -23,6 +23,7 @@ fn bench_explore(c: &mut Criterion) {
             stateless_blocks: vec![],
             hardware: Vec::new(),
             activity: None,
+            layer_activity: Vec::new(),
         },
     )
     .expect("models");

@@ -78,6 +78,7 @@ fn plan(workload: &str, gb: &str, spec: &str) -> Schedule {
             stateless_blocks: Vec::new(),
             hardware: Vec::new(),
             activity: None,
+            layer_activity: Vec::new(),
         },
         spec,
         SchedulerOptions::default(),

@@ -32,6 +32,18 @@ impl Axis {
         self.path == "gb"
     }
 
+    /// `activity` (every density scaled) or `layer.NAME.activity` (one layer's input
+    /// density set): a workload axis, not an accelerator field. Returns the layer.
+    pub fn activity(&self) -> Option<Option<&str>> {
+        if self.path == "activity" {
+            return Some(None);
+        }
+        self.path
+            .strip_prefix("layer.")
+            .and_then(|rest| rest.strip_suffix(".activity"))
+            .map(Some)
+    }
+
     /// The numeric value of each entry (integers as written, sizes in bits), if every
     /// entry has one — for plotting against.
     pub fn numbers(&self) -> Option<Vec<f64>> {
@@ -75,16 +87,56 @@ impl std::str::FromStr for Axis {
                 values.len()
             ));
         }
-        if path != "gb" {
-            // The path is checked against the file when the point is loaded; here only
-            // its shape.
-            format!("{path}={}", values[0]).parse::<FieldSet>()?;
-        }
-        Ok(Self {
+        let axis = Self {
             path: path.to_string(),
             values,
-        })
+        };
+        if axis.activity().is_some() {
+            for v in &axis.values {
+                match v.parse::<f64>() {
+                    Ok(x)
+                        if (0.0..=1.0).contains(&x)
+                            || (axis.path == "activity" && x.is_finite() && x >= 0.0) => {}
+                    _ => {
+                        return Err(format!(
+                            "axis '{s}': '{v}' is not an activity (a fraction within 0..=1)"
+                        ));
+                    }
+                }
+            }
+        } else if path != "gb" {
+            // The path is checked against the file when the point is loaded; here only
+            // its shape.
+            format!("{path}={}", axis.values[0]).parse::<FieldSet>()?;
+        }
+        Ok(axis)
     }
+}
+
+/// The values of `LO..HI*F` or `LO..HI+S` with fractions (`0.01..1*2`): the last
+/// value is HI when the steps overshoot it.
+fn fraction_range(lo: f64, hi: f64, op: &str, by: &str) -> Result<Vec<String>, String> {
+    let by: f64 = by
+        .trim()
+        .parse()
+        .ok()
+        .filter(|b: &f64| b.is_finite())
+        .ok_or_else(|| format!("'{by}' is not a number"))?;
+    if !(lo.is_finite() && hi.is_finite())
+        || lo > hi
+        || (op == "*" && (by <= 1.0 || lo <= 0.0))
+        || (op == "+" && by <= 0.0)
+    {
+        return Err(format!("{lo}..{hi}{op}{by} is not an increasing range"));
+    }
+    let mut values = Vec::new();
+    let mut v = lo;
+    while v < hi * (1.0 - 1e-9) && values.len() <= MAX_AXIS_VALUES {
+        values.push(format!("{}", (v * 1e6).round() / 1e6));
+        v = if op == "*" { v * by } else { v + by };
+    }
+    values.push(format!("{hi}"));
+    Ok(values)
 }
 
 /// The values of `LO..HI*F` or `LO..HI+S`.
@@ -93,6 +145,14 @@ fn range(lo: &str, rest: &str) -> Result<Vec<String>, String> {
         Some(i) => (&rest[..i], &rest[i..i + 1], &rest[i + 1..]),
         None => return Err("a range is LO..HI*FACTOR or LO..HI+STEP".into()),
     };
+    if lo.contains('.') || hi.contains('.') {
+        let number = |x: &str| {
+            x.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("'{x}' is not a number"))
+        };
+        return fraction_range(number(lo)?, number(hi)?, op, by);
+    }
     let by: u64 = by
         .trim()
         .parse()
@@ -181,6 +241,8 @@ pub enum SweepError {
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
     #[error(transparent)]
+    Spikes(#[from] crate::spikes::SpikeError),
+    #[error(transparent)]
     Spec(#[from] crate::schedule::SpecError),
     #[error(transparent)]
     Schedule(#[from] crate::schedule::ScheduleError),
@@ -199,7 +261,7 @@ impl SweepError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Self::Usage(_) | Self::Model(_) | Self::Spec(_) | Self::Schedule(_)
+            Self::Usage(_) | Self::Model(_) | Self::Spec(_) | Self::Schedule(_) | Self::Spikes(_)
         )
     }
 }
@@ -231,6 +293,9 @@ pub struct SweepSpec {
     pub workload: PathBuf,
     pub hardware: PathBuf,
     pub overrides: Overrides,
+    /// A recording whose densities the analytic half takes and whose spikes the
+    /// simulator runs.
+    pub recording: Option<PathBuf>,
     pub prefetch: bool,
     pub eviction: crate::schedule::Eviction,
     pub shape: SweepShape,
@@ -354,6 +419,14 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
                     .parse()
                     .map_err(|m: String| SweepError::Usage(format!("axis gb: {m}")))?;
                 overrides.global_sram = Some(size);
+            } else if let Some(layer) = axis.activity() {
+                let a: f64 = value
+                    .parse()
+                    .map_err(|_| SweepError::Usage(format!("axis {}: '{value}'", axis.path)))?;
+                match layer {
+                    None => overrides.activity = Some(a),
+                    Some(name) => overrides.layer_activity.push((name.to_string(), a)),
+                }
             } else {
                 overrides.hardware.push(
                     format!("{}={value}", axis.path)
@@ -362,7 +435,13 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
                 );
             }
         }
-        let (w, acc) = crate::model::load(&spec.workload, &spec.hardware, &overrides)?;
+        let (mut w, acc) = crate::model::load(&spec.workload, &spec.hardware, &overrides)?;
+        let spikes = match &spec.recording {
+            Some(path) => crate::sim::SpikeSource::Given(std::sync::Arc::new(
+                crate::spikes::record::attach(&mut w, path)?,
+            )),
+            None => crate::sim::SpikeSource::default(),
+        };
         for s in &spec.shape.schedules {
             runs.push(Run {
                 config: configs.len(),
@@ -379,6 +458,7 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
                 objective: Objective::Energy,
                 eviction: spec.eviction,
             },
+            spikes,
         });
     }
     Ok((configs, runs))

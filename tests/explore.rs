@@ -17,6 +17,7 @@ fn best_schedule(workload: &str, gb: &str, stateless: &[usize], batch_from: Side
             stateless_blocks: stateless.to_vec(),
             hardware: Vec::new(),
             activity: None,
+            layer_activity: Vec::new(),
         },
     )
     .expect("models");
@@ -66,6 +67,7 @@ fn results_do_not_depend_on_the_thread_count() {
             stateless_blocks: vec![],
             hardware: Vec::new(),
             activity: None,
+            layer_activity: Vec::new(),
         },
     )
     .expect("models");

@@ -21,6 +21,7 @@ fn plan(workload: &str, gb: &str, spec: &str, stateless: &[usize]) -> Schedule {
             stateless_blocks: stateless.to_vec(),
             hardware: Vec::new(),
             activity: None,
+            layer_activity: Vec::new(),
         },
         spec,
         SchedulerOptions::default(),

@@ -103,6 +103,7 @@ fn sweep_rows_do_not_depend_on_the_thread_count() {
                 stateless_blocks: vec![],
                 hardware: Vec::new(),
                 activity: None,
+                layer_activity: Vec::new(),
             },
         )
         .expect("models");
@@ -118,6 +119,7 @@ fn sweep_rows_do_not_depend_on_the_thread_count() {
             workload: w,
             accelerator: acc,
             options: SchedulerOptions::default(),
+            spikes: Default::default(),
         });
     }
     let with = |threads: usize| {

@@ -85,6 +85,7 @@ impl ModelOverrides {
             stateless_blocks: self.stateless_blocks.clone(),
             hardware: self.set.clone(),
             activity: self.activity,
+            layer_activity: Vec::new(),
         }
     }
 

@@ -70,6 +70,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         workload: args.models.workload.clone(),
         hardware: args.models.hardware.clone(),
         overrides: args.models.overrides.model(),
+        recording: args.models.overrides.spikes.clone(),
         prefetch: !args.no_prefetch,
         eviction: args.eviction.eviction,
         shape: SweepShape {

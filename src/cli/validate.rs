@@ -55,6 +55,14 @@ pub struct ValidateArgs {
     /// Set an accelerator field by path, repeatable (see `stems simulate --help`).
     #[arg(long = "set", allow_hyphen_values = true, value_name = "PATH=VALUE")]
     pub set: Vec<stems::model::overrides::FieldSet>,
+    /// Scale every feature tensor's density by FACTOR (on a dense workload, the
+    /// density), as on `evaluate`.
+    #[arg(long, allow_hyphen_values = true, value_name = "FACTOR")]
+    pub activity: Option<f64>,
+    /// A recording of real inferences (.npz): the analytic half takes its densities,
+    /// the simulator its spikes.
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE.npz")]
+    pub spikes: Option<PathBuf>,
     /// A schedule to validate (repeatable): one `<time>-<space>` entry for every block
     /// or one per block, e.g. --schedule ST-LBL --schedule TB-LF,TB-LBL.
     #[arg(long = "schedule", value_name = "SPEC", allow_hyphen_values = true)]
@@ -73,7 +81,7 @@ pub struct ValidateArgs {
     #[arg(long, allow_hyphen_values = true, value_name = "LIST")]
     pub allocate: Option<String>,
     /// A scenario file: every experiment's baseline and schedules, on its models.
-    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "set", "schedules", "space", "allocate", "eviction"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "gb", "stateless_blocks", "set", "activity", "spikes", "schedules", "space", "allocate", "eviction"])]
     pub scenario: Option<PathBuf>,
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
@@ -128,6 +136,7 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
                     objective: Objective::Energy,
                     eviction: x.eviction,
                 },
+                spikes: x.spikes,
             });
         }
         return Ok((configs, runs));
@@ -150,16 +159,23 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
     let mut configs = Vec::new();
     let mut runs = Vec::new();
     for gb in sizes {
-        let (w, acc) = stems::model::load(
+        let (mut w, acc) = stems::model::load(
             workload,
             hardware,
             &Overrides {
                 global_sram: gb,
                 stateless_blocks: args.stateless_blocks.clone(),
                 hardware: args.set.clone(),
-                activity: None,
+                activity: args.activity,
+                layer_activity: Vec::new(),
             },
         )?;
+        let spikes = match &args.spikes {
+            Some(path) => stems::sim::SpikeSource::Given(std::sync::Arc::new(
+                stems::spikes::record::attach(&mut w, path)?,
+            )),
+            None => stems::sim::SpikeSource::default(),
+        };
         let mut specs: Vec<ScheduleSpec> = args
             .schedules
             .iter()
@@ -203,6 +219,7 @@ fn plan(args: &ValidateArgs) -> Result<(Vec<Config>, Vec<Run>)> {
                 objective: Objective::Energy,
                 eviction: args.eviction.eviction,
             },
+            spikes,
         });
     }
     if runs.len() > MAX_RUNS {

@@ -665,6 +665,7 @@ impl<'a> CostModel<'a> {
         let fold_cycles = fold_cycles.round() as u64;
         let (fill_drain_cycles, drain_bound_cycles) = self.fold_overheads(folds, fold_cycles);
         let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
+        self.add_feed_stalls(&mut level_cycles, &accesses, folds, fold_cycles, busy);
         // Transfers proceed while the array fills and drains as well as computes.
         let slowest = level_cycles.iter().copied().max().unwrap_or(0);
         let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
@@ -685,6 +686,62 @@ impl<'a> CostModel<'a> {
             energy_fj_by_operand,
             compute_energy_fj,
         })
+    }
+
+    /// Under `skip`, folds are short but a fold that reloads the weight registers still
+    /// reads a whole K slice of weights: it lasts as long as its memory needs to deliver
+    /// them (the simulator stretches each pass so). A memory feeding the array is then
+    /// busy for the folds plus those stretches, whatever its total traffic allows.
+    /// (Dense folds are balanced against their reads; their cost keeps the aggregate.)
+    fn add_feed_stalls(
+        &self,
+        level_cycles: &mut [u64],
+        accesses: &[Vec<ReadWrite>; 4],
+        folds: u64,
+        fold_cycles: u64,
+        busy: u64,
+    ) {
+        let s = self.shape;
+        if self.core.pe_array.sparsity != crate::model::Sparsity::Skip || folds == 0 {
+            return;
+        }
+        let feeds = |op: Operand| -> Option<usize> {
+            self.core
+                .memories
+                .iter()
+                .position(|m| m.holds(op))
+                .filter(|_| self.has_operand(op))
+        };
+        let (w_at, i_at) = (feeds(Operand::W), feeds(Operand::I));
+        // Bits one weight reload brings into the registers: the fold's K slice through
+        // the whole reduction; how many folds reload.
+        let k_slice = self.unroll[Dim::K.index()].min(s.k);
+        let reload = k_slice * s.c * s.fy * s.fx * s.precision.w as u64;
+        let feed = |op: Operand, at: Option<usize>| {
+            at.map_or(0, |m| accesses[op.index()][m + 1].read_bits)
+        };
+        let reloads = feed(Operand::W, w_at)
+            .checked_div(reload)
+            .unwrap_or(0)
+            .min(folds);
+        let input_per_fold = feed(Operand::I, i_at).div_ceil(folds);
+        for (m, memory) in self.core.memories.iter().enumerate() {
+            let bw = memory.read_bw_bits().max(1);
+            let (w, i) = (w_at == Some(m), i_at == Some(m));
+            if !(w || i) {
+                continue;
+            }
+            let input = if i { input_per_fold } else { 0 };
+            let stretch = |bits: u64| bits.div_ceil(bw).saturating_sub(fold_cycles);
+            let with_reload = if w {
+                reloads * stretch(reload + input)
+            } else {
+                0
+            };
+            let without = (folds - if w { reloads } else { 0 }) * stretch(input);
+            let needed = busy + with_reload + without;
+            level_cycles[m + 1] = level_cycles[m + 1].max(needed);
+        }
     }
 
     /// Reduction operations the array performs: all of them, or under `gate`/`skip` the

@@ -28,6 +28,9 @@ pub struct Overrides {
     /// Every feature tensor's density scaled by this factor (capped at 1): on a dense
     /// workload, the density itself.
     pub activity: Option<f64>,
+    /// Layers whose input density is set (`layer.NAME.activity` sweep axes), applied
+    /// after `activity`.
+    pub layer_activity: Vec<(String, f64)>,
 }
 
 /// Why an `--activity` factor is refused.
@@ -56,6 +59,9 @@ pub fn load(
     if let Some(f) = overrides.activity {
         check_activity_scale(f)?;
         w.densities = w.densities.scaled(f, w.layers.len() + 1);
+    }
+    for (layer, a) in &overrides.layer_activity {
+        w.set_layer_activity(layer, *a)?;
     }
     let acc = Accelerator::load_with(
         hardware,

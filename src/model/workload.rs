@@ -497,6 +497,30 @@ impl Workload {
         self.layers.iter().filter(move |l| l.block == block)
     }
 
+    /// Sets the density of every tensor `layer` reads (an override: other readers of
+    /// those tensors see it too).
+    pub fn set_layer_activity(&mut self, layer: &str, activity: f64) -> Result<(), ModelError> {
+        let problem = |m: String| ModelError {
+            origin: "activity override".into(),
+            problems: vec![Problem::new(format!("layer '{layer}'"), m).field("activity")],
+        };
+        if !(0.0..=1.0).contains(&activity) {
+            return Err(problem(format!("must be within 0..=1, got {activity}")));
+        }
+        let Some(l) = self.layer_by_name(layer) else {
+            return Err(problem(format!(
+                "workload '{}' has no such layer",
+                self.name
+            )));
+        };
+        let sources = l.sources.clone();
+        let tensors = self.layers.len() + 1;
+        for s in sources {
+            self.densities.set(s, vec![activity], tensors);
+        }
+        Ok(())
+    }
+
     /// The SEW-X ablation: the listed blocks lose their neuron state; their layers keep
     /// their shapes and spike outputs.
     pub fn make_blocks_stateless(&mut self, blocks: &[usize]) -> Result<(), ModelError> {

@@ -51,6 +51,9 @@ struct RawSweep {
     /// Every feature tensor's density scaled by this factor (as `--activity`).
     #[serde(default)]
     activity: Option<f64>,
+    /// A recording (.npz, relative to the scenario), as `--spikes`.
+    #[serde(default)]
+    spikes: Option<String>,
     schedules: Vec<String>,
     axes: Vec<String>,
     #[serde(default = "yes")]
@@ -81,6 +84,13 @@ struct RawExperiment {
     /// Every feature tensor's density scaled by this factor (as `--activity`).
     #[serde(default)]
     activity: Option<f64>,
+    /// A recording (.npz, relative to the scenario) whose densities the analytic half
+    /// takes and whose spikes the simulator runs (as `--spikes`).
+    #[serde(default)]
+    spikes: Option<String>,
+    /// How drawn spikes are spread when no recording is given (`uniform`, `clustered`).
+    #[serde(default)]
+    spike_pattern: Option<String>,
     /// Layer-to-core allocation (`LAYER=CORE` or `block:N=CORE`, comma-separated).
     #[serde(default)]
     allocate: Option<String>,
@@ -228,6 +238,8 @@ pub struct Experiment {
     pub best_hybrid: Option<HybridRequest>,
     pub search: Option<SearchRequest>,
     pub allocation_search: Option<AllocationSearch>,
+    /// The spikes its simulations execute (a recording, or drawn at the densities).
+    pub spikes: crate::sim::SpikeSource,
 }
 
 #[derive(Debug, Clone)]
@@ -365,7 +377,8 @@ fn resolve_experiment(
             None
         }
     };
-    let workload = workload?;
+    let mut workload = workload?;
+    let spikes = experiment_spikes(&rx, &mut workload, base, diag, &span, el);
     let parse = |spec: &str, field: &str, diag: &mut Collector| {
         ScheduleSpec::parse(spec, workload.num_blocks, workload.timesteps)
             .map_err(|e| diag.at(&span, el, field, e.message))
@@ -469,9 +482,47 @@ fn resolve_experiment(
             best_hybrid: rx.best_hybrid,
             search: rx.search,
             allocation_search,
+            spikes: spikes?,
         });
     }
     None
+}
+
+/// The spikes an experiment's simulations run: its recording (whose densities become
+/// the workload's), or drawn in its `spike_pattern`.
+fn experiment_spikes(
+    rx: &RawExperiment,
+    workload: &mut Workload,
+    base: &Path,
+    diag: &mut Collector,
+    span: &std::ops::Range<usize>,
+    el: &str,
+) -> Option<crate::sim::SpikeSource> {
+    use crate::sim::SpikeSource;
+    use crate::spikes::{Pattern, SpikeOptions};
+    if let Some(file) = &rx.spikes {
+        return match crate::spikes::record::attach(workload, &base.join(file)) {
+            Ok(s) => Some(SpikeSource::Given(std::sync::Arc::new(s))),
+            Err(e) => {
+                diag.at(span, el, "spikes", e.to_string());
+                None
+            }
+        };
+    }
+    let pattern = match rx.spike_pattern.as_deref() {
+        None | Some("uniform") => Pattern::Uniform,
+        Some("clustered") => Pattern::Clustered,
+        Some(other) => {
+            diag.at(
+                span,
+                el,
+                "spike_pattern",
+                format!("'{other}' is not one of uniform, clustered"),
+            );
+            return None;
+        }
+    };
+    Some(SpikeSource::Generated(SpikeOptions { pattern, seed: 0 }))
 }
 
 /// Checks `allocation_search`: its objective and unit by name, its sizes in range.
@@ -587,6 +638,7 @@ fn resolve_sweep(
         stateless_blocks: rs.stateless_blocks.clone(),
         hardware: sets,
         activity: rs.activity,
+        layer_activity: Vec::new(),
     };
     let (workload, hardware) = (resolve(&rs.workload), resolve(&rs.hardware));
     match crate::model::load(&workload, &hardware, &overrides) {
@@ -613,6 +665,7 @@ fn resolve_sweep(
             workload,
             hardware,
             overrides,
+            recording: rs.spikes.as_deref().map(resolve),
             prefetch: rs.prefetch,
             eviction: eviction?,
             shape: crate::sweep::SweepShape {

@@ -89,7 +89,11 @@ pub fn run(
             let predicted = s.predicted.clone();
             let (mut measured, mut verification, mut violation) = (None, None, None);
             if x.simulate {
-                match simulate(s, &SimOptions::default()) {
+                let options = SimOptions {
+                    spikes: x.spikes.clone(),
+                    ..SimOptions::default()
+                };
+                match simulate(s, &options) {
                     Ok(m) => {
                         verification = Some(m.verification);
                         measured = Some(m.report);

@@ -24,6 +24,8 @@ pub struct Config {
     pub accelerator: Accelerator,
     pub allocation: Allocation,
     pub options: SchedulerOptions,
+    /// The spikes the simulator executes (drawn at the densities unless recorded).
+    pub spikes: crate::sim::SpikeSource,
 }
 
 /// One run: a schedule on a configuration (an index into the configs).
@@ -181,7 +183,11 @@ pub fn run_each(
                 mapper,
             )?;
             let predicted = s.predicted.clone();
-            let sim = simulate(s, &SimOptions::default());
+            let options = SimOptions {
+                spikes: c.spikes.clone(),
+                ..SimOptions::default()
+            };
+            let sim = simulate(s, &options);
             done(k, row(c, &run.spec, &predicted, sim));
             Ok(())
         },
