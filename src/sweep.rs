@@ -390,6 +390,42 @@ impl SweepResult {
         )
     }
 
+    /// Every point in a markdown table (what README.md shows of a sweep).
+    pub fn render_markdown(&self) -> String {
+        let mut header: Vec<String> = self.shape.axes.iter().map(|a| a.path.clone()).collect();
+        header.extend(
+            [
+                "schedule",
+                "energy",
+                "DRAM traffic",
+                "latency (simulated)",
+                "latency Δ %",
+            ]
+            .map(String::from),
+        );
+        let mut t = Table::new(header);
+        let schedules = self.shape.schedules.len();
+        for (i, row) in self.rows.iter().enumerate() {
+            let mut cells = self.hardware[i / schedules.max(1)].clone();
+            cells.push(compact(&row.schedule));
+            cells.push(crate::model::units::human_energy_pj(
+                row.predicted.energy_pj,
+            ));
+            cells.push(crate::model::units::human_bits(row.predicted.dram_bits));
+            cells.push(
+                row.measured
+                    .as_ref()
+                    .map_or("-".into(), |m| thousands(m.latency_cycles)),
+            );
+            cells.push(
+                row.latency_delta_percent
+                    .map_or("-".into(), |d| format!("{d:+.1}")),
+            );
+            t.row(cells);
+        }
+        t.render_markdown()
+    }
+
     pub fn summary_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(&summary(
             &self.shape,

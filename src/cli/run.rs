@@ -1,6 +1,5 @@
 //! `stems run`: a scenario file.
 
-use super::Format;
 use super::progress::Progress;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -11,22 +10,44 @@ pub struct RunArgs {
     /// A scenario TOML file (see scenarios/).
     pub scenario: PathBuf,
     #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: RunFormat,
     /// Write results.json and, per experiment, a stacked energy breakdown of every
     /// schedule (the paper's figures 7, 9 and 11) into this directory.
     #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
+/// How `run` prints its results.
+#[derive(Clone, Copy, clap::ValueEnum, Default)]
+pub enum RunFormat {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON document for programs.
+    Json,
+    /// A markdown table per experiment list and sweep (what README.md shows).
+    Markdown,
+}
+
 pub fn run(args: RunArgs) -> Result<()> {
     let scenario = stems::scenario::Scenario::load(&args.scenario)?;
     let total: usize = scenario.experiments.iter().map(|x| x.run_count()).sum();
     let mut failed = 0;
+    let mut experiments = None;
     if total > 0 {
-        failed += run_experiments(&args, &scenario, total)?;
+        let (result, f) = run_experiments(&args, &scenario, total)?;
+        experiments = Some(result);
+        failed += f;
     }
+    let mut sweeps = Vec::new();
     for (i, (name, spec)) in scenario.sweeps.iter().enumerate() {
-        failed += run_sweep(&args, i, name, spec)?;
+        let result = run_sweep(&args, i, name, spec)?;
+        failed += result.failed();
+        sweeps.push((name.clone(), result));
+    }
+    if let RunFormat::Markdown = args.format {
+        let text = stems::scenario::render::render_markdown(experiments.as_ref(), &sweeps);
+        outln!("{}", text.trim_end());
     }
     if failed > 0 {
         anyhow::bail!("{failed} schedule(s) failed verification on the simulator");
@@ -38,7 +59,7 @@ fn run_experiments(
     args: &RunArgs,
     scenario: &stems::scenario::Scenario,
     total: usize,
-) -> Result<usize> {
+) -> Result<(stems::scenario::ScenarioResult, usize)> {
     let progress = Progress::new(total as u64, "runs");
     let result = stems::scenario::run(scenario, |_, _| progress.inc())?;
     progress.finish();
@@ -61,10 +82,12 @@ fn run_experiments(
         );
     }
     match args.format {
-        Format::Table => outln!("{}", result.render_table().trim_end()),
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&result)?),
+        RunFormat::Table => outln!("{}", result.render_table().trim_end()),
+        RunFormat::Json => outln!("{}", serde_json::to_string_pretty(&result)?),
+        RunFormat::Markdown => {} // printed with the sweeps, in one piece
     }
-    Ok(result.failed_verification())
+    let failed = result.failed_verification();
+    Ok((result, failed))
 }
 
 /// One `[[sweep]]` of the scenario; with `--out`, its files go to `DIR/sweepN`.
@@ -73,7 +96,7 @@ fn run_sweep(
     index: usize,
     name: &str,
     spec: &stems::sweep::SweepSpec,
-) -> Result<usize> {
+) -> Result<stems::sweep::SweepResult> {
     let total = spec.shape.len();
     let progress = Progress::new(total as u64, "points");
     let result =
@@ -85,8 +108,9 @@ fn run_sweep(
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
     match args.format {
-        Format::Table => outln!("\nsweep '{name}'\n{}", result.render_table().trim_end()),
-        Format::Json => outln!("{}", result.summary_json()?),
+        RunFormat::Table => outln!("\nsweep '{name}'\n{}", result.render_table().trim_end()),
+        RunFormat::Json => outln!("{}", result.summary_json()?),
+        RunFormat::Markdown => {}
     }
-    Ok(result.failed())
+    Ok(result)
 }

@@ -68,6 +68,43 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The table in GitHub markdown (numbers right-aligned; rules dropped), for
+    /// documents generated from results.
+    pub fn render_markdown(&self) -> String {
+        let escape = |c: &str| c.replace('|', "\\|");
+        let ncols = self.header.len();
+        let numeric: Vec<bool> = (0..ncols)
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .filter(|r| !r.is_empty())
+                    .all(|r| r.get(i).is_some_and(|c| looks_numeric(c)))
+            })
+            .collect();
+        let mut out = format!(
+            "| {} |\n",
+            self.header
+                .iter()
+                .map(|h| escape(h))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let align: Vec<&str> = numeric
+            .iter()
+            .map(|&n| if n { "---:" } else { "---" })
+            .collect();
+        out.push_str(&format!("|{}|\n", align.join("|")));
+        for row in self.rows.iter().filter(|r| !r.is_empty()) {
+            let cells: Vec<String> = (0..ncols)
+                .map(|i| escape(row.get(i).map(String::as_str).unwrap_or("")))
+                .collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        out
+    }
+}
+
 fn looks_numeric(cell: &str) -> bool {
     let first = cell.chars().next();
     matches!(first, Some(c) if c.is_ascii_digit() || c == '-' || c == '+' || c == '.')
@@ -88,5 +125,9 @@ mod tests {
         assert_eq!(lines[0], "name    count");
         assert_eq!(lines[2], "a       1,000");
         assert_eq!(lines[3], "longer      7");
+        assert_eq!(
+            t.render_markdown(),
+            "| name | count |\n|---|---:|\n| a | 1,000 |\n| longer | 7 |\n"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! Paths inside a scenario are relative to the scenario file.
 
-mod render;
+pub mod render;
 mod run;
 
 pub use run::{ExperimentResult, RunError, RunResult, ScenarioResult, run};

@@ -6,7 +6,7 @@ use super::*;
 /// the PE arrays' stall cycles by cause (measured when simulated), and each run's
 /// allocation. Empty when every run keeps to one core.
 fn render_cores(x: &ExperimentResult) -> String {
-    let multi = |r: &RunResult| r.allocation.contains(',') || r.predicted.noc_bits > 0;
+    let multi = |r: &RunResult| uses_several_cores(&r.allocation) || r.predicted.noc_bits > 0;
     if !x.runs.iter().any(multi) {
         return String::new();
     }
@@ -49,7 +49,81 @@ fn render_cores(x: &ExperimentResult) -> String {
     out
 }
 
+/// A whole scenario in markdown: its experiments' runs, then each sweep's points —
+/// what `stems run SCENARIO --format markdown` prints and README.md shows.
+pub fn render_markdown(
+    result: Option<&ScenarioResult>,
+    sweeps: &[(String, crate::sweep::SweepResult)],
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = result.filter(|r| !r.experiments.is_empty()) {
+        parts.push(r.render_markdown());
+    }
+    for (name, s) in sweeps {
+        parts.push(format!("Sweep: {name}\n\n{}", s.render_markdown()));
+    }
+    parts.join("\n")
+}
+
+/// Whether an allocation (`LAYER=CORE,…`) puts layers on more than one core.
+fn uses_several_cores(allocation: &str) -> bool {
+    let mut cores = allocation
+        .split(',')
+        .filter_map(|a| a.split_once('=').map(|(_, c)| c));
+    let first = cores.next();
+    cores.any(|c| Some(c) != first)
+}
+
 impl ScenarioResult {
+    /// One markdown table of every run: what README.md shows (`stems run … --format
+    /// markdown` prints it; `tests/readme_figures.rs` keeps the README's copy in step).
+    pub fn render_markdown(&self) -> String {
+        let mut t = Table::new([
+            "experiment",
+            "run",
+            "schedule",
+            "energy",
+            "energy ×",
+            "DRAM traffic",
+            "DRAM ×",
+            "V share of energy",
+            "latency (simulated)",
+            "latency Δ %",
+            "busy (simulated)",
+            "lane imbalance (simulated)",
+        ]);
+        for x in &self.experiments {
+            for r in &x.runs {
+                let p = &r.predicted;
+                let v_share =
+                    100.0 * p.energy_by_operand_pj.V / p.energy_pj.total.max(f64::MIN_POSITIVE);
+                let m = r.measured.as_ref();
+                let measured = |f: fn(&Report) -> u64| m.map_or("-".into(), |m| thousands(f(m)));
+                t.row([
+                    x.name.clone(),
+                    r.origin.clone(),
+                    crate::schedule::spec::compact(&r.schedule),
+                    human_energy_pj(p.energy_pj.total),
+                    format!("{:.2}", r.energy_reduction),
+                    human_bits(p.dram_bits.total),
+                    format!("{:.2}", r.dram_reduction),
+                    format!("{v_share:.1} %"),
+                    measured(|m| m.latency_cycles),
+                    r.latency_delta_percent
+                        .map_or("-".into(), |d| format!("{d:+.1}")),
+                    measured(|m| m.busy_cycles),
+                    measured(|m| {
+                        m.stall_cycles_by_cause
+                            .get(StallCause::LaneImbalance.name())
+                            .copied()
+                            .unwrap_or(0)
+                    }),
+                ]);
+            }
+        }
+        t.render_markdown()
+    }
+
     /// Runs whose simulation the verifier refused.
     pub fn failed_verification(&self) -> usize {
         self.experiments
