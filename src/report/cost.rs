@@ -91,6 +91,7 @@ impl Report {
             thousands(self.tiles),
             thousands(self.busy_cycles)
         ));
+        out.push_str(&self.render_activity());
         if self.streamed.is_empty() {
             out.push_str("every tile fits the global SRAM\n");
         } else {
@@ -118,6 +119,40 @@ impl Report {
             }
             out.push_str(&t.render());
         }
+        out
+    }
+
+    /// Dense against performed operations, and each layer's input density (stated,
+    /// and measured by the simulator), when activity matters.
+    fn render_activity(&self) -> String {
+        let (dense, performed) = (&self.operations.dense, &self.operations.performed);
+        let mut out = String::new();
+        if dense.total() != performed.total() && dense.total() > 0 {
+            out.push_str(&format!(
+                "performed {:.1} % of the dense operations ({} MACs, {} SOPs, {} other)\n",
+                100.0 * performed.total() as f64 / dense.total() as f64,
+                thousands(dense.macs),
+                thousands(dense.sops),
+                thousands(dense.other),
+            ));
+        }
+        if self.activity.is_empty() {
+            return out;
+        }
+        let measured = self.activity.iter().any(|a| a.measured.is_some());
+        let mut header = vec!["layer", "input activity (stated)"];
+        if measured {
+            header.push("measured");
+        }
+        let mut t = Table::new(header);
+        for a in &self.activity {
+            let mut row = vec![a.layer.clone(), format!("{:.4}", a.stated)];
+            if let Some(m) = a.measured {
+                row.push(format!("{m:.4}"));
+            }
+            t.row(row);
+        }
+        out.push_str(&t.render());
         out
     }
 }

@@ -63,6 +63,8 @@ pub struct LayerEntry {
     pub op: &'static str,
     pub block: usize,
     pub stateful: bool,
+    /// The density of its input (1 when dense).
+    pub activity: f64,
     #[serde(flatten)]
     pub footprint: Footprint,
 }
@@ -114,6 +116,7 @@ impl WorkloadInspection {
                 op: l.op.name(),
                 block: l.block,
                 stateful: l.stateful,
+                activity: w.densities.layer_input(w, l.id, 0..w.timesteps),
                 footprint: Footprint::of_layer(l),
             })
             .collect();
@@ -185,6 +188,7 @@ impl WorkloadInspection {
             "op",
             "block",
             "state",
+            "activity",
             "MACs",
             "SOPs",
             "other ops",
@@ -202,6 +206,7 @@ impl WorkloadInspection {
                 l.op.to_string(),
                 l.block.to_string(),
                 if l.stateful { "LIF" } else { "-" }.to_string(),
+                format!("{:.2}", l.activity),
                 thousands(f.macs_per_timestep),
                 thousands(f.sops_per_timestep),
                 thousands(f.other_ops_per_timestep),
