@@ -83,7 +83,10 @@ fn plan_on(workload: &str, gb: &str, spec: &str, sets: &[&str]) -> Schedule {
         &Overrides {
             global_sram: Some(gb.parse().expect("size")),
             stateless_blocks: Vec::new(),
-            hardware: sets.iter().map(|s| s.parse().expect("PATH=VALUE")).collect(),
+            hardware: sets
+                .iter()
+                .map(|s| s.parse().expect("PATH=VALUE"))
+                .collect(),
             activity: None,
             layer_activity: Vec::new(),
         },

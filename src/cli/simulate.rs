@@ -14,7 +14,7 @@ use stems::sim::{SimError, SimOptions};
 pub struct SimulateArgs {
     /// Replay a saved Schedule (from `stems evaluate --save-schedule`) instead of
     /// scheduling from models.
-    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "schedule", "time_batched", "fused"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE", conflicts_with_all = ["workload", "hardware", "schedule", "time_batched", "fused", "gb", "stateless_blocks", "set", "activity"])]
     pub replay: Option<PathBuf>,
     /// Workload TOML file.
     #[arg(

@@ -659,10 +659,14 @@ impl<'a> CostModel<'a> {
             .map(|l| l.size)
             .product();
         let folds = dense_compute_cycles / dense_fold_cycles.max(1);
-        let (fold_cycles, imbalance) = self.fold_cycles(dense_fold_cycles);
-        let compute_cycles = (folds as f64 * fold_cycles).round() as u64;
-        let lane_imbalance_cycles = (folds as f64 * imbalance).round() as u64;
-        let fold_cycles = fold_cycles.round() as u64;
+        let (fold_cycles, compute_cycles, lane_imbalance_cycles) =
+            if self.core.pe_array.sparsity == crate::model::Sparsity::Skip {
+                let (fold, imbalance) = self.fold_cycles(dense_fold_cycles);
+                let total = |x: f64| (folds as f64 * x).round() as u64;
+                (fold.round() as u64, total(fold), total(imbalance))
+            } else {
+                (dense_fold_cycles, dense_compute_cycles, 0)
+            };
         let (fill_drain_cycles, drain_bound_cycles) = self.fold_overheads(folds, fold_cycles);
         let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
         self.add_feed_stalls(&mut level_cycles, &accesses, folds, fold_cycles, busy);
@@ -823,6 +827,9 @@ impl<'a> CostModel<'a> {
         accesses: &mut [Vec<ReadWrite>; 4],
         boundaries: &[Vec<(Level, usize)>; 4],
     ) {
+        if !self.core.sees_activity(self.dram) {
+            return; // dense everywhere: every ratio is 1
+        }
         let s = self.shape;
         let a = &s.activity;
         let nmem = self.core.memories.len();

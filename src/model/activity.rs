@@ -299,6 +299,12 @@ impl Densities {
     /// timesteps `t`: the layer's `activity`.
     pub fn layer_input(&self, workload: &Workload, layer: usize, t: Range<u32>) -> f64 {
         let l = &workload.layers[layer];
+        if self.tensors.is_empty() {
+            return 1.0;
+        }
+        if let [s] = l.sources[..] {
+            return self.of(s, t);
+        }
         let (mut sum, mut weight) = (0.0, 0.0);
         for &s in &l.sources {
             let shape = workload.source_shape(s);

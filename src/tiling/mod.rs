@@ -104,16 +104,22 @@ impl TileActivity {
         activity::from_ppm(self.output_ppm)
     }
 
-    fn of(workload: &Workload, layer: &Layer, t: &Range<u32>) -> Self {
-        let src = workload.source_shape(layer.sources[0]);
+    /// A tile of `layer` over timesteps `t`, whose input tensor holds `input_elements`
+    /// per timestep.
+    fn of(workload: &Workload, layer: &Layer, input_elements: u64, t: &Range<u32>) -> Self {
+        let d = &workload.densities;
+        let (input_ppm, output_ppm) = if d.tensors.is_empty() {
+            (1_000_000, 1_000_000)
+        } else {
+            (
+                activity::ppm(d.layer_input(workload, layer.id, t.clone())),
+                activity::ppm(d.of(Source::Layer(layer.id), t.clone())),
+            )
+        };
         TileActivity {
-            input_ppm: activity::ppm(
-                workload
-                    .densities
-                    .layer_input(workload, layer.id, t.clone()),
-            ),
-            output_ppm: activity::ppm(workload.densities.of(Source::Layer(layer.id), t.clone())),
-            input_address_bits: activity::address_bits(src.channels * src.height * src.width),
+            input_ppm,
+            output_ppm,
+            input_address_bits: activity::address_bits(input_elements),
             output_address_bits: activity::address_bits(layer.output_neurons()),
         }
     }
@@ -175,7 +181,12 @@ impl CtShape {
             stateful: layer.stateful,
             first_timestep: region.t.start == 0,
             last_timestep: region.t.end == workload.timesteps,
-            activity: TileActivity::of(workload, layer, &region.t),
+            activity: TileActivity::of(
+                workload,
+                layer,
+                src.channels * src.height * src.width,
+                &region.t,
+            ),
         }
     }
 

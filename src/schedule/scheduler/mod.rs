@@ -414,6 +414,8 @@ struct Engine<'a> {
     /// Per block: the first block of the run of layer-fused blocks it belongs to
     /// (its fused stack), `None` for a layer-by-layer block.
     stack_of_block: Vec<Option<usize>>,
+    /// Some place (the DRAM, a core's global SRAM) stores features compressed.
+    compressed: bool,
 }
 
 /// What one tile needs, by operand.
@@ -547,6 +549,9 @@ impl<'a> Engine<'a> {
     /// The bits object `o` takes at `place`: its size, or for features the expected
     /// size in the place's format at the tensor's density.
     fn stored_bits(&self, o: ObjectId, place: Location) -> u64 {
+        if !self.compressed {
+            return self.graph.objects[o].bits;
+        }
         let format = match place {
             Location::Dram => self.acc.dram.feature_format,
             Location::Sram { core } => self.acc.cores[core].global_sram().feature_format,
@@ -932,6 +937,11 @@ fn run(
         now: 0,
         record_actions: record,
         stack_of_block: fused_stacks(&cuts),
+        compressed: !accelerator.dram.feature_format.is_dense()
+            || accelerator
+                .cores
+                .iter()
+                .any(|c| !c.global_sram().feature_format.is_dense()),
     };
 
     let mut w = Walk::new(ncores, graph.tiles.len(), record);
