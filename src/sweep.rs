@@ -390,7 +390,8 @@ impl SweepResult {
         )
     }
 
-    /// Every point in a markdown table (what README.md shows of a sweep).
+    /// Every point in a markdown table (what README.md shows of a sweep), and where
+    /// each schedule stops being DRAM-bound.
     pub fn render_markdown(&self) -> String {
         let mut header: Vec<String> = self.shape.axes.iter().map(|a| a.path.clone()).collect();
         header.extend(
@@ -400,30 +401,46 @@ impl SweepResult {
                 "DRAM traffic",
                 "latency (simulated)",
                 "latency Δ %",
+                "DRAM-port stall (simulated)",
+                "DRAM busy %",
             ]
             .map(String::from),
         );
         let mut t = Table::new(header);
         let schedules = self.shape.schedules.len();
         for (i, row) in self.rows.iter().enumerate() {
+            let m = row.measured.as_ref();
             let mut cells = self.hardware[i / schedules.max(1)].clone();
-            cells.push(compact(&row.schedule));
-            cells.push(crate::model::units::human_energy_pj(
-                row.predicted.energy_pj,
-            ));
-            cells.push(crate::model::units::human_bits(row.predicted.dram_bits));
-            cells.push(
-                row.measured
-                    .as_ref()
-                    .map_or("-".into(), |m| thousands(m.latency_cycles)),
-            );
-            cells.push(
+            cells.extend([
+                compact(&row.schedule),
+                crate::model::units::human_energy_pj(row.predicted.energy_pj),
+                crate::model::units::human_bits(row.predicted.dram_bits),
+                m.map_or("-".into(), |m| thousands(m.latency_cycles)),
                 row.latency_delta_percent
                     .map_or("-".into(), |d| format!("{d:+.1}")),
-            );
+                m.map_or("-".into(), |m| thousands(m.stall(StallCause::DramPort))),
+                m.zip(row.dram_busy_cycles).map_or("-".into(), |(m, b)| {
+                    format!("{:.1}", 100.0 * b as f64 / m.latency_cycles.max(1) as f64)
+                }),
+            ]);
             t.row(cells);
         }
-        t.render_markdown()
+        let mut out = t.render_markdown();
+        for k in &self.knees {
+            out.push_str(&format!(
+                "\n- {} along {}: DRAM-port stalls under {:.0} % of the latency {}",
+                compact(&k.schedule),
+                k.axis,
+                100.0 * self.shape.dram_bound_share,
+                k.compute_bound_from
+                    .as_ref()
+                    .map_or("at no value".to_string(), |v| format!("from {v}")),
+            ));
+        }
+        if !self.knees.is_empty() {
+            out.push('\n');
+        }
+        out
     }
 
     pub fn summary_json(&self) -> Result<String, serde_json::Error> {

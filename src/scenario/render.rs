@@ -121,7 +121,16 @@ impl ScenarioResult {
                 ]);
             }
         }
-        t.render_markdown()
+        let mut out = t.render_markdown();
+        for x in &self.experiments {
+            if let Some(line) = paper_line(x) {
+                out.push_str(&format!("\n- {}: {line}", x.name));
+            }
+        }
+        if self.experiments.iter().any(|x| x.paper.is_some()) {
+            out.push('\n');
+        }
+        out
     }
 
     /// Runs whose simulation the verifier refused.
@@ -202,31 +211,36 @@ impl ScenarioResult {
                     r.violation.as_deref().unwrap_or_default()
                 ));
             }
-            if let (Some(p), Some(best)) = (
-                x.paper,
-                x.runs
-                    .iter()
-                    .skip(1)
-                    .max_by(|a, b| a.dram_reduction.total_cmp(&b.dram_reduction)),
-            ) {
-                let mut line = format!(
-                    "paper: {:.1}× less DRAM traffic; stems ({}): {:.1}× ({:+.0} %)",
-                    p.dram_reduction,
-                    best.schedule,
-                    best.dram_reduction,
-                    100.0 * (best.dram_reduction / p.dram_reduction - 1.0),
-                );
-                if let Some(e) = p.energy_reduction {
-                    line.push_str(&format!(
-                        "; paper: {e:.1}× less energy; stems: {:.1}× ({:+.0} %)",
-                        best.energy_reduction,
-                        100.0 * (best.energy_reduction / e - 1.0),
-                    ));
-                }
+            if let Some(line) = paper_line(x) {
                 out.push_str(&line);
                 out.push('\n');
             }
         }
         out
     }
+}
+
+/// The published reductions next to stems' best schedule of the experiment.
+fn paper_line(x: &ExperimentResult) -> Option<String> {
+    let p = x.paper?;
+    let best = x
+        .runs
+        .iter()
+        .skip(1)
+        .max_by(|a, b| a.dram_reduction.total_cmp(&b.dram_reduction))?;
+    let mut line = format!(
+        "paper: {:.1}× less DRAM traffic; stems ({}): {:.1}× ({:+.0} %)",
+        p.dram_reduction,
+        best.schedule,
+        best.dram_reduction,
+        100.0 * (best.dram_reduction / p.dram_reduction - 1.0),
+    );
+    if let Some(e) = p.energy_reduction {
+        line.push_str(&format!(
+            "; paper: {e:.1}× less energy; stems: {:.1}× ({:+.0} %)",
+            best.energy_reduction,
+            100.0 * (best.energy_reduction / e - 1.0),
+        ));
+    }
+    Some(line)
 }
