@@ -676,6 +676,62 @@ fn write_csv(
     Ok(())
 }
 
+/// An axis as a plot's title names it: the path and the unit of its values.
+fn axis_title(axis: &Axis) -> String {
+    let p = axis.path.as_str();
+    let unit = if p == "gb" {
+        Some("global SRAM per core")
+    } else if p == "activity" {
+        Some("factor on every density")
+    } else if p.ends_with(".activity") {
+        Some("input density")
+    } else if p.ends_with("bw_bits") {
+        Some("bits/cycle")
+    } else if p.ends_with("_cycles") {
+        Some("cycles")
+    } else if p.ends_with("_fj_per_bit") || p.ends_with("_per_hop") {
+        Some("fJ/bit")
+    } else if p.ends_with("_energy_fj") {
+        Some("fJ/operation")
+    } else if p.ends_with(".rows") || p.ends_with(".cols") {
+        Some("PEs")
+    } else {
+        None
+    };
+    unit.map_or_else(|| p.to_string(), |u| format!("{p} ({u})"))
+}
+
+/// A name for a file from a schedule (`TB-LFx2_TB-LBLx5`).
+fn file_slug(text: &str) -> String {
+    compact(text)
+        .replace('×', "x")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// What the plot against axis `a` holds the other axes at (their first values).
+fn others_at(shape: &SweepShape, a: usize) -> String {
+    let others: Vec<String> = shape
+        .axes
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != a)
+        .map(|(_, x)| format!("{}={}", x.path, x.values[0]))
+        .collect();
+    if others.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", others.join(", "))
+    }
+}
+
 /// Writes `sweep.csv`, `summary.json` and the plots into `dir`; returns the file names.
 fn write_outputs(
     dir: &Path,
@@ -731,16 +787,17 @@ fn write_outputs(
                     measured(&|m| m.latency_cycles as f64),
                 ),
             ];
-            let file = format!("latency_{slug}_{}.svg", s + 1);
+            let file = format!("latency_{slug}_{}.svg", file_slug(&rows[s].schedule));
             crate::report::plot::against_axis(
                 &dir.join(&file),
                 &format!(
-                    "{workload}, {}: latency against {}",
+                    "{workload}, {}: latency against {}{}",
                     compact(&rows[s].schedule),
-                    axis.path
+                    axis.path,
+                    others_at(shape, a)
                 ),
-                &axis.path,
-                "cycles",
+                &axis_title(axis),
+                "latency (cycles)",
                 &axis.values,
                 &stacks,
                 &lines,
@@ -749,16 +806,35 @@ fn write_outputs(
             energy_lines.push((
                 compact(&rows[s].schedule),
                 line.iter()
-                    .map(|r| r.measured.as_ref().map_or(0.0, |m| m.energy_pj / 1e6))
-                    .collect(),
+                    .map(|r| r.measured.as_ref().map_or(0.0, |m| m.energy_pj))
+                    .collect::<Vec<f64>>(),
             ));
+        }
+        // A line that does not move along the axis says nothing: no picture then.
+        let flat = energy_lines
+            .iter()
+            .all(|(_, v)| v.iter().all(|&x| (x - v[0]).abs() <= 1e-9 * v[0].abs()));
+        if flat {
+            continue;
+        }
+        let top = energy_lines
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .fold(0.0, f64::max);
+        let (per, unit) = crate::report::plot::energy_unit(top);
+        for (_, v) in &mut energy_lines {
+            v.iter_mut().for_each(|x| *x /= per);
         }
         let file = format!("energy_{slug}.svg");
         crate::report::plot::against_axis(
             &dir.join(&file),
-            &format!("{workload}: energy per inference against {}", axis.path),
-            &axis.path,
-            "energy (µJ)",
+            &format!(
+                "{workload}: energy per inference against {}{}",
+                axis.path,
+                others_at(shape, a)
+            ),
+            &axis_title(axis),
+            &format!("energy per inference ({unit})"),
             &axis.values,
             &[],
             &energy_lines,
@@ -767,7 +843,6 @@ fn write_outputs(
     }
     if let [x, y] = &shape.axes[..] {
         // Measured latency over both axes, for the first schedule.
-        let n = x.values.len().max(y.values.len()) - 1;
         let cells: Vec<crate::report::plot::Cell> = hardware
             .iter()
             .enumerate()
@@ -787,9 +862,10 @@ fn write_outputs(
                 "{workload}, {}: measured latency (cycles)",
                 compact(&rows[0].schedule)
             ),
-            &format!("{} (index into {:?})", x.path, x.values),
-            &format!("{} (index into {:?})", y.path, y.values),
-            n,
+            &axis_title(x),
+            &axis_title(y),
+            &x.values,
+            &y.values,
             &cells,
             None,
         )?;

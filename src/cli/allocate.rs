@@ -269,9 +269,9 @@ fn write_outputs(dir: &Path, summary: &Summary, all: &[AllocationEvaluated]) -> 
 
 fn print_table(summary: &Summary, acc: &stems::model::Accelerator) -> Result<()> {
     outln!(
-        "{} of {} allocations ({} per gene over {} cores) of {} on {}, {}, in {:.2} s ({:.0} evaluations/s), seed {}, objective {:?}{}",
+        "{} of {} allocations ({} per gene over {} cores) of {} on {}, {}, in {:.2} s ({:.0} evaluations/s), seed {}, objective {}{}",
         thousands(summary.evaluations as u64),
-        summary.allocations,
+        stems::model::units::group_digits(&summary.allocations),
         summary.unit,
         acc.cores.len(),
         summary.workload,

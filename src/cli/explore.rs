@@ -19,13 +19,15 @@ pub struct ExploreArgs {
     pub space: String,
     #[command(flatten)]
     pub search: super::search::SearchArgs,
-    /// Apply time batching to blocks counted from this end (hybrid space).
+    /// Apply time batching to blocks counted from this end (hybrid space): input or
+    /// output.
     #[arg(long, allow_hyphen_values = true, default_value = "input", value_parser = parse_side)]
     pub batch_from: stems::explore::Side,
-    /// Apply layer fusion to blocks counted from this end (hybrid space).
+    /// Apply layer fusion to blocks counted from this end (hybrid space): input or
+    /// output.
     #[arg(long, allow_hyphen_values = true, default_value = "input", value_parser = parse_side)]
     pub fuse_from: stems::explore::Side,
-    /// What "best" means.
+    /// What "best" means: energy, dram_energy, dram_bits or latency.
     #[arg(long, allow_hyphen_values = true, default_value = "energy", value_parser = parse_rank)]
     pub rank_by: stems::explore::Rank,
     /// Worker threads (default: all cores). Results do not depend on it.
@@ -251,7 +253,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     match args.format {
         Format::Table => {
             outln!(
-                "{} schedules of {} on {} global SRAM in {:.2} s ({:.0} schedules/s), ranked by {:?}",
+                "{} schedules of {} on {} global SRAM in {:.2} s ({:.0} schedules/s), ranked by {}",
                 todo.len(),
                 workload.name,
                 stems::model::units::human_bits(accelerator.cores[0].global_sram().size_bits),

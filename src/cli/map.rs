@@ -32,7 +32,7 @@ pub struct MapArgs {
     /// Output lines in the tile (cut along OX as a layer-fused tile); default: all.
     #[arg(long, allow_hyphen_values = true, value_name = "N")]
     pub lines: Option<u64>,
-    /// What to minimise.
+    /// What to minimise: energy, latency or edp.
     #[arg(long, allow_hyphen_values = true, default_value = "energy", value_parser = parse_objective)]
     pub objective: Objective,
     #[arg(long, allow_hyphen_values = true, value_enum, default_value_t)]

@@ -215,7 +215,7 @@ pub struct ScheduleArgs {
     /// Do not overlap a tile's transfers with the previous tile's compute.
     #[arg(long)]
     pub no_prefetch: bool,
-    /// What the intra-layer mapper minimises.
+    /// What the intra-layer mapper minimises: energy, latency or edp.
     #[arg(long, allow_hyphen_values = true, default_value = "energy", value_parser = parse_objective)]
     pub objective: Objective,
     #[command(flatten)]

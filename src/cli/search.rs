@@ -356,7 +356,12 @@ fn write_outputs(
         &dir.join("pareto.csv"),
         &front.iter().map(|&i| &all[i]).collect::<Vec<_>>(),
     )?;
-    let point = |r: &stems::cost::Report| (r.energy_pj.total / 1e6, r.latency_cycles as f64 / 1e6);
+    let top = all
+        .iter()
+        .filter_map(|e| e.report.as_ref().map(|r| r.energy_pj.total))
+        .fold(0.0, f64::max);
+    let (per, unit) = stems::report::plot::energy_unit(top);
+    let point = |r: &stems::cost::Report| (r.energy_pj.total / per, r.latency_cycles as f64 / 1e6);
     let points: Vec<(f64, f64)> = all
         .iter()
         .filter_map(|e| e.report.as_ref().map(point))
@@ -386,6 +391,10 @@ fn write_outputs(
             human_bits(summary.global_sram_bits),
             summary.evaluations
         ),
+        (
+            &format!("energy per inference ({unit})"),
+            "latency (M cycles)",
+        ),
         &points,
         &front_points,
         &marks,
@@ -398,9 +407,9 @@ fn write_outputs(
 fn print_table(summary: &Summary, all: &[Evaluated], front: &[usize], top: usize) -> Result<()> {
     let s = &summary.space;
     outln!(
-        "{} of {} schedules ({} cuts per block, {} blocks) of {} on {} in {:.2} s ({:.0} evaluations/s), seed {}, objective {:?}{}",
+        "{} of {} schedules ({} cuts per block, {} blocks) of {} on {} in {:.2} s ({:.0} evaluations/s), seed {}, objective {}{}",
         thousands(summary.evaluations as u64),
-        s.schedules,
+        stems::model::units::group_digits(&s.schedules),
         s.cuts_per_block,
         s.blocks,
         summary.workload,

@@ -130,12 +130,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     let predicted = schedule.predicted.clone();
-    let layer_names: Vec<String> = schedule
-        .workload
-        .layers
-        .iter()
-        .map(|l| l.name.clone())
-        .collect();
+    let layer_blocks: Vec<usize> = schedule.workload.layers.iter().map(|l| l.block).collect();
     let options = SimOptions {
         trace: args.trace.clone(),
         trace_window: args.trace_window.clone(),
@@ -154,14 +149,18 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             measured.report.workload,
             stems::schedule::spec::compact(&measured.report.schedule.join(","))
         );
-        // Layer bands: consecutive tiles of one layer (first core) merged.
-        let mut bands: Vec<(u64, u64, String)> = Vec::new();
+        // Block bands: consecutive tiles of one block (first core) merged.
+        let mut bands: Vec<(u64, u64, usize)> = Vec::new();
         for &(from, to, layer) in t.cores.first().map_or(&[][..], |c| &c.tiles[..]) {
+            let block = layer_blocks[layer];
             match bands.last_mut() {
-                Some(last) if last.2 == layer_names[layer] => last.1 = to,
-                _ => bands.push((from, to, layer_names[layer].clone())),
+                Some(last) if last.2 == block => last.1 = to,
+                _ => bands.push((from, to, block)),
             }
         }
+        let block_names: Vec<String> = (0..=layer_blocks.iter().copied().max().unwrap_or(0))
+            .map(|b| format!("block {b}"))
+            .collect();
         let dram_stalls: Vec<(u64, u64)> = t
             .cores
             .iter()
@@ -181,7 +180,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             &series,
             measured.report.global_sram_bits,
             end,
-            &bands,
+            (&bands, &block_names),
         )?;
         stems::report::plot::dram_utilisation(
             &dir.join("dram_utilisation.svg"),
@@ -195,7 +194,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         stems::report::plot::histogram(
             &dir.join("dram_queue_delay.svg"),
             &format!("DRAM port queue delay: {what}"),
-            "cycles waited for the port",
+            "cycles waited for the port (each bucket up to twice its label)",
             &t.dram_queue_delays,
         )?;
         eprintln!(

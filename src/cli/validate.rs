@@ -323,20 +323,22 @@ pub fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> 
     let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for r in rows {
         let Some(m) = &r.measured else { continue };
-        let point = (
-            r.predicted.latency_cycles as f64 / 1e6,
-            m.latency_cycles as f64 / 1e6,
-        );
+        let point = (r.predicted.latency_cycles as f64, m.latency_cycles as f64);
         match groups.iter_mut().find(|(label, _)| *label == r.config) {
             Some((_, points)) => points.push(point),
             None => groups.push((r.config.clone(), vec![point])),
         }
     }
+    let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
+    workloads.dedup();
     stems::report::plot::scatter(
         &dir.join("predicted_vs_measured.svg"),
-        "latency: analytic prediction vs simulation",
-        "predicted latency (M cycles)",
-        "measured latency (M cycles)",
+        &format!(
+            "{}: latency, analytic prediction vs simulation",
+            workloads.join(", ")
+        ),
+        "predicted latency (cycles)",
+        "measured latency (cycles)",
         &groups,
     )?;
     eprintln!(

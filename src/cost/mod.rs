@@ -272,9 +272,12 @@ impl Incidents {
         }
     }
 
+    /// The spills, in natural order of the tensors' names (conv5 before conv13).
     fn spill_entries(&self) -> Vec<SpillEntry> {
-        self.spills
-            .iter()
+        let mut entries: Vec<_> = self.spills.iter().collect();
+        entries.sort_by(|a, b| natural_order(&a.0.0, &b.0.0).then(a.0.1.cmp(&b.0.1)));
+        entries
+            .into_iter()
             .map(
                 |((tensor, class), [spills, bits, reloads, reload_bits])| SpillEntry {
                     tensor: tensor.clone(),
@@ -519,5 +522,54 @@ impl Report {
             streamed: incidents.streamed_entries(header.workload),
             spills: incidents.spill_entries(),
         }
+    }
+}
+
+/// Orders names with their digit runs as numbers: `conv5` before `conv13`.
+pub fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |s: &str| -> Vec<(u8, u128, String)> {
+        let mut out = Vec::new();
+        let mut rest = s;
+        while !rest.is_empty() {
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits > 0 {
+                let (d, r) = rest.split_at(digits);
+                out.push((0, d.parse().unwrap_or(u128::MAX), String::new()));
+                rest = r;
+            } else {
+                let text =
+                    rest.len() - rest.trim_start_matches(|c: char| !c.is_ascii_digit()).len();
+                let (t, r) = rest.split_at(text);
+                out.push((1, 0, t.to_string()));
+                rest = r;
+            }
+        }
+        out
+    };
+    key(a).cmp(&key(b))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_sort_with_their_numbers() {
+        let mut v = vec![
+            "conv13 output",
+            "conv5 output",
+            "conv5 state",
+            "add4 output",
+            "conv10 output",
+        ];
+        v.sort_by(|a, b| super::natural_order(a, b));
+        assert_eq!(
+            v,
+            [
+                "add4 output",
+                "conv5 output",
+                "conv5 state",
+                "conv10 output",
+                "conv13 output"
+            ]
+        );
     }
 }

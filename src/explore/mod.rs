@@ -187,6 +187,17 @@ impl FromStr for Rank {
     }
 }
 
+impl std::fmt::Display for Rank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Rank::Energy => "energy",
+            Rank::DramEnergy => "dram_energy",
+            Rank::DramBits => "dram_bits",
+            Rank::Latency => "latency",
+        })
+    }
+}
+
 impl Rank {
     /// `value` in its unit, for people.
     pub fn show(self, value: f64) -> String {

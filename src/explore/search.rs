@@ -57,6 +57,18 @@ impl FromStr for Objective {
     }
 }
 
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Energy => "energy",
+            Self::Latency => "latency",
+            Self::Edp => "edp",
+            Self::DramBits => "dram_bits",
+            Self::Pareto => "pareto",
+        })
+    }
+}
+
 impl Objective {
     /// `value` in its unit, for people.
     pub fn show(self, value: f64) -> String {

@@ -445,36 +445,39 @@ pub fn write_results(
         for (file, what, dram, pick) in [
             (
                 "dram_energy.svg",
-                "DRAM energy (µJ)",
+                "DRAM energy",
                 true,
                 best(outcomes, Rank::DramEnergy),
             ),
-            (
-                "energy.svg",
-                "energy (µJ)",
-                false,
-                best(outcomes, Rank::Energy),
-            ),
+            ("energy.svg", "energy", false, best(outcomes, Rank::Energy)),
         ] {
+            let pj = |o: &Outcome| {
+                let e = &o.report.energy_pj;
+                if dram { e.dram } else { e.total }
+            };
+            let (per, unit) =
+                crate::report::plot::energy_unit(outcomes.iter().map(pj).fold(0.0, f64::max));
+            let what = format!("{what} ({unit})");
             let cells: Vec<crate::report::plot::Cell> = outcomes
                 .iter()
                 .map(|o| {
-                    let e = &o.report.energy_pj;
-                    let v = if dram { e.dram } else { e.total } / 1e6;
+                    let v = pj(o) / per;
                     crate::report::plot::Cell {
                         x: o.point.batched,
                         y: o.point.fused,
                         value: v,
-                        label: format!("{v:.1}"),
+                        label: format!("{v:.2}"),
                     }
                 })
                 .collect();
+            let counts: Vec<String> = (0..=header.blocks).map(|b| b.to_string()).collect();
             crate::report::plot::heatmap(
                 &dir.join(file),
                 &format!("{} on {gb}: {what} per inference", header.workload),
                 &format!("blocks time-batched (from the {batch_from})"),
                 &format!("blocks layer-fused (from the {fuse_from})"),
-                header.blocks,
+                &counts,
+                &counts,
                 &cells,
                 pick.map(|i| (outcomes[i].point.batched, outcomes[i].point.fused)),
             )?;
@@ -488,7 +491,11 @@ pub fn write_results(
     if let Some(b) = best_index
         && Some(b) != baseline
     {
-        bars.push(("best".into(), &outcomes[b].report));
+        let spec = outcomes[b].point.spec.to_string();
+        bars.push((
+            format!("best: {}", crate::schedule::spec::compact(&spec)),
+            &outcomes[b].report,
+        ));
     }
     crate::report::plot::breakdown(
         &dir.join("breakdown.svg"),

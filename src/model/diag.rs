@@ -274,6 +274,11 @@ impl<'a> Collector<'a> {
                     }
                     p.field = Some(keys.join("."));
                 }
+                if let Some(hint) = other_kind(text, element)
+                    && let Some(p) = self.problems.last_mut()
+                {
+                    p.message.push_str(&format!("; {hint}"));
+                }
                 None
             }
         }
@@ -316,7 +321,22 @@ impl<'a> Collector<'a> {
     pub fn toml_error(&mut self, err: &toml::de::Error, element: &str, span: &Range<usize>) {
         let message = with_format_hint(err.message().trim());
         // In a whole document, the table the error sits in names the element better.
-        let header = err.span().and_then(|s| self.source.header_above(s.start));
+        // An unknown table (`[defaults]` where none is allowed) belongs to the document,
+        // not to the table written above it.
+        let unknown_table = backticked(&message).is_some_and(|f| {
+            err.span().is_some_and(|s| {
+                let text = &self.source.text;
+                let from = text[..s.start.min(text.len())]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1);
+                let line = text[from..].lines().next().unwrap_or("").trim();
+                line.starts_with('[') && line.trim_start_matches('[').starts_with(f.as_str())
+            })
+        });
+        let header = err
+            .span()
+            .filter(|_| !unknown_table)
+            .and_then(|s| self.source.header_above(s.start));
         let element = header.as_deref().unwrap_or(element);
         // A value of the wrong type, a duplicate key: the key written where the error is.
         let field = backticked(&message).or_else(|| {
@@ -398,5 +418,45 @@ mod tests {
             Some("kk")
         );
         assert_eq!(backticked("invalid type: string"), None);
+    }
+}
+
+/// When a file read as `expected` (workload, accelerator, scenario) is plainly another
+/// kind, what it is and where it goes.
+fn other_kind(text: &str, expected: &str) -> Option<String> {
+    let table: toml::Table = text.parse().ok()?;
+    let has = |keys: &[&str]| keys.iter().all(|k| table.contains_key(*k));
+    let (kind, keys, usage) = [
+        (
+            "workload",
+            &["timesteps", "layer"][..],
+            "--workload (or `workload = ` in a scenario)",
+        ),
+        (
+            "accelerator",
+            &["core", "dram"][..],
+            "--hardware (or `hardware = ` in a scenario)",
+        ),
+        ("scenario", &["experiment"][..], "`stems run`"),
+        ("scenario", &["sweep"][..], "`stems run`"),
+    ]
+    .into_iter()
+    .find(|(kind, keys, _)| *kind != expected && has(keys))?;
+    Some(format!(
+        "this file is {} {kind} ({}), not {} {expected}: give it to {usage}",
+        article(kind),
+        keys.iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(" and "),
+        article(expected)
+    ))
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }

@@ -161,7 +161,14 @@ impl fmt::Display for Size {
 
 /// Human formatting of counts with thousands separators: `1,234,567`.
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
+    group_digits(&n.to_string())
+}
+
+/// A whole number written out (`"6103515625"`, any width) with thousands separators.
+pub fn group_digits(digits: &str) -> String {
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return digits.to_string();
+    }
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {

@@ -62,6 +62,22 @@ fn legend<'a, CT: plotters::coord::CoordTranslate>(
         .map_err(|x| e(x.to_string()))
 }
 
+/// The unit an energy axis reads best in, for values up to `max_pj`: pJ per unit and
+/// its name (`mJ` rather than `25000.0 µJ`).
+pub fn energy_unit(max_pj: f64) -> (f64, &'static str) {
+    match max_pj.abs() {
+        m if m >= 1e9 => (1e9, "mJ"),
+        m if m >= 1e6 => (1e6, "µJ"),
+        m if m >= 1e3 => (1e3, "nJ"),
+        _ => (1.0, "pJ"),
+    }
+}
+
+/// A faint grid at the labelled ticks only (no minor lines).
+fn faint() -> ShapeStyle {
+    BLACK.mix(0.12).into()
+}
+
 /// Text that stays readable on a cell of colour `c`.
 fn ink(c: RGBColor) -> RGBColor {
     let luminance = 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
@@ -76,39 +92,52 @@ pub struct Cell {
     pub label: String,
 }
 
-/// A heatmap over an (n+1)×(n+1) grid; `best` is outlined.
+/// A heatmap over a grid whose columns and rows are named by `x_ticks` and `y_ticks`;
+/// `best` is outlined.
+#[allow(clippy::too_many_arguments)]
 pub fn heatmap(
     path: &Path,
     title: &str,
     x_desc: &str,
     y_desc: &str,
-    n: usize,
+    x_ticks: &[String],
+    y_ticks: &[String],
     cells: &[Cell],
     best: Option<(usize, usize)>,
 ) -> Result<(), PlotError> {
     let e = err(path);
-    let side = 80 * (n as u32 + 1) + 120;
-    let root = SVGBackend::new(path, (side + 130, side)).into_drawing_area();
+    let (nx, ny) = (x_ticks.len().max(1), y_ticks.len().max(1));
+    // Wide enough for the grid and for the title.
+    let w = (80 * nx as u32 + 140).max(8 * title.chars().count() as u32 + 40);
+    let h = 80 * ny as u32 + 130;
+    let root = SVGBackend::new(path, (w.max(420) + 150, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
-    let (root, bar_area) = root.split_horizontally(side);
+    let (root, bar_area) = root.split_horizontally(w.max(420));
     // Cells are centred on integer coordinates so that the axis labels sit under them.
-    let span = -0.5..(n as f64 + 0.5);
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
+        .caption(title, ("sans-serif", 17))
         .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(span.clone(), span)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5..(nx as f64 - 0.5), -0.5..(ny as f64 - 0.5))
         .map_err(|x| e(x.to_string()))?;
+    let tick = |ticks: &[String], v: f64| {
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 {
+            ticks.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
     chart
         .configure_mesh()
         .disable_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .x_labels(n + 1)
-        .y_labels(n + 1)
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_labels(nx)
+        .y_labels(ny)
+        .x_label_formatter(&|v| tick(x_ticks, *v))
+        .y_label_formatter(&|v| tick(y_ticks, *v))
         .draw()
         .map_err(|x| e(x.to_string()))?;
     let lo = cells.iter().map(|c| c.value).fold(f64::INFINITY, f64::min);
@@ -177,14 +206,24 @@ fn colour_bar(
     } else {
         "linear"
     };
-    for (text, y) in [
-        (readable(hi), top - 6),
-        (readable(lo), top + height - 6),
-        (scale.to_string(), top + height + 14),
-    ] {
-        area.draw(&Text::new(text, (40, y), ("sans-serif", 12)))
+    // Five labelled ticks along the bar, at even steps of the scale.
+    for k in 0..=4 {
+        let y = top + height - k * height / 4;
+        area.draw(&PathElement::new([(34, y), (38, y)], BLACK))
             .map_err(|x| x.to_string())?;
+        area.draw(&Text::new(
+            readable(value_at(k * steps / 4)),
+            (41, y - 6),
+            ("sans-serif", 12),
+        ))
+        .map_err(|x| x.to_string())?;
     }
+    area.draw(&Text::new(
+        scale.to_string(),
+        (10, top + height + 14),
+        ("sans-serif", 12),
+    ))
+    .map_err(|x| x.to_string())?;
     if marked_best {
         area.draw(&Rectangle::new(
             [(14, top + height + 40), (34, top + height + 56)],
@@ -201,26 +240,32 @@ fn colour_bar(
     Ok(())
 }
 
+/// Components in distinct hues (DRAM blue, global SRAM orange, local buffers green, NoC
+/// grey, PE purple); within one, weights dark, features middle, state light.
 const PARTS: [(&str, &str, RGBColor); 13] = [
-    ("dram", "W", RGBColor(31, 78, 121)),
-    ("dram", "F", RGBColor(66, 133, 196)),
-    ("dram", "V", RGBColor(160, 200, 235)),
-    ("global_sram", "W", RGBColor(120, 60, 20)),
-    ("global_sram", "F", RGBColor(200, 110, 40)),
-    ("global_sram", "V", RGBColor(245, 180, 120)),
-    ("local_buffers", "W", RGBColor(30, 100, 50)),
-    ("local_buffers", "F", RGBColor(70, 160, 90)),
-    ("local_buffers", "V", RGBColor(160, 215, 170)),
-    ("noc", "W", RGBColor(90, 90, 90)),
-    ("noc", "F", RGBColor(140, 140, 140)),
+    ("dram", "W", RGBColor(8, 48, 107)),
+    ("dram", "F", RGBColor(49, 130, 189)),
+    ("dram", "V", RGBColor(158, 202, 225)),
+    ("global_sram", "W", RGBColor(127, 39, 4)),
+    ("global_sram", "F", RGBColor(230, 85, 13)),
+    ("global_sram", "V", RGBColor(253, 174, 107)),
+    ("local_buffers", "W", RGBColor(0, 90, 50)),
+    ("local_buffers", "F", RGBColor(49, 163, 84)),
+    ("local_buffers", "V", RGBColor(161, 217, 155)),
+    ("noc", "W", RGBColor(60, 60, 60)),
+    ("noc", "F", RGBColor(130, 130, 130)),
     ("noc", "V", RGBColor(200, 200, 200)),
-    ("pe", "compute", RGBColor(150, 40, 110)),
+    ("pe", "compute", RGBColor(117, 107, 177)),
 ];
 
 /// Stacked bars of energy per inference by component and operand, one bar per report.
 pub fn breakdown(path: &Path, title: &str, bars: &[(String, &Report)]) -> Result<(), PlotError> {
     let e = err(path);
-    let scale = 1e6; // pJ → µJ
+    let (scale, unit) = energy_unit(
+        bars.iter()
+            .map(|(_, r)| r.energy_pj.total)
+            .fold(0.0, f64::max),
+    );
     let top = bars
         .iter()
         .map(|(_, r)| r.energy_pj.total / scale)
@@ -239,8 +284,11 @@ pub fn breakdown(path: &Path, title: &str, bars: &[(String, &Report)]) -> Result
     let names: Vec<String> = bars.iter().map(|(n, _)| n.clone()).collect();
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(faint())
         .disable_x_mesh()
-        .y_desc("energy per inference (µJ)")
+        .y_desc(format!("energy per inference ({unit})"))
+        .y_label_formatter(&|v| readable(*v))
         .x_labels(bars.len() * 2 + 1)
         .x_label_formatter(&|v| {
             let i = v.floor() as usize;
@@ -334,8 +382,12 @@ pub fn scatter(
         .map_err(|x| e(x.to_string()))?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(faint())
         .x_desc(x_desc)
         .y_desc(y_desc)
+        .x_label_formatter(&|v| readable(*v))
+        .y_label_formatter(&|v| readable(*v))
         .draw()
         .map_err(|x| e(x.to_string()))?;
     chart
@@ -360,14 +412,16 @@ pub fn scatter(
     Ok(())
 }
 
-/// Global-SRAM occupancy over time, one step line per core, with the capacity.
+/// Global-SRAM occupancy over time, one step line per core, with the capacity; behind
+/// it, what the first core computes (`bands`: from, to, index into `band_names`), one
+/// light colour per name, named in the legend.
 pub fn occupancy(
     path: &Path,
     title: &str,
     series: &[(String, &[(u64, u64)])],
     capacity_bits: u64,
     end: u64,
-    bands: &[(u64, u64, String)],
+    (bands, band_names): (&[(u64, u64, usize)], &[String]),
 ) -> Result<(), PlotError> {
     let e = err(path);
     let kib = |bits: u64| bits as f64 / 8192.0;
@@ -383,38 +437,42 @@ pub fn occupancy(
         .map_err(|x| e(x.to_string()))?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(faint())
         .x_label_formatter(&|v: &u64| readable(*v as f64))
         .x_desc("cycle")
         .y_desc("global SRAM in use (KiB)")
+        .y_label_formatter(&|v| readable(*v))
         .draw()
         .map_err(|x| e(x.to_string()))?;
-    // The layer computing, as alternating bands, named where there is room.
+    // What is computing, one light colour per group.
+    let band_color = |g: usize| BAND_COLORS[g % BAND_COLORS.len()];
     chart
-        .draw_series(bands.iter().enumerate().map(|(i, (from, to, _))| {
-            let shade = if i % 2 == 0 { 0.10 } else { 0.04 };
-            Rectangle::new([(*from, 0.0), (*to, top)], BLACK.mix(shade).filled())
+        .draw_series(bands.iter().map(|(from, to, g)| {
+            Rectangle::new([(*from, 0.0), (*to, top)], band_color(*g).filled())
         }))
         .map_err(|x| e(x.to_string()))?;
-    let min_width = end.max(1) / 25;
+    for (g, name) in band_names.iter().enumerate() {
+        if !bands.iter().any(|b| b.2 == g) {
+            continue;
+        }
+        let c = band_color(g);
+        chart
+            .draw_series(std::iter::empty::<Rectangle<(u64, f64)>>())
+            .map_err(|x| e(x.to_string()))?
+            .label(format!("computing {name}"))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+    }
+    // The capacity as a dashed line, so that a trace at capacity shows between dashes.
+    let cap = kib(capacity_bits);
+    let step = (end.max(1) / 120).max(1);
     chart
-        .draw_series(
-            bands
-                .iter()
-                .filter(|(from, to, _)| to - from >= min_width)
-                .map(|(from, to, name)| {
-                    let style = ("sans-serif", 11)
-                        .into_font()
-                        .color(&BLACK.mix(0.7))
-                        .pos(Pos::new(HPos::Center, VPos::Top));
-                    Text::new(name.clone(), ((from + to) / 2, top * 0.99), style)
-                }),
-        )
-        .map_err(|x| e(x.to_string()))?;
-    chart
-        .draw_series(LineSeries::new(
-            [(0, kib(capacity_bits)), (end.max(1), kib(capacity_bits))],
-            ShapeStyle::from(&RED).stroke_width(1),
-        ))
+        .draw_series((0..end.max(1)).step_by(2 * step as usize).map(|x0| {
+            PathElement::new(
+                [(x0, cap), ((x0 + step).min(end.max(1)), cap)],
+                RED.stroke_width(1),
+            )
+        }))
         .map_err(|x| e(x.to_string()))?
         .label("capacity")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED));
@@ -435,7 +493,7 @@ pub fn occupancy(
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color));
     }
-    legend(&mut chart, SeriesLabelPosition::LowerRight, &e)?;
+    legend(&mut chart, SeriesLabelPosition::LowerLeft, &e)?;
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
@@ -498,9 +556,12 @@ pub fn dram_utilisation(
     let x_desc = format!("cycle (bins of {} cycles)", readable(width as f64));
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(faint())
         .x_label_formatter(&|v: &f64| readable(*v))
         .x_desc(x_desc)
-        .y_desc("% of the bin")
+        .y_desc("share of the bin (%)")
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()
         .map_err(|x| e(x.to_string()))?;
     chart
@@ -534,7 +595,9 @@ pub fn dram_utilisation(
     Ok(())
 }
 
-/// A histogram of (value, count) samples, in log2 buckets of the value.
+/// A histogram of (value, count) samples, in log2 buckets of the value: one bar per
+/// bucket, labelled with its least value (0, 1, 2, 4, …: a bucket holds up to twice
+/// that, the axis says so).
 pub fn histogram(
     path: &Path,
     title: &str,
@@ -555,27 +618,45 @@ pub fn histogram(
     }
     let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0) + 1;
     let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
-    let root = SVGBackend::new(path, (800, 380)).into_drawing_area();
+    let width = (120 + 56 * last as u32).clamp(640, 1600);
+    let root = SVGBackend::new(path, (width, 400)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
-        .x_label_area_size(40)
+        .margin_right(40)
+        .x_label_area_size(44)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..last as f64, 0f64..top)
+        .build_cartesian_2d(-0.5f64..last as f64 - 0.5, 0f64..top)
         .map_err(|x| e(x.to_string()))?;
+    // Each bucket by its least value (buckets double): 0, 1, 2, 4, …, 512, 1Ki, 2Ki, …
+    let range = |b: u32| -> String {
+        if b == 0 {
+            return "0".into();
+        }
+        let lo = 1u64 << (b - 1).min(63);
+        match lo {
+            v if v < 1 << 10 => v.to_string(),
+            v if v < 1 << 20 => format!("{}Ki", v >> 10),
+            v if v < 1 << 30 => format!("{}Mi", v >> 20),
+            v => format!("{}Gi", v >> 30),
+        }
+    };
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(faint())
         .disable_x_mesh()
         .x_desc(x_desc)
-        .y_desc("requests")
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .x_labels(last.min(24))
+        .y_desc("requests (count)")
+        .y_label_formatter(&|v| readable(*v))
+        .x_labels(last)
         .x_label_formatter(&|v| {
-            let b = v.round() as u32;
-            match b {
-                0 => "0".into(),
-                b => format!("<{}", 1u64 << b.min(63)),
+            let b = v.round();
+            if (v - b).abs() < 1e-6 && b >= 0.0 {
+                range(b as u32)
+            } else {
+                String::new()
             }
         })
         .draw()
@@ -594,7 +675,8 @@ pub fn histogram(
 
 /// A number as a person reads it on an axis: `25 M`, `1.5 k`, `0.25`.
 pub fn readable(v: f64) -> String {
-    let a = v.abs();
+    // A value that rounds up to the next unit is written in it (1000 k is 1 M).
+    let a = v.abs() * (1.0 + 5e-6);
     let (scaled, unit) = if a >= 1e9 {
         (v / 1e9, " G")
     } else if a >= 1e6 {
@@ -647,6 +729,8 @@ pub fn against_axis(
         .map_err(|x| e(x.to_string()))?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(faint())
         .disable_x_mesh()
         .x_labels(n)
         .x_label_formatter(&|x: &f64| {
@@ -707,6 +791,18 @@ pub fn against_axis(
     Ok(())
 }
 
+/// Light colours behind a trace (what is computing), one per group.
+const BAND_COLORS: [RGBColor; 8] = [
+    RGBColor(222, 235, 247),
+    RGBColor(254, 230, 206),
+    RGBColor(229, 245, 224),
+    RGBColor(239, 237, 245),
+    RGBColor(253, 224, 221),
+    RGBColor(255, 247, 188),
+    RGBColor(224, 243, 248),
+    RGBColor(240, 240, 240),
+];
+
 /// Colours of stacked series (busy cycles, then stall causes).
 const SERIES_COLORS: [RGBColor; 7] = [
     RGBColor(160, 160, 160),
@@ -723,23 +819,31 @@ const SERIES_COLORS: [RGBColor; 7] = [
 pub fn pareto(
     path: &Path,
     title: &str,
+    (x_desc, y_desc): (&str, &str),
     all: &[(f64, f64)],
     front: &[(f64, f64)],
     marks: &[(String, (f64, f64))],
 ) -> Result<(), PlotError> {
     let e = err(path);
-    let points = || all.iter().chain(front).chain(marks.iter().map(|(_, p)| p));
+    // The view: the front and the marked schedules with room around them (the costed
+    // schedules far from the front fall outside it and are counted in the legend).
+    let focus = || front.iter().chain(marks.iter().map(|(_, p)| p));
     let range = |pick: fn(&(f64, f64)) -> f64| {
-        let lo = points().map(pick).fold(f64::INFINITY, f64::min);
-        let hi = points().map(pick).fold(f64::NEG_INFINITY, f64::max);
+        let lo = focus().map(pick).fold(f64::INFINITY, f64::min);
+        let hi = focus().map(pick).fold(f64::NEG_INFINITY, f64::max);
         if lo.is_finite() && hi > lo {
-            let pad = (hi - lo) * 0.05;
+            let pad = (hi - lo) * 0.25;
             (lo - pad)..(hi + pad)
+        } else if lo.is_finite() {
+            (lo * 0.9)..(lo * 1.1 + 1e-9)
         } else {
             0.0..1.0
         }
     };
     let (xs, ys) = (range(|p| p.0), range(|p| p.1));
+    let inside = |p: &&(f64, f64)| xs.contains(&p.0) && ys.contains(&p.1);
+    let shown: Vec<(f64, f64)> = all.iter().filter(inside).copied().collect();
+    let hidden = all.len() - shown.len();
     let root = SVGBackend::new(path, (720, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
@@ -751,17 +855,26 @@ pub fn pareto(
         .map_err(|x| e(x.to_string()))?;
     chart
         .configure_mesh()
-        .x_desc("energy per inference (µJ)")
-        .y_desc("latency (Mcycles)")
+        .light_line_style(WHITE)
+        .bold_line_style(faint())
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| readable(*v))
+        .y_label_formatter(&|v| readable(*v))
         .draw()
         .map_err(|x| e(x.to_string()))?;
     chart
         .draw_series(
-            all.iter()
+            shown
+                .iter()
                 .map(|&p| Circle::new(p, 2, RGBColor(170, 170, 170).filled())),
         )
         .map_err(|x| e(x.to_string()))?
-        .label("costed")
+        .label(if hidden > 0 {
+            format!("costed ({hidden} more outside the view)")
+        } else {
+            "costed".to_string()
+        })
         .legend(|(x, y)| Circle::new((x + 7, y), 2, RGBColor(170, 170, 170).filled()));
     let color = LINE_COLORS[0];
     chart
@@ -821,8 +934,12 @@ pub fn convergence(
         .map_err(|x| e(x.to_string()))?;
     chart
         .configure_mesh()
-        .x_desc("evaluation")
+        .light_line_style(WHITE)
+        .bold_line_style(faint())
+        .x_desc("evaluations (count)")
         .y_desc(y_desc)
+        .x_label_formatter(&|v| readable(*v))
+        .y_label_formatter(&|v| readable(*v))
         .draw()
         .map_err(|x| e(x.to_string()))?;
     let grey = RGBColor(170, 170, 170);

@@ -219,6 +219,22 @@ impl Schedule {
             )
         })?;
         let version = value.get("schema_version").and_then(|v| v.as_u64());
+        if version.is_none() {
+            // Say what the file is instead, when it is something stems writes.
+            let looks_like = if value.get("dram_bits").is_some() && value.get("energy_pj").is_some()
+            {
+                "figures (a report, or a saved trace's *.expected.json), not a saved schedule: replay the *.schedule.json beside it"
+            } else if value.get("predicted").is_some() && value.get("tiles").is_none() {
+                "a report, not a saved schedule"
+            } else {
+                "not a saved schedule (no schema_version): write one with `stems evaluate --save-schedule FILE`"
+            };
+            return Err(ModelError::single(
+                &origin,
+                Problem::new("schedule", format!("this file holds {looks_like}"))
+                    .field("schema_version"),
+            ));
+        }
         if version != Some(SCHEMA_VERSION as u64) {
             return Err(ModelError::single(
                 &origin,

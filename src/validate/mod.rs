@@ -123,7 +123,11 @@ pub fn render(rows: &[Comparison]) -> String {
             r.metric.to_string(),
             fmt(r.predicted),
             fmt(r.measured),
-            format!("{:+.3}", r.delta_percent),
+            if r.predicted == 0.0 && r.measured != 0.0 {
+                "none predicted".to_string()
+            } else {
+                format!("{:+.3}", r.delta_percent)
+            },
         ]);
     }
     t.render()
