@@ -398,29 +398,6 @@ fn backticked(message: &str) -> Option<String> {
     Some(message[start..start + len].to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn field_line_finds_keys_in_tables_and_inline_tables() {
-        let src = SourceText::new("m.toml", "a = 1\n[t]\nname = \"x\"\nk = 3\np = { w = 4 }\n");
-        let span = 6..9;
-        assert_eq!(src.field_line(&span, "k"), 4);
-        assert_eq!(src.field_line(&span, "w"), 5);
-        assert_eq!(src.field_line(&span, "missing"), 2);
-    }
-
-    #[test]
-    fn backticked_extracts_serde_field_names() {
-        assert_eq!(
-            backticked("unknown field `kk`, expected one of `k`").as_deref(),
-            Some("kk")
-        );
-        assert_eq!(backticked("invalid type: string"), None);
-    }
-}
-
 /// When a file read as `expected` (workload, accelerator, scenario) is plainly another
 /// kind, what it is and where it goes.
 fn other_kind(text: &str, expected: &str) -> Option<String> {
@@ -458,5 +435,28 @@ fn article(word: &str) -> &'static str {
         "an"
     } else {
         "a"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_line_finds_keys_in_tables_and_inline_tables() {
+        let src = SourceText::new("m.toml", "a = 1\n[t]\nname = \"x\"\nk = 3\np = { w = 4 }\n");
+        let span = 6..9;
+        assert_eq!(src.field_line(&span, "k"), 4);
+        assert_eq!(src.field_line(&span, "w"), 5);
+        assert_eq!(src.field_line(&span, "missing"), 2);
+    }
+
+    #[test]
+    fn backticked_extracts_serde_field_names() {
+        assert_eq!(
+            backticked("unknown field `kk`, expected one of `k`").as_deref(),
+            Some("kk")
+        );
+        assert_eq!(backticked("invalid type: string"), None);
     }
 }
