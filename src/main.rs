@@ -22,7 +22,7 @@ checks it.",
     after_help = "Examples:\n  stems run scenarios/paper_best_schedules.toml\n  \
 stems inspect models/workloads/sew_resnet18_cifar10dvs.toml --stateless-blocks 0,1\n  \
 stems evaluate --workload models/workloads/red_lif_gen4.toml --hardware models/hardware/meta_proto.toml \\\n    --gb 512KiB --schedule ST-LF,ST-LF,ST-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL\n  \
-stems simulate --replay traces/sew18_tb_lbl_1mib.schedule.json --trace run.trace.json\n  \
+stems simulate --replay traces/sew18_4t_lbl_128kib.schedule.json --trace run.trace.json --trace-layers conv1,conv2\n  \
 stems explore --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --gb 128KiB --out sew7_128k\n  \
 stems validate --workload models/workloads/sew_resnet18_cifar10dvs.toml \\\n    --hardware models/hardware/meta_proto.toml --space hybrid --gb 128KiB,1MiB --out sew18_validation"
 )]
@@ -111,13 +111,13 @@ stems validate --workload models/workloads/tiny_fused.toml --hardware models/har
 stems sweep --workload models/workloads/tiny_fused.toml --hardware models/hardware/meta_proto.toml \\\n    --schedule 2T-LF,ST-LBL --axis gb=2KiB..16KiB*2 --axis dram.latency_cycles=100..400+100"
     )]
     Sweep(cli::sweep::SweepArgs),
-    /// Combine the shards of one exploration (explore --shard K/N --out DIR) into what
-    /// one unsharded run writes; checks that every shard is there once and that all
-    /// come from the same space, models and options.
+    /// Combine the shards of one run (explore, validate or sweep with --shard K/N --out
+    /// DIR) into what one unsharded run writes; checks that every shard is there once
+    /// and that all come from the same space, models and options.
     ///
     /// Example: stems merge shard0 shard1 shard2 shard3 --out all
     #[command(
-        after_help = "Examples:\n  for k in 0 1 2 3; do stems explore --workload W --hardware H --space exhaustive \\\n    --shard $k/4 --out shard$k & done; wait\n  stems merge shard0 shard1 shard2 shard3 --out all"
+        after_help = "Examples:\n  for k in 0 1 2 3; do stems explore --workload W --hardware H --space exhaustive \\\n    --shard $k/4 --out shard$k & done; wait\n  stems merge shard0 shard1 shard2 shard3 --out all\n  stems validate --workload W --hardware H --space hybrid --shard 0/2 --out v0  (and 1/2 --out v1)\n  stems merge v0 v1 --out validation"
     )]
     Merge(cli::merge::MergeArgs),
     /// Import a spiking network from NIR (the graph format snnTorch, Norse, Sinabs,

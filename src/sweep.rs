@@ -217,6 +217,7 @@ pub fn points(axes: &[Axis]) -> Vec<Vec<String>> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Knee {
     pub schedule: String,
+    /// The axis, and the values the other axes are held at (`gb (dram.bw_bits=16)`).
     pub axis: String,
     /// `None` when the schedule is DRAM-bound at every value.
     pub compute_bound_from: Option<String>,
@@ -488,7 +489,17 @@ fn plan(spec: &SweepSpec, hardware: &[Vec<String>]) -> Result<(Vec<Config>, Vec<
                 );
             }
         }
-        let (mut w, acc) = crate::model::load(&spec.workload, &spec.hardware, &overrides)?;
+        let (mut w, acc) =
+            crate::model::load(&spec.workload, &spec.hardware, &overrides).map_err(|mut e| {
+                // A field an axis sets is the axis's, not a --set's.
+                for (axis, value) in spec.shape.axes.iter().zip(point) {
+                    let set = format!("--set {}={value}", axis.path);
+                    e.origin = e
+                        .origin
+                        .replace(&set, &format!("--axis {}={value}", axis.path));
+                }
+                e
+            })?;
         let spikes = match &spec.recording {
             Some(path) => crate::sim::SpikeSource::Given(std::sync::Arc::new(
                 crate::spikes::record::attach(&mut w, path)?,
@@ -554,7 +565,7 @@ fn knees(shape: &SweepShape, rows: &[Row], schedules: usize) -> Vec<Knee> {
                 .map(|i| axis.values[i].clone());
             out.push(Knee {
                 schedule: rows[s].schedule.clone(),
-                axis: axis.path.clone(),
+                axis: format!("{}{}", axis.path, others_at(shape, a)),
                 compute_bound_from: from,
                 dram_port_share: shares,
             });

@@ -540,7 +540,7 @@ fn type_errors_name_the_field_at_the_values_own_line() {
     let e = workload_err(&text);
     assert!(
         e.to_string()
-            .contains("defaults field 'precision.w': invalid type"),
+            .contains("defaults field 'precision.w': expects a whole number, got string \"4\""),
         "{e}"
     );
 }

@@ -245,15 +245,15 @@ simulate = true
     let runs = &r.experiments[0].runs;
     let origins: Vec<String> = runs
         .iter()
-        .map(|r| format!("{} ({})", r.origin, r.eviction))
+        .map(|r| format!("{}, {} eviction", r.origin, r.eviction))
         .collect();
     assert_eq!(
         origins,
         [
-            "baseline (paper)",
-            "best hybrid (paper)",
-            "best hybrid (cost)",
-            "searched (cost)"
+            "baseline, paper eviction",
+            "best hybrid, paper eviction",
+            "best hybrid, cost eviction",
+            "searched, cost eviction"
         ]
     );
     for run in runs {

@@ -504,7 +504,7 @@ fn simulate_draws_occupancy_saturation_and_queue_delay_pictures() {
         String::from_utf8_lossy(&out.stderr)
     );
     for (svg, needle) in [
-        ("sram_occupancy.svg", "conv_b"),
+        ("sram_occupancy.svg", "computing block 0"),
         ("dram_utilisation.svg", "PE array waiting for DRAM"),
         ("dram_queue_delay.svg", "<rect"),
     ] {

@@ -120,11 +120,15 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         points: points.len(),
         shard: args.shard,
         fingerprint: fingerprint(&[
-            env!("CARGO_PKG_VERSION").as_bytes(),
-            &read(&args.models.workload),
-            &read(&args.models.hardware),
-            format!("{:?}", args.models.overrides.model()).as_bytes(),
-            format!("{options:?} {space:?} {}", points.len()).as_bytes(),
+            ("stems version", env!("CARGO_PKG_VERSION").as_bytes()),
+            ("workload file", &read(&args.models.workload)),
+            ("hardware file", &read(&args.models.hardware)),
+            (
+                "model overrides",
+                format!("{:?}", args.models.overrides.model()).as_bytes(),
+            ),
+            ("scheduler options", format!("{options:?}").as_bytes()),
+            ("space", format!("{space:?} {}", points.len()).as_bytes()),
         ]),
     };
     // The run directory: new, or an interrupted run to finish.

@@ -13,7 +13,8 @@ pub struct MergeArgs {
     /// The shards' run directories (every shard of the split, once).
     #[arg(required = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
-    /// Where to write the combined explore.csv, summary.json and pictures.
+    /// Where to write the combined run: its CSV (explore.csv, validation.csv or
+    /// sweep.csv), summary.json and pictures.
     #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
     pub out: PathBuf,
 }

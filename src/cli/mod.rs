@@ -64,7 +64,7 @@ pub struct ModelOverrides {
     )]
     pub stateless_blocks: Vec<usize>,
     /// Set an accelerator field by path, repeatable: dram.bw_bits=32,
-    /// core*.input_lb.size=16KiB, core0.pe_array.rows=8 (see models/FORMAT.md).
+    /// core*.input_lb.size=32KiB, core0.pe_array.rows=8 (see models/FORMAT.md).
     #[arg(long = "set", allow_hyphen_values = true, value_name = "PATH=VALUE")]
     pub set: Vec<stems::model::overrides::FieldSet>,
     /// Scale every feature tensor's density by FACTOR (capped at 1); on a workload

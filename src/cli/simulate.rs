@@ -203,11 +203,19 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         );
     }
     if let Some(path) = &args.trace {
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
         eprintln!(
-            "trace written to {} ({} events); open it in ui.perfetto.dev",
+            "trace written to {} ({} events, {}); open it in ui.perfetto.dev",
             path.display(),
-            measured.trace_events.unwrap_or(0)
+            thousands(measured.trace_events.unwrap_or(0)),
+            human_bits(bytes * 8)
         );
+        // Viewers slow down past a few tens of MB: say how to narrow it.
+        if bytes > 32 << 20 && args.trace_layers.is_none() && args.trace_window.is_none() {
+            eprintln!(
+                "the trace is large: --trace-layers LIST or --trace-window START..END keep only part of the run"
+            );
+        }
     }
     match args.format {
         Format::Table => {

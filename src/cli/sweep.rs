@@ -131,10 +131,17 @@ fn header(spec: &SweepSpec, shard: Option<Shard>) -> Result<JournalHeader> {
         points: spec.shape.len(),
         shard,
         fingerprint: fingerprint(&[
-            env!("CARGO_PKG_VERSION").as_bytes(),
-            &read(&spec.workload),
-            &read(&spec.hardware),
-            format!("{:?} {} {}", spec.overrides, spec.prefetch, spec.eviction).as_bytes(),
+            ("stems version", env!("CARGO_PKG_VERSION").as_bytes()),
+            ("workload file", &read(&spec.workload)),
+            ("hardware file", &read(&spec.hardware)),
+            (
+                "model overrides",
+                format!("{:?}", spec.overrides).as_bytes(),
+            ),
+            (
+                "scheduler options",
+                format!("{} {}", spec.prefetch, spec.eviction).as_bytes(),
+            ),
         ]),
         layout: serde_json::to_value(&spec.shape)?,
     })

@@ -301,9 +301,9 @@ fn header(configs: &[Config], runs: &[Run], args: &ValidateArgs) -> JournalHeade
         points: runs.len(),
         shard: args.journal.shard,
         fingerprint: fingerprint(&[
-            env!("CARGO_PKG_VERSION").as_bytes(),
-            models.join("\n").as_bytes(),
-            runs.join("\n").as_bytes(),
+            ("stems version", env!("CARGO_PKG_VERSION").as_bytes()),
+            ("models and options", models.join("\n").as_bytes()),
+            ("runs", runs.join("\n").as_bytes()),
         ]),
         layout: serde_json::json!({ "worst": args.worst }),
     }

@@ -100,8 +100,8 @@ pub struct RunHeader {
     /// Points in the whole space.
     pub points: usize,
     pub shard: Option<Shard>,
-    /// A hash of the model files' text, the overrides, the options and the space.
-    pub fingerprint: String,
+    /// What the run depends on, part by part (model files, overrides, options, space).
+    pub fingerprint: std::collections::BTreeMap<String, String>,
 }
 
 impl RunHeader {
@@ -114,7 +114,7 @@ impl RunHeader {
 }
 
 /// FNV-1a over the parts, as 16 hex digits: stable across runs and machines.
-pub fn fingerprint(parts: &[&[u8]]) -> String {
+fn hash(parts: &[&[u8]]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for &b in part.iter().chain(&[0xff]) {
@@ -123,6 +123,55 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
         }
     }
     format!("{h:016x}")
+}
+
+/// What a run depends on, part by part (the workload file, the options, …), each as a
+/// hash: equal fingerprints, the same run; when they differ, the parts that do are
+/// named.
+pub fn fingerprint(parts: &[(&str, &[u8])]) -> std::collections::BTreeMap<String, String> {
+    parts
+        .iter()
+        .map(|(name, bytes)| (name.to_string(), hash(&[bytes])))
+        .collect()
+}
+
+/// What differs between a run directory's header and the one asked for, named by
+/// field (`space`, `shard`, `fingerprint.workload file`), for a person to fix.
+pub fn what_differs<T: Serialize>(found: &T, wanted: &T) -> String {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y))
+                if at.matches('.').count() < 2 =>
+            {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let (va, vb) = (
+                        x.get(k).unwrap_or(&serde_json::Value::Null),
+                        y.get(k).unwrap_or(&serde_json::Value::Null),
+                    );
+                    let here = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(va, vb, &here, out);
+                }
+            }
+            _ if a != b => out.push(at.to_string()),
+            _ => {}
+        }
+    }
+    let (a, b) = (
+        serde_json::to_value(found).unwrap_or_default(),
+        serde_json::to_value(wanted).unwrap_or_default(),
+    );
+    let mut out = Vec::new();
+    walk(&a, &b, "", &mut out);
+    if out.is_empty() {
+        "nothing stems can name".into()
+    } else {
+        out.join(", ")
+    }
 }
 
 /// One line of `outcomes.jsonl`.
@@ -173,8 +222,8 @@ impl RunDir {
             return Err(StoreError::Mismatch {
                 path: dir.to_path_buf(),
                 message: format!(
-                    "was started for another run (space, models, options or shard differ: {} vs {})",
-                    found.fingerprint, header.fingerprint
+                    "was started for another run: {} differ(s) from this one",
+                    what_differs(&found, header)
                 ),
             });
         }
@@ -533,6 +582,6 @@ mod tests {
         for bad in ["3/3", "1", "a/2", "0/0", "-1/2"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
-        assert_ne!(fingerprint(&[b"a", b"bc"]), fingerprint(&[b"ab", b"c"]));
+        assert_ne!(hash(&[b"a", b"bc"]), hash(&[b"ab", b"c"]));
     }
 }

@@ -286,34 +286,70 @@ impl<'a> Collector<'a> {
 
     /// Deserializes one table (a layer, a memory, an experiment) on its own. A problem
     /// is recorded against the failing field's dotted path, at that field's line.
+    ///
+    /// Every unknown and every missing field is reported, not only the first: an
+    /// unknown field is recorded and dropped (the rest of the table is still read and
+    /// checked, so its other problems are found too); a missing one is recorded and
+    /// stood in for while looking for more, and then the table is not resolved.
     pub fn table<T: serde::de::DeserializeOwned>(
         &mut self,
-        table: toml::Table,
+        mut table: toml::Table,
         element: &str,
         span: &Range<usize>,
     ) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(table)) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let message = with_format_hint(inner.message().trim());
-                // Unknown and missing fields are named by the message, not the path.
-                let field = backticked(&message).or((path != ".").then_some(path));
-                let line = match &field {
-                    Some(f) => self
-                        .source
-                        .field_line(span, f.rsplit('.').next().unwrap_or(f)),
-                    None => self.source.line_of(span.start),
+        let mut unresolvable = false;
+        // Stand-ins tried for a missing field, in turn, until its type is accepted.
+        const STAND_INS: usize = 6;
+        let mut standing_in: Option<(String, usize)> = None;
+        for _ in 0..64 {
+            let e =
+                match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(table.clone())) {
+                    Ok(v) => return (!unresolvable).then_some(v),
+                    Err(e) => e,
                 };
-                let mut problem = Problem::new(element, message).at_line(line);
-                if let Some(f) = field {
-                    problem = problem.field(f);
+            let path = e.path().to_string();
+            let message = with_format_hint(e.into_inner().message().trim());
+            // The stand-in for a missing field has the wrong type: try the next one.
+            if let Some((key, tried)) = standing_in.take()
+                && path == key
+                && message.starts_with("invalid type")
+                && tried + 1 < STAND_INS
+            {
+                table.insert(key.clone(), stand_in(tried + 1));
+                standing_in = Some((key, tried + 1));
+                continue;
+            }
+            self.table_problem(&message, &path, element, span);
+            let named = backticked(&message);
+            match named {
+                Some(f)
+                    if message.starts_with("unknown field")
+                        && drop_key(&mut table, parent_of(&path, &f), &f) => {}
+                Some(f) if message.starts_with("missing field") && path == "." => {
+                    unresolvable = true;
+                    table.insert(f.clone(), stand_in(0));
+                    standing_in = Some((f, 0));
                 }
-                self.problems.push(problem);
-                None
+                _ => return None,
             }
         }
+        None
+    }
+
+    fn table_problem(&mut self, message: &str, path: &str, element: &str, span: &Range<usize>) {
+        // Unknown and missing fields are named by the message, not the path.
+        let field = backticked(message).or((path != ".").then(|| path.to_string()));
+        let line = match &field {
+            Some(f) => self
+                .source
+                .field_line(span, f.rsplit('.').next().unwrap_or(f)),
+            None => self.source.line_of(span.start),
+        };
+        let mut problem = Problem::new(element, message).at_line(line);
+        if let Some(f) = field {
+            problem = problem.field(f);
+        }
+        self.problems.push(problem);
     }
 
     /// Turns a TOML/serde error into a problem with its line and, when serde names one,
@@ -383,9 +419,27 @@ impl<'a> Collector<'a> {
 fn with_format_hint(message: &str) -> String {
     if message.contains("unknown field") {
         format!("{message} (every field is described in models/FORMAT.md)")
+    } else if let Some(plain) = plain_type_error(message) {
+        plain
     } else {
         message.to_string()
     }
+}
+
+/// serde's "invalid type: string \"abc\", expected i64" as a person says it: "expects a
+/// whole number, got the string \"abc\"".
+fn plain_type_error(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("invalid type: ")?;
+    let (found, expected) = rest.rsplit_once(", expected ")?;
+    let wanted = match expected.trim() {
+        "i64" | "u64" | "i32" | "u32" | "usize" | "u8" | "u16" => "a whole number",
+        "f64" | "f32" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "a string (in quotes)",
+        "a sequence" => "a list [..]",
+        other => other,
+    };
+    Some(format!("expects {wanted}, got {found}"))
 }
 
 /// The first `name` in serde's "unknown field `name`" / "missing field `name`" messages.
@@ -435,6 +489,43 @@ fn article(word: &str) -> &'static str {
         "an"
     } else {
         "a"
+    }
+}
+
+/// A value standing in for a missing field while the rest of a table is checked, the
+/// `n`-th type tried.
+fn stand_in(n: usize) -> toml::Value {
+    match n {
+        0 => toml::Value::Integer(0),
+        1 => toml::Value::String(String::new()),
+        2 => toml::Value::Array(Vec::new()),
+        3 => toml::Value::Table(toml::Table::new()),
+        4 => toml::Value::Boolean(false),
+        _ => toml::Value::Float(0.0),
+    }
+}
+
+/// The dotted path of the table holding `key`, from serde's path to it (which may or
+/// may not end with the key itself).
+fn parent_of<'p>(path: &'p str, key: &str) -> &'p str {
+    path.strip_suffix(key)
+        .map(|p| p.trim_end_matches('.'))
+        .unwrap_or(path)
+}
+
+/// Removes the unknown key `key` from the (sub)table at dotted `path` of `table`;
+/// whether it was there.
+fn drop_key(table: &mut toml::Table, path: &str, key: &str) -> bool {
+    match path.split_once('.') {
+        _ if path.is_empty() || path == "." => table.remove(key).is_some(),
+        Some((head, rest)) => match table.get_mut(head) {
+            Some(toml::Value::Table(t)) => drop_key(t, rest, key),
+            _ => false,
+        },
+        None => match table.get_mut(path) {
+            Some(toml::Value::Table(t)) => t.remove(key).is_some(),
+            _ => false,
+        },
     }
 }
 

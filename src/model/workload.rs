@@ -833,14 +833,17 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
             id, p, &ids, &unparsed, &input, defaults, diag,
         ));
     }
-    if !diag.problems.is_empty() {
+    // Problems that left every layer resolvable (an unknown field, dropped) do not stop
+    // the checks across layers: they may find more.
+    let before = diag.problems.len();
+    if !unparsed.is_empty() {
         return None;
     }
     let layers: Vec<Layer> = layers.into_iter().collect::<Option<_>>()?;
 
     check_acyclic_and_ordered(&layers, &pending, diag);
     let num_blocks = check_blocks(&layers, &pending, diag);
-    if !diag.problems.is_empty() {
+    if diag.problems.len() > before {
         return None;
     }
 
@@ -897,6 +900,9 @@ fn resolve_layer(
             ),
         );
     }
+    // Which dimensions are required depends on the operator: with an unknown one,
+    // none is reported missing (that would follow from the typo, not be a problem).
+    let op_known = op.is_some();
     let op = op.unwrap_or(OpKind::Conv);
 
     // Dimensions: which are required depends on the operator.
@@ -913,6 +919,7 @@ fn resolve_layer(
                 1
             }
             (None, Some(d)) => d,
+            (None, None) if !op_known => 1,
             (None, None) => {
                 diag.at(
                     span,

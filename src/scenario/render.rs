@@ -22,7 +22,7 @@ fn render_cores(x: &ExperimentResult) -> String {
     for r in &x.runs {
         let shown = r.measured.as_ref().unwrap_or(&r.predicted);
         let mut row = vec![
-            format!("{} ({})", r.origin, shown.source),
+            format!("{}, {} eviction ({})", r.origin, r.eviction, shown.source),
             r.schedule.clone(),
             thousands(shown.latency_cycles),
             human_energy_pj(shown.energy_pj.total),
@@ -175,7 +175,7 @@ impl ScenarioResult {
             for r in &x.runs {
                 let d = &r.predicted.dram_bits;
                 t.row([
-                    format!("{} ({})", r.origin, r.eviction),
+                    format!("{}, {} eviction", r.origin, r.eviction),
                     r.schedule.clone(),
                     human_energy_pj(r.predicted.energy_pj.total),
                     human_bits(d.total),

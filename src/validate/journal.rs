@@ -23,7 +23,7 @@ pub struct JournalHeader {
     /// Points of the whole grid.
     pub points: usize,
     pub shard: Option<Shard>,
-    pub fingerprint: String,
+    pub fingerprint: std::collections::BTreeMap<String, String>,
     /// What the kind needs to lay its outputs out (a sweep's axes, validate's `worst`).
     pub layout: serde_json::Value,
 }
@@ -85,7 +85,10 @@ impl Journal {
         if &found != header {
             return Err(mismatch(
                 dir,
-                "was started for another run (grid, models, options or shard differ)".into(),
+                format!(
+                    "was started for another run: {} differ(s) from this one",
+                    crate::explore::store::what_differs(&found, header)
+                ),
             ));
         }
         let rows = read_rows(dir, header.points)?;
