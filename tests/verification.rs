@@ -273,15 +273,13 @@ fn a_tile_recomputing_another_tiles_columns_fails_coverage_on_load_and_in_the_si
     assert!(v.found.contains("computed twice"), "{v}");
 }
 
-#[test]
-fn timesteps_run_out_of_order_read_stale_state() {
-    let mut s = saved("tiny_2t_lf_4kib");
-    // The first tile of conv_b computes timesteps 2..4 before 0..2 of the same columns.
+/// Swaps the regions of the first tile of `layer` and of its later timestep group.
+fn swap_timestep_groups(s: &mut Schedule, layer: &str) {
     let first = s
         .tiles
         .iter()
-        .position(|t| t.layer_name == "conv_b")
-        .expect("conv_b");
+        .position(|t| t.layer_name == layer)
+        .expect("the layer");
     let region = s.tiles[first].tile.region.clone();
     let later = s
         .tiles
@@ -294,9 +292,50 @@ fn timesteps_run_out_of_order_read_stale_state() {
         .expect("a later timestep group");
     s.tiles[first].tile.region = s.tiles[later].tile.region.clone();
     s.tiles[later].tile.region = region;
+}
+
+#[test]
+fn timesteps_run_out_of_order_read_stale_state() {
+    // One stateful conv, its timesteps in two groups: nothing reads its output before
+    // the end, so swapping the groups breaks only the state's order.
+    let text = "name = \"one\"\ntimesteps = 4\n[input]\nchannels = 2\nheight = 4\nwidth = 4\nbits = 1\n\
+        [[layer]]\nname = \"conv\"\nop = \"conv\"\nblock = 0\nsources = [\"input\"]\nk = 4\nc = 2\noy = 4\nox = 4\n\
+        fy = 3\nfx = 3\npadding = 1\nstateful = true\nprecision = { w = 4, o = 1, v = 12, acc = 16 }\n";
+    let dir = std::env::temp_dir().join(format!("stems-verification-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let w = dir.join("one.toml");
+    std::fs::write(&w, text).expect("write");
+    let mut s = stems::schedule::plan(
+        &w,
+        Path::new("models/hardware/meta_proto.toml"),
+        &stems::model::Overrides::default(),
+        "2T-LBL",
+        SchedulerOptions::default(),
+    )
+    .expect("plan");
+    swap_timestep_groups(&mut s, "conv");
     let v = refused(s, ViolationKind::StaleState);
     assert!(v.expected.contains("state after timestep 1"), "{v}");
     assert!(v.found.contains("reset state"), "{v}");
+}
+
+#[test]
+fn a_tile_listed_before_the_tile_that_writes_its_input_is_named_not_left_to_deadlock() {
+    let mut s = saved("tiny_2t_lf_4kib");
+    // conv_b's first tile now computes timesteps 2..4: it reads conv_a's output for
+    // them, which a tile listed later writes.
+    swap_timestep_groups(&mut s, "conv_b");
+    let v = refused(s, ViolationKind::OrderContradictsData);
+    assert!(
+        v.tile
+            .as_deref()
+            .is_some_and(|t| t.contains("conv_b t2..4")),
+        "{v}"
+    );
+    assert!(
+        v.expected.contains("conv_a t2..4") && v.expected.contains("listed before it"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -404,6 +443,42 @@ fn a_streaming_tile_without_its_staging_area_is_refused() {
     take(&mut s, stage);
     let v = refused(s, ViolationKind::MissingStaging);
     assert!(v.found.contains("0 bits staged"), "{v}");
+}
+
+#[test]
+fn a_staging_area_shrunk_below_its_streamed_chunks_is_refused() {
+    let mut s = saved("sew18_tb_lbl_1mib");
+    // conv1 streams its input through a staging area that holds whole chunks. The
+    // budget and the reserved extents shrunk together to 64 bits: the staging area
+    // "reaches its budget", but the streamed chunks cannot fit in it.
+    let (tile, after, i) = find(&s, |s, a| {
+        matches!(a, Action::Stage { .. })
+            && s.tiles
+                .iter()
+                .any(|t| t.layer_name == "conv1" && t.before.contains(a))
+    });
+    assert_eq!(s.tiles[tile].layer_name, "conv1");
+    s.tiles[tile].stream_budget_bits = 64;
+    if let Action::Stage { extents, .. } = &mut actions_mut(&mut s, tile, after)[i] {
+        extents.truncate(1);
+        extents[0].len = 64;
+    }
+    let unstage = find(&s, |s, a| {
+        matches!(a, Action::Unstage { .. }) && s.tiles[tile].after.contains(a)
+    });
+    if let Action::Unstage { extents, .. } =
+        &mut actions_mut(&mut s, unstage.0, unstage.1)[unstage.2]
+    {
+        extents.truncate(1);
+        extents[0].len = 64;
+    }
+    let v = refused(s, ViolationKind::StagingTooSmall);
+    assert!(
+        v.expected.contains("streamed") && v.expected.contains("to fit the staging area"),
+        "{v}"
+    );
+    assert_eq!(v.found, "64 bits staged", "{v}");
+    assert!(v.tile.is_some(), "names the tile: {v}");
 }
 
 #[test]

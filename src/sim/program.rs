@@ -40,6 +40,9 @@ pub struct Fill {
     pub chunk_bits: u64,
     /// The features it carries, counted from the spikes (input fills, when spikes run).
     pub payload: Option<Payload>,
+    /// A stream-area fill the staging area holds (false: it passes straight through into
+    /// a buffer, when no streamed tile fits the staging area).
+    pub staged: bool,
 }
 
 /// Feature data counted from the spikes: what a level's format needs to size it.
@@ -134,6 +137,8 @@ struct FillLevel {
     boundary: usize,
     /// Refill when a loop at a nest position below this index (outer loops) advances.
     cut: usize,
+    /// For a stream-area level: whether it holds its tile (not merely passes it on).
+    staged: bool,
 }
 
 /// A tile's passes, generated one at a time.
@@ -278,8 +283,22 @@ impl TileProgram {
                     target,
                     boundary: b.loops_below,
                     cut,
+                    staged: target == FillTarget::StreamArea,
                 });
             }
+        }
+        // A stream-area level at the same boundary as its operand's buffer holds nothing
+        // of its own: the data passes through it.
+        let buffered: Vec<(Operand, usize)> = fills
+            .iter()
+            .filter(|f| matches!(f.target, FillTarget::Buffer(_)))
+            .map(|f| (f.operand, f.boundary))
+            .collect();
+        for f in fills
+            .iter_mut()
+            .filter(|f| f.target == FillTarget::StreamArea)
+        {
+            f.staged = !buffered.contains(&(f.operand, f.boundary));
         }
         // Outer levels first, so that a stream-area fill precedes the buffer fill it feeds.
         fills.sort_by_key(|f| match f.target {
@@ -722,6 +741,7 @@ impl TileProgram {
                         bits,
                         chunk_bits: self.chunk_bits(f.operand, f.boundary).min(bits),
                         payload,
+                        staged: f.staged,
                     });
                 }
             }

@@ -98,14 +98,14 @@ impl Controller {
             staging: self.mem.staging(tile_id),
             drain,
         });
-        self.prepare_next(out);
+        self.prepare_next(out)?;
         Ok(true)
     }
 
     /// Takes passes from the program, up to the look-ahead depth, and issues their fills.
-    pub(super) fn prepare_next(&mut self, out: &mut Outbox) {
+    pub(super) fn prepare_next(&mut self, out: &mut Outbox) -> Result<(), SimError> {
         let Some(mut c) = self.computing.take() else {
-            return;
+            return Ok(());
         };
         while c.prepared.len() < LOOKAHEAD_PASSES {
             let Some(work) = c.program.next_pass() else {
@@ -120,6 +120,14 @@ impl Controller {
                 let class = DataClass::of(f.operand);
                 let objects = operand_objects(&self.schedule, c.tile, f.operand);
                 let oi = f.operand.index();
+                let now = out.now();
+                if f.staged
+                    && let Some(v) = out.validity.as_deref_mut()
+                    && let Err(violation) = v.stream_fill(now, c.tile, f.operand, f.bits)
+                {
+                    self.computing = Some(c);
+                    return Err(violation.into());
+                }
                 let hops = match f.target {
                     FillTarget::StreamArea => {
                         let addr = c.staging_address(oi);
@@ -172,6 +180,7 @@ impl Controller {
             });
         }
         self.computing = Some(c);
+        Ok(())
     }
 
     /// Route of a state load (`store` = false) or store, resident or streamed.
@@ -207,19 +216,19 @@ impl Controller {
 
     /// Sends the prepared pass to the PE array when the array is free and its fills
     /// have landed.
-    pub(super) fn try_run_pass(&mut self, now: Cycle, out: &mut Outbox) -> bool {
+    pub(super) fn try_run_pass(&mut self, now: Cycle, out: &mut Outbox) -> Result<bool, SimError> {
         let Some(c) = self.computing.as_mut() else {
-            return false;
+            return Ok(false);
         };
         if c.running.is_some() {
-            return false;
+            return Ok(false);
         }
         let ready = c.prepared.front().is_some_and(|p| p.waiting == 0);
         if !ready {
-            return false;
+            return Ok(false);
         }
         let Some(p) = c.prepared.pop_front() else {
-            return false;
+            return Ok(false);
         };
         // Time the array waited for this pass's data.
         let idle = now.saturating_sub(self.pe_free_at.max(c.start));
@@ -253,8 +262,8 @@ impl Controller {
             c.running = Some(p.work);
             c.pass_started = now;
         }
-        self.prepare_next(out);
-        true
+        self.prepare_next(out)?;
+        Ok(true)
     }
 
     pub(super) fn pass_done(

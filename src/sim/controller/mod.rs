@@ -457,7 +457,7 @@ impl Controller {
             progressed |= self.run_lane(LaneKind::After, now, out)?;
             progressed |= self.run_lane(LaneKind::Before, now, out)?;
             progressed |= self.try_start_compute(now, out)?;
-            progressed |= self.try_run_pass(now, out);
+            progressed |= self.try_run_pass(now, out)?;
             progressed |= self.try_finish_compute(now, out);
             if !progressed {
                 return Ok(());

@@ -78,7 +78,35 @@ pub(super) fn derive(s: &Schedule) -> Result<Derived, Box<Violation>> {
         reads.push(derive_reads(s, id, &index).map_err(|(e, f)| fail(e, f))?);
         writes.push(derive_writes(s, id, &index).map_err(|(e, f)| fail(e, f))?);
     }
+    check_order(s, &reads, &writes)?;
     Ok(Derived { reads, writes })
+}
+
+/// The order of the tiles respects the data: a tile comes after the tiles that write
+/// what it reads (derived, not taken from the declared dependencies, so that a
+/// reordered file is named as such rather than left to deadlock).
+fn check_order(s: &Schedule, reads: &[Vec<Read>], writes: &[Writes]) -> Result<(), Box<Violation>> {
+    let mut writer = vec![None; s.objects.len()];
+    for (t, w) in writes.iter().enumerate() {
+        if let Some(o) = w.output {
+            writer[o] = Some(t);
+        }
+    }
+    for (t, rs) in reads.iter().enumerate() {
+        for r in rs {
+            if let Some(w) = writer[r.object].filter(|&w| w > t) {
+                return Err(Box::new(Violation {
+                    kind: ViolationKind::OrderContradictsData,
+                    cycle: None,
+                    tile: Some(describe_tile(s, t)),
+                    object: Some(describe_object(s, r.object)),
+                    expected: format!("{} (which writes it) listed before it", describe_tile(s, w)),
+                    found: "it is listed after".into(),
+                }));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Feature chunks of one producer (a layer, or the network input), grouped by their

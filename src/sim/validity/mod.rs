@@ -150,6 +150,8 @@ pub struct Validity {
     in_flight: HashMap<u64, InFlight>,
     incoming: HashMap<(ObjectId, Place), u32>,
     staged: HashMap<TileId, u64>,
+    /// Per (tile, operand): the streamed tile the staging area holds now, in bits.
+    streaming: HashMap<(TileId, Operand), u64>,
     /// (object, core) → the computing tile that reads or writes it in that SRAM.
     in_use: HashMap<(ObjectId, usize), TileId>,
     computed: Vec<bool>,
@@ -194,6 +196,7 @@ impl Validity {
             in_flight: HashMap::new(),
             incoming: HashMap::new(),
             staged: HashMap::new(),
+            streaming: HashMap::new(),
             in_use: HashMap::new(),
             waste: Waste::default(),
             spikes: None,
@@ -360,6 +363,42 @@ impl Validity {
 
     pub fn unstage(&mut self, tile: TileId) {
         self.staged.remove(&tile);
+        self.streaming.retain(|(t, _), _| *t != tile);
+    }
+
+    /// A streamed operand's next tile (`bits`) lands in `tile`'s staging area: together
+    /// with the other streamed operands' current tiles it must fit what was staged.
+    pub fn stream_fill(
+        &mut self,
+        now: Cycle,
+        tile: TileId,
+        operand: Operand,
+        bits: u64,
+    ) -> Result<(), Box<Violation>> {
+        self.waste.checks += 1;
+        self.streaming.insert((tile, operand), bits);
+        let held: u64 = self
+            .streaming
+            .iter()
+            .filter(|((t, _), _)| *t == tile)
+            .map(|(_, b)| b)
+            .sum();
+        let staged = self.staged.get(&tile).copied().unwrap_or(0);
+        if held > staged {
+            return Err(self.violation(
+                ViolationKind::StagingTooSmall,
+                now,
+                tile,
+                None,
+                format!(
+                    "the streamed {} chunk of {bits} bits (with the other streamed operands' {} bits) to fit the staging area",
+                    operand.name(),
+                    held - bits
+                ),
+                format!("{staged} bits staged"),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks compressed transfers against these spikes.

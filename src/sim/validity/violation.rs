@@ -42,6 +42,10 @@ pub enum ViolationKind {
     MalformedObjects,
     /// A compressed transfer does not carry exactly the non-zeros of its data.
     CompressedPayload,
+    /// A tile is listed before a tile that writes what it reads.
+    OrderContradictsData,
+    /// A streamed chunk does not fit the staging area reserved for it.
+    StagingTooSmall,
 }
 
 impl ViolationKind {
@@ -62,6 +66,8 @@ impl ViolationKind {
             Self::Coverage => "coverage",
             Self::MalformedObjects => "malformed objects",
             Self::CompressedPayload => "compressed payload",
+            Self::OrderContradictsData => "order contradicts data",
+            Self::StagingTooSmall => "staging area too small",
         }
     }
 }
