@@ -1,6 +1,7 @@
 //! `stems validate`: many runs scheduled, simulated and verified; the CSV, the summary
 //! and the scatter plot; rows independent of the thread count.
 
+use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use stems::model::Overrides;
@@ -63,7 +64,7 @@ fn validate_writes_one_row_per_run_a_summary_and_a_scatter_plot() {
             }
         }
     }
-    let summary: serde_json::Value =
+    let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("json"))
             .expect("json");
     assert_eq!(summary["runs"], 4);
@@ -132,7 +133,7 @@ fn sweep_rows_do_not_depend_on_the_thread_count() {
     };
     let one = with(1);
     assert_eq!(one, with(2));
-    let s = Summary::new(&one, 2);
+    let s = Summary::new(&one, 2, (-5.0, 15.0));
     assert_eq!((s.runs, s.verified, s.failed), (6, 6, 0));
     assert_eq!(s.worst.len(), 2);
     // The worst run is the one with the largest |latency Δ|.
@@ -142,4 +143,119 @@ fn sweep_rows_do_not_depend_on_the_thread_count() {
         .map(f64::abs)
         .fold(0.0, f64::max);
     assert_eq!(s.worst[0].latency_delta_percent.abs(), largest);
+}
+
+fn hybrid_summary(workload: &str, gb: &str, extra: &[&str]) -> (std::process::Output, Value) {
+    let dir = std::env::temp_dir().join(format!(
+        "stems-agreement-{workload}-{}-{}",
+        extra.len(),
+        std::process::id()
+    ));
+    let w = format!("models/workloads/{workload}.toml");
+    let mut args = vec![
+        "validate",
+        "--workload",
+        &w,
+        "--hardware",
+        "models/hardware/meta_proto.toml",
+        "--space",
+        "hybrid",
+        "--gb",
+        gb,
+        "--out",
+    ];
+    let d = dir.to_string_lossy().to_string();
+    args.push(&d);
+    args.extend_from_slice(extra);
+    let out = stems(&args);
+    let summary = std::fs::read_to_string(dir.join("summary.json"))
+        .map(|s| serde_json::from_str(&s).expect("summary.json"))
+        .unwrap_or(Value::Null);
+    let _ = std::fs::remove_dir_all(&dir);
+    (out, summary)
+}
+
+#[test]
+fn the_bundled_spaces_agree_exactly_and_waste_nothing() {
+    // Under the default memory manager no run loads what is already valid or writes
+    // what nobody reads back; the halves agree on every quantity they compute alike.
+    for (workload, gb) in [
+        ("tiny_fused", "2KiB,8KiB,1MiB"),
+        ("sew_resnet18_cifar10dvs", "8KiB"),
+    ] {
+        let (out, s) = hybrid_summary(workload, gb, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{workload}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(s["failed"], 0, "{workload}");
+        assert_eq!(s["disagreements"], Value::Array(vec![]), "{workload}");
+        assert_eq!(s["wasteful"], Value::Array(vec![]), "{workload}");
+    }
+}
+
+#[test]
+fn strict_validation_lists_and_fails_the_runs_outside_the_latency_band() {
+    // A band no run can meet: every run is listed, and --strict turns it into exit 1.
+    let band = ["--latency-band", "500..600"];
+    let (out, s) = hybrid_summary("tiny_fused", "2KiB", &band);
+    assert_eq!(out.status.code(), Some(0), "without --strict, a report");
+    let runs = s["runs"].as_u64().expect("runs");
+    let outside = s["outside_latency_band"].as_array().expect("list");
+    assert_eq!(outside.len() as u64, runs);
+    assert!(
+        outside[0]["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("% from the prediction")),
+        "{outside:?}"
+    );
+    let (out, _) = hybrid_summary("tiny_fused", "2KiB", &[band[0], band[1], "--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{runs} runs outside the latency band")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_prediction_that_disagrees_fails_simulate_strict_naming_the_quantities() {
+    let path = "traces/tiny_tb_lf_2kib.schedule.json";
+    let mut s: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("saved schedule")).unwrap();
+    let total = s["predicted"]["dram_bits"]["total"].as_u64().unwrap();
+    s["predicted"]["dram_bits"]["total"] = Value::from(total + 8);
+    let pe = s["predicted"]["energy_pj"]["pe"].as_f64().unwrap();
+    s["predicted"]["energy_pj"]["pe"] = Value::from(pe * 1.01);
+    let tampered = std::env::temp_dir().join(format!("stems-tampered-{}.json", std::process::id()));
+    std::fs::write(&tampered, s.to_string()).unwrap();
+    let file = tampered.to_string_lossy().to_string();
+
+    let out = stems(&["simulate", "--replay", &file, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "without --strict, a report");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let failing: Vec<&str> = r["agreement"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["agrees"] == false)
+        .map(|c| c["quantity"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["dram_bits.total", "energy_pj.pe"]);
+
+    let out = stems(&["simulate", "--replay", &file, "--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "dram_bits.total: predicted {}",
+            stems::model::units::thousands(total + 8)
+        )),
+        "{stderr}"
+    );
+    let untouched = stems(&["simulate", "--replay", path, "--strict"]);
+    assert_eq!(untouched.status.code(), Some(0));
+    let _ = std::fs::remove_file(&tampered);
 }

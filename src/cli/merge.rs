@@ -65,10 +65,9 @@ fn merge_journals(args: &MergeArgs) -> Result<()> {
     };
     let written = match header.kind.as_str() {
         "validate" => {
-            let worst = serde_json::from_value::<WorstLayout>(header.layout.clone())
-                .map_err(layout)?
-                .worst;
-            let summary = stems::validate::sweep::Summary::new(&rows, worst);
+            let l =
+                serde_json::from_value::<ValidateLayout>(header.layout.clone()).map_err(layout)?;
+            let summary = stems::validate::sweep::Summary::new(&rows, l.worst, l.latency_band);
             super::validate::write_outputs(&args.out, &rows, &summary)?;
             vec!["validation.csv, summary.json, predicted_vs_measured.svg".to_string()]
         }
@@ -104,6 +103,12 @@ fn merge_journals(args: &MergeArgs) -> Result<()> {
 }
 
 #[derive(serde::Deserialize)]
-struct WorstLayout {
+struct ValidateLayout {
     worst: usize,
+    #[serde(default = "default_band")]
+    latency_band: (f64, f64),
+}
+
+fn default_band() -> (f64, f64) {
+    stems::validate::agreement::Rules::default().latency_band_percent
 }

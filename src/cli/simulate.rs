@@ -64,6 +64,32 @@ pub struct SimulateArgs {
     pub plots: Option<PathBuf>,
     #[command(flatten)]
     pub spikes: super::SpikeArgs,
+    /// Exit 1 unless the halves agree: every quantity they compute alike equal (within
+    /// the spike tolerance when spikes ran), latency within the band, and no waste.
+    #[arg(long)]
+    pub strict: bool,
+    /// The band measured latency must fall in, in percent of the prediction.
+    #[arg(long, allow_hyphen_values = true, value_name = "LO..HI", default_value = "-5..15", value_parser = parse_band)]
+    pub latency_band: (f64, f64),
+}
+
+/// `LO..HI` percent, e.g. `-5..15`.
+pub fn parse_band(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not LO..HI (percent, e.g. -5..15)"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("'{x}' is not a number of percent"))
+    };
+    let (lo, hi) = (num(a)?, num(b)?);
+    if lo > hi {
+        return Err(format!("{lo} is above {hi}"));
+    }
+    Ok((lo, hi))
 }
 
 pub fn parse_window(s: &str) -> Result<std::ops::Range<u64>, String> {
@@ -141,6 +167,15 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     };
     let measured = stems::sim::simulate(schedule, &options).map_err(|e| rejected(&args, e))?;
     let comparison = stems::validate::compare(&predicted, &measured.report);
+    let agreement = stems::validate::agreement::agreement(
+        &predicted,
+        &measured.report,
+        Some(&measured.verification),
+        stems::validate::agreement::Rules {
+            latency_band_percent: args.latency_band,
+            ..Default::default()
+        },
+    );
     if let (Some(dir), Some(t)) = (&args.plots, &measured.timelines) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let end = measured.report.latency_cycles;
@@ -308,6 +343,21 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             out!("{}", t.render());
             outln!("\nanalytic prediction vs simulation");
             out!("{}", stems::validate::render(&comparison));
+            let problems = agreement.problems();
+            if problems.is_empty() {
+                outln!(
+                    "\nagreement: all {} quantities agree; latency {:+.1} % (band {:+.0} … {:+.0} %); no waste",
+                    agreement.checks.len(),
+                    agreement.latency_delta_percent,
+                    agreement.latency_band_percent.0,
+                    agreement.latency_band_percent.1
+                );
+            } else {
+                outln!("\nagreement: {} problem(s)", problems.len());
+                for p in &problems {
+                    outln!("  {p}");
+                }
+            }
         }
         Format::Json => {
             #[derive(serde::Serialize)]
@@ -315,15 +365,23 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                 #[serde(flatten)]
                 measured: &'a stems::sim::MeasuredReport,
                 validation: &'a [stems::validate::Comparison],
+                agreement: &'a stems::validate::agreement::Agreement,
             }
             outln!(
                 "{}",
                 serde_json::to_string_pretty(&Out {
                     measured: &measured,
-                    validation: &comparison
+                    validation: &comparison,
+                    agreement: &agreement,
                 })?
             );
         }
+    }
+    if args.strict && !agreement.strict() {
+        bail!(
+            "--strict: the halves disagree ({})",
+            agreement.problems().join("; ")
+        );
     }
     Ok(())
 }

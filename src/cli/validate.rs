@@ -99,6 +99,13 @@ pub struct ValidateArgs {
         value_name = "N"
     )]
     pub worst: usize,
+    /// Also exit 1 when a run's latency falls outside the agreement band (−5 … +15 % of
+    /// the prediction) or shows waste; a disagreement on an exact quantity always does.
+    #[arg(long)]
+    pub strict: bool,
+    /// The band measured latency must fall in, in percent of the prediction.
+    #[arg(long, allow_hyphen_values = true, value_name = "LO..HI", default_value = "-5..15", value_parser = super::simulate::parse_band)]
+    pub latency_band: (f64, f64),
     /// Write validation.csv, summary.json and predicted_vs_measured.svg here, and each
     /// run's row as it finishes (rows.jsonl, for --resume and `stems merge`).
     #[arg(long, allow_hyphen_values = true, value_name = "DIR")]
@@ -249,7 +256,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     })?;
     let rows: Vec<Row> = rows.into_values().collect();
     let seconds = started.elapsed().as_secs_f64();
-    let summary = Summary::new(&rows, args.worst);
+    let summary = Summary::new(&rows, args.worst, args.latency_band);
     if let Some(dir) = args.journal.dir(&args.out) {
         write_outputs(dir, &rows, &summary)?;
     }
@@ -279,6 +286,20 @@ pub fn run(args: ValidateArgs) -> Result<()> {
             summary.runs
         );
     }
+    if !summary.disagreements.is_empty() {
+        bail!(
+            "{} of {} runs: the halves disagree on a quantity they compute alike (see above)",
+            summary.disagreements.len(),
+            summary.runs
+        );
+    }
+    if args.strict && !(summary.outside_latency_band.is_empty() && summary.wasteful.is_empty()) {
+        bail!(
+            "--strict: {} runs outside the latency band, {} with waste (listed above)",
+            summary.outside_latency_band.len(),
+            summary.wasteful.len()
+        );
+    }
     Ok(())
 }
 
@@ -305,7 +326,7 @@ fn header(configs: &[Config], runs: &[Run], args: &ValidateArgs) -> JournalHeade
             ("models and options", models.join("\n").as_bytes()),
             ("runs", runs.join("\n").as_bytes()),
         ]),
-        layout: serde_json::json!({ "worst": args.worst }),
+        layout: serde_json::json!({ "worst": args.worst, "latency_band": args.latency_band }),
     }
 }
 
@@ -360,6 +381,17 @@ fn print_table(configs: &[Config], s: &Summary, seconds: f64) -> Result<()> {
         s.verified,
         s.failed
     );
+    let (lo, hi) = s.latency_band_percent;
+    outln!(
+        "agreement: {} runs disagree on an exact quantity, {} fall outside the latency band {lo:+.0} … {hi:+.0} %, {} show waste",
+        s.disagreements.len(),
+        s.outside_latency_band.len(),
+        s.wasteful.len()
+    );
+    let listed = s.disagreements.iter().chain(&s.outside_latency_band);
+    for f in listed.chain(&s.wasteful) {
+        outln!("  {} {}: {}", f.config, f.schedule, f.failure);
+    }
     if let Some(d) = s.latency_delta_percent {
         outln!(
             "latency Δ % (measured vs predicted): min {:+.2}  median {:+.2}  p90 {:+.2}  max {:+.2}",

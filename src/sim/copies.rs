@@ -13,8 +13,10 @@
 //!   layer pipelining;
 //! - a transfer that reads DRAM, or another core's SRAM, waits for the transfers that
 //!   put the object there in tiles scheduled earlier, on any core (they are announced
-//!   with `Landed`).
+//!   with `Landed`), and for the tiles that stream it into DRAM as they compute
+//!   (their `TileDone`): a prefetch must not read a DRAM copy still being written.
 
+use crate::model::Operand;
 use crate::schedule::{Action, Location, Schedule, Transfer};
 use crate::tiling::graph::{ObjectId, TileId};
 use std::collections::{HashMap, HashSet};
@@ -31,6 +33,8 @@ pub struct Handoffs {
     arrivals: HashMap<(ObjectId, Location), Vec<TileId>>,
     /// (tile, object, place) arrivals that have landed.
     landed: HashSet<(TileId, ObjectId, Location)>,
+    /// Object → tiles that write it straight to DRAM (a streamed output or state).
+    streamed_to_dram: HashMap<ObjectId, Vec<TileId>>,
 }
 
 /// Whether a transfer of a tile on `issuer` reads data another core's lanes put in
@@ -67,6 +71,19 @@ impl Handoffs {
         for (tile, _, t) in transfers() {
             if let Some(tiles) = h.arrivals.get_mut(&(t.object, t.to)) {
                 tiles.push(tile);
+            }
+        }
+        for st in &schedule.tiles {
+            let streams = |op: Operand| st.streamed.contains(&op);
+            let state = st.tile.state.filter(|_| st.tile.writes_state);
+            let written = [
+                Some(st.tile.output).filter(|_| streams(Operand::O)),
+                state.filter(|_| streams(Operand::V)),
+            ];
+            for o in written.into_iter().flatten() {
+                if h.arrivals.contains_key(&(o, Location::Dram)) {
+                    h.streamed_to_dram.entry(o).or_default().push(st.tile.id);
+                }
             }
         }
         h
@@ -110,11 +127,17 @@ impl Handoffs {
     /// Whether `t`, a transfer of `tile` on this core, may read its source: every
     /// transfer that puts the object there in an earlier tile has landed (only for
     /// sources other lanes fill: DRAM and other cores' SRAM).
-    pub fn source_ready(&self, t: &Transfer, tile: TileId) -> bool {
-        self.arrivals.get(&(t.object, t.from)).is_none_or(|tiles| {
+    pub fn source_ready(&self, t: &Transfer, tile: TileId, done: &[bool]) -> bool {
+        let transfers_landed = self.arrivals.get(&(t.object, t.from)).is_none_or(|tiles| {
             tiles
                 .iter()
                 .all(|&w| w >= tile || self.landed.contains(&(w, t.object, t.from)))
-        })
+        });
+        let streams_done = t.from != Location::Dram
+            || self
+                .streamed_to_dram
+                .get(&t.object)
+                .is_none_or(|tiles| tiles.iter().all(|&w| w >= tile || done[w]));
+        transfers_landed && streams_done
     }
 }

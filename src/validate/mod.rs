@@ -2,6 +2,7 @@
 //! metric by metric (`compare`), and over many runs at once (`sweep`, behind
 //! `stems validate`).
 
+pub mod agreement;
 pub mod journal;
 pub mod sweep;
 

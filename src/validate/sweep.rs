@@ -88,6 +88,12 @@ pub struct Row {
     /// Cycles the DRAM port was busy in the simulation (transferring or in access
     /// latency), for its utilisation.
     pub dram_busy_cycles: Option<u64>,
+    /// Quantities the halves compute alike but disagree on (see `agreement`).
+    #[serde(default)]
+    pub disagreements: Vec<String>,
+    /// Waste the verifier measured.
+    #[serde(default)]
+    pub waste: Vec<String>,
 }
 
 fn delta(p: f64, m: f64) -> f64 {
@@ -132,6 +138,8 @@ fn row(
         verification: None,
         events: 0,
         dram_busy_cycles: None,
+        disagreements: Vec::new(),
+        waste: Vec::new(),
     };
     match sim {
         Ok(m) => {
@@ -153,6 +161,22 @@ fn row(
                 .iter()
                 .find(|c| c.name == "dram")
                 .map(|c| c.busy_cycles);
+            let a = super::agreement::agreement(
+                predicted,
+                &m.report,
+                Some(&m.verification),
+                super::agreement::Rules::default(),
+            );
+            r.disagreements = a
+                .disagreements()
+                .map(|c| {
+                    format!(
+                        "{}: predicted {}, measured {}",
+                        c.quantity, c.predicted, c.measured
+                    )
+                })
+                .collect();
+            r.waste = a.waste;
             r.verification = Some(m.verification);
             r.measured = Some(mf);
         }
@@ -256,6 +280,18 @@ pub struct Failure {
     pub failure: String,
 }
 
+/// The runs with something in `what`, joined into one line each.
+fn listed(rows: &[Row], what: fn(&Row) -> &Vec<String>) -> Vec<Failure> {
+    rows.iter()
+        .filter(|r| !what(r).is_empty())
+        .map(|r| Failure {
+            config: r.config.clone(),
+            schedule: r.schedule.clone(),
+            failure: what(r).join("; "),
+        })
+        .collect()
+}
+
 /// What `summary.json` holds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
@@ -272,11 +308,20 @@ pub struct Summary {
     pub dominant_causes: BTreeMap<String, usize>,
     pub worst: Vec<Worst>,
     pub failures: Vec<Failure>,
+    /// Runs whose halves disagree on a quantity they compute alike.
+    pub disagreements: Vec<Failure>,
+    /// The band measured latency must fall in, in percent of the prediction.
+    pub latency_band_percent: (f64, f64),
+    /// Runs whose latency falls outside that band.
+    pub outside_latency_band: Vec<Failure>,
+    /// Runs with waste (redundant loads, dead writes).
+    pub wasteful: Vec<Failure>,
 }
 
 impl Summary {
-    /// Summarises `rows`, listing the `worst` runs by |latency Δ|.
-    pub fn new(rows: &[Row], worst: usize) -> Self {
+    /// Summarises `rows`, listing the `worst` runs by |latency Δ| and those outside
+    /// the latency `band` (percent).
+    pub fn new(rows: &[Row], worst: usize, band: (f64, f64)) -> Self {
         let measured: Vec<&Row> = rows.iter().filter(|r| r.measured.is_some()).collect();
         let lat: Vec<f64> = measured
             .iter()
@@ -330,6 +375,20 @@ impl Summary {
             max_abs_dram_delta_percent: max_abs(|r| r.dram_delta_percent),
             dominant_causes,
             worst,
+            disagreements: listed(rows, |r| &r.disagreements),
+            latency_band_percent: band,
+            outside_latency_band: rows
+                .iter()
+                .filter_map(|r| {
+                    let d = r.latency_delta_percent?;
+                    (!(band.0..=band.1).contains(&d)).then(|| Failure {
+                        config: r.config.clone(),
+                        schedule: r.schedule.clone(),
+                        failure: format!("latency {d:+.1} % from the prediction"),
+                    })
+                })
+                .collect(),
+            wasteful: listed(rows, |r| &r.waste),
             failures: rows
                 .iter()
                 .filter_map(|r| {

@@ -266,7 +266,7 @@ impl Controller {
         }
         // Data read from DRAM or another core's SRAM must have been put there first
         // (by any core).
-        if !self.handoffs.source_ready(t, tile_id) {
+        if !self.handoffs.source_ready(t, tile_id, &self.done) {
             return Ok(Waiting::Writers);
         }
         let class = self.schedule.objects[t.object].class;
