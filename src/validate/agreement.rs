@@ -1,8 +1,8 @@
 //! Whether the two halves agree, as a verdict rather than a table: the quantities both
-//! compute the same way (operations, traffic per operand, energy per component) must be
-//! equal — exactly on dense computation, within a stated tolerance when the simulator
-//! ran spikes the analytic half only knows as densities — and latency must fall in a
-//! band around the prediction. Waste the verifier measured (redundant loads, dead
+//! compute the same way (operations, traffic per operand, energy per component, the
+//! array's busy cycles) must be equal — exactly on dense computation, within a stated
+//! tolerance when the simulator ran spikes the analytic half only knows as densities —
+//! and latency must fall in a band around the prediction. Waste the verifier measured (redundant loads, dead
 //! writes) is listed too. `simulate --strict` and `validate` fail on a disagreement.
 
 use crate::cost::Report;
@@ -120,7 +120,7 @@ pub fn agreement(
     // Peak SRAM occupancy is left out: the simulator allocates a tile's buffers when
     // its loads issue, which may overlap the previous tile's last reads; the planner
     // frees at tile boundaries. Capacity itself is enforced by the simulator.
-    let rows: [(&'static str, f64, f64, f64); 18] = [
+    let rows: [(&'static str, f64, f64, f64); 19] = [
         (
             "dram_bits.by_operand.W",
             int(pd.by_operand.W),
@@ -174,6 +174,7 @@ pub fn agreement(
         ("energy_pj.pe", pe.pe, me.pe, loose),
         ("energy_pj.noc", pe.noc, me.noc, loose),
         ("energy_pj.total", pe.total, me.total, loose),
+        ("busy_cycles", int(p.busy_cycles), int(m.busy_cycles), loose),
     ];
     // A schedule saved before dense operations were recorded has none to compare.
     let stated = |quantity: &str| {
