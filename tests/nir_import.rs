@@ -117,6 +117,25 @@ fn a_residual_block_sums_its_branches_in_an_element_wise_layer() {
     assert_eq!(add.other_ops_per_timestep(), 4 * 8 * 8);
 }
 
+#[test]
+fn integer_parameters_stored_in_any_type_and_quantised_weights_import_alike() {
+    // conv_snn with int8/16/32, unsigned, half, single and double parameters and int8
+    // weights (make_fixtures.py): the same layers, stride 2 included.
+    assert_eq!(
+        shapes(&import("conv_snn_dtypes", 8)),
+        shapes(&import("conv_snn", 8))
+    );
+}
+
+#[test]
+fn weights_are_known_by_their_shape_without_being_read() {
+    // A 16384 × 16384 weight whose gigabyte of values was never written: read whole, it
+    // took 1 GB and 2 s; its shape is all the layer needs.
+    let w = import("wide_linear", 4);
+    let fc1 = w.layers.iter().find(|l| l.name == "fc1").expect("fc1");
+    assert_eq!((fc1.dims.k, fc1.dims.c), (16384, 16384));
+}
+
 fn stems(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stems"))
         .args(args)
@@ -146,6 +165,24 @@ fn unsupported_input_names_the_node_and_field_and_writes_nothing() {
         (
             vec!["import", "tests/fixtures/nir/mismatch.nir", "--out", out_s],
             "node 'conv2' (Conv2d) field 'weight': has 6 input channels, its input 'conv1' has 4",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/nir/dilated_int32.nir",
+                "--out",
+                out_s,
+            ],
+            "node 'conv' (Conv2d) field 'dilation': stems maps undilated",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/nir/fractional_stride.nir",
+                "--out",
+                out_s,
+            ],
+            "node 'conv2' (Conv2d) field 'stride': 1.5 is not a whole number",
         ),
         (
             vec!["import", "Cargo.toml", "--out", out_s],
