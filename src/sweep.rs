@@ -278,9 +278,14 @@ pub struct SweepShape {
 }
 
 impl SweepShape {
-    /// Points of the grid: hardware points × schedules, hardware-major.
+    /// Points of the grid: hardware points × schedules, hardware-major. Counted, not
+    /// built (a grid too large to run is refused before its points exist); saturates.
     pub fn len(&self) -> usize {
-        points(&self.axes).len() * self.schedules.len()
+        self.axes
+            .iter()
+            .map(|a| a.values.len())
+            .chain([self.schedules.len()])
+            .fold(1usize, usize::saturating_mul)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -313,6 +318,7 @@ pub struct SweepResult {
 
 /// Runs every point (in the current rayon pool); `progress` is called once per point.
 pub fn run(spec: SweepSpec, progress: impl Fn() + Sync) -> Result<SweepResult, SweepError> {
+    check(&spec.shape)?;
     let all: Vec<usize> = (0..spec.shape.len()).collect();
     let rows = std::sync::Mutex::new(Vec::new());
     let started = std::time::Instant::now();
@@ -353,10 +359,27 @@ pub fn check(shape: &SweepShape) -> Result<(), SweepError> {
             "the DRAM-bound share must lie between 0 and 1".into(),
         ));
     }
+    // One field on two axes: the later would win at every point while the rows are
+    // labelled by both.
+    for (i, a) in shape.axes.iter().enumerate() {
+        if let Some(b) = shape.axes[..i].iter().find(|b| b.path == a.path) {
+            return Err(SweepError::Usage(format!(
+                "'{}' is on two axes ({} and {}); give its values on one",
+                a.path,
+                b.values.join(","),
+                a.values.join(",")
+            )));
+        }
+    }
     let total = shape.len();
     if total == 0 || total > MAX_POINTS {
         return Err(SweepError::Usage(format!(
-            "{total} points asked for and every one is a simulation (1 to {MAX_POINTS}); narrow the axes"
+            "{} points asked for and every one is a simulation (1 to {MAX_POINTS}); narrow the axes",
+            if total == usize::MAX {
+                "more than 2^64".to_string()
+            } else {
+                total.to_string()
+            }
         )));
     }
     Ok(())

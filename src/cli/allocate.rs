@@ -33,6 +33,9 @@ pub struct AllocateArgs {
         value_name = "N"
     )]
     pub budget: usize,
+    /// Go ahead with a run estimated at more than an hour (STEMS_LONG_RUN_SECONDS).
+    #[arg(long)]
+    pub yes: bool,
     /// Seed of the random generator. Same seed, same result, on any --jobs.
     #[arg(
         long,
@@ -136,6 +139,17 @@ pub fn run(args: AllocateArgs) -> Result<()> {
         .num_threads(args.jobs.unwrap_or(0))
         .build()
         .context("starting worker threads")?;
+    let threads = pool.current_num_threads().max(1);
+    let per_evaluation = stems::explore::allocate::seconds_per_evaluation(
+        &workload,
+        &accelerator,
+        &spec,
+        &space,
+        scheduler,
+    );
+    let estimate = per_evaluation * args.budget as f64 / threads as f64;
+    eprintln!("{} allocations to cost; about {estimate:.0} s", args.budget);
+    super::progress::confirm_long_search(estimate, args.yes)?;
     let progress = super::progress::Progress::new(args.budget as u64, "allocations");
     let started = std::time::Instant::now();
     let all = pool.install(|| {

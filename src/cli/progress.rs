@@ -116,9 +116,23 @@ fn long_run_seconds() -> f64 {
 /// Refuses a run estimated at more than `long_run_seconds` unless `yes`, suggesting
 /// how to split it.
 pub fn confirm_long_run(estimate_seconds: f64, yes: bool) -> anyhow::Result<()> {
+    confirm(
+        estimate_seconds,
+        yes,
+        ", or split it with --shard K/N over several machines and `stems merge` the results",
+    )
+}
+
+/// [`confirm_long_run`] for a run that cannot be split (a search): a smaller budget is
+/// the way to shorten it.
+pub fn confirm_long_search(estimate_seconds: f64, yes: bool) -> anyhow::Result<()> {
+    confirm(estimate_seconds, yes, ", or lower --budget")
+}
+
+fn confirm(estimate_seconds: f64, yes: bool, otherwise: &str) -> anyhow::Result<()> {
     if estimate_seconds > long_run_seconds() && !yes {
         anyhow::bail!(super::UsageError(format!(
-            "this run would take about {:.1} h; pass --yes to go ahead, or split it with --shard K/N over several machines and `stems merge` the results",
+            "this run would take about {:.1} h; pass --yes to go ahead{otherwise}",
             estimate_seconds / 3600.0
         )));
     }

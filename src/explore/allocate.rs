@@ -210,6 +210,27 @@ pub fn allocate(
         .collect()
 }
 
+/// Seconds one evaluation takes, timed on the warm start (once with fresh mappings,
+/// once with them cached, averaged): to say how long a budget will take before
+/// spending it.
+pub fn seconds_per_evaluation(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    spec: &ScheduleSpec,
+    space: &AllocationSpace,
+    scheduler: SchedulerOptions,
+) -> f64 {
+    let allocation = space.allocation(&space.first_cores(), workload.layers.len());
+    let mappers = MapperPool::new(accelerator);
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        mappers.with(|mapper| {
+            let _ = predict(workload, accelerator, spec, &allocation, scheduler, mapper);
+        });
+    }
+    started.elapsed().as_secs_f64() / 2.0
+}
+
 /// The best evaluation by `objective` (ties: the earlier).
 pub fn best(all: &[AllocationEvaluated], objective: Objective) -> Option<usize> {
     all.iter()

@@ -51,8 +51,10 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// `K/N`: the K-th of N disjoint slices of a space.
+/// `K/N`: the K-th of N disjoint slices of a space. Read from a run header by the same
+/// rules as from `--shard` (a header is input like any other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ShardFields")]
 pub struct Shard {
     pub index: usize,
     pub count: usize,
@@ -74,6 +76,19 @@ impl std::str::FromStr for Shard {
     }
 }
 
+#[derive(Deserialize)]
+struct ShardFields {
+    index: usize,
+    count: usize,
+}
+
+impl TryFrom<ShardFields> for Shard {
+    type Error = String;
+    fn try_from(f: ShardFields) -> Result<Self, String> {
+        format!("{}/{}", f.index, f.count).parse()
+    }
+}
+
 impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
@@ -86,6 +101,85 @@ impl Shard {
     pub fn takes(&self, index: usize) -> bool {
         index % self.count == self.index
     }
+
+    /// How many of `points` points this shard takes (counted, not listed).
+    pub fn share(&self, points: usize) -> usize {
+        points / self.count + usize::from(points % self.count > self.index)
+    }
+}
+
+/// Points a header may claim: more than any space stems enumerates, few enough that a
+/// corrupt count cannot exhaust memory.
+pub const MAX_RUN_POINTS: usize = 1 << 24;
+
+/// Longest line of a run's journal: rows are a few KiB; a file without newlines (a
+/// link to /dev/zero) ends here instead of filling memory.
+const MAX_LINE_BYTES: u64 = 1 << 20;
+
+/// The lines of a journal, each at most [`MAX_LINE_BYTES`]; a line that is longer is an
+/// error naming the file.
+pub fn journal_lines(path: &Path) -> Result<Vec<String>, StoreError> {
+    use std::io::Read;
+    let file = File::open(path).map_err(io(path))?;
+    let mut reader = BufReader::new(file);
+    let mut lines = Vec::new();
+    loop {
+        let mut buf = Vec::new();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(io(path))?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        if buf.len() as u64 > MAX_LINE_BYTES {
+            return Err(StoreError::Mismatch {
+                path: path.to_path_buf(),
+                message: format!(
+                    "line {} is longer than {} MiB: not a stems journal",
+                    lines.len() + 1,
+                    MAX_LINE_BYTES >> 20
+                ),
+            });
+        }
+        // Not UTF-8 (or cut short): skipped like any line that does not parse.
+        lines.push(String::from_utf8(buf).unwrap_or_default());
+    }
+}
+
+/// A journal line at `index` that this run may hold: inside the space and in its shard.
+pub fn check_index(
+    path: &Path,
+    index: usize,
+    points: usize,
+    shard: Option<Shard>,
+) -> Result<(), StoreError> {
+    let message = if index >= points {
+        format!("point {index} lies outside the {points}-point space")
+    } else if let Some(s) = shard.filter(|s| !s.takes(index)) {
+        format!(
+            "point {index} belongs to shard {}/{}, not to this shard {s}",
+            index % s.count,
+            s.count
+        )
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::Mismatch {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// A header's point count and shard, checked before anything is sized by them.
+pub fn check_points(path: &Path, points: usize) -> Result<(), StoreError> {
+    if points > MAX_RUN_POINTS {
+        return Err(StoreError::Mismatch {
+            path: path.to_path_buf(),
+            message: format!("claims {points} points, more than any run ({MAX_RUN_POINTS})"),
+        });
+    }
+    Ok(())
 }
 
 /// What a run directory holds; identical for every shard of one space but `shard`.
@@ -302,19 +396,19 @@ pub fn write_header(dir: &Path, header: &RunHeader) -> Result<(), StoreError> {
 pub fn read_header(dir: &Path) -> Result<RunHeader, StoreError> {
     let path = dir.join(HEADER);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Mismatch {
-        path,
+    let header: RunHeader = serde_json::from_str(&text).map_err(|e| StoreError::Mismatch {
+        path: path.clone(),
         message: format!("is not a stems run header: {e}"),
-    })
+    })?;
+    check_points(&path, header.points)?;
+    Ok(header)
 }
 
 /// The outcomes a run directory holds, by index (complete lines only).
 fn read_outcomes(dir: &Path, header: &RunHeader) -> Result<Vec<Outcome>, StoreError> {
     let path = dir.join(OUTCOMES);
-    let file = File::open(&path).map_err(io(&path))?;
     let mut by_index = BTreeMap::new();
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(io(&path))?;
+    for line in journal_lines(&path)? {
         // A line cut short by an interruption does not parse: it is costed again.
         let Ok(r) = serde_json::from_str::<Record>(&line) else {
             continue;
@@ -324,15 +418,7 @@ fn read_outcomes(dir: &Path, header: &RunHeader) -> Result<Vec<Outcome>, StoreEr
                 path: path.clone(),
                 message: format!("point {}: {e}", r.index),
             })?;
-        if r.index >= header.points {
-            return Err(StoreError::Mismatch {
-                path: path.clone(),
-                message: format!(
-                    "point {} lies outside the {}-point space",
-                    r.index, header.points
-                ),
-            });
-        }
+        check_index(&path, r.index, header.points, header.shard)?;
         by_index.insert(
             r.index,
             Outcome {
@@ -368,7 +454,10 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>), StoreError> 
                 h.shard,
             )
         },
-        |dir, h| Ok((read_outcomes(dir, h)?, h.indices().len())),
+        |dir, h| {
+            let wanted = h.shard.map_or(h.points, |s| s.share(h.points));
+            Ok((read_outcomes(dir, h)?, wanted))
+        },
     )?;
     outcomes.sort_by_key(|o| o.index);
     Ok((base, outcomes))

@@ -1021,6 +1021,19 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
         if !names.insert(rc.name.clone()) {
             diag.at(&span, &el, "name", "duplicate core name");
         }
+        // Names are written back in `--allocate` lists and `--set` paths.
+        if rc.name.is_empty()
+            || rc.name.chars().any(|c| {
+                matches!(c, ',' | '=' | '.' | '*' | ':') || c.is_whitespace() || c.is_control()
+            })
+        {
+            diag.at(
+                &span,
+                &el,
+                "name",
+                "must be non-empty, without spaces or any of , = . * : (it is written in --allocate and --set)",
+            );
+        }
         let pos = position(diag, &span, &el, rc.position, mesh);
         if !positions.insert(pos) {
             diag.at(

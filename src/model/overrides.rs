@@ -27,6 +27,12 @@ impl FromStr for FieldSet {
             .split_once('=')
             .ok_or_else(|| format!("'{s}' is not PATH=VALUE (e.g. dram.bw_bits=32)"))?;
         let (path, value) = (path.trim(), value.trim());
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "'{}' holds a control character ({c:?}): one PATH=VALUE per option",
+                s.escape_debug()
+            ));
+        }
         if path.is_empty() || value.is_empty() || path.split('.').any(str::is_empty) {
             return Err(format!("'{s}' is not PATH=VALUE (e.g. dram.bw_bits=32)"));
         }
@@ -43,23 +49,38 @@ impl fmt::Display for FieldSet {
     }
 }
 
-/// `*` matches any run of characters; everything else literally.
+/// `*` matches any run of characters; everything else literally. Linear in the name
+/// for each star (a star only ever resumes from the last one), never exponential.
 fn glob(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.starts_with(head)
-                && (0..=name.len() - head.len())
-                    .filter(|&i| name.is_char_boundary(head.len() + i))
-                    .any(|i| glob(tail, &name[head.len() + i..]))
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut i, mut j) = (0, 0);
+    // Where the last star was and where in the name it resumes.
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == n[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
         }
     }
+    p[i..].iter().all(|&c| c == '*')
 }
 
+/// The value as TOML when it is one value, as a string otherwise. A value spanning
+/// lines is refused where the set is parsed, so nothing after a newline is dropped.
 fn value_of(text: &str) -> toml::Value {
     format!("v = {text}")
         .parse::<toml::Table>()
         .ok()
+        .filter(|t| t.len() == 1)
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(text.to_string()))
 }
@@ -152,6 +173,25 @@ mod tests {
     fn globs_match_names() {
         assert!(glob("core*", "core0") && glob("*", "x") && glob("c*e*", "core0"));
         assert!(!glob("core*", "dram") && !glob("core1", "core10"));
+        assert!(glob("a*b*c", "aXbYbZc") && !glob("a*b*c", "aXbYbZ") && glob("**", ""));
+        // Forty stars against a name they cannot match: backtracking took forever.
+        let stars = "*a".repeat(40);
+        assert!(!glob(&stars, &"a".repeat(39)));
+        assert!(glob(&stars, &"a".repeat(40)));
+    }
+
+    #[test]
+    fn a_value_is_one_line() {
+        let e = "dram.bw_bits=32\nnoc.link_bw_bits=8"
+            .parse::<FieldSet>()
+            .expect_err("newline");
+        assert!(e.contains("control character"), "{e}");
+        // Two TOML keys in one value are a string (refused by the field), never the
+        // first of them with the rest dropped.
+        assert_eq!(
+            value_of("32\nw = 1"),
+            toml::Value::String("32\nw = 1".into())
+        );
     }
 
     #[test]

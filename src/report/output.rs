@@ -1,7 +1,9 @@
 //! Files stems writes (CSV, JSON, schedules, traces): their folders are created, errors
 //! name the path, and a file appears whole or not at all — it is written beside its
 //! destination and renamed into place when complete, so an interrupted run never
-//! leaves half a file.
+//! leaves half a file. What is not a regular file is written through, as coreutils do:
+//! a symbolic link's target is replaced (atomically when it is a regular file), a FIFO
+//! or device receives the bytes, and `-` is standard output.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -18,8 +20,10 @@ pub struct OutputError {
 /// A file being written; `commit` renames it into place.
 pub struct AtomicFile {
     path: PathBuf,
-    partial: PathBuf,
-    out: BufWriter<File>,
+    /// Where the bytes go until `commit`, and what they then replace (none when
+    /// written through).
+    partial: Option<(PathBuf, PathBuf)>,
+    out: BufWriter<Box<dyn Write>>,
 }
 
 impl AtomicFile {
@@ -28,17 +32,38 @@ impl AtomicFile {
             path: path.to_path_buf(),
             error,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if path == Path::new("-") {
+            return Ok(Self {
+                path: path.to_path_buf(),
+                partial: None,
+                out: BufWriter::new(Box::new(std::io::stdout())),
+            });
+        }
+        // A link is followed to what it names; that is what gets replaced.
+        let target = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(fail)?,
+            _ => path.to_path_buf(),
+        };
+        if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
+            // A FIFO, a device (or a directory, which fails to open and says so).
+            let file = File::options().write(true).open(&target).map_err(fail)?;
+            return Ok(Self {
+                path: path.to_path_buf(),
+                partial: None,
+                out: BufWriter::new(Box::new(file)),
+            });
+        }
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        let mut name = target.file_name().unwrap_or_default().to_os_string();
         name.push(".partial");
-        let partial = path.with_file_name(name);
+        let partial = target.with_file_name(name);
         let file = File::create(&partial).map_err(fail)?;
         Ok(Self {
             path: path.to_path_buf(),
-            partial,
-            out: BufWriter::new(file),
+            partial: Some((partial, target)),
+            out: BufWriter::new(Box::new(file)),
         })
     }
 
@@ -53,7 +78,10 @@ impl AtomicFile {
             error,
         };
         self.out.flush().map_err(fail)?;
-        std::fs::rename(&self.partial, &self.path).map_err(fail)
+        match self.partial.take() {
+            Some((partial, target)) => std::fs::rename(&partial, &target).map_err(fail),
+            None => Ok(()),
+        }
     }
 }
 
@@ -70,7 +98,9 @@ impl Write for AtomicFile {
 impl Drop for AtomicFile {
     /// An uncommitted file (an error, an interruption) leaves nothing behind.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.partial);
+        if let Some((partial, _)) = &self.partial {
+            let _ = std::fs::remove_file(partial);
+        }
     }
 }
 

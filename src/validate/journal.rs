@@ -8,7 +8,7 @@ use crate::explore::store::{Shard, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "run.json";
@@ -91,7 +91,7 @@ impl Journal {
                 ),
             ));
         }
-        let rows = read_rows(dir, header.points)?;
+        let rows = read_rows(dir, header)?;
         // Rewritten from the complete lines, so a line cut short disappears.
         let mut text = Vec::new();
         for (&index, row) in &rows {
@@ -151,8 +151,10 @@ pub fn write_header(dir: &Path, header: &JournalHeader) -> Result<(), StoreError
 pub fn read_header(dir: &Path) -> Result<JournalHeader, StoreError> {
     let path = dir.join(HEADER);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    serde_json::from_str(&text)
-        .map_err(|e| mismatch(&path, format!("is not a stems run header: {e}")))
+    let header: JournalHeader = serde_json::from_str(&text)
+        .map_err(|e| mismatch(&path, format!("is not a stems run header: {e}")))?;
+    crate::explore::store::check_points(&path, header.points)?;
+    Ok(header)
 }
 
 /// Whether `dir` holds a validate or sweep run (rather than an exploration).
@@ -160,21 +162,14 @@ pub fn is_journal(dir: &Path) -> bool {
     dir.join(ROWS).exists()
 }
 
-fn read_rows(dir: &Path, points: usize) -> Result<BTreeMap<usize, Row>, StoreError> {
+fn read_rows(dir: &Path, header: &JournalHeader) -> Result<BTreeMap<usize, Row>, StoreError> {
     let path = dir.join(ROWS);
-    let file = File::open(&path).map_err(io(&path))?;
     let mut rows = BTreeMap::new();
-    for text in BufReader::new(file).lines() {
-        let text = text.map_err(io(&path))?;
+    for text in crate::explore::store::journal_lines(&path)? {
         let Ok(l) = serde_json::from_str::<Line>(&text) else {
             continue; // cut short by an interruption: run again
         };
-        if l.index >= points {
-            return Err(mismatch(
-                &path,
-                format!("row {} lies outside the {points}-point grid", l.index),
-            ));
-        }
+        crate::explore::store::check_index(&path, l.index, header.points, header.shard)?;
         rows.insert(l.index, l.row);
     }
     Ok(rows)
@@ -200,8 +195,8 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(JournalHeader, Vec<Row>), StoreError> 
             )
         },
         |dir, h| {
-            let rows: Vec<(usize, Row)> = read_rows(dir, h.points)?.into_iter().collect();
-            Ok((rows, h.indices().len()))
+            let rows: Vec<(usize, Row)> = read_rows(dir, h)?.into_iter().collect();
+            Ok((rows, h.shard.map_or(h.points, |s| s.share(h.points))))
         },
     )?;
     rows.sort_by_key(|(index, _)| *index);

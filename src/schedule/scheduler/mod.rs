@@ -74,51 +74,86 @@ impl Allocation {
     }
 
     /// `LAYER=CORE` or `block:N=CORE` entries, comma-separated; unlisted layers stay on
-    /// the first core that runs them.
+    /// the first core that runs them. A layer's own entry wins over its block's, in any
+    /// order; one layer or block given two cores is refused, naming both entries.
     pub fn parse(
         spec: &str,
         workload: &Workload,
         acc: &Accelerator,
     ) -> Result<Self, ScheduleError> {
         let mut a = Self::first_able(workload, acc);
-        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let bad = |m: String| ScheduleError::Allocation(format!("entry '{entry}': {m}"));
-            let (what, core_name) = entry
-                .split_once('=')
-                .ok_or_else(|| bad("expected LAYER=CORE or block:N=CORE".into()))?;
-            let core = acc
-                .core_by_name(core_name.trim())
-                .ok_or_else(|| {
-                    let names: Vec<&str> = acc.cores.iter().map(|c| c.name.as_str()).collect();
-                    bad(format!(
-                        "no core '{}' (cores: {})",
-                        core_name.trim(),
-                        names.join(", ")
-                    ))
-                })?
-                .id;
-            if let Some(block) = what.trim().strip_prefix("block:") {
-                let b: usize = block
-                    .parse()
-                    .map_err(|_| bad(format!("'{block}' is not a block number")))?;
-                if b >= workload.num_blocks {
-                    return Err(bad(format!(
-                        "block {b} does not exist (0..{})",
-                        workload.num_blocks
+        let entries: Vec<(&str, Vec<usize>, usize)> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| Self::entry(e, workload, acc).map(|(layers, core)| (e, layers, core)))
+            .collect::<Result<_, _>>()?;
+        // Blocks first, then layers, so that a layer's entry overrides its block's.
+        let by_block = |e: &&(&str, Vec<usize>, usize)| e.0.trim_start().starts_with("block:");
+        let ordered = entries
+            .iter()
+            .filter(by_block)
+            .chain(entries.iter().filter(|e| !by_block(e)));
+        let mut set_by: Vec<Option<(&str, bool)>> = vec![None; workload.layers.len()];
+        for e in ordered {
+            let (entry, layers, core) = (e.0, &e.1, e.2);
+            for &l in layers {
+                if let Some((earlier, was_block)) = set_by[l]
+                    && was_block == by_block(&e)
+                    && a.core_of_layer[l] != core
+                {
+                    return Err(ScheduleError::Allocation(format!(
+                        "entries '{earlier}' and '{entry}' put {} on two cores",
+                        workload.layers[l].name
                     )));
                 }
-                for l in workload.block_layers(b) {
-                    a.core_of_layer[l.id] = core;
-                }
-            } else {
-                let l = workload
-                    .layer_by_name(what.trim())
-                    .ok_or_else(|| bad(format!("no layer '{}'", what.trim())))?;
-                a.core_of_layer[l.id] = core;
+                a.core_of_layer[l] = core;
+                set_by[l] = Some((entry, by_block(&e)));
             }
         }
         a.check(workload, acc)?;
         Ok(a)
+    }
+
+    /// One `LAYER=CORE` or `block:N=CORE` entry: the layers it places and the core.
+    fn entry(
+        entry: &str,
+        workload: &Workload,
+        acc: &Accelerator,
+    ) -> Result<(Vec<usize>, usize), ScheduleError> {
+        let bad = |m: String| ScheduleError::Allocation(format!("entry '{entry}': {m}"));
+        let (what, core_name) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("expected LAYER=CORE or block:N=CORE".into()))?;
+        let core = acc
+            .core_by_name(core_name.trim())
+            .ok_or_else(|| {
+                let names: Vec<&str> = acc.cores.iter().map(|c| c.name.as_str()).collect();
+                bad(format!(
+                    "no core '{}' (cores: {})",
+                    core_name.trim(),
+                    names.join(", ")
+                ))
+            })?
+            .id;
+        let layers = if let Some(block) = what.trim().strip_prefix("block:") {
+            let b: usize = block
+                .parse()
+                .map_err(|_| bad(format!("'{block}' is not a block number")))?;
+            if b >= workload.num_blocks {
+                return Err(bad(format!(
+                    "block {b} does not exist (0..{})",
+                    workload.num_blocks
+                )));
+            }
+            workload.block_layers(b).map(|l| l.id).collect()
+        } else {
+            let l = workload
+                .layer_by_name(what.trim())
+                .ok_or_else(|| bad(format!("no layer '{}'", what.trim())))?;
+            vec![l.id]
+        };
+        Ok((layers, core))
     }
 
     /// Every layer on a core that exists and runs its operator.
