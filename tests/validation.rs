@@ -73,6 +73,23 @@ fn validate_writes_one_row_per_run_a_summary_and_a_scatter_plot() {
         assert!(summary["latency_delta_percent"][key].is_f64(), "{key}");
     }
     assert!(summary["worst"][0]["dominant_cause"].is_string());
+    // Rank agreement overall and per size, per metric.
+    let rank = &summary["rank_agreement"];
+    for scope in [
+        &rank["overall"],
+        &rank["by_config"]["2KiB"],
+        &rank["by_config"]["4KiB"],
+    ] {
+        for metric in ["latency", "energy", "edp"] {
+            let m = &scope[metric];
+            assert!(
+                m["top1_match"].is_boolean() && m["regret_percent"].is_f64(),
+                "{m}"
+            );
+        }
+    }
+    assert_eq!(rank["overall"]["latency"]["runs"], 4);
+    assert_eq!(rank["by_config"]["2KiB"]["latency"]["runs"], 2);
     let svg = std::fs::read_to_string(dir.join("predicted_vs_measured.svg")).expect("svg");
     assert!(svg.starts_with("<svg") && svg.contains("y = x") && svg.contains("<circle"));
     std::fs::remove_dir_all(&dir).ok();
@@ -193,6 +210,14 @@ fn the_bundled_spaces_agree_exactly_and_waste_nothing() {
         assert_eq!(s["failed"], 0, "{workload}");
         assert_eq!(s["disagreements"], Value::Array(vec![]), "{workload}");
         assert_eq!(s["wasteful"], Value::Array(vec![]), "{workload}");
+        // Energies agree exactly, so they rank alike; latency ranks nearly alike and
+        // the analytic best costs at most 1 % more than the measured best.
+        let rank = &s["rank_agreement"]["overall"];
+        assert_eq!(rank["energy"]["kendall_tau"], 1.0, "{workload}: {rank}");
+        let tau = rank["latency"]["kendall_tau"].as_f64().expect("τ");
+        assert!(tau > 0.8, "{workload}: latency τ {tau}");
+        let regret = rank["latency"]["regret_percent"].as_f64().expect("regret");
+        assert!(regret <= 1.0, "{workload}: regret {regret} %");
     }
 }
 

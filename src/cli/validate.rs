@@ -355,8 +355,13 @@ pub fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> 
     stems::report::plot::scatter(
         &dir.join("predicted_vs_measured.svg"),
         &format!(
-            "{}: latency, analytic prediction vs simulation",
-            workloads.join(", ")
+            "{}: predicted vs simulated latency{}",
+            workloads.join(", "),
+            summary
+                .rank_agreement
+                .overall
+                .and_then(|a| a.latency.kendall_tau)
+                .map_or(String::new(), |t| format!(" (Kendall τ {t:.2})"))
         ),
         "predicted latency (cycles)",
         "measured latency (cycles)",
@@ -366,6 +371,47 @@ pub fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> 
         "wrote validation.csv, summary.json, predicted_vs_measured.svg to {}",
         dir.display()
     );
+    Ok(())
+}
+
+/// Kendall's τ, whether the analytic best is the measured best, and the regret, per
+/// metric: overall and, with several configurations, per configuration.
+fn print_rank_agreement(r: &stems::validate::rank::RankSummary, labels: &[&str]) -> Result<()> {
+    use stems::validate::rank::{RankAgreement, RankAgreements};
+    let Some(overall) = &r.overall else {
+        return Ok(());
+    };
+    let one = |a: &RankAgreement| {
+        format!(
+            "τ {}, {}, regret {:.2} %",
+            a.kendall_tau.map_or("-".into(), |t| format!("{t:.3}")),
+            if a.top1_match {
+                "best matches"
+            } else {
+                "best differs"
+            },
+            a.regret_percent
+        )
+    };
+    let line = |a: &RankAgreements| {
+        format!(
+            "latency {}; energy {}; EDP {}",
+            one(&a.latency),
+            one(&a.energy),
+            one(&a.edp)
+        )
+    };
+    outln!(
+        "rank agreement (analytic vs simulated order): {}",
+        line(overall)
+    );
+    if r.by_config.len() > 1 {
+        for label in labels {
+            if let Some(a) = r.by_config.get(*label) {
+                outln!("  {label}: {}", line(a));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -414,6 +460,7 @@ fn print_table(configs: &[Config], s: &Summary, seconds: f64) -> Result<()> {
         s.max_abs_energy_delta_percent,
         s.max_abs_dram_delta_percent
     );
+    print_rank_agreement(&s.rank_agreement, &labels)?;
     if !s.dominant_causes.is_empty() {
         let causes: Vec<String> = s
             .dominant_causes

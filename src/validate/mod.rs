@@ -4,6 +4,7 @@
 
 pub mod agreement;
 pub mod journal;
+pub mod rank;
 pub mod sweep;
 
 use crate::cost::{Report, StallCause};

@@ -316,6 +316,8 @@ pub struct Summary {
     pub outside_latency_band: Vec<Failure>,
     /// Runs with waste (redundant loads, dead writes).
     pub wasteful: Vec<Failure>,
+    /// Whether the analytic half ranks the runs as the simulator does.
+    pub rank_agreement: super::rank::RankSummary,
 }
 
 impl Summary {
@@ -389,6 +391,7 @@ impl Summary {
                 })
                 .collect(),
             wasteful: listed(rows, |r| &r.waste),
+            rank_agreement: super::rank::RankSummary::new(rows),
             failures: rows
                 .iter()
                 .filter_map(|r| {
