@@ -360,3 +360,38 @@ fn outputs_write_through_links_and_dash_is_standard_output() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_replayed_machine_obeys_the_rules_of_its_file() {
+    // Two cores on one mesh node were simulated (with a different energy) although the
+    // TOML loader refuses that machine.
+    let dir = temp_dir("replay");
+    let saved = dir.join("s.json");
+    let (code, _, err) = stems(&[
+        "evaluate",
+        "--workload",
+        TINY,
+        "--hardware",
+        "models/hardware/mesh_2x2.toml",
+        "--gb",
+        "8KiB",
+        "--schedule",
+        "TB-LF",
+        "--allocate",
+        "conv_b=core1",
+        "--save-schedule",
+        saved.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("saved")).expect("json");
+    let first = s["accelerator"]["cores"][0]["position"].clone();
+    s["accelerator"]["cores"][1]["position"] = first;
+    let tampered = dir.join("t.json");
+    std::fs::write(&tampered, s.to_string()).expect("write");
+    refused(
+        &["simulate", "--replay", tampered.to_str().expect("utf-8")],
+        "core 'core1' field 'position': another core already sits at [0, 0]",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

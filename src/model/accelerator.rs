@@ -523,6 +523,27 @@ impl Accelerator {
     /// last memory of each core holds every operand.
     pub fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
+        // What the file loader refuses between cores, for a replayed schedule's copy.
+        let mut names = HashSet::new();
+        let mut positions = HashSet::new();
+        for c in &self.cores {
+            let el = format!("core '{}'", c.name);
+            if let Some(why) = core_name_problem(&c.name) {
+                p.push(Problem::new(&el, why).field("name"));
+            }
+            if !names.insert(c.name.as_str()) {
+                p.push(Problem::new(&el, "duplicate core name").field("name"));
+            }
+            if !positions.insert(c.position) {
+                p.push(
+                    Problem::new(
+                        &el,
+                        format!("another core already sits at {:?}", c.position),
+                    )
+                    .field("position"),
+                );
+            }
+        }
         check_range(&mut p, "dram", "bw_bits", self.dram.bw_bits, BANDWIDTH);
         check_range(
             &mut p,
@@ -1021,18 +1042,8 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
         if !names.insert(rc.name.clone()) {
             diag.at(&span, &el, "name", "duplicate core name");
         }
-        // Names are written back in `--allocate` lists and `--set` paths.
-        if rc.name.is_empty()
-            || rc.name.chars().any(|c| {
-                matches!(c, ',' | '=' | '.' | '*' | ':') || c.is_whitespace() || c.is_control()
-            })
-        {
-            diag.at(
-                &span,
-                &el,
-                "name",
-                "must be non-empty, without spaces or any of , = . * : (it is written in --allocate and --set)",
-            );
+        if let Some(why) = core_name_problem(&rc.name) {
+            diag.at(&span, &el, "name", why);
         }
         let pos = position(diag, &span, &el, rc.position, mesh);
         if !positions.insert(pos) {
@@ -1130,6 +1141,16 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
         dram,
         overrides: Vec::new(),
     })
+}
+
+/// Why a core name cannot be used: names are written back in `--allocate` lists and
+/// `--set` paths.
+fn core_name_problem(name: &str) -> Option<&'static str> {
+    let unwritable =
+        |c: char| matches!(c, ',' | '=' | '.' | '*' | ':') || c.is_whitespace() || c.is_control();
+    (name.is_empty() || name.chars().any(unwritable)).then_some(
+        "must be non-empty, without spaces or any of , = . * : (it is written in --allocate and --set)",
+    )
 }
 
 /// A core's `operators`: known names, no duplicates, not empty; absent means all.
