@@ -395,3 +395,47 @@ fn a_replayed_machine_obeys_the_rules_of_its_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_run_directory_has_one_writer_and_merge_never_overwrites_a_run() {
+    let dir = temp_dir("lock");
+    let (s0, s1) = shards(&dir);
+    // Another process holds the run (here: this test, through the same lock file).
+    let lock = std::fs::File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(s0.join(".lock"))
+        .expect("lock file");
+    lock.try_lock().expect("lock");
+    refused(
+        &[
+            "validate",
+            "--workload",
+            TINY,
+            "--hardware",
+            HW,
+            "--space",
+            "hybrid",
+            "--gb",
+            "8KiB",
+            "--shard",
+            "0/2",
+            "--resume",
+            s0.to_str().expect("utf-8"),
+        ],
+        "another stems process is writing this run",
+    );
+    drop(lock);
+    // The shard itself, however spelled, and a directory holding a run are refused.
+    let dotted = format!("{}/./", s1.display());
+    let (a, b) = (s0.to_str().expect("utf-8"), s1.to_str().expect("utf-8"));
+    refused(&["merge", a, b, "--out", &dotted], "is the shard");
+    refused(&["merge", a, b, "--out", a], "is the shard");
+    let merged = dir.join("merged");
+    let m = merged.to_str().expect("utf-8");
+    let (code, _, err) = stems(&["merge", a, b, "--out", m]);
+    assert_eq!(code, 0, "{err}");
+    refused(&["merge", a, b, "--out", m], "already holds a run");
+    let _ = std::fs::remove_dir_all(&dir);
+}

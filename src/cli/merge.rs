@@ -21,9 +21,24 @@ pub struct MergeArgs {
 
 pub fn run(args: MergeArgs) -> Result<()> {
     use stems::explore::store::{merge, write_header, write_results};
-    if args.dirs.contains(&args.out) {
+    // Compared as the directories they name (`./s0`, an absolute path, a link).
+    let same = |a: &std::path::Path, b: &std::path::Path| match (
+        std::fs::canonicalize(a),
+        std::fs::canonicalize(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if let Some(shard) = args.dirs.iter().find(|d| same(d, &args.out)) {
         bail!(UsageError(format!(
-            "--out {} is one of the shards; merge into another directory",
+            "--out {} is the shard {}; merge into another directory",
+            args.out.display(),
+            shard.display()
+        )));
+    }
+    if args.out.join("run.json").exists() {
+        bail!(UsageError(format!(
+            "--out {} already holds a run; merge into another directory",
             args.out.display()
         )));
     }

@@ -284,6 +284,29 @@ pub struct RunDir {
     jsonl: File,
     csv: File,
     unsynced: usize,
+    /// Held while the run is open: one writer per directory.
+    _lock: File,
+}
+
+/// Locks `dir` for this process (released when the file closes, or the process ends):
+/// two processes resuming one run would both compute the missing points and append
+/// them.
+pub fn lock_run(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Mismatch {
+            path: dir.to_path_buf(),
+            message: "another stems process is writing this run; wait for it to finish".into(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+    }
 }
 
 const HEADER: &str = "run.json";
@@ -293,6 +316,7 @@ const CSV: &str = "explore.csv";
 impl RunDir {
     /// Starts a run in `dir`, which must not hold one already.
     pub fn create(dir: &Path, header: &RunHeader) -> Result<Self, StoreError> {
+        let lock = lock_run(dir)?;
         if dir.join(HEADER).exists() {
             return Err(StoreError::Mismatch {
                 path: dir.to_path_buf(),
@@ -305,12 +329,13 @@ impl RunDir {
         write_csv_rows(&mut csv_header, &[], true)?;
         std::fs::write(dir.join(CSV), csv_header).map_err(io(&dir.join(CSV)))?;
         std::fs::write(dir.join(OUTCOMES), b"").map_err(io(&dir.join(OUTCOMES)))?;
-        Self::open(dir)
+        Self::open(dir, lock)
     }
 
     /// Reopens an interrupted run: `header` must be the one the run started with. Returns
     /// the outcomes already costed; a line cut short by the interruption is dropped.
     pub fn resume(dir: &Path, header: &RunHeader) -> Result<(Self, Vec<Outcome>), StoreError> {
+        let lock = lock_run(dir)?;
         let found = read_header(dir)?;
         if &found != header {
             return Err(StoreError::Mismatch {
@@ -332,10 +357,10 @@ impl RunDir {
             jsonl.extend(record_line(o));
         }
         std::fs::write(dir.join(OUTCOMES), jsonl).map_err(io(&dir.join(OUTCOMES)))?;
-        Ok((Self::open(dir)?, outcomes))
+        Ok((Self::open(dir, lock)?, outcomes))
     }
 
-    fn open(dir: &Path) -> Result<Self, StoreError> {
+    fn open(dir: &Path, lock: File) -> Result<Self, StoreError> {
         let append = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new()
@@ -348,6 +373,7 @@ impl RunDir {
             jsonl: append(OUTCOMES)?,
             csv: append(CSV)?,
             unsynced: 0,
+            _lock: lock,
         })
     }
 

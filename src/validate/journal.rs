@@ -60,11 +60,14 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     unsynced: usize,
+    /// Held while the run is open: one writer per directory.
+    _lock: File,
 }
 
 impl Journal {
     /// Starts a journal in `dir`, which must not hold a run already.
     pub fn create(dir: &Path, header: &JournalHeader) -> Result<Self, StoreError> {
+        let lock = crate::explore::store::lock_run(dir)?;
         if dir.join(HEADER).exists() {
             return Err(mismatch(
                 dir,
@@ -73,7 +76,7 @@ impl Journal {
         }
         write_header(dir, header)?;
         std::fs::write(dir.join(ROWS), b"").map_err(io(&dir.join(ROWS)))?;
-        Self::open(dir)
+        Self::open(dir, lock)
     }
 
     /// Reopens an interrupted run started with `header`; returns the rows it holds.
@@ -81,6 +84,7 @@ impl Journal {
         dir: &Path,
         header: &JournalHeader,
     ) -> Result<(Self, BTreeMap<usize, Row>), StoreError> {
+        let lock = crate::explore::store::lock_run(dir)?;
         let found = read_header(dir)?;
         if &found != header {
             return Err(mismatch(
@@ -98,10 +102,10 @@ impl Journal {
             text.extend(line(index, row));
         }
         std::fs::write(dir.join(ROWS), text).map_err(io(&dir.join(ROWS)))?;
-        Ok((Self::open(dir)?, rows))
+        Ok((Self::open(dir, lock)?, rows))
     }
 
-    fn open(dir: &Path) -> Result<Self, StoreError> {
+    fn open(dir: &Path, lock: File) -> Result<Self, StoreError> {
         let path = dir.join(ROWS);
         let file = OpenOptions::new()
             .append(true)
@@ -111,6 +115,7 @@ impl Journal {
             path,
             file,
             unsynced: 0,
+            _lock: lock,
         })
     }
 
