@@ -136,6 +136,33 @@ fn weights_are_known_by_their_shape_without_being_read() {
     assert_eq!((fc1.dims.k, fc1.dims.c), (16384, 16384));
 }
 
+#[test]
+fn an_output_in_mid_graph_passes_its_input_on() {
+    // A probe Output between two layers: fc2 still reads fc1's spikes (it used to
+    // "have no input").
+    let w = import("output_mid", 4);
+    let names: Vec<(&str, Vec<&str>)> = w
+        .layers
+        .iter()
+        .map(|l| {
+            let sources = l.sources.iter().map(|&s| w.source_name(s)).collect();
+            (l.name.as_str(), sources)
+        })
+        .collect();
+    assert_eq!(names, vec![("fc1", vec!["input"]), ("fc2", vec!["fc1"])]);
+}
+
+#[test]
+fn awkward_node_names_are_written_as_toml_and_generated_names_do_not_collide() {
+    // A DEL character and a line separator are legal NIR names (they were written as
+    // Rust escapes, which TOML refuses), and a node named conv3_add is what the sum
+    // before conv3 would be called.
+    let w = import("odd_names", 4);
+    let names: Vec<&str> = w.layers.iter().map(|l| l.name.as_str()).collect();
+    assert!(names.contains(&"conv\u{7f}1"), "{names:?}");
+    assert!(names.contains(&"conv3_add_2"), "{names:?}");
+}
+
 fn stems(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stems"))
         .args(args)
@@ -183,6 +210,15 @@ fn unsupported_input_names_the_node_and_field_and_writes_nothing() {
                 out_s,
             ],
             "node 'conv2' (Conv2d) field 'stride': 1.5 is not a whole number",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/nir/two_inputs.nir",
+                "--out",
+                out_s,
+            ],
+            "has two Input nodes ('in_a' and 'in_b'); a stems workload has one network input",
         ),
         (
             vec!["import", "Cargo.toml", "--out", out_s],

@@ -45,7 +45,7 @@ pub enum ImportError {
         option: &'static str,
         message: String,
     },
-    #[error("the imported workload does not check (an import bug): {0}")]
+    #[error("the network breaks a rule of stems workloads (in the workload it imports as): {0}")]
     Check(String),
 }
 
@@ -117,7 +117,7 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
     let order = topological(graph)?;
     let preds = neighbours(graph, true);
     let succs = neighbours(graph, false);
-    let mut input: Option<Value> = None;
+    let mut input: Option<(String, Value)> = None;
     let mut values: BTreeMap<String, Value> = BTreeMap::new();
     let mut layers: Vec<Layer> = Vec::new();
     for name in &order {
@@ -131,7 +131,7 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
         let single = match inputs.len() {
             0 => None,
             1 => Some(inputs[0].clone()),
-            _ => Some(add_inputs(node, &inputs, &mut layers)?),
+            _ => Some(add_inputs(node, &inputs, &graph.nodes, &mut layers)?),
         };
         let need = |v: &Option<Value>| {
             v.clone()
@@ -139,11 +139,21 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
         };
         let out = match node.kind.as_str() {
             "Input" => {
+                if let Some((first, _)) = &input {
+                    return Err(ImportError::Graph(format!(
+                        "has two Input nodes ('{first}' and '{}'); a stems workload has one network input",
+                        node.name
+                    )));
+                }
                 let v = input_value(node)?;
-                input = Some(v.clone());
+                input = Some((node.name.clone(), v.clone()));
                 v
             }
-            "Output" => continue,
+            // An Output in mid-graph passes its input on to whatever follows it.
+            "Output" => match single {
+                Some(v) => v,
+                None => continue,
+            },
             "Conv2d" => conv(node, need(&single)?, &mut layers)?,
             "Affine" | "Linear" => fc(node, need(&single)?, &mut layers)?,
             "SumPool2d" | "AvgPool2d" => pool(node, need(&single)?, &mut layers)?,
@@ -172,9 +182,16 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
         };
         values.insert(name.clone(), out);
     }
-    let input = input.ok_or_else(|| ImportError::Graph("has no Input node".into()))?;
+    let (_, input) = input.ok_or_else(|| ImportError::Graph("has no Input node".into()))?;
     if layers.is_empty() {
         return Err(ImportError::Graph("has no layer stems can cost".into()));
+    }
+    let max = crate::model::limits::MAX_LAYERS;
+    if layers.len() > max {
+        return Err(ImportError::Graph(format!(
+            "imports as {} layers; a workload holds at most {max}",
+            layers.len()
+        )));
     }
     let blocks = match &options.blocks {
         Some(b) if b.len() != layers.len() => {
@@ -325,14 +342,34 @@ fn stride_padding(
 ) -> Result<([u64; 2], [u64; 2]), ImportError> {
     let stride = pair(node, "stride", default_stride)?;
     let padding = pair(node, "padding", 0)?;
+    use crate::model::limits::MAX_STRIDE;
     let pad = |p: i64| {
-        u64::try_from(p).map_err(|_| ImportError::node(node, "padding", format!("{p} is negative")))
+        u64::try_from(p)
+            .ok()
+            .filter(|&x| x <= MAX_STRIDE)
+            .ok_or_else(|| {
+                ImportError::node(
+                    node,
+                    "padding",
+                    format!("{p} is not a padding in 0..={MAX_STRIDE}"),
+                )
+            })
+    };
+    let step = |v: i64| {
+        positive(node, "stride", v)?;
+        u64::try_from(v)
+            .ok()
+            .filter(|&x| x <= MAX_STRIDE)
+            .ok_or_else(|| {
+                ImportError::node(
+                    node,
+                    "stride",
+                    format!("{v} is not a stride in 1..={MAX_STRIDE}"),
+                )
+            })
     };
     Ok((
-        [
-            positive(node, "stride", stride[0])?,
-            positive(node, "stride", stride[1])?,
-        ],
+        [step(stride[0])?, step(stride[1])?],
         [pad(padding[0])?, pad(padding[1])?],
     ))
 }
@@ -528,6 +565,7 @@ fn neuron(node: &NirNode, v: &Value, succs: &BTreeMap<String, Vec<String>>, laye
 fn add_inputs(
     node: &NirNode,
     inputs: &[Value],
+    nodes: &BTreeMap<String, NirNode>,
     layers: &mut Vec<Layer>,
 ) -> Result<Value, ImportError> {
     let mut acc = inputs[0].clone();
@@ -549,11 +587,17 @@ fn add_inputs(
                 ),
             ));
         }
-        let name = if inputs.len() == 2 {
+        let base = if inputs.len() == 2 {
             format!("{}_add", node.name)
         } else {
             format!("{}_add{i}", node.name)
         };
+        // A node may already carry the name (`conv3_add`): take the next free one.
+        let taken = |n: &str| nodes.contains_key(n) || layers.iter().any(|l| l.name == n);
+        let name = std::iter::once(base.clone())
+            .chain((2..).map(|k| format!("{base}_{k}")))
+            .find(|n| !taken(n))
+            .unwrap_or(base);
         layers.push(Layer {
             name: name.clone(),
             op: "sew_add",
@@ -608,13 +652,13 @@ fn render(
     let _ = writeln!(
         t,
         "# Imported from NIR (version {}) by `stems import`.",
-        graph.version
+        graph.version.escape_debug()
     );
     let _ = writeln!(
         t,
         "# NIR carries no timestep count: T comes from --timesteps."
     );
-    let _ = writeln!(t, "\nname = {:?}", options.name);
+    let _ = writeln!(t, "\nname = {}", toml_string(&options.name));
     let _ = writeln!(
         t,
         "description = \"{} layers imported from {} NIR nodes\"",
@@ -634,10 +678,11 @@ fn render(
     for (l, block) in layers.iter().zip(blocks) {
         let _ = writeln!(
             t,
-            "\n[[layer]]\nname = {:?}\nop = {:?}\nblock = {block}",
-            l.name, l.op
+            "\n[[layer]]\nname = {}\nop = {}\nblock = {block}",
+            toml_string(&l.name),
+            toml_string(l.op)
         );
-        let sources: Vec<String> = l.sources.iter().map(|s| format!("{s:?}")).collect();
+        let sources: Vec<String> = l.sources.iter().map(|s| toml_string(s)).collect();
         let _ = writeln!(t, "sources = [{}]", sources.join(", "));
         let _ = writeln!(
             t,
@@ -661,7 +706,16 @@ fn render(
                 l.states
             );
         }
-        let _ = writeln!(t, "note = {:?}", format!("from {}", l.from.join(" + ")));
+        let _ = writeln!(
+            t,
+            "note = {}",
+            toml_string(&format!("from {}", l.from.join(" + ")))
+        );
     }
     t
+}
+
+/// `s` as a TOML string (escaped as TOML escapes, not as Rust's Debug does).
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
 }
