@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CI_CASES: u64 = 240;
+const CI_CASES: u64 = 360;
 const TIME_LIMIT: Duration = Duration::from_secs(10);
 const MEMORY_LIMIT_KIB: u64 = 1 << 20;
 
@@ -105,15 +105,62 @@ enum Kind {
     Schedule,
     CommandLine,
     Recording,
+    Nir,
+    RunDirectory,
+    Sweep,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 9] = [
     Kind::Workload,
     Kind::Accelerator,
     Kind::Scenario,
     Kind::Schedule,
     Kind::CommandLine,
     Kind::Recording,
+    Kind::Nir,
+    Kind::RunDirectory,
+    Kind::Sweep,
+];
+
+/// NIR files written by the `nir` package and h5py (tests/fixtures/nir), byte-mutated.
+const NIR_FILES: &[&str] = &[
+    "tests/fixtures/nir/conv_snn.nir",
+    "tests/fixtures/nir/conv_snn_dtypes.nir",
+    "tests/fixtures/nir/residual.nir",
+    "tests/fixtures/nir/mlp_cubalif.nir",
+    "tests/fixtures/nir/wide_linear.nir",
+];
+
+/// Sweep axes: field paths (wildcards, unknown fields, a field twice) and values
+/// (lists, ranges, sizes, nonsense), a few points each when they are valid.
+const AXIS_PATHS: &[&str] = &[
+    "dram.bw_bits",
+    "noc.link_bw_bits",
+    "core*.pe_array.rows",
+    "c*o*r*e*0.pe_array.cols",
+    "core0.global_sram.banks",
+    "gb",
+    "activity",
+    "layer.conv_a.activity",
+    "layer.nope.activity",
+    "**.x",
+    "dram",
+    "",
+];
+const AXIS_VALUES: &[&str] = &[
+    "16,32",
+    "8..64*4",
+    "2KiB..8KiB*2",
+    "0.25,1",
+    "1..1000000+1",
+    "1..4",
+    "0",
+    "-1",
+    "x",
+    "",
+    "1e308",
+    "4..1*2",
+    "1..8*1",
 ];
 
 const RECORDING: &str = "tests/fixtures/spikes/snn_conv_spikes.npz";
@@ -268,6 +315,35 @@ struct Inputs {
     scenario: String,
     schedule: serde_json::Value,
     schedule_leaves: Vec<Vec<serde_json::Value>>,
+    /// Shards 0/2 and 1/2 of a validate run, for run-directory cases.
+    shards: (PathBuf, PathBuf),
+}
+
+/// Shards 0/2 and 1/2 of tiny_fused's hybrid space at 8 KiB, validated into `dir`.
+fn validate_shards(dir: &Path) -> (PathBuf, PathBuf) {
+    let shard = |k: usize| {
+        let out = dir.join(format!("s{k}"));
+        let _ = std::fs::remove_dir_all(&out);
+        let status = Command::new(env!("CARGO_BIN_EXE_stems"))
+            .args(["validate", "--workload", WORKLOAD, "--hardware", HARDWARE])
+            .args([
+                "--space",
+                "hybrid",
+                "--gb",
+                "8KiB",
+                "--shard",
+                &format!("{k}/2"),
+            ])
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("validate");
+        assert!(status.success(), "validating shard {k}");
+        out
+    };
+    (shard(0), shard(1))
 }
 
 /// Writes the case's files into `dir` and returns the command line to run.
@@ -344,6 +420,62 @@ fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> V
                 s("--spikes"),
                 p.display().to_string(),
             ]
+        }
+        Kind::Nir => {
+            let source = *NIR_FILES.choose(rng).unwrap_or(&NIR_FILES[0]);
+            let bytes = std::fs::read(source).expect("a NIR fixture");
+            let p = dir.join("n.nir");
+            std::fs::write(&p, mutate_bytes(&bytes, rng)).expect("write case");
+            let out = dir.join("n.toml").display().to_string();
+            vec![s("import"), p.display().to_string(), s("--out"), out]
+        }
+        Kind::RunDirectory => {
+            // A copy of shard 0 of a validate run with its header or journal broken,
+            // merged with shard 1.
+            let (s0, s1) = &inputs.shards;
+            let copy = dir.join("shard");
+            let _ = std::fs::remove_dir_all(&copy);
+            std::fs::create_dir_all(&copy).expect("dir");
+            let header = std::fs::read_to_string(s0.join("run.json")).expect("header");
+            let rows = std::fs::read(s0.join("rows.jsonl")).expect("rows");
+            if rng.random_bool(0.5) {
+                let h: serde_json::Value = serde_json::from_str(&header).expect("json");
+                let mut hl = Vec::new();
+                leaves(&h, &mut Vec::new(), &mut hl);
+                std::fs::write(copy.join("run.json"), mutate_json(&h, &hl, rng)).expect("w");
+                std::fs::write(copy.join("rows.jsonl"), &rows).expect("w");
+            } else {
+                std::fs::write(copy.join("run.json"), &header).expect("w");
+                std::fs::write(copy.join("rows.jsonl"), mutate_bytes(&rows, rng)).expect("w");
+            }
+            let merged = dir.join("merged");
+            let _ = std::fs::remove_dir_all(&merged);
+            vec![
+                s("merge"),
+                copy.display().to_string(),
+                s1.display().to_string(),
+                s("--out"),
+                merged.display().to_string(),
+            ]
+        }
+        Kind::Sweep => {
+            let mut args = vec![
+                s("sweep"),
+                s("--workload"),
+                s(WORKLOAD),
+                s("--hardware"),
+                s(HARDWARE),
+                s("--gb"),
+                s("4KiB"),
+                s("--schedule"),
+                s("ST-LBL"),
+            ];
+            for _ in 0..rng.random_range(1..3) {
+                let path = AXIS_PATHS.choose(rng).unwrap_or(&"gb");
+                let values = AXIS_VALUES.choose(rng).unwrap_or(&"16,32");
+                args.extend([s("--axis"), format!("{path}={values}")]);
+            }
+            args
         }
         Kind::CommandLine => {
             let mut args = match rng.random_range(0..4) {
@@ -495,6 +627,12 @@ fn names_what(stderr: &str) -> bool {
         "cannot read",
         "— tile ",
         "object ",
+        "run.json: ",
+        "rows.jsonl: ",
+        ".nir: ",
+        "graph: ",
+        "axis ",
+        "is a run of another",
         "cannot tell whether",
         ".npz: ",
     ]
@@ -516,7 +654,9 @@ fn mutated_inputs_never_panic_hang_or_exit_other_than_0_or_2() {
         serde_json::from_str(&std::fs::read_to_string(SCHEDULE).expect("trace")).expect("json");
     let mut schedule_leaves = Vec::new();
     leaves(&schedule, &mut Vec::new(), &mut schedule_leaves);
+    let shards_dir = std::env::temp_dir().join(format!("stems-fuzz-shards-{}", std::process::id()));
     let inputs = Inputs {
+        shards: validate_shards(&shards_dir),
         workload: std::fs::read_to_string(WORKLOAD).expect("workload"),
         hardware: std::fs::read_to_string(HARDWARE).expect("hardware"),
         scenario: scenario_text(),
@@ -562,6 +702,7 @@ fn mutated_inputs_never_panic_hang_or_exit_other_than_0_or_2() {
         total.slowest = total.slowest.max(t.slowest);
         total.peak_kib = total.peak_kib.max(t.peak_kib);
     }
+    std::fs::remove_dir_all(&shards_dir).ok();
     eprintln!(
         "fuzz: {cases} cases {:?}, exits {:?}, slowest {:.2} s, peak RSS {} MiB, {} failures",
         total.cases,
