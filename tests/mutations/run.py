@@ -3,7 +3,7 @@
 of the committed tree, rebuilds, and reports which layer catches it.
 
     python3 tests/mutations/run.py              # every mutation (about 5 min each on 2 cores)
-    python3 tests/mutations/run.py --only NAME  # mutations whose name contains NAME
+    python3 tests/mutations/run.py --only NAME  # mutations whose name contains NAME (repeatable)
     python3 tests/mutations/run.py --list
 
 The unmutated tree runs first: every layer must be clean on it, or the harness stops
@@ -124,11 +124,11 @@ def verdict(caught):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", help="run the mutations whose name contains this text")
+    ap.add_argument("--only", action="append", help="run the mutations whose name contains this text (repeatable)")
     ap.add_argument("--list", action="store_true", help="list the mutations and exit")
     args = ap.parse_args()
     config = tomllib.loads((HERE / "mutations.toml").read_text())
-    mutations = [m for m in config["mutation"] if not args.only or args.only in m["name"]]
+    mutations = [m for m in config["mutation"] if not args.only or any(o in m["name"] for o in args.only)]
     if args.list:
         for m in mutations:
             print(f"{m['expect']:>9}  {m['name']}  ({m['file']})")

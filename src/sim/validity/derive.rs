@@ -310,7 +310,7 @@ fn derive_reads(s: &Schedule, tile: TileId, ix: &Indexes) -> Result<Vec<Read>, (
         let cols = if layer.op == OpKind::Fc {
             0..width
         } else {
-            layer.input_range(1, r.ox.start, r.ox.end, width)
+            touched_columns(layer, &r.ox, width)
         };
         let chunks = match src {
             Source::NetworkInput => &ix.features[0],
@@ -397,4 +397,33 @@ fn state_chunks(chunks: &[Chunk], ox: &Range<u64>) -> Option<Vec<ObjectId>> {
         found.push(*o);
     }
     (next == ox.end && !found.is_empty()).then_some(found)
+}
+
+/// The input columns the windows of output columns `ox` read, from the windows
+/// themselves: the verifier's own derivation, independent of `Layer::input_range`
+/// (which the tile graph and the cost model share), so that a wrong halo there is
+/// caught here rather than agreed with. Walks in from each end to the first output
+/// whose window touches a real column (outputs over padding alone touch none).
+fn touched_columns(
+    layer: &crate::model::Layer,
+    ox: &std::ops::Range<u64>,
+    width: u64,
+) -> std::ops::Range<u64> {
+    let (f, s, p) = (
+        layer.dims.fx as i64,
+        layer.stride[1] as i64,
+        layer.padding[1] as i64,
+    );
+    // The real columns output `o`'s window covers, if any.
+    let window = |o: u64| {
+        let lo = (o as i64 * s - p).max(0);
+        let hi = (o as i64 * s - p + f).min(width as i64);
+        (lo < hi).then_some((lo as u64, hi as u64))
+    };
+    let first = ox.clone().find_map(window);
+    let last = ox.clone().rev().find_map(window);
+    match (first, last) {
+        (Some((lo, _)), Some((_, hi))) => lo..hi,
+        _ => 0..0,
+    }
 }
