@@ -221,6 +221,17 @@ fn unsupported_input_names_the_node_and_field_and_writes_nothing() {
             "has two Input nodes ('in_a' and 'in_b'); a stems workload has one network input",
         ),
         (
+            vec![
+                "import",
+                "tests/fixtures/nir/conv_snn.nir",
+                "--blocks",
+                "0,0,2,2",
+                "--out",
+                out_s,
+            ],
+            "option --blocks: entry 3 (2, layer 'conv2'): blocks start at 0",
+        ),
+        (
             vec!["import", "Cargo.toml", "--out", out_s],
             "not a readable NIR (HDF5) file",
         ),

@@ -209,7 +209,24 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
                 ),
             });
         }
-        Some(b) => b.clone(),
+        Some(b) => {
+            // Blocks start at 0 and grow by at most one per layer, as a workload's do.
+            let bad = b.iter().enumerate().find(|&(i, &x)| {
+                let before = if i == 0 { 0 } else { b[i - 1] };
+                x < before || x > before + 1 || (i == 0 && x != 0)
+            });
+            if let Some((i, x)) = bad {
+                return Err(ImportError::Option {
+                    option: "--blocks",
+                    message: format!(
+                        "entry {} ({x}, layer '{}'): blocks start at 0 and each layer's is its predecessor's or the next",
+                        i + 1,
+                        layers[i].name
+                    ),
+                });
+            }
+            b.clone()
+        }
         None => automatic_blocks(&layers),
     };
     let text = render(graph, options, &input, &layers, &blocks);
