@@ -364,7 +364,7 @@ pub fn check(shape: &SweepShape) -> Result<(), SweepError> {
     for (i, a) in shape.axes.iter().enumerate() {
         if let Some(b) = shape.axes[..i].iter().find(|b| b.path == a.path) {
             return Err(SweepError::Usage(format!(
-                "'{}' is on two axes ({} and {}); give its values on one",
+                "--axis {}: given twice ({} and {}); give all its values on one axis",
                 a.path,
                 b.values.join(","),
                 a.values.join(",")

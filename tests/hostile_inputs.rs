@@ -78,7 +78,7 @@ fn one_field_on_two_axes_is_refused() {
             "--axis",
             "dram.bw_bits=64",
         ],
-        "'dram.bw_bits' is on two axes (16,32 and 64)",
+        "--axis dram.bw_bits: given twice (16,32 and 64)",
     );
 }
 
