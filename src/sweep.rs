@@ -606,6 +606,8 @@ struct Summary<'a> {
     verified: usize,
     dram_bound_share: f64,
     knees: &'a [Knee],
+    /// Whether the analytic half orders the points as the simulator does.
+    rank_agreement: crate::validate::rank::RankSummary,
 }
 
 fn summary<'a>(
@@ -626,6 +628,7 @@ fn summary<'a>(
         verified: rows.iter().filter(|r| r.verified).count(),
         dram_bound_share: shape.dram_bound_share,
         knees,
+        rank_agreement: crate::validate::rank::RankSummary::new(rows),
     }
 }
 
@@ -960,6 +963,9 @@ fn render(
         t.row(row);
     }
     text.push_str(&t.render());
+    if let Some(r) = crate::validate::rank::RankSummary::new(rows).overall {
+        let _ = writeln!(text, "\nrank agreement over every point: {r}");
+    }
     let _ = writeln!(
         text,
         "\nwhere each schedule stops being DRAM-bound (DRAM-port stalls under {:.0} % of its latency)",

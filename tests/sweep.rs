@@ -68,6 +68,10 @@ fn more_dram_bandwidth_means_lower_latency_and_fewer_dram_port_stalls() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("json"))
             .expect("json");
     assert_eq!(summary["knees"][0]["axis"], "dram.bw_bits");
+    // Rank agreement over the five points; energy agrees exactly, so it ranks alike.
+    let rank = &summary["rank_agreement"]["overall"];
+    assert_eq!(rank["latency"]["runs"], 5);
+    assert_eq!(rank["energy"]["top1_match"], true);
     assert!(
         summary["knees"][0]["dram_port_share"]
             .as_array()

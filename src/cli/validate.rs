@@ -374,41 +374,16 @@ pub fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> 
     Ok(())
 }
 
-/// Kendall's τ, whether the analytic best is the measured best, and the regret, per
-/// metric: overall and, with several configurations, per configuration.
+/// The rank agreement overall and, with several configurations, per configuration.
 fn print_rank_agreement(r: &stems::validate::rank::RankSummary, labels: &[&str]) -> Result<()> {
-    use stems::validate::rank::{RankAgreement, RankAgreements};
     let Some(overall) = &r.overall else {
         return Ok(());
     };
-    let one = |a: &RankAgreement| {
-        format!(
-            "τ {}, {}, regret {:.2} %",
-            a.kendall_tau.map_or("-".into(), |t| format!("{t:.3}")),
-            if a.top1_match {
-                "best matches"
-            } else {
-                "best differs"
-            },
-            a.regret_percent
-        )
-    };
-    let line = |a: &RankAgreements| {
-        format!(
-            "latency {}; energy {}; EDP {}",
-            one(&a.latency),
-            one(&a.energy),
-            one(&a.edp)
-        )
-    };
-    outln!(
-        "rank agreement (analytic vs simulated order): {}",
-        line(overall)
-    );
+    outln!("rank agreement (analytic vs simulated order): {overall}");
     if r.by_config.len() > 1 {
         for label in labels {
             if let Some(a) = r.by_config.get(*label) {
-                outln!("  {label}: {}", line(a));
+                outln!("  {label}: {a}");
             }
         }
     }

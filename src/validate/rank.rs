@@ -99,6 +99,33 @@ impl RankAgreement {
     }
 }
 
+/// `τ 0.915, best matches, regret 0.00 %`.
+impl std::fmt::Display for RankAgreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kendall_tau {
+            Some(t) => write!(f, "τ {t:.3}")?,
+            None => write!(f, "τ -")?,
+        }
+        let best = if self.top1_match {
+            "best matches"
+        } else {
+            "best differs"
+        };
+        write!(f, ", {best}, regret {:.2} %", self.regret_percent)
+    }
+}
+
+/// `latency τ …; energy τ …; EDP τ …`.
+impl std::fmt::Display for RankAgreements {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "latency {}; energy {}; EDP {}",
+            self.latency, self.energy, self.edp
+        )
+    }
+}
+
 /// Kendall's τ-b (ties counted on either side); none with fewer than two pairs or when
 /// one side is all ties. Quadratic: validate runs at most a few thousand runs.
 pub fn kendall_tau_b(pairs: &[(f64, f64)]) -> Option<f64> {
