@@ -284,3 +284,44 @@ fn a_prediction_that_disagrees_fails_simulate_strict_naming_the_quantities() {
     assert_eq!(untouched.status.code(), Some(0));
     let _ = std::fs::remove_file(&tampered);
 }
+
+#[test]
+fn errors_that_cancel_across_tiles_fail_the_per_tile_comparison() {
+    // Ten busy cycles moved from one tile's prediction to the next: every total still
+    // agrees, the tiles do not.
+    let path = "traces/tiny_tb_lf_2kib.schedule.json";
+    let mut s: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("saved schedule")).unwrap();
+    let compute = |s: &Value, t: usize| s["tiles"][t]["predicted"]["array"]["compute"].as_u64();
+    let (a, b) = (compute(&s, 0).unwrap(), compute(&s, 1).unwrap());
+    assert!(a > 10, "tile 0 computes");
+    s["tiles"][0]["predicted"]["array"]["compute"] = Value::from(a - 10);
+    s["tiles"][1]["predicted"]["array"]["compute"] = Value::from(b + 10);
+    let layer = s["tiles"][0]["layer_name"].as_str().unwrap().to_string();
+    let tampered = std::env::temp_dir().join(format!("stems-per-tile-{}.json", std::process::id()));
+    std::fs::write(&tampered, s.to_string()).unwrap();
+    let file = tampered.to_string_lossy().to_string();
+    let out = stems(&["simulate", "--replay", &file, "--format", "json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let failing: Vec<&str> = r["agreement"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["agrees"] == false)
+        .map(|c| c["quantity"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failing,
+        [
+            format!("tile 0 ({layer}) busy_cycles"),
+            format!(
+                "tile 1 ({}) busy_cycles",
+                s["tiles"][1]["layer_name"].as_str().unwrap()
+            )
+        ],
+        "only the tiles, not the totals"
+    );
+    let out = stems(&["simulate", "--replay", &file, "--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_file(&tampered);
+}

@@ -156,6 +156,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     let predicted = schedule.predicted.clone();
+    let predicted_tiles = schedule.predicted_tile_busy();
     let layer_blocks: Vec<usize> = schedule.workload.layers.iter().map(|l| l.block).collect();
     let options = SimOptions {
         trace: args.trace.clone(),
@@ -175,7 +176,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             latency_band_percent: args.latency_band,
             ..Default::default()
         },
-    );
+    )
+    .with_tiles(&predicted_tiles, &measured.tile_busy_cycles);
     if let (Some(dir), Some(t)) = (&args.plots, &measured.timelines) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let end = measured.report.latency_cycles;

@@ -147,6 +147,24 @@ pub struct ArrayCycles {
     pub spatial_utilization: f64,
 }
 
+impl ArrayCycles {
+    /// Cycles the array is occupied: computing, filling and draining.
+    pub fn busy(&self) -> u64 {
+        self.compute + self.fill_drain + self.drain_bound
+    }
+}
+
+impl Schedule {
+    /// Each tile's layer and predicted PE-array busy cycles, in schedule order (what
+    /// the per-tile agreement compares with the simulator's).
+    pub fn predicted_tile_busy(&self) -> Vec<(String, u64)> {
+        self.tiles
+            .iter()
+            .map(|t| (t.layer_name.clone(), t.predicted.array.busy()))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduledTile {
     #[serde(flatten)]

@@ -229,6 +229,10 @@ pub struct MeasuredReport {
     pub verification: VerificationReport,
     #[serde(skip)]
     pub timelines: Option<Timelines>,
+    /// Per tile of the schedule, the cycles the PE array was busy with it (for the
+    /// per-tile agreement check).
+    #[serde(skip)]
+    pub tile_busy_cycles: Vec<Cycle>,
 }
 
 /// Stall cycles by cause, without fill/drain (which the busy cycles hold).
@@ -451,6 +455,12 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
                 .map_err(|e| SimError::Internal(format!("merging latency histograms: {e}")))?;
         }
     }
+    let mut tile_busy_cycles = vec![0; schedule.tiles.len()];
+    for c in &controllers {
+        for (tile, busy) in c.busy_by_tile() {
+            tile_busy_cycles[tile] += busy;
+        }
+    }
     let timelines = options.record_timelines.then(|| {
         let dram = kernel.components[ids.dram]
             .as_any()
@@ -515,6 +525,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         trace_events,
         verification,
         timelines,
+        tile_busy_cycles,
     })
 }
 

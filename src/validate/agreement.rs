@@ -32,7 +32,7 @@ impl Default for Rules {
 /// One quantity compared.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
-    pub quantity: &'static str,
+    pub quantity: String,
     pub predicted: f64,
     pub measured: f64,
     /// Relative tolerance allowed (0: exact).
@@ -48,9 +48,65 @@ pub struct Agreement {
     pub latency_within_band: bool,
     /// Waste the verifier measured, as sentences (empty: none).
     pub waste: Vec<String>,
+    /// The tolerance the run's quantities are held to (0 on dense computation).
+    #[serde(skip)]
+    tolerance: f64,
 }
 
+/// Tiles whose busy cycles disagree that are listed one by one; the rest are counted.
+const LISTED_TILES: usize = 3;
+
 impl Agreement {
+    /// Adds the per-tile comparison: each tile's PE-array busy cycles, predicted
+    /// (`predicted`: the tile's layer and its busy cycles, in schedule order) against
+    /// measured. Totals can agree while tiles do not (errors that cancel across
+    /// tiles); this names the first tiles that differ and counts the others. On
+    /// dense computation only: with spikes a tile's busy cycles are an expectation on
+    /// one side and one draw on the other, and small tiles scatter by more than the
+    /// totals' tolerance without anything being wrong.
+    pub fn with_tiles(mut self, predicted: &[(String, u64)], measured: &[u64]) -> Self {
+        if self.tolerance > 0.0 {
+            return self;
+        }
+        let mut differing =
+            predicted
+                .iter()
+                .zip(measured)
+                .enumerate()
+                .filter(|(_, ((_, p), m))| {
+                    let (p, m) = (*p as f64, **m as f64);
+                    (m - p).abs() > self.tolerance.max(1e-9) * p.max(1.0)
+                });
+        if predicted.len() != measured.len() {
+            self.checks.push(Check {
+                quantity: "tiles measured".into(),
+                predicted: predicted.len() as f64,
+                measured: measured.len() as f64,
+                tolerance: 0.0,
+                agrees: false,
+            });
+        }
+        let mut count = 0;
+        for (tile, ((layer, p), m)) in differing.by_ref() {
+            count += 1;
+            if count <= LISTED_TILES {
+                self.checks.push(Check {
+                    quantity: format!("tile {tile} ({layer}) busy_cycles"),
+                    predicted: *p as f64,
+                    measured: *m as f64,
+                    tolerance: self.tolerance,
+                    agrees: false,
+                });
+            }
+        }
+        if count > LISTED_TILES
+            && let Some(last) = self.checks.last_mut()
+        {
+            last.quantity += &format!(" (and {} more tiles differ)", count - LISTED_TILES);
+        }
+        self
+    }
+
     pub fn disagreements(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| !c.agrees)
     }
@@ -188,7 +244,7 @@ pub fn agreement(
             let slack = tolerance.max(1e-9);
             let agrees = (measured - predicted).abs() <= slack * predicted.abs().max(1.0);
             Check {
-                quantity,
+                quantity: quantity.to_string(),
                 predicted,
                 measured,
                 tolerance,
@@ -223,5 +279,6 @@ pub fn agreement(
         latency_band_percent: rules.latency_band_percent,
         latency_within_band: (lo..=hi).contains(&delta),
         waste,
+        tolerance: loose,
     }
 }

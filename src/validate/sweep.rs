@@ -116,7 +116,7 @@ fn dominant(p: &Figures, m: &Figures) -> Option<(&'static str, i64)> {
 fn row(
     config: &Config,
     spec: &ScheduleSpec,
-    predicted: &Report,
+    (predicted, predicted_tiles): (&Report, &[(String, u64)]),
     sim: Result<crate::sim::MeasuredReport, SimError>,
 ) -> Row {
     let p = Figures::of(predicted);
@@ -166,7 +166,8 @@ fn row(
                 &m.report,
                 Some(&m.verification),
                 super::agreement::Rules::default(),
-            );
+            )
+            .with_tiles(predicted_tiles, &m.tile_busy_cycles);
             r.disagreements = a
                 .disagreements()
                 .map(|c| {
@@ -207,12 +208,13 @@ pub fn run_each(
                 mapper,
             )?;
             let predicted = s.predicted.clone();
+            let predicted_tiles = s.predicted_tile_busy();
             let options = SimOptions {
                 spikes: c.spikes.clone(),
                 ..SimOptions::default()
             };
             let sim = simulate(s, &options);
-            done(k, row(c, &run.spec, &predicted, sim));
+            done(k, row(c, &run.spec, (&predicted, &predicted_tiles), sim));
             Ok(())
         },
     )

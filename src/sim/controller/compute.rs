@@ -285,7 +285,9 @@ impl Controller {
             )));
         };
         // The array computed for the pass minus the cycles it starved for operands.
-        self.busy += (now - c.pass_started).saturating_sub(buffer_stall);
+        let busy = (now - c.pass_started).saturating_sub(buffer_stall);
+        self.busy += busy;
+        self.tile_busy[c.local] += busy;
         self.stalls[StallCause::LaneImbalance.index()] += work.lane_imbalance;
         self.stalls[StallCause::LocalBufferBandwidth.index()] += buffer_stall;
         if buffer_stall > 0 {

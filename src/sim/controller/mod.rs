@@ -230,6 +230,8 @@ pub struct Controller {
     /// When each tile of the schedule finished (as far as this core knows).
     done_at: Vec<Cycle>,
     busy: Cycle,
+    /// Per local tile: the cycles the array was busy with it (`busy`, split by tile).
+    tile_busy: Vec<Cycle>,
     stalls: [Cycle; StallCause::COUNT],
     pub finish: Cycle,
     pub incidents: Incidents,
@@ -240,6 +242,14 @@ pub struct Controller {
 }
 
 impl Controller {
+    /// The cycles the PE array was busy with each of this core's tiles.
+    pub fn busy_by_tile(&self) -> impl Iterator<Item = (TileId, Cycle)> + '_ {
+        self.tiles
+            .iter()
+            .copied()
+            .zip(self.tile_busy.iter().copied())
+    }
+
     pub fn new(
         core: usize,
         me: ComponentId,
@@ -306,6 +316,7 @@ impl Controller {
             before_done_at: vec![0; n],
             before_over_noc: vec![false; n],
             busy: 0,
+            tile_busy: vec![0; n],
             stalls: [0; StallCause::COUNT],
             finish: 0,
             incidents: Incidents::default(),
