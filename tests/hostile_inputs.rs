@@ -295,6 +295,39 @@ fn run_directories_are_checked_like_input() {
         },
         "point 1 belongs to shard 1/2, not to this shard 0/2",
     );
+    // A line of another run (another size), same shard and index: it was kept.
+    let other = dir.join("other");
+    let (code, _, err) = stems(&[
+        "validate",
+        "--workload",
+        TINY,
+        "--hardware",
+        HW,
+        "--space",
+        "hybrid",
+        "--gb",
+        "2KiB",
+        "--shard",
+        "0/2",
+        "--out",
+        other.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let stranger = std::fs::read_to_string(other.join("rows.jsonl")).expect("rows");
+    let stranger = stranger.lines().next().expect("a row").to_string();
+    merge_refuses(
+        &dir,
+        &s0,
+        &s1,
+        move |d: &Path| {
+            let p = d.join("rows.jsonl");
+            let mut text = std::fs::read_to_string(&p).expect("rows");
+            text.push_str(&stranger);
+            text.push('\n');
+            std::fs::write(&p, text).expect("write");
+        },
+        "point 0 was written by another run",
+    );
     // A journal without newlines (a link to /dev/zero) was read until memory ran out.
     #[cfg(unix)]
     merge_refuses(

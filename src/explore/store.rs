@@ -208,7 +208,7 @@ impl RunHeader {
 }
 
 /// FNV-1a over the parts, as 16 hex digits: stable across runs and machines.
-fn hash(parts: &[&[u8]]) -> String {
+pub fn hash(parts: &[&[u8]]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for &b in part.iter().chain(&[0xff]) {

@@ -29,6 +29,17 @@ pub struct JournalHeader {
 }
 
 impl JournalHeader {
+    /// What every line of the run carries: the same for every shard of one grid, so a
+    /// line copied from another run is told apart from this run's.
+    pub fn run_id(&self) -> String {
+        let fingerprint = serde_json::to_vec(&self.fingerprint).unwrap_or_default();
+        crate::explore::store::hash(&[
+            self.kind.as_bytes(),
+            self.points.to_string().as_bytes(),
+            &fingerprint,
+        ])
+    }
+
     pub fn indices(&self) -> Vec<usize> {
         (0..self.points)
             .filter(|&i| self.shard.is_none_or(|s| s.takes(i)))
@@ -39,6 +50,9 @@ impl JournalHeader {
 #[derive(Serialize, Deserialize)]
 struct Line {
     index: usize,
+    /// The run the line belongs to (`JournalHeader::run_id`); absent in older journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
     row: Row,
 }
 
@@ -60,6 +74,7 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     unsynced: usize,
+    run: String,
     /// Held while the run is open: one writer per directory.
     _lock: File,
 }
@@ -76,7 +91,7 @@ impl Journal {
         }
         write_header(dir, header)?;
         std::fs::write(dir.join(ROWS), b"").map_err(io(&dir.join(ROWS)))?;
-        Self::open(dir, lock)
+        Self::open(dir, header, lock)
     }
 
     /// Reopens an interrupted run started with `header`; returns the rows it holds.
@@ -99,13 +114,13 @@ impl Journal {
         // Rewritten from the complete lines, so a line cut short disappears.
         let mut text = Vec::new();
         for (&index, row) in &rows {
-            text.extend(line(index, row));
+            text.extend(line(index, &header.run_id(), row));
         }
         std::fs::write(dir.join(ROWS), text).map_err(io(&dir.join(ROWS)))?;
-        Ok((Self::open(dir, lock)?, rows))
+        Ok((Self::open(dir, header, lock)?, rows))
     }
 
-    fn open(dir: &Path, lock: File) -> Result<Self, StoreError> {
+    fn open(dir: &Path, header: &JournalHeader, lock: File) -> Result<Self, StoreError> {
         let path = dir.join(ROWS);
         let file = OpenOptions::new()
             .append(true)
@@ -115,13 +130,14 @@ impl Journal {
             path,
             file,
             unsynced: 0,
+            run: header.run_id(),
             _lock: lock,
         })
     }
 
     pub fn append(&mut self, index: usize, row: &Row) -> Result<(), StoreError> {
         self.file
-            .write_all(&line(index, row))
+            .write_all(&line(index, &self.run, row))
             .map_err(io(&self.path))?;
         self.unsynced += 1;
         if self.unsynced >= SYNC_EVERY {
@@ -136,9 +152,10 @@ impl Journal {
     }
 }
 
-fn line(index: usize, row: &Row) -> Vec<u8> {
+fn line(index: usize, run: &str, row: &Row) -> Vec<u8> {
     let mut l = serde_json::to_vec(&Line {
         index,
+        run: Some(run.to_string()),
         row: row.clone(),
     })
     .unwrap_or_default();
@@ -175,6 +192,12 @@ fn read_rows(dir: &Path, header: &JournalHeader) -> Result<BTreeMap<usize, Row>,
             continue; // cut short by an interruption: run again
         };
         crate::explore::store::check_index(&path, l.index, header.points, header.shard)?;
+        if let Some(run) = l.run.filter(|r| *r != header.run_id()) {
+            return Err(mismatch(
+                &path,
+                format!("point {} was written by another run ({run})", l.index),
+            ));
+        }
         rows.insert(l.index, l.row);
     }
     Ok(rows)
