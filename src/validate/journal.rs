@@ -113,8 +113,9 @@ impl Journal {
         let rows = read_rows(dir, header)?;
         // Rewritten from the complete lines, so a line cut short disappears.
         let mut text = Vec::new();
+        let run = header.run_id();
         for (&index, row) in &rows {
-            text.extend(line(index, &header.run_id(), row));
+            text.extend(line(index, &run, row));
         }
         std::fs::write(dir.join(ROWS), text).map_err(io(&dir.join(ROWS)))?;
         Ok((Self::open(dir, header, lock)?, rows))
@@ -187,12 +188,13 @@ pub fn is_journal(dir: &Path) -> bool {
 fn read_rows(dir: &Path, header: &JournalHeader) -> Result<BTreeMap<usize, Row>, StoreError> {
     let path = dir.join(ROWS);
     let mut rows = BTreeMap::new();
+    let run_id = header.run_id();
     for text in crate::explore::store::journal_lines(&path)? {
         let Ok(l) = serde_json::from_str::<Line>(&text) else {
             continue; // cut short by an interruption: run again
         };
         crate::explore::store::check_index(&path, l.index, header.points, header.shard)?;
-        if let Some(run) = l.run.filter(|r| *r != header.run_id()) {
+        if let Some(run) = l.run.filter(|r| *r != run_id) {
             return Err(mismatch(
                 &path,
                 format!("point {} was written by another run ({run})", l.index),

@@ -402,28 +402,77 @@ fn state_chunks(chunks: &[Chunk], ox: &Range<u64>) -> Option<Vec<ObjectId>> {
 /// The input columns the windows of output columns `ox` read, from the windows
 /// themselves: the verifier's own derivation, independent of `Layer::input_range`
 /// (which the tile graph and the cost model share), so that a wrong halo there is
-/// caught here rather than agreed with. Walks in from each end to the first output
-/// whose window touches a real column (outputs over padding alone touch none).
+/// caught here rather than agreed with.
 fn touched_columns(
     layer: &crate::model::Layer,
     ox: &std::ops::Range<u64>,
     width: u64,
 ) -> std::ops::Range<u64> {
-    let (f, s, p) = (
-        layer.dims.fx as i64,
-        layer.stride[1] as i64,
-        layer.padding[1] as i64,
-    );
-    // The real columns output `o`'s window covers, if any.
+    window_span(
+        layer.dims.fx,
+        layer.stride[1],
+        layer.padding[1],
+        ox.clone(),
+        width,
+    )
+}
+
+/// The real columns windows `f` wide, sliding by `s` over `width` columns padded by
+/// `p`, read for outputs `ox`. Walks in from each end to the first output whose window
+/// touches a real column (outputs over padding alone touch none).
+fn window_span(
+    f: u64,
+    s: u64,
+    p: u64,
+    ox: std::ops::Range<u64>,
+    width: u64,
+) -> std::ops::Range<u64> {
+    let (f, s, p) = (f as i64, s as i64, p as i64);
     let window = |o: u64| {
         let lo = (o as i64 * s - p).max(0);
         let hi = (o as i64 * s - p + f).min(width as i64);
         (lo < hi).then_some((lo as u64, hi as u64))
     };
     let first = ox.clone().find_map(window);
-    let last = ox.clone().rev().find_map(window);
+    let last = ox.rev().find_map(window);
     match (first, last) {
         (Some((lo, _)), Some((_, hi))) => lo..hi,
         _ => 0..0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_span;
+
+    #[test]
+    fn window_spans_are_the_columns_the_windows_touch() {
+        // Against every tap of every window, over small kernels, strides, paddings,
+        // widths and output ranges.
+        for (f, s, p, width) in (1..=4u64).flat_map(|f| {
+            (1..=3u64)
+                .flat_map(move |s| (0..f).flat_map(move |p| (1..=9u64).map(move |w| (f, s, p, w))))
+        }) {
+            let Some(outputs) = (width + 2 * p).checked_sub(f).map(|x| x / s + 1) else {
+                continue;
+            };
+            for lo in 0..outputs {
+                for hi in lo + 1..=outputs {
+                    let taps: Vec<i64> = (lo..hi)
+                        .flat_map(|o| (0..f).map(move |t| (o * s + t) as i64 - p as i64))
+                        .filter(|&i| i >= 0 && (i as u64) < width)
+                        .collect();
+                    let want = match (taps.iter().min(), taps.iter().max()) {
+                        (Some(&a), Some(&b)) => a as u64..b as u64 + 1,
+                        _ => 0..0,
+                    };
+                    assert_eq!(
+                        window_span(f, s, p, lo..hi, width),
+                        want,
+                        "f{f} s{s} p{p} w{width} {lo}..{hi}"
+                    );
+                }
+            }
+        }
     }
 }
