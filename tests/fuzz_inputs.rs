@@ -108,9 +108,10 @@ enum Kind {
     Nir,
     RunDirectory,
     Sweep,
+    Allocation,
 }
 
-const KINDS: [Kind; 9] = [
+const KINDS: [Kind; 10] = [
     Kind::Workload,
     Kind::Accelerator,
     Kind::Scenario,
@@ -120,7 +121,103 @@ const KINDS: [Kind; 9] = [
     Kind::Nir,
     Kind::RunDirectory,
     Kind::Sweep,
+    Kind::Allocation,
 ];
+
+/// The multi-core machines and the networks placed on them by allocation cases.
+const MACHINES: &[&str] = &[
+    "models/hardware/mesh_2x2.toml",
+    "models/hardware/meta_proto_soc.toml",
+];
+const NETWORKS: &[&str] = &[
+    "models/workloads/tiny_fused.toml",
+    "models/workloads/red_lif_gen4.toml",
+    "models/workloads/sew_resnet18_cifar10dvs.toml",
+    "models/workloads/sew_resnet152_imagenet.toml",
+];
+
+/// One network on one multi-core machine: each layer's name and the cores that run its
+/// operator, so that cases can draw valid allocations (and break them on purpose).
+struct Placement {
+    hardware: &'static str,
+    workload: &'static str,
+    blocks: usize,
+    layers: Vec<(String, Vec<String>)>,
+    cores: Vec<String>,
+}
+
+fn placements() -> Vec<Placement> {
+    use stems::model::{Accelerator, HardwareOverrides, Workload};
+    let mut out = Vec::new();
+    for &hardware in MACHINES {
+        let acc = Accelerator::load(Path::new(hardware), HardwareOverrides::default())
+            .expect("a bundled machine");
+        for &workload in NETWORKS {
+            let w = Workload::load(Path::new(workload)).expect("a bundled network");
+            let layers = w
+                .layers
+                .iter()
+                .map(|l| {
+                    let able = acc.cores.iter().filter(|c| c.runs(l.op));
+                    (l.name.clone(), able.map(|c| c.name.clone()).collect())
+                })
+                .collect();
+            out.push(Placement {
+                hardware,
+                workload,
+                blocks: w.num_blocks,
+                layers,
+                cores: acc.cores.iter().map(|c| c.name.clone()).collect(),
+            });
+        }
+    }
+    out
+}
+
+/// A random allocation of a bundled network on a multi-core machine, simulated: a valid
+/// one (every layer on a core that runs it) must verify and exit 0; one broken on
+/// purpose (a core that does not run the layer, no such core or layer, one layer on two
+/// cores) must be refused naming the entry. The second value says whether it is valid.
+fn allocation_case(p: &Placement, rng: &mut ChaCha8Rng) -> (Vec<String>, bool) {
+    let mut entries = Vec::new();
+    for (layer, able) in &p.layers {
+        if rng.random_bool(0.7) {
+            let core = able.choose(rng).expect("a core runs it");
+            entries.push(format!("{layer}={core}"));
+        }
+    }
+    let valid = rng.random_bool(0.8);
+    if !valid {
+        let (layer, able) = p.layers.choose(rng).expect("a layer");
+        let unable: Vec<&String> = p.cores.iter().filter(|c| !able.contains(c)).collect();
+        let other = p.cores.iter().find(|c| Some(*c) != able.first());
+        entries.push(match (rng.random_range(0..4), unable.first(), other) {
+            (0, Some(core), _) => format!("{layer}={core}"),
+            (1, _, Some(core)) => format!("{layer}={},{layer}={core}", able[0]),
+            (2, _, _) => format!("nope={}", able[0]),
+            _ => format!("{layer}=core99"),
+        });
+    }
+    let stage = ["ST-LBL", "ST-LF", "TB-LBL", "TB-LF"];
+    let spec: Vec<&str> = (0..p.blocks)
+        .map(|_| *stage.choose(rng).unwrap_or(&"ST-LBL"))
+        .collect();
+    let s = |x: &str| x.to_string();
+    let args = vec![
+        s("simulate"),
+        s("--workload"),
+        s(p.workload),
+        s("--hardware"),
+        s(p.hardware),
+        s("--gb"),
+        s("1MiB"),
+        s("--schedule"),
+        spec.join(","),
+        s("--allocate"),
+        entries.join(","),
+    ];
+    (args, valid)
+}
 
 /// NIR files written by the `nir` package and h5py (tests/fixtures/nir), byte-mutated.
 const NIR_FILES: &[&str] = &[
@@ -317,6 +414,7 @@ struct Inputs {
     schedule_leaves: Vec<Vec<serde_json::Value>>,
     /// Shards 0/2 and 1/2 of a validate run, for run-directory cases.
     shards: (PathBuf, PathBuf),
+    placements: Vec<Placement>,
 }
 
 /// Shards 0/2 and 1/2 of tiny_fused's hybrid space at 8 KiB, validated into `dir`.
@@ -346,15 +444,20 @@ fn validate_shards(dir: &Path) -> (PathBuf, PathBuf) {
     (shard(0), shard(1))
 }
 
-/// Writes the case's files into `dir` and returns the command line to run.
-fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> Vec<String> {
+/// Writes the case's files into `dir` and returns the command line to run, and whether
+/// it must succeed (exit 0) rather than possibly be refused.
+fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> (Vec<String>, bool) {
     let file = |name: &str, text: &str| -> String {
         let p = dir.join(name);
         std::fs::write(&p, text).expect("write case");
         p.display().to_string()
     };
     let s = |x: &str| x.to_string();
-    match kind {
+    let args = match kind {
+        Kind::Allocation => {
+            let p = inputs.placements.choose(rng).expect("placements");
+            return allocation_case(p, rng);
+        }
         Kind::Workload => {
             let w = file("w.toml", &mutate_toml(&inputs.workload, rng));
             if rng.random_bool(0.3) {
@@ -531,13 +634,16 @@ fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> V
             }
             args
         }
-    }
+    };
+    (args, false)
 }
 
 #[derive(Debug, Default)]
 struct Tally {
     cases: BTreeMap<String, u64>,
     exits: BTreeMap<i32, u64>,
+    /// Cases that had to exit 0 (valid allocations, which must verify).
+    must_succeed: u64,
     failures: Vec<String>,
     slowest: Duration,
     peak_kib: u64,
@@ -555,7 +661,7 @@ fn peak_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn run_case(args: &[String], tally: &mut Tally, label: &str) {
+fn run_case(args: &[String], must_succeed: bool, tally: &mut Tally, label: &str) {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_stems"))
         .args(args)
@@ -596,6 +702,7 @@ fn run_case(args: &[String], tally: &mut Tally, label: &str) {
         )),
         _ if stderr.contains("panicked") => Some("panicked".to_string()),
         0 => None,
+        2 if must_succeed => Some("refused a case that must succeed".to_string()),
         2 if names_what(&stderr) => None,
         2 => Some("exit 2 without naming a field or option".to_string()),
         other => Some(format!("exit {other}")),
@@ -662,6 +769,7 @@ fn mutated_inputs_never_panic_hang_or_exit_other_than_0_or_2() {
         scenario: scenario_text(),
         schedule,
         schedule_leaves,
+        placements: placements(),
     };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let tallies: Vec<Tally> = std::thread::scope(|scope| {
@@ -676,9 +784,13 @@ fn mutated_inputs_never_panic_hang_or_exit_other_than_0_or_2() {
                     for case in (w..cases).step_by(workers as usize) {
                         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(case));
                         let kind = KINDS[(case % KINDS.len() as u64) as usize];
-                        let args = make_case(kind, inputs, &mut rng, &dir);
+                        let (args, must_succeed) = make_case(kind, inputs, &mut rng, &dir);
                         *tally.cases.entry(format!("{kind:?}")).or_default() += 1;
-                        run_case(&args, &mut tally, &format!("case {case} ({kind:?})"));
+                        let label = format!("case {case} ({kind:?})");
+                        run_case(&args, must_succeed, &mut tally, &label);
+                        if must_succeed {
+                            tally.must_succeed += 1;
+                        }
                     }
                     std::fs::remove_dir_all(&dir).ok();
                     tally
@@ -698,15 +810,17 @@ fn mutated_inputs_never_panic_hang_or_exit_other_than_0_or_2() {
         for (k, n) in t.exits {
             *total.exits.entry(k).or_default() += n;
         }
+        total.must_succeed += t.must_succeed;
         total.failures.extend(t.failures);
         total.slowest = total.slowest.max(t.slowest);
         total.peak_kib = total.peak_kib.max(t.peak_kib);
     }
     std::fs::remove_dir_all(&shards_dir).ok();
     eprintln!(
-        "fuzz: {cases} cases {:?}, exits {:?}, slowest {:.2} s, peak RSS {} MiB, {} failures",
+        "fuzz: {cases} cases {:?}, exits {:?}, {} valid allocations (each must verify), slowest {:.2} s, peak RSS {} MiB, {} failures",
         total.cases,
         total.exits,
+        total.must_succeed,
         total.slowest.as_secs_f64(),
         total.peak_kib / 1024,
         total.failures.len()

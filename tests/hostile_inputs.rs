@@ -472,3 +472,68 @@ fn a_run_directory_has_one_writer_and_merge_never_overwrites_a_run() {
     refused(&["merge", a, b, "--out", m], "already holds a run");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An exploration of tiny_fused's exhaustive space at `gb`, as shard `k`/2, in `dir`.
+fn explore_shard(dir: &Path, gb: &str, k: usize) -> PathBuf {
+    let out = dir.join(format!("x{gb}-{k}"));
+    let (code, _, err) = stems(&[
+        "explore",
+        "--workload",
+        TINY,
+        "--hardware",
+        HW,
+        "--space",
+        "exhaustive",
+        "--gb",
+        gb,
+        "--shard",
+        &format!("{k}/2"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+#[test]
+fn an_exploration_line_of_another_run_is_refused_on_resume_and_merge() {
+    let dir = temp_dir("explore-lines");
+    let (s0, s1) = (
+        explore_shard(&dir, "8KiB", 0),
+        explore_shard(&dir, "8KiB", 1),
+    );
+    let stranger = explore_shard(&dir, "16KiB", 0);
+    // Same shard and index, another run (another size): the merged CSV held its line.
+    let line = std::fs::read_to_string(stranger.join("outcomes.jsonl")).expect("outcomes");
+    let line = line.lines().next().expect("a line").to_string();
+    let journal = s0.join("outcomes.jsonl");
+    let mut text = std::fs::read_to_string(&journal).expect("outcomes");
+    text.push_str(&line);
+    text.push('\n');
+    std::fs::write(&journal, text).expect("write");
+    let (a, b) = (s0.to_str().expect("utf-8"), s1.to_str().expect("utf-8"));
+    let out = dir.join("merged");
+    refused(
+        &["merge", a, b, "--out", out.to_str().expect("utf-8")],
+        "point 0 was written by another run",
+    );
+    refused(
+        &[
+            "explore",
+            "--workload",
+            TINY,
+            "--hardware",
+            HW,
+            "--space",
+            "exhaustive",
+            "--gb",
+            "8KiB",
+            "--shard",
+            "0/2",
+            "--resume",
+            a,
+        ],
+        "point 0 was written by another run",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

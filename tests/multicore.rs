@@ -264,6 +264,17 @@ fn stems_own_schedules_verify_on_random_valid_allocations() {
     let red = "models/workloads/red_lif_gen4.toml";
     let m = run(plan(&acc, red, "ST-LBL", "conv9=core2,conv10=core2"));
     assert!(m.verification.verified);
+    // Once refused ("expected its I valid in DRAM, … a transfer into it still in
+    // flight"): a tile streaming its input out of DRAM started before another core's
+    // store of that input landed.
+    let m = run(plan(
+        &acc,
+        red,
+        "TB-LBL,ST-LBL,TB-LF,TB-LF,ST-LF,TB-LF,TB-LBL,ST-LBL",
+        "conv0=core3,conv1=core3,conv2=core2,add4=core0,conv6=core3,add7=core3,\
+         conv8=core1,conv9=core0,lif12=core2,lif13=core2,lif14=core1,lif16=core2",
+    ));
+    assert!(m.verification.verified);
     random_allocations_verify(&acc, red, "ST-LBL", 4, 1);
     random_allocations_verify(&mesh("2KiB"), TINY, "TB-LF", 8, 2);
     random_allocations_verify(&mesh("8KiB"), TINY, "2T-LF,ST-LBL", 8, 3);

@@ -199,6 +199,16 @@ pub struct RunHeader {
 }
 
 impl RunHeader {
+    /// What every line of the run carries: the same for every shard of one space, so a
+    /// line copied from another run is told apart from this run's.
+    pub fn run_id(&self) -> String {
+        let unsharded = RunHeader {
+            shard: None,
+            ..self.clone()
+        };
+        hash(&[&serde_json::to_vec(&unsharded).unwrap_or_default()])
+    }
+
     /// The points of the space this run costs.
     pub fn indices(&self) -> Vec<usize> {
         (0..self.points)
@@ -272,6 +282,9 @@ pub fn what_differs<T: Serialize>(found: &T, wanted: &T) -> String {
 #[derive(Serialize, Deserialize)]
 struct Record {
     index: usize,
+    /// The run the line belongs to (`RunHeader::run_id`); absent in older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
     batched: usize,
     fused: usize,
     schedule: Vec<String>,
@@ -284,6 +297,7 @@ pub struct RunDir {
     jsonl: File,
     csv: File,
     unsynced: usize,
+    run: String,
     /// Held while the run is open: one writer per directory.
     _lock: File,
 }
@@ -329,7 +343,7 @@ impl RunDir {
         write_csv_rows(&mut csv_header, &[], true)?;
         std::fs::write(dir.join(CSV), csv_header).map_err(io(&dir.join(CSV)))?;
         std::fs::write(dir.join(OUTCOMES), b"").map_err(io(&dir.join(OUTCOMES)))?;
-        Self::open(dir, lock)
+        Self::open(dir, header, lock)
     }
 
     /// Reopens an interrupted run: `header` must be the one the run started with. Returns
@@ -352,15 +366,16 @@ impl RunDir {
         let mut csv = Vec::new();
         write_csv_rows(&mut csv, &outcomes, true)?;
         std::fs::write(dir.join(CSV), csv).map_err(io(&dir.join(CSV)))?;
+        let run = header.run_id();
         let mut jsonl = Vec::new();
         for o in &outcomes {
-            jsonl.extend(record_line(o));
+            jsonl.extend(record_line(o, &run));
         }
         std::fs::write(dir.join(OUTCOMES), jsonl).map_err(io(&dir.join(OUTCOMES)))?;
-        Ok((Self::open(dir, lock)?, outcomes))
+        Ok((Self::open(dir, header, lock)?, outcomes))
     }
 
-    fn open(dir: &Path, lock: File) -> Result<Self, StoreError> {
+    fn open(dir: &Path, header: &RunHeader, lock: File) -> Result<Self, StoreError> {
         let append = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new()
@@ -373,6 +388,7 @@ impl RunDir {
             jsonl: append(OUTCOMES)?,
             csv: append(CSV)?,
             unsynced: 0,
+            run: header.run_id(),
             _lock: lock,
         })
     }
@@ -383,7 +399,7 @@ impl RunDir {
         write_csv_rows(&mut row, std::slice::from_ref(o), false)?;
         self.csv.write_all(&row).map_err(io(&self.dir.join(CSV)))?;
         self.jsonl
-            .write_all(&record_line(o))
+            .write_all(&record_line(o, &self.run))
             .map_err(io(&self.dir.join(OUTCOMES)))?;
         self.unsynced += 1;
         if self.unsynced >= SYNC_EVERY {
@@ -399,9 +415,10 @@ impl RunDir {
     }
 }
 
-fn record_line(o: &Outcome) -> Vec<u8> {
+fn record_line(o: &Outcome, run: &str) -> Vec<u8> {
     let r = Record {
         index: o.index,
+        run: Some(run.to_string()),
         batched: o.point.batched,
         fused: o.point.fused,
         schedule: o.point.spec.entries(),
@@ -434,17 +451,24 @@ pub fn read_header(dir: &Path) -> Result<RunHeader, StoreError> {
 fn read_outcomes(dir: &Path, header: &RunHeader) -> Result<Vec<Outcome>, StoreError> {
     let path = dir.join(OUTCOMES);
     let mut by_index = BTreeMap::new();
+    let run_id = header.run_id();
     for line in journal_lines(&path)? {
         // A line cut short by an interruption does not parse: it is costed again.
         let Ok(r) = serde_json::from_str::<Record>(&line) else {
             continue;
         };
+        check_index(&path, r.index, header.points, header.shard)?;
+        if let Some(run) = r.run.filter(|r| *r != run_id) {
+            return Err(StoreError::Mismatch {
+                path: path.clone(),
+                message: format!("point {} was written by another run ({run})", r.index),
+            });
+        }
         let spec = ScheduleSpec::parse(&r.schedule.join(","), header.blocks, header.timesteps)
             .map_err(|e| StoreError::Mismatch {
                 path: path.clone(),
                 message: format!("point {}: {e}", r.index),
             })?;
-        check_index(&path, r.index, header.points, header.shard)?;
         by_index.insert(
             r.index,
             Outcome {

@@ -14,7 +14,9 @@
 //! - a transfer that reads DRAM, or another core's SRAM, waits for the transfers that
 //!   put the object there in tiles scheduled earlier, on any core (they are announced
 //!   with `Landed`), and for the tiles that stream it into DRAM as they compute
-//!   (their `TileDone`): a prefetch must not read a DRAM copy still being written.
+//!   (their `TileDone`): a prefetch must not read a DRAM copy still being written;
+//! - so does a tile that streams an operand out of DRAM as it computes: its compute
+//!   starts when the stores of that data, from any core, have landed.
 
 use crate::model::Operand;
 use crate::schedule::{Action, Location, Schedule, Transfer};
@@ -66,6 +68,11 @@ impl Handoffs {
             }
             if issuer == core && reads_handed_over(t, issuer) {
                 h.arrivals.entry((t.object, t.from)).or_default();
+            }
+        }
+        for st in schedule.tiles.iter().filter(|st| st.tile.core == core) {
+            for o in streamed_reads(schedule, st.tile.id) {
+                h.arrivals.entry((o, Location::Dram)).or_default();
             }
         }
         for (tile, _, t) in transfers() {
@@ -128,16 +135,41 @@ impl Handoffs {
     /// transfer that puts the object there in an earlier tile has landed (only for
     /// sources other lanes fill: DRAM and other cores' SRAM).
     pub fn source_ready(&self, t: &Transfer, tile: TileId, done: &[bool]) -> bool {
-        let transfers_landed = self.arrivals.get(&(t.object, t.from)).is_none_or(|tiles| {
+        self.in_place(t.object, t.from, tile, done)
+    }
+
+    /// Whether `tile` may start computing as far as the operands it streams out of DRAM
+    /// go: the data has been put there by every earlier tile, on any core.
+    pub fn streams_ready(&self, schedule: &Schedule, tile: TileId, done: &[bool]) -> bool {
+        streamed_reads(schedule, tile).all(|o| self.in_place(o, Location::Dram, tile, done))
+    }
+
+    /// Whether `object` is in place at `place` for `tile`: every transfer of an earlier
+    /// tile that puts it there has landed, and (in DRAM) every earlier tile that streams
+    /// it there is done.
+    fn in_place(&self, object: ObjectId, place: Location, tile: TileId, done: &[bool]) -> bool {
+        let transfers_landed = self.arrivals.get(&(object, place)).is_none_or(|tiles| {
             tiles
                 .iter()
-                .all(|&w| w >= tile || self.landed.contains(&(w, t.object, t.from)))
+                .all(|&w| w >= tile || self.landed.contains(&(w, object, place)))
         });
-        let streams_done = t.from != Location::Dram
+        let streams_done = place != Location::Dram
             || self
                 .streamed_to_dram
-                .get(&t.object)
+                .get(&object)
                 .is_none_or(|tiles| tiles.iter().all(|&w| w >= tile || done[w]));
         transfers_landed && streams_done
     }
+}
+
+/// The objects `tile` reads straight out of DRAM as it computes (its streamed inputs,
+/// weights and state).
+fn streamed_reads(schedule: &Schedule, tile: TileId) -> impl Iterator<Item = ObjectId> + '_ {
+    let st = &schedule.tiles[tile];
+    st.streamed.iter().flat_map(move |op| match op {
+        Operand::I => st.tile.inputs.clone(),
+        Operand::W => st.tile.weights.into_iter().collect(),
+        Operand::V => st.tile.state.into_iter().collect(),
+        Operand::O => Vec::new(),
+    })
 }

@@ -25,7 +25,9 @@ impl Controller {
         let tile_id = self.tiles[local];
         let schedule = Arc::clone(&self.schedule);
         let st = &schedule.tiles[tile_id];
-        if st.tile.deps.iter().any(|&d| !self.done[d]) {
+        if st.tile.deps.iter().any(|&d| !self.done[d])
+            || !self.handoffs.streams_ready(&schedule, tile_id, &self.done)
+        {
             return Ok(false);
         }
         // The array idled since the previous tile (or the start): first for the tiles
