@@ -326,7 +326,7 @@ fn run_directories_are_checked_like_input() {
             text.push('\n');
             std::fs::write(&p, text).expect("write");
         },
-        "point 0 was written by another run",
+        "was written by another run",
     );
     // A journal without newlines (a link to /dev/zero) was read until memory ran out.
     #[cfg(unix)]
@@ -515,7 +515,7 @@ fn an_exploration_line_of_another_run_is_refused_on_resume_and_merge() {
     let out = dir.join("merged");
     refused(
         &["merge", a, b, "--out", out.to_str().expect("utf-8")],
-        "point 0 was written by another run",
+        "was written by another run",
     );
     refused(
         &[
@@ -533,7 +533,7 @@ fn an_exploration_line_of_another_run_is_refused_on_resume_and_merge() {
             "--resume",
             a,
         ],
-        "point 0 was written by another run",
+        "was written by another run",
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

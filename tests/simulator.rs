@@ -133,13 +133,14 @@ fn measured_traffic_and_energy_match_the_prediction() {
         let w = format!("models/workloads/{name}.toml");
         let s = plan(&w, gb, spec, &stateless);
         let p = s.predicted.clone();
-        let tiles = s.predicted_tile_busy();
+        let tiles = s.predicted_tiles();
         let measured = run(s);
+        let measured_tiles = measured.tiles();
         let m = measured.report;
         // The verdict `simulate --strict` and `validate` give: every quantity both
         // halves compute is equal, tile by tile too, and the run wastes nothing.
         let verdict = agreement(&p, &m, Some(&measured.verification), Rules::default())
-            .with_tiles(&tiles, &measured.tile_busy_cycles);
+            .with_tiles(&tiles, &measured_tiles);
         assert!(
             verdict.exact() && verdict.waste.is_empty(),
             "{w} {gb} {spec}: {:?}",

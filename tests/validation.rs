@@ -325,3 +325,70 @@ fn errors_that_cancel_across_tiles_fail_the_per_tile_comparison() {
     assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_file(&tampered);
 }
+
+#[test]
+fn traffic_and_energy_moved_between_tiles_fail_the_per_tile_comparison() {
+    // A schedule saved now carries each tile's predicted spend. Move 64 DRAM read bits
+    // and 1 nJ of global-SRAM energy from tile 0's prediction to tile 1's: every total
+    // still agrees, the two tiles do not.
+    let dir = std::env::temp_dir().join(format!("stems-tile-spend-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = dir.join("s.json");
+    let out = stems(&[
+        "evaluate",
+        "--workload",
+        "models/workloads/tiny_fused.toml",
+        "--hardware",
+        "models/hardware/meta_proto.toml",
+        "--gb",
+        "2KiB",
+        "--schedule",
+        "TB-LF",
+        "--save-schedule",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = stems(&["simulate", "--replay", saved.to_str().unwrap(), "--strict"]);
+    assert_eq!(out.status.code(), Some(0), "untouched, everything agrees");
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let shift = |s: &mut Value, tile: usize, sign: f64| {
+        let spend = &mut s["tiles"][tile]["predicted"]["spend"];
+        let read = spend["dram_read_bits"].as_u64().expect("a spend") as f64;
+        spend["dram_read_bits"] = Value::from((read + sign * 64.0) as u64);
+        let sram = spend["energy_fj"][1].as_f64().unwrap();
+        spend["energy_fj"][1] = Value::from(sram + sign * 1e6);
+    };
+    shift(&mut s, 0, -1.0);
+    shift(&mut s, 1, 1.0);
+    let name = |t: usize| s["tiles"][t]["layer_name"].as_str().unwrap().to_string();
+    let expected = [
+        format!("tile 0 ({}) dram_bits.read", name(0)),
+        format!("tile 0 ({}) energy_pj.global_sram", name(0)),
+        format!("tile 1 ({}) dram_bits.read", name(1)),
+    ];
+    let tampered = dir.join("tampered.json");
+    std::fs::write(&tampered, s.to_string()).unwrap();
+    let file = tampered.to_str().unwrap();
+    let out = stems(&["simulate", "--replay", file, "--format", "json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let failing: Vec<&str> = r["agreement"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["agrees"] == false)
+        .map(|c| c["quantity"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failing.len(),
+        3,
+        "only the tiles, not the totals: {failing:?}"
+    );
+    assert_eq!(failing[..2], expected[..2]);
+    assert_eq!(
+        failing[2],
+        format!("{} (and 1 more tile quantities differ)", expected[2])
+    );
+    let out = stems(&["simulate", "--replay", file, "--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -156,7 +156,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     let predicted = schedule.predicted.clone();
-    let predicted_tiles = schedule.predicted_tile_busy();
+    let predicted_tiles = schedule.predicted_tiles();
     let layer_blocks: Vec<usize> = schedule.workload.layers.iter().map(|l| l.block).collect();
     let options = SimOptions {
         trace: args.trace.clone(),
@@ -177,7 +177,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             ..Default::default()
         },
     )
-    .with_tiles(&predicted_tiles, &measured.tile_busy_cycles);
+    .with_tiles(&predicted_tiles, &measured.tiles());
     if let (Some(dir), Some(t)) = (&args.plots, &measured.timelines) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let end = measured.report.latency_cycles;

@@ -158,6 +158,69 @@ impl Ledger {
     }
 }
 
+/// What one tile spends, as both halves count it for the per-tile agreement: energy
+/// by component, DRAM and NoC traffic, operations. A tile is charged for the transfers
+/// among its own actions (before and after it) and for what it computes and streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TileSpend {
+    /// femtojoules, by `Component`.
+    pub energy_fj: [f64; 5],
+    pub dram_read_bits: u64,
+    pub dram_write_bits: u64,
+    pub noc_bits: u64,
+    pub macs: u64,
+    pub sops: u64,
+    pub other_ops: u64,
+}
+
+impl TileSpend {
+    pub fn energy(&mut self, component: Component, fj: f64) {
+        self.energy_fj[component as usize] += fj;
+    }
+
+    pub fn dram(&mut self, read_bits: u64, write_bits: u64) {
+        self.dram_read_bits += read_bits;
+        self.dram_write_bits += write_bits;
+    }
+
+    pub fn add(&mut self, other: &TileSpend) {
+        for (a, b) in self.energy_fj.iter_mut().zip(other.energy_fj) {
+            *a += b;
+        }
+        self.dram(other.dram_read_bits, other.dram_write_bits);
+        self.noc_bits += other.noc_bits;
+        self.macs += other.macs;
+        self.sops += other.sops;
+        self.other_ops += other.other_ops;
+    }
+
+    /// Each quantity by name, with its value (energies in pJ), in a fixed order.
+    pub fn quantities(&self) -> [(&'static str, f64); 11] {
+        let e = |c: Component| self.energy_fj[c as usize] / 1000.0;
+        [
+            ("ops.macs", self.macs as f64),
+            ("ops.sops", self.sops as f64),
+            ("ops.other", self.other_ops as f64),
+            ("dram_bits.read", self.dram_read_bits as f64),
+            ("dram_bits.write", self.dram_write_bits as f64),
+            ("noc_bits", self.noc_bits as f64),
+            ("energy_pj.dram", e(Component::Dram)),
+            ("energy_pj.global_sram", e(Component::GlobalSram)),
+            ("energy_pj.local_buffers", e(Component::LocalBuffers)),
+            ("energy_pj.pe", e(Component::Pe)),
+            ("energy_pj.noc", e(Component::Noc)),
+        ]
+    }
+}
+
+/// One tile as one half counts it, for the per-tile agreement: the PE array's busy
+/// cycles and what the tile spends (absent from schedules saved before it was kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TileFigures {
+    pub busy_cycles: u64,
+    pub spend: Option<TileSpend>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EnergyByComponent {
     pub total: f64,

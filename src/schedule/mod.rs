@@ -134,6 +134,9 @@ pub struct TilePrediction {
     /// How the tile's cycles split on the PE array (absent in older files).
     #[serde(default)]
     pub array: ArrayCycles,
+    /// What the tile spends (absent in older files: no per-tile comparison).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<crate::cost::TileSpend>,
 }
 
 /// A tile's PE-array time by activity, and how much of the array it maps.
@@ -155,12 +158,18 @@ impl ArrayCycles {
 }
 
 impl Schedule {
-    /// Each tile's layer and predicted PE-array busy cycles, in schedule order (what
-    /// the per-tile agreement compares with the simulator's).
-    pub fn predicted_tile_busy(&self) -> Vec<(String, u64)> {
+    /// Each tile's layer and predicted figures, in schedule order (what the per-tile
+    /// agreement compares with the simulator's).
+    pub fn predicted_tiles(&self) -> Vec<(String, crate::cost::TileFigures)> {
         self.tiles
             .iter()
-            .map(|t| (t.layer_name.clone(), t.predicted.array.busy()))
+            .map(|t| {
+                let figures = crate::cost::TileFigures {
+                    busy_cycles: t.predicted.array.busy(),
+                    spend: t.predicted.spend,
+                };
+                (t.layer_name.clone(), figures)
+            })
             .collect()
     }
 }

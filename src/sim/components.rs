@@ -6,7 +6,7 @@
 use super::SimError;
 use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, HopKind, Message, Route, StallCause};
-use super::stats::{ComponentStats, Port, PortStats};
+use super::stats::{ComponentStats, Port, PortStats, TileBooks};
 use crate::cost::{Component as Part, Ledger, Spend};
 use crate::model::{Dram, Memory, Noc, PeArray};
 use std::collections::BTreeMap;
@@ -39,6 +39,7 @@ pub struct DramModel {
     port: Port,
     last_write: Option<bool>,
     ledger: Ledger,
+    by_tile: TileBooks,
     /// Every burst (bus start, bus end, bits), when recording.
     pub bursts: Option<Vec<(Cycle, Cycle, u64)>>,
     /// When the traced bandwidth counter should drop to 0, unless a burst follows.
@@ -53,6 +54,7 @@ impl DramModel {
             port: Port::default(),
             last_write: None,
             ledger: Ledger::default(),
+            by_tile: TileBooks::default(),
             bursts: None,
             counter_zero_at: None,
         }
@@ -110,6 +112,9 @@ impl Component for DramModel {
         self.ledger
             .energy(Part::Dram, Spend::Data(route.class), energy);
         self.ledger.dram(route.class, r, w);
+        let spend = self.by_tile.at(route.tile);
+        spend.energy(Part::Dram, energy);
+        spend.dram(r, w);
         if let Some(t) = out.trace.as_deref_mut() {
             // The port holds the bus for the burst (never overlapping); the access
             // latency that follows overlaps later bursts, so it has its own track.
@@ -160,7 +165,7 @@ impl Component for DramModel {
             &self.name,
             "port",
             &self.port,
-            &self.ledger,
+            (&self.ledger, &self.by_tile),
             StallCause::DramPort,
         )
     }
@@ -190,6 +195,7 @@ pub struct GlobalSram {
     reads: BTreeMap<u64, Port>,
     writes: BTreeMap<u64, Port>,
     ledger: Ledger,
+    by_tile: TileBooks,
 }
 
 impl GlobalSram {
@@ -206,6 +212,7 @@ impl GlobalSram {
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
             ledger: Ledger::default(),
+            by_tile: TileBooks::default(),
         }
     }
 }
@@ -261,6 +268,7 @@ impl Component for GlobalSram {
         let e = route.bits_here() as f64 * if write { self.write_e } else { self.read_e };
         self.ledger
             .energy(Part::GlobalSram, Spend::Data(route.class), e);
+        self.by_tile.at(route.tile).energy(Part::GlobalSram, e);
         route.advance(start, end, waited, StallCause::BankConflict, out);
         Ok(())
     }
@@ -294,6 +302,7 @@ impl Component for GlobalSram {
             busy_cycles: busy,
             ports,
             ledger: self.ledger.clone(),
+            by_tile: self.by_tile.clone(),
             ..ComponentStats::default()
         };
         s.stall(StallCause::BankConflict, waited);
@@ -312,6 +321,7 @@ pub struct LocalBuffer {
     write_e: f64,
     port: Port,
     ledger: Ledger,
+    by_tile: TileBooks,
 }
 
 impl LocalBuffer {
@@ -323,6 +333,7 @@ impl LocalBuffer {
             write_e: m.write_energy_fj_per_bit,
             port: Port::default(),
             ledger: Ledger::default(),
+            by_tile: TileBooks::default(),
         }
     }
 }
@@ -349,11 +360,10 @@ impl Component for LocalBuffer {
             route.bits_here().div_ceil(self.write_bw),
             route.flow_end,
         );
-        self.ledger.energy(
-            Part::LocalBuffers,
-            Spend::Data(route.class),
-            route.bits_here() as f64 * self.write_e,
-        );
+        let fj = route.bits_here() as f64 * self.write_e;
+        self.ledger
+            .energy(Part::LocalBuffers, Spend::Data(route.class), fj);
+        self.by_tile.at(route.tile).energy(Part::LocalBuffers, fj);
         route.advance(start, end, waited, StallCause::LocalBufferBandwidth, out);
         Ok(())
     }
@@ -367,7 +377,7 @@ impl Component for LocalBuffer {
             &self.name,
             "write",
             &self.port,
-            &self.ledger,
+            (&self.ledger, &self.by_tile),
             StallCause::LocalBufferBandwidth,
         )
     }
@@ -381,6 +391,7 @@ pub struct MeshNoc {
     params: Noc,
     links: HashMap<([u32; 2], [u32; 2]), Port>,
     ledger: Ledger,
+    by_tile: TileBooks,
 }
 
 impl MeshNoc {
@@ -390,6 +401,7 @@ impl MeshNoc {
             params: params.clone(),
             links: HashMap::new(),
             ledger: Ledger::default(),
+            by_tile: TileBooks::default(),
         }
     }
 }
@@ -423,12 +435,15 @@ impl Component for MeshNoc {
             min_end = e + self.params.hop_latency_cycles;
         }
         let hops = path.len() as f64;
-        self.ledger.noc_bits += route.bits_here() * path.len() as u64;
-        self.ledger.energy(
-            Part::Noc,
-            Spend::Data(route.class),
+        let (bits, fj) = (
+            route.bits_here() * path.len() as u64,
             route.bits_here() as f64 * hops * self.params.energy_fj_per_bit_per_hop,
         );
+        self.ledger.noc_bits += bits;
+        self.ledger.energy(Part::Noc, Spend::Data(route.class), fj);
+        let spend = self.by_tile.at(route.tile);
+        spend.noc_bits += bits;
+        spend.energy(Part::Noc, fj);
         let end = if path.is_empty() {
             min_end.max(ready)
         } else {
@@ -453,6 +468,7 @@ impl Component for MeshNoc {
                 .map(|((a, b), p)| PortStats::of(&format!("{a:?}->{b:?}"), p))
                 .collect(),
             ledger: self.ledger.clone(),
+            by_tile: self.by_tile.clone(),
             ..ComponentStats::default()
         };
         s.stall(
@@ -497,6 +513,7 @@ pub struct PeArrayModel {
     next_set: usize,
     buffer_stall: Cycle,
     ledger: Ledger,
+    by_tile: TileBooks,
 }
 
 impl PeArrayModel {
@@ -515,6 +532,7 @@ impl PeArrayModel {
             next_set: 0,
             buffer_stall: 0,
             ledger: Ledger::default(),
+            by_tile: TileBooks::default(),
         }
     }
 
@@ -575,6 +593,7 @@ impl Component for PeArrayModel {
             })?;
             self.ledger
                 .energy(part, Spend::Data(*class), *bits as f64 * e);
+            self.by_tile.at(pass.tile).energy(part, *bits as f64 * e);
             match per_memory.iter_mut().find(|(b, _)| b == buffer) {
                 Some((_, total)) => *total += bits,
                 None => per_memory.push((*buffer, *bits)),
@@ -599,16 +618,18 @@ impl Component for PeArrayModel {
             t.span(core, "accumulator drain", "drain", o.drain.0, o.drain.1, 0);
         }
         let p = &self.params;
-        self.ledger.energy(
-            Part::Pe,
-            Spend::Compute,
-            pass.macs as f64 * p.mac_energy_fj
-                + pass.sops as f64 * p.sop_energy_fj
-                + pass.other_ops as f64 * p.other_op_energy_fj,
-        );
+        let fj = pass.macs as f64 * p.mac_energy_fj
+            + pass.sops as f64 * p.sop_energy_fj
+            + pass.other_ops as f64 * p.other_op_energy_fj;
+        self.ledger.energy(Part::Pe, Spend::Compute, fj);
         self.ledger.macs += pass.macs;
         self.ledger.sops += pass.sops;
         self.ledger.other_ops += pass.other_ops;
+        let spend = self.by_tile.at(pass.tile);
+        spend.energy(Part::Pe, fj);
+        spend.macs += pass.macs;
+        spend.sops += pass.sops;
+        spend.other_ops += pass.other_ops;
         out.send(
             end,
             pass.reply_to,
@@ -631,6 +652,7 @@ impl Component for PeArrayModel {
             busy_cycles: self.port.busy,
             ports: vec![PortStats::of("array", &self.port)],
             ledger: self.ledger.clone(),
+            by_tile: self.by_tile.clone(),
             ..ComponentStats::default()
         };
         s.stall(StallCause::LocalBufferBandwidth, self.buffer_stall);

@@ -30,6 +30,8 @@ pub struct Hop {
 pub struct Route {
     /// Unique per run: the requester's handle and the no-loss/no-duplicate check.
     pub tag: u64,
+    /// The tile whose action or computation the route serves (charged for it).
+    pub tile: TileId,
     pub reply_to: ComponentId,
     pub bits: u64,
     /// The largest piece moved at once (a buffer refilled piece by piece); `bits`
@@ -54,7 +56,7 @@ pub struct Route {
 
 impl Route {
     pub fn new(
-        tag: u64,
+        (tag, tile): (u64, TileId),
         reply_to: ComponentId,
         bits: u64,
         class: DataClass,
@@ -62,6 +64,7 @@ impl Route {
     ) -> Self {
         Self {
             tag,
+            tile,
             reply_to,
             bits,
             chunk_bits: bits,

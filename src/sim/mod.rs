@@ -19,7 +19,8 @@ pub mod trace;
 pub mod validity;
 
 use crate::cost::{
-    ByClass, Component as Part, Incidents, Ledger, Report, ReportHeader, ReportTiming,
+    ByClass, Component as Part, Incidents, Ledger, Report, ReportHeader, ReportTiming, TileFigures,
+    TileSpend,
 };
 use crate::schedule::Schedule;
 use crate::tiling::graph::TileId;
@@ -233,6 +234,23 @@ pub struct MeasuredReport {
     /// per-tile agreement check).
     #[serde(skip)]
     pub tile_busy_cycles: Vec<Cycle>,
+    /// Per tile of the schedule, what it spent (for the per-tile agreement check).
+    #[serde(skip)]
+    pub tile_spend: Vec<TileSpend>,
+}
+
+impl MeasuredReport {
+    /// Each tile's measured figures, in schedule order.
+    pub fn tiles(&self) -> Vec<TileFigures> {
+        self.tile_busy_cycles
+            .iter()
+            .zip(&self.tile_spend)
+            .map(|(&busy_cycles, &spend)| TileFigures {
+                busy_cycles,
+                spend: Some(spend),
+            })
+            .collect()
+    }
 }
 
 /// Stall cycles by cause, without fill/drain (which the busy cycles hold).
@@ -396,8 +414,14 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     let mut peaks = Vec::new();
     let mut busy = 0;
     let mut noc_busy = 0;
+    let mut tile_spend = vec![TileSpend::default(); schedule.tiles.len()];
     for (index, c) in kernel.components.iter().enumerate() {
         let s = c.stats();
+        for (&tile, spend) in s.by_tile.iter() {
+            if let Some(t) = tile_spend.get_mut(tile) {
+                t.add(spend);
+            }
+        }
         if index == ids.noc {
             noc_busy = s.busy_cycles;
         }
@@ -526,6 +550,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         verification,
         timelines,
         tile_busy_cycles,
+        tile_spend,
     })
 }
 

@@ -2,7 +2,7 @@
 //! and the energy and bits they account for.
 
 use super::message::{Cycle, StallCause};
-use crate::cost::Ledger;
+use crate::cost::{Ledger, TileSpend};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -122,6 +122,21 @@ impl PortStats {
     }
 }
 
+/// What a component spent, tile by tile: each route and pass is charged to the tile
+/// whose action or computation it serves.
+#[derive(Debug, Clone, Default)]
+pub struct TileBooks(rustc_hash::FxHashMap<crate::tiling::graph::TileId, TileSpend>);
+
+impl TileBooks {
+    pub fn at(&mut self, tile: crate::tiling::graph::TileId) -> &mut TileSpend {
+        self.0.entry(tile).or_default()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&crate::tiling::graph::TileId, &TileSpend)> {
+        self.0.iter()
+    }
+}
+
 /// Everything a component reports at the end of a run.
 #[derive(Debug, Clone, Default)]
 pub struct ComponentStats {
@@ -131,6 +146,8 @@ pub struct ComponentStats {
     pub stall_cycles: [Cycle; StallCause::COUNT],
     pub ports: Vec<PortStats>,
     pub ledger: Ledger,
+    /// What the component spent for each tile (the per-tile side of `ledger`).
+    pub by_tile: TileBooks,
     /// Peak occupancy of a global SRAM, in bits.
     pub peak_bits: Option<u64>,
 }
@@ -141,7 +158,7 @@ impl ComponentStats {
         name: &str,
         port_name: &str,
         port: &Port,
-        ledger: &Ledger,
+        (ledger, by_tile): (&Ledger, &TileBooks),
         cause: StallCause,
     ) -> Self {
         let mut s = ComponentStats {
@@ -149,6 +166,7 @@ impl ComponentStats {
             busy_cycles: port.busy,
             ports: vec![PortStats::of(port_name, port)],
             ledger: ledger.clone(),
+            by_tile: by_tile.clone(),
             ..ComponentStats::default()
         };
         s.stall(cause, port.waited);

@@ -5,7 +5,7 @@
 //! and latency must fall in a band around the prediction. Waste the verifier measured (redundant loads, dead
 //! writes) is listed too. `simulate --strict` and `validate` fail on a disagreement.
 
-use crate::cost::Report;
+use crate::cost::{Report, TileFigures};
 use crate::sim::VerificationReport;
 use serde::Serialize;
 
@@ -53,39 +53,62 @@ pub struct Agreement {
     tolerance: f64,
 }
 
-/// Tiles whose busy cycles disagree that are listed one by one; the rest are counted.
+/// Tile quantities that disagree that are listed one by one; the rest are counted.
 const LISTED_TILES: usize = 3;
 
+/// The per-tile quantities of one tile that differ: (quantity, predicted, measured).
+fn tile_differences(p: &TileFigures, m: &TileFigures) -> Vec<(&'static str, f64, f64)> {
+    let mut out = Vec::new();
+    if p.busy_cycles != m.busy_cycles {
+        out.push(("busy_cycles", p.busy_cycles as f64, m.busy_cycles as f64));
+    }
+    if let (Some(ps), Some(ms)) = (p.spend, m.spend) {
+        for ((quantity, a), (_, b)) in ps.quantities().into_iter().zip(ms.quantities()) {
+            // Energies are sums of products in floating point: equal to 1e-9.
+            if (b - a).abs() > 1e-9 * a.abs().max(1.0) {
+                out.push((quantity, a, b));
+            }
+        }
+    }
+    out
+}
+
 impl Agreement {
-    /// Adds the per-tile comparison: each tile's PE-array busy cycles, predicted
-    /// (`predicted`: the tile's layer and its busy cycles, in schedule order) against
-    /// measured. Totals can agree while tiles do not (errors that cancel across
-    /// tiles); this names the first tiles that differ and counts the others. On
-    /// dense computation only: with spikes a tile's busy cycles are an expectation on
-    /// one side and one draw on the other, and small tiles scatter by more than the
-    /// totals' tolerance without anything being wrong.
-    pub fn with_tiles(mut self, predicted: &[(String, u64)], measured: &[u64]) -> Self {
+    /// Adds the per-tile comparison: each tile's PE-array busy cycles, operations,
+    /// DRAM and NoC traffic and energy by component, predicted (`predicted`: the
+    /// tile's layer and figures, in schedule order) against measured. Totals can agree
+    /// while tiles do not (errors that cancel across tiles, or a cost charged to the
+    /// wrong tile); this names the first tile quantities that differ and counts the
+    /// others. On dense computation only: with spikes a tile's figures are an
+    /// expectation on one side and one draw on the other, and small tiles scatter by
+    /// more than the totals' tolerance without anything being wrong.
+    pub fn with_tiles(
+        mut self,
+        predicted: &[(String, TileFigures)],
+        measured: &[TileFigures],
+    ) -> Self {
         if self.tolerance > 0.0 {
             return self;
         }
-        let mut differing =
+        let differing =
             predicted
                 .iter()
                 .zip(measured)
                 .enumerate()
-                .filter(|(_, ((_, p), m))| {
-                    let (p, m) = (*p as f64, **m as f64);
-                    (m - p).abs() > self.tolerance.max(1e-9) * p.max(1.0)
+                .flat_map(|(tile, ((layer, p), m))| {
+                    tile_differences(p, m)
+                        .into_iter()
+                        .map(move |d| (tile, layer, d))
                 });
         let mut count = 0;
-        for (tile, ((layer, p), m)) in differing.by_ref() {
+        for (tile, layer, (quantity, p, m)) in differing {
             count += 1;
             if count <= LISTED_TILES {
                 self.checks.push(Check {
-                    quantity: format!("tile {tile} ({layer}) busy_cycles"),
-                    predicted: *p as f64,
-                    measured: *m as f64,
-                    tolerance: self.tolerance,
+                    quantity: format!("tile {tile} ({layer}) {quantity}"),
+                    predicted: p,
+                    measured: m,
+                    tolerance: 0.0,
                     agrees: false,
                 });
             }
@@ -93,7 +116,10 @@ impl Agreement {
         if count > LISTED_TILES
             && let Some(last) = self.checks.last_mut()
         {
-            last.quantity += &format!(" (and {} more tiles differ)", count - LISTED_TILES);
+            last.quantity += &format!(
+                " (and {} more tile quantities differ)",
+                count - LISTED_TILES
+            );
         }
         self
     }

@@ -116,7 +116,7 @@ fn dominant(p: &Figures, m: &Figures) -> Option<(&'static str, i64)> {
 fn row(
     config: &Config,
     spec: &ScheduleSpec,
-    (predicted, predicted_tiles): (&Report, &[(String, u64)]),
+    (predicted, predicted_tiles): (&Report, &[(String, crate::cost::TileFigures)]),
     sim: Result<crate::sim::MeasuredReport, SimError>,
 ) -> Row {
     let p = Figures::of(predicted);
@@ -167,7 +167,7 @@ fn row(
                 Some(&m.verification),
                 super::agreement::Rules::default(),
             )
-            .with_tiles(predicted_tiles, &m.tile_busy_cycles);
+            .with_tiles(predicted_tiles, &m.tiles());
             r.disagreements = a
                 .disagreements()
                 .map(|c| {
@@ -208,7 +208,7 @@ pub fn run_each(
                 mapper,
             )?;
             let predicted = s.predicted.clone();
-            let predicted_tiles = s.predicted_tile_busy();
+            let predicted_tiles = s.predicted_tiles();
             let options = SimOptions {
                 spikes: c.spikes.clone(),
                 ..SimOptions::default()

@@ -34,7 +34,7 @@ use super::{
     Action, Location, Reason, SCHEMA_VERSION, Schedule, ScheduledTile, TilePrediction, Transfer,
 };
 use crate::cost::{
-    Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause,
+    Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause, TileSpend,
 };
 use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
 use crate::model::limits::MAX_TILES;
@@ -429,6 +429,9 @@ struct Engine<'a> {
     resident: Vec<BTreeSet<ObjectId>>,
     objs: Vec<ObjState>,
     ledger: Ledger,
+    /// What the tile being placed spends so far (or, while the previous tile's actions
+    /// are built, that tile's share): the per-tile side of `ledger`.
+    spend: TileSpend,
     /// The DRAM port and NoC links, booked by transfers.
     ports: Ports,
     incidents: Incidents,
@@ -540,6 +543,11 @@ impl<'a> Engine<'a> {
             (bits * hops) as f64 * noc.energy_fj_per_bit_per_hop,
         );
         self.ledger.noc_bits += bits * hops;
+        self.spend.energy(
+            Component::Noc,
+            (bits * hops) as f64 * noc.energy_fj_per_bit_per_hop,
+        );
+        self.spend.noc_bits += bits * hops;
         self.ports.noc(noc, (from, to), bits, upstream)
     }
 
@@ -579,6 +587,10 @@ impl<'a> Engine<'a> {
             dram_bits as f64 * dram_fj,
         );
         self.ledger.dram(class, read, write);
+        self.spend.energy(Component::GlobalSram, sram);
+        self.spend
+            .energy(Component::Dram, dram_bits as f64 * dram_fj);
+        self.spend.dram(read, write);
     }
 
     /// The bits object `o` takes at `place`: its size, or for features the expected
@@ -644,6 +656,7 @@ impl<'a> Engine<'a> {
                     + self.sram_energy_fj(b, write_bits, true);
                 self.ledger
                     .energy(Component::GlobalSram, Spend::Data(class), e);
+                self.spend.energy(Component::GlobalSram, e);
                 self.over_noc(class, (at(a), at(b)), read_bits, read_out(a))
             }
             (Location::Dram, Location::Dram) => now,
@@ -962,6 +975,7 @@ fn run(
             })
             .collect(),
         ledger: Ledger::default(),
+        spend: TileSpend::default(),
         ports: Ports::default(),
         incidents: Incidents::default(),
         spills: vec![[0; 4]; graph.objects.len()],

@@ -48,12 +48,17 @@ impl Walk {
         }
     }
 
-    /// Actions that run after tile `p` (dropped when not recording).
-    fn after(&mut self, p: Option<TileId>, actions: Vec<Action>) {
+    /// Actions that run after tile `p`, and what they spend (dropped when not
+    /// recording).
+    fn after(&mut self, p: Option<TileId>, actions: Vec<Action>, spend: TileSpend) {
         if let Some(p) = p
             && self.record
         {
-            self.tiles[p].after.extend(actions);
+            let t = &mut self.tiles[p];
+            t.after.extend(actions);
+            if let Some(s) = t.predicted.spend.as_mut() {
+                s.add(&spend);
+            }
         }
     }
 }
@@ -112,6 +117,7 @@ impl<'a> Engine<'a> {
         // Copies this core holds for readers elsewhere that have finished.
         let mut before: Vec<Action> = std::mem::take(&mut self.remote_frees[core]);
         let mut after_prev: Vec<Action> = Vec::new();
+        let mut prev_spend = TileSpend::default();
         let earliest = if prefetching {
             pinned = union;
             clock.start
@@ -120,7 +126,7 @@ impl<'a> Engine<'a> {
         };
         if !prefetching {
             // The previous tile's frees happen first; their space is reused.
-            self.release_previous(w, core, &mut after_prev);
+            prev_spend = self.release_previous(w, core, &mut after_prev);
         }
         self.bring_in(
             tile_id,
@@ -154,10 +160,10 @@ impl<'a> Engine<'a> {
             }
         }
         if prefetching {
-            self.release_previous(w, core, &mut after_prev);
+            prev_spend = self.release_previous(w, core, &mut after_prev);
         }
         let prev = w.cores[core].prev;
-        w.after(prev, after_prev);
+        w.after(prev, after_prev, prev_spend);
         Placement {
             needs,
             streamed,
@@ -167,10 +173,18 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Frees the previous tile's finished data and releases its staging area.
-    fn release_previous(&mut self, w: &mut Walk, core: usize, actions: &mut Vec<Action>) {
+    /// Frees the previous tile's finished data and releases its staging area; returns
+    /// what that spends (write-backs), which the previous tile is charged with.
+    fn release_previous(
+        &mut self,
+        w: &mut Walk,
+        core: usize,
+        actions: &mut Vec<Action>,
+    ) -> TileSpend {
+        let current = std::mem::take(&mut self.spend);
         let clock = &mut w.cores[core];
         self.release(core, &mut clock.deferred, &mut clock.staging, actions);
+        std::mem::replace(&mut self.spend, current)
     }
 
     /// Fetches what the tile reads and allocates what it writes.
@@ -267,6 +281,15 @@ impl<'a> Engine<'a> {
         self.ledger.macs += m.macs;
         self.ledger.sops += m.sops;
         self.ledger.other_ops += m.other_ops;
+        for (component, row) in Component::ALL.into_iter().zip(&cost.energy_fj) {
+            self.spend.energy(component, row.iter().sum());
+        }
+        self.spend
+            .dram(cost.dram_read.iter().sum(), cost.dram_write.iter().sum());
+        self.spend.noc_bits += cost.noc_bits;
+        self.spend.macs += m.macs;
+        self.spend.sops += m.sops;
+        self.spend.other_ops += m.other_ops;
         if residency.any_streamed() {
             let has_state = placed.needs.state.is_some();
             self.incidents.streamed(
@@ -410,7 +433,7 @@ impl<'a> Engine<'a> {
     /// Keeps the tile with its nest, actions and prediction (when recording).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
-        &self,
+        &mut self,
         w: &mut Walk,
         tile_id: TileId,
         placed: Placement,
@@ -419,6 +442,7 @@ impl<'a> Engine<'a> {
         (start, end): (u64, u64),
         after: Vec<Action>,
     ) {
+        let spend = std::mem::take(&mut self.spend);
         if !w.record {
             return;
         }
@@ -451,6 +475,7 @@ impl<'a> Engine<'a> {
                     drain_bound: m.cycles.drain_bound,
                     spatial_utilization: m.cycles.spatial_utilization,
                 },
+                spend: Some(spend),
             },
         });
     }
@@ -465,15 +490,15 @@ impl<'a> Engine<'a> {
     ) -> Report {
         for core in 0..w.cores.len() {
             let mut acts = Vec::new();
-            self.release_previous(w, core, &mut acts);
+            let spend = self.release_previous(w, core, &mut acts);
             let prev = w.cores[core].prev;
-            w.after(prev, acts);
+            w.after(prev, acts, spend);
         }
         // Copies kept for readers on other cores, now all finished.
         for core in 0..w.cores.len() {
             let remote = std::mem::take(&mut self.remote_frees[core]);
             let prev = w.cores[core].prev;
-            w.after(prev, remote);
+            w.after(prev, remote, TileSpend::default());
         }
         let latency = w
             .tile_end

@@ -155,7 +155,7 @@ impl Controller {
                 c.cursor[oi] += f.bits;
                 self.issue_features(
                     out,
-                    Owner::Fill(seq),
+                    (Owner::Fill(seq), c.tile),
                     (f.bits, f.chunk_bits),
                     class,
                     hops,
@@ -167,7 +167,7 @@ impl Controller {
                 let hops = self.state_route(&c, st.tile.state, false);
                 self.issue(
                     out,
-                    Owner::Fill(seq),
+                    (Owner::Fill(seq), c.tile),
                     (work.v_load_bits, work.v_load_bits),
                     DataClass::V,
                     hops,
@@ -316,7 +316,7 @@ impl Controller {
             c.cursor[oi] += work.o_bits;
             self.issue_features(
                 out,
-                Owner::Write,
+                (Owner::Write, c.tile),
                 (work.o_bits, work.o_bits),
                 DataClass::F,
                 hops,
@@ -329,7 +329,7 @@ impl Controller {
             c.cursor[Operand::V.index()] += work.v_store_bits;
             self.issue(
                 out,
-                Owner::Write,
+                (Owner::Write, c.tile),
                 (work.v_store_bits, work.v_store_bits),
                 DataClass::V,
                 hops,

@@ -337,7 +337,7 @@ impl Controller {
             to: t.to,
         });
         let payload = self.object_payload(t.object);
-        let tag = self.issue_features(out, owner, (bits, bits), class, hops, payload);
+        let tag = self.issue_features(out, (owner, tile_id), (bits, bits), class, hops, payload);
         if let Some(label) = label {
             self.trace_labels.insert(tag, (label, bits));
         }

@@ -369,7 +369,7 @@ impl Controller {
     fn issue(
         &mut self,
         out: &mut Outbox,
-        owner: Owner,
+        owner: (Owner, TileId),
         (bits, chunk_bits): (u64, u64),
         class: DataClass,
         hops: Vec<Hop>,
@@ -381,7 +381,7 @@ impl Controller {
     fn issue_features(
         &mut self,
         out: &mut Outbox,
-        owner: Owner,
+        (owner, tile): (Owner, TileId),
         (bits, chunk_bits): (u64, u64),
         class: DataClass,
         hops: Vec<Hop>,
@@ -392,7 +392,7 @@ impl Controller {
         self.outstanding.insert(tag, (owner, out.now()));
         self.issued_bits += bits;
         let hop_bits = self.hop_bits(&hops, payload);
-        let mut route = Route::new(tag, self.me, bits, class, hops);
+        let mut route = Route::new((tag, tile), self.me, bits, class, hops);
         route.hop_bits = hop_bits;
         route.chunk_bits = chunk_bits;
         let first = route.hops[0].component;
