@@ -8,6 +8,7 @@
 
 pub mod cost;
 pub mod explore;
+pub mod hardware_sweep;
 pub mod import;
 pub mod mapping;
 pub mod model;
@@ -16,6 +17,5 @@ pub mod scenario;
 pub mod schedule;
 pub mod sim;
 pub mod spikes;
-pub mod sweep;
 pub mod tiling;
 pub mod validate;

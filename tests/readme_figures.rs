@@ -13,11 +13,11 @@ const END: &str = "<!-- end generated -->";
 fn markdown(scenario: &Path) -> String {
     let s = stems::scenario::Scenario::load(scenario).unwrap_or_else(|e| panic!("{e}"));
     let experiments = stems::scenario::run(&s, |_, _| {}).expect("experiments");
-    let sweeps: Vec<(String, stems::sweep::SweepResult)> = s
+    let sweeps: Vec<(String, stems::hardware_sweep::SweepResult)> = s
         .sweeps
         .iter()
         .map(|(name, spec)| {
-            let r = stems::sweep::run(spec.clone(), || {}).expect("sweep");
+            let r = stems::hardware_sweep::run(spec.clone(), || {}).expect("sweep");
             (name.clone(), r)
         })
         .collect();

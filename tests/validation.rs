@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use stems::model::Overrides;
 use stems::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
-use stems::validate::sweep::{self, Config, Run, Summary};
+use stems::validate::runs::{self, Config, Run, Summary};
 
 fn stems(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stems"))
@@ -145,7 +145,7 @@ fn sweep_rows_do_not_depend_on_the_thread_count() {
             .num_threads(threads)
             .build()
             .expect("pool")
-            .install(|| sweep::run(&configs, &runs, || {}))
+            .install(|| runs::run(&configs, &runs, || {}))
             .expect("runs")
     };
     let one = with(1);

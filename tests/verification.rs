@@ -642,3 +642,73 @@ fn freeing_weights_while_their_tile_computes_is_refused() {
     let v = refused(s, ViolationKind::FreedInUse);
     assert!(v.expected.contains("until tile 0 "), "{v}");
 }
+
+/// The problems loading would report for `s`, as "element: field" pairs with messages.
+fn load_problems(s: &Schedule) -> Vec<String> {
+    s.check()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} [{}]: {}",
+                p.element,
+                p.field.clone().unwrap_or_default(),
+                p.message
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn fields_the_simulator_derives_must_match_the_derivation() {
+    let s = saved("tiny_2t_lf_4kib");
+    assert!(load_problems(&s).is_empty());
+    let reading = s
+        .tiles
+        .iter()
+        .position(|t| t.tile.reads_state)
+        .expect("a tile continuing state");
+    let writing = s
+        .tiles
+        .iter()
+        .position(|t| t.tile.writes_state)
+        .expect("a tile leaving state");
+    let (slot, transfer) = {
+        let at = find(&s, |_, a| matches!(a, Action::Transfer(_)));
+        (at, at.0)
+    };
+    let cases: Vec<(Box<dyn Fn(&mut Schedule)>, String, &str)> = vec![
+        (
+            Box::new(move |s: &mut Schedule| s.tiles[reading].tile.reads_state = false),
+            format!("tile {reading} [reads_state]: says reads_state = false"),
+            "make it true",
+        ),
+        (
+            Box::new(move |s: &mut Schedule| s.tiles[writing].tile.writes_state = false),
+            format!("tile {writing} [writes_state]: says writes_state = false"),
+            "make it true",
+        ),
+        (
+            Box::new(move |s: &mut Schedule| {
+                if let Action::Transfer(t) = &mut actions_mut(s, slot.0, slot.1)[slot.2] {
+                    t.bits = 1;
+                }
+            }),
+            format!("tile {transfer} [bits]: moves 1 bits of object"),
+            "which holds",
+        ),
+        (
+            Box::new(|s: &mut Schedule| s.tiles[0].layer_name = "elsewhere".into()),
+            "tile 0 [layer_name]: is named for layer 'elsewhere'".into(),
+            "but runs layer",
+        ),
+    ];
+    for (tamper, names, says) in cases {
+        let mut t = s.clone();
+        tamper(&mut t);
+        let problems = load_problems(&t);
+        assert!(
+            problems.len() == 1 && problems[0].starts_with(&names) && problems[0].contains(says),
+            "expected '{names} … {says}', got {problems:?}"
+        );
+    }
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use stems::explore::store::Shard;
 use stems::validate::journal::{Journal, JournalHeader};
-use stems::validate::sweep::Row;
+use stems::validate::runs::Row;
 
 #[derive(Args, Clone, Default)]
 pub struct JournalArgs {

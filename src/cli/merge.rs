@@ -82,12 +82,12 @@ fn merge_journals(args: &MergeArgs) -> Result<()> {
         "validate" => {
             let l =
                 serde_json::from_value::<ValidateLayout>(header.layout.clone()).map_err(layout)?;
-            let summary = stems::validate::sweep::Summary::new(&rows, l.worst, l.latency_band);
+            let summary = stems::validate::runs::Summary::new(&rows, l.worst, l.latency_band);
             super::validate::write_outputs(&args.out, &rows, &summary)?;
             vec!["validation.csv, summary.json, predicted_vs_measured.svg".to_string()]
         }
         "sweep" => {
-            let shape: stems::sweep::SweepShape =
+            let shape: stems::hardware_sweep::SweepShape =
                 serde_json::from_value(header.layout.clone()).map_err(layout)?;
             if rows.len() != shape.len() {
                 bail!(UsageError(format!(
@@ -97,7 +97,7 @@ fn merge_journals(args: &MergeArgs) -> Result<()> {
                     rows.len()
                 )));
             }
-            stems::sweep::SweepResult::new(shape, rows.clone(), 0.0)
+            stems::hardware_sweep::SweepResult::new(shape, rows.clone(), 0.0)
                 .write(&args.out)
                 .map_err(super::sweep::bad_input)?
         }

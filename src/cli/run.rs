@@ -95,12 +95,12 @@ fn run_sweep(
     args: &RunArgs,
     index: usize,
     name: &str,
-    spec: &stems::sweep::SweepSpec,
-) -> Result<stems::sweep::SweepResult> {
+    spec: &stems::hardware_sweep::SweepSpec,
+) -> Result<stems::hardware_sweep::SweepResult> {
     let total = spec.shape.len();
     let progress = Progress::new(total as u64, "points");
-    let result =
-        stems::sweep::run(spec.clone(), || progress.inc()).map_err(super::sweep::bad_input)?;
+    let result = stems::hardware_sweep::run(spec.clone(), || progress.inc())
+        .map_err(super::sweep::bad_input)?;
     progress.finish();
     if let Some(dir) = &args.out {
         let dir = dir.join(format!("sweep{}", index + 1));

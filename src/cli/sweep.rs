@@ -8,10 +8,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use stems::explore::store::{Shard, fingerprint};
+use stems::hardware_sweep::{Axis, SweepError, SweepResult, SweepShape, SweepSpec};
 use stems::model::limits::MAX_JOBS;
-use stems::sweep::{Axis, SweepError, SweepResult, SweepShape, SweepSpec};
 use stems::validate::journal::JournalHeader;
-use stems::validate::sweep::Row;
+use stems::validate::runs::Row;
 
 #[derive(Args)]
 pub struct SweepArgs {
@@ -79,7 +79,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
             dram_bound_share: args.dram_bound_share,
         },
     };
-    stems::sweep::check(&spec.shape).map_err(bad_input)?;
+    stems::hardware_sweep::check(&spec.shape).map_err(bad_input)?;
     let header = header(&spec, args.journal.shard)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
@@ -87,7 +87,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         .context("starting worker threads")?;
     let started = std::time::Instant::now();
     let rows = run_grid(&args.journal, &args.out, &header, "points", |todo, done| {
-        pool.install(|| stems::sweep::run_points(&spec, todo, done))
+        pool.install(|| stems::hardware_sweep::run_points(&spec, todo, done))
             .map_err(bad_input)
     })?;
     let rows: Vec<Row> = rows.into_values().collect();

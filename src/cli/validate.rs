@@ -16,7 +16,7 @@ use stems::model::{Overrides, Size};
 use stems::report::Table;
 use stems::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
 use stems::validate::journal::JournalHeader;
-use stems::validate::sweep::{self, Config, Row, Run, Summary};
+use stems::validate::runs::{self, Config, Row, Run, Summary};
 
 #[derive(Args)]
 pub struct ValidateArgs {
@@ -251,7 +251,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let rows = run_grid(&args.journal, &args.out, &header, "runs", |todo, done| {
         let picked: Vec<Run> = todo.iter().map(|&i| runs[i].clone()).collect();
-        pool.install(|| sweep::run_each(&configs, &picked, |k, row| done(todo[k], row)))?;
+        pool.install(|| runs::run_each(&configs, &picked, |k, row| done(todo[k], row)))?;
         Ok(())
     })?;
     let rows: Vec<Row> = rows.into_values().collect();
@@ -335,7 +335,7 @@ pub fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> 
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let csv_path = dir.join("validation.csv");
     let mut file = stems::report::output::AtomicFile::create(&csv_path)?;
-    sweep::write_csv(&mut file, rows).with_context(|| format!("writing {}", csv_path.display()))?;
+    runs::write_csv(&mut file, rows).with_context(|| format!("writing {}", csv_path.display()))?;
     file.commit()?;
     stems::report::output::write(
         &dir.join("summary.json"),

@@ -248,7 +248,7 @@ pub struct Scenario {
     pub description: Option<String>,
     pub experiments: Vec<Experiment>,
     /// Named sweeps, run after the experiments.
-    pub sweeps: Vec<(String, crate::sweep::SweepSpec)>,
+    pub sweeps: Vec<(String, crate::hardware_sweep::SweepSpec)>,
 }
 
 impl Scenario {
@@ -586,7 +586,7 @@ fn resolve_sweep(
     table: toml::Spanned<toml::Table>,
     base: &Path,
     diag: &mut Collector,
-) -> Option<(String, crate::sweep::SweepSpec)> {
+) -> Option<(String, crate::hardware_sweep::SweepSpec)> {
     let span = table.span();
     let table = table.into_inner();
     let el = match table.get("name").and_then(|v| v.as_str()) {
@@ -612,7 +612,7 @@ fn resolve_sweep(
     }
     let mut axes = Vec::new();
     for a in &rs.axes {
-        match a.parse::<crate::sweep::Axis>() {
+        match a.parse::<crate::hardware_sweep::Axis>() {
             Ok(a) => axes.push(a),
             Err(m) => diag.at(&span, &el, "axes", m),
         }
@@ -661,14 +661,14 @@ fn resolve_sweep(
     };
     (diag.problems.len() == before).then_some((
         rs.name,
-        crate::sweep::SweepSpec {
+        crate::hardware_sweep::SweepSpec {
             workload,
             hardware,
             overrides,
             recording: rs.spikes.as_deref().map(resolve),
             prefetch: rs.prefetch,
             eviction: eviction?,
-            shape: crate::sweep::SweepShape {
+            shape: crate::hardware_sweep::SweepShape {
                 axes,
                 schedules: rs.schedules,
                 dram_bound_share: rs.dram_bound_share,

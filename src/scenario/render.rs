@@ -53,7 +53,7 @@ fn render_cores(x: &ExperimentResult) -> String {
 /// what `stems run SCENARIO --format markdown` prints and README.md shows.
 pub fn render_markdown(
     result: Option<&ScenarioResult>,
-    sweeps: &[(String, crate::sweep::SweepResult)],
+    sweeps: &[(String, crate::hardware_sweep::SweepResult)],
 ) -> String {
     let mut parts = Vec::new();
     if let Some(r) = result.filter(|r| !r.experiments.is_empty()) {

@@ -3,7 +3,7 @@
 //! few rows. Like exploration runs (`explore::store`), an interrupted run resumes from
 //! it and the shards of one grid merge.
 
-use super::sweep::Row;
+use super::runs::Row;
 use crate::explore::store::{Shard, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,11 +1,11 @@
 //! Cross-validation: the simulator's measured report against the analytic prediction,
-//! metric by metric (`compare`), and over many runs at once (`sweep`, behind
+//! metric by metric (`compare`), and over many runs at once (`runs`, behind
 //! `stems validate`).
 
 pub mod agreement;
 pub mod journal;
 pub mod rank;
-pub mod sweep;
+pub mod runs;
 
 use crate::cost::{Report, StallCause};
 use crate::model::units::thousands;

@@ -1,6 +1,6 @@
 //! Hardware sweeps: the cross product of axes — accelerator fields by path
 //! (`dram.bw_bits=16,32,64`), the global SRAM size (`gb=64KiB..2MiB*2`) and schedules —
-//! each point scheduled, simulated and verified (see `validate::sweep`), one CSV row per
+//! each point scheduled, simulated and verified (see `validate::runs`), one CSV row per
 //! point, and where each schedule stops being DRAM-bound.
 
 use crate::cost::StallCause;
@@ -12,7 +12,7 @@ use crate::model::units::{Size, thousands};
 use crate::report::Table;
 use crate::schedule::spec::compact;
 use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
-use crate::validate::sweep::{self as runs_of, Config, Row, Run};
+use crate::validate::runs::{self as runs_of, Config, Row, Run};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -789,7 +789,7 @@ fn write_outputs(
         let mut energy_lines = Vec::new();
         for s in 0..shape.schedules.len() {
             let line = along(shape, hardware, rows, a, s);
-            let measured = |f: &dyn Fn(&crate::validate::sweep::Figures) -> f64| -> Vec<f64> {
+            let measured = |f: &dyn Fn(&crate::validate::runs::Figures) -> f64| -> Vec<f64> {
                 line.iter()
                     .map(|r| r.measured.as_ref().map_or(0.0, f))
                     .collect()
