@@ -1,10 +1,11 @@
 //! stems — spatial-temporal mapping of spiking neural networks onto neuromorphic
 //! accelerators, with an analytic front-end and a cycle-level simulator that checks it.
 //!
-//! The module tree follows the data flow (see `ARCHITECTURE.md`):
-//! `model` → `tiling` → `mapping` → `schedule` → `sim` → `validate` → `report`;
-//! `cost` holds the result both halves build (the cost report), below the stages that
-//! build it, so that no stage imports `report` (which only prints and draws).
+//! The module tree follows the data flow (see `ARCHITECTURE.md`), and imports point
+//! down it only (`tests/layering.rs`): `model` (with `output` and `rundir` beside it)
+//! → `tiling` → `cost` (the cost report both halves build) → `mapping` → `schedule`
+//! → `sim` → `validate` → `explore` → `hardware_sweep` → `scenario` → `report`, which
+//! only prints and draws and which no stage imports.
 
 pub mod cost;
 pub mod explore;
@@ -12,7 +13,9 @@ pub mod hardware_sweep;
 pub mod import;
 pub mod mapping;
 pub mod model;
+pub mod output;
 pub mod report;
+pub mod rundir;
 pub mod scenario;
 pub mod schedule;
 pub mod sim;

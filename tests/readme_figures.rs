@@ -21,7 +21,7 @@ fn markdown(scenario: &Path) -> String {
             (name.clone(), r)
         })
         .collect();
-    stems::scenario::render::render_markdown(Some(&experiments), &sweeps)
+    stems::report::scenario::render_markdown(Some(&experiments), &sweeps)
         .trim_end()
         .to_string()
 }

@@ -658,6 +658,9 @@ fn load_problems(s: &Schedule) -> Vec<String> {
         .collect()
 }
 
+/// A change made to a schedule.
+type Tamper = Box<dyn Fn(&mut Schedule)>;
+
 #[test]
 fn fields_the_simulator_derives_must_match_the_derivation() {
     let s = saved("tiny_2t_lf_4kib");
@@ -676,7 +679,7 @@ fn fields_the_simulator_derives_must_match_the_derivation() {
         let at = find(&s, |_, a| matches!(a, Action::Transfer(_)));
         (at, at.0)
     };
-    let cases: Vec<(Box<dyn Fn(&mut Schedule)>, String, &str)> = vec![
+    let cases: Vec<(Tamper, String, &str)> = vec![
         (
             Box::new(move |s: &mut Schedule| s.tiles[reading].tile.reads_state = false),
             format!("tile {reading} [reads_state]: says reads_state = false"),

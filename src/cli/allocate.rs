@@ -206,7 +206,7 @@ pub fn run(args: AllocateArgs) -> Result<()> {
 }
 
 fn write_outputs(dir: &Path, summary: &Summary, all: &[AllocationEvaluated]) -> Result<()> {
-    let mut file = stems::report::output::AtomicFile::create(&dir.join("allocations.csv"))?;
+    let mut file = stems::output::AtomicFile::create(&dir.join("allocations.csv"))?;
     {
         let mut w = csv::Writer::from_writer(&mut file);
         w.write_record([
@@ -277,7 +277,7 @@ fn write_outputs(dir: &Path, summary: &Summary, all: &[AllocationEvaluated]) -> 
         &best,
     )?;
     let json = serde_json::to_string_pretty(summary)?;
-    stems::report::output::write(&dir.join("summary.json"), json.as_bytes())?;
+    stems::output::write(&dir.join("summary.json"), json.as_bytes())?;
     Ok(())
 }
 

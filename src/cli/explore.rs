@@ -57,7 +57,7 @@ pub struct ExploreArgs {
     /// Cost only the K-th of N disjoint slices of the space (0 ≤ K < N); combine the
     /// shards' directories with `stems merge`.
     #[arg(long, allow_hyphen_values = true, value_name = "K/N")]
-    pub shard: Option<stems::explore::store::Shard>,
+    pub shard: Option<stems::rundir::Shard>,
     /// Go ahead with a run estimated at more than an hour (STEMS_LONG_RUN_SECONDS).
     #[arg(long)]
     pub yes: bool,
@@ -77,9 +77,11 @@ pub fn parse_rank(s: &str) -> Result<stems::explore::Rank, String> {
 const LIMIT: u128 = 70_000;
 
 pub fn run(args: ExploreArgs) -> Result<()> {
-    use stems::explore::store::{RunDir, RunHeader, fingerprint, write_results};
+    use stems::explore::store::{RunDir, RunHeader};
     use stems::explore::{Space, best, explore_each};
     use stems::model::limits::MAX_JOBS;
+    use stems::report::explore::write_results;
+    use stems::rundir::fingerprint;
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
@@ -250,7 +252,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
             .then(a.cmp(&b))
     });
     if let Some(dir) = dir {
-        let written = write_results(dir, &header, &outcomes, false).map_err(store_error)?;
+        let written = write_results(dir, &header, &outcomes, false)?;
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
 
@@ -347,7 +349,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
 }
 
 /// A run directory that does not belong to this run is bad input.
-pub fn store_error(e: stems::explore::store::StoreError) -> anyhow::Error {
+pub fn store_error(e: stems::rundir::StoreError) -> anyhow::Error {
     if e.is_bad_input() {
         UsageError(e.to_string()).into()
     } else {

@@ -95,7 +95,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let text = to_workload_toml(&graph, &options).map_err(bad)?;
     match &args.out {
         Some(path) => {
-            stems::report::output::write(path, text.as_bytes())?;
+            stems::output::write(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         None => out!("{text}"),

@@ -10,7 +10,7 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use stems::explore::store::Shard;
+use stems::rundir::Shard;
 use stems::validate::journal::{Journal, JournalHeader};
 use stems::validate::runs::Row;
 

@@ -20,7 +20,8 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs) -> Result<()> {
-    use stems::explore::store::{merge, write_header, write_results};
+    use stems::explore::store::{merge, write_header};
+    use stems::report::explore::write_results;
     // Compared as the directories they name (`./s0`, an absolute path, a link).
     let same = |a: &std::path::Path, b: &std::path::Path| match (
         std::fs::canonicalize(a),
@@ -49,7 +50,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     write_header(&args.out, &header).map_err(store_error)?;
-    let written = write_results(&args.out, &header, &outcomes, true).map_err(store_error)?;
+    let written = write_results(&args.out, &header, &outcomes, true)?;
     eprintln!(
         "merged {} shards ({} schedules): wrote {} to {}",
         args.dirs.len(),
@@ -97,9 +98,7 @@ fn merge_journals(args: &MergeArgs) -> Result<()> {
                     rows.len()
                 )));
             }
-            stems::hardware_sweep::SweepResult::new(shape, rows.clone(), 0.0)
-                .write(&args.out)
-                .map_err(super::sweep::bad_input)?
+            stems::hardware_sweep::SweepResult::new(shape, rows.clone(), 0.0).write(&args.out)?
         }
         other => bail!(UsageError(format!(
             "{}: run.json: unknown run kind '{other}'",

@@ -46,7 +46,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         sweeps.push((name.clone(), result));
     }
     if let RunFormat::Markdown = args.format {
-        let text = stems::scenario::render::render_markdown(experiments.as_ref(), &sweeps);
+        let text = stems::report::scenario::render_markdown(experiments.as_ref(), &sweeps);
         outln!("{}", text.trim_end());
     }
     if failed > 0 {
@@ -75,7 +75,7 @@ fn run_experiments(
             stems::report::plot::breakdown(&file, &x.name, &bars)?;
         }
         let json = dir.join("results.json");
-        stems::report::output::write(&json, serde_json::to_string_pretty(&result)?.as_bytes())?;
+        stems::output::write(&json, serde_json::to_string_pretty(&result)?.as_bytes())?;
         eprintln!(
             "wrote results.json and the breakdown pictures to {}",
             dir.display()

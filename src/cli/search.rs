@@ -310,7 +310,7 @@ struct Summary<'a> {
 }
 
 fn csv_rows(path: &Path, rows: &[&Evaluated]) -> Result<()> {
-    let mut file = stems::report::output::AtomicFile::create(path)?;
+    let mut file = stems::output::AtomicFile::create(path)?;
     {
         let mut w = csv::Writer::from_writer(&mut file);
         w.write_record([
@@ -400,7 +400,7 @@ fn write_outputs(
         &marks,
     )?;
     let json = serde_json::to_string_pretty(summary)?;
-    stems::report::output::write(&dir.join("summary.json"), json.as_bytes())?;
+    stems::output::write(&dir.join("summary.json"), json.as_bytes())?;
     Ok(())
 }
 

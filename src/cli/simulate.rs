@@ -344,7 +344,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             }
             out!("{}", t.render());
             outln!("\nanalytic prediction vs simulation");
-            out!("{}", stems::validate::render(&comparison));
+            out!("{}", stems::report::comparison::render(&comparison));
             let problems = agreement.problems();
             if problems.is_empty() {
                 outln!(

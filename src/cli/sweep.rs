@@ -7,9 +7,9 @@ use super::{Format, ModelFiles, UsageError};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
-use stems::explore::store::{Shard, fingerprint};
 use stems::hardware_sweep::{Axis, SweepError, SweepResult, SweepShape, SweepSpec};
 use stems::model::limits::MAX_JOBS;
+use stems::rundir::{Shard, fingerprint};
 use stems::validate::journal::JournalHeader;
 use stems::validate::runs::Row;
 

@@ -8,12 +8,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use stems::cost::StallCause;
-use stems::explore::store::fingerprint;
 use stems::mapping::Objective;
 use stems::model::limits::MAX_JOBS;
 use stems::model::units::{human_bits, thousands};
 use stems::model::{Overrides, Size};
 use stems::report::Table;
+use stems::rundir::fingerprint;
 use stems::schedule::{Allocation, ScheduleSpec, SchedulerOptions};
 use stems::validate::journal::JournalHeader;
 use stems::validate::runs::{self, Config, Row, Run, Summary};
@@ -334,10 +334,10 @@ fn header(configs: &[Config], runs: &[Run], args: &ValidateArgs) -> JournalHeade
 pub fn write_outputs(dir: &std::path::Path, rows: &[Row], summary: &Summary) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let csv_path = dir.join("validation.csv");
-    let mut file = stems::report::output::AtomicFile::create(&csv_path)?;
+    let mut file = stems::output::AtomicFile::create(&csv_path)?;
     runs::write_csv(&mut file, rows).with_context(|| format!("writing {}", csv_path.display()))?;
     file.commit()?;
-    stems::report::output::write(
+    stems::output::write(
         &dir.join("summary.json"),
         serde_json::to_string_pretty(summary)?.as_bytes(),
     )?;

@@ -5,18 +5,15 @@
 //!
 //! Paths inside a scenario are relative to the scenario file.
 
-pub mod render;
 mod run;
 
 pub use run::{ExperimentResult, RunError, RunResult, ScenarioResult, run};
 
-use crate::cost::{Report, StallCause};
+use crate::cost::Report;
 use crate::explore::Side;
 use crate::mapping::{Mapper, Objective};
 use crate::model::diag::{Collector, ModelError, SourceText};
-use crate::model::units::{human_bits, human_energy_pj, thousands};
 use crate::model::{Accelerator, HardwareOverrides, Size, Workload};
-use crate::report::Table;
 use crate::schedule::{Allocation, Eviction, ScheduleSpec, SchedulerOptions, schedule};
 use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
 use crate::validate::{self, Comparison};

@@ -223,9 +223,9 @@ fn paper_eviction() -> Eviction {
 }
 
 impl Schedule {
-    pub fn save(&self, path: &Path) -> Result<(), crate::report::output::OutputError> {
-        let mut file = crate::report::output::AtomicFile::create(path)?;
-        serde_json::to_writer(&mut file, self).map_err(|e| crate::report::output::OutputError {
+    pub fn save(&self, path: &Path) -> Result<(), crate::output::OutputError> {
+        let mut file = crate::output::AtomicFile::create(path)?;
+        serde_json::to_writer(&mut file, self).map_err(|e| crate::output::OutputError {
             path: path.to_path_buf(),
             error: e.into(),
         })?;

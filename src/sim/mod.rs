@@ -48,7 +48,7 @@ pub enum SimError {
     #[error("internal simulator error: {0}")]
     Internal(String),
     #[error("the trace: {0}")]
-    Trace(#[from] crate::report::output::OutputError),
+    Trace(#[from] crate::output::OutputError),
     #[error(transparent)]
     Spikes(#[from] crate::spikes::SpikeError),
 }

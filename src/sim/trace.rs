@@ -7,7 +7,7 @@
 //! bounds its size.
 
 use super::message::Cycle;
-use crate::report::output::{AtomicFile, OutputError};
+use crate::output::{AtomicFile, OutputError};
 use std::collections::HashMap;
 use std::io::Write;
 use std::ops::Range;

@@ -4,7 +4,7 @@
 //! it and the shards of one grid merge.
 
 use super::runs::Row;
-use crate::explore::store::{Shard, StoreError};
+use crate::rundir::{Shard, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -33,7 +33,7 @@ impl JournalHeader {
     /// line copied from another run is told apart from this run's.
     pub fn run_id(&self) -> String {
         let fingerprint = serde_json::to_vec(&self.fingerprint).unwrap_or_default();
-        crate::explore::store::hash(&[
+        crate::rundir::hash(&[
             self.kind.as_bytes(),
             self.points.to_string().as_bytes(),
             &fingerprint,
@@ -82,7 +82,7 @@ pub struct Journal {
 impl Journal {
     /// Starts a journal in `dir`, which must not hold a run already.
     pub fn create(dir: &Path, header: &JournalHeader) -> Result<Self, StoreError> {
-        let lock = crate::explore::store::lock_run(dir)?;
+        let lock = crate::rundir::lock_run(dir)?;
         if dir.join(HEADER).exists() {
             return Err(mismatch(
                 dir,
@@ -99,14 +99,14 @@ impl Journal {
         dir: &Path,
         header: &JournalHeader,
     ) -> Result<(Self, BTreeMap<usize, Row>), StoreError> {
-        let lock = crate::explore::store::lock_run(dir)?;
+        let lock = crate::rundir::lock_run(dir)?;
         let found = read_header(dir)?;
         if &found != header {
             return Err(mismatch(
                 dir,
                 format!(
                     "was started for another run: {} differ(s) from this one",
-                    crate::explore::store::what_differs(&found, header)
+                    crate::rundir::what_differs(&found, header)
                 ),
             ));
         }
@@ -166,7 +166,7 @@ fn line(index: usize, run: &str, row: &Row) -> Vec<u8> {
 
 pub fn write_header(dir: &Path, header: &JournalHeader) -> Result<(), StoreError> {
     let json = serde_json::to_string_pretty(header).map_err(|e| io(dir)(e.into()))?;
-    crate::report::output::write(&dir.join(HEADER), json.as_bytes())?;
+    crate::output::write(&dir.join(HEADER), json.as_bytes())?;
     Ok(())
 }
 
@@ -176,7 +176,7 @@ pub fn read_header(dir: &Path) -> Result<JournalHeader, StoreError> {
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let header: JournalHeader = serde_json::from_str(&text)
         .map_err(|e| mismatch(&path, format!("is not a stems run header: {e}")))?;
-    crate::explore::store::check_points(&path, header.points)?;
+    crate::rundir::check_points(&path, header.points)?;
     Ok(header)
 }
 
@@ -189,11 +189,11 @@ fn read_rows(dir: &Path, header: &JournalHeader) -> Result<BTreeMap<usize, Row>,
     let path = dir.join(ROWS);
     let mut rows = BTreeMap::new();
     let run_id = header.run_id();
-    for text in crate::explore::store::journal_lines(&path)? {
+    for text in crate::rundir::journal_lines(&path)? {
         let Ok(l) = serde_json::from_str::<Line>(&text) else {
             continue; // cut short by an interruption: run again
         };
-        crate::explore::store::check_index(&path, l.index, header.points, header.shard)?;
+        crate::rundir::check_index(&path, l.index, header.points, header.shard)?;
         if let Some(run) = l.run.filter(|r| *r != run_id) {
             return Err(mismatch(
                 &path,
@@ -208,9 +208,9 @@ fn read_rows(dir: &Path, header: &JournalHeader) -> Result<BTreeMap<usize, Row>,
 /// The shards of one grid combined, checked like exploration shards. Returns the
 /// unsharded header and every row in order.
 pub fn merge(dirs: &[PathBuf]) -> Result<(JournalHeader, Vec<Row>), StoreError> {
-    let (base, mut rows) = crate::explore::store::merge_shards(
+    let (base, mut rows) = crate::rundir::merge_shards(
         dirs,
-        crate::explore::store::ShardedRun {
+        crate::rundir::ShardedRun {
             what: "rows",
             another: "grid, models or options",
         },

@@ -8,8 +8,6 @@ pub mod rank;
 pub mod runs;
 
 use crate::cost::{Report, StallCause};
-use crate::model::units::thousands;
-use crate::report::Table;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -109,28 +107,4 @@ pub fn largest_traffic_delta(rows: &[Comparison]) -> Option<&Comparison> {
                 && c.measured != c.predicted
         })
         .max_by(|a, b| a.delta_percent.abs().total_cmp(&b.delta_percent.abs()))
-}
-
-pub fn render(rows: &[Comparison]) -> String {
-    let mut t = Table::new(["metric", "predicted", "measured", "delta %"]);
-    let fmt = |v: f64| {
-        if v.fract() == 0.0 && v.abs() < 1e18 {
-            thousands(v as u64)
-        } else {
-            format!("{v:.1}")
-        }
-    };
-    for r in rows {
-        t.row([
-            r.metric.to_string(),
-            fmt(r.predicted),
-            fmt(r.measured),
-            if r.predicted == 0.0 && r.measured != 0.0 {
-                "none predicted".to_string()
-            } else {
-                format!("{:+.3}", r.delta_percent)
-            },
-        ]);
-    }
-    t.render()
 }

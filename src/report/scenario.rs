@@ -1,6 +1,9 @@
 //! A scenario's results as tables for people.
 
-use super::*;
+use super::Table;
+use crate::cost::{Report, StallCause};
+use crate::model::units::{human_bits, human_energy_pj, thousands};
+use crate::scenario::*;
 
 /// For an experiment whose runs use several cores: latency, energy, NoC traffic and
 /// the PE arrays' stall cycles by cause (measured when simulated), and each run's

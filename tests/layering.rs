@@ -1,0 +1,94 @@
+//! The module tree follows the data flow, and imports point down it: a stage may use
+//! the stages before it, never one after it (so `report`, which prints and draws, is
+//! imported by no stage, and the cost report lives in `cost`, below its builders).
+//! This reads every source file of each top-level module and checks the `crate::`
+//! paths it names.
+
+use std::path::Path;
+
+/// The top-level modules of the library, each after everything it may use.
+const ORDER: &[&str] = &[
+    "model",
+    "output",
+    "rundir",
+    "import",
+    "tiling",
+    "cost",
+    "mapping",
+    "schedule",
+    "spikes",
+    "sim",
+    "validate",
+    "explore",
+    "hardware_sweep",
+    "scenario",
+    "report",
+];
+
+fn sources(path: &Path, out: &mut Vec<std::path::PathBuf>) {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).expect("a source folder") {
+            sources(&entry.expect("an entry").path(), out);
+        }
+    } else if path.is_file() && path.extension().is_some_and(|e| e == "rs") {
+        out.push(path.to_path_buf());
+    }
+}
+
+/// The top-level modules a file's text names as `crate::NAME`.
+fn named(text: &str) -> Vec<String> {
+    text.match_indices("crate::")
+        .map(|(i, m)| {
+            text[i + m.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn every_module_imports_only_the_stages_before_it() {
+    let mut wrong = Vec::new();
+    for (rank, module) in ORDER.iter().enumerate() {
+        let mut files = Vec::new();
+        sources(Path::new(&format!("src/{module}")), &mut files);
+        sources(Path::new(&format!("src/{module}.rs")), &mut files);
+        assert!(
+            !files.is_empty(),
+            "src/{module} is listed but has no source"
+        );
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("source");
+            for used in named(&text) {
+                let at = ORDER.iter().position(|m| *m == used);
+                if at.is_some_and(|r| r > rank) {
+                    wrong.push(format!("{} uses {used}", file.display()));
+                }
+            }
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(
+        wrong.is_empty(),
+        "imports pointing up the data flow:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_top_level_module_has_a_place_in_the_order() {
+    let lib = std::fs::read_to_string("src/lib.rs").expect("lib.rs");
+    for line in lib.lines() {
+        if let Some(name) = line
+            .strip_prefix("pub mod ")
+            .and_then(|l| l.strip_suffix(';'))
+        {
+            assert!(
+                ORDER.contains(&name),
+                "src/lib.rs declares '{name}', which ORDER does not place"
+            );
+        }
+    }
+}
