@@ -5,8 +5,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use stems::mapping::Objective;
-use stems::model::units::thousands;
-use stems::report::Table;
 use stems::schedule::SchedulerOptions;
 
 #[derive(Args)]
@@ -77,11 +75,9 @@ pub fn parse_rank(s: &str) -> Result<stems::explore::Rank, String> {
 const LIMIT: u128 = 70_000;
 
 pub fn run(args: ExploreArgs) -> Result<()> {
-    use stems::explore::store::{RunDir, RunHeader};
-    use stems::explore::{Space, best, explore_each};
+    use stems::explore::{Space, explore_each};
     use stems::model::limits::MAX_JOBS;
-    use stems::report::explore::write_results;
-    use stems::rundir::fingerprint;
+    use stems::report::explore::{Explored, write_results};
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
@@ -111,49 +107,15 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         eviction: args.eviction.eviction,
         objective: Objective::Energy,
     };
-    let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
-    let header = RunHeader {
-        workload: workload.name.clone(),
-        blocks: n,
-        timesteps: workload.timesteps,
-        global_sram_bits: accelerator.cores[0].global_sram().size_bits,
-        space,
-        rank_by: args.rank_by,
-        points: points.len(),
-        shard: args.shard,
-        fingerprint: fingerprint(&[
-            ("stems version", env!("CARGO_PKG_VERSION").as_bytes()),
-            ("workload file", &read(&args.models.workload)),
-            ("hardware file", &read(&args.models.hardware)),
-            (
-                "model overrides",
-                format!("{:?}", args.models.overrides.model()).as_bytes(),
-            ),
-            ("scheduler options", format!("{options:?}").as_bytes()),
-            ("space", format!("{space:?} {}", points.len()).as_bytes()),
-        ]),
-    };
-    // The run directory: new, or an interrupted run to finish.
+    let header = run_header(
+        &args,
+        &workload,
+        &accelerator,
+        (space, points.len()),
+        options,
+    );
     let dir = args.resume.as_ref().or(args.out.as_ref());
-    let (store, mut outcomes) = match (&args.resume, &args.out) {
-        (Some(d), _) => {
-            let (store, done) = RunDir::resume(d, &header).map_err(store_error)?;
-            eprintln!(
-                "resuming {}: {} points already costed",
-                d.display(),
-                done.len()
-            );
-            (Some(store), done)
-        }
-        (None, Some(d)) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            (
-                Some(RunDir::create(d, &header).map_err(store_error)?),
-                Vec::new(),
-            )
-        }
-        (None, None) => (None, Vec::new()),
-    };
+    let (store, mut outcomes) = open_run(&args, &header)?;
     let done: std::collections::BTreeSet<usize> = outcomes.iter().map(|o| o.index).collect();
     let todo: Vec<usize> = header
         .indices()
@@ -240,112 +202,86 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     outcomes.extend(fresh.into_inner().unwrap_or_default());
     outcomes.sort_by_key(|o| o.index);
     let seconds = started.elapsed().as_secs_f64();
-    let best_index = best(&outcomes, args.rank_by);
-    let baseline = outcomes
-        .iter()
-        .position(|o| o.point.batched == 0 && o.point.fused == 0);
-    let mut ranked: Vec<usize> = (0..outcomes.len()).collect();
-    ranked.sort_by(|&a, &b| {
-        args.rank_by
-            .value(&outcomes[a].report)
-            .total_cmp(&args.rank_by.value(&outcomes[b].report))
-            .then(a.cmp(&b))
-    });
     if let Some(dir) = dir {
         let written = write_results(dir, &header, &outcomes, false)?;
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
-
+    let explored = Explored {
+        header: &header,
+        outcomes: &outcomes,
+        costed: todo.len(),
+        seconds,
+    };
     match args.format {
-        Format::Table => {
-            outln!(
-                "{} schedules of {} on {} global SRAM in {:.2} s ({:.0} schedules/s), ranked by {}",
-                todo.len(),
-                workload.name,
-                stems::model::units::human_bits(accelerator.cores[0].global_sram().size_bits),
-                seconds,
-                todo.len() as f64 / seconds.max(1e-9),
-                args.rank_by
-            );
-            let base = baseline.map(|b| &outcomes[b].report);
-            let mut t = Table::new([
-                "rank",
-                "schedule",
-                "energy",
-                "DRAM energy",
-                "DRAM traffic",
-                "latency",
-                "DRAM ×",
-                "energy ×",
-            ]);
-            for (k, &i) in ranked.iter().take(args.top).enumerate() {
-                let r = &outcomes[i].report;
-                t.row([
-                    (k + 1).to_string(),
-                    outcomes[i].point.spec.to_string(),
-                    stems::model::units::human_energy_pj(r.energy_pj.total),
-                    stems::model::units::human_energy_pj(r.energy_pj.dram),
-                    stems::model::units::human_bits(r.dram_bits.total),
-                    thousands(r.latency_cycles),
-                    base.map_or("-".into(), |b| {
-                        format!(
-                            "{:.2}",
-                            b.dram_bits.total as f64 / r.dram_bits.total.max(1) as f64
-                        )
-                    }),
-                    base.map_or("-".into(), |b| {
-                        format!("{:.2}", b.energy_pj.total / r.energy_pj.total)
-                    }),
-                ]);
-            }
-            out!("{}", t.render());
-            if let Space::Hybrid {
-                batch_from,
-                fuse_from,
-            } = space
-            {
-                outln!(
-                    "\nDRAM energy per inference (µJ); columns: blocks time-batched from the {batch_from}, rows: blocks fused from the {fuse_from}"
-                );
-                let mut header = vec!["fused \\ batched".to_string()];
-                header.extend((0..=n).map(|b| b.to_string()));
-                let mut t = Table::new(header);
-                for fused in 0..=n {
-                    let mut row = vec![fused.to_string()];
-                    for batched in 0..=n {
-                        let v = outcomes
-                            .iter()
-                            .find(|o| o.point.batched == batched && o.point.fused == fused)
-                            .map_or(f64::NAN, |o| o.report.energy_pj.dram / 1e6);
-                        row.push(format!("{v:.1}"));
-                    }
-                    t.row(row);
-                }
-                out!("{}", t.render());
-            }
-        }
-        Format::Json => {
-            #[derive(serde::Serialize)]
-            struct Out<'a> {
-                space: Space,
-                rank_by: stems::explore::Rank,
-                seconds: f64,
-                best: Option<usize>,
-                outcomes: &'a [stems::explore::Outcome],
-            }
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&Out {
-                    space,
-                    rank_by: args.rank_by,
-                    seconds,
-                    best: best_index,
-                    outcomes: &outcomes,
-                })?
-            );
-        }
+        Format::Table => out!("{}", explored.render_table(args.top)),
+        Format::Json => outln!("{}", explored.json()?),
     }
     Ok(())
+}
+
+/// What the run is: the header a run directory holds and resumes are checked against.
+fn run_header(
+    args: &ExploreArgs,
+    workload: &stems::model::Workload,
+    accelerator: &stems::model::Accelerator,
+    (space, points): (stems::explore::Space, usize),
+    options: SchedulerOptions,
+) -> stems::explore::store::RunHeader {
+    use stems::explore::store::RunHeader;
+    use stems::rundir::fingerprint;
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
+    RunHeader {
+        workload: workload.name.clone(),
+        blocks: workload.num_blocks,
+        timesteps: workload.timesteps,
+        global_sram_bits: accelerator.cores[0].global_sram().size_bits,
+        space,
+        rank_by: args.rank_by,
+        points,
+        shard: args.shard,
+        fingerprint: fingerprint(&[
+            ("stems version", env!("CARGO_PKG_VERSION").as_bytes()),
+            ("workload file", &read(&args.models.workload)),
+            ("hardware file", &read(&args.models.hardware)),
+            (
+                "model overrides",
+                format!("{:?}", args.models.overrides.model()).as_bytes(),
+            ),
+            ("scheduler options", format!("{options:?}").as_bytes()),
+            ("space", format!("{space:?} {points}").as_bytes()),
+        ]),
+    }
+}
+
+/// The run directory: new (`--out`), an interrupted run to finish (`--resume`) with
+/// the outcomes it holds, or none.
+fn open_run(
+    args: &ExploreArgs,
+    header: &stems::explore::store::RunHeader,
+) -> Result<(
+    Option<stems::explore::store::RunDir>,
+    Vec<stems::explore::Outcome>,
+)> {
+    use stems::explore::store::RunDir;
+    Ok(match (&args.resume, &args.out) {
+        (Some(d), _) => {
+            let (store, done) = RunDir::resume(d, header).map_err(store_error)?;
+            eprintln!(
+                "resuming {}: {} points already costed",
+                d.display(),
+                done.len()
+            );
+            (Some(store), done)
+        }
+        (None, Some(d)) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            (
+                Some(RunDir::create(d, header).map_err(store_error)?),
+                Vec::new(),
+            )
+        }
+        (None, None) => (None, Vec::new()),
+    })
 }
 
 /// A run directory that does not belong to this run is bad input.

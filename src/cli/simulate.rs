@@ -1,12 +1,11 @@
 //! `stems simulate`: a schedule on the cycle-level simulator, next to its prediction.
 
 use super::{Format, ModelFiles, ModelOverrides, ScheduleArgs, UsageError};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use stems::model::units::{human_bits, thousands};
-use stems::report::Table;
 use stems::schedule::Schedule;
 use stems::sim::{SimError, SimOptions};
 
@@ -155,8 +154,6 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             }
         }
     }
-    let predicted = schedule.predicted.clone();
-    let predicted_tiles = schedule.predicted_tiles();
     let layer_blocks: Vec<usize> = schedule.workload.layers.iter().map(|l| l.block).collect();
     let options = SimOptions {
         trace: args.trace.clone(),
@@ -166,219 +163,24 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         verify: !args.no_verify,
         spikes: args.spikes.source(recorded),
     };
-    let measured = stems::sim::simulate(schedule, &options).map_err(|e| rejected(&args, e))?;
-    let comparison = stems::validate::compare(&predicted, &measured.report);
-    let agreement = stems::validate::agreement::agreement(
-        &predicted,
-        &measured.report,
-        Some(&measured.verification),
-        stems::validate::agreement::Rules {
-            latency_band_percent: args.latency_band,
-            ..Default::default()
-        },
-    )
-    .with_tiles(&predicted_tiles, &measured.tiles());
-    if let (Some(dir), Some(t)) = (&args.plots, &measured.timelines) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let end = measured.report.latency_cycles;
-        let what = format!(
-            "{} on {}",
-            measured.report.workload,
-            stems::schedule::spec::compact(&measured.report.schedule.join(","))
-        );
-        // Block bands: consecutive tiles of one block (first core) merged.
-        let mut bands: Vec<(u64, u64, usize)> = Vec::new();
-        for &(from, to, layer) in t.cores.first().map_or(&[][..], |c| &c.tiles[..]) {
-            let block = layer_blocks[layer];
-            match bands.last_mut() {
-                Some(last) if last.2 == block => last.1 = to,
-                _ => bands.push((from, to, block)),
-            }
-        }
-        let block_names: Vec<String> = (0..=layer_blocks.iter().copied().max().unwrap_or(0))
-            .map(|b| format!("block {b}"))
-            .collect();
-        let dram_stalls: Vec<(u64, u64)> = t
-            .cores
-            .iter()
-            .flat_map(|c| &c.stalls)
-            .filter(|s| s.2 == stems::cost::StallCause::DramPort)
-            .map(|s| (s.0, s.1))
-            .collect();
-        let series: Vec<(String, &[(u64, u64)])> = t
-            .sram_bits
-            .iter()
-            .enumerate()
-            .map(|(c, s)| (format!("core{c}"), s.as_slice()))
-            .collect();
-        stems::report::plot::occupancy(
-            &dir.join("sram_occupancy.svg"),
-            &format!("global SRAM occupancy: {what}"),
-            &series,
-            measured.report.global_sram_bits,
-            end,
-            (&bands, &block_names),
-        )?;
-        stems::report::plot::dram_utilisation(
-            &dir.join("dram_utilisation.svg"),
-            &format!("DRAM saturation: {what}"),
-            &t.dram_bursts,
-            &dram_stalls,
-            t.cores.len(),
-            end,
-            200,
-        )?;
-        stems::report::plot::histogram(
-            &dir.join("dram_queue_delay.svg"),
-            &format!("DRAM port queue delay: {what}"),
-            "cycles waited for the port (each bucket up to twice its label)",
-            &t.dram_queue_delays,
-        )?;
-        eprintln!(
-            "wrote sram_occupancy.svg, dram_utilisation.svg, dram_queue_delay.svg to {}",
-            dir.display()
-        );
+    let rules = stems::validate::agreement::Rules {
+        latency_band_percent: args.latency_band,
+        ..Default::default()
+    };
+    let checked = stems::validate::cross_validate(schedule, &options, rules)
+        .map_err(|e| rejected(&args, e))?;
+    if let Some(dir) = &args.plots {
+        let written = stems::report::simulation::write_plots(dir, &checked, &layer_blocks)?;
+        eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
     if let Some(path) = &args.trace {
-        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-        eprintln!(
-            "trace written to {} ({} events, {}); open it in ui.perfetto.dev",
-            path.display(),
-            thousands(measured.trace_events.unwrap_or(0)),
-            human_bits(bytes * 8)
-        );
-        // Viewers slow down past a few tens of MB: say how to narrow it.
-        if bytes > 32 << 20 && args.trace_layers.is_none() && args.trace_window.is_none() {
-            eprintln!(
-                "the trace is large: --trace-layers LIST or --trace-window START..END keep only part of the run"
-            );
-        }
+        announce_trace(path, checked.measured.trace_events, &args);
     }
     match args.format {
-        Format::Table => {
-            outln!("{}", measured.report.render_table().trim_end());
-            outln!(
-                "\nsimulation: {} events in {:.2} s ({:.2} M events/s)",
-                thousands(measured.events),
-                measured.wall_seconds,
-                measured.events_per_second / 1e6
-            );
-            let v = &measured.verification;
-            outln!(
-                "\nverification: {} ({} checks); redundant loads {}, dead writes {}",
-                if v.verified { "passed" } else { "off" },
-                thousands(v.checks),
-                human_bits(v.redundant_load_bits),
-                human_bits(v.dead_write_bits)
-            );
-            let mut t = Table::new(["DRAM traffic", "W", "F", "V", "total"]);
-            let (c, x) = (
-                &v.compulsory_dram_bits_by_operand,
-                &v.excess_dram_bits_by_operand,
-            );
-            t.row([
-                "compulsory".to_string(),
-                human_bits(c.W),
-                human_bits(c.F),
-                human_bits(c.V),
-                human_bits(v.compulsory_dram_bits),
-            ]);
-            t.row([
-                "excess".to_string(),
-                signed_bits(x.W),
-                signed_bits(x.F),
-                signed_bits(x.V),
-                signed_bits(v.excess_dram_bits),
-            ]);
-            out!("{}", t.render());
-            outln!("\nPE-array stalls by cause (cycles)");
-            let mut t = Table::new(["cause", "cycles"]);
-            for (cause, cycles) in &measured.report.stall_cycles_by_cause {
-                t.row([cause.to_string(), thousands(*cycles)]);
-            }
-            out!("{}", t.render());
-            outln!("\ncomponents");
-            let mut t = Table::new([
-                "component",
-                "busy cycles",
-                "stall cycles",
-                "queue delay",
-                "port",
-                "requests",
-                "queue p50",
-                "p99",
-                "max",
-            ]);
-            for c in &measured.components {
-                let busiest = c.ports.iter().max_by_key(|p| p.requests);
-                t.row([
-                    c.name.clone(),
-                    thousands(c.busy_cycles),
-                    thousands(c.stall_cycles),
-                    thousands(c.queue_delay_cycles),
-                    busiest.map_or("-".into(), |p| p.port.clone()),
-                    busiest.map_or("-".into(), |p| thousands(p.requests)),
-                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.p50)),
-                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.p99)),
-                    busiest.map_or("-".into(), |p| thousands(p.queue_delay_cycles.max)),
-                ]);
-            }
-            out!("{}", t.render());
-            outln!("\nlatency distributions (cycles)");
-            let l = &measured.latency_cycles_distribution;
-            let mut t = Table::new(["what", "count", "mean", "p50", "p99", "max"]);
-            for (what, d) in [
-                ("tile compute", l.tile),
-                ("scheduled transfer", l.transfer),
-                ("pass fill", l.fill),
-                ("pass write", l.write),
-            ] {
-                t.row([
-                    what.to_string(),
-                    thousands(d.count),
-                    format!("{:.1}", d.mean),
-                    thousands(d.p50),
-                    thousands(d.p99),
-                    thousands(d.max),
-                ]);
-            }
-            out!("{}", t.render());
-            outln!("\nanalytic prediction vs simulation");
-            out!("{}", stems::report::comparison::render(&comparison));
-            let problems = agreement.problems();
-            if problems.is_empty() {
-                outln!(
-                    "\nagreement: all {} quantities agree; latency {:+.1} % (band {:+.0} … {:+.0} %); no waste",
-                    agreement.checks.len(),
-                    agreement.latency_delta_percent,
-                    agreement.latency_band_percent.0,
-                    agreement.latency_band_percent.1
-                );
-            } else {
-                outln!("\nagreement: {} problem(s)", problems.len());
-                for p in &problems {
-                    outln!("  {p}");
-                }
-            }
-        }
-        Format::Json => {
-            #[derive(serde::Serialize)]
-            struct Out<'a> {
-                #[serde(flatten)]
-                measured: &'a stems::sim::MeasuredReport,
-                validation: &'a [stems::validate::Comparison],
-                agreement: &'a stems::validate::agreement::Agreement,
-            }
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&Out {
-                    measured: &measured,
-                    validation: &comparison,
-                    agreement: &agreement,
-                })?
-            );
-        }
+        Format::Table => out!("{}", stems::report::simulation::render(&checked)),
+        Format::Json => outln!("{}", stems::report::simulation::json(&checked)?),
     }
+    let agreement = &checked.agreement;
     if args.strict && !agreement.strict() {
         bail!(
             "--strict: the halves disagree ({})",
@@ -388,7 +190,19 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     Ok(())
 }
 
-fn signed_bits(bits: i64) -> String {
-    let sign = if bits < 0 { "-" } else { "" };
-    format!("{sign}{}", human_bits(bits.unsigned_abs()))
+/// Where the trace went and how to open it; how to narrow one too large for a viewer.
+fn announce_trace(path: &std::path::Path, events: Option<u64>, args: &SimulateArgs) {
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    eprintln!(
+        "trace written to {} ({} events, {}); open it in ui.perfetto.dev",
+        path.display(),
+        thousands(events.unwrap_or(0)),
+        human_bits(bytes * 8)
+    );
+    // Viewers slow down past a few tens of MB: say how to narrow it.
+    if bytes > 32 << 20 && args.trace_layers.is_none() && args.trace_window.is_none() {
+        eprintln!(
+            "the trace is large: --trace-layers LIST or --trace-window START..END keep only part of the run"
+        );
+    }
 }

@@ -156,6 +156,23 @@ impl Ledger {
         self.dram_read_bits[class.index()] += read_bits;
         self.dram_write_bits[class.index()] += write_bits;
     }
+
+    /// Adds another ledger's figures (a component's, into the run's).
+    pub fn add(&mut self, other: &Ledger) {
+        for (row, other_row) in self.energy_fj.iter_mut().zip(&other.energy_fj) {
+            for (fj, other_fj) in row.iter_mut().zip(other_row) {
+                *fj += other_fj;
+            }
+        }
+        for i in 0..3 {
+            self.dram_read_bits[i] += other.dram_read_bits[i];
+            self.dram_write_bits[i] += other.dram_write_bits[i];
+        }
+        self.noc_bits += other.noc_bits;
+        self.macs += other.macs;
+        self.sops += other.sops;
+        self.other_ops += other.other_ops;
+    }
 }
 
 /// What one tile spends, as both halves count it for the per-tile agreement: energy

@@ -1,10 +1,11 @@
 //! Writing an exploration's results: `summary.json`, the heatmaps of a hybrid space,
 //! the energy breakdown of the baseline and the best, and the sorted CSV.
 
-use super::{WriteError, plot};
+use super::{Table, WriteError, plot};
 use crate::cost::Report;
 use crate::explore::store::{CSV, RunHeader};
 use crate::explore::{Outcome, Rank, Space, best, write_csv_rows};
+use crate::model::units::{human_bits, human_energy_pj, thousands};
 use serde::Serialize;
 use std::path::Path;
 
@@ -119,4 +120,125 @@ pub fn write_results(
     crate::output::write(&dir.join("summary.json"), json.as_bytes())?;
     written.push("summary.json".into());
     Ok(written)
+}
+
+/// An exploration to print: its run header, every outcome (in index order), how many
+/// points this process costed and in how long.
+pub struct Explored<'a> {
+    pub header: &'a RunHeader,
+    pub outcomes: &'a [Outcome],
+    pub costed: usize,
+    pub seconds: f64,
+}
+
+impl Explored<'_> {
+    /// The `top` schedules ranked, with their gains over the baseline, and for a hybrid
+    /// space the DRAM energy of every point as a grid.
+    pub fn render_table(&self, top: usize) -> String {
+        let (h, outcomes) = (self.header, self.outcomes);
+        let mut out = format!(
+            "{} schedules of {} on {} global SRAM in {:.2} s ({:.0} schedules/s), ranked by {}\n",
+            self.costed,
+            h.workload,
+            human_bits(h.global_sram_bits),
+            self.seconds,
+            self.costed as f64 / self.seconds.max(1e-9),
+            h.rank_by
+        );
+        let baseline = outcomes
+            .iter()
+            .find(|o| o.point.batched == 0 && o.point.fused == 0)
+            .map(|o| &o.report);
+        let mut ranked: Vec<usize> = (0..outcomes.len()).collect();
+        ranked.sort_by(|&a, &b| {
+            h.rank_by
+                .value(&outcomes[a].report)
+                .total_cmp(&h.rank_by.value(&outcomes[b].report))
+                .then(a.cmp(&b))
+        });
+        let mut t = Table::new([
+            "rank",
+            "schedule",
+            "energy",
+            "DRAM energy",
+            "DRAM traffic",
+            "latency",
+            "DRAM ×",
+            "energy ×",
+        ]);
+        for (k, &i) in ranked.iter().take(top).enumerate() {
+            let r = &outcomes[i].report;
+            t.row([
+                (k + 1).to_string(),
+                outcomes[i].point.spec.to_string(),
+                human_energy_pj(r.energy_pj.total),
+                human_energy_pj(r.energy_pj.dram),
+                human_bits(r.dram_bits.total),
+                thousands(r.latency_cycles),
+                baseline.map_or("-".into(), |b| {
+                    format!(
+                        "{:.2}",
+                        b.dram_bits.total as f64 / r.dram_bits.total.max(1) as f64
+                    )
+                }),
+                baseline.map_or("-".into(), |b| {
+                    format!("{:.2}", b.energy_pj.total / r.energy_pj.total)
+                }),
+            ]);
+        }
+        out.push_str(&t.render());
+        out.push_str(&self.render_grid());
+        out
+    }
+
+    /// A hybrid space's DRAM energy per point: blocks fused by blocks time-batched.
+    fn render_grid(&self) -> String {
+        let Space::Hybrid {
+            batch_from,
+            fuse_from,
+        } = self.header.space
+        else {
+            return String::new();
+        };
+        let n = self.header.blocks;
+        let mut out = format!(
+            "\nDRAM energy per inference (µJ); columns: blocks time-batched from the {batch_from}, rows: blocks fused from the {fuse_from}\n"
+        );
+        let mut header = vec!["fused \\ batched".to_string()];
+        header.extend((0..=n).map(|b| b.to_string()));
+        let mut t = Table::new(header);
+        for fused in 0..=n {
+            let mut row = vec![fused.to_string()];
+            for batched in 0..=n {
+                let v = self
+                    .outcomes
+                    .iter()
+                    .find(|o| o.point.batched == batched && o.point.fused == fused)
+                    .map_or(f64::NAN, |o| o.report.energy_pj.dram / 1e6);
+                row.push(format!("{v:.1}"));
+            }
+            t.row(row);
+        }
+        out.push_str(&t.render());
+        out
+    }
+
+    /// What `stems explore --format json` prints.
+    pub fn json(&self) -> serde_json::Result<String> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            space: Space,
+            rank_by: Rank,
+            seconds: f64,
+            best: Option<usize>,
+            outcomes: &'a [Outcome],
+        }
+        serde_json::to_string_pretty(&Out {
+            space: self.header.space,
+            rank_by: self.header.rank_by,
+            seconds: self.seconds,
+            best: best(self.outcomes, self.header.rank_by),
+            outcomes: self.outcomes,
+        })
+    }
 }

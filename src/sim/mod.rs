@@ -306,6 +306,94 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     // The event rate measures the simulation, not the drawing of spikes.
     let started = Instant::now();
     let schedule = Arc::new(schedule);
+    let (mut kernel, ids) = wire(&schedule, options, spikes.as_ref())?;
+    kernel.run()?;
+    // The verifier's verdict first: it names what is missing more precisely than the
+    // controllers' end-of-run invariants.
+    let waste = match kernel.validity.take() {
+        Some(v) => v.finish(kernel.now)?,
+        None => validity::Waste::default(),
+    };
+    let controllers = collect_controllers(&kernel, ids.controllers[0], ids.controllers.len());
+    let mut latency = kernel.now;
+    for c in &controllers {
+        c.check_end()?;
+        latency = latency.max(c.finish);
+    }
+    let per_core = core_stalls(&controllers, latency);
+    let measured = Measured::collect(&kernel, &ids, &per_core, schedule.tiles.len());
+    let records = Records::of(&controllers, schedule.tiles.len())?;
+    let timelines = options
+        .record_timelines
+        .then(|| timelines(&kernel, &ids, &controllers));
+    let verification =
+        VerificationReport::new(options.verify, waste, &schedule.workload, &measured.ledger);
+    let trace_events = match kernel.trace.take() {
+        Some(t) => Some(t.finish()?),
+        None => None,
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let measured_activity = spikes
+        .as_ref()
+        .map(|s| s.layer_input_densities(&schedule.workload));
+    let mut stalls = [0u64; StallCause::COUNT];
+    for s in &per_core {
+        for (total, v) in stalls.iter_mut().zip(s) {
+            *total += v;
+        }
+    }
+    let acc = &schedule.accelerator;
+    let report = Report::new(
+        ReportHeader {
+            source: "measured",
+            workload: &schedule.workload,
+            hardware: acc.label(),
+            hardware_overrides: acc.overrides.clone(),
+            global_sram_bits: acc.cores[0].global_sram().size_bits,
+            schedule: schedule.schedule.clone(),
+            prefetch: schedule.prefetch,
+            measured_activity: measured_activity.as_deref(),
+        },
+        &measured.ledger,
+        ReportTiming {
+            latency_cycles: latency,
+            busy_cycles: measured.busy,
+            stall_cycles: stalls,
+            peak_global_sram_bits: measured.peaks.iter().copied().max().unwrap_or(0),
+            noc_busy_cycles: measured.noc_busy,
+            tiles: schedule.tiles.len() as u64,
+        },
+        &records.incidents,
+    );
+    let l = &records.latencies;
+    Ok(MeasuredReport {
+        report,
+        events: kernel.events,
+        events_per_second: kernel.events as f64 / wall.max(1e-9),
+        wall_seconds: wall,
+        components: measured.components,
+        peak_global_sram_bits_per_core: measured.peaks,
+        latency_cycles_distribution: LatencyReport {
+            tile: Distribution::of(&l.tile),
+            transfer: Distribution::of(&l.transfer),
+            fill: Distribution::of(&l.fill),
+            write: Distribution::of(&l.write),
+        },
+        trace_events,
+        verification,
+        timelines,
+        tile_busy_cycles: records.tile_busy_cycles,
+        tile_spend: measured.tile_spend,
+    })
+}
+
+/// The hardware as components on a kernel: the DRAM, the mesh, per core its global
+/// SRAM, local buffers, PE array and controller (the controllers last, each started).
+fn wire(
+    schedule: &Arc<Schedule>,
+    options: &SimOptions,
+    spikes: Option<&Arc<crate::spikes::Spikes>>,
+) -> Result<(Kernel, Arc<Ids>), SimError> {
     let acc = &schedule.accelerator;
     let trace = match &options.trace {
         Some(path) => Some(trace::TraceSink::create(
@@ -328,7 +416,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     let mut kernel = Kernel::new(trace);
     if options.verify {
         kernel.validity =
-            Some(validity::Validity::new(Arc::clone(&schedule))?.with_spikes(spikes.clone()));
+            Some(validity::Validity::new(Arc::clone(schedule))?.with_spikes(spikes.cloned()));
     }
     let mut ids = Ids {
         dram: kernel.add(Box::new(if options.record_timelines {
@@ -341,217 +429,177 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     };
     ids.formats.insert(ids.dram, acc.dram.feature_format);
     for core in &acc.cores {
-        let global = core.global_index();
-        let sram = kernel.add(Box::new(GlobalSram::new(&core.name, core.global_sram())));
-        ids.sram.push(sram);
-        ids.formats.insert(sram, core.global_sram().feature_format);
-        // What the array reads from: its local buffers, and the global SRAM for an
-        // operand no local buffer holds.
-        let mut buffers = HashMap::new();
-        let mut read_params = HashMap::new();
-        for (m, mem) in core.memories.iter().enumerate() {
-            let (id, part) = if m == global {
-                (sram, Part::GlobalSram)
-            } else {
-                let id = kernel.add(Box::new(LocalBuffer::new(&core.name, mem)));
-                ids.formats.insert(id, mem.feature_format);
-                (id, Part::LocalBuffers)
-            };
-            buffers.insert(m, id);
-            read_params.insert(id, (mem.read_bw_bits(), mem.read_energy_fj_per_bit, part));
-        }
-        ids.buffers.push(buffers);
-        ids.pe.push(kernel.add(Box::new(PeArrayModel::new(
-            &core.name,
-            &core.pe_array,
-            read_params,
-        ))));
+        wire_core(&mut kernel, &mut ids, core);
     }
     let first_controller = kernel.components.len();
     ids.controllers = (0..acc.cores.len()).map(|c| first_controller + c).collect();
     let ids = Arc::new(ids);
-    let writers = Arc::new(writers(&schedule));
+    let writers = Arc::new(writers(schedule));
     for core in 0..acc.cores.len() {
         let id = kernel.add(Box::new(
             Controller::new(
                 core,
                 first_controller + core,
                 Arc::clone(&ids),
-                Arc::clone(&schedule),
+                Arc::clone(schedule),
                 Arc::clone(&writers),
                 filter.clone(),
             )
             .recording(options.record_timelines)
-            .with_spikes(spikes.clone()),
+            .with_spikes(spikes.cloned()),
         ));
         kernel.send(0, id, Message::Start);
     }
+    Ok((kernel, ids))
+}
 
-    kernel.run()?;
-
-    // The verifier's verdict first: it names what is missing more precisely than the
-    // controllers' end-of-run invariants.
-    let waste = match kernel.validity.take() {
-        Some(v) => v.finish(kernel.now)?,
-        None => validity::Waste::default(),
-    };
-    let controllers = collect_controllers(&kernel, first_controller, acc.cores.len());
-    let mut latency = kernel.now;
-    for c in &controllers {
-        c.check_end()?;
-        latency = latency.max(c.finish);
-    }
-    let per_core = core_stalls(&controllers, latency);
-    // Collect what every component measured.
-    let mut ledger = Ledger::default();
-    let mut components = Vec::new();
-    let mut stalls = [0u64; StallCause::COUNT];
-    for s in &per_core {
-        for (total, v) in stalls.iter_mut().zip(s) {
-            *total += v;
-        }
-    }
-    let mut peaks = Vec::new();
-    let mut busy = 0;
-    let mut noc_busy = 0;
-    let mut tile_spend = vec![TileSpend::default(); schedule.tiles.len()];
-    for (index, c) in kernel.components.iter().enumerate() {
-        let s = c.stats();
-        for (&tile, spend) in s.by_tile.iter() {
-            if let Some(t) = tile_spend.get_mut(tile) {
-                t.add(spend);
-            }
-        }
-        if index == ids.noc {
-            noc_busy = s.busy_cycles;
-        }
-        for (ci, row) in s.ledger.energy_fj.iter().enumerate() {
-            for (si, fj) in row.iter().enumerate() {
-                ledger.energy_fj[ci][si] += fj;
-            }
-        }
-        for i in 0..3 {
-            ledger.dram_read_bits[i] += s.ledger.dram_read_bits[i];
-            ledger.dram_write_bits[i] += s.ledger.dram_write_bits[i];
-        }
-        ledger.noc_bits += s.ledger.noc_bits;
-        ledger.macs += s.ledger.macs;
-        ledger.sops += s.ledger.sops;
-        ledger.other_ops += s.ledger.other_ops;
-        if let Some(p) = s.peak_bits {
-            peaks.push(p);
-            busy += s.busy_cycles;
-        }
-        // A PE array and its controller report the array's stalls; everything else
-        // reports queueing at its ports.
-        let core = ids
-            .pe
-            .iter()
-            .position(|&p| p == index)
-            .or_else(|| ids.controllers.iter().position(|&p| p == index));
-        let (stall, queue) = match core {
-            Some(k) => (per_core[k], 0),
-            None => ([0; StallCause::COUNT], s.stall_cycles.iter().sum()),
+/// One core's memories and PE array. The array reads from its local buffers, and from
+/// the global SRAM for an operand no local buffer holds.
+fn wire_core(kernel: &mut Kernel, ids: &mut Ids, core: &crate::model::Core) {
+    let global = core.global_index();
+    let sram = kernel.add(Box::new(GlobalSram::new(&core.name, core.global_sram())));
+    ids.sram.push(sram);
+    ids.formats.insert(sram, core.global_sram().feature_format);
+    let mut buffers = HashMap::new();
+    let mut read_params = HashMap::new();
+    for (m, mem) in core.memories.iter().enumerate() {
+        let (id, part) = if m == global {
+            (sram, Part::GlobalSram)
+        } else {
+            let id = kernel.add(Box::new(LocalBuffer::new(&core.name, mem)));
+            ids.formats.insert(id, mem.feature_format);
+            (id, Part::LocalBuffers)
         };
-        let by = by_cause(&stall);
-        components.push(ComponentReport {
-            name: s.name.clone(),
-            busy_cycles: s.busy_cycles,
-            stall_cycles: by.values().sum(),
-            stalls_by_cause: by,
-            queue_delay_cycles: queue,
-            ports: s.ports,
-        });
+        buffers.insert(m, id);
+        read_params.insert(id, (mem.read_bw_bits(), mem.read_energy_fj_per_bit, part));
     }
-    // The controllers' own records.
-    let mut incidents = Incidents::default();
-    let mut latencies = controller::Latencies::default();
-    for c in &controllers {
-        incidents.merge(&c.incidents);
-        let l = &c.latency;
-        for (into, from) in [
-            (&mut latencies.tile, &l.tile),
-            (&mut latencies.transfer, &l.transfer),
-            (&mut latencies.fill, &l.fill),
-            (&mut latencies.write, &l.write),
-        ] {
-            into.add(from)
-                .map_err(|e| SimError::Internal(format!("merging latency histograms: {e}")))?;
-        }
-    }
-    let mut tile_busy_cycles = vec![0; schedule.tiles.len()];
-    for c in &controllers {
-        for (tile, busy) in c.busy_by_tile() {
-            tile_busy_cycles[tile] += busy;
-        }
-    }
-    let timelines = options.record_timelines.then(|| {
-        let dram = kernel.components[ids.dram]
-            .as_any()
-            .downcast_ref::<DramModel>();
-        Timelines {
-            sram_bits: controllers
+    ids.buffers.push(buffers);
+    ids.pe.push(kernel.add(Box::new(PeArrayModel::new(
+        &core.name,
+        &core.pe_array,
+        read_params,
+    ))));
+}
+
+/// What the components measured, gathered.
+struct Measured {
+    ledger: Ledger,
+    components: Vec<ComponentReport>,
+    /// Peak occupancy of each global SRAM.
+    peaks: Vec<u64>,
+    /// The PE arrays' busy cycles, summed.
+    busy: Cycle,
+    noc_busy: Cycle,
+    tile_spend: Vec<TileSpend>,
+}
+
+impl Measured {
+    fn collect(
+        kernel: &Kernel,
+        ids: &Ids,
+        per_core: &[[Cycle; StallCause::COUNT]],
+        tiles: usize,
+    ) -> Self {
+        let mut m = Measured {
+            ledger: Ledger::default(),
+            components: Vec::new(),
+            peaks: Vec::new(),
+            busy: 0,
+            noc_busy: 0,
+            tile_spend: vec![TileSpend::default(); tiles],
+        };
+        for (index, c) in kernel.components.iter().enumerate() {
+            let s = c.stats();
+            for (&tile, spend) in s.by_tile.iter() {
+                if let Some(t) = m.tile_spend.get_mut(tile) {
+                    t.add(spend);
+                }
+            }
+            if index == ids.noc {
+                m.noc_busy = s.busy_cycles;
+            }
+            m.ledger.add(&s.ledger);
+            if let Some(p) = s.peak_bits {
+                m.peaks.push(p);
+                m.busy += s.busy_cycles;
+            }
+            // A PE array and its controller report the array's stalls; everything else
+            // reports queueing at its ports.
+            let core = ids
+                .pe
                 .iter()
-                .map(|c| c.mem.occupancy.clone())
-                .collect(),
-            dram_bursts: dram.and_then(|d| d.bursts.clone()).unwrap_or_default(),
-            dram_queue_delays: dram.map(DramModel::queue_delays).unwrap_or_default(),
-            cores: controllers
-                .iter()
-                .map(|c| c.timeline.clone().unwrap_or_default())
-                .collect(),
+                .position(|&p| p == index)
+                .or_else(|| ids.controllers.iter().position(|&p| p == index));
+            let (stall, queue) = match core {
+                Some(k) => (per_core[k], 0),
+                None => ([0; StallCause::COUNT], s.stall_cycles.iter().sum()),
+            };
+            let by = by_cause(&stall);
+            m.components.push(ComponentReport {
+                name: s.name.clone(),
+                busy_cycles: s.busy_cycles,
+                stall_cycles: by.values().sum(),
+                stalls_by_cause: by,
+                queue_delay_cycles: queue,
+                ports: s.ports,
+            });
         }
-    });
-    let verification = VerificationReport::new(options.verify, waste, &schedule.workload, &ledger);
-    let trace_events = match kernel.trace.take() {
-        Some(t) => Some(t.finish()?),
-        None => None,
-    };
-    let wall = started.elapsed().as_secs_f64();
-    let measured_activity = spikes
-        .as_ref()
-        .map(|s| s.layer_input_densities(&schedule.workload));
-    let report = Report::new(
-        ReportHeader {
-            source: "measured",
-            workload: &schedule.workload,
-            hardware: acc.label(),
-            hardware_overrides: acc.overrides.clone(),
-            global_sram_bits: acc.cores[0].global_sram().size_bits,
-            schedule: schedule.schedule.clone(),
-            prefetch: schedule.prefetch,
-            measured_activity: measured_activity.as_deref(),
-        },
-        &ledger,
-        ReportTiming {
-            latency_cycles: latency,
-            busy_cycles: busy,
-            stall_cycles: stalls,
-            peak_global_sram_bits: peaks.iter().copied().max().unwrap_or(0),
-            noc_busy_cycles: noc_busy,
-            tiles: schedule.tiles.len() as u64,
-        },
-        &incidents,
-    );
-    Ok(MeasuredReport {
-        report,
-        events: kernel.events,
-        events_per_second: kernel.events as f64 / wall.max(1e-9),
-        wall_seconds: wall,
-        components,
-        peak_global_sram_bits_per_core: peaks,
-        latency_cycles_distribution: LatencyReport {
-            tile: Distribution::of(&latencies.tile),
-            transfer: Distribution::of(&latencies.transfer),
-            fill: Distribution::of(&latencies.fill),
-            write: Distribution::of(&latencies.write),
-        },
-        trace_events,
-        verification,
-        timelines,
-        tile_busy_cycles,
-        tile_spend,
-    })
+        m
+    }
+}
+
+/// The controllers' own records: incidents, latency histograms, busy cycles by tile.
+struct Records {
+    incidents: Incidents,
+    latencies: controller::Latencies,
+    tile_busy_cycles: Vec<Cycle>,
+}
+
+impl Records {
+    fn of(controllers: &[&Controller], tiles: usize) -> Result<Self, SimError> {
+        let mut r = Records {
+            incidents: Incidents::default(),
+            latencies: controller::Latencies::default(),
+            tile_busy_cycles: vec![0; tiles],
+        };
+        for c in controllers {
+            r.incidents.merge(&c.incidents);
+            let l = &c.latency;
+            for (into, from) in [
+                (&mut r.latencies.tile, &l.tile),
+                (&mut r.latencies.transfer, &l.transfer),
+                (&mut r.latencies.fill, &l.fill),
+                (&mut r.latencies.write, &l.write),
+            ] {
+                into.add(from)
+                    .map_err(|e| SimError::Internal(format!("merging latency histograms: {e}")))?;
+            }
+            for (tile, busy) in c.busy_by_tile() {
+                r.tile_busy_cycles[tile] += busy;
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// The run's timelines, for plots: SRAM occupancy, DRAM bursts and queue delays, and
+/// each core's tiles and stalls.
+fn timelines(kernel: &Kernel, ids: &Ids, controllers: &[&Controller]) -> Timelines {
+    let dram = kernel.components[ids.dram]
+        .as_any()
+        .downcast_ref::<DramModel>();
+    Timelines {
+        sram_bits: controllers
+            .iter()
+            .map(|c| c.mem.occupancy.clone())
+            .collect(),
+        dram_bursts: dram.and_then(|d| d.bursts.clone()).unwrap_or_default(),
+        dram_queue_delays: dram.map(DramModel::queue_delays).unwrap_or_default(),
+        cores: controllers
+            .iter()
+            .map(|c| c.timeline.clone().unwrap_or_default())
+            .collect(),
+    }
 }
 
 /// The controllers (the last components added, one per core), for their end-of-run

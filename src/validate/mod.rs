@@ -8,7 +8,44 @@ pub mod rank;
 pub mod runs;
 
 use crate::cost::{Report, StallCause};
+use crate::schedule::Schedule;
+use crate::sim::{MeasuredReport, SimError, SimOptions};
 use serde::Serialize;
+
+/// One schedule simulated and held against its prediction: what the simulator
+/// measured, the comparison metric by metric, and the verdict (totals and tiles).
+pub struct CrossValidated {
+    pub predicted: Report,
+    pub measured: MeasuredReport,
+    pub comparison: Vec<Comparison>,
+    pub agreement: agreement::Agreement,
+}
+
+/// Simulates `schedule` (verifying it unless `options` say not to) and compares the
+/// measurement with the prediction the schedule carries, under `rules`.
+pub fn cross_validate(
+    schedule: Schedule,
+    options: &SimOptions,
+    rules: agreement::Rules,
+) -> Result<CrossValidated, SimError> {
+    let predicted = schedule.predicted.clone();
+    let predicted_tiles = schedule.predicted_tiles();
+    let measured = crate::sim::simulate(schedule, options)?;
+    let comparison = compare(&predicted, &measured.report);
+    let agreement = agreement::agreement(
+        &predicted,
+        &measured.report,
+        Some(&measured.verification),
+        rules,
+    )
+    .with_tiles(&predicted_tiles, &measured.tiles());
+    Ok(CrossValidated {
+        predicted,
+        measured,
+        comparison,
+        agreement,
+    })
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Comparison {

@@ -5,12 +5,13 @@
 //! and configuration) and collected in the order given, so the rows do not depend on
 //! the thread count.
 
-use super::{compare, largest_traffic_delta};
+use super::agreement::Rules;
+use super::{CrossValidated, cross_validate, largest_traffic_delta};
 use crate::cost::{EnergyByComponent, Report, StallCause};
 use crate::mapping::Mapper;
 use crate::model::{Accelerator, Workload};
 use crate::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, schedule};
-use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
+use crate::sim::{SimError, SimOptions, VerificationReport};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -116,8 +117,8 @@ fn dominant(p: &Figures, m: &Figures) -> Option<(&'static str, i64)> {
 fn row(
     config: &Config,
     spec: &ScheduleSpec,
-    (predicted, predicted_tiles): (&Report, &[(String, crate::cost::TileFigures)]),
-    sim: Result<crate::sim::MeasuredReport, SimError>,
+    predicted: &Report,
+    checked: Result<CrossValidated, SimError>,
 ) -> Row {
     let p = Figures::of(predicted);
     let mut r = Row {
@@ -141,15 +142,16 @@ fn row(
         disagreements: Vec::new(),
         waste: Vec::new(),
     };
-    match sim {
-        Ok(m) => {
+    match checked {
+        Ok(x) => {
+            let m = x.measured;
             let mf = Figures::of(&m.report);
             r.verified = m.verification.verified;
             r.latency_delta_percent =
                 Some(delta(p.latency_cycles as f64, mf.latency_cycles as f64));
             r.energy_delta_percent = Some(delta(p.energy_pj, mf.energy_pj));
             r.dram_delta_percent = Some(delta(p.dram_bits as f64, mf.dram_bits as f64));
-            r.largest_traffic_delta = largest_traffic_delta(&compare(predicted, &m.report))
+            r.largest_traffic_delta = largest_traffic_delta(&x.comparison)
                 .map(|c| format!("{} {:+.3} %", c.metric, c.delta_percent));
             if let Some((cause, d)) = dominant(&p, &mf) {
                 r.dominant_cause = Some(cause.to_string());
@@ -161,13 +163,7 @@ fn row(
                 .iter()
                 .find(|c| c.name == "dram")
                 .map(|c| c.busy_cycles);
-            let a = super::agreement::agreement(
-                predicted,
-                &m.report,
-                Some(&m.verification),
-                super::agreement::Rules::default(),
-            )
-            .with_tiles(predicted_tiles, &m.tiles());
+            let a = x.agreement;
             r.disagreements = a
                 .disagreements()
                 .map(|c| {
@@ -208,13 +204,12 @@ pub fn run_each(
                 mapper,
             )?;
             let predicted = s.predicted.clone();
-            let predicted_tiles = s.predicted_tiles();
             let options = SimOptions {
                 spikes: c.spikes.clone(),
                 ..SimOptions::default()
             };
-            let sim = simulate(s, &options);
-            done(k, row(c, &run.spec, (&predicted, &predicted_tiles), sim));
+            let checked = cross_validate(s, &options, Rules::default());
+            done(k, row(c, &run.spec, &predicted, checked));
             Ok(())
         },
     )
