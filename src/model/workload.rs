@@ -874,6 +874,19 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
     }
 }
 
+/// Where a layer's problems are reported: its table in the file.
+struct At<'a, 'src> {
+    diag: &'a mut Collector<'src>,
+    span: &'a Range<usize>,
+    el: &'a str,
+}
+
+impl At<'_, '_> {
+    fn say(&mut self, field: &str, message: impl Into<String>) {
+        self.diag.at(self.span, self.el, field, message);
+    }
+}
+
 fn resolve_layer(
     id: usize,
     p: &Pending,
@@ -885,14 +898,47 @@ fn resolve_layer(
 ) -> Option<Layer> {
     let raw = &p.raw;
     let before = diag.problems.len();
-    let span = &p.span;
-    let el = p.element.as_str();
+    let mut at = At {
+        diag,
+        span: &p.span,
+        el: p.element.as_str(),
+    };
+    let (op, dims) = resolve_op_and_dims(raw, &mut at);
+    let stride = window_pair(&mut at, "stride", raw.stride, 1, 1);
+    let padding = window_pair(&mut at, "padding", raw.padding, 0, 0);
+    let sources = resolve_sources(id, raw, op, (ids, unparsed, input), &mut at)?;
+    let precision = resolve_precision(raw, op, defaults, &mut at);
+    if raw.block < 0 {
+        at.say("block", format!("must be at least 0, got {}", raw.block));
+    }
+    if let Some(a) = raw.activity {
+        check_activity(at.diag, at.span, at.el, a);
+    }
+    check_layer_sizes(&dims, &precision, &mut at);
+    if at.diag.problems.len() != before {
+        return None;
+    }
+    Some(Layer {
+        id,
+        name: raw.name.clone(),
+        op,
+        dims,
+        stride,
+        padding,
+        precision,
+        stateful: raw.stateful,
+        sources,
+        block: raw.block as usize,
+        activity: raw.activity,
+    })
+}
 
+/// The operator and the loop dimensions (which are required depends on the operator),
+/// with the shapes each operator allows.
+fn resolve_op_and_dims(raw: &RawLayer, at: &mut At) -> (OpKind, Dims) {
     let op = OpKind::parse(&raw.op);
     if op.is_none() {
-        diag.at(
-            span,
-            el,
+        at.say(
             "op",
             format!(
                 "unknown operator '{}' (expected one of conv, fc, sew_add, sew_or, max_pool, avg_pool)",
@@ -900,19 +946,15 @@ fn resolve_layer(
             ),
         );
     }
-    // Which dimensions are required depends on the operator: with an unknown one,
-    // none is reported missing (that would follow from the typo, not be a problem).
+    // With an unknown operator, no dimension is reported missing (that would follow
+    // from the typo, not be a problem).
     let op_known = op.is_some();
     let op = op.unwrap_or(OpKind::Conv);
-
-    // Dimensions: which are required depends on the operator.
     let mut dim = |field: &str, value: Option<i64>, default: Option<u64>| -> u64 {
         match (value, default) {
             (Some(v), _) if v >= 1 && v as u64 <= MAX_DIM => v as u64,
             (Some(v), _) => {
-                diag.at(
-                    span,
-                    el,
+                at.say(
                     field,
                     format!("must be between 1 and {}, got {v}", thousands(MAX_DIM)),
                 );
@@ -921,12 +963,7 @@ fn resolve_layer(
             (None, Some(d)) => d,
             (None, None) if !op_known => 1,
             (None, None) => {
-                diag.at(
-                    span,
-                    el,
-                    field,
-                    format!("missing (required for op '{}')", op.name()),
-                );
+                at.say(field, format!("missing (required for op '{}')", op.name()));
                 1
             }
         }
@@ -962,18 +999,33 @@ fn resolve_layer(
             dim("fx", raw.fx, None),
         ),
     };
+    check_op_shape(op, (k, c), (oy, ox, fy, fx), at);
+    (
+        op,
+        Dims {
+            k,
+            c,
+            oy,
+            ox,
+            fy,
+            fx,
+        },
+    )
+}
+
+/// What each operator's shape must be: an fc has no spatial extent, pooling and
+/// element-wise layers keep their channels, element-wise layers have no window.
+fn check_op_shape(
+    op: OpKind,
+    (k, c): (u64, u64),
+    (oy, ox, fy, fx): (u64, u64, u64, u64),
+    at: &mut At,
+) {
     if op == OpKind::Fc && (oy, ox, fy, fx) != (1, 1, 1, 1) {
-        diag.at(
-            span,
-            el,
-            "oy",
-            "a fully connected layer has oy = ox = fy = fx = 1",
-        );
+        at.say("oy", "a fully connected layer has oy = ox = fy = fx = 1");
     }
     if (op.is_elementwise() || op.is_pool()) && c != k {
-        diag.at(
-            span,
-            el,
+        at.say(
             "c",
             format!(
                 "{} keeps channels: c must equal k ({k}), got {c}",
@@ -982,38 +1034,34 @@ fn resolve_layer(
         );
     }
     if op.is_elementwise() && (fy, fx) != (1, 1) {
-        diag.at(
-            span,
-            el,
-            "fy",
-            "element-wise layers have no window: fy = fx = 1",
-        );
+        at.say("fy", "element-wise layers have no window: fy = fx = 1");
     }
+}
 
-    let mut pair = |field: &str, value: Option<Pair>, default: i64, min: i64| -> [u64; 2] {
-        let yx = value.map(Pair::yx).unwrap_or([default, default]);
-        let max = MAX_STRIDE as i64;
-        for v in yx {
-            if v < min || v > max {
-                diag.at(
-                    span,
-                    el,
-                    field,
-                    format!("must be between {min} and {max}, got {v}"),
-                );
-            }
+/// A stride or padding (one value or `[y, x]`), within `min..=MAX_STRIDE`.
+fn window_pair(at: &mut At, field: &str, value: Option<Pair>, default: i64, min: i64) -> [u64; 2] {
+    let yx = value.map(Pair::yx).unwrap_or([default, default]);
+    let max = MAX_STRIDE as i64;
+    for v in yx {
+        if v < min || v > max {
+            at.say(field, format!("must be between {min} and {max}, got {v}"));
         }
-        [yx[0].clamp(min, max) as u64, yx[1].clamp(min, max) as u64]
-    };
-    let stride = pair("stride", raw.stride, 1, 1);
-    let padding = pair("padding", raw.padding, 0, 0);
+    }
+    [yx[0].clamp(min, max) as u64, yx[1].clamp(min, max) as u64]
+}
 
-    // Sources.
+/// The layer's sources (earlier layers or the network input), as many as its operator
+/// takes. `None` when a source is a layer already reported broken.
+fn resolve_sources(
+    id: usize,
+    raw: &RawLayer,
+    op: OpKind,
+    (ids, unparsed, input): (&HashMap<&str, usize>, &[String], &NetworkInput),
+    at: &mut At,
+) -> Option<Vec<Source>> {
     let mut sources = Vec::new();
     if raw.sources.is_empty() {
-        diag.at(
-            span,
-            el,
+        at.say(
             "sources",
             "a layer needs at least one source (a layer name or the input)",
         );
@@ -1023,16 +1071,14 @@ fn resolve_layer(
             sources.push(Source::NetworkInput);
         } else if let Some(&src) = ids.get(name.as_str()) {
             if src == id {
-                diag.at(span, el, "sources", "a layer cannot read its own output");
+                at.say("sources", "a layer cannot read its own output");
             }
             sources.push(Source::Layer(src));
         } else if unparsed.contains(name) {
             // Already reported where that layer is written.
             return None;
         } else {
-            diag.at(
-                span,
-                el,
+            at.say(
                 "sources",
                 format!(
                     "source '{name}' does not exist (not a layer, nor the input '{}')",
@@ -1043,9 +1089,7 @@ fn resolve_layer(
     }
     let expected_sources = if op.is_elementwise() { 2 } else { 1 };
     if !raw.sources.is_empty() && raw.sources.len() != expected_sources {
-        diag.at(
-            span,
-            el,
+        at.say(
             "sources",
             format!(
                 "op '{}' takes {expected_sources} source{}, got {}",
@@ -1055,24 +1099,21 @@ fn resolve_layer(
             ),
         );
     }
+    Some(sources)
+}
 
-    // Precisions: layer values over the file's defaults; `i` may be left to the producer.
+/// Precisions: the layer's values over the file's defaults; `i` may be left to the
+/// producer (filled in by `check_shapes`). Only conv and fc layers keep state.
+fn resolve_precision(raw: &RawLayer, op: OpKind, defaults: RawPrecision, at: &mut At) -> Precision {
     let prec = raw.precision.over(defaults);
     let mut bits = |field: &str, value: Option<i64>, needed: bool| -> u32 {
         match value {
             Some(v) if !(0..=64).contains(&v) => {
-                diag.at(
-                    span,
-                    el,
-                    field,
-                    format!("precision must be 0..=64 bits, got {v}"),
-                );
+                at.say(field, format!("precision must be 0..=64 bits, got {v}"));
                 0
             }
             Some(0) | None if needed => {
-                diag.at(
-                    span,
-                    el,
+                at.say(
                     field,
                     "precision of 0 bits (or missing) where the operand is needed",
                 );
@@ -1088,12 +1129,10 @@ fn resolve_layer(
     let acc = bits("acc", prec.acc, op.has_weights());
     let i = match prec.i {
         Some(_) => bits("i", prec.i, true),
-        None => 0, // filled in from the producer by check_shapes
+        None => 0,
     };
     if raw.stateful && !op.has_weights() {
-        diag.at(
-            span,
-            el,
+        at.say(
             "stateful",
             format!(
                 "only conv and fc layers keep neuron state, not '{}'",
@@ -1101,30 +1140,26 @@ fn resolve_layer(
             ),
         );
     }
+    Precision {
+        w,
+        i,
+        o,
+        v: if raw.stateful { v } else { 0 },
+        acc,
+    }
+}
 
-    if raw.block < 0 {
-        diag.at(
-            span,
-            el,
-            "block",
-            format!("must be at least 0, got {}", raw.block),
-        );
-    }
-    if let Some(a) = raw.activity {
-        check_activity(diag, span, el, a);
-    }
-    // Products stems forms from the dimensions stay within 64 bits.
+/// Products stems forms from the dimensions stay within 64 bits.
+fn check_layer_sizes(d: &Dims, p: &Precision, at: &mut At) {
     let sizes = [
-        ("k", "weights", [k, c, fy, fx, w as u64]),
-        ("k", "output per timestep", [k, oy, ox, o as u64, 1]),
-        ("k", "neuron state", [k, oy, ox, v as u64, 1]),
+        ("k", "weights", [d.k, d.c, d.fy, d.fx, p.w as u64]),
+        ("k", "output per timestep", [d.k, d.oy, d.ox, p.o as u64, 1]),
+        ("k", "neuron state", [d.k, d.oy, d.ox, p.v as u64, 1]),
     ];
     for (field, what, factors) in sizes {
         let bits = factors.iter().try_fold(1u64, |a, &x| a.checked_mul(x));
         if bits.is_none_or(|b| b > MAX_LAYER_BITS) {
-            diag.at(
-                span,
-                el,
+            at.say(
                 field,
                 format!(
                     "its {what} would take more than {} bits, more than stems models",
@@ -1133,36 +1168,6 @@ fn resolve_layer(
             );
         }
     }
-
-    if diag.problems.len() != before {
-        return None;
-    }
-    Some(Layer {
-        id,
-        name: raw.name.clone(),
-        op,
-        dims: Dims {
-            k,
-            c,
-            oy,
-            ox,
-            fy,
-            fx,
-        },
-        stride,
-        padding,
-        precision: Precision {
-            w,
-            i,
-            o,
-            v: if raw.stateful { v } else { 0 },
-            acc,
-        },
-        stateful: raw.stateful,
-        sources,
-        block: raw.block as usize,
-        activity: raw.activity,
-    })
 }
 
 /// An activity is a fraction of elements: within 0..=1 (NaN is not).
