@@ -206,173 +206,28 @@ pub struct TileGraph {
 impl TileGraph {
     /// Cuts every layer by its block's cut; `core_of_layer` gives each layer's core.
     pub fn build(workload: &Workload, cuts: &[Cut], core_of_layer: &[usize]) -> Self {
-        let t_total = workload.timesteps;
-        // 1. Tiles in layer order, with their grids.
-        let mut raw: Vec<(usize, TileRegion)> = Vec::new();
-        let mut grids = Vec::with_capacity(workload.layers.len());
-        for layer in &workload.layers {
-            let cut = cuts[layer.block];
-            let regions = layer_regions(layer, cut, t_total);
-            let lines = cut.lines.unwrap_or(layer.dims.ox).max(1);
-            let tb = cut.time_batch.clamp(1, t_total);
-            grids.push(Grid::new(raw.len(), tb, lines, t_total, layer.dims.ox));
-            raw.extend(regions.into_iter().map(|r| (layer.id, r)));
-        }
-
-        // 2. Objects: weights, one feature chunk per tile, network-input slices, state.
+        let (raw, grids) = cut_layers(workload, cuts);
+        // Objects: weights, one feature chunk per tile, network-input slices, state.
         let mut objects: Vec<DataObject> = Vec::new();
-        fn push(
-            objects: &mut Vec<DataObject>,
-            kind: ObjectKind,
-            class: DataClass,
-            bits: u64,
-        ) -> ObjectId {
-            let id = objects.len();
-            objects.push(DataObject {
-                id,
-                kind,
-                class,
-                bits,
-                readers: Vec::new(),
-                producer: None,
-                network_output: false,
-            });
-            id
-        }
-        let weights: Vec<Option<ObjectId>> = workload
-            .layers
-            .iter()
-            .map(|l| {
-                l.op.has_weights().then(|| {
-                    push(
-                        &mut objects,
-                        ObjectKind::Weights { layer: l.id },
-                        DataClass::W,
-                        l.weight_bits(),
-                    )
-                })
-            })
-            .collect();
-        let outputs: Vec<ObjectId> = raw
-            .iter()
-            .map(|(lid, r)| {
-                let l = &workload.layers[*lid];
-                let bits = l.dims.k
-                    * l.dims.oy
-                    * (r.ox.end - r.ox.start)
-                    * r.timesteps()
-                    * l.precision.o as u64;
-                push(
-                    &mut objects,
-                    ObjectKind::Features {
-                        layer: Some(*lid),
-                        t: r.t.clone(),
-                        ox: r.ox.clone(),
-                    },
-                    DataClass::F,
-                    bits,
-                )
-            })
-            .collect();
-        // The network input in DRAM, sliced per timestep, and per column when a fused
-        // block reads it.
-        let input = &workload.input;
-        let fused_reader = workload
-            .layers
-            .iter()
-            .any(|l| l.sources.contains(&Source::NetworkInput) && cuts[l.block].lines.is_some());
-        let input_lines = if fused_reader { 1 } else { input.width };
-        let input_grid = Grid::new(objects.len(), 1, input_lines, t_total, input.width);
-        for t in 0..t_total {
-            let mut x = 0;
-            while x < input.width {
-                let x1 = (x + input_lines).min(input.width);
-                let bits = input.channels * input.height * (x1 - x) * input.bits as u64;
-                push(
-                    &mut objects,
-                    ObjectKind::Features {
-                        layer: None,
-                        t: t..t + 1,
-                        ox: x..x1,
-                    },
-                    DataClass::F,
-                    bits,
-                );
-                x = x1;
-            }
-        }
-        // State chunks: one per column chunk of a stateful layer cut into several
-        // timestep groups.
-        let mut state_of_tile: Vec<Option<ObjectId>> = vec![None; raw.len()];
-        for layer in workload.layers.iter().filter(|l| l.stateful) {
-            let g = grids[layer.id];
-            if g.groups < 2 {
-                continue;
-            }
-            for c in 0..g.columns {
-                let (_, r) = &raw[g.first + c];
-                let bits = layer.dims.k
-                    * layer.dims.oy
-                    * (r.ox.end - r.ox.start)
-                    * layer.precision.v as u64;
-                let id = push(
-                    &mut objects,
-                    ObjectKind::State {
-                        layer: layer.id,
-                        ox: r.ox.clone(),
-                    },
-                    DataClass::V,
-                    bits,
-                );
-                for gi in 0..g.groups {
-                    state_of_tile[g.first + gi * g.columns + c] = Some(id);
-                }
-            }
-        }
-
-        // 3. Dependencies and the feature chunks each tile reads.
-        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); raw.len()];
-        let mut inputs: Vec<Vec<ObjectId>> = vec![Vec::new(); raw.len()];
-        for (ti, (lid, r)) in raw.iter().enumerate() {
-            let layer = &workload.layers[*lid];
-            for &src in &layer.sources {
-                let shape = workload.source_shape(src);
-                let cols = if layer.op == OpKind::Fc {
-                    0..shape.width
-                } else {
-                    layer.input_range(1, r.ox.start, r.ox.end, shape.width)
-                };
-                match src {
-                    Source::NetworkInput => {
-                        inputs[ti].extend(input_grid.overlapping(&r.t, &cols));
-                    }
-                    Source::Layer(p) => {
-                        for pt in grids[p].overlapping(&r.t, &cols) {
-                            deps[ti].push(pt);
-                            inputs[ti].push(outputs[pt]);
-                        }
-                    }
-                }
-            }
-            // State edge: the same neurons' previous timestep group.
-            let g = grids[*lid];
-            let own = ti - g.first;
-            if state_of_tile[ti].is_some() && own >= g.columns {
-                deps[ti].push(ti - g.columns);
-            }
-            deps[ti].sort_unstable();
-            deps[ti].dedup();
-            inputs[ti].sort_unstable();
-            inputs[ti].dedup();
-        }
-
-        // 4. Order by the priority rule.
+        let weights = weight_objects(workload, &mut objects);
+        let outputs = output_objects(workload, &raw, &mut objects);
+        let input_grid = input_objects(workload, cuts, &mut objects);
+        let state_of_tile = state_objects(workload, &raw, &grids, &mut objects);
+        let (deps, mut inputs) = dependencies(
+            workload,
+            &raw,
+            (&grids, &input_grid),
+            &outputs,
+            &state_of_tile,
+        );
+        // In the order of the priority rule.
         let order = priority_order(&raw, &deps, workload);
         let mut position = vec![0usize; raw.len()];
         for (pos, &ti) in order.iter().enumerate() {
             position[ti] = pos;
         }
-        let mut tiles: Vec<Tile> = order
+        let t_total = workload.timesteps;
+        let tiles: Vec<Tile> = order
             .iter()
             .enumerate()
             .map(|(pos, &ti)| {
@@ -397,40 +252,239 @@ impl TileGraph {
             })
             .collect();
 
-        // 5. Readers and producers of every object, in schedule order.
-        for tile in &mut tiles {
-            objects[tile.output].producer = Some(tile.id);
-            objects[tile.output].network_output = workload.is_network_output(tile.layer);
-        }
-        let mut reads = vec![0usize; objects.len()];
-        for tile in &tiles {
-            for o in tile.weights.iter().chain(&tile.inputs) {
-                reads[*o] += 1;
-            }
-            if let (Some(s), true) = (tile.state, tile.reads_state) {
-                reads[s] += 1;
-            }
-        }
-        for (object, &n) in objects.iter_mut().zip(&reads) {
-            object.readers.reserve_exact(n);
-        }
-        for tile in &tiles {
-            if let Some(w) = tile.weights {
-                objects[w].readers.push(tile.id);
-            }
-            for &i in &tile.inputs {
-                objects[i].readers.push(tile.id);
-            }
-            if let (Some(s), true) = (tile.state, tile.reads_state) {
-                objects[s].readers.push(tile.id);
-            }
-        }
+        link_readers(workload, &tiles, &mut objects);
         Self { tiles, objects }
     }
 
     pub fn shape(&self, workload: &Workload, tile: TileId) -> CtShape {
         let t = &self.tiles[tile];
         CtShape::new(workload, &workload.layers[t.layer], &t.region)
+    }
+}
+
+/// Every layer cut by its block's cut, tiles in layer order, with each layer's grid.
+fn cut_layers(workload: &Workload, cuts: &[Cut]) -> (Vec<(usize, TileRegion)>, Vec<Grid>) {
+    let t_total = workload.timesteps;
+    let mut raw: Vec<(usize, TileRegion)> = Vec::new();
+    let mut grids = Vec::with_capacity(workload.layers.len());
+    for layer in &workload.layers {
+        let cut = cuts[layer.block];
+        let regions = layer_regions(layer, cut, t_total);
+        let lines = cut.lines.unwrap_or(layer.dims.ox).max(1);
+        let tb = cut.time_batch.clamp(1, t_total);
+        grids.push(Grid::new(raw.len(), tb, lines, t_total, layer.dims.ox));
+        raw.extend(regions.into_iter().map(|r| (layer.id, r)));
+    }
+    (raw, grids)
+}
+
+fn push_object(
+    objects: &mut Vec<DataObject>,
+    kind: ObjectKind,
+    class: DataClass,
+    bits: u64,
+) -> ObjectId {
+    let id = objects.len();
+    objects.push(DataObject {
+        id,
+        kind,
+        class,
+        bits,
+        readers: Vec::new(),
+        producer: None,
+        network_output: false,
+    });
+    id
+}
+
+/// One weights object per layer that has weights.
+fn weight_objects(workload: &Workload, objects: &mut Vec<DataObject>) -> Vec<Option<ObjectId>> {
+    workload
+        .layers
+        .iter()
+        .map(|l| {
+            l.op.has_weights().then(|| {
+                push_object(
+                    objects,
+                    ObjectKind::Weights { layer: l.id },
+                    DataClass::W,
+                    l.weight_bits(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// One feature chunk per tile: what it produces.
+fn output_objects(
+    workload: &Workload,
+    raw: &[(usize, TileRegion)],
+    objects: &mut Vec<DataObject>,
+) -> Vec<ObjectId> {
+    raw.iter()
+        .map(|(lid, r)| {
+            let l = &workload.layers[*lid];
+            let bits = l.dims.k
+                * l.dims.oy
+                * (r.ox.end - r.ox.start)
+                * r.timesteps()
+                * l.precision.o as u64;
+            push_object(
+                objects,
+                ObjectKind::Features {
+                    layer: Some(*lid),
+                    t: r.t.clone(),
+                    ox: r.ox.clone(),
+                },
+                DataClass::F,
+                bits,
+            )
+        })
+        .collect()
+}
+
+/// The network input in DRAM, sliced per timestep, and per column when a fused block
+/// reads it; returns the slices' grid.
+fn input_objects(workload: &Workload, cuts: &[Cut], objects: &mut Vec<DataObject>) -> Grid {
+    let t_total = workload.timesteps;
+    let input = &workload.input;
+    let fused_reader = workload
+        .layers
+        .iter()
+        .any(|l| l.sources.contains(&Source::NetworkInput) && cuts[l.block].lines.is_some());
+    let input_lines = if fused_reader { 1 } else { input.width };
+    let input_grid = Grid::new(objects.len(), 1, input_lines, t_total, input.width);
+    for t in 0..t_total {
+        let mut x = 0;
+        while x < input.width {
+            let x1 = (x + input_lines).min(input.width);
+            let bits = input.channels * input.height * (x1 - x) * input.bits as u64;
+            push_object(
+                objects,
+                ObjectKind::Features {
+                    layer: None,
+                    t: t..t + 1,
+                    ox: x..x1,
+                },
+                DataClass::F,
+                bits,
+            );
+            x = x1;
+        }
+    }
+    input_grid
+}
+
+/// State chunks: one per column chunk of a stateful layer cut into several timestep
+/// groups. Returns each tile's state object.
+fn state_objects(
+    workload: &Workload,
+    raw: &[(usize, TileRegion)],
+    grids: &[Grid],
+    objects: &mut Vec<DataObject>,
+) -> Vec<Option<ObjectId>> {
+    let mut state_of_tile: Vec<Option<ObjectId>> = vec![None; raw.len()];
+    for layer in workload.layers.iter().filter(|l| l.stateful) {
+        let g = grids[layer.id];
+        if g.groups < 2 {
+            continue;
+        }
+        for c in 0..g.columns {
+            let (_, r) = &raw[g.first + c];
+            let bits =
+                layer.dims.k * layer.dims.oy * (r.ox.end - r.ox.start) * layer.precision.v as u64;
+            let id = push_object(
+                objects,
+                ObjectKind::State {
+                    layer: layer.id,
+                    ox: r.ox.clone(),
+                },
+                DataClass::V,
+                bits,
+            );
+            for gi in 0..g.groups {
+                state_of_tile[g.first + gi * g.columns + c] = Some(id);
+            }
+        }
+    }
+    state_of_tile
+}
+
+/// Each tile's dependencies (producers of the columns it reads, halo and stride
+/// included, and its own neurons' previous timestep group) and the feature chunks it
+/// reads, both sorted.
+fn dependencies(
+    workload: &Workload,
+    raw: &[(usize, TileRegion)],
+    (grids, input_grid): (&[Grid], &Grid),
+    outputs: &[ObjectId],
+    state_of_tile: &[Option<ObjectId>],
+) -> (Vec<Vec<usize>>, Vec<Vec<ObjectId>>) {
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); raw.len()];
+    let mut inputs: Vec<Vec<ObjectId>> = vec![Vec::new(); raw.len()];
+    for (ti, (lid, r)) in raw.iter().enumerate() {
+        let layer = &workload.layers[*lid];
+        for &src in &layer.sources {
+            let shape = workload.source_shape(src);
+            let cols = if layer.op == OpKind::Fc {
+                0..shape.width
+            } else {
+                layer.input_range(1, r.ox.start, r.ox.end, shape.width)
+            };
+            match src {
+                Source::NetworkInput => {
+                    inputs[ti].extend(input_grid.overlapping(&r.t, &cols));
+                }
+                Source::Layer(p) => {
+                    for pt in grids[p].overlapping(&r.t, &cols) {
+                        deps[ti].push(pt);
+                        inputs[ti].push(outputs[pt]);
+                    }
+                }
+            }
+        }
+        // State edge: the same neurons' previous timestep group.
+        let g = grids[*lid];
+        let own = ti - g.first;
+        if state_of_tile[ti].is_some() && own >= g.columns {
+            deps[ti].push(ti - g.columns);
+        }
+        deps[ti].sort_unstable();
+        deps[ti].dedup();
+        inputs[ti].sort_unstable();
+        inputs[ti].dedup();
+    }
+    (deps, inputs)
+}
+
+/// Readers and producers of every object, in schedule order.
+fn link_readers(workload: &Workload, tiles: &[Tile], objects: &mut [DataObject]) {
+    for tile in tiles {
+        objects[tile.output].producer = Some(tile.id);
+        objects[tile.output].network_output = workload.is_network_output(tile.layer);
+    }
+    let mut reads = vec![0usize; objects.len()];
+    for tile in tiles {
+        for o in tile.weights.iter().chain(&tile.inputs) {
+            reads[*o] += 1;
+        }
+        if let (Some(s), true) = (tile.state, tile.reads_state) {
+            reads[s] += 1;
+        }
+    }
+    for (object, &n) in objects.iter_mut().zip(&reads) {
+        object.readers.reserve_exact(n);
+    }
+    for tile in tiles {
+        if let Some(w) = tile.weights {
+            objects[w].readers.push(tile.id);
+        }
+        for &i in &tile.inputs {
+            objects[i].readers.push(tile.id);
+        }
+        if let (Some(s), true) = (tile.state, tile.reads_state) {
+            objects[s].readers.push(tile.id);
+        }
     }
 }
 

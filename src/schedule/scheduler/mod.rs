@@ -429,8 +429,7 @@ struct Engine<'a> {
     resident: Vec<BTreeSet<ObjectId>>,
     objs: Vec<ObjState>,
     ledger: Ledger,
-    /// What the tile being placed spends so far (or, while the previous tile's actions
-    /// are built, that tile's share): the per-tile side of `ledger`.
+    /// What the tile being placed spends so far: the per-tile side of `ledger`.
     spend: TileSpend,
     /// The DRAM port and NoC links, booked by transfers.
     ports: Ports,

@@ -48,17 +48,14 @@ impl Walk {
         }
     }
 
-    /// Actions that run after tile `p`, and what they spend (dropped when not
-    /// recording).
-    fn after(&mut self, p: Option<TileId>, actions: Vec<Action>, spend: TileSpend) {
+    /// Actions that run after tile `p` (dropped when not recording). They only free
+    /// and unstage: nothing they do is charged, so each tile's spend is what was
+    /// charged while it was placed, mapped and settled.
+    fn after(&mut self, p: Option<TileId>, actions: Vec<Action>) {
         if let Some(p) = p
             && self.record
         {
-            let t = &mut self.tiles[p];
-            t.after.extend(actions);
-            if let Some(s) = t.predicted.spend.as_mut() {
-                s.add(&spend);
-            }
+            self.tiles[p].after.extend(actions);
         }
     }
 }
@@ -117,7 +114,6 @@ impl<'a> Engine<'a> {
         // Copies this core holds for readers elsewhere that have finished.
         let mut before: Vec<Action> = std::mem::take(&mut self.remote_frees[core]);
         let mut after_prev: Vec<Action> = Vec::new();
-        let mut prev_spend = TileSpend::default();
         let earliest = if prefetching {
             pinned = union;
             clock.start
@@ -126,7 +122,7 @@ impl<'a> Engine<'a> {
         };
         if !prefetching {
             // The previous tile's frees happen first; their space is reused.
-            prev_spend = self.release_previous(w, core, &mut after_prev);
+            self.release_previous(w, core, &mut after_prev);
         }
         self.bring_in(
             tile_id,
@@ -160,10 +156,10 @@ impl<'a> Engine<'a> {
             }
         }
         if prefetching {
-            prev_spend = self.release_previous(w, core, &mut after_prev);
+            self.release_previous(w, core, &mut after_prev);
         }
         let prev = w.cores[core].prev;
-        w.after(prev, after_prev, prev_spend);
+        w.after(prev, after_prev);
         Placement {
             needs,
             streamed,
@@ -173,18 +169,10 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Frees the previous tile's finished data and releases its staging area; returns
-    /// what that spends (write-backs), which the previous tile is charged with.
-    fn release_previous(
-        &mut self,
-        w: &mut Walk,
-        core: usize,
-        actions: &mut Vec<Action>,
-    ) -> TileSpend {
-        let current = std::mem::take(&mut self.spend);
+    /// Frees the previous tile's finished data and releases its staging area.
+    fn release_previous(&mut self, w: &mut Walk, core: usize, actions: &mut Vec<Action>) {
         let clock = &mut w.cores[core];
         self.release(core, &mut clock.deferred, &mut clock.staging, actions);
-        std::mem::replace(&mut self.spend, current)
     }
 
     /// Fetches what the tile reads and allocates what it writes.
@@ -490,15 +478,15 @@ impl<'a> Engine<'a> {
     ) -> Report {
         for core in 0..w.cores.len() {
             let mut acts = Vec::new();
-            let spend = self.release_previous(w, core, &mut acts);
+            self.release_previous(w, core, &mut acts);
             let prev = w.cores[core].prev;
-            w.after(prev, acts, spend);
+            w.after(prev, acts);
         }
         // Copies kept for readers on other cores, now all finished.
         for core in 0..w.cores.len() {
             let remote = std::mem::take(&mut self.remote_frees[core]);
             let prev = w.cores[core].prev;
-            w.after(prev, remote, TileSpend::default());
+            w.after(prev, remote);
         }
         let latency = w
             .tile_end
