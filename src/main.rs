@@ -200,6 +200,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => cli::evaluate::run(args),
         Command::Allocate(args) => cli::allocate::run(args),
         Command::Simulate(args) => cli::simulate::run(args),
+        // `--space search` is a search, not an enumeration: its own command module.
+        Command::Explore(args) if args.space == "search" => cli::search::run(args),
         Command::Explore(args) => cli::explore::run(args),
         Command::Validate(args) => cli::validate::run(args),
         Command::Sweep(args) => cli::sweep::run(args),

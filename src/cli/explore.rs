@@ -4,6 +4,7 @@ use super::{Format, ModelFiles, UsageError};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
+use stems::explore::search::Objective as SearchObjective;
 use stems::mapping::Objective;
 use stems::schedule::SchedulerOptions;
 
@@ -16,7 +17,7 @@ pub struct ExploreArgs {
     #[arg(long, allow_hyphen_values = true, default_value = "hybrid", value_parser = ["hybrid", "exhaustive", "search"])]
     pub space: String,
     #[command(flatten)]
-    pub search: super::search::SearchArgs,
+    pub search: SearchArgs,
     /// Apply time batching to blocks counted from this end (hybrid space): input or
     /// output.
     #[arg(long, allow_hyphen_values = true, default_value = "input", value_parser = parse_side)]
@@ -63,6 +64,64 @@ pub struct ExploreArgs {
     pub format: Format,
 }
 
+/// Options of `--space search` (refused with the other spaces).
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Schedules to cost (search space), warm start included [default: 5000].
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    pub budget: Option<usize>,
+    /// Seed of the search's random generator [default: 0]. Same seed, same result, on
+    /// any --jobs.
+    #[arg(long, allow_hyphen_values = true, value_name = "S")]
+    pub seed: Option<u64>,
+    /// What the search minimises: energy, latency, edp, dram_bits, or pareto (energy
+    /// against latency) [default: energy].
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_objective)]
+    pub objective: Option<SearchObjective>,
+    /// Survivors per generation, and children bred from them [default: 32].
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    pub population: Option<usize>,
+    /// Line counts of the fused cuts LF<n> [default: 1,2,4,8].
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
+    pub lines: Option<Vec<u64>>,
+    /// Start from the paper's hybrid grid (hybrid) or from random schedules only (none)
+    /// [default: hybrid].
+    #[arg(long, allow_hyphen_values = true, value_parser = ["hybrid", "none"])]
+    pub warm_start: Option<String>,
+    /// A schedule to mark on pareto.svg (e.g. the paper's best), as NAME=SPEC or SPEC;
+    /// repeatable.
+    #[arg(long, allow_hyphen_values = true, value_name = "[NAME=]SPEC")]
+    pub mark: Vec<String>,
+}
+
+fn parse_objective(s: &str) -> Result<SearchObjective, String> {
+    s.parse()
+}
+
+impl SearchArgs {
+    /// These options mean nothing in the enumerated spaces: say so rather than ignore.
+    pub fn refuse_outside_search(&self) -> Result<()> {
+        let given = [
+            ("--budget", self.budget.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--objective", self.objective.is_some()),
+            ("--population", self.population.is_some()),
+            ("--lines", self.lines.is_some()),
+            ("--warm-start", self.warm_start.is_some()),
+            ("--mark", !self.mark.is_empty()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            bail!(UsageError(format!("{flag} applies only to --space search")));
+        }
+        Ok(())
+    }
+}
+
 pub fn parse_side(s: &str) -> Result<stems::explore::Side, String> {
     s.parse()
 }
@@ -80,9 +139,6 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     use stems::report::explore::{Explored, write_results};
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
-    }
-    if args.space == "search" {
-        return super::search::run(args);
     }
     args.search.refuse_outside_search()?;
     let (workload, accelerator) = args.models.load()?;

@@ -5,7 +5,6 @@
 use super::explore::ExploreArgs;
 use super::{Format, UsageError};
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use std::path::Path;
 use stems::explore::Space;
 use stems::explore::search::{
@@ -16,66 +15,8 @@ use stems::model::units::{human_bits, human_energy_pj, thousands};
 use stems::report::Table;
 use stems::schedule::{ScheduleSpec, SchedulerOptions};
 
-/// Options of `--space search` (refused with the other spaces).
-#[derive(Args)]
-pub struct SearchArgs {
-    /// Schedules to cost (search space), warm start included [default: 5000].
-    #[arg(long, allow_hyphen_values = true, value_name = "N")]
-    pub budget: Option<usize>,
-    /// Seed of the search's random generator [default: 0]. Same seed, same result, on
-    /// any --jobs.
-    #[arg(long, allow_hyphen_values = true, value_name = "S")]
-    pub seed: Option<u64>,
-    /// What the search minimises: energy, latency, edp, dram_bits, or pareto (energy
-    /// against latency) [default: energy].
-    #[arg(long, allow_hyphen_values = true, value_parser = parse_objective)]
-    pub objective: Option<Objective>,
-    /// Survivors per generation, and children bred from them [default: 32].
-    #[arg(long, allow_hyphen_values = true, value_name = "N")]
-    pub population: Option<usize>,
-    /// Line counts of the fused cuts LF<n> [default: 1,2,4,8].
-    #[arg(
-        long,
-        allow_hyphen_values = true,
-        value_name = "LIST",
-        value_delimiter = ','
-    )]
-    pub lines: Option<Vec<u64>>,
-    /// Start from the paper's hybrid grid (hybrid) or from random schedules only (none)
-    /// [default: hybrid].
-    #[arg(long, allow_hyphen_values = true, value_parser = ["hybrid", "none"])]
-    pub warm_start: Option<String>,
-    /// A schedule to mark on pareto.svg (e.g. the paper's best), as NAME=SPEC or SPEC;
-    /// repeatable.
-    #[arg(long, allow_hyphen_values = true, value_name = "[NAME=]SPEC")]
-    pub mark: Vec<String>,
-}
-
-fn parse_objective(s: &str) -> Result<Objective, String> {
-    s.parse()
-}
-
 /// Budgets above this are refused: a search that long wants sharding of its own.
 const MAX_BUDGET: usize = 1_000_000;
-
-impl SearchArgs {
-    /// These options mean nothing in the enumerated spaces: say so rather than ignore.
-    pub fn refuse_outside_search(&self) -> Result<()> {
-        let given = [
-            ("--budget", self.budget.is_some()),
-            ("--seed", self.seed.is_some()),
-            ("--objective", self.objective.is_some()),
-            ("--population", self.population.is_some()),
-            ("--lines", self.lines.is_some()),
-            ("--warm-start", self.warm_start.is_some()),
-            ("--mark", !self.mark.is_empty()),
-        ];
-        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
-            bail!(UsageError(format!("{flag} applies only to --space search")));
-        }
-        Ok(())
-    }
-}
 
 pub fn run(args: ExploreArgs) -> Result<()> {
     use stems::model::limits::MAX_JOBS;

@@ -26,71 +26,8 @@ use crate::schedule::{
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::str::FromStr;
 
-/// What the search minimises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Objective {
-    Energy,
-    Latency,
-    /// Energy × latency.
-    Edp,
-    DramBits,
-    /// The non-dominated schedules of energy against latency.
-    Pareto,
-}
-
-impl FromStr for Objective {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "energy" => Ok(Self::Energy),
-            "latency" => Ok(Self::Latency),
-            "edp" => Ok(Self::Edp),
-            "dram_bits" => Ok(Self::DramBits),
-            "pareto" => Ok(Self::Pareto),
-            other => Err(format!(
-                "'{other}' is not energy, latency, edp, dram_bits or pareto"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Objective {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Energy => "energy",
-            Self::Latency => "latency",
-            Self::Edp => "edp",
-            Self::DramBits => "dram_bits",
-            Self::Pareto => "pareto",
-        })
-    }
-}
-
-impl Objective {
-    /// `value` in its unit, for people.
-    pub fn show(self, value: f64) -> String {
-        use crate::model::units::{human_bits, human_energy_pj, thousands};
-        match self {
-            Self::Energy | Self::Pareto => human_energy_pj(value),
-            Self::Latency => format!("{} cycles", thousands(value as u64)),
-            Self::Edp => format!("{value:.3e} pJ·cycles"),
-            Self::DramBits => format!("{} DRAM", human_bits(value as u64)),
-        }
-    }
-
-    /// The scalar minimised (for `Pareto`, energy: the front's first point).
-    pub fn value(self, r: &Report) -> f64 {
-        match self {
-            Self::Energy | Self::Pareto => r.energy_pj.total,
-            Self::Latency => r.latency_cycles as f64,
-            Self::Edp => r.energy_pj.total * r.latency_cycles as f64,
-            Self::DramBits => r.dram_bits.total as f64,
-        }
-    }
-}
+pub use super::ga::Objective;
 
 /// The per-block choices: every combination of a time cut and a space cut.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
