@@ -470,15 +470,62 @@ impl<'a> CostModel<'a> {
     /// Returns `None` when a tile does not fit a level, or when a whole-inference tile
     /// would need to park neuron state between timesteps.
     pub fn evaluate(&self, loops: &[Loop], reduction_loops: usize) -> Option<Evaluation> {
+        let boundaries = self.boundaries(loops, reduction_loops)?;
+        let (accesses, performed) = self.accesses(loops, reduction_loops, &boundaries)?;
+        let s = self.shape;
+        // Operations.
+        let (macs, sops) = if s.precision.i == 1 {
+            (0, performed)
+        } else {
+            (performed, 0)
+        };
+        let other_ops = s.other_ops();
+        let pe = &self.core.pe_array;
+        let compute_energy_fj = macs as f64 * pe.mac_energy_fj
+            + sops as f64 * pe.sop_energy_fj
+            + other_ops as f64 * pe.other_op_energy_fj;
+
+        let (mut level_cycles, energy_fj_by_level, energy_fj_by_operand) =
+            self.level_costs(&accesses);
+        let (folds, fold_cycles, compute_cycles, lane_imbalance_cycles) =
+            self.array_cycles(loops, reduction_loops);
+        let (fill_drain_cycles, drain_bound_cycles) = self.fold_overheads(folds, fold_cycles);
+        let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
+        self.add_feed_stalls(&mut level_cycles, &accesses, folds, fold_cycles, busy);
+        // Transfers proceed while the array fills and drains as well as computes.
+        let slowest = level_cycles.iter().copied().max().unwrap_or(0);
+        let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
+        Some(Evaluation {
+            accesses,
+            boundaries,
+            macs,
+            sops,
+            other_ops,
+            compute_cycles,
+            lane_imbalance_cycles,
+            fill_drain_cycles,
+            drain_bound_cycles,
+            folds,
+            stall_cycles: slowest.saturating_sub(busy) + prologue,
+            level_cycles,
+            energy_fj_by_level,
+            energy_fj_by_operand,
+            compute_energy_fj,
+        })
+    }
+
+    /// Where each operand's tiles sit, innermost first: local memories greedily hold as
+    /// much as fits; the global SRAM holds resident operands whole and streamed ones in
+    /// the staging area; streamed operands end in DRAM.
+    fn boundaries(
+        &self,
+        loops: &[Loop],
+        reduction_loops: usize,
+    ) -> Option<[Vec<(Level, usize)>; 4]> {
         let core = self.core;
-        let nmem = core.memories.len();
-        let nlev = nmem + 2;
-        let dram_idx = nmem + 1;
         let global = core.global_index();
         let n = loops.len();
         let s = self.shape;
-
-        // Boundaries: local memories greedily hold as much as fits, innermost first.
         let mut boundaries: [Vec<(Level, usize)>; 4] = Default::default();
         let mut current = [0usize; 4];
         current[Operand::O.index()] = reduction_loops;
@@ -539,11 +586,22 @@ impl<'a> CostModel<'a> {
             }
         }
 
-        let level_index = |l: Level| match l {
-            Level::Pe => 0,
-            Level::Memory(m) => m + 1,
-            Level::Dram => dram_idx,
-        };
+        Some(boundaries)
+    }
+
+    /// The bits each operand reads and writes at each level (PE, memories, DRAM), and
+    /// the reduction operations performed. `None` for a whole-inference tile that
+    /// would park state between timesteps.
+    fn accesses(
+        &self,
+        loops: &[Loop],
+        reduction_loops: usize,
+        boundaries: &[Vec<(Level, usize)>; 4],
+    ) -> Option<([Vec<ReadWrite>; 4], u64)> {
+        let core = self.core;
+        let nlev = core.memories.len() + 2;
+        let s = self.shape;
+        let level_index = |l: Level| self.level_index(l);
         let mut accesses: [Vec<ReadWrite>; 4] = Default::default();
         for a in accesses.iter_mut() {
             *a = vec![ReadWrite::default(); nlev];
@@ -604,23 +662,27 @@ impl<'a> CostModel<'a> {
             }
         }
 
-        self.apply_feature_formats(&mut accesses, &boundaries);
+        self.apply_feature_formats(&mut accesses, boundaries);
 
-        // Operations.
-        let (macs, sops) = if s.precision.i == 1 {
-            (0, performed)
-        } else {
-            (performed, 0)
-        };
-        let other_ops = s.other_ops();
+        Some((accesses, performed))
+    }
+
+    /// A level's index in `accesses`: the PE registers, each memory, the DRAM.
+    fn level_index(&self, l: Level) -> usize {
+        match l {
+            Level::Pe => 0,
+            Level::Memory(m) => m + 1,
+            Level::Dram => self.core.memories.len() + 1,
+        }
+    }
+
+    /// Per level, the cycles its ports need for its traffic and the energy it spends;
+    /// and the energy per operand.
+    fn level_costs(&self, accesses: &[Vec<ReadWrite>; 4]) -> (Vec<u64>, Vec<f64>, [f64; 4]) {
+        let core = self.core;
         let pe = &core.pe_array;
-        let compute_energy_fj = macs as f64 * pe.mac_energy_fj
-            + sops as f64 * pe.sop_energy_fj
-            + other_ops as f64 * pe.other_op_energy_fj;
-
-        // Cycles: the array computes one temporal iteration per cycle; each level's
-        // ports must carry its traffic in that time or the array stalls.
-        let dense_compute_cycles: u64 = loops.iter().map(|l| l.size).product();
+        let nlev = core.memories.len() + 2;
+        let dram_idx = nlev - 1;
         let mut level_cycles = vec![0u64; nlev];
         let mut energy_fj_by_level = vec![0f64; nlev];
         let mut energy_fj_by_operand = [0f64; 4];
@@ -654,6 +716,15 @@ impl<'a> CostModel<'a> {
                 r.max(w)
             };
         }
+        (level_cycles, energy_fj_by_level, energy_fj_by_operand)
+    }
+
+    /// The array's folds and cycles: (folds, one fold's cycles, compute cycles, cycles
+    /// lost to lane imbalance). The array computes one temporal iteration per cycle;
+    /// under `skip`, a fold lasts as long as its busiest lane.
+    fn array_cycles(&self, loops: &[Loop], reduction_loops: usize) -> (u64, u64, u64, u64) {
+        let n = loops.len();
+        let dense_compute_cycles: u64 = loops.iter().map(|l| l.size).product();
         let dense_fold_cycles: u64 = loops[n - reduction_loops..]
             .iter()
             .map(|l| l.size)
@@ -667,29 +738,7 @@ impl<'a> CostModel<'a> {
             } else {
                 (dense_fold_cycles, dense_compute_cycles, 0)
             };
-        let (fill_drain_cycles, drain_bound_cycles) = self.fold_overheads(folds, fold_cycles);
-        let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
-        self.add_feed_stalls(&mut level_cycles, &accesses, folds, fold_cycles, busy);
-        // Transfers proceed while the array fills and drains as well as computes.
-        let slowest = level_cycles.iter().copied().max().unwrap_or(0);
-        let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
-        Some(Evaluation {
-            accesses,
-            boundaries,
-            macs,
-            sops,
-            other_ops,
-            compute_cycles,
-            lane_imbalance_cycles,
-            fill_drain_cycles,
-            drain_bound_cycles,
-            folds,
-            stall_cycles: slowest.saturating_sub(busy) + prologue,
-            level_cycles,
-            energy_fj_by_level,
-            energy_fj_by_operand,
-            compute_energy_fj,
-        })
+        (folds, fold_cycles, compute_cycles, lane_imbalance_cycles)
     }
 
     /// Under `skip`, folds are short but a fold that reloads the weight registers still

@@ -920,8 +920,35 @@ fn energy(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: f
 }
 
 fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
-    let noc_span = raw.noc.span();
-    let rn = raw.noc.into_inner();
+    let noc = resolve_noc(raw.noc, diag);
+    let dram = resolve_dram(raw.dram, diag, noc.mesh);
+    if raw.core.is_empty() {
+        diag.at(&(0..0), "accelerator", "core", "has no [[core]] tables");
+    }
+    let mut cores = Vec::new();
+    let mut taken = (HashSet::new(), HashSet::new());
+    for core in raw.core {
+        if let Some(c) = resolve_core(core, cores.len(), noc.mesh, &mut taken, diag) {
+            cores.push(c);
+        }
+    }
+    if !diag.problems.is_empty() {
+        return None;
+    }
+    Some(Accelerator {
+        name: raw.name,
+        description: raw.description,
+        cores,
+        noc,
+        dram,
+        overrides: Vec::new(),
+    })
+}
+
+/// The mesh, its default link and the links that differ from it.
+fn resolve_noc(raw: toml::Spanned<RawNoc>, diag: &mut Collector) -> Noc {
+    let noc_span = raw.span();
+    let rn = raw.into_inner();
     let el = "noc";
     let mesh = [
         bounded(diag, &noc_span, el, "mesh", rn.mesh[0], (1, MAX_MESH_SIDE)) as u32,
@@ -978,9 +1005,13 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             bw_bits,
         });
     }
+    noc
+}
 
-    let dram_span = raw.dram.span();
-    let rd = raw.dram.into_inner();
+/// The DRAM: one port, its place on the mesh, bandwidth, latency, energy and format.
+fn resolve_dram(raw: toml::Spanned<RawDram>, diag: &mut Collector, mesh: [u32; 2]) -> Dram {
+    let dram_span = raw.span();
+    let rd = raw.into_inner();
     let el = "dram";
     if rd.ports != 1 {
         diag.at(
@@ -993,7 +1024,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             ),
         );
     }
-    let dram = Dram {
+    Dram {
         position: position(diag, &dram_span, el, rd.position, mesh),
         bw_bits: bounded(diag, &dram_span, el, "bw_bits", rd.bw_bits, BANDWIDTH),
         latency_cycles: bounded(
@@ -1027,119 +1058,111 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
             LATENCY,
         ),
         feature_format: feature_format(diag, &dram_span, el, rd.feature_format.as_deref()),
-    };
+    }
+}
 
-    if raw.core.is_empty() {
-        diag.at(&(0..0), "accelerator", "core", "has no [[core]] tables");
+/// One core: a unique, writable name and mesh position (`taken`: the names and
+/// positions of the cores before it), its operators, PE array and memory hierarchy.
+/// `None` when a part of it could not be read.
+fn resolve_core(
+    core: toml::Spanned<RawCore>,
+    id: usize,
+    mesh: [u32; 2],
+    (names, positions): &mut (HashSet<String>, HashSet<[u32; 2]>),
+    diag: &mut Collector,
+) -> Option<Core> {
+    let span = core.span();
+    let rc = core.into_inner();
+    let el = format!("core '{}'", rc.name);
+    if !names.insert(rc.name.clone()) {
+        diag.at(&span, &el, "name", "duplicate core name");
     }
-    let mut cores = Vec::new();
-    let mut names = HashSet::new();
-    let mut positions = HashSet::new();
-    for core in raw.core {
-        let span = core.span();
-        let rc = core.into_inner();
-        let el = format!("core '{}'", rc.name);
-        if !names.insert(rc.name.clone()) {
-            diag.at(&span, &el, "name", "duplicate core name");
-        }
-        if let Some(why) = core_name_problem(&rc.name) {
-            diag.at(&span, &el, "name", why);
-        }
-        let pos = position(diag, &span, &el, rc.position, mesh);
-        if !positions.insert(pos) {
-            diag.at(
-                &span,
-                &el,
-                "position",
-                format!("another core already sits at {pos:?}"),
-            );
-        }
-        let operators = resolve_operators(diag, &span, &el, rc.operators);
-        let pe_span = rc.pe_array.span();
-        let pe_el = format!("pe_array of {el}");
-        let pe_array = match diag.table::<RawPeArray>(rc.pe_array.into_inner(), &pe_el, &pe_span) {
-            Some(raw_pe) => resolve_pe_array(raw_pe, diag, &pe_span, &pe_el),
-            None => continue,
+    if let Some(why) = core_name_problem(&rc.name) {
+        diag.at(&span, &el, "name", why);
+    }
+    let pos = position(diag, &span, &el, rc.position, mesh);
+    if !positions.insert(pos) {
+        diag.at(
+            &span,
+            &el,
+            "position",
+            format!("another core already sits at {pos:?}"),
+        );
+    }
+    let operators = resolve_operators(diag, &span, &el, rc.operators);
+    let pe_span = rc.pe_array.span();
+    let pe_el = format!("pe_array of {el}");
+    let pe_array = match diag.table::<RawPeArray>(rc.pe_array.into_inner(), &pe_el, &pe_span) {
+        Some(raw_pe) => resolve_pe_array(raw_pe, diag, &pe_span, &pe_el),
+        None => return None,
+    };
+    let mut memories = Vec::new();
+    let mut unparsed = 0;
+    for (mi, mtable) in rc.memory.into_iter().enumerate() {
+        let mspan = mtable.span();
+        let mtable = mtable.into_inner();
+        let mel = match mtable.get("name").and_then(|v| v.as_str()) {
+            Some(n) => format!("memory '{n}' of {el}"),
+            None => format!("memory #{} of {el}", mi + 1),
         };
-        let mut memories = Vec::new();
-        let mut unparsed = 0;
-        for (mi, mtable) in rc.memory.into_iter().enumerate() {
-            let mspan = mtable.span();
-            let mtable = mtable.into_inner();
-            let mel = match mtable.get("name").and_then(|v| v.as_str()) {
-                Some(n) => format!("memory '{n}' of {el}"),
-                None => format!("memory #{} of {el}", mi + 1),
-            };
-            match diag
-                .table::<RawMemory>(mtable, &mel, &mspan)
-                .and_then(|rm| resolve_memory(rm, diag, &mspan, &mel))
-            {
-                Some(m) => memories.push((m, mspan, mel)),
-                None => unparsed += 1,
-            }
+        match diag
+            .table::<RawMemory>(mtable, &mel, &mspan)
+            .and_then(|rm| resolve_memory(rm, diag, &mspan, &mel))
+        {
+            Some(m) => memories.push((m, mspan, mel)),
+            None => unparsed += 1,
         }
-        // The hierarchy's shape is judged only when every memory of it is known.
-        if unparsed > 0 {
-            continue;
-        }
-        if memories.is_empty() {
-            diag.at(&span, &el, "memory", "has no [[core.memory]] tables");
-            continue;
-        }
-        let mut seen = HashSet::new();
-        for (m, mspan, mel) in &memories {
-            if !seen.insert(m.name.clone()) {
-                diag.at(mspan, mel, "name", "duplicate memory name in this core");
-            }
-        }
-        // Outputs and state go from the PE accumulators to the global SRAM; local
-        // buffers feed weights and inputs to the array.
-        for (m, mspan, mel) in &memories[..memories.len() - 1] {
-            if m.holds(Operand::O) || m.holds(Operand::V) {
-                diag.at(
-                    mspan,
-                    mel,
-                    "operands",
-                    "a local buffer holds only W and I; O and V live in the PE accumulators and the global SRAM (the last memory)",
-                );
-            }
-        }
-        let (top, top_span, top_el) = &memories[memories.len() - 1];
-        let missing: Vec<&str> = Operand::ALL
-            .iter()
-            .filter(|op| !top.holds(**op))
-            .map(|op| op.name())
-            .collect();
-        if !missing.is_empty() {
-            diag.at(
-                top_span,
-                top_el,
-                "operands",
-                format!(
-                    "the outermost memory is the core's global SRAM and must hold W, I, O and V; missing {}",
-                    missing.join(", ")
-                ),
-            );
-        }
-        cores.push(Core {
-            id: cores.len(),
-            name: rc.name,
-            position: pos,
-            operators,
-            pe_array,
-            memories: memories.into_iter().map(|(m, _, _)| m).collect(),
-        });
     }
-    if !diag.problems.is_empty() {
+    // The hierarchy's shape is judged only when every memory of it is known.
+    if unparsed > 0 {
         return None;
     }
-    Some(Accelerator {
-        name: raw.name,
-        description: raw.description,
-        cores,
-        noc,
-        dram,
-        overrides: Vec::new(),
+    if memories.is_empty() {
+        diag.at(&span, &el, "memory", "has no [[core.memory]] tables");
+        return None;
+    }
+    let mut seen = HashSet::new();
+    for (m, mspan, mel) in &memories {
+        if !seen.insert(m.name.clone()) {
+            diag.at(mspan, mel, "name", "duplicate memory name in this core");
+        }
+    }
+    // Outputs and state go from the PE accumulators to the global SRAM; local
+    // buffers feed weights and inputs to the array.
+    for (m, mspan, mel) in &memories[..memories.len() - 1] {
+        if m.holds(Operand::O) || m.holds(Operand::V) {
+            diag.at(
+                mspan,
+                mel,
+                "operands",
+                "a local buffer holds only W and I; O and V live in the PE accumulators and the global SRAM (the last memory)",
+            );
+        }
+    }
+    let (top, top_span, top_el) = &memories[memories.len() - 1];
+    let missing: Vec<&str> = Operand::ALL
+        .iter()
+        .filter(|op| !top.holds(**op))
+        .map(|op| op.name())
+        .collect();
+    if !missing.is_empty() {
+        diag.at(
+            top_span,
+            top_el,
+            "operands",
+            format!(
+                "the outermost memory is the core's global SRAM and must hold W, I, O and V; missing {}",
+                missing.join(", ")
+            ),
+        );
+    }
+    Some(Core {
+        id,
+        name: rc.name,
+        position: pos,
+        operators,
+        pe_array,
+        memories: memories.into_iter().map(|(m, _, _)| m).collect(),
     })
 }
 
