@@ -3,7 +3,7 @@
 //! few rows. Like exploration runs (`explore::store`), an interrupted run resumes from
 //! it and the shards of one grid merge.
 
-use super::runs::Row;
+use super::row::Row;
 use crate::rundir::{Shard, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@
 pub mod agreement;
 pub mod journal;
 pub mod rank;
+pub mod row;
 pub mod runs;
 
 use crate::cost::{Report, StallCause};

@@ -4,7 +4,7 @@
 //! the analytic best is the measured best, and the regret — how much worse (measured)
 //! the analytic best is than the measured best, in percent.
 
-use super::runs::Row;
+use super::row::{Figures, Row};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -59,7 +59,7 @@ impl RankAgreements {
     /// The agreements over `rows` (measured ones only); none when no run was measured.
     pub fn of(rows: &[&Row]) -> Option<Self> {
         // (predicted, measured) per metric.
-        let pairs = |f: &dyn Fn(&super::runs::Figures) -> f64| -> Vec<(f64, f64)> {
+        let pairs = |f: &dyn Fn(&Figures) -> f64| -> Vec<(f64, f64)> {
             rows.iter()
                 .filter_map(|r| Some((f(&r.predicted), f(r.measured.as_ref()?))))
                 .collect()

@@ -1,0 +1,69 @@
+//! One run of a validation grid as a row: what it is, its figures on both sides, the
+//! verdict and what went wrong — what `validation.csv`, journals, the rank agreement
+//! and the summaries read.
+
+use crate::cost::{EnergyByComponent, Report, StallCause};
+use crate::sim::VerificationReport;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The figures compared, from one side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Figures {
+    pub latency_cycles: u64,
+    pub energy_pj: f64,
+    pub energy_by_component_pj: EnergyByComponent,
+    pub dram_bits: u64,
+    pub peak_global_sram_bits: u64,
+    pub stall_cycles: BTreeMap<String, u64>,
+}
+
+impl Figures {
+    pub fn of(r: &Report) -> Self {
+        Self {
+            latency_cycles: r.latency_cycles,
+            energy_pj: r.energy_pj.total,
+            energy_by_component_pj: r.energy_pj.clone(),
+            dram_bits: r.dram_bits.total,
+            peak_global_sram_bits: r.peak_global_sram_bits,
+            stall_cycles: r.stall_cycles_by_cause.clone(),
+        }
+    }
+
+    pub fn stall(&self, c: StallCause) -> u64 {
+        self.stall_cycles.get(c.name()).copied().unwrap_or(0)
+    }
+}
+
+/// One run's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    pub config: String,
+    pub workload: String,
+    pub global_sram_bits: u64,
+    pub schedule: String,
+    pub verified: bool,
+    /// Why the simulator refused the run (verification, deadlock, invariant).
+    pub failure: Option<String>,
+    pub predicted: Figures,
+    pub measured: Option<Figures>,
+    pub latency_delta_percent: Option<f64>,
+    pub energy_delta_percent: Option<f64>,
+    pub dram_delta_percent: Option<f64>,
+    /// The traffic figure that differs most, when any differs.
+    pub largest_traffic_delta: Option<String>,
+    /// The cause whose stall cycles the prediction misses most (measured − predicted).
+    pub dominant_cause: Option<String>,
+    pub dominant_cause_delta_cycles: i64,
+    pub verification: Option<VerificationReport>,
+    pub events: u64,
+    /// Cycles the DRAM port was busy in the simulation (transferring or in access
+    /// latency), for its utilisation.
+    pub dram_busy_cycles: Option<u64>,
+    /// Quantities the halves compute alike but disagree on (see `agreement`).
+    #[serde(default)]
+    pub disagreements: Vec<String>,
+    /// Waste the verifier measured.
+    #[serde(default)]
+    pub waste: Vec<String>,
+}
