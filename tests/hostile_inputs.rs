@@ -293,7 +293,7 @@ fn run_directories_are_checked_like_input() {
             text.push('\n');
             std::fs::write(&p, text).expect("write");
         },
-        "point 1 belongs to shard 1/2, not to this shard 0/2",
+        "belongs to shard 1/2, not to this shard 0/2",
     );
     // A line of another run (another size), same shard and index: it was kept.
     let other = dir.join("other");
