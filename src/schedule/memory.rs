@@ -24,6 +24,9 @@ pub struct Scratchpad {
     pub capacity: u64,
     /// Free extents, sorted by address, coalesced.
     free: Vec<Extent>,
+    /// Hand out addresses. Whether a request fits depends only on the free total, so a
+    /// prediction that keeps no actions counts bits and skips the free list.
+    addresses: bool,
     pub used: u64,
     pub peak: u64,
 }
@@ -36,8 +39,19 @@ impl Scratchpad {
                 start: 0,
                 len: capacity,
             }],
+            addresses: true,
             used: 0,
             peak: 0,
+        }
+    }
+
+    /// A scratchpad that counts bits only: `alloc` returns no extents and `release`
+    /// takes none back (free with [`Scratchpad::release_bits`]).
+    pub fn counting(capacity: u64) -> Self {
+        Self {
+            addresses: false,
+            free: Vec::new(),
+            ..Self::new(capacity)
         }
     }
 
@@ -52,6 +66,10 @@ impl Scratchpad {
             return None;
         }
         if bits == 0 {
+            return Some(Vec::new());
+        }
+        if !self.addresses {
+            self.account(bits);
             return Some(Vec::new());
         }
         if let Some(i) = self.free.iter().position(|e| e.len >= bits) {
@@ -96,6 +114,17 @@ impl Scratchpad {
     fn account(&mut self, bits: u64) {
         self.used += bits;
         self.peak = self.peak.max(self.used);
+    }
+
+    /// Returns an allocation of `bits` that `alloc` handed out as `extents` (none, on
+    /// a counting scratchpad).
+    pub fn free(&mut self, bits: u64, extents: &[Extent]) {
+        if self.addresses {
+            debug_assert_eq!(extents.iter().map(|e| e.len).sum::<u64>(), bits);
+            self.release(extents);
+        } else {
+            self.used -= bits;
+        }
     }
 
     pub fn release(&mut self, extents: &[Extent]) {

@@ -213,7 +213,7 @@ impl TileGraph {
         let outputs = output_objects(workload, &raw, &mut objects);
         let input_grid = input_objects(workload, cuts, &mut objects);
         let state_of_tile = state_objects(workload, &raw, &grids, &mut objects);
-        let (deps, mut inputs) = dependencies(
+        let (mut deps, mut inputs) = dependencies(
             workload,
             &raw,
             (&grids, &input_grid),
@@ -233,7 +233,11 @@ impl TileGraph {
             .map(|(pos, &ti)| {
                 let (lid, region) = &raw[ti];
                 let layer = &workload.layers[*lid];
-                let mut d: Vec<TileId> = deps[ti].iter().map(|&x| position[x]).collect();
+                // Renumbered in place: one buffer per tile, not two.
+                let mut d = std::mem::take(&mut deps[ti]);
+                for x in &mut d {
+                    *x = position[*x];
+                }
                 d.sort_unstable();
                 Tile {
                     id: pos,
@@ -495,10 +499,23 @@ fn priority_order(
 ) -> Vec<usize> {
     let n = raw.len();
     let mut missing: Vec<usize> = deps.iter().map(Vec::len).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    // Dependents as one flat list (compressed rows): tile d's are
+    // `dependents[first[d]..first[d + 1]]`.
+    let mut first = vec![0usize; n + 1];
+    for ds in deps {
+        for &d in ds {
+            first[d + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        first[i + 1] += first[i];
+    }
+    let mut dependents = vec![0usize; first[n]];
+    let mut fill = first.clone();
     for (ti, ds) in deps.iter().enumerate() {
         for &d in ds {
-            dependents[d].push(ti);
+            dependents[fill[d]] = ti;
+            fill[d] += 1;
         }
     }
     let key = |ti: usize| {
@@ -510,7 +527,7 @@ fn priority_order(
     let mut order = Vec::with_capacity(n);
     while let Some(Reverse((_, _, _, ti))) = ready.pop() {
         order.push(ti);
-        for &d in &dependents[ti] {
+        for &d in &dependents[first[ti]..first[ti + 1]] {
             missing[d] -= 1;
             if missing[d] == 0 {
                 ready.push(key(d));

@@ -26,6 +26,7 @@
 
 mod ports;
 mod residency;
+mod resident;
 mod walk;
 
 use super::memory::{Extent, Scratchpad};
@@ -43,8 +44,13 @@ use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
 use ports::{Flow, Ports};
 use residency::{EvictionRank, fused_stacks};
+use resident::ResidentSet;
 use rustc_hash::FxHashMap;
-use std::collections::BTreeSet;
+use smallvec::SmallVec;
+
+/// A tile's handful of objects, kept off the heap (the scheduler builds several such
+/// lists per tile).
+type Objects = SmallVec<[ObjectId; 8]>;
 use std::sync::Arc;
 use walk::Walk;
 
@@ -294,7 +300,7 @@ impl std::fmt::Display for Eviction {
 #[derive(Debug, Clone, Default)]
 struct ObjState {
     /// SRAM copies: (core, extents).
-    copies: Vec<(usize, Vec<Extent>)>,
+    copies: SmallVec<[(usize, Vec<Extent>); 1]>,
     /// DRAM holds a valid copy.
     in_dram: bool,
     /// Ever been in the SRAM (a second fetch from DRAM is a reload).
@@ -426,7 +432,7 @@ struct Engine<'a> {
     acc: &'a Accelerator,
     graph: &'a TileGraph,
     pads: Vec<Scratchpad>,
-    resident: Vec<BTreeSet<ObjectId>>,
+    resident: Vec<ResidentSet>,
     objs: Vec<ObjState>,
     ledger: Ledger,
     /// What the tile being placed spends so far: the per-tile side of `ledger`.
@@ -493,8 +499,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn required(n: &Needs) -> Vec<ObjectId> {
-        let mut v: Vec<ObjectId> = n
+    fn required(n: &Needs) -> Objects {
+        let mut v: Objects = n
             .weights
             .iter()
             .chain(n.state.iter())
@@ -676,8 +682,8 @@ impl<'a> Engine<'a> {
     fn free_copy(&mut self, o: ObjectId, core: usize, actions: &mut Vec<Action>) {
         if let Some(pos) = self.objs[o].copies.iter().position(|(c, _)| *c == core) {
             let (_, extents) = self.objs[o].copies.remove(pos);
-            self.pads[core].release(&extents);
-            self.resident[core].remove(&o);
+            self.pads[core].free(self.graph.objects[o].bits, &extents);
+            self.resident[core].remove(o);
             if self.record_actions {
                 actions.push(Action::Free {
                     core,
@@ -691,7 +697,7 @@ impl<'a> Engine<'a> {
     /// Frees every copy. A copy on another core than `here` is freed by that core's own
     /// command stream, before its next tile (`remote_frees`).
     fn free_everywhere(&mut self, o: ObjectId, here: usize, actions: &mut Vec<Action>) {
-        let cores: Vec<usize> = self.objs[o].copies.iter().map(|(c, _)| *c).collect();
+        let cores: SmallVec<[usize; 4]> = self.objs[o].copies.iter().map(|(c, _)| *c).collect();
         for c in cores {
             if c == here {
                 self.free_copy(o, c, actions);
@@ -838,14 +844,14 @@ impl<'a> Engine<'a> {
         &mut self,
         core: usize,
         deferred: &mut Vec<ObjectId>,
-        staging: &mut Option<Vec<Extent>>,
+        staging: &mut Option<(u64, Vec<Extent>)>,
         actions: &mut Vec<Action>,
     ) {
         for o in std::mem::take(deferred) {
             self.free_everywhere(o, core, actions);
         }
-        if let Some(extents) = staging.take() {
-            self.pads[core].release(&extents);
+        if let Some((bits, extents)) = staging.take() {
+            self.pads[core].free(bits, &extents);
             if self.record_actions {
                 actions.push(Action::Unstage { core, extents });
             }
@@ -961,9 +967,16 @@ fn run(
         pads: accelerator
             .cores
             .iter()
-            .map(|c| Scratchpad::new(c.global_sram().size_bits))
+            .map(|c| {
+                let bits = c.global_sram().size_bits;
+                if record {
+                    Scratchpad::new(bits)
+                } else {
+                    Scratchpad::counting(bits)
+                }
+            })
             .collect(),
-        resident: vec![BTreeSet::new(); ncores],
+        resident: vec![ResidentSet::new(graph.objects.len()); ncores],
         objs: graph
             .objects
             .iter()

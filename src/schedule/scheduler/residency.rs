@@ -176,7 +176,7 @@ impl Engine<'_> {
         let (mut read, mut write) = (0u64, 0u64);
         let is = |op: Operand| streamed[op.index()];
         // Fetches of resident operands with data.
-        let mut fetched: Vec<ObjectId> = Vec::new();
+        let mut fetched = Objects::new();
         if !is(Operand::W) {
             fetched.extend(needs.weights);
         }
@@ -210,7 +210,8 @@ impl Engine<'_> {
             write += bits(v);
         }
         // What this tile leaves for later tiles.
-        let mut left = vec![(needs.output, is(Operand::O))];
+        let mut left: SmallVec<[(ObjectId, bool); 2]> =
+            smallvec::smallvec![(needs.output, is(Operand::O))];
         if tile.writes_state
             && let Some(v) = needs.state
         {

@@ -13,7 +13,8 @@ pub(super) struct CoreClock {
     start: u64,
     free: u64,
     deferred: Vec<ObjectId>,
-    staging: Option<Vec<Extent>>,
+    /// Its bits and extents.
+    staging: Option<(u64, Vec<Extent>)>,
 }
 
 /// Where a tile's data went before it runs.
@@ -34,6 +35,9 @@ pub(super) struct Walk {
     pub(super) stalls: [u64; StallCause::COUNT],
     pub(super) record: bool,
     pub(super) tiles: Vec<ScheduledTile>,
+    /// Emptied action lists for reuse: a prediction keeps no actions, and allocating
+    /// fresh lists for every tile was a large part of its time.
+    spare: Vec<Vec<Action>>,
 }
 
 impl Walk {
@@ -45,7 +49,19 @@ impl Walk {
             stalls: [0; StallCause::COUNT],
             record,
             tiles: Vec::with_capacity(if record { tiles } else { 0 }),
+            spare: Vec::new(),
         }
+    }
+
+    /// An empty action list.
+    fn actions(&mut self) -> Vec<Action> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Takes back a list whose actions are no longer needed.
+    fn recycle(&mut self, mut actions: Vec<Action>) {
+        actions.clear();
+        self.spare.push(actions);
     }
 
     /// Actions that run after tile `p` (dropped when not recording). They only free
@@ -56,6 +72,8 @@ impl Walk {
             && self.record
         {
             self.tiles[p].after.extend(actions);
+        } else {
+            self.recycle(actions);
         }
     }
 }
@@ -86,12 +104,12 @@ impl<'a> Engine<'a> {
 
         // Prefetch when this tile's data fits beside the previous tile's.
         let clock = &w.cores[core];
-        let prev_required: Vec<ObjectId> = clock
+        let prev_required: Objects = clock
             .prev
             .map(|p| Engine::required(&self.needs(p)))
             .unwrap_or_default();
         // Pinned objects stay during this tile's evictions (sorted, for binary search).
-        let mut pinned: Vec<ObjectId> = resident_ops.clone();
+        let mut pinned: Objects = resident_ops.clone();
         let mut union = pinned.clone();
         union.extend(
             prev_required
@@ -111,15 +129,16 @@ impl<'a> Engine<'a> {
             && union_bits <= capacity
             && !any_streamed
             && clock.staging.is_none();
-        // Copies this core holds for readers elsewhere that have finished.
-        let mut before: Vec<Action> = std::mem::take(&mut self.remote_frees[core]);
-        let mut after_prev: Vec<Action> = Vec::new();
         let earliest = if prefetching {
             pinned = union;
             clock.start
         } else {
             clock.free
         };
+        // Copies this core holds for readers elsewhere that have finished.
+        let mut before = w.actions();
+        before.append(&mut self.remote_frees[core]);
+        let mut after_prev = w.actions();
         if !prefetching {
             // The previous tile's frees happen first; their space is reused.
             self.release_previous(w, core, &mut after_prev);
@@ -152,7 +171,7 @@ impl<'a> Engine<'a> {
                         extents: extents.clone(),
                     });
                 }
-                w.cores[core].staging = Some(extents);
+                w.cores[core].staging = Some((stream_budget_bits, extents));
             }
         }
         if prefetching {
@@ -374,7 +393,7 @@ impl<'a> Engine<'a> {
         let core = tile.core;
         let needs = &placed.needs;
         let streamed = placed.streamed;
-        let mut after: Vec<Action> = Vec::new();
+        let mut after = w.actions();
         let deferred = &mut w.cores[core].deferred;
         let consumed = needs
             .weights
@@ -432,6 +451,8 @@ impl<'a> Engine<'a> {
     ) {
         let spend = std::mem::take(&mut self.spend);
         if !w.record {
+            w.recycle(placed.before);
+            w.recycle(after);
             return;
         }
         let tile = &self.graph.tiles[tile_id];
@@ -545,8 +566,8 @@ impl<'a> Engine<'a> {
 }
 
 /// The objects of the operands that stay resident, sorted.
-fn resident_objects(needs: &Needs, streamed: [bool; 4]) -> Vec<ObjectId> {
-    let mut v = Vec::new();
+fn resident_objects(needs: &Needs, streamed: [bool; 4]) -> Objects {
+    let mut v = Objects::new();
     if !streamed[Operand::W.index()] {
         v.extend(needs.weights);
     }
