@@ -22,12 +22,14 @@ use crate::cost::Report;
 use crate::mapping::Mapper;
 use crate::model::{Accelerator, Workload};
 use crate::schedule::{
-    Allocation, BlockCut, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut, predict,
+    Allocation, BlockCut, PrefixCache, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut,
+    TimeCut, predict_sharing,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 /// Which end of the network a technique is applied from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,9 +242,15 @@ pub fn explore(
     Ok(v)
 }
 
+/// Checkpoints each worker keeps of the blocks its schedules share (see
+/// [`predict_sharing`]); in prefix order a worker needs only the few along its path.
+pub const PREFIX_CACHE_BYTES_PER_WORKER: usize = 64 << 20;
+
 /// Costs the points at `indices` in parallel, handing each outcome to `done` as it is
 /// ready (from any thread, in no particular order). Costs do not depend on the order
-/// or the thread count.
+/// or the thread count. Points run in the order of their cuts, first block first, so
+/// that each worker meets schedules sharing their first blocks one after another and
+/// schedules those blocks once.
 pub fn explore_each(
     workload: &Workload,
     accelerator: &Accelerator,
@@ -252,26 +260,64 @@ pub fn explore_each(
     done: impl Fn(Outcome) + Sync,
 ) -> Result<(), ScheduleError> {
     let allocation = Allocation::first_able(workload, accelerator);
-    indices.par_iter().try_for_each_init(
-        || Mapper::new(accelerator),
-        |mapper, &index| {
+    let cut_key = |i: &usize| -> Vec<(u32, u64)> {
+        points[*i]
+            .spec
+            .blocks
+            .iter()
+            .map(|b| {
+                let c = b.cut(workload.timesteps);
+                (c.time_batch, c.lines.map_or(0, |l| l + 1))
+            })
+            .collect()
+    };
+    let mut order = indices.to_vec();
+    order.sort_by_cached_key(cut_key);
+    // One mapper and one cache per worker thread, kept across the chunks it takes.
+    let threads = rayon::current_num_threads().max(1);
+    let workers: Vec<Mutex<(Mapper, PrefixCache)>> = (0..threads)
+        .map(|_| {
+            Mutex::new((
+                Mapper::new(accelerator),
+                PrefixCache::new(PREFIX_CACHE_BYTES_PER_WORKER),
+            ))
+        })
+        .collect();
+    let chunk = order.len().div_ceil(threads * 16).max(1);
+    order.par_chunks(chunk).try_for_each(|chunk| {
+        let slot = rayon::current_thread_index().unwrap_or(0) % threads;
+        let mut worker = workers[slot].lock().unwrap_or_else(|p| p.into_inner());
+        let (mapper, cache) = &mut *worker;
+        for &index in chunk {
             let point = &points[index];
-            let report = predict(
+            let report = predict_sharing(
                 workload,
                 accelerator,
                 &point.spec,
                 &allocation,
                 options,
                 mapper,
+                cache,
             )?;
             done(Outcome {
                 index,
                 point: point.clone(),
                 report,
             });
-            Ok(())
-        },
-    )
+        }
+        Ok::<(), ScheduleError>(())
+    })?;
+    for w in &workers {
+        let w = w.lock().unwrap_or_else(|p| p.into_inner());
+        let c = &w.1;
+        tracing::info!(
+            schedules = c.schedules,
+            continued = c.hits,
+            tiles_skipped = c.tiles_skipped,
+            "prefix sharing of one worker"
+        );
+    }
+    Ok(())
 }
 
 /// Index (into `outcomes`) of the best outcome by `rank` (ties: the earlier point).

@@ -13,7 +13,10 @@ pub mod scheduler;
 pub mod spec;
 
 pub use memory::{Extent, Scratchpad};
-pub use scheduler::{Allocation, Eviction, ScheduleError, SchedulerOptions, predict, schedule};
+pub use scheduler::{
+    Allocation, Eviction, PrefixCache, ScheduleError, SchedulerOptions, predict, predict_sharing,
+    schedule,
+};
 pub use spec::{BlockCut, ScheduleSpec, SpaceCut, SpecError, TimeCut};
 
 use crate::cost::Report;

@@ -25,6 +25,7 @@
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
 mod ports;
+mod prefix;
 mod residency;
 mod resident;
 mod walk;
@@ -51,6 +52,7 @@ use smallvec::SmallVec;
 /// A tile's handful of objects, kept off the heap (the scheduler builds several such
 /// lists per tile).
 type Objects = SmallVec<[ObjectId; 8]>;
+pub use prefix::PrefixCache;
 use std::sync::Arc;
 use walk::Walk;
 
@@ -930,6 +932,63 @@ pub fn predict(
     .map(|(r, _, _)| r)
 }
 
+/// What [`predict`] predicts, continuing from the deepest checkpoint `cache` holds for
+/// a prefix of blocks this schedule shares, and leaving checkpoints at its own
+/// boundaries for the schedules that follow (see the `prefix` module): the same
+/// figures, for explorations that run many schedules with common first blocks. One
+/// cache serves one workload, accelerator, allocation and options.
+pub fn predict_sharing(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    spec: &ScheduleSpec,
+    allocation: &Allocation,
+    options: SchedulerOptions,
+    mapper: &mut Mapper,
+    cache: &mut PrefixCache,
+) -> Result<Report, ScheduleError> {
+    let graph = build_graph(workload, accelerator, spec, allocation)?;
+    let mut e = Engine::new(workload, accelerator, &graph, spec, options, false);
+    let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), false);
+    let cuts: Vec<_> = spec
+        .blocks
+        .iter()
+        .map(|b| b.cut(workload.timesteps))
+        .collect();
+    let bounds = prefix::boundaries(workload, &graph, &e, &cuts);
+    cache.schedules += 1;
+    let mut from = 0;
+    for b in bounds.iter().rev() {
+        if let Some(checkpoint) = cache.get(&b.key)
+            && let Some(tiles) = checkpoint.restore(&mut e, &mut w)
+        {
+            from = tiles;
+            cache.hits += 1;
+            cache.tiles_skipped += tiles as u64;
+            break;
+        }
+    }
+    std::mem::swap(&mut e.costs, &mut cache.costs);
+    let mut walked = || -> Result<(), ScheduleError> {
+        let resumed_at = from;
+        for b in bounds
+            .iter()
+            .filter(|b| b.tiles > resumed_at && b.shareable)
+        {
+            e.walk(&mut w, from..b.tiles, options, mapper)?;
+            from = b.tiles;
+            if !cache.contains(&b.key) {
+                let checkpoint = prefix::Checkpoint::take(&e, &w, b.tiles, b.block);
+                cache.insert(b.key.clone(), checkpoint);
+            }
+        }
+        e.walk(&mut w, from..graph.tiles.len(), options, mapper)
+    };
+    let walked = walked();
+    std::mem::swap(&mut e.costs, &mut cache.costs);
+    walked?;
+    Ok(e.finish(&mut w, spec, options))
+}
+
 /// Walks the tile graph; with `record`, keeps every tile with its nest and actions.
 fn run(
     workload: &Workload,
@@ -940,6 +999,24 @@ fn run(
     mapper: &mut Mapper,
     record: bool,
 ) -> Result<(Report, TileGraph, Vec<ScheduledTile>), ScheduleError> {
+    let graph = build_graph(workload, accelerator, spec, allocation)?;
+    let mut e = Engine::new(workload, accelerator, &graph, spec, options, record);
+    let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), record);
+    e.walk(&mut w, 0..graph.tiles.len(), options, mapper)?;
+    let report = e.finish(&mut w, spec, options);
+    drop(e);
+    let tiles_out = w.tiles;
+    Ok((report, graph, tiles_out))
+}
+
+/// The tile graph of `spec`, refused when it would hold too many tiles or the
+/// allocation does not fit the accelerator.
+fn build_graph(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    spec: &ScheduleSpec,
+    allocation: &Allocation,
+) -> Result<TileGraph, ScheduleError> {
     let cuts: Vec<_> = spec
         .blocks
         .iter()
@@ -958,64 +1035,87 @@ fn run(
         });
     }
     allocation.check(workload, accelerator)?;
-    let graph = TileGraph::build(workload, &cuts, &allocation.core_of_layer);
-    let ncores = accelerator.cores.len();
-    let mut e = Engine {
-        workload,
-        acc: accelerator,
-        graph: &graph,
-        pads: accelerator
-            .cores
+    Ok(TileGraph::build(workload, &cuts, &allocation.core_of_layer))
+}
+
+impl<'a> Engine<'a> {
+    /// Nothing resident, nothing spent: the state before the first tile.
+    fn new(
+        workload: &'a Workload,
+        accelerator: &'a Accelerator,
+        graph: &'a TileGraph,
+        spec: &ScheduleSpec,
+        options: SchedulerOptions,
+        record: bool,
+    ) -> Self {
+        let cuts: Vec<_> = spec
+            .blocks
             .iter()
-            .map(|c| {
-                let bits = c.global_sram().size_bits;
-                if record {
-                    Scratchpad::new(bits)
-                } else {
-                    Scratchpad::counting(bits)
-                }
-            })
-            .collect(),
-        resident: vec![ResidentSet::new(graph.objects.len()); ncores],
-        objs: graph
-            .objects
-            .iter()
-            .map(|o| ObjState {
-                in_dram: o.starts_in_dram(),
-                remaining: o.readers.len(),
-                ..ObjState::default()
-            })
-            .collect(),
-        ledger: Ledger::default(),
-        spend: TileSpend::default(),
-        ports: Ports::default(),
-        incidents: Incidents::default(),
-        spills: vec![[0; 4]; graph.objects.len()],
-        eviction_order: Vec::new(),
-        costs: FxHashMap::default(),
-        remote_frees: vec![Vec::new(); ncores],
-        eviction: options.eviction,
-        now: 0,
-        record_actions: record,
-        stack_of_block: fused_stacks(&cuts),
-        compressed: !accelerator.dram.feature_format.is_dense()
-            || accelerator
+            .map(|b| b.cut(workload.timesteps))
+            .collect();
+        let ncores = accelerator.cores.len();
+        Engine {
+            workload,
+            acc: accelerator,
+            graph,
+            pads: accelerator
                 .cores
                 .iter()
-                .any(|c| !c.global_sram().feature_format.is_dense()),
-    };
-
-    let mut w = Walk::new(ncores, graph.tiles.len(), record);
-    for tile_id in 0..graph.tiles.len() {
-        e.now = tile_id;
-        let placed = e.place(&mut w, tile_id, options, mapper);
-        let (key, cost) = e.map_tile(tile_id, &placed, options.objective, mapper)?;
-        let (start, end) = e.time(&mut w, tile_id, &placed, &cost);
-        let after = e.settle(&mut w, tile_id, &placed, end);
-        e.record(&mut w, tile_id, placed, &key, &cost, (start, end), after);
+                .map(|c| {
+                    let bits = c.global_sram().size_bits;
+                    if record {
+                        Scratchpad::new(bits)
+                    } else {
+                        Scratchpad::counting(bits)
+                    }
+                })
+                .collect(),
+            resident: vec![ResidentSet::new(graph.objects.len()); ncores],
+            objs: graph
+                .objects
+                .iter()
+                .map(|o| ObjState {
+                    in_dram: o.starts_in_dram(),
+                    remaining: o.readers.len(),
+                    ..ObjState::default()
+                })
+                .collect(),
+            ledger: Ledger::default(),
+            spend: TileSpend::default(),
+            ports: Ports::default(),
+            incidents: Incidents::default(),
+            spills: vec![[0; 4]; graph.objects.len()],
+            eviction_order: Vec::new(),
+            costs: FxHashMap::default(),
+            remote_frees: vec![Vec::new(); ncores],
+            eviction: options.eviction,
+            now: 0,
+            record_actions: record,
+            stack_of_block: fused_stacks(&cuts),
+            compressed: !accelerator.dram.feature_format.is_dense()
+                || accelerator
+                    .cores
+                    .iter()
+                    .any(|c| !c.global_sram().feature_format.is_dense()),
+        }
     }
-    let report = e.finish(&mut w, spec, options);
-    drop(e);
-    let tiles_out = w.tiles;
-    Ok((report, graph, tiles_out))
+
+    /// Places, maps, times and settles the tiles of `range`, in order.
+    fn walk(
+        &mut self,
+        w: &mut Walk,
+        range: std::ops::Range<TileId>,
+        options: SchedulerOptions,
+        mapper: &mut Mapper,
+    ) -> Result<(), ScheduleError> {
+        for tile_id in range {
+            self.now = tile_id;
+            let placed = self.place(w, tile_id, options, mapper);
+            let (key, cost) = self.map_tile(tile_id, &placed, options.objective, mapper)?;
+            let (start, end) = self.time(w, tile_id, &placed, &cost);
+            let after = self.settle(w, tile_id, &placed, end);
+            self.record(w, tile_id, placed, &key, &cost, (start, end), after);
+        }
+        Ok(())
+    }
 }

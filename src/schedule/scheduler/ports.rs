@@ -75,7 +75,7 @@ impl Calendar {
 type Link = ([u32; 2], [u32; 2]);
 
 /// The DRAM port and the NoC links, as the analytic model books them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Ports {
     dram: Calendar,
     /// Direction of the last DRAM booking (read/write turnaround).

@@ -7,12 +7,12 @@ use super::*;
 
 /// Per core: the previous tile, when it started and ends, what it frees once the next
 /// tile no longer overlaps it, and the staging area it streams through.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct CoreClock {
     prev: Option<TileId>,
     start: u64,
     free: u64,
-    deferred: Vec<ObjectId>,
+    pub(super) deferred: Vec<ObjectId>,
     /// Its bits and extents.
     staging: Option<(u64, Vec<Extent>)>,
 }

@@ -1,0 +1,331 @@
+//! Prefix sharing: schedules that cut their first blocks alike run those blocks alike,
+//! so an exploration schedules them once and continues from the scheduler's state.
+//!
+//! A *boundary* after block k is a point in the tile order where every tile of blocks
+//! 0..=k has run and none of a later block has (it exists when time batching or a
+//! layer-by-layer cut separates the blocks; blocks that interleave timestep by timestep
+//! or line by line have none). What the scheduler decides up to a boundary depends on
+//! the tiles before it and on what it can see of the future: when the data the prefix
+//! leaves behind is read next (its readers' positions) and what the tiles up to the
+//! last such reader need (the survival check). The [`Checkpoint`] key holds exactly
+//! that, so a checkpoint is continued only by a schedule that would have made every
+//! decision of the prefix the same way: the rows are the same as without sharing.
+
+use super::walk::{CoreClock, Walk};
+use super::*;
+
+/// The scheduler's state after a prefix of blocks, for schedules that share it.
+pub(super) struct Checkpoint {
+    /// Tiles run.
+    tiles: usize,
+    /// Where the network input and the state objects start among the objects.
+    layout: Layout,
+    /// The prefix's objects: id, kind (checked on restore), state, spill counts.
+    objs: Vec<(ObjectId, ObjectKind, ObjState, [u64; 4])>,
+    resident: Vec<Vec<ObjectId>>,
+    pads: Vec<Scratchpad>,
+    ledger: Ledger,
+    incidents: Incidents,
+    ports: Ports,
+    cores: Vec<CoreClock>,
+    tile_end: Vec<u64>,
+    busy: u64,
+    stalls: [u64; StallCause::COUNT],
+}
+
+/// Object ids are laid out as weights, feature chunks of every tile, network-input
+/// slices, state chunks. The prefix's weights and feature chunks keep their ids from
+/// one schedule to another (earlier layers come first); the input slices and state
+/// chunks move by the number of feature chunks of the later layers.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    inputs_at: usize,
+    states_at: usize,
+}
+
+impl Layout {
+    fn of(graph: &TileGraph) -> Self {
+        let rank = |o: &tiling_graph::DataObject| match o.kind {
+            ObjectKind::Weights { .. } => 0,
+            ObjectKind::Features { layer: Some(_), .. } => 1,
+            ObjectKind::Features { layer: None, .. } => 2,
+            ObjectKind::State { .. } => 3,
+        };
+        Self {
+            inputs_at: graph.objects.partition_point(|o| rank(o) < 2),
+            states_at: graph.objects.partition_point(|o| rank(o) < 3),
+        }
+    }
+
+    /// The id in a graph laid out as `to` of object `o` of a graph laid out as `self`.
+    fn translate(&self, o: ObjectId, to: &Layout) -> ObjectId {
+        if o < self.inputs_at {
+            o
+        } else if o < self.states_at {
+            o - self.inputs_at + to.inputs_at
+        } else {
+            o - self.states_at + to.states_at
+        }
+    }
+}
+
+use crate::tiling::graph as tiling_graph;
+use crate::tiling::graph::ObjectKind;
+
+/// A boundary of one schedule: the tiles before it and the key of what they decide.
+pub(super) struct Boundary {
+    pub tiles: usize,
+    /// The last block before it.
+    pub block: usize,
+    pub key: Vec<u64>,
+    /// Another schedule can share it (what it depends on ends before the last block).
+    pub shareable: bool,
+}
+
+/// The boundaries of `graph`, in order.
+pub(super) fn boundaries(
+    workload: &Workload,
+    graph: &TileGraph,
+    engine: &Engine,
+    cuts: &[crate::tiling::Cut],
+) -> Vec<Boundary> {
+    let blocks = workload.num_blocks;
+    if blocks < 2 {
+        return Vec::new();
+    }
+    let mut first = vec![usize::MAX; blocks];
+    let mut last = vec![0usize; blocks];
+    for t in &graph.tiles {
+        first[t.block] = first[t.block].min(t.id);
+        last[t.block] = last[t.block].max(t.id);
+    }
+    let layout = Layout::of(graph);
+    let mut out = Vec::new();
+    let mut prefix_last = 0usize;
+    for k in 0..blocks - 1 {
+        prefix_last = prefix_last.max(last[k]);
+        let suffix_first = first[k + 1..].iter().copied().min().unwrap_or(usize::MAX);
+        if prefix_last + 1 != suffix_first {
+            continue;
+        }
+        out.push(boundary(graph, engine, cuts, layout, k, suffix_first));
+    }
+    out
+}
+
+fn boundary(
+    graph: &TileGraph,
+    engine: &Engine,
+    cuts: &[crate::tiling::Cut],
+    layout: Layout,
+    k: usize,
+    tiles: usize,
+) -> Boundary {
+    let mut key: Vec<u64> = vec![k as u64, tiles as u64];
+    for cut in &cuts[..=k] {
+        key.extend([cut.time_batch as u64, cut.lines.map_or(0, |l| l + 1)]);
+    }
+    // What the prefix leaves that later tiles read: its feature chunks and the input.
+    let mut horizon = tiles;
+    for (o, object) in graph.objects.iter().enumerate() {
+        let from_prefix = match object.kind {
+            ObjectKind::Features { layer: Some(_), .. } => {
+                object.producer.is_some_and(|p| p < tiles)
+            }
+            ObjectKind::Features { layer: None, .. } => true,
+            _ => false,
+        };
+        if !from_prefix || object.readers.last().is_none_or(|&r| r < tiles) {
+            continue;
+        }
+        // A stable name: feature chunks keep their ids, input slices count from 0.
+        let (tag, stable) = if o < layout.inputs_at {
+            (0, o)
+        } else {
+            (1, o - layout.inputs_at)
+        };
+        key.extend([tag, stable as u64]);
+        key.push(object.readers.len() as u64);
+        key.extend(object.readers.iter().map(|&r| r as u64));
+        horizon = horizon.max(object.readers.last().copied().unwrap_or(0) + 1);
+    }
+    // The tiles up to the last such reader, as the survival check and the stack hold
+    // see them.
+    let mut reach = k;
+    for t in &graph.tiles[tiles..horizon] {
+        let n = engine.needs(t.id);
+        let stack = engine.stack_of_block[t.block].map_or(0, |s| s as u64 + 1);
+        key.extend([
+            t.layer as u64,
+            t.core as u64,
+            u64::from(t.region.t.start),
+            u64::from(t.region.t.end),
+            t.region.ox.start,
+            t.region.ox.end,
+            u64::from(t.reads_state) | u64::from(t.writes_state) << 1,
+            stack,
+        ]);
+        key.extend(n.sizes);
+        reach = reach.max(t.block);
+    }
+    Boundary {
+        tiles,
+        block: k,
+        key,
+        shareable: reach + 1 < engine.stack_of_block.len(),
+    }
+}
+
+impl Checkpoint {
+    /// The state of `e` and `w` after the first `tiles` tiles (blocks 0..=`block`).
+    pub(super) fn take(e: &Engine, w: &Walk, tiles: usize, block: usize) -> Self {
+        let graph = e.graph;
+        let in_prefix = |o: &tiling_graph::DataObject| match o.kind {
+            ObjectKind::Weights { layer } | ObjectKind::State { layer, .. } => {
+                e.workload.layers[layer].block <= block
+            }
+            ObjectKind::Features { layer: Some(_), .. } => o.producer.is_some_and(|p| p < tiles),
+            ObjectKind::Features { layer: None, .. } => true,
+        };
+        let objs = graph
+            .objects
+            .iter()
+            .filter(|o| in_prefix(o))
+            .map(|o| (o.id, o.kind.clone(), e.objs[o.id].clone(), e.spills[o.id]))
+            .collect();
+        Self {
+            tiles,
+            layout: Layout::of(graph),
+            objs,
+            resident: e
+                .resident
+                .iter()
+                .map(|r| r.iter().copied().collect())
+                .collect(),
+            pads: e.pads.clone(),
+            ledger: e.ledger.clone(),
+            incidents: e.incidents.clone(),
+            ports: e.ports.clone(),
+            cores: w.cores.clone(),
+            tile_end: w.tile_end[..tiles].to_vec(),
+            busy: w.busy,
+            stalls: w.stalls,
+        }
+    }
+
+    /// Puts the state into a fresh engine and walk of another schedule with the same
+    /// key; returns the tiles to continue from, or `None` (nothing changed) if an
+    /// object does not line up (never expected: the key says it must).
+    pub(super) fn restore(&self, e: &mut Engine, w: &mut Walk) -> Option<usize> {
+        let to = Layout::of(e.graph);
+        let objects = &e.graph.objects;
+        let lines_up = self.objs.iter().all(|(o, kind, _, _)| {
+            objects
+                .get(self.layout.translate(*o, &to))
+                .is_some_and(|x| &x.kind == kind)
+        });
+        if !lines_up {
+            return None;
+        }
+        for (o, _, state, spills) in &self.objs {
+            let o = self.layout.translate(*o, &to);
+            e.objs[o] = state.clone();
+            e.spills[o] = *spills;
+        }
+        for (core, members) in self.resident.iter().enumerate() {
+            for &o in members {
+                e.resident[core].insert(self.layout.translate(o, &to));
+            }
+        }
+        e.pads = self.pads.clone();
+        e.ledger = self.ledger.clone();
+        e.incidents = self.incidents.clone();
+        e.ports = self.ports.clone();
+        w.cores = self.cores.clone();
+        for c in &mut w.cores {
+            for o in &mut c.deferred {
+                *o = self.layout.translate(*o, &to);
+            }
+        }
+        w.tile_end[..self.tiles].copy_from_slice(&self.tile_end);
+        w.busy = self.busy;
+        w.stalls = self.stalls;
+        Some(self.tiles)
+    }
+
+    /// About how many bytes it holds.
+    pub(super) fn bytes(&self) -> usize {
+        self.objs.len() * std::mem::size_of::<(ObjectId, ObjectKind, ObjState, [u64; 4])>()
+            + self.tile_end.len() * 8
+            + self.resident.iter().map(|r| r.len() * 8).sum::<usize>()
+            + 4096
+    }
+}
+
+/// Checkpoints by key, bounded in bytes (the least recently used goes first), and the
+/// tile costs already worked out, for the schedules one worker runs.
+pub struct PrefixCache {
+    checkpoints: FxHashMap<Vec<u64>, (Arc<Checkpoint>, u64)>,
+    bytes: usize,
+    budget_bytes: usize,
+    clock: u64,
+    pub(super) costs: FxHashMap<MapKey, TileCost>,
+    /// Schedules continued from a checkpoint, and tiles they did not run again.
+    pub hits: u64,
+    pub tiles_skipped: u64,
+    pub schedules: u64,
+}
+
+impl PrefixCache {
+    /// A cache holding at most about `budget_bytes` of checkpoints. The tile costs it
+    /// keeps are those of one accelerator: use one cache per accelerator.
+    pub fn new(budget_bytes: usize) -> Self {
+        Self {
+            checkpoints: FxHashMap::default(),
+            bytes: 0,
+            budget_bytes,
+            clock: 0,
+            costs: FxHashMap::default(),
+            hits: 0,
+            tiles_skipped: 0,
+            schedules: 0,
+        }
+    }
+
+    pub(super) fn get(&mut self, key: &[u64]) -> Option<Arc<Checkpoint>> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.checkpoints.get_mut(key).map(|(c, used)| {
+            *used = clock;
+            c.clone()
+        })
+    }
+
+    pub(super) fn contains(&self, key: &[u64]) -> bool {
+        self.checkpoints.contains_key(key)
+    }
+
+    pub(super) fn insert(&mut self, key: Vec<u64>, checkpoint: Checkpoint) {
+        let size = checkpoint.bytes() + key.len() * 8;
+        if size > self.budget_bytes {
+            return;
+        }
+        while self.bytes + size > self.budget_bytes {
+            let Some(oldest) = self
+                .checkpoints
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((c, _)) = self.checkpoints.remove(&oldest) {
+                self.bytes -= c.bytes() + oldest.len() * 8;
+            }
+        }
+        self.clock += 1;
+        self.bytes += size;
+        self.checkpoints
+            .insert(key, (Arc::new(checkpoint), self.clock));
+    }
+}

@@ -1,0 +1,107 @@
+//! Prefix sharing (issue 29): a schedule continued from a checkpoint of the blocks it
+//! shares with an earlier one predicts exactly what it predicts when run from the start,
+//! under both eviction policies, and sharing does happen.
+
+use std::path::Path;
+use stems::explore::Space;
+use stems::mapping::Mapper;
+use stems::model::{Overrides, load};
+use stems::schedule::{
+    Allocation, Eviction, PrefixCache, SchedulerOptions, predict, predict_sharing,
+};
+
+/// Every `stride`-th schedule of the exhaustive space, run in prefix order with one
+/// cache and each on its own; returns how many continued from a checkpoint.
+fn same_with_and_without_sharing(
+    workload: &str,
+    gb: &str,
+    stride: usize,
+    eviction: Eviction,
+) -> u64 {
+    let (w, acc) = load(
+        Path::new(workload),
+        Path::new("models/hardware/meta_proto.toml"),
+        &Overrides {
+            global_sram: Some(gb.parse().expect("size")),
+            ..Overrides::default()
+        },
+    )
+    .expect("models");
+    let options = SchedulerOptions {
+        eviction,
+        ..SchedulerOptions::default()
+    };
+    let allocation = Allocation::first_able(&w, &acc);
+    let mut points = Space::Exhaustive.points(w.num_blocks);
+    points.sort_by_cached_key(|p| {
+        p.spec
+            .blocks
+            .iter()
+            .map(|b| {
+                let c = b.cut(w.timesteps);
+                (c.time_batch, c.lines.map_or(0, |l| l + 1))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut shared_mapper = Mapper::new(&acc);
+    let mut cache = PrefixCache::new(64 << 20);
+    for p in points.iter().step_by(stride) {
+        let shared = predict_sharing(
+            &w,
+            &acc,
+            &p.spec,
+            &allocation,
+            options,
+            &mut shared_mapper,
+            &mut cache,
+        )
+        .expect("schedules");
+        let alone = predict(
+            &w,
+            &acc,
+            &p.spec,
+            &allocation,
+            options,
+            &mut Mapper::new(&acc),
+        )
+        .expect("schedules");
+        assert_eq!(
+            serde_json::to_string(&shared).expect("json"),
+            serde_json::to_string(&alone).expect("json"),
+            "{} ({eviction})",
+            p.spec
+        );
+    }
+    cache.hits
+}
+
+#[test]
+fn sharing_changes_no_figure_on_tiny_fused() {
+    for eviction in [Eviction::Cost, Eviction::Paper] {
+        same_with_and_without_sharing("models/workloads/tiny_fused.toml", "4KiB", 1, eviction);
+    }
+}
+
+#[test]
+fn sharing_changes_no_figure_on_sew_resnet18_and_red_lif() {
+    let hits = same_with_and_without_sharing(
+        "models/workloads/sew_resnet18_cifar10dvs.toml",
+        "128KiB",
+        37,
+        Eviction::Cost,
+    );
+    assert!(hits > 0, "no schedule continued from a checkpoint");
+    same_with_and_without_sharing(
+        "models/workloads/sew_resnet18_cifar10dvs.toml",
+        "128KiB",
+        97,
+        Eviction::Paper,
+    );
+    let hits = same_with_and_without_sharing(
+        "models/workloads/red_lif_gen4.toml",
+        "512KiB",
+        211,
+        Eviction::Cost,
+    );
+    assert!(hits > 0, "no schedule continued from a checkpoint");
+}
