@@ -137,6 +137,7 @@ fn bench_explore(c: &mut Criterion) {
                         SchedulerOptions::default(),
                         |_| {},
                     )
+                    .0
                     .len(),
                 )
             })

@@ -34,7 +34,7 @@ fn run(
         .num_threads(threads)
         .build()
         .expect("pool");
-    pool.install(|| search(w, acc, space, options, SchedulerOptions::default(), |_| {}))
+    pool.install(|| search(w, acc, space, options, SchedulerOptions::default(), |_| {}).0)
 }
 
 #[test]

@@ -238,7 +238,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         estimate
     );
     super::progress::confirm_long_run(estimate, args.yes)?;
-    pool.install(|| {
+    let sharing = pool.install(|| {
         explore_each(
             &workload,
             &accelerator,
@@ -249,6 +249,13 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         )
     })?;
     progress.finish();
+    eprintln!(
+        "prefix sharing: {} of {} schedules ({:.0} %) continued from a checkpoint of their first blocks, {} tiles not scheduled again",
+        sharing.continued,
+        sharing.schedules,
+        sharing.hit_percent(),
+        sharing.tiles_skipped
+    );
     if let Some(e) = stored_error.into_inner().unwrap_or(None) {
         return Err(store_error(e));
     }

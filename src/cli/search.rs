@@ -90,7 +90,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         .context("starting worker threads")?;
     let progress = super::progress::Progress::new(budget as u64, "evaluations");
     let started = std::time::Instant::now();
-    let all = pool.install(|| {
+    let (all, sharing) = pool.install(|| {
         search(
             &workload,
             &accelerator,
@@ -148,6 +148,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         infeasible: all.iter().filter(|e| e.report.is_none()).count(),
         seconds,
         evaluations_per_second: all.len() as f64 / seconds.max(1e-9),
+        prefix_sharing: sharing,
         best: best_index.map(|i| &all[i]),
         best_hybrid: best_hybrid.as_ref().map(|(spec, r)| Named {
             schedule: spec.entries(),
@@ -245,6 +246,9 @@ struct Summary<'a> {
     infeasible: usize,
     seconds: f64,
     evaluations_per_second: f64,
+    /// How many evaluations continued from a checkpoint of blocks an earlier one
+    /// shared (depends on `--jobs`, like `seconds`; the figures do not).
+    prefix_sharing: stems::explore::Sharing,
     best: Option<&'a Evaluated>,
     best_hybrid: Option<Named<'a>>,
     pareto: Vec<&'a Evaluated>,
@@ -364,6 +368,14 @@ fn print_table(summary: &Summary, all: &[Evaluated], front: &[usize], top: usize
         } else {
             String::new()
         }
+    );
+    let sharing = &summary.prefix_sharing;
+    outln!(
+        "prefix sharing: {} of {} evaluations ({:.0} %) continued from a checkpoint of their first blocks, {} tiles not scheduled again",
+        thousands(sharing.continued),
+        thousands(sharing.schedules),
+        sharing.hit_percent(),
+        thousands(sharing.tiles_skipped)
     );
     let row = |t: &mut Table, k: String, e: &Evaluated, r: &stems::cost::Report| {
         t.row([

@@ -9,8 +9,9 @@
 //! together. Generation 0 holds the warm start: every layer on the first core that can
 //! run it (what `--allocate` defaults to), so the search never does worse than one core.
 
-use super::ga::{Costed, GaOptions, Genome, MapperPool, evolve};
+use super::ga::{Costed, GaOptions, Genome, evolve};
 use super::search::Objective;
+use super::workers::WorkerPool;
 use crate::cost::Report;
 use crate::model::{Accelerator, Workload};
 use crate::schedule::{Allocation, ScheduleSpec, SchedulerOptions, predict};
@@ -177,7 +178,7 @@ pub fn allocate(
     scheduler: SchedulerOptions,
     mut done: impl FnMut(&AllocationEvaluated),
 ) -> Vec<AllocationEvaluated> {
-    let mappers = MapperPool::new(accelerator);
+    let mappers = WorkerPool::new(accelerator);
     let layers = workload.layers.len();
     let ga = GaOptions {
         budget: options.budget,
@@ -187,9 +188,16 @@ pub fn allocate(
     };
     let cost = |g: &[u16]| {
         let allocation = space.allocation(g, layers);
-        mappers.with(|mapper| {
-            predict(workload, accelerator, spec, &allocation, scheduler, mapper)
-                .map_err(|e| e.to_string())
+        mappers.with(|w| {
+            predict(
+                workload,
+                accelerator,
+                spec,
+                &allocation,
+                scheduler,
+                &mut w.mapper,
+            )
+            .map_err(|e| e.to_string())
         })
     };
     let evaluated = |c: &Costed| {
@@ -221,11 +229,18 @@ pub fn seconds_per_evaluation(
     scheduler: SchedulerOptions,
 ) -> f64 {
     let allocation = space.allocation(&space.first_cores(), workload.layers.len());
-    let mappers = MapperPool::new(accelerator);
+    let mappers = WorkerPool::new(accelerator);
     let started = std::time::Instant::now();
     for _ in 0..2 {
-        mappers.with(|mapper| {
-            let _ = predict(workload, accelerator, spec, &allocation, scheduler, mapper);
+        mappers.with(|w| {
+            let _ = predict(
+                workload,
+                accelerator,
+                spec,
+                &allocation,
+                scheduler,
+                &mut w.mapper,
+            );
         });
     }
     started.elapsed().as_secs_f64() / 2.0

@@ -16,34 +16,10 @@
 //! evaluated and never survive.
 
 use crate::cost::Report;
-use crate::mapping::Mapper;
-use crate::model::Accelerator;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
-use std::sync::Mutex;
-
-/// One mapper per thread for costs computed in parallel (mapping results do not
-/// depend on what a mapper's cache holds, so neither do the costs).
-pub struct MapperPool<'a>(Vec<Mutex<Mapper<'a>>>);
-
-impl<'a> MapperPool<'a> {
-    pub fn new(accelerator: &'a Accelerator) -> Self {
-        Self(
-            (0..rayon::current_num_threads().max(1))
-                .map(|_| Mutex::new(Mapper::new(accelerator)))
-                .collect(),
-        )
-    }
-
-    /// Runs `f` with this thread's mapper.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Mapper<'a>) -> R) -> R {
-        let slot = rayon::current_thread_index().unwrap_or(0) % self.0.len();
-        let mut guard = self.0[slot].lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut guard)
-    }
-}
 
 /// A space of genomes. Contract: `random_gene` and `mutate_gene` only return alleles
 /// of that gene, so every genome bred is in the space.
@@ -116,7 +92,7 @@ pub fn evolve(
     let mut generation = 0;
     while !batch.is_empty() {
         let first = all.len();
-        let costs: Vec<Result<Report, String>> = batch.par_iter().map(|g| cost(g)).collect();
+        let costs = cost_in_gene_order(&batch, &cost);
         for (genome, cost) in batch.drain(..).zip(costs) {
             let c = Costed {
                 index: all.len(),
@@ -337,6 +313,23 @@ impl Objective {
             Self::DramBits => r.dram_bits.total as f64,
         }
     }
+}
+
+/// Costs a batch in parallel, in the order of the genes (first gene first), so that a
+/// worker meets genomes sharing their first genes one after another (prefix sharing
+/// continues them); the costs come back in the batch's order.
+fn cost_in_gene_order(
+    batch: &[Vec<u16>],
+    cost: &(impl Fn(&[u16]) -> Result<Report, String> + Sync),
+) -> Vec<Result<Report, String>> {
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by(|&a, &b| batch[a].cmp(&batch[b]));
+    let sorted: Vec<Result<Report, String>> = order.par_iter().map(|&i| cost(&batch[i])).collect();
+    let mut costs: Vec<Option<Result<Report, String>>> = vec![None; batch.len()];
+    for (&i, c) in order.iter().zip(sorted) {
+        costs[i] = Some(c);
+    }
+    costs.into_iter().flatten().collect()
 }
 
 #[cfg(test)]

@@ -17,19 +17,20 @@ pub mod allocate;
 pub mod ga;
 pub mod search;
 pub mod store;
+pub mod workers;
+
+pub use workers::{Sharing, WorkerPool};
 
 use crate::cost::Report;
-use crate::mapping::Mapper;
 use crate::model::{Accelerator, Workload};
 use crate::schedule::{
-    Allocation, BlockCut, PrefixCache, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut,
-    TimeCut, predict_sharing,
+    Allocation, BlockCut, ScheduleError, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut,
+    predict_sharing,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 /// Which end of the network a technique is applied from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,15 +243,11 @@ pub fn explore(
     Ok(v)
 }
 
-/// Checkpoints each worker keeps of the blocks its schedules share (see
-/// [`predict_sharing`]); in prefix order a worker needs only the few along its path.
-pub const PREFIX_CACHE_BYTES_PER_WORKER: usize = 64 << 20;
-
 /// Costs the points at `indices` in parallel, handing each outcome to `done` as it is
 /// ready (from any thread, in no particular order). Costs do not depend on the order
 /// or the thread count. Points run in the order of their cuts, first block first, so
 /// that each worker meets schedules sharing their first blocks one after another and
-/// schedules those blocks once.
+/// schedules those blocks once. Returns what the sharing saved.
 pub fn explore_each(
     workload: &Workload,
     accelerator: &Accelerator,
@@ -258,7 +255,7 @@ pub fn explore_each(
     indices: &[usize],
     options: SchedulerOptions,
     done: impl Fn(Outcome) + Sync,
-) -> Result<(), ScheduleError> {
+) -> Result<Sharing, ScheduleError> {
     let allocation = Allocation::first_able(workload, accelerator);
     let cut_key = |i: &usize| -> Vec<(u32, u64)> {
         points[*i]
@@ -273,51 +270,34 @@ pub fn explore_each(
     };
     let mut order = indices.to_vec();
     order.sort_by_cached_key(cut_key);
-    // One mapper and one cache per worker thread, kept across the chunks it takes.
-    let threads = rayon::current_num_threads().max(1);
-    let workers: Vec<Mutex<(Mapper, PrefixCache)>> = (0..threads)
-        .map(|_| {
-            Mutex::new((
-                Mapper::new(accelerator),
-                PrefixCache::new(PREFIX_CACHE_BYTES_PER_WORKER),
-            ))
-        })
-        .collect();
-    let chunk = order.len().div_ceil(threads * 16).max(1);
+    let workers = WorkerPool::new(accelerator);
+    let chunk = order
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1) * 16)
+        .max(1);
     order.par_chunks(chunk).try_for_each(|chunk| {
-        let slot = rayon::current_thread_index().unwrap_or(0) % threads;
-        let mut worker = workers[slot].lock().unwrap_or_else(|p| p.into_inner());
-        let (mapper, cache) = &mut *worker;
-        for &index in chunk {
-            let point = &points[index];
-            let report = predict_sharing(
-                workload,
-                accelerator,
-                &point.spec,
-                &allocation,
-                options,
-                mapper,
-                cache,
-            )?;
-            done(Outcome {
-                index,
-                point: point.clone(),
-                report,
-            });
-        }
-        Ok::<(), ScheduleError>(())
+        workers.with(|worker| {
+            for &index in chunk {
+                let point = &points[index];
+                let report = predict_sharing(
+                    workload,
+                    accelerator,
+                    &point.spec,
+                    &allocation,
+                    options,
+                    &mut worker.mapper,
+                    &mut worker.cache,
+                )?;
+                done(Outcome {
+                    index,
+                    point: point.clone(),
+                    report,
+                });
+            }
+            Ok::<(), ScheduleError>(())
+        })
     })?;
-    for w in &workers {
-        let w = w.lock().unwrap_or_else(|p| p.into_inner());
-        let c = &w.1;
-        tracing::info!(
-            schedules = c.schedules,
-            continued = c.hits,
-            tiles_skipped = c.tiles_skipped,
-            "prefix sharing of one worker"
-        );
-    }
-    Ok(())
+    Ok(workers.sharing())
 }
 
 /// Index (into `outcomes`) of the best outcome by `rank` (ties: the earlier point).

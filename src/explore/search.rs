@@ -17,11 +17,12 @@
 //! never does worse than the paper's method) and random schedules up to the population
 //! size. Results do not depend on the thread count (see `ga`).
 
-use super::ga::{Costed, GaOptions, Genome, MapperPool, evolve};
+use super::ga::{Costed, GaOptions, Genome, evolve};
+use super::workers::{Sharing, WorkerPool};
 use crate::cost::Report;
 use crate::model::{Accelerator, Workload};
 use crate::schedule::{
-    Allocation, BlockCut, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut, predict,
+    Allocation, BlockCut, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut, predict_sharing,
 };
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -117,8 +118,8 @@ pub fn search(
     options: &SearchOptions,
     scheduler: SchedulerOptions,
     mut done: impl FnMut(&Evaluated),
-) -> Vec<Evaluated> {
-    let mappers = MapperPool::new(accelerator);
+) -> (Vec<Evaluated>, Sharing) {
+    let mappers = WorkerPool::new(accelerator);
     let allocation = Allocation::first_able(workload, accelerator);
     let warm = options
         .warm_start
@@ -132,14 +133,15 @@ pub fn search(
         objective: options.objective,
     };
     let cost = |g: &[u16]| {
-        mappers.with(|mapper| {
-            predict(
+        mappers.with(|w| {
+            predict_sharing(
                 workload,
                 accelerator,
                 &space.spec(g),
                 &allocation,
                 scheduler,
-                mapper,
+                &mut w.mapper,
+                &mut w.cache,
             )
             .map_err(|e| e.to_string())
         })
@@ -151,10 +153,11 @@ pub fn search(
         report: c.cost.as_ref().ok().cloned(),
         error: c.cost.as_ref().err().cloned(),
     };
-    evolve(space, ga, warm, cost, |c| done(&evaluated(c)))
+    let all = evolve(space, ga, warm, cost, |c| done(&evaluated(c)))
         .iter()
         .map(evaluated)
-        .collect()
+        .collect();
+    (all, mappers.sharing())
 }
 
 impl Genome for SearchSpace {

@@ -274,7 +274,8 @@ fn schedule_runs(x: &Experiment) -> Result<Vec<(String, Eviction, ScheduleSpec)>
             },
             options(q.eviction),
             |_| {},
-        );
+        )
+        .0;
         if let Some(b) = best(&found, Goal::Energy) {
             runs.push(("searched".into(), q.eviction, found[b].spec.clone()));
         }

@@ -170,6 +170,6 @@ fn streamed_reads(schedule: &Schedule, tile: TileId) -> impl Iterator<Item = Obj
         Operand::I => st.tile.inputs.clone(),
         Operand::W => st.tile.weights.into_iter().collect(),
         Operand::V => st.tile.state.into_iter().collect(),
-        Operand::O => Vec::new(),
+        Operand::O => Default::default(),
     })
 }

@@ -20,12 +20,20 @@ use super::{CtShape, Cut, TileRegion, layer_regions};
 use crate::model::activity;
 use crate::model::{FeatureFormat, OpKind, Operand, Source, Workload};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
 pub type TileId = usize;
 pub type ObjectId = usize;
+
+/// A tile's dependencies or an object's readers: most hold a handful, kept inline
+/// (explorations build a graph per schedule, and a heap list per tile and per object
+/// was a large part of it). Serialised as a list, like a `Vec`.
+pub type TileIds = SmallVec<[TileId; 4]>;
+/// A tile's input chunks.
+pub type ObjectIds = SmallVec<[ObjectId; 4]>;
 
 /// The operand class of a data object, as the reports split energy and traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -88,7 +96,7 @@ pub struct DataObject {
     pub class: DataClass,
     pub bits: u64,
     /// Tiles that read the object, in schedule order.
-    pub readers: Vec<TileId>,
+    pub readers: TileIds,
     /// The tile that produces it (`None` for weights and the network input, which start
     /// in DRAM).
     pub producer: Option<TileId>,
@@ -151,10 +159,10 @@ pub struct Tile {
     pub region: TileRegion,
     pub core: usize,
     /// Tiles that must finish first.
-    pub deps: Vec<TileId>,
+    pub deps: TileIds,
     pub weights: Option<ObjectId>,
     /// Feature chunks read (all sources).
-    pub inputs: Vec<ObjectId>,
+    pub inputs: ObjectIds,
     /// The feature chunk it produces.
     pub output: ObjectId,
     /// The state chunk it reads (not at the inference's first timestep) and/or leaves
@@ -294,7 +302,7 @@ fn push_object(
         kind,
         class,
         bits,
-        readers: Vec::new(),
+        readers: TileIds::new(),
         producer: None,
         network_output: false,
     });
@@ -423,9 +431,9 @@ fn dependencies(
     (grids, input_grid): (&[Grid], &Grid),
     outputs: &[ObjectId],
     state_of_tile: &[Option<ObjectId>],
-) -> (Vec<Vec<usize>>, Vec<Vec<ObjectId>>) {
-    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); raw.len()];
-    let mut inputs: Vec<Vec<ObjectId>> = vec![Vec::new(); raw.len()];
+) -> (Vec<TileIds>, Vec<ObjectIds>) {
+    let mut deps: Vec<TileIds> = vec![TileIds::new(); raw.len()];
+    let mut inputs: Vec<ObjectIds> = vec![ObjectIds::new(); raw.len()];
     for (ti, (lid, r)) in raw.iter().enumerate() {
         let layer = &workload.layers[*lid];
         for &src in &layer.sources {
@@ -494,11 +502,11 @@ fn link_readers(workload: &Workload, tiles: &[Tile], objects: &mut [DataObject])
 
 fn priority_order(
     raw: &[(usize, TileRegion)],
-    deps: &[Vec<usize>],
+    deps: &[TileIds],
     workload: &Workload,
 ) -> Vec<usize> {
     let n = raw.len();
-    let mut missing: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut missing: Vec<usize> = deps.iter().map(|d| d.len()).collect();
     // Dependents as one flat list (compressed rows): tile d's are
     // `dependents[first[d]..first[d + 1]]`.
     let mut first = vec![0usize; n + 1];

@@ -118,6 +118,18 @@ impl Ports {
         self.dram.block(start, end);
     }
 
+    /// About how many bytes its calendars hold (for caches that keep copies).
+    pub fn bytes(&self) -> usize {
+        let interval = std::mem::size_of::<(u64, u64)>();
+        self.dram.busy.len() * interval
+            + self
+                .links
+                .values()
+                .map(|c| c.busy.len() * interval + 64)
+                .sum::<usize>()
+            + self.link_busy.len() * 32
+    }
+
     /// When the DRAM bus is last busy.
     pub fn dram_busy_until(&self) -> u64 {
         self.dram.busy_until()

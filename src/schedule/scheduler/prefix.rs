@@ -258,6 +258,7 @@ impl Checkpoint {
         self.objs.len() * std::mem::size_of::<(ObjectId, ObjectKind, ObjState, [u64; 4])>()
             + self.tile_end.len() * 8
             + self.resident.iter().map(|r| r.len() * 8).sum::<usize>()
+            + self.ports.bytes()
             + 4096
     }
 }

@@ -558,7 +558,7 @@ fn operand_objects(s: &Schedule, tile: TileId, op: Operand) -> Vec<ObjectId> {
     let t = &s.tiles[tile].tile;
     match op {
         Operand::W => t.weights.into_iter().collect(),
-        Operand::I => t.inputs.clone(),
+        Operand::I => t.inputs.to_vec(),
         Operand::O => vec![t.output],
         Operand::V => t.state.into_iter().collect(),
     }
