@@ -45,7 +45,11 @@ fn same_with_and_without_sharing(
     });
     let mut shared_mapper = Mapper::new(&acc);
     let mut cache = PrefixCache::new(64 << 20);
-    for p in points.iter().step_by(stride) {
+    let strided: Vec<_> = points.iter().step_by(stride).collect();
+    for (i, p) in strided.iter().enumerate() {
+        // Half the schedules name the next one (checkpoints only where it shares them),
+        // the others keep a checkpoint the second time its key comes up.
+        let next = strided.get(i + 1).filter(|_| i % 2 == 0).map(|n| &n.spec);
         let shared = predict_sharing(
             &w,
             &acc,
@@ -54,6 +58,7 @@ fn same_with_and_without_sharing(
             options,
             &mut shared_mapper,
             &mut cache,
+            next,
         )
         .expect("schedules");
         let alone = predict(
@@ -104,4 +109,54 @@ fn sharing_changes_no_figure_on_sew_resnet18_and_red_lif() {
         Eviction::Cost,
     );
     assert!(hits > 0, "no schedule continued from a checkpoint");
+}
+
+fn stems(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn the_search_reports_its_sharing_and_an_absurd_cache_is_refused() {
+    let dir = std::env::temp_dir().join(format!("stems_prefix_search_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let common = [
+        "explore",
+        "--workload",
+        "models/workloads/sew_resnet18_cifar10dvs.toml",
+        "--hardware",
+        "models/hardware/meta_proto.toml",
+        "--gb",
+        "128KiB",
+        "--space",
+        "search",
+        "--budget",
+        "300",
+    ];
+    let out = stems(&[&common[..], &["--out", dir.to_str().expect("utf-8")]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    let sharing = &summary["prefix_sharing"];
+    assert_eq!(sharing["schedules"], 300, "{sharing}");
+    assert!(
+        sharing["continued"].as_u64().expect("count") > 0,
+        "{sharing}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = stems(&[&common[..], &["--prefix-cache", "1TiB"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--prefix-cache") && err.contains("per worker"),
+        "{err}"
+    );
 }

@@ -5,7 +5,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use stems::explore::search::Objective as SearchObjective;
+use stems::explore::workers::MAX_PREFIX_CACHE_BYTES;
 use stems::mapping::Objective;
+use stems::model::units::Size;
 use stems::schedule::SchedulerOptions;
 
 #[derive(Args)]
@@ -40,6 +42,16 @@ pub struct ExploreArgs {
     /// How many of the best schedules to list.
     #[arg(long, allow_hyphen_values = true, default_value_t = 10)]
     pub top: usize,
+    /// Checkpoints each worker keeps of the first blocks schedules share, so that they
+    /// are scheduled once (the least recently used go first; figures do not depend
+    /// on it, only the time), e.g. 16MiB or 1GiB.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "SIZE",
+        default_value = "16MiB"
+    )]
+    pub prefix_cache: Size,
     /// Write explore.csv, summary.json and SVG pictures into this directory. Rows are
     /// written as schedules complete, so an interrupted run can be finished with
     /// --resume DIR.
@@ -103,6 +115,21 @@ fn parse_objective(s: &str) -> Result<SearchObjective, String> {
     s.parse()
 }
 
+impl ExploreArgs {
+    /// `--prefix-cache` in bytes, refused above [`MAX_PREFIX_CACHE_BYTES`] per worker.
+    pub fn prefix_cache_bytes(&self) -> Result<usize> {
+        let bytes = self.prefix_cache.bits() / 8;
+        if bytes > MAX_PREFIX_CACHE_BYTES {
+            bail!(UsageError(format!(
+                "--prefix-cache {}: at most {} GiB per worker",
+                self.prefix_cache,
+                MAX_PREFIX_CACHE_BYTES >> 30
+            )));
+        }
+        Ok(bytes as usize)
+    }
+}
+
 impl SearchArgs {
     /// These options mean nothing in the enumerated spaces: say so rather than ignore.
     pub fn refuse_outside_search(&self) -> Result<()> {
@@ -134,7 +161,7 @@ pub fn parse_rank(s: &str) -> Result<stems::explore::Rank, String> {
 const LIMIT: u128 = 70_000;
 
 pub fn run(args: ExploreArgs) -> Result<()> {
-    use stems::explore::{Space, explore_each};
+    use stems::explore::{Space, WorkerPool, explore_each};
     use stems::model::limits::MAX_JOBS;
     use stems::report::explore::{Explored, write_results};
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
@@ -216,6 +243,8 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     // A short timed sample first: the size of the run and what it will take.
     // A percent of the run, so the layers' first mappings do not dominate the rate.
     let sample = todo.len().min((2 * threads).max(todo.len() / 100));
+    let cache_bytes = args.prefix_cache_bytes()?;
+    let workers = pool.install(|| WorkerPool::with_cache_bytes(&accelerator, cache_bytes));
     pool.install(|| {
         explore_each(
             &workload,
@@ -223,6 +252,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
             &points,
             &todo[..sample],
             options,
+            &workers,
             keep,
         )
     })?;
@@ -245,6 +275,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
             &points,
             &todo[sample..],
             options,
+            &workers,
             keep,
         )
     })?;

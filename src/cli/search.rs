@@ -78,6 +78,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         population,
         objective,
         warm_start: if warm { hybrid.clone() } else { Vec::new() },
+        prefix_cache_bytes: args.prefix_cache_bytes()?,
     };
     let scheduler = SchedulerOptions {
         prefetch: !args.no_prefetch,

@@ -232,12 +232,21 @@ pub fn explore(
 ) -> Result<Vec<Outcome>, ScheduleError> {
     let all: Vec<usize> = (0..points.len()).collect();
     let mut out = std::sync::Mutex::new(Vec::with_capacity(points.len()));
-    explore_each(workload, accelerator, points, &all, options, |o| {
-        progress();
-        if let Ok(mut v) = out.lock() {
-            v.push(o);
-        }
-    })?;
+    let workers = WorkerPool::new(accelerator);
+    explore_each(
+        workload,
+        accelerator,
+        points,
+        &all,
+        options,
+        &workers,
+        |o| {
+            progress();
+            if let Ok(mut v) = out.lock() {
+                v.push(o);
+            }
+        },
+    )?;
     let mut v = std::mem::take(out.get_mut().unwrap_or_else(|e| e.into_inner()));
     v.sort_by_key(|o| o.index);
     Ok(v)
@@ -247,13 +256,16 @@ pub fn explore(
 /// ready (from any thread, in no particular order). Costs do not depend on the order
 /// or the thread count. Points run in the order of their cuts, first block first, so
 /// that each worker meets schedules sharing their first blocks one after another and
-/// schedules those blocks once. Returns what the sharing saved.
+/// schedules those blocks once. `workers` (made in the pool that runs this) keep their
+/// mappers and checkpoints from one call to the next. Returns what the sharing saved,
+/// over all calls so far.
 pub fn explore_each(
     workload: &Workload,
     accelerator: &Accelerator,
     points: &[Point],
     indices: &[usize],
     options: SchedulerOptions,
+    workers: &WorkerPool,
     done: impl Fn(Outcome) + Sync,
 ) -> Result<Sharing, ScheduleError> {
     let allocation = Allocation::first_able(workload, accelerator);
@@ -270,15 +282,15 @@ pub fn explore_each(
     };
     let mut order = indices.to_vec();
     order.sort_by_cached_key(cut_key);
-    let workers = WorkerPool::new(accelerator);
     let chunk = order
         .len()
         .div_ceil(rayon::current_num_threads().max(1) * 16)
         .max(1);
     order.par_chunks(chunk).try_for_each(|chunk| {
         workers.with(|worker| {
-            for &index in chunk {
+            for (at, &index) in chunk.iter().enumerate() {
                 let point = &points[index];
+                let next = chunk.get(at + 1).map(|&n| &points[n].spec);
                 let report = predict_sharing(
                     workload,
                     accelerator,
@@ -287,6 +299,7 @@ pub fn explore_each(
                     options,
                     &mut worker.mapper,
                     &mut worker.cache,
+                    next,
                 )?;
                 done(Outcome {
                     index,

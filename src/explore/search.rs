@@ -91,6 +91,8 @@ pub struct SearchOptions {
     pub objective: Objective,
     /// Schedules costed first (those outside the space are ignored).
     pub warm_start: Vec<ScheduleSpec>,
+    /// Checkpoints each worker keeps of blocks that schedules share (bytes).
+    pub prefix_cache_bytes: usize,
 }
 
 /// One costed schedule.
@@ -119,7 +121,7 @@ pub fn search(
     scheduler: SchedulerOptions,
     mut done: impl FnMut(&Evaluated),
 ) -> (Vec<Evaluated>, Sharing) {
-    let mappers = WorkerPool::new(accelerator);
+    let mappers = WorkerPool::with_cache_bytes(accelerator, options.prefix_cache_bytes);
     let allocation = Allocation::first_able(workload, accelerator);
     let warm = options
         .warm_start
@@ -142,6 +144,7 @@ pub fn search(
                 scheduler,
                 &mut w.mapper,
                 &mut w.cache,
+                None,
             )
             .map_err(|e| e.to_string())
         })

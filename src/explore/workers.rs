@@ -13,7 +13,10 @@ use std::sync::Mutex;
 /// run in prefix order need only the few along the current path; the search's children
 /// share prefixes with parents anywhere in the population, so the cache is bounded by
 /// bytes, least recently used out first.
-pub const PREFIX_CACHE_BYTES_PER_WORKER: usize = 64 << 20;
+pub const PREFIX_CACHE_BYTES_PER_WORKER: usize = 16 << 20;
+
+/// The most `--prefix-cache` may give each worker.
+pub const MAX_PREFIX_CACHE_BYTES: u64 = 16 << 30;
 
 pub struct Worker<'a> {
     pub mapper: Mapper<'a>,

@@ -271,6 +271,7 @@ fn schedule_runs(x: &Experiment) -> Result<Vec<(String, Eviction, ScheduleSpec)>
                     .into_iter()
                     .map(|p| p.spec)
                     .collect(),
+                prefix_cache_bytes: crate::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER,
             },
             options(q.eviction),
             |_| {},

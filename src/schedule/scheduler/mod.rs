@@ -936,7 +936,10 @@ pub fn predict(
 /// a prefix of blocks this schedule shares, and leaving checkpoints at its own
 /// boundaries for the schedules that follow (see the `prefix` module): the same
 /// figures, for explorations that run many schedules with common first blocks. One
-/// cache serves one workload, accelerator, allocation and options.
+/// cache serves one workload, accelerator, allocation and options. With `next`, the
+/// schedule that will follow, a checkpoint is kept only where `next` cuts the blocks
+/// it depends on alike (keeping one costs a copy of the prefix's state).
+#[allow(clippy::too_many_arguments)]
 pub fn predict_sharing(
     workload: &Workload,
     accelerator: &Accelerator,
@@ -945,6 +948,7 @@ pub fn predict_sharing(
     options: SchedulerOptions,
     mapper: &mut Mapper,
     cache: &mut PrefixCache,
+    next: Option<&ScheduleSpec>,
 ) -> Result<Report, ScheduleError> {
     let graph = build_graph(workload, accelerator, spec, allocation)?;
     let mut e = Engine::new(workload, accelerator, &graph, spec, options, false);
@@ -972,11 +976,15 @@ pub fn predict_sharing(
         let resumed_at = from;
         for b in bounds
             .iter()
-            .filter(|b| b.tiles > resumed_at && b.shareable)
+            .filter(|b| b.tiles > resumed_at && b.reach + 1 < workload.num_blocks)
         {
             e.walk(&mut w, from..b.tiles, options, mapper)?;
             from = b.tiles;
-            if !cache.contains(&b.key) {
+            let wanted = match next {
+                Some(n) => n.blocks[..=b.reach] == spec.blocks[..=b.reach],
+                None => cache.seen_before(&b.key),
+            };
+            if wanted && !cache.contains(&b.key) {
                 let checkpoint = prefix::Checkpoint::take(&e, &w, b.tiles, b.block);
                 cache.insert(b.key.clone(), checkpoint);
             }

@@ -78,8 +78,9 @@ pub(super) struct Boundary {
     /// The last block before it.
     pub block: usize,
     pub key: Vec<u64>,
-    /// Another schedule can share it (what it depends on ends before the last block).
-    pub shareable: bool,
+    /// The last block its key depends on: schedules that cut blocks 0..=`reach` alike
+    /// may share it (none can when it is the last block).
+    pub reach: usize,
 }
 
 /// The boundaries of `graph`, in order.
@@ -172,7 +173,7 @@ fn boundary(
         tiles,
         block: k,
         key,
-        shareable: reach + 1 < engine.stack_of_block.len(),
+        reach,
     }
 }
 
@@ -187,12 +188,15 @@ impl Checkpoint {
             ObjectKind::Features { layer: Some(_), .. } => o.producer.is_some_and(|p| p < tiles),
             ObjectKind::Features { layer: None, .. } => true,
         };
-        let objs = graph
-            .objects
-            .iter()
-            .filter(|o| in_prefix(o))
-            .map(|o| (o.id, o.kind.clone(), e.objs[o.id].clone(), e.spills[o.id]))
-            .collect();
+        // Counted first: the copy is made once, at its final size.
+        let mut objs = Vec::with_capacity(graph.objects.iter().filter(|o| in_prefix(o)).count());
+        objs.extend(
+            graph
+                .objects
+                .iter()
+                .filter(|o| in_prefix(o))
+                .map(|o| (o.id, o.kind.clone(), e.objs[o.id].clone(), e.spills[o.id])),
+        );
         Self {
             tiles,
             layout: Layout::of(graph),
@@ -263,6 +267,9 @@ impl Checkpoint {
     }
 }
 
+/// Key hashes a cache remembers (8 MiB of them) before it forgets them all.
+const MAX_SEEN_KEYS: usize = 1 << 20;
+
 /// Checkpoints by key, bounded in bytes (the least recently used goes first), and the
 /// tile costs already worked out, for the schedules one worker runs.
 pub struct PrefixCache {
@@ -270,6 +277,8 @@ pub struct PrefixCache {
     bytes: usize,
     budget_bytes: usize,
     clock: u64,
+    /// Hashes of the keys met (see [`PrefixCache::seen_before`]).
+    seen: rustc_hash::FxHashSet<u64>,
     pub(super) costs: FxHashMap<MapKey, TileCost>,
     /// Schedules continued from a checkpoint, and tiles they did not run again.
     pub hits: u64,
@@ -286,6 +295,7 @@ impl PrefixCache {
             bytes: 0,
             budget_bytes,
             clock: 0,
+            seen: rustc_hash::FxHashSet::default(),
             costs: FxHashMap::default(),
             hits: 0,
             tiles_skipped: 0,
@@ -304,6 +314,18 @@ impl PrefixCache {
 
     pub(super) fn contains(&self, key: &[u64]) -> bool {
         self.checkpoints.contains_key(key)
+    }
+
+    /// Whether a schedule met this key before (and remembers that it has now): without
+    /// a hint of what comes next, a checkpoint is kept the second time its key comes
+    /// up, so that keys no other schedule shares cost no copy.
+    pub(super) fn seen_before(&mut self, key: &[u64]) -> bool {
+        use std::hash::BuildHasher;
+        let hash = rustc_hash::FxBuildHasher.hash_one(key);
+        if self.seen.len() >= MAX_SEEN_KEYS {
+            self.seen.clear();
+        }
+        !self.seen.insert(hash)
     }
 
     pub(super) fn insert(&mut self, key: Vec<u64>, checkpoint: Checkpoint) {
