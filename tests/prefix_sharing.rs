@@ -111,6 +111,17 @@ fn sharing_changes_no_figure_on_sew_resnet18_and_red_lif() {
     assert!(hits > 0, "no schedule continued from a checkpoint");
 }
 
+#[test]
+fn sharing_changes_no_figure_on_sew_resnet152() {
+    let hits = same_with_and_without_sharing(
+        "models/workloads/sew_resnet152_imagenet.toml",
+        "2MiB",
+        257,
+        Eviction::Cost,
+    );
+    assert!(hits > 0, "no schedule continued from a checkpoint");
+}
+
 fn stems(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_stems"))
         .args(args)
