@@ -39,6 +39,13 @@ fn bench_explore(c: &mut Criterion) {
         .into_iter()
         .step_by(61)
         .collect();
+    // A subtree of the exhaustive space: blocks 0 and 1 ST-LBL, all 4^5 cuts of the
+    // rest (where prefix sharing continues schedules from their common first blocks).
+    let subtree: Vec<_> = Space::Exhaustive
+        .points(w.num_blocks)
+        .into_iter()
+        .filter(|p| p.spec.blocks[..2].iter().all(|b| b.to_string() == "ST-LBL"))
+        .collect();
     let paper = SchedulerOptions {
         eviction: Eviction::Paper,
         ..SchedulerOptions::default()
@@ -86,6 +93,12 @@ fn bench_explore(c: &mut Criterion) {
             &exhaustive,
             0,
             paper,
+        ),
+        (
+            "sew_resnet18_exhaustive_subtree_1024_all_cores",
+            &subtree,
+            0,
+            SchedulerOptions::default(),
         ),
     ] {
         let pool = pool(threads);
