@@ -92,3 +92,77 @@ fn every_top_level_module_has_a_place_in_the_order() {
         }
     }
 }
+
+/// The sibling modules a file names as `super::NAME` (or `crate::…::NAME` through its
+/// own folder).
+fn siblings_named(text: &str, siblings: &[String], folder_path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in siblings {
+        let by_super = format!("super::{s}");
+        let by_crate = format!("crate::{folder_path}::{s}");
+        let names = |pat: &str| {
+            text.match_indices(pat).any(|(i, _)| {
+                let next = text[i + pat.len()..].chars().next();
+                !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        };
+        if names(&by_super) || names(&by_crate) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn no_two_files_of_a_folder_import_each_other() {
+    let mut files = Vec::new();
+    sources(Path::new("src"), &mut files);
+    let mut folders: std::collections::BTreeMap<std::path::PathBuf, Vec<std::path::PathBuf>> =
+        Default::default();
+    for f in files {
+        if f.file_name()
+            .is_some_and(|n| n != "mod.rs" && n != "lib.rs" && n != "main.rs")
+        {
+            folders
+                .entry(f.parent().expect("a folder").to_path_buf())
+                .or_default()
+                .push(f);
+        }
+    }
+    let mut circles = Vec::new();
+    for (folder, files) in &folders {
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| {
+                f.file_stem()
+                    .expect("a name")
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let folder_path = folder
+            .strip_prefix("src")
+            .expect("under src")
+            .to_string_lossy()
+            .replace('/', "::");
+        let edges: Vec<Vec<String>> = files
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(f).expect("a source file");
+                siblings_named(&text, &names, &folder_path)
+            })
+            .collect();
+        for (i, a) in names.iter().enumerate() {
+            for b in &edges[i] {
+                let j = names.iter().position(|n| n == b).expect("a sibling");
+                if a < b && edges[j].contains(a) {
+                    circles.push(format!("{}: {a} <-> {b}", folder.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "files that import each other: {circles:?}"
+    );
+}

@@ -439,9 +439,7 @@ impl LayerActivity {
             .iter()
             .map(|l| LayerActivity {
                 layer: l.name.clone(),
-                stated: workload
-                    .densities
-                    .layer_input(workload, l.id, 0..workload.timesteps),
+                stated: workload.input_density(l.id, 0..workload.timesteps),
                 measured: measured.and_then(|m| m.get(l.id).copied()),
             })
             .collect()

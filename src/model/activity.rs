@@ -11,7 +11,7 @@
 //!   ([`FeatureFormat::bits`]); never more than dense (a level stores a chunk dense
 //!   when compressing it would not pay), so capacity reserved dense is always safe.
 
-use super::workload::{Source, Workload};
+use super::source::Source;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -293,26 +293,6 @@ impl Densities {
             self.tensors.resize(tensors, vec![1.0]);
         }
         self.tensors[Self::index(source)] = per_t;
-    }
-
-    /// The density of a layer's input, over its sources (weighted by their sizes) and
-    /// timesteps `t`: the layer's `activity`.
-    pub fn layer_input(&self, workload: &Workload, layer: usize, t: Range<u32>) -> f64 {
-        let l = &workload.layers[layer];
-        if self.tensors.is_empty() {
-            return 1.0;
-        }
-        if let [s] = l.sources[..] {
-            return self.of(s, t);
-        }
-        let (mut sum, mut weight) = (0.0, 0.0);
-        for &s in &l.sources {
-            let shape = workload.source_shape(s);
-            let n = (shape.channels * shape.height * shape.width) as f64;
-            sum += n * self.of(s, t.clone());
-            weight += n;
-        }
-        if weight > 0.0 { sum / weight } else { 1.0 }
     }
 
     /// Every density scaled by `factor` (capped at 1): the `activity` sweep axis.

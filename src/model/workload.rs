@@ -5,6 +5,7 @@
 use super::activity::Densities;
 use super::diag::{Collector, ModelError, Problem, SourceText, check_range};
 use super::limits::*;
+pub use super::source::Source;
 use super::units::thousands;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -116,13 +117,6 @@ pub struct Precision {
     pub o: u32,
     pub v: u32,
     pub acc: u32,
-}
-
-/// Where a layer reads its input from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Source {
-    NetworkInput,
-    Layer(usize),
 }
 
 /// The network input tensor (one per timestep).
@@ -459,6 +453,27 @@ impl Workload {
 
     pub fn layer_by_name(&self, name: &str) -> Option<&Layer> {
         self.layers.iter().find(|l| l.name == name)
+    }
+
+    /// The density of a layer's input, over its sources (weighted by their sizes) and
+    /// timesteps `t`: the layer's `activity`.
+    pub fn input_density(&self, layer: usize, t: std::ops::Range<u32>) -> f64 {
+        let d = &self.densities;
+        let l = &self.layers[layer];
+        if d.tensors.is_empty() {
+            return 1.0;
+        }
+        if let [s] = l.sources[..] {
+            return d.of(s, t);
+        }
+        let (mut sum, mut weight) = (0.0, 0.0);
+        for &s in &l.sources {
+            let shape = self.source_shape(s);
+            let n = (shape.channels * shape.height * shape.width) as f64;
+            sum += n * d.of(s, t.clone());
+            weight += n;
+        }
+        if weight > 0.0 { sum / weight } else { 1.0 }
     }
 
     pub fn source_shape(&self, source: Source) -> FeatureShape {

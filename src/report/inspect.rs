@@ -116,7 +116,7 @@ impl WorkloadInspection {
                 op: l.op.name(),
                 block: l.block,
                 stateful: l.stateful,
-                activity: w.densities.layer_input(w, l.id, 0..w.timesteps),
+                activity: w.input_density(l.id, 0..w.timesteps),
                 footprint: Footprint::of_layer(l),
             })
             .collect();

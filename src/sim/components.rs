@@ -152,7 +152,8 @@ impl Component for DramModel {
         }
         // Data starts flowing once the access latency has passed.
         let flowing = start + turnaround + p.latency_cycles;
-        route.advance(flowing, end, waited, StallCause::DramPort, out);
+        let (at, to, next) = route.advance(flowing, end, waited, StallCause::DramPort);
+        out.send(at, to, next);
         Ok(())
     }
 
@@ -269,7 +270,8 @@ impl Component for GlobalSram {
         self.ledger
             .energy(Part::GlobalSram, Spend::Data(route.class), e);
         self.by_tile.at(route.tile).energy(Part::GlobalSram, e);
-        route.advance(start, end, waited, StallCause::BankConflict, out);
+        let (at, to, next) = route.advance(start, end, waited, StallCause::BankConflict);
+        out.send(at, to, next);
         Ok(())
     }
 
@@ -364,7 +366,8 @@ impl Component for LocalBuffer {
         self.ledger
             .energy(Part::LocalBuffers, Spend::Data(route.class), fj);
         self.by_tile.at(route.tile).energy(Part::LocalBuffers, fj);
-        route.advance(start, end, waited, StallCause::LocalBufferBandwidth, out);
+        let (at, to, next) = route.advance(start, end, waited, StallCause::LocalBufferBandwidth);
+        out.send(at, to, next);
         Ok(())
     }
 
@@ -449,7 +452,8 @@ impl Component for MeshNoc {
         } else {
             min_end - self.params.hop_latency_cycles
         };
-        route.advance(first_start, end, waited_total, StallCause::NocLink, out);
+        let (at, to, next) = route.advance(first_start, end, waited_total, StallCause::NocLink);
+        out.send(at, to, next);
         Ok(())
     }
 

@@ -90,15 +90,15 @@ impl Route {
         self.hop_bits.get(self.next).copied().unwrap_or(self.bits)
     }
 
-    /// Records this hop's timing and sends the route on (or the completion back).
+    /// Records this hop's timing; returns where the route goes next (or the completion
+    /// back to whoever asked for it): the cycle, the recipient and the message.
     pub fn advance(
         mut self: Box<Self>,
         start: Cycle,
         end: Cycle,
         waited: Cycle,
         cause: StallCause,
-        out: &mut super::kernel::Outbox,
-    ) {
+    ) -> (Cycle, ComponentId, Message) {
         if waited > self.wait {
             self.wait = waited;
             self.cause = cause;
@@ -115,24 +115,21 @@ impl Route {
         self.flow_end = end;
         self.next += 1;
         match self.hop() {
-            Some(h) => out.send(start, h.component, Message::Route(self)),
-            None => {
-                let reply_to = self.reply_to;
-                out.send(
-                    end,
-                    reply_to,
-                    Message::RouteDone {
-                        tag: self.tag,
-                        bits: self.bits,
-                        wait: self.wait,
-                        cause: if self.wait > 0 {
-                            self.cause
-                        } else {
-                            self.slowest_cause
-                        },
+            Some(h) => (start, h.component, Message::Route(self)),
+            None => (
+                end,
+                self.reply_to,
+                Message::RouteDone {
+                    tag: self.tag,
+                    bits: self.bits,
+                    wait: self.wait,
+                    cause: if self.wait > 0 {
+                        self.cause
+                    } else {
+                        self.slowest_cause
                     },
-                );
-            }
+                },
+            ),
         }
     }
 }

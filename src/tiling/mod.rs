@@ -112,7 +112,7 @@ impl TileActivity {
             (1_000_000, 1_000_000)
         } else {
             (
-                activity::ppm(d.layer_input(workload, layer.id, t.clone())),
+                activity::ppm(workload.input_density(layer.id, t.clone())),
                 activity::ppm(d.of(Source::Layer(layer.id), t.clone())),
             )
         };
