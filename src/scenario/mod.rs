@@ -18,7 +18,7 @@ use crate::schedule::{Allocation, Eviction, ScheduleSpec, SchedulerOptions, sche
 use crate::sim::{SimError, SimOptions, VerificationReport, simulate};
 use crate::validate::{self, Comparison};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -307,73 +307,8 @@ fn resolve_experiment(
     base: &Path,
     diag: &mut Collector,
 ) -> Option<Experiment> {
-    if let Some(p) = &rx.paper {
-        for (field, v) in [
-            ("paper.dram_reduction", Some(p.dram_reduction)),
-            ("paper.energy_reduction", p.energy_reduction),
-        ] {
-            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
-                diag.at(
-                    &span,
-                    el,
-                    field,
-                    format!("a reduction is a positive factor, got {v}"),
-                );
-            }
-        }
-    }
-    let gb = match rx.gb.as_deref().map(str::parse::<Size>) {
-        Some(Ok(s)) => Some(s),
-        Some(Err(m)) => {
-            diag.at(&span, el, "gb", m);
-            None
-        }
-        None => None,
-    };
-    let resolve = |p: &str| -> PathBuf { base.join(p) };
-    let workload = match Workload::load(&resolve(&rx.workload)) {
-        Ok(mut w) => {
-            // A bad override is reported; the schedules are still checked.
-            if let Err(e) = w.make_blocks_stateless(&rx.stateless_blocks) {
-                for p in e.problems {
-                    diag.at(&span, el, "stateless_blocks", p.message);
-                }
-            }
-            match rx.activity {
-                Some(f) if !(f.is_finite() && f >= 0.0) => diag.at(
-                    &span,
-                    el,
-                    "activity",
-                    format!("scales densities: a finite factor ≥ 0, got {f}"),
-                ),
-                Some(f) => w.densities = w.densities.scaled(f, w.layers.len() + 1),
-                None => {}
-            }
-            Some(w)
-        }
-        Err(e) => {
-            diag.at(&span, el, "workload", e.to_string());
-            None
-        }
-    };
-    let mut sets = Vec::new();
-    for s in &rx.set {
-        match s.parse::<crate::model::overrides::FieldSet>() {
-            Ok(f) => sets.push(f),
-            Err(m) => diag.at(&span, el, "set", m),
-        }
-    }
-    let accelerator = match Accelerator::load_with(
-        &resolve(&rx.hardware),
-        &sets,
-        HardwareOverrides { global_sram: gb },
-    ) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            diag.at(&span, el, "hardware", e.to_string());
-            None
-        }
-    };
+    check_paper_figures(&rx, &span, el, diag);
+    let (workload, accelerator) = load_models(&rx, &span, el, base, diag);
     let mut workload = workload?;
     let spikes = experiment_spikes(&rx, &mut workload, base, diag, &span, el);
     let parse = |spec: &str, field: &str, diag: &mut Collector| {
@@ -387,44 +322,7 @@ fn resolve_experiment(
         .iter()
         .map(|s| parse(s, "schedules", diag))
         .collect();
-    if let Some(q) = &rx.search {
-        for (field, ok) in [
-            ("search.budget", (1..=1_000_000).contains(&q.budget)),
-            ("search.population", (2..=4096).contains(&q.population)),
-            (
-                "search.lines",
-                !q.lines.is_empty() && q.lines.iter().all(|l| (1..=4096).contains(l)),
-            ),
-        ] {
-            if !ok {
-                diag.at(
-                    &span,
-                    el,
-                    field,
-                    "out of range (budget 1..=1000000, population 2..=4096, lines 1..=4096)",
-                );
-            }
-        }
-    }
-    if rx
-        .best_hybrid
-        .as_ref()
-        .is_some_and(|h| h.evictions.is_empty())
-    {
-        diag.at(&span, el, "best_hybrid.evictions", "lists no policy");
-    }
-    if rx.schedules.is_empty()
-        && rx.best_hybrid.is_none()
-        && rx.search.is_none()
-        && rx.allocation_search.is_none()
-    {
-        diag.at(
-            &span,
-            el,
-            "schedules",
-            "lists no schedule to compare with the baseline",
-        );
-    }
+    check_comparisons(&rx, &span, el, diag);
     let allocation = accelerator.as_ref().and_then(|acc| {
         match rx
             .allocate
@@ -483,6 +381,142 @@ fn resolve_experiment(
         });
     }
     None
+}
+
+/// The paper's reductions an experiment states are positive factors.
+fn check_paper_figures(
+    rx: &RawExperiment,
+    span: &std::ops::Range<usize>,
+    el: &str,
+    diag: &mut Collector,
+) {
+    let Some(p) = &rx.paper else {
+        return;
+    };
+    for (field, v) in [
+        ("paper.dram_reduction", Some(p.dram_reduction)),
+        ("paper.energy_reduction", p.energy_reduction),
+    ] {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+            diag.at(
+                span,
+                el,
+                field,
+                format!("a reduction is a positive factor, got {v}"),
+            );
+        }
+    }
+}
+
+/// The experiment's workload (with its stateless blocks and activity factor) and
+/// accelerator (with its global SRAM size and field sets), each `None` when it does
+/// not load; every problem is reported.
+fn load_models(
+    rx: &RawExperiment,
+    span: &std::ops::Range<usize>,
+    el: &str,
+    base: &Path,
+    diag: &mut Collector,
+) -> (Option<Workload>, Option<Accelerator>) {
+    let gb = match rx.gb.as_deref().map(str::parse::<Size>) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(m)) => {
+            diag.at(span, el, "gb", m);
+            None
+        }
+        None => None,
+    };
+    let workload = match Workload::load(&base.join(&rx.workload)) {
+        Ok(mut w) => {
+            // A bad override is reported; the schedules are still checked.
+            if let Err(e) = w.make_blocks_stateless(&rx.stateless_blocks) {
+                for p in e.problems {
+                    diag.at(span, el, "stateless_blocks", p.message);
+                }
+            }
+            match rx.activity {
+                Some(f) if !(f.is_finite() && f >= 0.0) => diag.at(
+                    span,
+                    el,
+                    "activity",
+                    format!("scales densities: a finite factor ≥ 0, got {f}"),
+                ),
+                Some(f) => w.densities = w.densities.scaled(f, w.layers.len() + 1),
+                None => {}
+            }
+            Some(w)
+        }
+        Err(e) => {
+            diag.at(span, el, "workload", e.to_string());
+            None
+        }
+    };
+    let mut sets = Vec::new();
+    for s in &rx.set {
+        match s.parse::<crate::model::overrides::FieldSet>() {
+            Ok(f) => sets.push(f),
+            Err(m) => diag.at(span, el, "set", m),
+        }
+    }
+    let accelerator = match Accelerator::load_with(
+        &base.join(&rx.hardware),
+        &sets,
+        HardwareOverrides { global_sram: gb },
+    ) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            diag.at(span, el, "hardware", e.to_string());
+            None
+        }
+    };
+    (workload, accelerator)
+}
+
+/// What the experiment compares with its baseline: something, and within range.
+fn check_comparisons(
+    rx: &RawExperiment,
+    span: &std::ops::Range<usize>,
+    el: &str,
+    diag: &mut Collector,
+) {
+    if let Some(q) = &rx.search {
+        for (field, ok) in [
+            ("search.budget", (1..=1_000_000).contains(&q.budget)),
+            ("search.population", (2..=4096).contains(&q.population)),
+            (
+                "search.lines",
+                !q.lines.is_empty() && q.lines.iter().all(|l| (1..=4096).contains(l)),
+            ),
+        ] {
+            if !ok {
+                diag.at(
+                    span,
+                    el,
+                    field,
+                    "out of range (budget 1..=1000000, population 2..=4096, lines 1..=4096)",
+                );
+            }
+        }
+    }
+    if rx
+        .best_hybrid
+        .as_ref()
+        .is_some_and(|h| h.evictions.is_empty())
+    {
+        diag.at(span, el, "best_hybrid.evictions", "lists no policy");
+    }
+    if rx.schedules.is_empty()
+        && rx.best_hybrid.is_none()
+        && rx.search.is_none()
+        && rx.allocation_search.is_none()
+    {
+        diag.at(
+            span,
+            el,
+            "schedules",
+            "lists no schedule to compare with the baseline",
+        );
+    }
 }
 
 /// The spikes an experiment's simulations run: its recording (whose densities become
