@@ -288,15 +288,32 @@ impl Workload {
     /// blocks, consumers, and shapes and precisions that agree.
     pub fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
+        self.check_sizes(&mut p);
+        for (idx, l) in self.layers.iter().enumerate() {
+            self.check_layer(idx, l, &mut p);
+        }
+        self.check_blocks(&mut p);
+        if !p.is_empty() {
+            return p;
+        }
+        self.check_consumers(&mut p);
+        for (id, field, message) in shape_problems(self) {
+            p.push(Problem::new(format!("layer '{}'", self.layers[id].name), message).field(field));
+        }
+        p
+    }
+
+    /// Timesteps, layer count, the input tensor and the block count within range.
+    fn check_sizes(&self, p: &mut Vec<Problem>) {
         check_range(
-            &mut p,
+            p,
             "workload",
             "timesteps",
             self.timesteps as u64,
             (1, MAX_TIMESTEPS),
         );
         check_range(
-            &mut p,
+            p,
             "workload",
             "layers",
             self.layers.len() as u64,
@@ -308,102 +325,99 @@ impl Workload {
             ("height", i.height),
             ("width", i.width),
         ] {
-            check_range(&mut p, "input", field, v, (1, MAX_DIM));
+            check_range(p, "input", field, v, (1, MAX_DIM));
         }
+        check_range(p, "input", "bits", i.bits as u64, (1, MAX_PRECISION_BITS));
         check_range(
-            &mut p,
-            "input",
-            "bits",
-            i.bits as u64,
-            (1, MAX_PRECISION_BITS),
-        );
-        check_range(
-            &mut p,
+            p,
             "workload",
             "num_blocks",
             self.num_blocks as u64,
             (1, self.layers.len().max(1) as u64),
         );
-        for (idx, l) in self.layers.iter().enumerate() {
-            let el = format!("layer '{}'", l.name);
-            let d = &l.dims;
-            for (field, v) in [
-                ("k", d.k),
-                ("c", d.c),
-                ("oy", d.oy),
-                ("ox", d.ox),
-                ("fy", d.fy),
-                ("fx", d.fx),
-            ] {
-                check_range(&mut p, &el, field, v, (1, MAX_DIM));
-            }
-            for v in l.stride {
-                check_range(&mut p, &el, "stride", v, (1, MAX_STRIDE));
-            }
-            for v in l.padding {
-                check_range(&mut p, &el, "padding", v, (0, MAX_STRIDE));
-            }
-            let pr = &l.precision;
-            for (field, v) in [
-                ("w", pr.w),
-                ("i", pr.i),
-                ("o", pr.o),
-                ("v", pr.v),
-                ("acc", pr.acc),
-            ] {
-                check_range(&mut p, &el, field, v as u64, (0, MAX_PRECISION_BITS));
-            }
-            for (what, bits) in [
-                (
-                    "weights",
-                    d.k.checked_mul(d.c)
-                        .and_then(|x| x.checked_mul(d.fy * d.fx)),
-                ),
-                (
-                    "outputs",
-                    d.k.checked_mul(d.oy).and_then(|x| x.checked_mul(d.ox)),
-                ),
-            ] {
-                if bits
-                    .and_then(|b| b.checked_mul(64))
-                    .is_none_or(|b| b > MAX_LAYER_BITS * 64)
-                {
-                    p.push(
-                        Problem::new(&el, format!("its {what} exceed what stems models"))
-                            .field("k"),
-                    );
-                }
-            }
-            if l.id != idx || l.block >= self.num_blocks.max(1) {
-                p.push(Problem::new(&el, "id or block out of range").field("block"));
-            }
-            if idx > 0
-                && !(self.layers[idx - 1].block..=self.layers[idx - 1].block + 1).contains(&l.block)
+    }
+
+    /// One layer's dimensions, precisions, block and sources.
+    fn check_layer(&self, idx: usize, l: &Layer, p: &mut Vec<Problem>) {
+        let el = format!("layer '{}'", l.name);
+        let d = &l.dims;
+        for (field, v) in [
+            ("k", d.k),
+            ("c", d.c),
+            ("oy", d.oy),
+            ("ox", d.ox),
+            ("fy", d.fy),
+            ("fx", d.fx),
+        ] {
+            check_range(p, &el, field, v, (1, MAX_DIM));
+        }
+        for v in l.stride {
+            check_range(p, &el, "stride", v, (1, MAX_STRIDE));
+        }
+        for v in l.padding {
+            check_range(p, &el, "padding", v, (0, MAX_STRIDE));
+        }
+        let pr = &l.precision;
+        for (field, v) in [
+            ("w", pr.w),
+            ("i", pr.i),
+            ("o", pr.o),
+            ("v", pr.v),
+            ("acc", pr.acc),
+        ] {
+            check_range(p, &el, field, v as u64, (0, MAX_PRECISION_BITS));
+        }
+        for (what, bits) in [
+            (
+                "weights",
+                d.k.checked_mul(d.c)
+                    .and_then(|x| x.checked_mul(d.fy * d.fx)),
+            ),
+            (
+                "outputs",
+                d.k.checked_mul(d.oy).and_then(|x| x.checked_mul(d.ox)),
+            ),
+        ] {
+            if bits
+                .and_then(|b| b.checked_mul(64))
+                .is_none_or(|b| b > MAX_LAYER_BITS * 64)
             {
                 p.push(
-                    Problem::new(&el, "blocks are not contiguous in layer order").field("block"),
+                    Problem::new(&el, format!("its {what} exceed what stems models")).field("k"),
                 );
             }
-            if l.sources.is_empty() {
-                p.push(Problem::new(&el, "has no source").field("sources"));
-            }
-            for s in &l.sources {
-                if let Source::Layer(j) = s
-                    && *j >= idx
-                {
-                    p.push(
-                        Problem::new(
-                            &el,
-                            format!("reads layer {j}, which does not come before it"),
-                        )
-                        .field("sources"),
-                    );
-                }
-            }
-            if pr.o == 0 || pr.i == 0 || (l.stateful && pr.v == 0) {
-                p.push(Problem::new(&el, "a needed precision is 0").field("precision"));
+        }
+        if l.id != idx || l.block >= self.num_blocks.max(1) {
+            p.push(Problem::new(&el, "id or block out of range").field("block"));
+        }
+        if idx > 0
+            && !(self.layers[idx - 1].block..=self.layers[idx - 1].block + 1).contains(&l.block)
+        {
+            p.push(Problem::new(&el, "blocks are not contiguous in layer order").field("block"));
+        }
+        if l.sources.is_empty() {
+            p.push(Problem::new(&el, "has no source").field("sources"));
+        }
+        for s in &l.sources {
+            if let Source::Layer(j) = s
+                && *j >= idx
+            {
+                p.push(
+                    Problem::new(
+                        &el,
+                        format!("reads layer {j}, which does not come before it"),
+                    )
+                    .field("sources"),
+                );
             }
         }
+        if pr.o == 0 || pr.i == 0 || (l.stateful && pr.v == 0) {
+            p.push(Problem::new(&el, "a needed precision is 0").field("precision"));
+        }
+    }
+
+    /// Blocks run from 0 to `num_blocks` − 1 and the stateless ones exist.
+    fn check_blocks(&self, p: &mut Vec<Problem>) {
         if self.layers.first().is_some_and(|l| l.block != 0)
             || self
                 .layers
@@ -425,9 +439,10 @@ impl Workload {
                     .field("stateless_blocks"),
             );
         }
-        if !p.is_empty() {
-            return p;
-        }
+    }
+
+    /// The consumer lists are those the layers' sources imply.
+    fn check_consumers(&self, p: &mut Vec<Problem>) {
         let mut consumers = vec![Vec::new(); self.layers.len()];
         for l in &self.layers {
             for s in &l.sources {
@@ -445,10 +460,6 @@ impl Workload {
                 .field("consumers"),
             );
         }
-        for (id, field, message) in shape_problems(self) {
-            p.push(Problem::new(format!("layer '{}'", self.layers[id].name), message).field(field));
-        }
-        p
     }
 
     pub fn layer_by_name(&self, name: &str) -> Option<&Layer> {
