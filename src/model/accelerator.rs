@@ -523,7 +523,18 @@ impl Accelerator {
     /// last memory of each core holds every operand.
     pub fn check(&self) -> Vec<Problem> {
         let mut p = Vec::new();
-        // What the file loader refuses between cores, for a replayed schedule's copy.
+        self.check_core_identities(&mut p);
+        self.check_dram_and_noc(&mut p);
+        for c in &self.cores {
+            self.check_core(c, &mut p);
+        }
+        self.check_placement(&mut p);
+        p
+    }
+
+    /// What the file loader refuses between cores, for a replayed schedule's copy:
+    /// names valid and distinct, one core per mesh node.
+    fn check_core_identities(&self, p: &mut Vec<Problem>) {
         let mut names = HashSet::new();
         let mut positions = HashSet::new();
         for c in &self.cores {
@@ -544,126 +555,106 @@ impl Accelerator {
                 );
             }
         }
-        check_range(&mut p, "dram", "bw_bits", self.dram.bw_bits, BANDWIDTH);
+    }
+
+    /// The DRAM's and the mesh's bandwidths, latencies and size, and the core count.
+    fn check_dram_and_noc(&self, p: &mut Vec<Problem>) {
+        check_range(p, "dram", "bw_bits", self.dram.bw_bits, BANDWIDTH);
         check_range(
-            &mut p,
+            p,
             "dram",
             "latency_cycles",
             self.dram.latency_cycles,
             LATENCY,
         );
         check_range(
-            &mut p,
+            p,
             "dram",
             "turnaround_cycles",
             self.dram.turnaround_cycles,
             LATENCY,
         );
+        check_range(p, "noc", "link_bw_bits", self.noc.link_bw_bits, BANDWIDTH);
         check_range(
-            &mut p,
-            "noc",
-            "link_bw_bits",
-            self.noc.link_bw_bits,
-            BANDWIDTH,
-        );
-        check_range(
-            &mut p,
+            p,
             "noc",
             "hop_latency_cycles",
             self.noc.hop_latency_cycles,
             LATENCY,
         );
         for side in self.noc.mesh {
-            check_range(&mut p, "noc", "mesh", side as u64, (1, MAX_MESH_SIDE));
+            check_range(p, "noc", "mesh", side as u64, (1, MAX_MESH_SIDE));
         }
         check_range(
-            &mut p,
+            p,
             "accelerator",
             "cores",
             self.cores.len() as u64,
             (1, MAX_MESH_SIDE * MAX_MESH_SIDE),
         );
-        for c in &self.cores {
-            let el = format!("core '{}'", c.name);
-            let pe = &c.pe_array;
-            check_range(&mut p, &el, "rows", pe.rows, ARRAY_SIDE);
-            check_range(&mut p, &el, "cols", pe.cols, ARRAY_SIDE);
-            check_range(&mut p, &el, "inputs_per_pe", pe.inputs_per_pe, ARRAY_SIDE);
+    }
+
+    /// One core's PE array, memories and position.
+    fn check_core(&self, c: &Core, p: &mut Vec<Problem>) {
+        let el = format!("core '{}'", c.name);
+        let pe = &c.pe_array;
+        check_range(p, &el, "rows", pe.rows, ARRAY_SIDE);
+        check_range(p, &el, "cols", pe.cols, ARRAY_SIDE);
+        check_range(p, &el, "inputs_per_pe", pe.inputs_per_pe, ARRAY_SIDE);
+        check_range(
+            p,
+            &el,
+            "accumulator_buffers",
+            pe.accumulator_buffers,
+            (1, 2),
+        );
+        check_range(
+            p,
+            &el,
+            "drain_rows_per_cycle",
+            pe.drain_rows_per_cycle,
+            ARRAY_SIDE,
+        );
+        check_range(
+            p,
+            &el,
+            "accumulator_bits",
+            pe.accumulator_bits as u64,
+            (1, MAX_PRECISION_BITS),
+        );
+        check_range(p, &el, "memories", c.memories.len() as u64, (1, 64));
+        for (axis, &v) in c.position.iter().enumerate() {
             check_range(
-                &mut p,
+                p,
                 &el,
-                "accumulator_buffers",
-                pe.accumulator_buffers,
-                (1, 2),
+                "position",
+                v as u64,
+                (0, self.noc.mesh[axis].max(1) as u64 - 1),
             );
-            check_range(
-                &mut p,
-                &el,
-                "drain_rows_per_cycle",
-                pe.drain_rows_per_cycle,
-                ARRAY_SIDE,
-            );
-            check_range(
-                &mut p,
-                &el,
-                "accumulator_bits",
-                pe.accumulator_bits as u64,
-                (1, MAX_PRECISION_BITS),
-            );
-            check_range(&mut p, &el, "memories", c.memories.len() as u64, (1, 64));
-            for (axis, &v) in c.position.iter().enumerate() {
-                check_range(
-                    &mut p,
-                    &el,
-                    "position",
-                    v as u64,
-                    (0, self.noc.mesh[axis].max(1) as u64 - 1),
-                );
-            }
-            for m in &c.memories {
-                let el = format!("memory '{}' of core '{}'", m.name, c.name);
-                check_range(
-                    &mut p,
-                    &el,
-                    "size",
-                    m.size_bits,
-                    (MIN_MEMORY_BITS, MAX_SIZE_BITS),
-                );
-                check_range(&mut p, &el, "banks", m.banks, (1, MAX_BANKS));
-                check_range(
-                    &mut p,
-                    &el,
-                    "read_bw_bits",
-                    m.read_bw_bits_per_bank,
-                    BANDWIDTH,
-                );
-                check_range(
-                    &mut p,
-                    &el,
-                    "write_bw_bits",
-                    m.write_bw_bits_per_bank,
-                    BANDWIDTH,
-                );
-                check_range(
-                    &mut p,
-                    &el,
-                    "read_ports",
-                    m.read_ports as u64,
-                    (1, MAX_PORTS),
-                );
-                check_range(
-                    &mut p,
-                    &el,
-                    "write_ports",
-                    m.write_ports as u64,
-                    (1, MAX_PORTS),
-                );
-                check_range(&mut p, &el, "latency_cycles", m.latency_cycles, LATENCY);
-            }
         }
+        for m in &c.memories {
+            let el = format!("memory '{}' of core '{}'", m.name, c.name);
+            check_range(
+                p,
+                &el,
+                "size",
+                m.size_bits,
+                (MIN_MEMORY_BITS, MAX_SIZE_BITS),
+            );
+            check_range(p, &el, "banks", m.banks, (1, MAX_BANKS));
+            check_range(p, &el, "read_bw_bits", m.read_bw_bits_per_bank, BANDWIDTH);
+            check_range(p, &el, "write_bw_bits", m.write_bw_bits_per_bank, BANDWIDTH);
+            check_range(p, &el, "read_ports", m.read_ports as u64, (1, MAX_PORTS));
+            check_range(p, &el, "write_ports", m.write_ports as u64, (1, MAX_PORTS));
+            check_range(p, &el, "latency_cycles", m.latency_cycles, LATENCY);
+        }
+    }
+
+    /// The DRAM sits on the mesh, and every core's global SRAM holds every operand.
+    fn check_placement(&self, p: &mut Vec<Problem>) {
         for (axis, &v) in self.dram.position.iter().enumerate() {
             check_range(
-                &mut p,
+                p,
                 "dram",
                 "position",
                 v as u64,
@@ -683,7 +674,6 @@ impl Accelerator {
                 );
             }
         }
-        p
     }
 
     pub fn core_by_name(&self, name: &str) -> Option<&Core> {
