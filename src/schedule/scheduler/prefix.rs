@@ -227,7 +227,15 @@ impl Checkpoint {
             objects
                 .get(self.layout.translate(*o, &to))
                 .is_some_and(|x| &x.kind == kind)
-        });
+        }) && self
+            .resident
+            .iter()
+            .flatten()
+            .chain(self.cores.iter().flat_map(|c| &c.deferred))
+            .all(|&o| self.layout.translate(o, &to) < objects.len())
+            && w.tile_end.len() >= self.tiles
+            && e.resident.len() == self.resident.len()
+            && w.cores.len() == self.cores.len();
         if !lines_up {
             return None;
         }
