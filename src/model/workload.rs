@@ -756,42 +756,7 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
             ),
         );
     }
-    let input_span = raw.input.span();
-    let ri = raw.input.into_inner();
-    for (field, value, max) in [
-        ("channels", ri.channels, MAX_DIM),
-        ("height", ri.height, MAX_DIM),
-        ("width", ri.width, MAX_DIM),
-        ("bits", ri.bits, MAX_PRECISION_BITS),
-    ] {
-        if value < 1 || value as u64 > max {
-            diag.at(
-                &input_span,
-                "input",
-                field,
-                format!("must be between 1 and {}, got {value}", thousands(max)),
-            );
-        }
-    }
-    let input = NetworkInput {
-        name: ri.name,
-        channels: ri.channels.clamp(1, MAX_DIM as i64) as u64,
-        height: ri.height.clamp(1, MAX_DIM as i64) as u64,
-        width: ri.width.clamp(1, MAX_DIM as i64) as u64,
-        bits: ri.bits.clamp(1, MAX_PRECISION_BITS as i64) as u32,
-    };
-    if input.bits_per_timestep() > MAX_LAYER_BITS {
-        diag.at(
-            &input_span,
-            "input",
-            "channels",
-            format!(
-                "{} bits per timestep is more than stems models ({})",
-                thousands(input.bits_per_timestep()),
-                thousands(MAX_LAYER_BITS)
-            ),
-        );
-    }
+    let input = resolve_input(raw.input, diag);
     let defaults = raw.defaults.precision;
     let default_activity = raw.defaults.activity;
     if let Some(a) = default_activity {
@@ -815,44 +780,8 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
         return None;
     }
 
-    // Deserialize each layer on its own so that one bad layer does not hide the others.
-    let mut pending = Vec::new();
-    // Layers that did not parse are reported once; references to them are not errors.
-    let mut unparsed: Vec<String> = Vec::new();
-    for (index, table) in raw.layer.into_iter().enumerate() {
-        let span = table.span();
-        let table = table.into_inner();
-        let element = match table.get("name").and_then(|v| v.as_str()) {
-            Some(name) => format!("layer '{name}'"),
-            None => format!("layer #{}", index + 1),
-        };
-        let name = table.get("name").and_then(|v| v.as_str()).map(String::from);
-        match diag.table::<RawLayer>(table, &element, &span) {
-            Some(raw) => pending.push(Pending { raw, span, element }),
-            None => unparsed.extend(name),
-        }
-    }
-
-    let mut ids: HashMap<&str, usize> = HashMap::new();
-    for (id, p) in pending.iter().enumerate() {
-        if p.raw.name == input.name {
-            diag.at(
-                &p.span,
-                &p.element,
-                "name",
-                format!("'{}' is the network input's name", input.name),
-            );
-        }
-        if let Some(prev) = ids.insert(p.raw.name.as_str(), id) {
-            diag.at(
-                &p.span,
-                &p.element,
-                "name",
-                format!("duplicate layer name (first used by layer #{})", prev + 1),
-            );
-        }
-    }
-
+    let (pending, unparsed) = parse_layers(raw.layer, diag);
+    let ids = check_names(&pending, &input, diag);
     let mut layers = Vec::with_capacity(pending.len());
     for (id, p) in pending.iter().enumerate() {
         layers.push(resolve_layer(
@@ -898,6 +827,102 @@ fn resolve(raw: RawWorkload, diag: &mut Collector) -> Option<Workload> {
     } else {
         None
     }
+}
+
+/// The network input tensor, each field within range (clamped into it when not, after
+/// the problem is reported, so that the layers can still be checked).
+fn resolve_input(raw: toml::Spanned<RawInput>, diag: &mut Collector) -> NetworkInput {
+    let input_span = raw.span();
+    let ri = raw.into_inner();
+    for (field, value, max) in [
+        ("channels", ri.channels, MAX_DIM),
+        ("height", ri.height, MAX_DIM),
+        ("width", ri.width, MAX_DIM),
+        ("bits", ri.bits, MAX_PRECISION_BITS),
+    ] {
+        if value < 1 || value as u64 > max {
+            diag.at(
+                &input_span,
+                "input",
+                field,
+                format!("must be between 1 and {}, got {value}", thousands(max)),
+            );
+        }
+    }
+    let input = NetworkInput {
+        name: ri.name,
+        channels: ri.channels.clamp(1, MAX_DIM as i64) as u64,
+        height: ri.height.clamp(1, MAX_DIM as i64) as u64,
+        width: ri.width.clamp(1, MAX_DIM as i64) as u64,
+        bits: ri.bits.clamp(1, MAX_PRECISION_BITS as i64) as u32,
+    };
+    if input.bits_per_timestep() > MAX_LAYER_BITS {
+        diag.at(
+            &input_span,
+            "input",
+            "channels",
+            format!(
+                "{} bits per timestep is more than stems models ({})",
+                thousands(input.bits_per_timestep()),
+                thousands(MAX_LAYER_BITS)
+            ),
+        );
+    }
+    input
+}
+
+/// Each `[[layer]]` table deserialized on its own, so that one bad layer does not hide
+/// the others; returns the layers that parsed and the names of those that did not
+/// (reported once here; references to them are not errors).
+fn parse_layers(
+    tables: Vec<toml::Spanned<toml::Table>>,
+    diag: &mut Collector,
+) -> (Vec<Pending>, Vec<String>) {
+    let mut pending = Vec::new();
+    let mut unparsed: Vec<String> = Vec::new();
+    for (index, table) in tables.into_iter().enumerate() {
+        let span = table.span();
+        let table = table.into_inner();
+        let element = match table.get("name").and_then(|v| v.as_str()) {
+            Some(name) => format!("layer '{name}'"),
+            None => format!("layer #{}", index + 1),
+        };
+        let name = table.get("name").and_then(|v| v.as_str()).map(String::from);
+        match diag.table::<RawLayer>(table, &element, &span) {
+            Some(raw) => pending.push(Pending { raw, span, element }),
+            None => unparsed.extend(name),
+        }
+    }
+    (pending, unparsed)
+}
+
+/// Layer ids by name: names distinct and not the network input's.
+fn check_names<'p>(
+    pending: &'p [Pending],
+    input: &NetworkInput,
+    diag: &mut Collector,
+) -> HashMap<&'p str, usize> {
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (id, p) in pending.iter().enumerate() {
+        if p.raw.name == input.name {
+            diag.at(
+                &p.span,
+                &p.element,
+                "name",
+                format!("'{}' is the network input's name", input.name),
+            );
+        }
+        if let Some(prev) = ids.insert(p.raw.name.as_str(), id) {
+            diag.at(
+                &p.span,
+                &p.element,
+                "name",
+                format!("duplicate layer name (first used by layer #{})", prev + 1),
+            );
+        }
+    }
+
+    ids
 }
 
 /// Where a layer's problems are reported: its table in the file.
