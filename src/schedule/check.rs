@@ -170,8 +170,25 @@ impl Schedule {
         el: &str,
         problems: &mut Vec<Problem>,
     ) -> bool {
+        self.check_budget_and_boundaries(st, el, problems);
+        if !self.region_in_layer(st, el, problems) {
+            return false;
+        }
+        let Some(u) = self.nest_shape(st, el, problems) else {
+            return false;
+        };
+        self.check_nest_sizes_and_levels(st, u, el, problems);
+        true
+    }
+
+    /// The staging area fits the SRAM and every boundary lies within the nest.
+    fn check_budget_and_boundaries(
+        &self,
+        st: &ScheduledTile,
+        el: &str,
+        problems: &mut Vec<Problem>,
+    ) {
         let t = &st.tile;
-        let layer = &self.workload.layers[t.layer];
         let capacity = self.accelerator.cores[t.core].global_sram().size_bits;
         if st.stream_budget_bits > capacity {
             problems.push(
@@ -202,6 +219,12 @@ impl Schedule {
                 .field("boundaries"),
             );
         }
+    }
+
+    /// The tile's region is non-empty and inside its layer.
+    fn region_in_layer(&self, st: &ScheduledTile, el: &str, problems: &mut Vec<Problem>) -> bool {
+        let t = &st.tile;
+        let layer = &self.workload.layers[t.layer];
         let r = &t.region;
         let in_range = r.t.start < r.t.end
             && r.t.end <= self.workload.timesteps
@@ -221,6 +244,18 @@ impl Schedule {
             );
             return false;
         }
+        true
+    }
+
+    /// The reduction loops innermost with positive sizes, and an unrolling the core's
+    /// array allows: the unrolling, or `None` after reporting why not.
+    fn nest_shape(
+        &self,
+        st: &ScheduledTile,
+        el: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<crate::model::Unroll> {
+        let t = &st.tile;
         let n = st.loop_nest.len();
         let misplaced =
             st.reduction_loops > n
@@ -232,10 +267,9 @@ impl Schedule {
                 Problem::new(el, "malformed loop nest: the reduction loops (C, FY, FX) must be exactly the innermost `reduction_loops`, sizes positive")
                     .field("loop_nest"),
             );
-            return false;
+            return None;
         }
         let core = &self.accelerator.cores[t.core];
-        let shape = crate::tiling::CtShape::new(&self.workload, layer, r);
         let u = st.unroll.unwrap_or_else(|| core.pe_array.unroll());
         if !core.pe_array.unrollings().contains(&u) {
             problems.push(
@@ -248,8 +282,23 @@ impl Schedule {
                 )
                 .field("unroll"),
             );
-            return false;
+            return None;
         }
+        Some(u)
+    }
+
+    /// The nest iterates each dimension as often as the tile needs under unrolling `u`,
+    /// and its boundaries name the core's memories.
+    fn check_nest_sizes_and_levels(
+        &self,
+        st: &ScheduledTile,
+        u: crate::model::Unroll,
+        el: &str,
+        problems: &mut Vec<Problem>,
+    ) {
+        let t = &st.tile;
+        let layer = &self.workload.layers[t.layer];
+        let shape = crate::tiling::CtShape::new(&self.workload, layer, &t.region);
         let expected = [
             (crate::mapping::Dim::K, shape.k.div_ceil(u.k)),
             (crate::mapping::Dim::C, shape.c.div_ceil(u.c)),
@@ -292,7 +341,6 @@ impl Schedule {
                 );
             }
         }
-        true
     }
 
     /// Dependencies on earlier tiles, objects in range, and the state flags as the
