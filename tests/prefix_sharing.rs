@@ -33,16 +33,7 @@ fn same_with_and_without_sharing(
     };
     let allocation = Allocation::first_able(&w, &acc);
     let mut points = Space::Exhaustive.points(w.num_blocks);
-    points.sort_by_cached_key(|p| {
-        p.spec
-            .blocks
-            .iter()
-            .map(|b| {
-                let c = b.cut(w.timesteps);
-                (c.time_batch, c.lines.map_or(0, |l| l + 1))
-            })
-            .collect::<Vec<_>>()
-    });
+    points.sort_by_cached_key(|p| p.spec.prefix_order_key(w.timesteps));
     let mut shared_mapper = Mapper::new(&acc);
     let mut cache = PrefixCache::new(64 << 20);
     let strided: Vec<_> = points.iter().step_by(stride).collect();

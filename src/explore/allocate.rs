@@ -229,19 +229,17 @@ pub fn seconds_per_evaluation(
     scheduler: SchedulerOptions,
 ) -> f64 {
     let allocation = space.allocation(&space.first_cores(), workload.layers.len());
-    let mappers = WorkerPool::new(accelerator);
+    let mut mapper = crate::mapping::Mapper::new(accelerator);
     let started = std::time::Instant::now();
     for _ in 0..2 {
-        mappers.with(|w| {
-            let _ = predict(
-                workload,
-                accelerator,
-                spec,
-                &allocation,
-                scheduler,
-                &mut w.mapper,
-            );
-        });
+        let _ = predict(
+            workload,
+            accelerator,
+            spec,
+            &allocation,
+            scheduler,
+            &mut mapper,
+        );
     }
     started.elapsed().as_secs_f64() / 2.0
 }

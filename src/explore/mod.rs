@@ -269,19 +269,8 @@ pub fn explore_each(
     done: impl Fn(Outcome) + Sync,
 ) -> Result<Sharing, ScheduleError> {
     let allocation = Allocation::first_able(workload, accelerator);
-    let cut_key = |i: &usize| -> Vec<(u32, u64)> {
-        points[*i]
-            .spec
-            .blocks
-            .iter()
-            .map(|b| {
-                let c = b.cut(workload.timesteps);
-                (c.time_batch, c.lines.map_or(0, |l| l + 1))
-            })
-            .collect()
-    };
     let mut order = indices.to_vec();
-    order.sort_by_cached_key(cut_key);
+    order.sort_by_cached_key(|&i| points[i].spec.prefix_order_key(workload.timesteps));
     let chunk = order
         .len()
         .div_ceil(rayon::current_num_threads().max(1) * 16)

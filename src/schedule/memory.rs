@@ -150,6 +150,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_counting_scratchpad_fits_and_peaks_as_an_addressed_one() {
+        let (mut addressed, mut counting) = (Scratchpad::new(100), Scratchpad::counting(100));
+        let mut held = Vec::new();
+        for (i, bits) in [30u64, 50, 25, 20, 40, 5, 60].into_iter().enumerate() {
+            let a = addressed.alloc(bits);
+            let c = counting.alloc(bits);
+            assert_eq!(a.is_some(), c.is_some(), "request {i} of {bits} bits");
+            assert_eq!(
+                c.as_ref().map(Vec::len),
+                c.is_some().then_some(0),
+                "no extents"
+            );
+            if let (Some(a), Some(_)) = (a, c) {
+                held.push((bits, a));
+            }
+            if i % 2 == 1
+                && let Some((bits, extents)) = held.pop()
+            {
+                addressed.free(bits, &extents);
+                counting.free(bits, &[]);
+            }
+            assert_eq!(
+                (addressed.used, addressed.peak),
+                (counting.used, counting.peak)
+            );
+        }
+    }
+
+    #[test]
     fn allocates_first_fit_and_scatters_when_fragmented() {
         let mut s = Scratchpad::new(100);
         let a = s.alloc(30).expect("fits");

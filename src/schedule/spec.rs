@@ -218,6 +218,21 @@ impl ScheduleSpec {
         Ok(Self { blocks })
     }
 
+    /// Every block's cut for an inference of `timesteps`.
+    pub fn cuts(&self, timesteps: u32) -> Vec<crate::tiling::Cut> {
+        self.blocks.iter().map(|b| b.cut(timesteps)).collect()
+    }
+
+    /// Sorts schedules by their cuts, first block first (timesteps per tile, then
+    /// lines per tile, layer-by-layer first): schedules that share first blocks end up
+    /// next to each other, as prefix sharing wants them.
+    pub fn prefix_order_key(&self, timesteps: u32) -> Vec<(u32, u64)> {
+        self.cuts(timesteps)
+            .iter()
+            .map(|c| (c.time_batch, c.lines.map_or(0, |l| l + 1)))
+            .collect()
+    }
+
     pub fn entries(&self) -> Vec<String> {
         self.blocks.iter().map(|b| b.to_string()).collect()
     }

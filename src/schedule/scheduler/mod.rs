@@ -953,12 +953,7 @@ pub fn predict_sharing(
     let graph = build_graph(workload, accelerator, spec, allocation)?;
     let mut e = Engine::new(workload, accelerator, &graph, spec, options, false);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), false);
-    let cuts: Vec<_> = spec
-        .blocks
-        .iter()
-        .map(|b| b.cut(workload.timesteps))
-        .collect();
-    let bounds = prefix::boundaries(workload, &graph, &e, &cuts);
+    let bounds = prefix::boundaries(workload, &graph, &e, &spec.cuts(workload.timesteps));
     cache.schedules += 1;
     let mut from = 0;
     for b in bounds.iter().rev() {
@@ -1025,11 +1020,7 @@ fn build_graph(
     spec: &ScheduleSpec,
     allocation: &Allocation,
 ) -> Result<TileGraph, ScheduleError> {
-    let cuts: Vec<_> = spec
-        .blocks
-        .iter()
-        .map(|b| b.cut(workload.timesteps))
-        .collect();
+    let cuts = spec.cuts(workload.timesteps);
     let tiles: u64 = workload
         .layers
         .iter()
@@ -1056,11 +1047,7 @@ impl<'a> Engine<'a> {
         options: SchedulerOptions,
         record: bool,
     ) -> Self {
-        let cuts: Vec<_> = spec
-            .blocks
-            .iter()
-            .map(|b| b.cut(workload.timesteps))
-            .collect();
+        let cuts = spec.cuts(workload.timesteps);
         let ncores = accelerator.cores.len();
         Engine {
             workload,
