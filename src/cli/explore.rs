@@ -1,13 +1,14 @@
 //! `stems explore`: a space of schedules costed in parallel.
 
 use super::{Format, ModelFiles, UsageError};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use stems::explore::search::Objective as SearchObjective;
 use stems::explore::workers::MAX_PREFIX_CACHE_BYTES;
 use stems::mapping::Objective;
 use stems::model::units::Size;
+use stems::rundir::journaled::Watch;
 use stems::schedule::SchedulerOptions;
 
 #[derive(Args)]
@@ -157,13 +158,12 @@ pub fn parse_rank(s: &str) -> Result<stems::explore::Rank, String> {
     s.parse()
 }
 
-/// Spaces above this many schedules are refused (use sharding instead).
-const LIMIT: u128 = 70_000;
-
 pub fn run(args: ExploreArgs) -> Result<()> {
-    use stems::explore::{Space, WorkerPool, explore_each};
+    use stems::explore::Space;
+    use stems::explore::space_run::{MAX_ENUMERATED, SpaceRun, cost_space};
     use stems::model::limits::MAX_JOBS;
     use stems::report::explore::{Explored, write_results};
+    use stems::rundir::journaled::Place;
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
@@ -178,9 +178,9 @@ pub fn run(args: ExploreArgs) -> Result<()> {
             fuse_from: args.fuse_from,
         }
     };
-    if space.size(n) > LIMIT {
+    if space.size(n) > MAX_ENUMERATED {
         bail!(UsageError(format!(
-            "the exhaustive space of {n} blocks has {} schedules (limit {LIMIT}); use the hybrid space",
+            "the exhaustive space of {n} blocks has {} schedules (limit {MAX_ENUMERATED}); use the hybrid space",
             space.size(n)
         )));
     }
@@ -197,89 +197,34 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         (space, points.len()),
         options,
     );
-    let dir = args.resume.as_ref().or(args.out.as_ref());
-    let (store, mut outcomes) = open_run(&args, &header)?;
-    let done: std::collections::BTreeSet<usize> = outcomes.iter().map(|o| o.index).collect();
-    let todo: Vec<usize> = header
-        .indices()
-        .into_iter()
-        .filter(|i| !done.contains(i))
-        .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs.unwrap_or(0))
-        .build()
-        .context("starting worker threads")?;
-    let threads = pool.current_num_threads().max(1);
-    let store = std::sync::Mutex::new(store);
-    let fresh = std::sync::Mutex::new(Vec::new());
-    let stored_error = std::sync::Mutex::new(None);
-    let progress = super::progress::Progress::new(todo.len() as u64, "schedules");
-    let offer = |o: &stems::explore::Outcome| {
-        let value = args.rank_by.value(&o.report);
-        progress.offer(value, || {
-            format!(
-                "{} ({})",
-                stems::schedule::spec::compact(&o.point.spec.to_string()),
-                args.rank_by.show(value)
-            )
-        });
+    let run = SpaceRun {
+        workload: &workload,
+        accelerator: &accelerator,
+        header: &header,
+        points: &points,
+        options,
+        jobs: args.jobs,
+        prefix_cache_bytes: args.prefix_cache_bytes()?,
+        place: Place::new(args.resume.as_deref(), args.out.as_deref()),
     };
-    outcomes.iter().for_each(offer);
-    let started = std::time::Instant::now();
-    let keep = |o: stems::explore::Outcome| {
-        offer(&o);
-        progress.inc();
-        if let Ok(mut s) = store.lock()
-            && let Some(s) = s.as_mut()
-            && let Err(e) = s.append(&o)
-            && let Ok(mut slot) = stored_error.lock()
-        {
-            slot.get_or_insert(e);
-        }
-        if let Ok(mut v) = fresh.lock() {
-            v.push(o);
-        }
+    let watch = Watching {
+        progress: super::progress::Progress::new(0, "schedules"),
+        rank_by: args.rank_by,
     };
-    // A short timed sample first: the size of the run and what it will take.
-    // A percent of the run, so the layers' first mappings do not dominate the rate.
-    let sample = todo.len().min((2 * threads).max(todo.len() / 100));
-    let cache_bytes = args.prefix_cache_bytes()?;
-    let workers = pool.install(|| WorkerPool::with_cache_bytes(&accelerator, cache_bytes));
-    pool.install(|| {
-        explore_each(
-            &workload,
-            &accelerator,
-            &points,
-            &todo[..sample],
-            options,
-            &workers,
-            keep,
-        )
+    let costed = cost_space(&run, &watch, |estimate| {
+        eprintln!(
+            "{} schedules to cost{}; about {:.0} s",
+            estimate.todo,
+            args.shard.map_or(String::new(), |s| format!(
+                " (shard {s} of a {}-point space)",
+                points.len()
+            )),
+            estimate.seconds
+        );
+        super::progress::confirm_long_run(estimate.seconds, args.yes)
     })?;
-    let per_point = started.elapsed().as_secs_f64() / sample.max(1) as f64;
-    let estimate = per_point * (todo.len() - sample) as f64;
-    eprintln!(
-        "{} schedules to cost{}; about {:.0} s",
-        todo.len(),
-        args.shard.map_or(String::new(), |s| format!(
-            " (shard {s} of a {}-point space)",
-            points.len()
-        )),
-        estimate
-    );
-    super::progress::confirm_long_run(estimate, args.yes)?;
-    let sharing = pool.install(|| {
-        explore_each(
-            &workload,
-            &accelerator,
-            &points,
-            &todo[sample..],
-            options,
-            &workers,
-            keep,
-        )
-    })?;
-    progress.finish();
+    watch.progress.finish();
+    let sharing = &costed.sharing;
     eprintln!(
         "prefix sharing: {} of {} schedules ({:.0} %) continued from a checkpoint of their first blocks, {} tiles not scheduled again",
         sharing.continued,
@@ -287,30 +232,58 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         sharing.hit_percent(),
         sharing.tiles_skipped
     );
-    if let Some(e) = stored_error.into_inner().unwrap_or(None) {
-        return Err(store_error(e));
-    }
-    if let Some(s) = store.into_inner().unwrap_or(None).as_mut() {
-        s.sync().map_err(store_error)?;
-    }
-    outcomes.extend(fresh.into_inner().unwrap_or_default());
-    outcomes.sort_by_key(|o| o.index);
-    let seconds = started.elapsed().as_secs_f64();
-    if let Some(dir) = dir {
-        let written = write_results(dir, &header, &outcomes, false)?;
+    if let Some(dir) = args.resume.as_ref().or(args.out.as_ref()) {
+        let written = write_results(dir, &header, &costed.outcomes, false)?;
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
     let explored = Explored {
         header: &header,
-        outcomes: &outcomes,
-        costed: todo.len(),
-        seconds,
+        outcomes: &costed.outcomes,
+        costed: costed.costed,
+        seconds: costed.seconds,
     };
     match args.format {
         Format::Table => out!("{}", explored.render_table(args.top)),
         Format::Json => outln!("{}", explored.json()?),
     }
     Ok(())
+}
+
+/// Progress of a space: a bar or log lines, with the best schedule so far.
+struct Watching {
+    progress: super::progress::Progress,
+    rank_by: stems::explore::Rank,
+}
+
+impl Watching {
+    fn offer(&self, o: &stems::explore::Outcome) {
+        let value = self.rank_by.value(&o.report);
+        self.progress.offer(value, || {
+            format!(
+                "{} ({})",
+                stems::schedule::spec::compact(&o.point.spec.to_string()),
+                self.rank_by.show(value)
+            )
+        });
+    }
+}
+
+impl Watch<stems::explore::Outcome> for Watching {
+    fn resumed(&self, dir: &std::path::Path, items: &[(usize, stems::explore::Outcome)]) {
+        eprintln!(
+            "resuming {}: {} points already costed",
+            dir.display(),
+            items.len()
+        );
+        items.iter().for_each(|(_, o)| self.offer(o));
+    }
+    fn starting(&self, todo: usize) {
+        self.progress.set_total(todo as u64);
+    }
+    fn finished(&self, o: &stems::explore::Outcome) {
+        self.offer(o);
+        self.progress.inc();
+    }
 }
 
 /// What the run is: the header a run directory holds and resumes are checked against.
@@ -344,45 +317,5 @@ fn run_header(
             ("scheduler options", format!("{options:?}").as_bytes()),
             ("space", format!("{space:?} {points}").as_bytes()),
         ]),
-    }
-}
-
-/// The run directory: new (`--out`), an interrupted run to finish (`--resume`) with
-/// the outcomes it holds, or none.
-fn open_run(
-    args: &ExploreArgs,
-    header: &stems::explore::store::RunHeader,
-) -> Result<(
-    Option<stems::explore::store::RunDir>,
-    Vec<stems::explore::Outcome>,
-)> {
-    use stems::explore::store::RunDir;
-    Ok(match (&args.resume, &args.out) {
-        (Some(d), _) => {
-            let (store, done) = RunDir::resume(d, header).map_err(store_error)?;
-            eprintln!(
-                "resuming {}: {} points already costed",
-                d.display(),
-                done.len()
-            );
-            (Some(store), done)
-        }
-        (None, Some(d)) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            (
-                Some(RunDir::create(d, header).map_err(store_error)?),
-                Vec::new(),
-            )
-        }
-        (None, None) => (None, Vec::new()),
-    })
-}
-
-/// A run directory that does not belong to this run is bad input.
-pub fn store_error(e: stems::rundir::StoreError) -> anyhow::Error {
-    if e.is_bad_input() {
-        UsageError(e.to_string()).into()
-    } else {
-        e.into()
     }
 }

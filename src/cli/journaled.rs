@@ -3,14 +3,13 @@
 //! finishes an interrupted run, and `--shard K/N` takes one slice of the grid.
 
 use super::UsageError;
-use super::explore::store_error;
 use super::progress::Progress;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use stems::rundir::Shard;
+use stems::rundir::journaled::{self, Place, Watch};
 use stems::validate::journal::{Journal, JournalHeader};
 use stems::validate::runs::Row;
 
@@ -46,8 +45,8 @@ const SAMPLE: usize = 4;
 
 /// Runs the grid points of `header` that `dir`'s journal does not hold yet through
 /// `run_points` (which hands each finished row to the callback), journaling each as it
-/// finishes: a short timed sample first, then, unless the estimate asks for `--yes`,
-/// the rest. Returns every row of this shard, in grid order.
+/// finishes (see [`stems::rundir::journaled`]). Returns every row of this shard, in
+/// grid order.
 pub fn run_grid(
     journal: &JournalArgs,
     out: &Option<PathBuf>,
@@ -60,76 +59,53 @@ pub fn run_grid(
             "--shard needs --out DIR: the shard's rows are merged from there".into()
         ));
     }
-    let (open, mut rows) = match (&journal.resume, out) {
-        (Some(dir), _) => {
-            let (j, done) = Journal::resume(dir, header).map_err(store_error)?;
+    let watch = Counting {
+        progress: Progress::new(0, what),
+        what,
+    };
+    let done = journaled::run::<Journal, anyhow::Error>(
+        Place::new(journal.resume.as_deref(), out.as_deref()),
+        header,
+        &header.indices(),
+        SAMPLE,
+        &watch,
+        run_points,
+        |estimate| {
             eprintln!(
-                "resuming {}: {} {what} already done",
-                dir.display(),
-                done.len()
+                "{} {what} to do{}; about {:.0} s",
+                estimate.todo,
+                header.shard.map_or(String::new(), |s| format!(
+                    " (shard {s} of a {}-point grid)",
+                    header.points
+                )),
+                estimate.seconds
             );
-            (Some(j), done)
-        }
-        (None, Some(dir)) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            (
-                Some(Journal::create(dir, header).map_err(store_error)?),
-                BTreeMap::new(),
-            )
-        }
-        (None, None) => (None, BTreeMap::new()),
-    };
-    let todo: Vec<usize> = header
-        .indices()
-        .into_iter()
-        .filter(|i| !rows.contains_key(i))
-        .collect();
-    let progress = Progress::new(todo.len() as u64, what);
-    let open = Mutex::new(open);
-    let fresh = Mutex::new(Vec::new());
-    let journal_error = Mutex::new(None);
-    let keep = |index, row: Row| {
-        progress.inc();
-        if let Ok(mut j) = open.lock()
-            && let Some(j) = j.as_mut()
-            && let Err(e) = j.append(index, &row)
-            && let Ok(mut slot) = journal_error.lock()
-        {
-            slot.get_or_insert(e);
-        }
-        if let Ok(mut v) = fresh.lock() {
-            v.push((index, row));
-        }
-    };
-    let started = std::time::Instant::now();
-    let sample = todo.len().min(SAMPLE.max(todo.len() / 100));
-    run_points(&todo[..sample], &keep)?;
-    let estimate =
-        started.elapsed().as_secs_f64() / sample.max(1) as f64 * (todo.len() - sample) as f64;
-    eprintln!(
-        "{} {what} to do{}; about {estimate:.0} s",
-        todo.len(),
-        header.shard.map_or(String::new(), |s| format!(
-            " (shard {s} of a {}-point grid)",
-            header.points
-        )),
-    );
-    super::progress::confirm_long_run(estimate, journal.yes)?;
-    run_points(&todo[sample..], &keep)?;
-    progress.finish();
-    if let Some(e) = journal_error
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-    {
-        return Err(store_error(e));
+            super::progress::confirm_long_run(estimate.seconds, journal.yes)
+        },
+    )?;
+    watch.progress.finish();
+    Ok(done.items.into_iter().collect())
+}
+
+/// Progress of a grid: a bar or log lines.
+struct Counting {
+    progress: Progress,
+    what: &'static str,
+}
+
+impl Watch<Row> for Counting {
+    fn resumed(&self, dir: &Path, items: &[(usize, Row)]) {
+        eprintln!(
+            "resuming {}: {} {} already done",
+            dir.display(),
+            items.len(),
+            self.what
+        );
     }
-    if let Some(j) = open
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_mut()
-    {
-        j.sync().map_err(store_error)?;
+    fn starting(&self, todo: usize) {
+        self.progress.set_total(todo as u64);
     }
-    rows.extend(fresh.into_inner().unwrap_or_else(|e| e.into_inner()));
-    Ok(rows)
+    fn finished(&self, _row: &Row) {
+        self.progress.inc();
+    }
 }

@@ -2,7 +2,6 @@
 //! --out DIR`) combined into what one unsharded run writes.
 
 use super::UsageError;
-use super::explore::store_error;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
@@ -46,10 +45,10 @@ pub fn run(args: MergeArgs) -> Result<()> {
     if args.dirs.iter().any(|d| journal::is_journal(d)) {
         return merge_journals(&args);
     }
-    let (header, outcomes) = merge(&args.dirs).map_err(store_error)?;
+    let (header, outcomes) = merge(&args.dirs)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    write_header(&args.out, &header).map_err(store_error)?;
+    write_header(&args.out, &header)?;
     let written = write_results(&args.out, &header, &outcomes, true)?;
     eprintln!(
         "merged {} shards ({} schedules): wrote {} to {}",
@@ -64,14 +63,14 @@ pub fn run(args: MergeArgs) -> Result<()> {
 /// Validate and sweep shards: their rows, journaled again whole, and the outputs of
 /// an unsharded run.
 fn merge_journals(args: &MergeArgs) -> Result<()> {
-    let (header, rows) = journal::merge(&args.dirs).map_err(store_error)?;
+    let (header, rows) = journal::merge(&args.dirs)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let mut whole = journal::Journal::create(&args.out, &header).map_err(store_error)?;
+    let mut whole = journal::Journal::create(&args.out, &header)?;
     for (index, row) in rows.iter().enumerate() {
-        whole.append(index, row).map_err(store_error)?;
+        whole.append(index, row)?;
     }
-    whole.sync().map_err(store_error)?;
+    whole.sync()?;
     let layout = |e: serde_json::Error| {
         UsageError(format!(
             "{}: run.json: its layout does not fit a {} run: {e}",

@@ -19,7 +19,7 @@ fn log_every() -> Duration {
 
 pub struct Progress {
     what: &'static str,
-    total: u64,
+    total: AtomicU64,
     done: AtomicU64,
     started: Instant,
     bar: Option<indicatif::ProgressBar>,
@@ -43,13 +43,21 @@ impl Progress {
         });
         Self {
             what,
-            total,
+            total: AtomicU64::new(total),
             done: AtomicU64::new(0),
             started: Instant::now(),
             bar,
             last_log: Mutex::new(Instant::now()),
             every: log_every(),
             best: Mutex::new(None),
+        }
+    }
+
+    /// The number of points, when it is known only after the start (a resumed run).
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
         }
     }
 
@@ -79,20 +87,21 @@ impl Progress {
         let Ok(mut last) = self.last_log.lock() else {
             return;
         };
-        if last.elapsed() < self.every || done == self.total {
+        let total = self.total.load(Ordering::Relaxed);
+        if last.elapsed() < self.every || done >= total {
             return;
         }
         *last = Instant::now();
         let seconds = self.started.elapsed().as_secs_f64();
         let rate = done as f64 / seconds.max(1e-9);
-        let left = (self.total - done) as f64 / rate.max(1e-9);
+        let left = (total - done) as f64 / rate.max(1e-9);
         let best = match self.best.lock().as_deref() {
             Ok(Some((_, text))) => format!("; best so far {text}"),
             _ => String::new(),
         };
         eprintln!(
-            "{done}/{} {} ({rate:.1}/s, about {left:.0} s left{best})",
-            self.total, self.what
+            "{done}/{total} {} ({rate:.1}/s, about {left:.0} s left{best})",
+            self.what
         );
     }
 

@@ -16,6 +16,8 @@
 pub mod allocate;
 pub mod ga;
 pub mod search;
+pub mod search_run;
+pub mod space_run;
 pub mod store;
 pub mod workers;
 

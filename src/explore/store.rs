@@ -175,6 +175,24 @@ impl RunDir {
     }
 }
 
+impl crate::rundir::journaled::Ledger for RunDir {
+    type Header = RunHeader;
+    type Item = Outcome;
+    fn create(dir: &Path, header: &RunHeader) -> Result<Self, StoreError> {
+        RunDir::create(dir, header)
+    }
+    fn resume(dir: &Path, header: &RunHeader) -> Result<(Self, Vec<(usize, Outcome)>), StoreError> {
+        let (run, outcomes) = RunDir::resume(dir, header)?;
+        Ok((run, outcomes.into_iter().map(|o| (o.index, o)).collect()))
+    }
+    fn append(&mut self, _index: usize, o: &Outcome) -> Result<(), StoreError> {
+        RunDir::append(self, o)
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        RunDir::sync(self)
+    }
+}
+
 fn record_line(o: &Outcome, run: &str) -> Vec<u8> {
     let r = Record {
         index: o.index,

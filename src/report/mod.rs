@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod mapping;
 pub mod plot;
 pub mod scenario;
+pub mod search;
 pub mod simulation;
 pub mod sweep;
 pub mod table;

@@ -153,6 +153,24 @@ impl Journal {
     }
 }
 
+impl crate::rundir::journaled::Ledger for Journal {
+    type Header = JournalHeader;
+    type Item = Row;
+    fn create(dir: &Path, header: &JournalHeader) -> Result<Self, StoreError> {
+        Journal::create(dir, header)
+    }
+    fn resume(dir: &Path, header: &JournalHeader) -> Result<(Self, Vec<(usize, Row)>), StoreError> {
+        let (journal, rows) = Journal::resume(dir, header)?;
+        Ok((journal, rows.into_iter().collect()))
+    }
+    fn append(&mut self, index: usize, row: &Row) -> Result<(), StoreError> {
+        Journal::append(self, index, row)
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Journal::sync(self)
+    }
+}
+
 fn line(index: usize, run: &str, row: &Row) -> Vec<u8> {
     let mut l = serde_json::to_vec(&Line {
         index,

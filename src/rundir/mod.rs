@@ -3,6 +3,8 @@
 //! journals read line by line within bounds, every line's index and run identity
 //! checked, and shards merged only when they are all of one run.
 
+pub mod journaled;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

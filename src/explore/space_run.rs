@@ -1,0 +1,91 @@
+//! An enumerated space (hybrid or exhaustive) costed as one run: the points of this
+//! shard its directory does not hold yet, on worker threads that schedule the first
+//! blocks schedules share once, each outcome journaled as it completes (see
+//! [`crate::rundir::journaled`]).
+
+use super::store::{RunDir, RunHeader};
+use super::{Outcome, Point, Sharing, WorkerPool, explore_each};
+use crate::model::{Accelerator, Workload};
+use crate::rundir::StoreError;
+use crate::rundir::journaled::{self, Estimate, Place, Watch};
+use crate::schedule::{ScheduleError, SchedulerOptions};
+use std::time::Instant;
+
+/// Enumerated spaces above this many schedules are refused (shard them instead).
+pub const MAX_ENUMERATED: u128 = 70_000;
+
+/// What to cost, where, and with how many workers.
+pub struct SpaceRun<'a> {
+    pub workload: &'a Workload,
+    pub accelerator: &'a Accelerator,
+    /// What the run is: its space, shard and inputs (a resumed directory must match).
+    pub header: &'a RunHeader,
+    /// Every point of the space, in its order.
+    pub points: &'a [Point],
+    pub options: SchedulerOptions,
+    /// Worker threads (`None`: all cores). Figures do not depend on it.
+    pub jobs: Option<usize>,
+    /// Checkpoints each worker keeps of the first blocks schedules share.
+    pub prefix_cache_bytes: usize,
+    pub place: Place<'a>,
+}
+
+/// A costed space.
+pub struct CostedSpace {
+    /// Every point of this shard, in the space's order.
+    pub outcomes: Vec<Outcome>,
+    /// How many of them this run costed (the rest a resumed directory held).
+    pub costed: usize,
+    pub seconds: f64,
+    pub sharing: Sharing,
+}
+
+/// Costs `run` in parallel. A short timed sample goes first; `approve` sees what the
+/// rest should take and may stop the run there.
+pub fn cost_space<E>(
+    run: &SpaceRun,
+    watch: &dyn Watch<Outcome>,
+    approve: impl FnOnce(&Estimate) -> Result<(), E>,
+) -> Result<CostedSpace, E>
+where
+    E: From<StoreError> + From<ScheduleError> + From<rayon::ThreadPoolBuildError>,
+{
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(run.jobs.unwrap_or(0))
+        .build()?;
+    let threads = pool.current_num_threads().max(1);
+    let workers =
+        pool.install(|| WorkerPool::with_cache_bytes(run.accelerator, run.prefix_cache_bytes));
+    let started = Instant::now();
+    let cost = |indices: &[usize], keep: &(dyn Fn(usize, Outcome) + Sync)| {
+        pool.install(|| {
+            explore_each(
+                run.workload,
+                run.accelerator,
+                run.points,
+                indices,
+                run.options,
+                &workers,
+                |o| keep(o.index, o),
+            )
+        })?;
+        Ok::<(), E>(())
+    };
+    // The sample is a percent of the run if more, so the layers' first mappings do not
+    // dominate the rate.
+    let done = journaled::run::<RunDir, E>(
+        run.place,
+        run.header,
+        &run.header.indices(),
+        2 * threads,
+        watch,
+        cost,
+        approve,
+    )?;
+    Ok(CostedSpace {
+        costed: done.items.len() - done.resumed,
+        outcomes: done.items.into_iter().map(|(_, o)| o).collect(),
+        seconds: started.elapsed().as_secs_f64(),
+        sharing: workers.sharing(),
+    })
+}
