@@ -10,6 +10,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Finished points with their indices.
+pub type Indexed<T> = Vec<(usize, T)>;
+
 /// Where a run keeps what it finished, so that an interruption loses nothing.
 pub trait Ledger: Sized + Send {
     /// What the run is; a directory is resumed only by the run it was started for.
@@ -19,10 +22,8 @@ pub trait Ledger: Sized + Send {
     /// Starts a run in `dir`, which must not hold one already.
     fn create(dir: &Path, header: &Self::Header) -> Result<Self, StoreError>;
     /// Reopens an interrupted run, with the points it holds by index.
-    fn resume(
-        dir: &Path,
-        header: &Self::Header,
-    ) -> Result<(Self, Vec<(usize, Self::Item)>), StoreError>;
+    fn resume(dir: &Path, header: &Self::Header)
+    -> Result<(Self, Indexed<Self::Item>), StoreError>;
     fn append(&mut self, index: usize, item: &Self::Item) -> Result<(), StoreError>;
     /// Flushes what was appended to the disk.
     fn sync(&mut self) -> Result<(), StoreError>;
@@ -147,7 +148,7 @@ pub fn run<L: Ledger, E: From<StoreError>>(
 fn open<L: Ledger>(
     place: Place<'_>,
     header: &L::Header,
-) -> Result<(Option<L>, Vec<(usize, L::Item)>), StoreError> {
+) -> Result<(Option<L>, Indexed<L::Item>), StoreError> {
     Ok(match place {
         Place::Resume(dir) => {
             let (ledger, items) = L::resume(dir, header)?;
