@@ -226,6 +226,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             || e.is::<ScheduleError>()
             || e.is::<SpecError>()
             || e.is::<stems::spikes::SpikeError>()
+            || e.is::<stems::validate::plan::PlanError>()
             || e.downcast_ref::<stems::rundir::StoreError>()
                 .is_some_and(|s| s.is_bad_input())
             || matches!(

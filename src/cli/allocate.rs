@@ -4,15 +4,12 @@
 use super::{EvictionArg, Format, ModelFiles, UsageError};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use std::path::{Path, PathBuf};
-use stems::cost::Report;
-use stems::explore::allocate::{
-    AllocateOptions, AllocationEvaluated, AllocationSpace, Unit, allocate, best, best_so_far,
-};
+use std::path::PathBuf;
+use stems::explore::allocate::{AllocateOptions, AllocationSpace, Unit};
+use stems::explore::allocate_run::{AllocationRun, run_allocation};
 use stems::explore::search::Objective;
 use stems::mapping::Objective as MapObjective;
-use stems::model::units::thousands;
-use stems::report::Table;
+use stems::report::allocation::{FILES, render_table, write_outputs};
 use stems::schedule::{ScheduleSpec, SchedulerOptions};
 
 #[derive(Args)]
@@ -85,29 +82,6 @@ fn parse_unit(s: &str) -> Result<Unit, String> {
 /// Budgets above this are refused.
 const MAX_BUDGET: usize = 1_000_000;
 
-#[derive(serde::Serialize)]
-struct Summary<'a> {
-    workload: &'a str,
-    hardware: String,
-    schedule: Vec<String>,
-    unit: Unit,
-    objective: Objective,
-    budget: usize,
-    seed: u64,
-    population: usize,
-    /// How many allocations the space holds (saturating, as text: it can exceed u64).
-    allocations: String,
-    evaluations: usize,
-    infeasible: usize,
-    seconds: f64,
-    evaluations_per_second: f64,
-    /// The best allocation, as `--allocate` takes it.
-    best_allocation: Option<&'a str>,
-    best: Option<&'a AllocationEvaluated>,
-    /// Every layer on the first core (the warm start).
-    single_core: Option<&'a AllocationEvaluated>,
-}
-
 pub fn run(args: AllocateArgs) -> Result<()> {
     use stems::model::limits::MAX_JOBS;
     if args.budget == 0 || args.budget > MAX_BUDGET {
@@ -124,216 +98,46 @@ pub fn run(args: AllocateArgs) -> Result<()> {
         .context("--schedule")?;
     let space = AllocationSpace::new(&workload, &accelerator, args.unit)
         .map_err(|e| UsageError(format!("--hardware: {e}")))?;
-    let scheduler = SchedulerOptions {
-        prefetch: !args.no_prefetch,
-        eviction: args.eviction.eviction,
-        objective: MapObjective::Energy,
-    };
-    let options = AllocateOptions {
-        budget: args.budget,
-        seed: args.seed,
-        population: args.population,
-        objective: args.objective,
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs.unwrap_or(0))
-        .build()
-        .context("starting worker threads")?;
-    let threads = pool.current_num_threads().max(1);
-    let per_evaluation = stems::explore::allocate::seconds_per_evaluation(
-        &workload,
-        &accelerator,
-        &spec,
-        &space,
-        scheduler,
-    );
-    let estimate = per_evaluation * args.budget as f64 / threads as f64;
-    eprintln!("{} allocations to cost; about {estimate:.0} s", args.budget);
-    super::progress::confirm_long_search(estimate, args.yes)?;
-    let progress = super::progress::Progress::new(args.budget as u64, "allocations");
-    let started = std::time::Instant::now();
-    let all = pool.install(|| {
-        allocate(
-            &workload,
-            &accelerator,
-            &spec,
-            &space,
-            options,
-            scheduler,
-            |e| {
-                if let Some(r) = &e.report {
-                    let v = args.objective.value(r);
-                    progress.offer(v, || args.objective.show(v));
-                }
-                progress.inc();
-            },
-        )
-    });
-    progress.finish();
-    let seconds = started.elapsed().as_secs_f64();
-    let best_index = best(&all, args.objective);
-    let summary = Summary {
-        workload: &workload.name,
-        hardware: accelerator.label(),
-        schedule: spec.entries(),
+    let run = AllocationRun {
+        workload: &workload,
+        accelerator: &accelerator,
+        spec: &spec,
+        space: &space,
         unit: args.unit,
-        objective: args.objective,
-        budget: args.budget,
-        seed: args.seed,
-        population: args.population,
-        allocations: stems::explore::ga::Genome::size(&space).to_string(),
-        evaluations: all.len(),
-        infeasible: all.iter().filter(|e| e.report.is_none()).count(),
-        seconds,
-        evaluations_per_second: all.len() as f64 / seconds.max(1e-9),
-        best_allocation: best_index.map(|i| all[i].allocation.as_str()),
-        best: best_index.map(|i| &all[i]),
-        single_core: all.first(),
+        options: AllocateOptions {
+            budget: args.budget,
+            seed: args.seed,
+            population: args.population,
+            objective: args.objective,
+        },
+        scheduler: SchedulerOptions {
+            prefetch: !args.no_prefetch,
+            eviction: args.eviction.eviction,
+            objective: MapObjective::Energy,
+        },
+        jobs: args.jobs,
     };
+    let progress = super::progress::Progress::new(args.budget as u64, "allocations");
+    let approve = |estimate: f64| {
+        eprintln!("{} allocations to cost; about {estimate:.0} s", args.budget);
+        super::progress::confirm_long_search(estimate, args.yes)
+    };
+    let allocated = run_allocation::<anyhow::Error>(&run, approve, |e| {
+        if let Some(r) = &e.report {
+            let v = args.objective.value(r);
+            progress.offer(v, || args.objective.show(v));
+        }
+        progress.inc();
+    })?;
+    progress.finish();
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        write_outputs(dir, &summary, &all)?;
-        eprintln!(
-            "wrote allocations.csv, convergence.svg, summary.json to {}",
-            dir.display()
-        );
+        write_outputs(dir, &allocated)?;
+        eprintln!("wrote {FILES} to {}", dir.display());
     }
     match args.format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&summary)?),
-        Format::Table => print_table(&summary, &accelerator)?,
-    }
-    Ok(())
-}
-
-fn write_outputs(dir: &Path, summary: &Summary, all: &[AllocationEvaluated]) -> Result<()> {
-    let mut file = stems::output::AtomicFile::create(&dir.join("allocations.csv"))?;
-    {
-        let mut w = csv::Writer::from_writer(&mut file);
-        w.write_record([
-            "evaluation",
-            "generation",
-            "allocation",
-            "energy_pj",
-            "latency_cycles",
-            "edp_pj_cycles",
-            "noc_bits",
-            "dram_bits",
-            "error",
-        ])?;
-        for e in all {
-            let r = e.report.as_ref();
-            let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
-            let int = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
-            w.write_record([
-                e.index.to_string(),
-                e.generation.to_string(),
-                e.allocation.clone(),
-                num(r.map(|r| r.energy_pj.total)),
-                int(r.map(|r| r.latency_cycles)),
-                num(r.map(|r| r.energy_pj.total * r.latency_cycles as f64)),
-                int(r.map(|r| r.noc_bits)),
-                int(r.map(|r| r.dram_bits.total)),
-                e.error.clone().unwrap_or_default(),
-            ])?;
-        }
-        w.flush()?;
-    }
-    file.commit()?;
-    // Convergence: every evaluation's value (grey) and the best so far (line).
-    let objective = summary.objective;
-    let scale = |v: f64| match objective {
-        Objective::Latency => v / 1e6,
-        Objective::Edp => v / 1e12,
-        _ => v / 1e6,
-    };
-    let points: Vec<(f64, f64)> = all
-        .iter()
-        .filter_map(|e| {
-            e.report
-                .as_ref()
-                .map(|r| (e.index as f64, scale(objective.value(r))))
-        })
-        .collect();
-    let best: Vec<(f64, f64)> = best_so_far(all, objective)
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, v)| v.map(|v| (i as f64, scale(v))))
-        .collect();
-    let unit = match objective {
-        Objective::Latency => "latency (Mcycles)",
-        Objective::Edp => "EDP (µJ·Mcycles)",
-        _ => "energy (µJ)",
-    };
-    stems::report::plot::convergence(
-        &dir.join("convergence.svg"),
-        &format!(
-            "{} on {}, {}: allocation search",
-            summary.workload,
-            summary.hardware,
-            stems::schedule::spec::compact(&summary.schedule.join(","))
-        ),
-        unit,
-        &points,
-        &best,
-    )?;
-    let json = serde_json::to_string_pretty(summary)?;
-    stems::output::write(&dir.join("summary.json"), json.as_bytes())?;
-    Ok(())
-}
-
-fn print_table(summary: &Summary, acc: &stems::model::Accelerator) -> Result<()> {
-    outln!(
-        "{} of {} allocations ({} per gene over {} cores) of {} on {}, {}, in {:.2} s ({:.0} evaluations/s), seed {}, objective {}{}",
-        thousands(summary.evaluations as u64),
-        stems::model::units::group_digits(&summary.allocations),
-        summary.unit,
-        acc.cores.len(),
-        summary.workload,
-        summary.hardware,
-        stems::schedule::spec::compact(&summary.schedule.join(",")),
-        summary.seconds,
-        summary.evaluations_per_second,
-        summary.seed,
-        summary.objective,
-        if summary.infeasible > 0 {
-            format!(", {} refused by the scheduler", summary.infeasible)
-        } else {
-            String::new()
-        }
-    );
-    let mut t = Table::new([
-        "allocation",
-        "latency (cycles)",
-        "energy",
-        "NoC bits",
-        "DRAM bits",
-        "latency ×",
-    ]);
-    let base = summary
-        .single_core
-        .and_then(|e| e.report.as_ref())
-        .map(|r| r.latency_cycles);
-    let mut row = |name: &str, r: &Report| {
-        t.row([
-            name.to_string(),
-            thousands(r.latency_cycles),
-            stems::model::units::human_energy_pj(r.energy_pj.total),
-            thousands(r.noc_bits),
-            thousands(r.dram_bits.total),
-            base.map_or(String::new(), |b| {
-                format!("{:.2}", b as f64 / r.latency_cycles.max(1) as f64)
-            }),
-        ]);
-    };
-    if let Some(r) = summary.single_core.and_then(|e| e.report.as_ref()) {
-        row("single core (first able core)", r);
-    }
-    if let Some(r) = summary.best.and_then(|e| e.report.as_ref()) {
-        row("best found", r);
-    }
-    out!("{}", t.render());
-    if let Some(a) = summary.best_allocation {
-        outln!("\nbest allocation (for --allocate):\n{a}");
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&allocated.summary())?),
+        Format::Table => out!("{}", render_table(&allocated, accelerator.cores.len())),
     }
     Ok(())
 }

@@ -3,8 +3,9 @@
 use super::{Format, ModelFiles, UsageError, parse_objective};
 use anyhow::{Result, bail};
 use clap::Args;
-use stems::mapping::{MapKey, Mapper, Objective, Residency};
-use stems::tiling::{CtShape, TileRegion};
+use stems::mapping::Objective;
+use stems::mapping::alone::map_alone;
+use stems::tiling::TileRegion;
 
 #[derive(Args)]
 pub struct MapArgs {
@@ -70,63 +71,10 @@ pub fn run(args: MapArgs) -> Result<()> {
         }
         region.ox = 0..lines;
     }
-    let shape = CtShape::new(&workload, layer, &region);
-    let core = &accelerator.cores[0];
-    let (residency, stream_budget_bits) = Residency::pack(&shape, core.global_sram().size_bits);
-    let key = MapKey {
-        shape,
-        core: core.id,
-        residency,
-        stream_budget_bits: if residency.any_streamed() {
-            stream_budget_bits
-        } else {
-            0
-        },
-        objective: args.objective,
-    };
-    let mut mapper = Mapper::new(&accelerator);
-    let started = std::time::Instant::now();
-    let mapping = mapper.map(key)?;
-    tracing::info!(
-        candidates = mapping.candidates_evaluated,
-        seconds = started.elapsed().as_secs_f64(),
-        "mapped"
-    );
+    let mapped = map_alone(&workload, &accelerator, layer, region, args.objective)?;
     match args.format {
-        Format::Table => {
-            outln!(
-                "{} layer {} ({}), timesteps {}..{}, output lines {}..{} of {}, on {} with {} global SRAM, objective {}",
-                workload.name,
-                layer.name,
-                layer.op.name(),
-                region.t.start,
-                region.t.end,
-                region.ox.start,
-                region.ox.end,
-                layer.dims.ox,
-                core.name,
-                stems::model::units::human_bits(core.global_sram().size_bits),
-                args.objective
-            );
-            outln!("{}", mapping.render_table().trim_end());
-        }
-        Format::Json => {
-            #[derive(serde::Serialize)]
-            struct MapOutput<'a> {
-                workload: &'a str,
-                layer: &'a str,
-                region: &'a TileRegion,
-                #[serde(flatten)]
-                mapping: &'a stems::mapping::Mapping,
-            }
-            let out = MapOutput {
-                workload: &workload.name,
-                layer: &layer.name,
-                region: &region,
-                mapping: &mapping,
-            };
-            outln!("{}", serde_json::to_string_pretty(&out)?);
-        }
+        Format::Table => out!("{}", mapped.render_table()),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&mapped)?),
     }
     Ok(())
 }

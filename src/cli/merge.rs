@@ -83,8 +83,8 @@ fn merge_journals(args: &MergeArgs) -> Result<()> {
             let l =
                 serde_json::from_value::<ValidateLayout>(header.layout.clone()).map_err(layout)?;
             let summary = stems::validate::runs::Summary::new(&rows, l.worst, l.latency_band);
-            super::validate::write_outputs(&args.out, &rows, &summary)?;
-            vec!["validation.csv, summary.json, predicted_vs_measured.svg".to_string()]
+            stems::report::validation::write_outputs(&args.out, &rows, &summary)?;
+            vec![stems::report::validation::FILES.to_string()]
         }
         "sweep" => {
             let shape: stems::hardware_sweep::SweepShape =

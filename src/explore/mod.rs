@@ -14,6 +14,7 @@
 //! are collected in the order of the space.
 
 pub mod allocate;
+pub mod allocate_run;
 pub mod ga;
 pub mod search;
 pub mod search_run;

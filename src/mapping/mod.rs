@@ -5,6 +5,7 @@
 //! by (tile shape, core, residency, objective) so that the scheduler maps each unique
 //! tile once.
 
+pub mod alone;
 pub mod cost;
 pub mod nest;
 pub mod search;

@@ -3,6 +3,7 @@
 
 use super::Table;
 use crate::mapping::Mapping;
+use crate::mapping::alone::MappedTile;
 use crate::model::units::{human_bits, human_energy_pj, thousands};
 
 impl Mapping {
@@ -137,5 +138,26 @@ impl Mapping {
         }
         out.push_str(&t.render());
         out
+    }
+}
+
+impl MappedTile {
+    /// What was mapped, on what, for what; then the mapping's table.
+    pub fn render_table(&self) -> String {
+        format!(
+            "{} layer {} ({}), timesteps {}..{}, output lines {}..{} of {}, on {} with {} global SRAM, objective {}\n{}\n",
+            self.workload,
+            self.layer,
+            self.op,
+            self.region.t.start,
+            self.region.t.end,
+            self.region.ox.start,
+            self.region.ox.end,
+            self.layer_lines,
+            self.core,
+            human_bits(self.global_sram_bits),
+            self.objective,
+            self.mapping.render_table().trim_end()
+        )
     }
 }

@@ -1,5 +1,6 @@
 //! The report stage: what stems prints, as tables for people and JSON for programs.
 
+pub mod allocation;
 pub mod array;
 pub mod comparison;
 pub mod cost;
@@ -12,6 +13,7 @@ pub mod search;
 pub mod simulation;
 pub mod sweep;
 pub mod table;
+pub mod validation;
 
 pub use table::Table;
 

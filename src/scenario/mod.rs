@@ -249,6 +249,29 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// Every experiment's baseline and schedules as runs of a validation, one
+    /// configuration per experiment.
+    pub fn validation_plan(self) -> crate::validate::plan::Plan {
+        let mut plan = crate::validate::plan::Plan::default();
+        for x in self.experiments {
+            let specs: Vec<ScheduleSpec> = std::iter::once(x.baseline).chain(x.schedules).collect();
+            let config = crate::validate::runs::Config {
+                label: x.name,
+                workload: x.workload,
+                accelerator: x.accelerator,
+                allocation: x.allocation,
+                options: crate::schedule::SchedulerOptions {
+                    prefetch: x.prefetch,
+                    objective: crate::mapping::Objective::Energy,
+                    eviction: x.eviction,
+                },
+                spikes: x.spikes,
+            };
+            plan.push(config, specs);
+        }
+        plan
+    }
+
     /// Reads and validates a scenario, loading every model it names. Every problem is
     /// reported with its line.
     pub fn load(path: &Path) -> Result<Self, ModelError> {

@@ -4,6 +4,7 @@
 
 pub mod agreement;
 pub mod journal;
+pub mod plan;
 pub mod rank;
 pub mod row;
 pub mod runs;

@@ -259,6 +259,33 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Why the validation fails, if it does: a run the simulator refused, halves that
+    /// disagree on a quantity they compute alike and, when `strict`, a run outside the
+    /// latency band or with waste.
+    pub fn failure(&self, strict: bool) -> Option<String> {
+        if self.failed > 0 {
+            return Some(format!(
+                "{} of {} runs failed verification (see the failures above)",
+                self.failed, self.runs
+            ));
+        }
+        if !self.disagreements.is_empty() {
+            return Some(format!(
+                "{} of {} runs: the halves disagree on a quantity they compute alike (see above)",
+                self.disagreements.len(),
+                self.runs
+            ));
+        }
+        if strict && !(self.outside_latency_band.is_empty() && self.wasteful.is_empty()) {
+            return Some(format!(
+                "--strict: {} runs outside the latency band, {} with waste (listed above)",
+                self.outside_latency_band.len(),
+                self.wasteful.len()
+            ));
+        }
+        None
+    }
+
     /// Summarises `rows`, listing the `worst` runs by |latency Δ| and those outside
     /// the latency `band` (percent).
     pub fn new(rows: &[Row], worst: usize, band: (f64, f64)) -> Self {
