@@ -159,32 +159,16 @@ pub fn parse_rank(s: &str) -> Result<stems::explore::Rank, String> {
 }
 
 pub fn run(args: ExploreArgs) -> Result<()> {
-    use stems::explore::Space;
-    use stems::explore::space_run::{MAX_ENUMERATED, SpaceRun, cost_space};
+    use stems::explore::space_run::{SpaceRun, cost_space};
     use stems::model::limits::MAX_JOBS;
-    use stems::report::explore::{Explored, write_results};
     use stems::rundir::journaled::Place;
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
     args.search.refuse_outside_search()?;
     let (workload, accelerator) = args.models.load()?;
-    let n = workload.num_blocks;
-    let space = if args.space == "exhaustive" {
-        Space::Exhaustive
-    } else {
-        Space::Hybrid {
-            batch_from: args.batch_from,
-            fuse_from: args.fuse_from,
-        }
-    };
-    if space.size(n) > MAX_ENUMERATED {
-        bail!(UsageError(format!(
-            "the exhaustive space of {n} blocks has {} schedules (limit {MAX_ENUMERATED}); use the hybrid space",
-            space.size(n)
-        )));
-    }
-    let points = space.points(n);
+    let space = space(&args, workload.num_blocks)?;
+    let points = space.points(workload.num_blocks);
     let options = SchedulerOptions {
         prefetch: !args.no_prefetch,
         eviction: args.eviction.eviction,
@@ -224,6 +208,37 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         super::progress::confirm_long_run(estimate.seconds, args.yes)
     })?;
     watch.progress.finish();
+    show(&args, &header, &costed)
+}
+
+/// The enumerated space the flags ask for, refused above [`MAX_ENUMERATED`].
+fn space(args: &ExploreArgs, blocks: usize) -> Result<stems::explore::Space> {
+    use stems::explore::Space;
+    use stems::explore::space_run::MAX_ENUMERATED;
+    let space = if args.space == "exhaustive" {
+        Space::Exhaustive
+    } else {
+        Space::Hybrid {
+            batch_from: args.batch_from,
+            fuse_from: args.fuse_from,
+        }
+    };
+    if space.size(blocks) > MAX_ENUMERATED {
+        bail!(UsageError(format!(
+            "the exhaustive space of {blocks} blocks has {} schedules (limit {MAX_ENUMERATED}); use the hybrid space",
+            space.size(blocks)
+        )));
+    }
+    Ok(space)
+}
+
+/// The sharing on stderr, the run directory's files, the table or JSON on stdout.
+fn show(
+    args: &ExploreArgs,
+    header: &stems::explore::store::RunHeader,
+    costed: &stems::explore::space_run::CostedSpace,
+) -> Result<()> {
+    use stems::report::explore::{Explored, write_results};
     let sharing = &costed.sharing;
     eprintln!(
         "prefix sharing: {} of {} schedules ({:.0} %) continued from a checkpoint of their first blocks, {} tiles not scheduled again",
@@ -233,11 +248,11 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         sharing.tiles_skipped
     );
     if let Some(dir) = args.resume.as_ref().or(args.out.as_ref()) {
-        let written = write_results(dir, &header, &costed.outcomes, false)?;
+        let written = write_results(dir, header, &costed.outcomes, false)?;
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
     let explored = Explored {
-        header: &header,
+        header,
         outcomes: &costed.outcomes,
         costed: costed.costed,
         seconds: costed.seconds,

@@ -258,63 +258,18 @@ fn write_outputs(
         serde_json::to_string_pretty(&summary(shape, hardware, rows, knees))?.as_bytes(),
     )?;
     let mut written = vec!["sweep.csv".to_string(), "summary.json".to_string()];
-    let workload = rows.first().map_or("", |r| r.workload.as_str());
-    for (a, axis) in shape.axes.iter().enumerate() {
-        let slug = axis.path.replace(['.', '*'], "_");
+    let pictures = Pictures {
+        dir,
+        shape,
+        hardware,
+        rows,
+        workload: rows.first().map_or("", |r| r.workload.as_str()),
+    };
+    for a in 0..shape.axes.len() {
         let mut energy_lines = Vec::new();
         for s in 0..shape.schedules.len() {
+            written.push(pictures.latency(a, s)?);
             let line = along(shape, hardware, rows, a, s);
-            let measured = |f: &dyn Fn(&crate::validate::runs::Figures) -> f64| -> Vec<f64> {
-                line.iter()
-                    .map(|r| r.measured.as_ref().map_or(0.0, f))
-                    .collect()
-            };
-            // Busy cycles at the bottom, then each stall cause (fill/drain is in busy).
-            let mut stacks = vec![(
-                "computing".to_string(),
-                measured(&|m| {
-                    let stalls: u64 = StallCause::ALL
-                        .iter()
-                        .filter(|c| !c.is_busy())
-                        .map(|&c| m.stall(c))
-                        .sum();
-                    m.latency_cycles.saturating_sub(stalls) as f64
-                }),
-            )];
-            for c in StallCause::ALL.iter().filter(|c| !c.is_busy()) {
-                stacks.push((
-                    format!("stall: {}", c.name()),
-                    measured(&|m| m.stall(*c) as f64),
-                ));
-            }
-            let lines = vec![
-                (
-                    "predicted latency".to_string(),
-                    line.iter()
-                        .map(|r| r.predicted.latency_cycles as f64)
-                        .collect(),
-                ),
-                (
-                    "measured latency".to_string(),
-                    measured(&|m| m.latency_cycles as f64),
-                ),
-            ];
-            let file = format!("latency_{slug}_{}.svg", file_slug(&rows[s].schedule));
-            crate::report::plot::against_axis(
-                &dir.join(&file),
-                &format!(
-                    "{workload}, {}: latency against {}{}",
-                    compact(&rows[s].schedule),
-                    axis.path,
-                    others_at(shape, a)
-                ),
-                &axis_title(axis),
-                "latency (cycles)",
-                &axis.values,
-                &stacks,
-                &lines,
-            )?;
-            written.push(file);
             energy_lines.push((
                 compact(&rows[s].schedule),
                 line.iter()
@@ -322,44 +277,139 @@ fn write_outputs(
                     .collect::<Vec<f64>>(),
             ));
         }
-        // A line that does not move along the axis says nothing: no picture then.
-        let flat = energy_lines
+        written.extend(pictures.energy(a, energy_lines)?);
+    }
+    written.extend(pictures.latency_heatmap()?);
+    Ok(written)
+}
+
+/// The pictures of a sweep, drawn into `dir`.
+struct Pictures<'a> {
+    dir: &'a Path,
+    shape: &'a SweepShape,
+    hardware: &'a [Vec<String>],
+    rows: &'a [Row],
+    workload: &'a str,
+}
+
+impl Pictures<'_> {
+    /// Schedule `s`'s latency along axis `a`: busy cycles and each stall cause
+    /// stacked, the predicted and measured latency as lines. Returns the file name.
+    fn latency(&self, a: usize, s: usize) -> Result<String, WriteError> {
+        let (shape, rows) = (self.shape, self.rows);
+        let axis = &shape.axes[a];
+        let line = along(shape, self.hardware, rows, a, s);
+        let measured = |f: &dyn Fn(&crate::validate::runs::Figures) -> f64| -> Vec<f64> {
+            line.iter()
+                .map(|r| r.measured.as_ref().map_or(0.0, f))
+                .collect()
+        };
+        // Busy cycles at the bottom, then each stall cause (fill/drain is in busy).
+        let mut stacks = vec![(
+            "computing".to_string(),
+            measured(&|m| {
+                let stalls: u64 = StallCause::ALL
+                    .iter()
+                    .filter(|c| !c.is_busy())
+                    .map(|&c| m.stall(c))
+                    .sum();
+                m.latency_cycles.saturating_sub(stalls) as f64
+            }),
+        )];
+        for c in StallCause::ALL.iter().filter(|c| !c.is_busy()) {
+            stacks.push((
+                format!("stall: {}", c.name()),
+                measured(&|m| m.stall(*c) as f64),
+            ));
+        }
+        let lines = vec![
+            (
+                "predicted latency".to_string(),
+                line.iter()
+                    .map(|r| r.predicted.latency_cycles as f64)
+                    .collect(),
+            ),
+            (
+                "measured latency".to_string(),
+                measured(&|m| m.latency_cycles as f64),
+            ),
+        ];
+        let file = format!(
+            "latency_{}_{}.svg",
+            slug(&axis.path),
+            file_slug(&rows[s].schedule)
+        );
+        crate::report::plot::against_axis(
+            &self.dir.join(&file),
+            &format!(
+                "{}, {}: latency against {}{}",
+                self.workload,
+                compact(&rows[s].schedule),
+                axis.path,
+                others_at(shape, a)
+            ),
+            &axis_title(axis),
+            "latency (cycles)",
+            &axis.values,
+            &stacks,
+            &lines,
+        )?;
+        Ok(file)
+    }
+
+    /// Every schedule's measured energy along axis `a`, unless no line moves along it
+    /// (such a picture says nothing). Returns the file name, if drawn.
+    fn energy(
+        &self,
+        a: usize,
+        mut lines: Vec<(String, Vec<f64>)>,
+    ) -> Result<Option<String>, WriteError> {
+        let axis = &self.shape.axes[a];
+        let flat = lines
             .iter()
             .all(|(_, v)| v.iter().all(|&x| (x - v[0]).abs() <= 1e-9 * v[0].abs()));
         if flat {
-            continue;
+            return Ok(None);
         }
-        let top = energy_lines
+        let top = lines
             .iter()
             .flat_map(|(_, v)| v.iter().copied())
             .fold(0.0, f64::max);
         let (per, unit) = crate::report::plot::energy_unit(top);
-        for (_, v) in &mut energy_lines {
+        for (_, v) in &mut lines {
             v.iter_mut().for_each(|x| *x /= per);
         }
-        let file = format!("energy_{slug}.svg");
+        let file = format!("energy_{}.svg", slug(&axis.path));
         crate::report::plot::against_axis(
-            &dir.join(&file),
+            &self.dir.join(&file),
             &format!(
-                "{workload}: energy per inference against {}{}",
+                "{}: energy per inference against {}{}",
+                self.workload,
                 axis.path,
-                others_at(shape, a)
+                others_at(self.shape, a)
             ),
             &axis_title(axis),
             &format!("energy per inference ({unit})"),
             &axis.values,
             &[],
-            &energy_lines,
+            &lines,
         )?;
-        written.push(file);
+        Ok(Some(file))
     }
-    if let [x, y] = &shape.axes[..] {
-        // Measured latency over both axes, for the first schedule.
-        let cells: Vec<crate::report::plot::Cell> = hardware
+
+    /// With two axes, the first schedule's measured latency over both. Returns the
+    /// file name, if drawn.
+    fn latency_heatmap(&self) -> Result<Option<String>, WriteError> {
+        let [x, y] = &self.shape.axes[..] else {
+            return Ok(None);
+        };
+        let rows = self.rows;
+        let cells: Vec<crate::report::plot::Cell> = self
+            .hardware
             .iter()
             .enumerate()
             .filter_map(|(h, p)| {
-                let m = rows[h * shape.schedules.len()].measured.as_ref()?;
+                let m = rows[h * self.shape.schedules.len()].measured.as_ref()?;
                 Some(crate::report::plot::Cell {
                     x: x.values.iter().position(|v| *v == p[0])?,
                     y: y.values.iter().position(|v| *v == p[1])?,
@@ -369,9 +419,10 @@ fn write_outputs(
             })
             .collect();
         crate::report::plot::heatmap(
-            &dir.join("latency_heatmap.svg"),
+            &self.dir.join("latency_heatmap.svg"),
             &format!(
-                "{workload}, {}: measured latency (cycles)",
+                "{}, {}: measured latency (cycles)",
+                self.workload,
                 compact(&rows[0].schedule)
             ),
             &axis_title(x),
@@ -381,9 +432,13 @@ fn write_outputs(
             &cells,
             None,
         )?;
-        written.push("latency_heatmap.svg".into());
+        Ok(Some("latency_heatmap.svg".into()))
     }
-    Ok(written)
+}
+
+/// An axis path as part of a file name.
+fn slug(path: &str) -> String {
+    path.replace(['.', '*'], "_")
 }
 
 fn render(
