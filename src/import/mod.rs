@@ -183,6 +183,17 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
         values.insert(name.clone(), out);
     }
     let (_, input) = input.ok_or_else(|| ImportError::Graph("has no Input node".into()))?;
+    let blocks = blocks_of(options.blocks.as_deref(), &layers)?;
+    let text = render(graph, options, &input, &layers, &blocks);
+    Workload::parse(&SourceText::new("imported.toml", &text))
+        .map_err(|e| ImportError::Check(e.to_string()))?;
+    Ok(text)
+}
+
+/// The block of each layer (of at least one, at most a workload's limit):
+/// `--blocks` checked (one per layer, starting at 0, each
+/// its predecessor's or the next), or found from the graph.
+fn blocks_of(blocks: Option<&[usize]>, layers: &[Layer]) -> Result<Vec<usize>, ImportError> {
     if layers.is_empty() {
         return Err(ImportError::Graph("has no layer stems can cost".into()));
     }
@@ -193,7 +204,7 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
             layers.len()
         )));
     }
-    let blocks = match &options.blocks {
+    Ok(match blocks {
         Some(b) if b.len() != layers.len() => {
             return Err(ImportError::Option {
                 option: "--blocks",
@@ -225,14 +236,10 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
                     ),
                 });
             }
-            b.clone()
+            b.to_vec()
         }
         None => automatic_blocks(&layers),
-    };
-    let text = render(graph, options, &input, &layers, &blocks);
-    Workload::parse(&SourceText::new("imported.toml", &text))
-        .map_err(|e| ImportError::Check(e.to_string()))?;
-    Ok(text)
+    })
 }
 
 /// Kahn's order; a cycle is a recurrent edge, which stems cannot express.

@@ -1086,9 +1086,29 @@ fn resolve_core(
         Some(raw_pe) => resolve_pe_array(raw_pe, diag, &pe_span, &pe_el),
         None => return None,
     };
+    let memories = resolve_hierarchy(rc.memory, diag, &span, &el)?;
+    Some(Core {
+        id,
+        name: rc.name,
+        position: pos,
+        operators,
+        pe_array,
+        memories,
+    })
+}
+
+/// A core's memory levels, innermost first, and the shape of the hierarchy: local
+/// buffers hold only W and I, and the last level (the global SRAM) holds every
+/// operand. `None` when a level could not be read or there is none.
+fn resolve_hierarchy(
+    tables: Vec<toml::Spanned<toml::Table>>,
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+) -> Option<Vec<Memory>> {
     let mut memories = Vec::new();
     let mut unparsed = 0;
-    for (mi, mtable) in rc.memory.into_iter().enumerate() {
+    for (mi, mtable) in tables.into_iter().enumerate() {
         let mspan = mtable.span();
         let mtable = mtable.into_inner();
         let mel = match mtable.get("name").and_then(|v| v.as_str()) {
@@ -1108,7 +1128,7 @@ fn resolve_core(
         return None;
     }
     if memories.is_empty() {
-        diag.at(&span, &el, "memory", "has no [[core.memory]] tables");
+        diag.at(span, el, "memory", "has no [[core.memory]] tables");
         return None;
     }
     let mut seen = HashSet::new();
@@ -1146,14 +1166,7 @@ fn resolve_core(
             ),
         );
     }
-    Some(Core {
-        id,
-        name: rc.name,
-        position: pos,
-        operators,
-        pe_array,
-        memories: memories.into_iter().map(|(m, _, _)| m).collect(),
-    })
+    Some(memories.into_iter().map(|(m, _, _)| m).collect())
 }
 
 /// Why a core name cannot be used: names are written back in `--allocate` lists and
@@ -1404,15 +1417,15 @@ fn feature_format(
     })
 }
 
-fn resolve_memory(
-    r: RawMemory,
+/// The operands a memory level holds, each name checked.
+fn memory_operands(
+    names: &[String],
     diag: &mut Collector,
     span: &Range<usize>,
     el: &str,
-) -> Option<Memory> {
-    let before = diag.problems.len();
+) -> Vec<Operand> {
     let mut operands = Vec::new();
-    for s in &r.operands {
+    for s in names {
         match s.as_str() {
             "W" => operands.push(Operand::W),
             "I" => operands.push(Operand::I),
@@ -1426,7 +1439,7 @@ fn resolve_memory(
             ),
         }
     }
-    if r.operands.is_empty() {
+    if names.is_empty() {
         diag.at(
             span,
             el,
@@ -1434,6 +1447,17 @@ fn resolve_memory(
             "no operand uses this memory level; remove it or list its operands",
         );
     }
+    operands
+}
+
+/// A memory level's size, its bank count and bank size: `banks`, or `bank_size` (the
+/// banks follow from the sizes), not both.
+fn memory_banks(
+    r: &RawMemory,
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+) -> (Size, u64, Option<Size>) {
     if r.bank_size.is_some() && r.banks.is_some() {
         diag.at(
             span,
@@ -1478,6 +1502,18 @@ fn resolve_memory(
         (None, Some(n)) => bounded(diag, span, el, "banks", n, (1, MAX_BANKS)),
         (None, None) => 1,
     };
+    (size, banks, bank_size)
+}
+
+fn resolve_memory(
+    r: RawMemory,
+    diag: &mut Collector,
+    span: &Range<usize>,
+    el: &str,
+) -> Option<Memory> {
+    let before = diag.problems.len();
+    let operands = memory_operands(&r.operands, diag, span, el);
+    let (size, banks, bank_size) = memory_banks(&r, diag, span, el);
     let m = Memory {
         name: r.name,
         operands,

@@ -26,6 +26,25 @@ impl Report {
             human_bits(self.peak_global_sram_bits),
             if self.prefetch { "on" } else { "off" }
         ));
+        out.push_str(&self.render_energy());
+
+        out.push_str(&self.render_dram());
+        out.push_str(&format!(
+            "\noperations: {} MACs, {} SOPs, {} other; {} tiles; PE busy {} cycles\n",
+            thousands(self.ops.macs),
+            thousands(self.ops.sops),
+            thousands(self.ops.other),
+            thousands(self.tiles),
+            thousands(self.busy_cycles)
+        ));
+        out.push_str(&self.render_activity());
+        out.push_str(&self.render_streamed_and_spills());
+        out
+    }
+
+    /// Energy by component and operand, with each component's share.
+    fn render_energy(&self) -> String {
+        let e = &self.energy_pj;
         let mut t = Table::new(["component", "W", "F", "V", "compute", "total", "share %"]);
         for (name, row) in &self.energy_matrix_pj {
             let sum: f64 = row.values().sum();
@@ -61,8 +80,12 @@ impl Report {
             human_energy_pj(e.total),
             "100.0".into(),
         ]);
-        out.push_str(&t.render());
+        t.render()
+    }
 
+    /// DRAM traffic by operand and direction.
+    fn render_dram(&self) -> String {
+        let mut out = String::new();
         let d = &self.dram_bits;
         out.push_str(&format!(
             "\nDRAM traffic: {} ({} bits)\n",
@@ -83,15 +106,12 @@ impl Report {
             ]);
         }
         out.push_str(&t.render());
-        out.push_str(&format!(
-            "\noperations: {} MACs, {} SOPs, {} other; {} tiles; PE busy {} cycles\n",
-            thousands(self.ops.macs),
-            thousands(self.ops.sops),
-            thousands(self.ops.other),
-            thousands(self.tiles),
-            thousands(self.busy_cycles)
-        ));
-        out.push_str(&self.render_activity());
+        out
+    }
+
+    /// The tiles whose operands stream from DRAM, and the spills.
+    fn render_streamed_and_spills(&self) -> String {
+        let mut out = String::new();
         if self.streamed.is_empty() {
             out.push_str("every tile fits the global SRAM\n");
         } else {

@@ -183,6 +183,13 @@ impl WorkloadInspection {
             ));
         }
         out.push_str("\nper layer (operations and features per timestep)\n");
+        out.push_str(&self.layer_table());
+        out.push_str("\nper block (the % columns are the block's share of the network)\n");
+        out.push_str(&self.block_table());
+        out
+    }
+
+    fn layer_table(&self) -> String {
         let header = [
             "layer",
             "op",
@@ -217,9 +224,10 @@ impl WorkloadInspection {
                 human_bits(f.feature_bits_per_timestep),
             ]);
         }
-        out.push_str(&t.render());
+        t.render()
+    }
 
-        out.push_str("\nper block (the % columns are the block's share of the network)\n");
+    fn block_table(&self) -> String {
         let mut t = Table::new([
             "block",
             "layers",
@@ -274,8 +282,7 @@ impl WorkloadInspection {
             "100.0".into(),
             "100.0".into(),
         ]);
-        out.push_str(&t.render());
-        out
+        t.render()
     }
 }
 

@@ -238,8 +238,6 @@ impl TileProgram {
     pub fn lower(shape: CtShape, core: &Core, nest: Nest, timesteps: u32) -> Self {
         let loops = nest.loops;
         let reduction_loops = nest.reduction_loops;
-        let boundaries = nest.boundaries;
-        let streamed = nest.streamed;
         let first_t = nest.first_timestep;
         let u = nest.unroll;
         let unroll = [u.k, u.c, u.oy, u.ox, 1, 1, 1];
@@ -253,58 +251,7 @@ impl TileProgram {
                 .map(|l| l.size)
                 .product();
         }
-        let global = &core.global_sram().name;
-        let mut fills = Vec::new();
-        // The array reads an operand from its local buffer, or from the global SRAM
-        // when no local buffer holds it.
-        let mut buffer_of = [Some(core.global_index()), Some(core.global_index())];
-        for op in [Operand::W, Operand::I] {
-            for b in boundaries.iter().filter(|b| b.operand == op) {
-                let target = if &b.level == global {
-                    if !streamed.contains(&op) {
-                        continue;
-                    }
-                    FillTarget::StreamArea
-                } else if let Some(m) = core.memories.iter().position(|m| m.name == b.level) {
-                    buffer_of[op.index()] = Some(m);
-                    FillTarget::Buffer(m)
-                } else {
-                    continue; // "pe" registers and "dram" are not filled
-                };
-                // A level that holds less than a pass's reduction cycles through its
-                // sub-tiles within every pass, so it is refilled on every pass.
-                let cut = if b.loops_below < reduction_loops {
-                    outer
-                } else {
-                    run_cut(shape.op, op, loops, b.loops_below)
-                };
-                fills.push(FillLevel {
-                    operand: op,
-                    target,
-                    boundary: b.loops_below,
-                    cut,
-                    staged: target == FillTarget::StreamArea,
-                });
-            }
-        }
-        // A stream-area level at the same boundary as its operand's buffer holds nothing
-        // of its own: the data passes through it.
-        let buffered: Vec<(Operand, usize)> = fills
-            .iter()
-            .filter(|f| matches!(f.target, FillTarget::Buffer(_)))
-            .map(|f| (f.operand, f.boundary))
-            .collect();
-        for f in fills
-            .iter_mut()
-            .filter(|f| f.target == FillTarget::StreamArea)
-        {
-            f.staged = !buffered.contains(&(f.operand, f.boundary));
-        }
-        // Outer levels first, so that a stream-area fill precedes the buffer fill it feeds.
-        fills.sort_by_key(|f| match f.target {
-            FillTarget::StreamArea => 0,
-            FillTarget::Buffer(_) => 1,
-        });
+        let (fills, buffer_of) = fill_levels(&shape, core, &nest);
         let v_cut = shape
             .stateful
             .then(|| run_cut(shape.op, Operand::V, loops, reduction_loops));
@@ -688,42 +635,31 @@ impl TileProgram {
         }
     }
 
-    /// The next pass, or `None` after the last.
-    pub fn next_pass(&mut self) -> Option<PassWork> {
-        if self.done {
-            return None;
-        }
-        // Advance the odometer; `changed` is the outermost position that moved.
-        let changed = if !self.started {
+    /// Advances the odometer over the outer loops: the outermost position that moved
+    /// (0 on the first pass), or `None` after the last pass.
+    fn advance(&mut self) -> Option<usize> {
+        if !self.started {
             self.started = true;
-            0
-        } else {
-            let mut j = self.outer;
-            loop {
-                if j == 0 {
-                    self.done = true;
-                    return None;
-                }
-                j -= 1;
-                self.idx[j] += 1;
-                if self.idx[j] < self.loops[j].size {
-                    break;
-                }
-                self.idx[j] = 0;
+            return Some(0);
+        }
+        let mut j = self.outer;
+        loop {
+            if j == 0 {
+                self.done = true;
+                return None;
             }
-            j
-        };
-        let first = changed == 0 && self.idx.iter().all(|&i| i == 0);
-        // The outermost position that will move next (none on the last pass).
-        let next_change = (0..self.outer)
-            .rev()
-            .find(|&j| self.idx[j] + 1 < self.loops[j].size);
-        let last = next_change.is_none();
+            j -= 1;
+            self.idx[j] += 1;
+            if self.idx[j] < self.loops[j].size {
+                return Some(j);
+            }
+            self.idx[j] = 0;
+        }
+    }
 
-        let mut work = PassWork {
-            last,
-            ..PassWork::default()
-        };
+    /// The fills a pass needs: those of every boundary inside the loops that moved.
+    fn fills_of_pass(&self, first: bool, changed: usize) -> Vec<Fill> {
+        let mut fills = Vec::new();
         for f in &self.fills {
             if first || changed < f.cut {
                 let bits = self.fill_bits(f.operand, f.boundary);
@@ -735,7 +671,7 @@ impl TileProgram {
                         }
                         _ => None,
                     };
-                    work.fills.push(Fill {
+                    fills.push(Fill {
                         operand: f.operand,
                         target: f.target,
                         bits,
@@ -746,6 +682,55 @@ impl TileProgram {
                 }
             }
         }
+        fills
+    }
+
+    /// What the array reads from the local buffers: each weight of the pass's K slice
+    /// once (when the weights in the registers change), and the inputs of every
+    /// (channel pair, tap) step.
+    fn buffer_reads(
+        &self,
+        first: bool,
+        changed: usize,
+        (k0, k1): (u64, u64),
+        ((oy0, oy1), (ox0, ox1)): ((u64, u64), (u64, u64)),
+    ) -> Vec<(usize, Operand, u64)> {
+        let s = &self.shape;
+        let taps = s.fy * s.fx;
+        let mut reads = Vec::new();
+        if let Some(m) = self.buffer_of[Operand::W.index()]
+            && s.op.has_weights()
+            && (first || changed < self.w_register_cut)
+        {
+            reads.push((m, Operand::W, (k1 - k0) * s.c * taps * s.precision.w as u64));
+        }
+        if let Some(m) = self.buffer_of[Operand::I.index()] {
+            let ch = self.input_channels(k1 - k0, s.c);
+            let rows = self.axis_inputs_by_taps(0, oy0, oy1, 1);
+            let cols = self.axis_inputs_by_taps(1, ox0, ox1, 1);
+            reads.push((m, Operand::I, ch * rows * cols * s.precision.i as u64));
+        }
+        reads
+    }
+
+    /// The next pass, or `None` after the last.
+    pub fn next_pass(&mut self) -> Option<PassWork> {
+        if self.done {
+            return None;
+        }
+        let changed = self.advance()?;
+        let first = changed == 0 && self.idx.iter().all(|&i| i == 0);
+        // The outermost position that will move next (none on the last pass).
+        let next_change = (0..self.outer)
+            .rev()
+            .find(|&j| self.idx[j] + 1 < self.loops[j].size);
+        let last = next_change.is_none();
+
+        let mut work = PassWork {
+            last,
+            ..PassWork::default()
+        };
+        work.fills = self.fills_of_pass(first, changed);
         let s = &self.shape;
         let (k0, k1) = self.range(Dim::K, 0);
         let ((oy0, oy1), (ox0, ox1), pixels) = self.pixels(0);
@@ -776,22 +761,7 @@ impl TileProgram {
             work.macs = reduction_ops;
         }
         work.other_ops = other;
-        // What the array reads from the local buffers: each weight of the pass's K
-        // slice once, and the inputs of every (channel pair, tap) step.
-        if let Some(m) = self.buffer_of[Operand::W.index()]
-            && s.op.has_weights()
-            && (first || changed < self.w_register_cut)
-        {
-            work.buffer_reads
-                .push((m, Operand::W, (k1 - k0) * s.c * taps * s.precision.w as u64));
-        }
-        if let Some(m) = self.buffer_of[Operand::I.index()] {
-            let ch = self.input_channels(k1 - k0, s.c);
-            let rows = self.axis_inputs_by_taps(0, oy0, oy1, 1);
-            let cols = self.axis_inputs_by_taps(1, ox0, ox1, 1);
-            work.buffer_reads
-                .push((m, Operand::I, ch * rows * cols * s.precision.i as u64));
-        }
+        work.buffer_reads = self.buffer_reads(first, changed, (k0, k1), ((oy0, oy1), (ox0, ox1)));
         if let Some(sp) = &self.spikes {
             self.execute_spikes(sp, &mut work, (k0, k1), t0);
         }
@@ -846,4 +816,66 @@ impl TileProgram {
             address_bits: s.activity.output_address_bits,
         });
     }
+}
+
+/// The levels a nest fills with W and I (stream-area levels first, so that one
+/// precedes the buffer fill it feeds), and the memory the array reads each of W and I
+/// from: its local buffer, or the global SRAM when no local buffer holds it.
+fn fill_levels(shape: &CtShape, core: &Core, nest: &Nest) -> (Vec<FillLevel>, [Option<usize>; 2]) {
+    let (loops, reduction_loops) = (nest.loops, nest.reduction_loops);
+    let (boundaries, streamed) = (nest.boundaries, nest.streamed);
+    let outer = loops.len() - reduction_loops;
+    let global = &core.global_sram().name;
+    let mut fills = Vec::new();
+    // The array reads an operand from its local buffer, or from the global SRAM
+    // when no local buffer holds it.
+    let mut buffer_of = [Some(core.global_index()), Some(core.global_index())];
+    for op in [Operand::W, Operand::I] {
+        for b in boundaries.iter().filter(|b| b.operand == op) {
+            let target = if &b.level == global {
+                if !streamed.contains(&op) {
+                    continue;
+                }
+                FillTarget::StreamArea
+            } else if let Some(m) = core.memories.iter().position(|m| m.name == b.level) {
+                buffer_of[op.index()] = Some(m);
+                FillTarget::Buffer(m)
+            } else {
+                continue; // "pe" registers and "dram" are not filled
+            };
+            // A level that holds less than a pass's reduction cycles through its
+            // sub-tiles within every pass, so it is refilled on every pass.
+            let cut = if b.loops_below < reduction_loops {
+                outer
+            } else {
+                run_cut(shape.op, op, loops, b.loops_below)
+            };
+            fills.push(FillLevel {
+                operand: op,
+                target,
+                boundary: b.loops_below,
+                cut,
+                staged: target == FillTarget::StreamArea,
+            });
+        }
+    }
+    // A stream-area level at the same boundary as its operand's buffer holds nothing
+    // of its own: the data passes through it.
+    let buffered: Vec<(Operand, usize)> = fills
+        .iter()
+        .filter(|f| matches!(f.target, FillTarget::Buffer(_)))
+        .map(|f| (f.operand, f.boundary))
+        .collect();
+    for f in fills
+        .iter_mut()
+        .filter(|f| f.target == FillTarget::StreamArea)
+    {
+        f.staged = !buffered.contains(&(f.operand, f.boundary));
+    }
+    // Outer levels first, so that a stream-area fill precedes the buffer fill it feeds.
+    fills.sort_by_key(|f| match f.target {
+        FillTarget::StreamArea => 0,
+        FillTarget::Buffer(_) => 1,
+    });
+    (fills, buffer_of)
 }

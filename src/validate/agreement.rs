@@ -187,73 +187,11 @@ pub fn agreement(
     // expectation on one side and a count on the other.
     let spikes = m.activity.iter().any(|a| a.measured.is_some());
     let loose = if spikes { rules.spikes_tolerance } else { 0.0 };
-    let (pd, md) = (&p.dram_bits, &m.dram_bits);
-    let (pe, me) = (&p.energy_pj, &m.energy_pj);
-    let int = |x: u64| x as f64;
-    // Peak SRAM occupancy is left out: the simulator allocates a tile's buffers when
-    // its loads issue, which may overlap the previous tile's last reads; the planner
-    // frees at tile boundaries. Capacity itself is enforced by the simulator.
-    let rows: [(&'static str, f64, f64, f64); 19] = [
-        (
-            "dram_bits.by_operand.W",
-            int(pd.by_operand.W),
-            int(md.by_operand.W),
-            0.0,
-        ),
-        (
-            "dram_bits.by_operand.V",
-            int(pd.by_operand.V),
-            int(md.by_operand.V),
-            0.0,
-        ),
-        (
-            "dram_bits.by_operand.F",
-            int(pd.by_operand.F),
-            int(md.by_operand.F),
-            loose,
-        ),
-        ("dram_bits.read", int(pd.read), int(md.read), loose),
-        ("dram_bits.write", int(pd.write), int(md.write), loose),
-        ("dram_bits.total", int(pd.total), int(md.total), loose),
-        ("noc_bits", int(p.noc_bits), int(m.noc_bits), loose),
-        ("ops.macs", int(p.ops.macs), int(m.ops.macs), loose),
-        ("ops.sops", int(p.ops.sops), int(m.ops.sops), loose),
-        ("ops.other", int(p.ops.other), int(m.ops.other), 0.0),
-        (
-            "operations.dense.macs",
-            int(p.operations.dense.macs),
-            int(m.operations.dense.macs),
-            0.0,
-        ),
-        (
-            "operations.dense.sops",
-            int(p.operations.dense.sops),
-            int(m.operations.dense.sops),
-            0.0,
-        ),
-        ("energy_pj.dram", pe.dram, me.dram, loose),
-        (
-            "energy_pj.global_sram",
-            pe.global_sram,
-            me.global_sram,
-            loose,
-        ),
-        (
-            "energy_pj.local_buffers",
-            pe.local_buffers,
-            me.local_buffers,
-            loose,
-        ),
-        ("energy_pj.pe", pe.pe, me.pe, loose),
-        ("energy_pj.noc", pe.noc, me.noc, loose),
-        ("energy_pj.total", pe.total, me.total, loose),
-        ("busy_cycles", int(p.busy_cycles), int(m.busy_cycles), loose),
-    ];
     // A schedule saved before dense operations were recorded has none to compare.
     let stated = |quantity: &str| {
         !(quantity.starts_with("operations.") && p.operations == Default::default())
     };
-    let checks = rows
+    let checks = exact_quantities(p, m, loose)
         .into_iter()
         .filter(|row| stated(row.0))
         .map(|(quantity, predicted, measured, tolerance)| {
@@ -275,27 +213,98 @@ pub fn agreement(
         100.0 * (m.latency_cycles as f64 - p.latency_cycles as f64) / p.latency_cycles as f64
     };
     let (lo, hi) = rules.latency_band_percent;
-    let mut waste = Vec::new();
-    if let Some(v) = verification {
-        if v.redundant_load_bits > 0 {
-            waste.push(format!(
-                "waste: {} bits loaded where they were already valid",
-                crate::model::units::thousands(v.redundant_load_bits)
-            ));
-        }
-        if v.dead_write_bits > 0 {
-            waste.push(format!(
-                "waste: {} bits written to DRAM and never read back",
-                crate::model::units::thousands(v.dead_write_bits)
-            ));
-        }
-    }
     Agreement {
         checks,
         latency_delta_percent: delta,
         latency_band_percent: rules.latency_band_percent,
         latency_within_band: (lo..=hi).contains(&delta),
-        waste,
+        waste: verification.map(waste).unwrap_or_default(),
         tolerance: loose,
     }
+}
+
+/// What the verifier found loaded or written for nothing.
+fn waste(v: &VerificationReport) -> Vec<String> {
+    let mut waste = Vec::new();
+    if v.redundant_load_bits > 0 {
+        waste.push(format!(
+            "waste: {} bits loaded where they were already valid",
+            crate::model::units::thousands(v.redundant_load_bits)
+        ));
+    }
+    if v.dead_write_bits > 0 {
+        waste.push(format!(
+            "waste: {} bits written to DRAM and never read back",
+            crate::model::units::thousands(v.dead_write_bits)
+        ));
+    }
+    waste
+}
+
+/// The quantities both halves compute alike: (name, predicted, measured, relative
+/// tolerance). Those that depend on spikes get `loose` (0 unless spikes ran).
+/// Peak SRAM occupancy is left out: the simulator allocates a tile's buffers when its
+/// loads issue, which may overlap the previous tile's last reads; the planner frees at
+/// tile boundaries. Capacity itself is enforced by the simulator.
+fn exact_quantities(p: &Report, m: &Report, loose: f64) -> [(&'static str, f64, f64, f64); 19] {
+    let (pd, md) = (&p.dram_bits, &m.dram_bits);
+    let (pe, me) = (&p.energy_pj, &m.energy_pj);
+    let int = |x: u64| x as f64;
+    let operand = |name, p: u64, m: u64, tolerance| (name, int(p), int(m), tolerance);
+    [
+        operand(
+            "dram_bits.by_operand.W",
+            pd.by_operand.W,
+            md.by_operand.W,
+            0.0,
+        ),
+        operand(
+            "dram_bits.by_operand.V",
+            pd.by_operand.V,
+            md.by_operand.V,
+            0.0,
+        ),
+        operand(
+            "dram_bits.by_operand.F",
+            pd.by_operand.F,
+            md.by_operand.F,
+            loose,
+        ),
+        ("dram_bits.read", int(pd.read), int(md.read), loose),
+        ("dram_bits.write", int(pd.write), int(md.write), loose),
+        ("dram_bits.total", int(pd.total), int(md.total), loose),
+        ("noc_bits", int(p.noc_bits), int(m.noc_bits), loose),
+        ("ops.macs", int(p.ops.macs), int(m.ops.macs), loose),
+        ("ops.sops", int(p.ops.sops), int(m.ops.sops), loose),
+        ("ops.other", int(p.ops.other), int(m.ops.other), 0.0),
+        operand(
+            "operations.dense.macs",
+            p.operations.dense.macs,
+            m.operations.dense.macs,
+            0.0,
+        ),
+        operand(
+            "operations.dense.sops",
+            p.operations.dense.sops,
+            m.operations.dense.sops,
+            0.0,
+        ),
+        ("energy_pj.dram", pe.dram, me.dram, loose),
+        (
+            "energy_pj.global_sram",
+            pe.global_sram,
+            me.global_sram,
+            loose,
+        ),
+        (
+            "energy_pj.local_buffers",
+            pe.local_buffers,
+            me.local_buffers,
+            loose,
+        ),
+        ("energy_pj.pe", pe.pe, me.pe, loose),
+        ("energy_pj.noc", pe.noc, me.noc, loose),
+        ("energy_pj.total", pe.total, me.total, loose),
+        ("busy_cycles", int(p.busy_cycles), int(m.busy_cycles), loose),
+    ]
 }

@@ -102,39 +102,9 @@ impl<'a> Engine<'a> {
         };
         let resident_ops = resident_objects(&needs, streamed);
 
-        // Prefetch when this tile's data fits beside the previous tile's.
-        let clock = &w.cores[core];
-        let prev_required: Objects = clock
-            .prev
-            .map(|p| Engine::required(&self.needs(p)))
-            .unwrap_or_default();
-        // Pinned objects stay during this tile's evictions (sorted, for binary search).
-        let mut pinned: Objects = resident_ops.clone();
-        let mut union = pinned.clone();
-        union.extend(
-            prev_required
-                .iter()
-                .copied()
-                .filter(|&o| self.is_resident(o, core)),
-        );
-        union.sort_unstable();
-        union.dedup();
-        let union_bits: u64 = union.iter().map(|&o| self.graph.objects[o].bits).sum();
-        // A streaming tile writes streamed inputs or state back and drops them, and
-        // reserves the rest of the SRAM as its staging area: neither may race the
-        // previous tile, nor may anything overlap a staging area the previous tile holds.
         let any_streamed = streamed.iter().any(|&s| s);
-        let prefetching = options.prefetch
-            && clock.prev.is_some()
-            && union_bits <= capacity
-            && !any_streamed
-            && clock.staging.is_none();
-        let earliest = if prefetching {
-            pinned = union;
-            clock.start
-        } else {
-            clock.free
-        };
+        let (prefetching, pinned, earliest) =
+            self.prefetch(w, core, &resident_ops, any_streamed, options.prefetch);
         // Copies this core holds for readers elsewhere that have finished.
         let mut before = w.actions();
         before.append(&mut self.remote_frees[core]);
@@ -163,16 +133,13 @@ impl<'a> Engine<'a> {
             0
         };
         if stream_budget_bits > 0 {
-            self.make_room(core, stream_budget_bits, &pinned, earliest, &mut before);
-            if let Some(extents) = self.pads[core].alloc(stream_budget_bits) {
-                if self.record_actions {
-                    before.push(Action::Stage {
-                        core,
-                        extents: extents.clone(),
-                    });
-                }
-                w.cores[core].staging = Some((stream_budget_bits, extents));
-            }
+            self.reserve_staging(
+                w,
+                core,
+                stream_budget_bits,
+                (&pinned, earliest),
+                &mut before,
+            );
         }
         if prefetching {
             self.release_previous(w, core, &mut after_prev);
@@ -185,6 +152,70 @@ impl<'a> Engine<'a> {
             stream_budget_bits,
             prefetching,
             before,
+        }
+    }
+
+    /// Whether the tile's transfers overlap the previous tile on `core`: when its
+    /// data fits beside the previous tile's and neither streams. Returns that, the
+    /// objects its evictions must keep (sorted, for binary search) and the cycle its
+    /// transfers may start.
+    fn prefetch(
+        &self,
+        w: &Walk,
+        core: usize,
+        resident_ops: &Objects,
+        any_streamed: bool,
+        allowed: bool,
+    ) -> (bool, Objects, u64) {
+        let capacity = self.pads[core].capacity;
+        let clock = &w.cores[core];
+        let prev_required: Objects = clock
+            .prev
+            .map(|p| Engine::required(&self.needs(p)))
+            .unwrap_or_default();
+        let mut union = resident_ops.clone();
+        union.extend(
+            prev_required
+                .iter()
+                .copied()
+                .filter(|&o| self.is_resident(o, core)),
+        );
+        union.sort_unstable();
+        union.dedup();
+        let union_bits: u64 = union.iter().map(|&o| self.graph.objects[o].bits).sum();
+        // A streaming tile writes streamed inputs or state back and drops them, and
+        // reserves the rest of the SRAM as its staging area: neither may race the
+        // previous tile, nor may anything overlap a staging area the previous tile holds.
+        let prefetching = allowed
+            && clock.prev.is_some()
+            && union_bits <= capacity
+            && !any_streamed
+            && clock.staging.is_none();
+        if prefetching {
+            (true, union, clock.start)
+        } else {
+            (false, resident_ops.clone(), clock.free)
+        }
+    }
+
+    /// Makes room for and reserves a streaming tile's staging area on `core`.
+    fn reserve_staging(
+        &mut self,
+        w: &mut Walk,
+        core: usize,
+        bits: u64,
+        (pinned, earliest): (&Objects, u64),
+        before: &mut Vec<Action>,
+    ) {
+        self.make_room(core, bits, pinned, earliest, before);
+        if let Some(extents) = self.pads[core].alloc(bits) {
+            if self.record_actions {
+                before.push(Action::Stage {
+                    core,
+                    extents: extents.clone(),
+                });
+            }
+            w.cores[core].staging = Some((bits, extents));
         }
     }
 

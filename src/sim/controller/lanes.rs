@@ -245,14 +245,10 @@ impl Controller {
         }
     }
 
-    pub(super) fn start_transfer(
-        &mut self,
-        kind: LaneKind,
-        tile_id: TileId,
-        t: &Transfer,
-        now: Cycle,
-        out: &mut Outbox,
-    ) -> Result<Waiting, SimError> {
+    /// Whether what `t` reads was put there first: data leaving an SRAM written by
+    /// the tiles before (for an `After` lane, the tile itself included), data read from
+    /// DRAM or another core's SRAM put there by any core.
+    fn source_ready(&self, kind: LaneKind, tile_id: TileId, t: &Transfer) -> bool {
         // Data leaving an SRAM must have been written first.
         if let Location::Sram { .. } = t.from {
             let limit = match kind {
@@ -261,15 +257,17 @@ impl Controller {
             };
             let writers = &self.writers[t.object];
             if writers.iter().any(|&w| w < limit && !self.done[w]) {
-                return Ok(Waiting::Writers);
+                return false;
             }
         }
         // Data read from DRAM or another core's SRAM must have been put there first
         // (by any core).
-        if !self.handoffs.source_ready(t, tile_id, &self.done) {
-            return Ok(Waiting::Writers);
-        }
-        let class = self.schedule.objects[t.object].class;
+        self.handoffs.source_ready(t, tile_id, &self.done)
+    }
+
+    /// The components a transfer passes, in order; `None` for DRAM to DRAM (nothing
+    /// moves).
+    fn transfer_hops(&self, t: &Transfer) -> Option<Vec<Hop>> {
         let at = |c: &Self, core: usize, write: bool| {
             let addr = c.mem.start_of(t.object);
             c.sram(
@@ -281,7 +279,7 @@ impl Controller {
                 },
             )
         };
-        let hops = match (t.from, t.to) {
+        Some(match (t.from, t.to) {
             (Location::Dram, Location::Sram { core }) => {
                 [self.dram(core, false), vec![at(self, core, true)]].concat()
             }
@@ -300,7 +298,24 @@ impl Controller {
                     at(self, b, true),
                 ]
             }
-            (Location::Dram, Location::Dram) => return Ok(Waiting::No),
+            (Location::Dram, Location::Dram) => return None,
+        })
+    }
+
+    pub(super) fn start_transfer(
+        &mut self,
+        kind: LaneKind,
+        tile_id: TileId,
+        t: &Transfer,
+        now: Cycle,
+        out: &mut Outbox,
+    ) -> Result<Waiting, SimError> {
+        if !self.source_ready(kind, tile_id, t) {
+            return Ok(Waiting::Writers);
+        }
+        let class = self.schedule.objects[t.object].class;
+        let Some(hops) = self.transfer_hops(t) else {
+            return Ok(Waiting::No);
         };
         if t.reason == Reason::Spill {
             self.incidents
