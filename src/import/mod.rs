@@ -238,7 +238,7 @@ fn blocks_of(blocks: Option<&[usize]>, layers: &[Layer]) -> Result<Vec<usize>, I
             }
             b.to_vec()
         }
-        None => automatic_blocks(&layers),
+        None => automatic_blocks(layers),
     })
 }
 
