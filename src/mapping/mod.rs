@@ -136,6 +136,42 @@ fn level_name(core: &Core, level: Level) -> String {
     }
 }
 
+/// A nest's cycles: compute, its losses, the total and each level's share.
+/// `names` are the levels' names, PE first.
+fn cycles(model: &CostModel, e: &Evaluation, names: &[String]) -> Cycles {
+    let pe = &model.core.pe_array;
+    let capacity = e.compute_cycles * pe.pes() * pe.inputs_per_pe;
+    let useful = e.macs + e.sops + e.other_ops;
+    let levels = e
+        .level_cycles
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, c)| **c > 0)
+        .map(|(i, &c)| LevelCycles {
+            level: names[i].clone(),
+            cycles: c,
+            bound: if c > e.array_cycles() {
+                "memory"
+            } else {
+                "compute"
+            },
+        })
+        .collect();
+    Cycles {
+        compute: e.compute_cycles,
+        lane_imbalance: e.lane_imbalance_cycles,
+        fill_drain: e.fill_drain_cycles,
+        drain_bound: e.drain_bound_cycles,
+        stall: e.stall_cycles,
+        total: e.total_cycles(),
+        folds: e.folds,
+        spatial_utilization: ratio(useful, capacity),
+        temporal_utilization: ratio(e.compute_cycles, e.total_cycles()),
+        levels,
+    }
+}
+
 impl Mapping {
     fn build(model: &CostModel, key: &MapKey, result: search::SearchResult) -> Self {
         let core = model.core;
@@ -178,25 +214,6 @@ impl Mapping {
             .filter(|(i, fj)| **fj > 0.0 || *i == 0 || names[*i] == core.global_sram().name)
             .map(|(i, fj)| (names[i].clone(), fj / 1000.0))
             .collect();
-        let levels = e
-            .level_cycles
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, &c)| LevelCycles {
-                level: names[i].clone(),
-                cycles: c,
-                bound: if c > e.array_cycles() {
-                    "memory"
-                } else {
-                    "compute"
-                },
-            })
-            .collect();
-        let pe = &core.pe_array;
-        let capacity = e.compute_cycles * pe.pes() * pe.inputs_per_pe;
-        let useful = e.macs + e.sops + e.other_ops;
         let [k, c, oy, ox, ..] = model.unroll();
         let flat = model.flat();
         Mapping {
@@ -213,18 +230,7 @@ impl Mapping {
             macs: e.macs,
             sops: e.sops,
             other_ops: e.other_ops,
-            cycles: Cycles {
-                compute: e.compute_cycles,
-                lane_imbalance: e.lane_imbalance_cycles,
-                fill_drain: e.fill_drain_cycles,
-                drain_bound: e.drain_bound_cycles,
-                stall: e.stall_cycles,
-                total: e.total_cycles(),
-                folds: e.folds,
-                spatial_utilization: ratio(useful, capacity),
-                temporal_utilization: ratio(e.compute_cycles, e.total_cycles()),
-                levels,
-            },
+            cycles: cycles(model, e, &names),
             energy_pj: EnergyPj {
                 total: e.energy_fj() / 1000.0,
                 compute: e.compute_energy_fj / 1000.0,

@@ -42,6 +42,50 @@ pub fn write_results(
         .iter()
         .position(|o| o.point.batched == 0 && o.point.fused == 0);
     let gb = crate::model::units::human_bits(header.global_sram_bits);
+    written.extend(heatmaps(dir, header, outcomes)?);
+    let mut bars: Vec<(String, &Report)> = Vec::new();
+    if let Some(b) = baseline {
+        bars.push(("ST-LBL".into(), &outcomes[b].report));
+    }
+    if let Some(b) = best_index
+        && Some(b) != baseline
+    {
+        let spec = outcomes[b].point.spec.to_string();
+        bars.push((
+            format!("best: {}", crate::schedule::spec::compact(&spec)),
+            &outcomes[b].report,
+        ));
+    }
+    plot::breakdown(
+        &dir.join("breakdown.svg"),
+        &format!("{} on {gb}: energy per inference", header.workload),
+        &bars,
+    )?;
+    written.push("breakdown.svg".into());
+    let summary = Summary {
+        workload: &header.workload,
+        global_sram_bits: header.global_sram_bits,
+        space: header.space,
+        rank_by: header.rank_by,
+        schedules: outcomes.len(),
+        best: best_index.map(|i| &outcomes[i]),
+        baseline: baseline.map(|i| &outcomes[i]),
+    };
+    let json = serde_json::to_string_pretty(&summary)?;
+    crate::output::write(&dir.join("summary.json"), json.as_bytes())?;
+    written.push("summary.json".into());
+    Ok(written)
+}
+
+/// The energy and DRAM energy over a hybrid grid (none for other spaces). Returns
+/// the file names.
+fn heatmaps(
+    dir: &Path,
+    header: &RunHeader,
+    outcomes: &[Outcome],
+) -> Result<Vec<String>, WriteError> {
+    let mut written = Vec::new();
+    let gb = crate::model::units::human_bits(header.global_sram_bits);
     if let Space::Hybrid {
         batch_from,
         fuse_from,
@@ -88,37 +132,6 @@ pub fn write_results(
             written.push(file.to_string());
         }
     }
-    let mut bars: Vec<(String, &Report)> = Vec::new();
-    if let Some(b) = baseline {
-        bars.push(("ST-LBL".into(), &outcomes[b].report));
-    }
-    if let Some(b) = best_index
-        && Some(b) != baseline
-    {
-        let spec = outcomes[b].point.spec.to_string();
-        bars.push((
-            format!("best: {}", crate::schedule::spec::compact(&spec)),
-            &outcomes[b].report,
-        ));
-    }
-    plot::breakdown(
-        &dir.join("breakdown.svg"),
-        &format!("{} on {gb}: energy per inference", header.workload),
-        &bars,
-    )?;
-    written.push("breakdown.svg".into());
-    let summary = Summary {
-        workload: &header.workload,
-        global_sram_bits: header.global_sram_bits,
-        space: header.space,
-        rank_by: header.rank_by,
-        schedules: outcomes.len(),
-        best: best_index.map(|i| &outcomes[i]),
-        baseline: baseline.map(|i| &outcomes[i]),
-    };
-    let json = serde_json::to_string_pretty(&summary)?;
-    crate::output::write(&dir.join("summary.json"), json.as_bytes())?;
-    written.push("summary.json".into());
     Ok(written)
 }
 

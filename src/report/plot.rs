@@ -705,17 +705,7 @@ pub fn against_axis(
 ) -> Result<(), PlotError> {
     let e = err(path);
     let n = labels.len().max(1);
-    let top = (0..n)
-        .map(|i| {
-            stacks
-                .iter()
-                .map(|(_, v)| v.get(i).copied().unwrap_or(0.0))
-                .sum::<f64>()
-        })
-        .chain(lines.iter().flat_map(|(_, v)| v.iter().copied()))
-        .fold(0.0, f64::max)
-        .max(1.0)
-        * 1.08;
+    let top = highest(n, stacks, lines) * 1.08;
     let width = 760 + 60 * n as u32;
     let root = SVGBackend::new(path, (width.min(2000), 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
@@ -775,19 +765,43 @@ pub fn against_axis(
             .map_err(|x| e(x.to_string()))?;
         legend.push((name.clone(), color, false));
     }
-    for (i, (name, color, filled)) in legend.iter().enumerate() {
+    side_legend(&legend_area, &legend, path)?;
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
+/// The top of the highest stack or line over `n` points (at least 1).
+fn highest(n: usize, stacks: &[(String, Vec<f64>)], lines: &[(String, Vec<f64>)]) -> f64 {
+    (0..n)
+        .map(|i| {
+            stacks
+                .iter()
+                .map(|(_, v)| v.get(i).copied().unwrap_or(0.0))
+                .sum::<f64>()
+        })
+        .chain(lines.iter().flat_map(|(_, v)| v.iter().copied()))
+        .fold(0.0, f64::max)
+        .max(1.0)
+}
+
+/// A legend in its own area: a block for a filled series, a dash for a line.
+fn side_legend(
+    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    entries: &[(String, RGBColor, bool)],
+    path: &Path,
+) -> Result<(), PlotError> {
+    let e = err(path);
+    for (i, (name, color, filled)) in entries.iter().enumerate() {
         let y = 40 + 22 * i as i32;
         let mark = if *filled {
             Rectangle::new([(10, y - 6), (24, y + 6)], color.filled())
         } else {
             Rectangle::new([(10, y - 1), (24, y + 1)], color.filled())
         };
-        legend_area.draw(&mark).map_err(|x| e(x.to_string()))?;
-        legend_area
-            .draw(&Text::new(name.clone(), (30, y - 7), ("sans-serif", 13)))
+        area.draw(&mark).map_err(|x| e(x.to_string()))?;
+        area.draw(&Text::new(name.clone(), (30, y - 7), ("sans-serif", 13)))
             .map_err(|x| e(x.to_string()))?;
     }
-    root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
 

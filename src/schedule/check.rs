@@ -413,7 +413,7 @@ impl Schedule {
         live: &mut [Live],
         problems: &mut Vec<Problem>,
     ) {
-        let (no, nc) = (self.objects.len(), self.accelerator.cores.len());
+        let no = self.objects.len();
         for a in st.before.iter().chain(st.after.iter()) {
             match a {
                 Action::Alloc {
@@ -465,41 +465,44 @@ impl Schedule {
                         vacate(&mut live[*core], *core, extents, None, el, problems);
                     }
                 }
-                Action::Transfer(tr) => {
-                    if tr.object >= no {
-                        problems.push(
-                            Problem::new(el, format!("transfer of object {} of {no}", tr.object))
-                                .field("object"),
-                        );
-                    }
-                    for loc in [tr.from, tr.to] {
-                        if let Location::Sram { core } = loc
-                            && core >= nc
-                        {
-                            problems.push(
-                                Problem::new(el, format!("transfer names core {core} of {nc}"))
-                                    .field("to"),
-                            );
-                        }
-                    }
-                    // The simulator moves the object's own size; a transfer stating
-                    // another would be a claim nothing reads.
-                    if let Some(o) = self.objects.get(tr.object)
-                        && tr.bits != o.bits
-                    {
-                        problems.push(
-                            Problem::new(
-                                el,
-                                format!(
-                                    "moves {} bits of object {}, which holds {}",
-                                    tr.bits, tr.object, o.bits
-                                ),
-                            )
-                            .field("bits"),
-                        );
-                    }
-                }
+                Action::Transfer(tr) => self.check_transfer(tr, el, problems),
             }
+        }
+    }
+
+    /// A transfer names an object and cores that exist and moves the object's size.
+    fn check_transfer(&self, tr: &super::Transfer, el: &str, problems: &mut Vec<Problem>) {
+        let (no, nc) = (self.objects.len(), self.accelerator.cores.len());
+        if tr.object >= no {
+            problems.push(
+                Problem::new(el, format!("transfer of object {} of {no}", tr.object))
+                    .field("object"),
+            );
+        }
+        for loc in [tr.from, tr.to] {
+            if let Location::Sram { core } = loc
+                && core >= nc
+            {
+                problems.push(
+                    Problem::new(el, format!("transfer names core {core} of {nc}")).field("to"),
+                );
+            }
+        }
+        // The simulator moves the object's own size; a transfer stating
+        // another would be a claim nothing reads.
+        if let Some(o) = self.objects.get(tr.object)
+            && tr.bits != o.bits
+        {
+            problems.push(
+                Problem::new(
+                    el,
+                    format!(
+                        "moves {} bits of object {}, which holds {}",
+                        tr.bits, tr.object, o.bits
+                    ),
+                )
+                .field("bits"),
+            );
         }
     }
 

@@ -10,6 +10,7 @@
 mod check;
 pub mod memory;
 pub mod scheduler;
+pub mod space;
 pub mod spec;
 
 pub use memory::{Extent, Scratchpad};

@@ -4,10 +4,10 @@
 
 use super::journal::JournalHeader;
 use super::runs::{Config, Run};
-use crate::explore::Space;
 use crate::model::units::human_bits;
 use crate::model::{ModelError, Overrides, Size};
 use crate::rundir::{Shard, fingerprint};
+use crate::schedule::space::Space;
 use crate::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, SpecError};
 use crate::sim::SpikeSource;
 use crate::spikes::SpikeError;

@@ -374,6 +374,15 @@ impl Summary {
 /// `validation.csv`: one row per run, predicted next to measured.
 pub fn write_csv<W: std::io::Write>(out: W, rows: &[Row]) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
+    w.write_record(csv_header())?;
+    for r in rows {
+        w.write_record(csv_record(r))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn csv_header() -> Vec<String> {
     let mut header: Vec<String> = [
         "config",
         "workload",
@@ -416,56 +425,55 @@ pub fn write_csv<W: std::io::Write>(out: W, rows: &[Row]) -> Result<(), csv::Err
         ]
         .map(String::from),
     );
-    w.write_record(&header)?;
+    header
+}
+
+fn csv_record(r: &Row) -> Vec<String> {
     let opt = |v: Option<String>| v.unwrap_or_default();
     let pct = |v: Option<f64>| opt(v.map(|x| format!("{x:.4}")));
-    for r in rows {
-        let m = r.measured.as_ref();
-        let v = r.verification.as_ref();
-        let mut rec = vec![
-            r.config.clone(),
-            r.workload.clone(),
-            r.global_sram_bits.to_string(),
-            r.schedule.clone(),
-            r.verified.to_string(),
-            opt(r.failure.clone()),
-            r.predicted.latency_cycles.to_string(),
-            opt(m.map(|m| m.latency_cycles.to_string())),
-            pct(r.latency_delta_percent),
-            format!("{:.3}", r.predicted.energy_pj),
-            opt(m.map(|m| format!("{:.3}", m.energy_pj))),
-            pct(r.energy_delta_percent),
-            r.predicted.dram_bits.to_string(),
-            opt(m.map(|m| m.dram_bits.to_string())),
-            pct(r.dram_delta_percent),
-        ];
-        rec.extend(
-            StallCause::ALL
-                .iter()
-                .map(|&c| r.predicted.stall(c).to_string()),
-        );
-        rec.extend(
-            StallCause::ALL
-                .iter()
-                .map(|&c| opt(m.map(|m| m.stall(c).to_string()))),
-        );
-        rec.extend([
-            r.dominant_cause.clone().unwrap_or_default(),
-            r.dominant_cause_delta_cycles.to_string(),
-            opt(v.map(|v| v.checks.to_string())),
-            opt(v.map(|v| v.redundant_load_bits.to_string())),
-            opt(v.map(|v| v.dead_write_bits.to_string())),
-            opt(v.map(|v| v.compulsory_dram_bits.to_string())),
-            opt(v.map(|v| v.excess_dram_bits.to_string())),
-            opt(v.map(|v| v.excess_dram_bits_by_operand.W.to_string())),
-            opt(v.map(|v| v.excess_dram_bits_by_operand.F.to_string())),
-            opt(v.map(|v| v.excess_dram_bits_by_operand.V.to_string())),
-            r.events.to_string(),
-        ]);
-        w.write_record(&rec)?;
-    }
-    w.flush()?;
-    Ok(())
+    let m = r.measured.as_ref();
+    let v = r.verification.as_ref();
+    let mut rec = vec![
+        r.config.clone(),
+        r.workload.clone(),
+        r.global_sram_bits.to_string(),
+        r.schedule.clone(),
+        r.verified.to_string(),
+        opt(r.failure.clone()),
+        r.predicted.latency_cycles.to_string(),
+        opt(m.map(|m| m.latency_cycles.to_string())),
+        pct(r.latency_delta_percent),
+        format!("{:.3}", r.predicted.energy_pj),
+        opt(m.map(|m| format!("{:.3}", m.energy_pj))),
+        pct(r.energy_delta_percent),
+        r.predicted.dram_bits.to_string(),
+        opt(m.map(|m| m.dram_bits.to_string())),
+        pct(r.dram_delta_percent),
+    ];
+    rec.extend(
+        StallCause::ALL
+            .iter()
+            .map(|&c| r.predicted.stall(c).to_string()),
+    );
+    rec.extend(
+        StallCause::ALL
+            .iter()
+            .map(|&c| opt(m.map(|m| m.stall(c).to_string()))),
+    );
+    rec.extend([
+        r.dominant_cause.clone().unwrap_or_default(),
+        r.dominant_cause_delta_cycles.to_string(),
+        opt(v.map(|v| v.checks.to_string())),
+        opt(v.map(|v| v.redundant_load_bits.to_string())),
+        opt(v.map(|v| v.dead_write_bits.to_string())),
+        opt(v.map(|v| v.compulsory_dram_bits.to_string())),
+        opt(v.map(|v| v.excess_dram_bits.to_string())),
+        opt(v.map(|v| v.excess_dram_bits_by_operand.W.to_string())),
+        opt(v.map(|v| v.excess_dram_bits_by_operand.F.to_string())),
+        opt(v.map(|v| v.excess_dram_bits_by_operand.V.to_string())),
+        r.events.to_string(),
+    ]);
+    rec
 }
 
 #[cfg(test)]
