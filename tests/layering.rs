@@ -166,3 +166,70 @@ fn no_two_files_of_a_folder_import_each_other() {
         "files that import each other: {circles:?}"
     );
 }
+
+/// Functions stay short enough to read at once: about 80 lines, none over this.
+const LONGEST_FUNCTION: usize = 85;
+
+/// The functions of a rustfmt-formatted file with their lengths in lines: from the line
+/// that opens `fn NAME` to the brace that closes it at the same indentation.
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let indent = line.len() - line.trim_start().len();
+        let head = line.trim_start();
+        let head = head.strip_prefix("pub(super) ").unwrap_or(head);
+        let head = head.strip_prefix("pub(crate) ").unwrap_or(head);
+        let head = head.strip_prefix("pub ").unwrap_or(head);
+        let head = head.strip_prefix("const ").unwrap_or(head);
+        if let Some(rest) = head.strip_prefix("fn ")
+            && !line.trim_end().ends_with(';')
+        {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let close = format!("{}}}", " ".repeat(indent));
+            let end = (i..lines.len())
+                .find(|&j| {
+                    lines[j].trim_end() == close || (j == i && line.trim_end().ends_with('}'))
+                })
+                .unwrap_or(lines.len() - 1);
+            out.push((name, end - i + 1));
+            i = end;
+        }
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn no_function_in_src_is_longer_than_the_limit() {
+    let mut files = Vec::new();
+    sources(Path::new("src"), &mut files);
+    let mut long = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source");
+        for (name, lines) in function_lengths(&text) {
+            if lines > LONGEST_FUNCTION {
+                long.push(format!("{} {name}: {lines} lines", file.display()));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions longer than {LONGEST_FUNCTION} lines (split them along their seams):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn function_lengths_are_measured_from_fn_to_its_closing_brace() {
+    let text = "fn a() {\n    let x = 1;\n}\n\nimpl T {\n    pub fn b(\n        y: u8,\n    ) -> u8 {\n        y\n    }\n    fn c();\n}\n";
+    assert_eq!(
+        function_lengths(text),
+        vec![("a".to_string(), 3), ("b".to_string(), 5)]
+    );
+}

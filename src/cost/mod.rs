@@ -514,6 +514,33 @@ pub struct ReportTiming {
     pub tiles: u64,
 }
 
+impl DramBits {
+    /// The DRAM traffic a ledger booked, by direction and operand.
+    fn of(ledger: &Ledger) -> Self {
+        let rw = |c: DataClass| ReadWriteBits {
+            read: ledger.dram_read_bits[c.index()],
+            write: ledger.dram_write_bits[c.index()],
+        };
+        let read: u64 = ledger.dram_read_bits.iter().sum();
+        let write: u64 = ledger.dram_write_bits.iter().sum();
+        DramBits {
+            total: read + write,
+            read,
+            write,
+            by_operand: ByClass {
+                W: rw(DataClass::W).read + rw(DataClass::W).write,
+                F: rw(DataClass::F).read + rw(DataClass::F).write,
+                V: rw(DataClass::V).read + rw(DataClass::V).write,
+            },
+            by_operand_direction: ByClass {
+                W: rw(DataClass::W),
+                F: rw(DataClass::F),
+                V: rw(DataClass::V),
+            },
+        }
+    }
+}
+
 impl Report {
     pub fn new(
         header: ReportHeader,
@@ -534,12 +561,6 @@ impl Report {
                 .collect();
             matrix.insert(c.name().to_string(), row);
         }
-        let rw = |c: DataClass| ReadWriteBits {
-            read: ledger.dram_read_bits[c.index()],
-            write: ledger.dram_write_bits[c.index()],
-        };
-        let read: u64 = ledger.dram_read_bits.iter().sum();
-        let write: u64 = ledger.dram_write_bits.iter().sum();
         let performed = OpCounts {
             macs: ledger.macs,
             sops: ledger.sops,
@@ -569,21 +590,7 @@ impl Report {
                 compute: class(3),
             },
             energy_matrix_pj: matrix,
-            dram_bits: DramBits {
-                total: read + write,
-                read,
-                write,
-                by_operand: ByClass {
-                    W: rw(DataClass::W).read + rw(DataClass::W).write,
-                    F: rw(DataClass::F).read + rw(DataClass::F).write,
-                    V: rw(DataClass::V).read + rw(DataClass::V).write,
-                },
-                by_operand_direction: ByClass {
-                    W: rw(DataClass::W),
-                    F: rw(DataClass::F),
-                    V: rw(DataClass::V),
-                },
-            },
+            dram_bits: DramBits::of(ledger),
             noc_bits: ledger.noc_bits,
             noc_busy_cycles: timing.noc_busy_cycles,
             latency_cycles: timing.latency_cycles,

@@ -1400,6 +1400,71 @@ fn check_shapes(w: &mut Workload, pending: &[Pending], diag: &mut Collector) {
     }
 }
 
+/// What one source's shape says against the layer that reads it: (field, message).
+fn source_problems(
+    layer: &Layer,
+    shape: &FeatureShape,
+    src_name: &str,
+) -> Vec<(&'static str, String)> {
+    let d = layer.dims;
+    let mut out = Vec::new();
+    match layer.op {
+        OpKind::Fc => {
+            let flat = shape.channels * shape.height * shape.width;
+            if d.c != flat && d.c != shape.channels {
+                out.push((
+                    "c",
+                    format!(
+                        "{} inputs, but source '{src_name}' gives {}×{}×{} = {flat}",
+                        d.c, shape.channels, shape.height, shape.width
+                    ),
+                ));
+            }
+        }
+        OpKind::SewAdd | OpKind::SewOr => {
+            if (shape.channels, shape.height, shape.width) != (d.k, d.oy, d.ox) {
+                out.push((
+                    "sources",
+                    format!(
+                        "source '{src_name}' is {}×{}×{} but this layer is {}×{}×{} (k×oy×ox)",
+                        shape.channels, shape.height, shape.width, d.k, d.oy, d.ox
+                    ),
+                ));
+            }
+        }
+        OpKind::Conv | OpKind::MaxPool | OpKind::AvgPool => {
+            if d.c != shape.channels {
+                out.push((
+                    "c",
+                    format!(
+                        "{} input channels, but source '{src_name}' has {}",
+                        d.c, shape.channels
+                    ),
+                ));
+            }
+            for (axis, field, outputs, inp, f) in [
+                (0, "oy", d.oy, shape.height, d.fy),
+                (1, "ox", d.ox, shape.width, d.fx),
+            ] {
+                let padded = inp + 2 * layer.padding[axis];
+                let s = layer.stride[axis].max(1);
+                let expected = (padded >= f).then(|| (padded - f) / s + 1);
+                if expected != Some(outputs) {
+                    out.push((
+                        field,
+                        format!(
+                            "{outputs} outputs, but an input of {inp} from '{src_name}' with kernel {f}, stride {s}, padding {} gives {}",
+                            layer.padding[axis],
+                            expected.map_or("none".to_string(), |e| e.to_string())
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Producer/consumer disagreements: (layer, field, message). Shapes follow
 /// `out = (in + 2·pad − kernel) / stride + 1`, element-wise sources match the layer, a
 /// fully connected layer reads its source whole, and precisions agree.
@@ -1407,69 +1472,15 @@ fn shape_problems(w: &Workload) -> Vec<(usize, &'static str, String)> {
     let mut out = Vec::new();
     for layer in &w.layers {
         let id = layer.id;
-        let d = layer.dims;
         let mut input_bits: Option<u32> = None;
         for &src in &layer.sources {
             let shape = w.source_shape(src);
             let src_name = w.source_name(src).to_string();
-            match layer.op {
-                OpKind::Fc => {
-                    let flat = shape.channels * shape.height * shape.width;
-                    if d.c != flat && d.c != shape.channels {
-                        out.push((
-                            id,
-                            "c",
-                            format!(
-                                "{} inputs, but source '{src_name}' gives {}×{}×{} = {flat}",
-                                d.c, shape.channels, shape.height, shape.width
-                            ),
-                        ));
-                    }
-                }
-                OpKind::SewAdd | OpKind::SewOr => {
-                    if (shape.channels, shape.height, shape.width) != (d.k, d.oy, d.ox) {
-                        out.push((
-                            id,
-                            "sources",
-                            format!(
-                                "source '{src_name}' is {}×{}×{} but this layer is {}×{}×{} (k×oy×ox)",
-                                shape.channels, shape.height, shape.width, d.k, d.oy, d.ox
-                            ),
-                        ));
-                    }
-                }
-                OpKind::Conv | OpKind::MaxPool | OpKind::AvgPool => {
-                    if d.c != shape.channels {
-                        out.push((
-                            id,
-                            "c",
-                            format!(
-                                "{} input channels, but source '{src_name}' has {}",
-                                d.c, shape.channels
-                            ),
-                        ));
-                    }
-                    for (axis, field, outputs, inp, f) in [
-                        (0, "oy", d.oy, shape.height, d.fy),
-                        (1, "ox", d.ox, shape.width, d.fx),
-                    ] {
-                        let padded = inp + 2 * layer.padding[axis];
-                        let s = layer.stride[axis].max(1);
-                        let expected = (padded >= f).then(|| (padded - f) / s + 1);
-                        if expected != Some(outputs) {
-                            out.push((
-                                id,
-                                field,
-                                format!(
-                                    "{outputs} outputs, but an input of {inp} from '{src_name}' with kernel {f}, stride {s}, padding {} gives {}",
-                                    layer.padding[axis],
-                                    expected.map_or("none".to_string(), |e| e.to_string())
-                                ),
-                            ));
-                        }
-                    }
-                }
-            }
+            out.extend(
+                source_problems(layer, &shape, &src_name)
+                    .into_iter()
+                    .map(|(field, message)| (id, field, message)),
+            );
             match input_bits {
                 None => input_bits = Some(shape.bits),
                 Some(b) if b != shape.bits => out.push((

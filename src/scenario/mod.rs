@@ -633,6 +633,43 @@ fn resolve_allocation_search(
     })
 }
 
+/// A sweep's global SRAM size, overrides and axes, each parsed (a problem for each
+/// that is not).
+fn sweep_fields(
+    rs: &RawSweep,
+    diag: &mut Collector,
+    span: &std::ops::Range<usize>,
+    el: &str,
+) -> (
+    Option<Size>,
+    Vec<crate::model::overrides::FieldSet>,
+    Vec<crate::hardware_sweep::Axis>,
+) {
+    let gb = match rs.gb.as_deref().map(str::parse::<Size>) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(m)) => {
+            diag.at(span, el, "gb", m);
+            None
+        }
+        None => None,
+    };
+    let mut sets = Vec::new();
+    for s in &rs.set {
+        match s.parse::<crate::model::overrides::FieldSet>() {
+            Ok(f) => sets.push(f),
+            Err(m) => diag.at(span, el, "set", m),
+        }
+    }
+    let mut axes = Vec::new();
+    for a in &rs.axes {
+        match a.parse::<crate::hardware_sweep::Axis>() {
+            Ok(a) => axes.push(a),
+            Err(m) => diag.at(span, el, "axes", m),
+        }
+    }
+    (gb, sets, axes)
+}
+
 /// Reads one `[[sweep]]`, checking its sizes, overrides, axes and schedules against its
 /// models.
 fn resolve_sweep(
@@ -649,28 +686,7 @@ fn resolve_sweep(
     };
     let rs = diag.table::<RawSweep>(table, &el, &span)?;
     let before = diag.problems.len();
-    let gb = match rs.gb.as_deref().map(str::parse::<Size>) {
-        Some(Ok(s)) => Some(s),
-        Some(Err(m)) => {
-            diag.at(&span, &el, "gb", m);
-            None
-        }
-        None => None,
-    };
-    let mut sets = Vec::new();
-    for s in &rs.set {
-        match s.parse::<crate::model::overrides::FieldSet>() {
-            Ok(f) => sets.push(f),
-            Err(m) => diag.at(&span, &el, "set", m),
-        }
-    }
-    let mut axes = Vec::new();
-    for a in &rs.axes {
-        match a.parse::<crate::hardware_sweep::Axis>() {
-            Ok(a) => axes.push(a),
-            Err(m) => diag.at(&span, &el, "axes", m),
-        }
-    }
+    let (gb, sets, axes) = sweep_fields(&rs, diag, &span, &el);
     if axes.is_empty() || rs.schedules.is_empty() {
         diag.at(
             &span,

@@ -56,6 +56,37 @@ pub enum RunError {
     Allocation(String),
 }
 
+/// What the simulator made of a schedule: its report and verification, or the
+/// violation that stopped it (nothing when the experiment does not simulate).
+#[derive(Default)]
+struct Simulated {
+    measured: Option<crate::cost::Report>,
+    verification: Option<crate::sim::VerificationReport>,
+    violation: Option<String>,
+}
+
+fn simulated(x: &Experiment, s: crate::schedule::Schedule) -> Result<Simulated, RunError> {
+    if !x.simulate {
+        return Ok(Simulated::default());
+    }
+    let options = SimOptions {
+        spikes: x.spikes.clone(),
+        ..SimOptions::default()
+    };
+    match simulate(s, &options) {
+        Ok(m) => Ok(Simulated {
+            measured: Some(m.report),
+            verification: Some(m.verification),
+            violation: None,
+        }),
+        Err(SimError::Verification(v)) => Ok(Simulated {
+            violation: Some(v.to_string()),
+            ..Simulated::default()
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs every experiment: the baseline and each schedule, analytically and (if asked)
 /// on the simulator. `progress` is told each finished run.
 pub fn run(
@@ -87,21 +118,11 @@ pub fn run(
                 &mut mapper,
             )?;
             let predicted = s.predicted.clone();
-            let (mut measured, mut verification, mut violation) = (None, None, None);
-            if x.simulate {
-                let options = SimOptions {
-                    spikes: x.spikes.clone(),
-                    ..SimOptions::default()
-                };
-                match simulate(s, &options) {
-                    Ok(m) => {
-                        verification = Some(m.verification);
-                        measured = Some(m.report);
-                    }
-                    Err(SimError::Verification(v)) => violation = Some(v.to_string()),
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            let Simulated {
+                measured,
+                verification,
+                violation,
+            } = simulated(x, s)?;
             let comparison = measured.as_ref().map(|m| validate::compare(&predicted, m));
             let latency_delta_percent = comparison.as_ref().and_then(|c| {
                 c.iter()

@@ -10,6 +10,47 @@ impl Controller {
         !self.tiles.is_empty()
     }
 
+    /// Books the cycles the array idled before this tile (or the start): first for
+    /// the tiles it depends on (other cores' producers), then for this tile's transfers
+    /// when they landed last (a NoC move or the DRAM), otherwise for other work.
+    fn account_idle(
+        &mut self,
+        st: &crate::schedule::ScheduledTile,
+        local: usize,
+        now: Cycle,
+        out: &mut Outbox,
+    ) {
+        let tile_id = self.tiles[local];
+        let idle = now.saturating_sub(self.pe_free_at);
+        if idle == 0 {
+            return;
+        }
+        let deps_at = st.tile.deps.iter().map(|&d| self.done_at[d]).max();
+        let waiting_deps = deps_at
+            .unwrap_or(0)
+            .saturating_sub(self.pe_free_at)
+            .min(idle);
+        let rest_cause = if self.before_done_at[local] >= now && !st.before.is_empty() {
+            if self.before_over_noc[local] {
+                StallCause::NocLink
+            } else {
+                StallCause::DramPort
+            }
+        } else {
+            StallCause::Dependency
+        };
+        let split = self.pe_free_at + waiting_deps;
+        for (cause, from, to) in [
+            (StallCause::Dependency, self.pe_free_at, split),
+            (rest_cause, split, now),
+        ] {
+            if to > from {
+                self.stalls[cause.index()] += to - from;
+                self.trace_stall(tile_id, cause, from, to, out);
+            }
+        }
+    }
+
     pub(super) fn try_start_compute(
         &mut self,
         now: Cycle,
@@ -30,36 +71,7 @@ impl Controller {
         {
             return Ok(false);
         }
-        // The array idled since the previous tile (or the start): first for the tiles
-        // it depends on (other cores' producers), then for this tile's transfers when
-        // they landed last (a NoC move or the DRAM), otherwise for other work.
-        let idle = now.saturating_sub(self.pe_free_at);
-        if idle > 0 {
-            let deps_at = st.tile.deps.iter().map(|&d| self.done_at[d]).max();
-            let waiting_deps = deps_at
-                .unwrap_or(0)
-                .saturating_sub(self.pe_free_at)
-                .min(idle);
-            let rest_cause = if self.before_done_at[local] >= now && !st.before.is_empty() {
-                if self.before_over_noc[local] {
-                    StallCause::NocLink
-                } else {
-                    StallCause::DramPort
-                }
-            } else {
-                StallCause::Dependency
-            };
-            let split = self.pe_free_at + waiting_deps;
-            for (cause, from, to) in [
-                (StallCause::Dependency, self.pe_free_at, split),
-                (rest_cause, split, now),
-            ] {
-                if to > from {
-                    self.stalls[cause.index()] += to - from;
-                    self.trace_stall(tile_id, cause, from, to, out);
-                }
-            }
-        }
+        self.account_idle(st, local, now, out);
         if let Some(v) = out.validity.as_deref_mut() {
             v.tile_start(now, tile_id, self.core)?;
         }

@@ -570,19 +570,30 @@ impl Validity {
         tile: TileId,
         core: usize,
     ) -> Result<(), Box<Violation>> {
-        let st = &self.schedule.tiles[tile];
-        let streamed = |op: Operand| st.streamed.contains(&op);
-        let place_of = |op: Operand| {
-            if streamed(op) {
-                Place::Dram
-            } else {
-                Place::Sram(core)
-            }
-        };
+        self.check_reads(now, tile, core)?;
+        self.check_write_room(now, tile, core)?;
+        self.check_staging(now, tile)?;
+        for o in self.sram_uses(tile, core) {
+            self.in_use.insert((o, core), tile);
+        }
+        Ok(())
+    }
+
+    /// Where a tile on `core` finds an operand: the DRAM when it streams it.
+    fn place_of(&self, tile: TileId, core: usize, op: Operand) -> Place {
+        if self.schedule.tiles[tile].streamed.contains(&op) {
+            Place::Dram
+        } else {
+            Place::Sram(core)
+        }
+    }
+
+    /// Everything the tile reads is valid, in its latest version, where it reads it.
+    fn check_reads(&mut self, now: Cycle, tile: TileId, core: usize) -> Result<(), Box<Violation>> {
         for i in 0..self.reads[tile].len() {
             self.waste.checks += 1;
             let r = self.reads[tile][i].clone();
-            let place = place_of(r.operand);
+            let place = self.place_of(tile, core, r.operand);
             let c = &self.copies[r.object];
             if c.at(place) == Some(Some(r.version)) && c.latest == r.version {
                 if place == Place::Dram {
@@ -608,6 +619,16 @@ impl Validity {
                 self.found_at(r.object, place),
             ));
         }
+        Ok(())
+    }
+
+    /// What the tile writes has room where it lands.
+    fn check_write_room(
+        &mut self,
+        now: Cycle,
+        tile: TileId,
+        core: usize,
+    ) -> Result<(), Box<Violation>> {
         let w = self.writes[tile].clone();
         let outs = w
             .output
@@ -616,7 +637,7 @@ impl Validity {
             .chain(w.state.iter().map(|&o| (o, Operand::V)));
         for (o, op) in outs {
             self.waste.checks += 1;
-            let place = place_of(op);
+            let place = self.place_of(tile, core, op);
             if place != Place::Dram && self.copies[o].at(place).is_none() {
                 return Err(self.violation(
                     ViolationKind::UnallocatedOutput,
@@ -628,6 +649,12 @@ impl Validity {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// A streaming tile has its staging area.
+    fn check_staging(&mut self, now: Cycle, tile: TileId) -> Result<(), Box<Violation>> {
+        let st = &self.schedule.tiles[tile];
         let budget = st.stream_budget_bits;
         if !st.streamed.is_empty() && budget > 0 {
             self.waste.checks += 1;
@@ -649,9 +676,6 @@ impl Validity {
                     format!("{staged} bits staged"),
                 ));
             }
-        }
-        for o in self.sram_uses(tile, core) {
-            self.in_use.insert((o, core), tile);
         }
         Ok(())
     }
