@@ -297,6 +297,36 @@ pub struct SweepSpec {
     pub shape: SweepShape,
 }
 
+impl SweepSpec {
+    /// What a sweep's run directory is for: the grid, and a hash of the models and
+    /// options it is run on.
+    pub fn journal_header(
+        &self,
+        shard: Option<crate::rundir::Shard>,
+    ) -> Result<crate::validate::journal::JournalHeader, serde_json::Error> {
+        let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
+        Ok(crate::validate::journal::JournalHeader {
+            kind: "sweep".into(),
+            points: self.shape.len(),
+            shard,
+            fingerprint: crate::rundir::fingerprint(&[
+                ("stems version", env!("CARGO_PKG_VERSION").as_bytes()),
+                ("workload file", &read(&self.workload)),
+                ("hardware file", &read(&self.hardware)),
+                (
+                    "model overrides",
+                    format!("{:?}", self.overrides).as_bytes(),
+                ),
+                (
+                    "scheduler options",
+                    format!("{} {}", self.prefetch, self.eviction).as_bytes(),
+                ),
+            ]),
+            layout: serde_json::to_value(&self.shape)?,
+        })
+    }
+}
+
 /// A finished sweep: one row per (hardware point, schedule), hardware-major.
 pub struct SweepResult {
     pub shape: SweepShape,

@@ -9,8 +9,6 @@ use clap::Args;
 use std::path::PathBuf;
 use stems::hardware_sweep::{Axis, SweepError, SweepResult, SweepShape, SweepSpec};
 use stems::model::limits::MAX_JOBS;
-use stems::rundir::{Shard, fingerprint};
-use stems::validate::journal::JournalHeader;
 use stems::validate::runs::Row;
 
 #[derive(Args)]
@@ -80,7 +78,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         },
     };
     stems::hardware_sweep::check(&spec.shape).map_err(bad_input)?;
-    let header = header(&spec, args.journal.shard)?;
+    let header = spec.journal_header(args.journal.shard)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
@@ -120,31 +118,6 @@ pub fn run(args: SweepArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// What a sweep's run directory is for: the grid, and a hash of the models and options
-/// it is run on.
-fn header(spec: &SweepSpec, shard: Option<Shard>) -> Result<JournalHeader> {
-    let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
-    Ok(JournalHeader {
-        kind: "sweep".into(),
-        points: spec.shape.len(),
-        shard,
-        fingerprint: fingerprint(&[
-            ("stems version", env!("CARGO_PKG_VERSION").as_bytes()),
-            ("workload file", &read(&spec.workload)),
-            ("hardware file", &read(&spec.hardware)),
-            (
-                "model overrides",
-                format!("{:?}", spec.overrides).as_bytes(),
-            ),
-            (
-                "scheduler options",
-                format!("{} {}", spec.prefetch, spec.eviction).as_bytes(),
-            ),
-        ]),
-        layout: serde_json::to_value(&spec.shape)?,
-    })
 }
 
 /// A sweep's bad input exits 2 like any other.
