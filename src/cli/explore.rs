@@ -1,7 +1,7 @@
 //! `stems explore`: a space of schedules costed in parallel.
 
 use super::{Format, ModelFiles, UsageError};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use stems::explore::search::Objective as SearchObjective;
@@ -43,6 +43,12 @@ pub struct ExploreArgs {
     /// How many of the best schedules to list.
     #[arg(long, allow_hyphen_values = true, default_value_t = 10)]
     pub top: usize,
+    /// Rank only the best K schedules by --rank-by: a schedule is dropped as soon as
+    /// what its first blocks cost already exceeds the K-th best found. Writes (and
+    /// lists) those K, exactly the first K of the full ranking, and how many were
+    /// dropped (`pruned` in summary.json). Not with --resume or --shard.
+    #[arg(long, allow_hyphen_values = true, value_name = "K", conflicts_with_all = ["resume", "shard"])]
+    pub best: Option<usize>,
     /// Checkpoints each worker keeps of the first blocks schedules share, so that they
     /// are scheduled once (the least recently used go first; figures do not depend
     /// on it, only the time), e.g. 16MiB or 1GiB.
@@ -165,6 +171,9 @@ pub fn run(args: ExploreArgs) -> Result<()> {
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
+    if args.best == Some(0) {
+        bail!(UsageError("--best must be at least 1".into()));
+    }
     args.search.refuse_outside_search()?;
     let (workload, accelerator) = args.models.load()?;
     let space = space(&args, workload.num_blocks)?;
@@ -189,7 +198,12 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         options,
         jobs: args.jobs,
         prefix_cache_bytes: args.prefix_cache_bytes()?,
-        place: Place::new(args.resume.as_deref(), args.out.as_deref()),
+        // Ranking only the best writes them at the end, not every row as it comes.
+        place: match args.best {
+            Some(_) => Place::Nowhere,
+            None => Place::new(args.resume.as_deref(), args.out.as_deref()),
+        },
+        best: args.best.map(|k| (args.rank_by, k)),
     };
     let watch = Watching {
         progress: super::progress::Progress::new(0, "schedules"),
@@ -248,7 +262,12 @@ fn show(
         sharing.tiles_skipped
     );
     if let Some(dir) = args.resume.as_ref().or(args.out.as_ref()) {
-        let written = write_results(dir, header, &costed.outcomes, false)?;
+        // Rows were journaled as they came, unless only the best are kept.
+        let csv = args.best.is_some();
+        if csv {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let written = write_results(dir, header, &costed.outcomes, csv, costed.pruned)?;
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
     let explored = Explored {
@@ -256,6 +275,7 @@ fn show(
         outcomes: &costed.outcomes,
         costed: costed.costed,
         seconds: costed.seconds,
+        pruned: costed.pruned,
     };
     match args.format {
         Format::Table => out!("{}", explored.render_table(args.top)),
@@ -297,6 +317,9 @@ impl Watch<stems::explore::Outcome> for Watching {
     }
     fn finished(&self, o: &stems::explore::Outcome) {
         self.offer(o);
+        self.progress.inc();
+    }
+    fn dropped(&self) {
         self.progress.inc();
     }
 }

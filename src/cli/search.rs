@@ -20,9 +20,10 @@ const MAX_BUDGET: usize = 1_000_000;
 fn search_options(args: &ExploreArgs) -> Result<(SearchOptions, Vec<u64>)> {
     use stems::model::limits::MAX_JOBS;
     let s = &args.search;
-    if args.resume.is_some() || args.shard.is_some() {
+    if args.resume.is_some() || args.shard.is_some() || args.best.is_some() {
         bail!(UsageError(
-            "--resume and --shard apply to the enumerated spaces, not to --space search".into()
+            "--resume, --shard and --best apply to the enumerated spaces, not to --space search"
+                .into()
         ));
     }
     if args.rank_by != stems::explore::Rank::Energy {

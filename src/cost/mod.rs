@@ -147,7 +147,30 @@ pub struct Ledger {
     pub other_ops: u64,
 }
 
+/// What a schedule has cost when only its first tiles have run. Every figure only
+/// grows as the rest run, so each is a lower bound on the whole schedule's (an
+/// exploration drops a schedule whose bound cannot beat the best it keeps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostSoFar {
+    pub energy_pj: f64,
+    pub dram_energy_pj: f64,
+    pub dram_bits: u64,
+    pub latency_cycles: u64,
+}
+
 impl Ledger {
+    /// The ledger's figures as a [`Report`] would state them, with the latency so far.
+    pub fn so_far(&self, latency_cycles: u64) -> CostSoFar {
+        let pj = |fj: f64| fj / 1000.0;
+        CostSoFar {
+            energy_pj: pj(self.energy_fj.iter().flatten().sum()),
+            dram_energy_pj: pj(self.energy_fj[Component::Dram as usize].iter().sum()),
+            dram_bits: self.dram_read_bits.iter().sum::<u64>()
+                + self.dram_write_bits.iter().sum::<u64>(),
+            latency_cycles,
+        }
+    }
+
     pub fn energy(&mut self, component: Component, spend: Spend, fj: f64) {
         self.energy_fj[component as usize][spend.index()] += fj;
     }

@@ -15,6 +15,7 @@
 pub mod allocate;
 pub mod allocate_run;
 pub mod ga;
+pub mod prune;
 pub mod search;
 pub mod search_run;
 pub mod space_run;
@@ -26,7 +27,7 @@ pub use workers::{Sharing, WorkerPool};
 
 use crate::cost::Report;
 use crate::model::{Accelerator, Workload};
-use crate::schedule::{Allocation, ScheduleError, SchedulerOptions, predict_sharing};
+use crate::schedule::{Allocation, Bounded, ScheduleError, SchedulerOptions, predict_bounded};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -117,6 +118,7 @@ pub fn explore(
         &all,
         options,
         &workers,
+        None,
         |o| {
             progress();
             if let Ok(mut v) = out.lock() {
@@ -134,8 +136,10 @@ pub fn explore(
 /// or the thread count. Points run in the order of their cuts, first block first, so
 /// that each worker meets schedules sharing their first blocks one after another and
 /// schedules those blocks once. `workers` (made in the pool that runs this) keep their
-/// mappers and checkpoints from one call to the next. Returns what the sharing saved,
+/// mappers and checkpoints from one call to the next. With `pruner`, a schedule that
+/// cannot be among its best is dropped (no outcome). Returns what the sharing saved,
 /// over all calls so far.
+#[allow(clippy::too_many_arguments)]
 pub fn explore_each(
     workload: &Workload,
     accelerator: &Accelerator,
@@ -143,6 +147,7 @@ pub fn explore_each(
     indices: &[usize],
     options: SchedulerOptions,
     workers: &WorkerPool,
+    pruner: Option<&prune::Pruner<'_>>,
     done: impl Fn(Outcome) + Sync,
 ) -> Result<Sharing, ScheduleError> {
     let allocation = Allocation::first_able(workload, accelerator);
@@ -156,17 +161,42 @@ pub fn explore_each(
         workers.with(|worker| {
             for (at, &index) in chunk.iter().enumerate() {
                 let point = &points[index];
+                if let Some(p) = pruner
+                    && p.known_hopeless(&point.spec)
+                {
+                    p.dropped();
+                    continue;
+                }
                 let next = chunk.get(at + 1).map(|&n| &points[n].spec);
-                let report = predict_sharing(
+                let hopeless =
+                    |so_far: &crate::cost::CostSoFar| pruner.is_some_and(|p| p.hopeless(so_far));
+                let sharing = crate::schedule::Sharing {
+                    cache: &mut worker.cache,
+                    next,
+                    give_up: &hopeless,
+                };
+                let costed = predict_bounded(
                     workload,
                     accelerator,
                     &point.spec,
                     &allocation,
                     options,
                     &mut worker.mapper,
-                    &mut worker.cache,
-                    next,
+                    sharing,
                 )?;
+                let report = match costed {
+                    Bounded::Costed(report) => *report,
+                    Bounded::GaveUp { reach } => {
+                        if let Some(p) = pruner {
+                            p.hopeless_prefix(&point.spec, reach);
+                            p.dropped();
+                        }
+                        continue;
+                    }
+                };
+                if let Some(p) = pruner {
+                    p.found(&report);
+                }
                 done(Outcome {
                     index,
                     point: point.clone(),

@@ -3,8 +3,9 @@
 //! blocks schedules share once, each outcome journaled as it completes (see
 //! [`crate::rundir::journaled`]).
 
+use super::prune::Pruner;
 use super::store::{RunDir, RunHeader};
-use super::{Outcome, Point, Sharing, WorkerPool, explore_each};
+use super::{Outcome, Point, Rank, Sharing, WorkerPool, explore_each};
 use crate::model::{Accelerator, Workload};
 use crate::rundir::StoreError;
 use crate::rundir::journaled::{self, Estimate, Place, Watch};
@@ -27,6 +28,8 @@ pub struct SpaceRun<'a> {
     pub jobs: Option<usize>,
     /// Checkpoints each worker keeps of the first blocks schedules share.
     pub prefix_cache_bytes: usize,
+    /// Rank only the best K by this (see [`super::prune`]); `None`: every schedule.
+    pub best: Option<(Rank, usize)>,
     pub place: Place<'a>,
 }
 
@@ -38,6 +41,9 @@ pub struct CostedSpace {
     pub costed: usize,
     pub seconds: f64,
     pub sharing: Sharing,
+    /// With [`SpaceRun::best`]: how many schedules were dropped (depends on `--jobs`,
+    /// like the sharing; the K best do not).
+    pub pruned: Option<u64>,
 }
 
 /// Costs `run` in parallel. A short timed sample goes first; `approve` sees what the
@@ -56,6 +62,8 @@ where
     let threads = pool.current_num_threads().max(1);
     let workers =
         pool.install(|| WorkerPool::with_cache_bytes(run.accelerator, run.prefix_cache_bytes));
+    let on_drop = || watch.dropped();
+    let pruner = run.best.map(|(rank, k)| Pruner::new(rank, k, &on_drop));
     let started = Instant::now();
     let cost = |indices: &[usize], keep: &(dyn Fn(usize, Outcome) + Sync)| {
         pool.install(|| {
@@ -66,6 +74,7 @@ where
                 indices,
                 run.options,
                 &workers,
+                pruner.as_ref(),
                 |o| keep(o.index, o),
             )
         })?;
@@ -82,10 +91,38 @@ where
         cost,
         approve,
     )?;
+    let pruned = pruner.map(|p| p.pruned());
+    // Every schedule of the run was costed, to its end or until it was dropped.
+    let costed = done.items.len() - done.resumed + pruned.unwrap_or(0) as usize;
+    let mut outcomes: Vec<Outcome> = done.items.into_iter().map(|(_, o)| o).collect();
+    if let Some((rank, k)) = run.best {
+        keep_best(&mut outcomes, rank, k);
+    }
     Ok(CostedSpace {
-        costed: done.items.len() - done.resumed,
-        outcomes: done.items.into_iter().map(|(_, o)| o).collect(),
+        costed,
+        outcomes,
         seconds: started.elapsed().as_secs_f64(),
         sharing: workers.sharing(),
+        pruned,
     })
+}
+
+/// Keeps the `k` best outcomes by `rank` (ties: the earlier point), in the space's
+/// order.
+fn keep_best(outcomes: &mut Vec<Outcome>, rank: Rank, k: usize) {
+    let mut ranked: Vec<usize> = (0..outcomes.len()).collect();
+    ranked.sort_by(|&a, &b| {
+        rank.value(&outcomes[a].report)
+            .total_cmp(&rank.value(&outcomes[b].report))
+            .then(outcomes[a].index.cmp(&outcomes[b].index))
+    });
+    let mut keep = vec![false; outcomes.len()];
+    for &i in ranked.iter().take(k) {
+        keep[i] = true;
+    }
+    let mut at = 0;
+    outcomes.retain(|_| {
+        at += 1;
+        keep[at - 1]
+    });
 }

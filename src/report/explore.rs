@@ -19,16 +19,21 @@ pub struct Summary<'a> {
     pub schedules: usize,
     pub best: Option<&'a Outcome>,
     pub baseline: Option<&'a Outcome>,
+    /// With `--best K`: the schedules dropped as unable to be among the K best.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<u64>,
 }
 
 /// Writes `summary.json` (atomically), the heatmaps (hybrid spaces), the energy
 /// breakdown of the baseline and the best, and — when `csv` — `explore.csv` sorted by
-/// point. `outcomes` are in index order. Returns the file names.
+/// point. `outcomes` are in index order; `pruned`, how many schedules `--best` dropped.
+/// Returns the file names.
 pub fn write_results(
     dir: &Path,
     header: &RunHeader,
     outcomes: &[Outcome],
     csv: bool,
+    pruned: Option<u64>,
 ) -> Result<Vec<String>, WriteError> {
     let mut written = Vec::new();
     if csv {
@@ -70,6 +75,7 @@ pub fn write_results(
         schedules: outcomes.len(),
         best: best_index.map(|i| &outcomes[i]),
         baseline: baseline.map(|i| &outcomes[i]),
+        pruned,
     };
     let json = serde_json::to_string_pretty(&summary)?;
     crate::output::write(&dir.join("summary.json"), json.as_bytes())?;
@@ -142,6 +148,8 @@ pub struct Explored<'a> {
     pub outcomes: &'a [Outcome],
     pub costed: usize,
     pub seconds: f64,
+    /// With `--best K`: the schedules dropped (the outcomes are the K best).
+    pub pruned: Option<u64>,
 }
 
 impl Explored<'_> {
@@ -158,6 +166,13 @@ impl Explored<'_> {
             self.costed as f64 / self.seconds.max(1e-9),
             h.rank_by
         );
+        if let Some(pruned) = self.pruned {
+            out.push_str(&format!(
+                "{} schedules dropped as unable to rank among the best {}\n",
+                thousands(pruned),
+                outcomes.len()
+            ));
+        }
         let baseline = outcomes
             .iter()
             .find(|o| o.point.batched == 0 && o.point.fused == 0)
@@ -244,6 +259,8 @@ impl Explored<'_> {
             rank_by: Rank,
             seconds: f64,
             best: Option<usize>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pruned: Option<u64>,
             outcomes: &'a [Outcome],
         }
         serde_json::to_string_pretty(&Out {
@@ -251,6 +268,7 @@ impl Explored<'_> {
             rank_by: self.header.rank_by,
             seconds: self.seconds,
             best: best(self.outcomes, self.header.rank_by),
+            pruned: self.pruned,
             outcomes: self.outcomes,
         })
     }

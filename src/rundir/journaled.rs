@@ -65,6 +65,9 @@ pub trait Watch<T>: Sync {
     fn starting(&self, _todo: usize) {}
     /// One more point done in this run.
     fn finished(&self, _item: &T) {}
+    /// One more point done in this run that leaves no item (an exploration that ranks
+    /// only its best drops the rest).
+    fn dropped(&self) {}
 }
 
 /// A finished run.

@@ -15,8 +15,8 @@ pub mod spec;
 
 pub use memory::{Extent, Scratchpad};
 pub use scheduler::{
-    Allocation, Eviction, PrefixCache, ScheduleError, SchedulerOptions, predict, predict_sharing,
-    schedule,
+    Allocation, Bounded, Eviction, PrefixCache, ScheduleError, SchedulerOptions, Sharing, predict,
+    predict_bounded, predict_sharing, schedule,
 };
 pub use spec::{BlockCut, ScheduleSpec, SpaceCut, SpecError, TimeCut};
 

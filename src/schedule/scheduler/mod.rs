@@ -36,7 +36,8 @@ use super::{
     Action, Location, Reason, SCHEMA_VERSION, Schedule, ScheduledTile, TilePrediction, Transfer,
 };
 use crate::cost::{
-    Component, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause, TileSpend,
+    Component, CostSoFar, Incidents, Ledger, Report, ReportHeader, ReportTiming, Spend, StallCause,
+    TileSpend,
 };
 use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
 use crate::model::limits::MAX_TILES;
@@ -950,6 +951,63 @@ pub fn predict_sharing(
     cache: &mut PrefixCache,
     next: Option<&ScheduleSpec>,
 ) -> Result<Report, ScheduleError> {
+    let never = |_: &CostSoFar| false;
+    let sharing = Sharing {
+        cache,
+        next,
+        give_up: &never,
+    };
+    match predict_bounded(
+        workload,
+        accelerator,
+        spec,
+        allocation,
+        options,
+        mapper,
+        sharing,
+    )? {
+        Bounded::Costed(report) => Ok(*report),
+        Bounded::GaveUp { .. } => unreachable!("a schedule that never gives up runs to its end"),
+    }
+}
+
+/// What [`predict_bounded`] made of a schedule.
+pub enum Bounded {
+    Costed(Box<Report>),
+    /// Stopped at a boundary: every schedule that cuts blocks `0..=reach` alike has
+    /// cost as much there.
+    GaveUp {
+        reach: usize,
+    },
+}
+
+/// How [`predict_bounded`] shares work with the schedules around it.
+pub struct Sharing<'c> {
+    /// Checkpoints of the first blocks of earlier schedules.
+    pub cache: &'c mut PrefixCache,
+    /// The schedule that will follow, if known.
+    pub next: Option<&'c ScheduleSpec>,
+    /// Asked at every boundary (and on resuming from a checkpoint) with what the
+    /// schedule has cost so far; `true` stops it there.
+    pub give_up: &'c (dyn Fn(&CostSoFar) -> bool + Sync),
+}
+
+/// [`predict_sharing`], stopping the schedule at the first boundary where `give_up`
+/// says what it has cost so far is enough to drop it.
+pub fn predict_bounded(
+    workload: &Workload,
+    accelerator: &Accelerator,
+    spec: &ScheduleSpec,
+    allocation: &Allocation,
+    options: SchedulerOptions,
+    mapper: &mut Mapper,
+    sharing: Sharing,
+) -> Result<Bounded, ScheduleError> {
+    let Sharing {
+        cache,
+        next,
+        give_up,
+    } = sharing;
     let graph = build_graph(workload, accelerator, spec, allocation)?;
     let mut e = Engine::new(workload, accelerator, &graph, spec, options, false);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), false);
@@ -963,11 +1021,14 @@ pub fn predict_sharing(
             from = tiles;
             cache.hits += 1;
             cache.tiles_skipped += tiles as u64;
+            if give_up(&e.so_far(&w)) {
+                return Ok(Bounded::GaveUp { reach: b.reach });
+            }
             break;
         }
     }
     std::mem::swap(&mut e.costs, &mut cache.costs);
-    let mut walked = || -> Result<(), ScheduleError> {
+    let mut walked = || -> Result<Option<usize>, ScheduleError> {
         let resumed_at = from;
         for b in bounds
             .iter()
@@ -983,13 +1044,19 @@ pub fn predict_sharing(
                 let checkpoint = prefix::Checkpoint::take(&e, &w, b.tiles, b.block);
                 cache.insert(b.key.clone(), checkpoint);
             }
+            if give_up(&e.so_far(&w)) {
+                return Ok(Some(b.reach));
+            }
         }
-        e.walk(&mut w, from..graph.tiles.len(), options, mapper)
+        e.walk(&mut w, from..graph.tiles.len(), options, mapper)?;
+        Ok(None)
     };
     let walked = walked();
     std::mem::swap(&mut e.costs, &mut cache.costs);
-    walked?;
-    Ok(e.finish(&mut w, spec, options))
+    if let Some(reach) = walked? {
+        return Ok(Bounded::GaveUp { reach });
+    }
+    Ok(Bounded::Costed(Box::new(e.finish(&mut w, spec, options))))
 }
 
 /// Walks the tile graph; with `record`, keeps every tile with its nest and actions.
@@ -1035,6 +1102,14 @@ fn build_graph(
     }
     allocation.check(workload, accelerator)?;
     Ok(TileGraph::build(workload, &cuts, &allocation.core_of_layer))
+}
+
+impl Engine<'_> {
+    /// What the tiles walked so far have cost.
+    fn so_far(&self, w: &Walk) -> CostSoFar {
+        self.ledger
+            .so_far(w.tile_end.iter().copied().max().unwrap_or(0))
+    }
 }
 
 impl<'a> Engine<'a> {
