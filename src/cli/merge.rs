@@ -63,14 +63,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
 /// Validate and sweep shards: their rows, journaled again whole, and the outputs of
 /// an unsharded run.
 fn merge_journals(args: &MergeArgs) -> Result<()> {
-    let (header, rows) = journal::merge(&args.dirs)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let mut whole = journal::Journal::create(&args.out, &header)?;
-    for (index, row) in rows.iter().enumerate() {
-        whole.append(index, row)?;
-    }
-    whole.sync()?;
+    let (header, rows) = journal::merge_into(&args.dirs, &args.out)?;
     let layout = |e: serde_json::Error| {
         UsageError(format!(
             "{}: run.json: its layout does not fit a {} run: {e}",

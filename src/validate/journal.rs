@@ -223,6 +223,19 @@ fn read_rows(dir: &Path, header: &JournalHeader) -> Result<BTreeMap<usize, Row>,
     Ok(rows)
 }
 
+/// Merges the shards in `dirs` (see [`merge`]) into a new journal in `out`, as one
+/// unsharded run would have left it; returns its header and rows.
+pub fn merge_into(dirs: &[PathBuf], out: &Path) -> Result<(JournalHeader, Vec<Row>), StoreError> {
+    let (header, rows) = merge(dirs)?;
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut whole = Journal::create(out, &header)?;
+    for (index, row) in rows.iter().enumerate() {
+        whole.append(index, row)?;
+    }
+    whole.sync()?;
+    Ok((header, rows))
+}
+
 /// The shards of one grid combined, checked like exploration shards. Returns the
 /// unsharded header and every row in order.
 pub fn merge(dirs: &[PathBuf]) -> Result<(JournalHeader, Vec<Row>), StoreError> {
