@@ -150,17 +150,20 @@ pub struct Ledger {
 /// What a schedule has cost when only its first tiles have run. Every figure only
 /// grows as the rest run, so each is a lower bound on the whole schedule's (an
 /// exploration drops a schedule whose bound cannot beat the best it keeps).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CostSoFar {
     pub energy_pj: f64,
     pub dram_energy_pj: f64,
     pub dram_bits: u64,
     pub latency_cycles: u64,
+    /// Blocks `0..blocks_done` have run every tile; no later block has run any.
+    pub blocks_done: usize,
 }
 
 impl Ledger {
-    /// The ledger's figures as a [`Report`] would state them, with the latency so far.
-    pub fn so_far(&self, latency_cycles: u64) -> CostSoFar {
+    /// The ledger's figures as a [`Report`] would state them, with the latency so far,
+    /// after the first `blocks_done` blocks.
+    pub fn so_far(&self, latency_cycles: u64, blocks_done: usize) -> CostSoFar {
         let pj = |fj: f64| fj / 1000.0;
         CostSoFar {
             energy_pj: pj(self.energy_fj.iter().flatten().sum()),
@@ -168,6 +171,7 @@ impl Ledger {
             dram_bits: self.dram_read_bits.iter().sum::<u64>()
                 + self.dram_write_bits.iter().sum::<u64>(),
             latency_cycles,
+            blocks_done,
         }
     }
 

@@ -7,6 +7,7 @@
 
 use super::Rank;
 use crate::cost::CostSoFar;
+use crate::model::{Accelerator, Workload};
 use crate::schedule::{BlockCut, ScheduleSpec};
 use std::collections::{BinaryHeap, HashSet};
 use std::sync::Mutex;
@@ -28,14 +29,23 @@ pub struct Pruner<'a> {
     pruned: AtomicU64,
     /// Cuts of first blocks found hopeless: every schedule that starts with them is.
     hopeless_prefixes: std::sync::RwLock<HashSet<Vec<BlockCut>>>,
+    /// What the blocks from `b` on must still cost at least, by `b`: their weights are
+    /// read from DRAM at least once (they start there).
+    floor: Vec<CostSoFar>,
     /// Told of every schedule dropped (progress).
     on_drop: &'a (dyn Fn() + Sync),
 }
 
 impl<'a> Pruner<'a> {
-    pub fn new(rank: Rank, k: usize, on_drop: &'a (dyn Fn() + Sync)) -> Self {
+    pub fn new(
+        (workload, accelerator): (&Workload, &Accelerator),
+        rank: Rank,
+        k: usize,
+        on_drop: &'a (dyn Fn() + Sync),
+    ) -> Self {
         Self {
             on_drop,
+            floor: floor(workload, accelerator),
             hopeless_prefixes: Default::default(),
             rank,
             k: k.max(1),
@@ -45,12 +55,18 @@ impl<'a> Pruner<'a> {
         }
     }
 
-    /// The bound `so_far` puts on the ranked figure.
+    /// The bound `so_far`, and the floor of the blocks still to run, put on the ranked
+    /// figure.
     fn bound(&self, so_far: &CostSoFar) -> f64 {
+        let rest = self
+            .floor
+            .get(so_far.blocks_done)
+            .copied()
+            .unwrap_or_default();
         match self.rank {
-            Rank::Energy => so_far.energy_pj,
-            Rank::DramEnergy => so_far.dram_energy_pj,
-            Rank::DramBits => so_far.dram_bits as f64,
+            Rank::Energy => so_far.energy_pj + rest.energy_pj,
+            Rank::DramEnergy => so_far.dram_energy_pj + rest.dram_energy_pj,
+            Rank::DramBits => (so_far.dram_bits + rest.dram_bits) as f64,
             Rank::Latency => so_far.latency_cycles as f64,
         }
     }
@@ -110,4 +126,28 @@ impl<'a> Pruner<'a> {
     pub fn k(&self) -> usize {
         self.k
     }
+}
+
+/// By first block `b` (0..=blocks), what blocks `b..` cost at least in any schedule:
+/// each weight read from DRAM once.
+fn floor(workload: &Workload, accelerator: &Accelerator) -> Vec<CostSoFar> {
+    let fj_per_bit = accelerator.dram.read_energy_fj_per_bit;
+    (0..=workload.num_blocks)
+        .map(|b| {
+            let bits: u64 = workload
+                .layers
+                .iter()
+                .filter(|l| l.block >= b)
+                .map(|l| l.weight_bits())
+                .sum();
+            let pj = bits as f64 * fj_per_bit / 1000.0;
+            CostSoFar {
+                energy_pj: pj,
+                dram_energy_pj: pj,
+                dram_bits: bits,
+                latency_cycles: 0,
+                blocks_done: b,
+            }
+        })
+        .collect()
 }

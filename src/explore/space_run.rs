@@ -63,7 +63,10 @@ where
     let workers =
         pool.install(|| WorkerPool::with_cache_bytes(run.accelerator, run.prefix_cache_bytes));
     let on_drop = || watch.dropped();
-    let pruner = run.best.map(|(rank, k)| Pruner::new(rank, k, &on_drop));
+    let models = (run.workload, run.accelerator);
+    let pruner = run
+        .best
+        .map(|(rank, k)| Pruner::new(models, rank, k, &on_drop));
     let started = Instant::now();
     let cost = |indices: &[usize], keep: &(dyn Fn(usize, Outcome) + Sync)| {
         pool.install(|| {

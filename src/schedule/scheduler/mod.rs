@@ -1021,7 +1021,7 @@ pub fn predict_bounded(
             from = tiles;
             cache.hits += 1;
             cache.tiles_skipped += tiles as u64;
-            if give_up(&e.so_far(&w)) {
+            if give_up(&e.so_far(&w, b.block + 1)) {
                 return Ok(Bounded::GaveUp { reach: b.reach });
             }
             break;
@@ -1044,7 +1044,7 @@ pub fn predict_bounded(
                 let checkpoint = prefix::Checkpoint::take(&e, &w, b.tiles, b.block);
                 cache.insert(b.key.clone(), checkpoint);
             }
-            if give_up(&e.so_far(&w)) {
+            if give_up(&e.so_far(&w, b.block + 1)) {
                 return Ok(Some(b.reach));
             }
         }
@@ -1105,10 +1105,11 @@ fn build_graph(
 }
 
 impl Engine<'_> {
-    /// What the tiles walked so far have cost.
-    fn so_far(&self, w: &Walk) -> CostSoFar {
-        self.ledger
-            .so_far(w.tile_end.iter().copied().max().unwrap_or(0))
+    /// What the tiles walked so far, every tile of the first `blocks_done` blocks,
+    /// have cost.
+    fn so_far(&self, w: &Walk, blocks_done: usize) -> CostSoFar {
+        let latency = w.tile_end.iter().copied().max().unwrap_or(0);
+        self.ledger.so_far(latency, blocks_done)
     }
 }
 
