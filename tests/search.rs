@@ -232,3 +232,32 @@ fn search_options_are_refused_elsewhere_and_bad_budgets_are_named() {
     assert_eq!(rows.lines().count(), 41, "a header and 40 evaluations");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_table_says_which_way_the_search_and_the_hybrid_grid_compare() {
+    let args = |budget: &'static str| {
+        [
+            "explore",
+            "--workload",
+            "models/workloads/tiny_fused.toml",
+            "--hardware",
+            "models/hardware/meta_proto.toml",
+            "--gb",
+            "4KiB",
+            "--space",
+            "search",
+            "--budget",
+            budget,
+        ]
+    };
+    // Five evaluations do not reach the grid's best (TB-LF×2); 225 cover the space.
+    let short = stems(&args("5"));
+    let text = String::from_utf8_lossy(&short.stdout);
+    assert!(
+        text.contains("× higher: it has not reached the grid's (raise --budget)"),
+        "{text}"
+    );
+    let whole = stems(&args("225"));
+    let text = String::from_utf8_lossy(&whole.stdout);
+    assert!(text.contains("the search's best is 1.00× lower"), "{text}");
+}

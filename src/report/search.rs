@@ -155,11 +155,20 @@ pub fn render_table(searched: &Searched, top: usize) -> String {
         && let Some(b) = searched.best_evaluation().and_then(|b| b.report.as_ref())
     {
         let (hv, bv) = (s.objective.value(h), s.objective.value(b));
+        let ratio = hv / bv.max(f64::MIN_POSITIVE);
+        // A budget smaller than the grid (or no warm start) may not reach its best.
+        let verdict = if ratio >= 1.0 {
+            format!("the search's best is {ratio:.2}× lower")
+        } else {
+            format!(
+                "the search's best is {:.2}× higher: it has not reached the grid's (raise --budget)",
+                1.0 / ratio
+            )
+        };
         let _ = writeln!(
             out,
-            "best of the hybrid grid: {} — the search's best is {:.2}× lower",
-            compact(&spec.entries().join(",")),
-            hv / bv.max(f64::MIN_POSITIVE)
+            "best of the hybrid grid: {} — {verdict}",
+            compact(&spec.entries().join(","))
         );
     }
     let front = &searched.front;
