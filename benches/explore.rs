@@ -3,7 +3,8 @@
 //! exhaustive 4^N space under the paper's eviction rule (every 61st of 16,384
 //! schedules: a prime stride mixes every block's cuts, and a sample takes about a
 //! second); the genetic search (300 evaluations); and the genetic allocation search
-//! on four cores (mesh_2x2, TB-LF, 300 allocations). Each sample starts with cold
+//! on four cores (mesh_2x2, TB-LF, 300 allocations); and a subtree of the exhaustive
+//! space ranked for its best 10 only (`--best 10`). Each sample starts with cold
 //! mapping caches. The hybrid space also runs on a chip that skips zeros and stores
 //! coordinates, where the workload's 7 % activity enters every mapping: it should stay
 //! within 20 % of the dense chip's rate (on the dense chip activity changes nothing).
@@ -128,6 +129,44 @@ fn bench_explore(c: &mut Criterion) {
             })
         });
     }
+    // The same subtree ranked for its best 10 only (`explore --best 10`): a schedule
+    // is dropped at the first boundary where what it has cost exceeds the 10th best.
+    let header = stems::explore::store::RunHeader {
+        workload: w.name.clone(),
+        blocks: w.num_blocks,
+        timesteps: w.timesteps,
+        global_sram_bits: acc.cores[0].global_sram().size_bits,
+        space: Space::Exhaustive,
+        rank_by: stems::explore::Rank::Energy,
+        points: subtree.len(),
+        shard: None,
+        fingerprint: Default::default(),
+    };
+    let best_10 = stems::explore::space_run::SpaceRun {
+        workload: &w,
+        accelerator: &acc,
+        header: &header,
+        points: &subtree,
+        options: SchedulerOptions::default(),
+        jobs: None,
+        prefix_cache_bytes: stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER,
+        place: stems::rundir::journaled::Place::Nowhere,
+        best: Some((stems::explore::Rank::Energy, 10)),
+    };
+    group.throughput(Throughput::Elements(subtree.len() as u64));
+    group.bench_function(
+        "sew_resnet18_exhaustive_subtree_1024_best_10_all_cores",
+        |b| {
+            b.iter(|| {
+                let costed =
+                    stems::explore::space_run::cost_space::<anyhow::Error>(&best_10, &(), |_| {
+                        Ok(())
+                    })
+                    .expect("explores");
+                black_box(costed.outcomes.len())
+            })
+        },
+    );
     let space = SearchSpace::new(w.num_blocks, w.timesteps, &[1, 2, 4, 8]);
     let options = SearchOptions {
         budget: 300,
