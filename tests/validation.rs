@@ -109,6 +109,52 @@ fn validate_rejects_a_request_without_schedules() {
 }
 
 #[test]
+fn validate_refuses_a_plan_it_cannot_run_naming_why() {
+    let models = |workload: &'static str| {
+        [
+            "validate",
+            "--workload",
+            workload,
+            "--hardware",
+            "models/hardware/meta_proto.toml",
+        ]
+    };
+    let tiny = models("models/workloads/tiny_fused.toml");
+    let red = models("models/workloads/red_lif_gen4.toml");
+    for (args, says) in [
+        (
+            [&red[..], &["--space", "exhaustive"]].concat(),
+            "that space has 65536 schedules per size",
+        ),
+        (
+            [
+                &tiny[..],
+                &["--schedule", "ST-LBL", "--allocate", "conv9=0"],
+            ]
+            .concat(),
+            "--allocate: ",
+        ),
+        (
+            [&tiny[..], &["--schedule", "ST-XX"]].concat(),
+            "is not LBL, LF or LF<n>",
+        ),
+        (
+            [
+                &red[..],
+                &["--space", "hybrid", "--gb", &["1MiB"; 60].join(",")],
+            ]
+            .concat(),
+            "runs asked for and every run is a simulation (limit 4096)",
+        ),
+    ] {
+        let out = stems(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn sweep_rows_do_not_depend_on_the_thread_count() {
     let mut configs = Vec::new();
     let mut runs = Vec::new();
