@@ -164,6 +164,11 @@ fn best_writes_its_k_rows_and_the_pruned_count_and_refuses_what_it_cannot_do() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("json"))
             .expect("summary.json");
     assert!(summary["pruned"].as_u64().is_some(), "{summary}");
+    let baseline = &summary["baseline"]["schedule"];
+    assert_eq!(
+        baseline[0], "ST-LBL",
+        "the baseline is costed whole: {summary}"
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains("dropped as unable to rank among the best 4"),

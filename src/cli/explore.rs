@@ -267,7 +267,7 @@ fn show(
         if csv {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let written = write_results(dir, header, &costed.outcomes, csv, costed.pruned)?;
+        let written = write_results(dir, header, &costed.outcomes, csv, kept(costed))?;
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
     let explored = Explored {
@@ -275,13 +275,23 @@ fn show(
         outcomes: &costed.outcomes,
         costed: costed.costed,
         seconds: costed.seconds,
-        pruned: costed.pruned,
+        kept: kept(costed),
     };
     match args.format {
         Format::Table => out!("{}", explored.render_table(args.top)),
         Format::Json => outln!("{}", explored.json()?),
     }
     Ok(())
+}
+
+/// What `--best` kept beside the best.
+fn kept(
+    costed: &stems::explore::space_run::CostedSpace,
+) -> Option<stems::report::explore::Kept<'_>> {
+    costed.pruned.map(|pruned| stems::report::explore::Kept {
+        baseline: costed.baseline.as_ref(),
+        pruned,
+    })
 }
 
 /// Progress of a space: a bar or log lines, with the best schedule so far.

@@ -161,6 +161,8 @@ pub fn explore_each(
         workers.with(|worker| {
             for (at, &index) in chunk.iter().enumerate() {
                 let point = &points[index];
+                // The baseline is costed whole: the gains are stated against it.
+                let pruner = pruner.filter(|_| !point.is_baseline());
                 if let Some(p) = pruner
                     && p.known_hopeless(&point.spec)
                 {
@@ -207,6 +209,11 @@ pub fn explore_each(
         })
     })?;
     Ok(workers.sharing())
+}
+
+/// The outcome of the paper's baseline (ST-LBL for every block), if costed.
+pub fn baseline(outcomes: &[Outcome]) -> Option<&Outcome> {
+    outcomes.iter().find(|o| o.point.is_baseline())
 }
 
 /// Index (into `outcomes`) of the best outcome by `rank` (ties: the earlier point).

@@ -44,6 +44,9 @@ pub struct CostedSpace {
     /// With [`SpaceRun::best`]: how many schedules were dropped (depends on `--jobs`,
     /// like the sharing; the K best do not).
     pub pruned: Option<u64>,
+    /// With [`SpaceRun::best`]: the baseline, costed whole whether among the best or
+    /// not (the gains are stated against it).
+    pub baseline: Option<Outcome>,
 }
 
 /// Costs `run` in parallel. A short timed sample goes first; `approve` sees what the
@@ -98,7 +101,9 @@ where
     // Every schedule of the run was costed, to its end or until it was dropped.
     let costed = done.items.len() - done.resumed + pruned.unwrap_or(0) as usize;
     let mut outcomes: Vec<Outcome> = done.items.into_iter().map(|(_, o)| o).collect();
+    let mut baseline = None;
     if let Some((rank, k)) = run.best {
+        baseline = super::baseline(&outcomes).cloned();
         keep_best(&mut outcomes, rank, k);
     }
     Ok(CostedSpace {
@@ -107,6 +112,7 @@ where
         seconds: started.elapsed().as_secs_f64(),
         sharing: workers.sharing(),
         pruned,
+        baseline,
     })
 }
 

@@ -24,16 +24,24 @@ pub struct Summary<'a> {
     pub pruned: Option<u64>,
 }
 
+/// What `--best K` keeps beside its K outcomes: the baseline (costed whole, among the
+/// K or not), and how many schedules were dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct Kept<'a> {
+    pub baseline: Option<&'a Outcome>,
+    pub pruned: u64,
+}
+
 /// Writes `summary.json` (atomically), the heatmaps (hybrid spaces), the energy
 /// breakdown of the baseline and the best, and — when `csv` — `explore.csv` sorted by
-/// point. `outcomes` are in index order; `pruned`, how many schedules `--best` dropped.
+/// point. `outcomes` are in index order; `kept`, what `--best` kept beside them.
 /// Returns the file names.
 pub fn write_results(
     dir: &Path,
     header: &RunHeader,
     outcomes: &[Outcome],
     csv: bool,
-    pruned: Option<u64>,
+    kept: Option<Kept>,
 ) -> Result<Vec<String>, WriteError> {
     let mut written = Vec::new();
     if csv {
@@ -43,17 +51,17 @@ pub fn write_results(
     }
     written.push(CSV.to_string());
     let best_index = best(outcomes, header.rank_by);
-    let baseline = outcomes
-        .iter()
-        .position(|o| o.point.batched == 0 && o.point.fused == 0);
+    let baseline = kept
+        .as_ref()
+        .map_or_else(|| crate::explore::baseline(outcomes), |k| k.baseline);
     let gb = crate::model::units::human_bits(header.global_sram_bits);
     written.extend(heatmaps(dir, header, outcomes)?);
     let mut bars: Vec<(String, &Report)> = Vec::new();
     if let Some(b) = baseline {
-        bars.push(("ST-LBL".into(), &outcomes[b].report));
+        bars.push(("ST-LBL".into(), &b.report));
     }
     if let Some(b) = best_index
-        && Some(b) != baseline
+        && baseline.is_none_or(|base| base.index != outcomes[b].index)
     {
         let spec = outcomes[b].point.spec.to_string();
         bars.push((
@@ -74,8 +82,8 @@ pub fn write_results(
         rank_by: header.rank_by,
         schedules: outcomes.len(),
         best: best_index.map(|i| &outcomes[i]),
-        baseline: baseline.map(|i| &outcomes[i]),
-        pruned,
+        baseline,
+        pruned: kept.map(|k| k.pruned),
     };
     let json = serde_json::to_string_pretty(&summary)?;
     crate::output::write(&dir.join("summary.json"), json.as_bytes())?;
@@ -148,8 +156,8 @@ pub struct Explored<'a> {
     pub outcomes: &'a [Outcome],
     pub costed: usize,
     pub seconds: f64,
-    /// With `--best K`: the schedules dropped (the outcomes are the K best).
-    pub pruned: Option<u64>,
+    /// With `--best K`: what was kept beside the K best (the outcomes).
+    pub kept: Option<Kept<'a>>,
 }
 
 impl Explored<'_> {
@@ -166,16 +174,16 @@ impl Explored<'_> {
             self.costed as f64 / self.seconds.max(1e-9),
             h.rank_by
         );
-        if let Some(pruned) = self.pruned {
+        if let Some(kept) = self.kept {
             out.push_str(&format!(
                 "{} schedules dropped as unable to rank among the best {}\n",
-                thousands(pruned),
+                thousands(kept.pruned),
                 outcomes.len()
             ));
         }
-        let baseline = outcomes
-            .iter()
-            .find(|o| o.point.batched == 0 && o.point.fused == 0)
+        let baseline = self
+            .kept
+            .map_or_else(|| crate::explore::baseline(outcomes), |k| k.baseline)
             .map(|o| &o.report);
         let mut ranked: Vec<usize> = (0..outcomes.len()).collect();
         ranked.sort_by(|&a, &b| {
@@ -268,7 +276,7 @@ impl Explored<'_> {
             rank_by: self.header.rank_by,
             seconds: self.seconds,
             best: best(self.outcomes, self.header.rank_by),
-            pruned: self.pruned,
+            pruned: self.kept.map(|k| k.pruned),
             outcomes: self.outcomes,
         })
     }

@@ -67,6 +67,13 @@ fn applies(block: usize, count: usize, blocks: usize, side: Side) -> bool {
     }
 }
 
+impl Point {
+    /// The paper's baseline: no block time-batched or fused (ST-LBL throughout).
+    pub fn is_baseline(&self) -> bool {
+        self.batched == 0 && self.fused == 0
+    }
+}
+
 impl Space {
     /// Every schedule of the space, in a fixed order.
     pub fn points(&self, blocks: usize) -> Vec<Point> {
