@@ -27,7 +27,7 @@ pub use workers::{Sharing, WorkerPool};
 
 use crate::cost::Report;
 use crate::model::{Accelerator, Workload};
-use crate::schedule::{Allocation, Bounded, ScheduleError, SchedulerOptions, predict_bounded};
+use crate::schedule::{Allocation, ScheduleError, SchedulerOptions, predict_bounded};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -170,12 +170,14 @@ pub fn explore_each(
                     continue;
                 }
                 let next = chunk.get(at + 1).map(|&n| &points[n].spec);
-                let hopeless =
-                    |so_far: &crate::cost::CostSoFar| pruner.is_some_and(|p| p.hopeless(so_far));
+                // Stopped: hopeless, with the last block the state there depends on.
+                let stop = |so_far: &crate::cost::CostSoFar, reach: usize| {
+                    pruner.filter(|p| p.hopeless(so_far)).map(|_| reach)
+                };
                 let sharing = crate::schedule::Sharing {
                     cache: &mut worker.cache,
                     next,
-                    give_up: &hopeless,
+                    stop: &stop,
                 };
                 let costed = predict_bounded(
                     workload,
@@ -187,8 +189,8 @@ pub fn explore_each(
                     sharing,
                 )?;
                 let report = match costed {
-                    Bounded::Costed(report) => *report,
-                    Bounded::GaveUp { reach } => {
+                    Ok(report) => report,
+                    Err(reach) => {
                         if let Some(p) = pruner {
                             p.hopeless_prefix(&point.spec, reach);
                             p.dropped();
@@ -218,15 +220,21 @@ pub fn baseline(outcomes: &[Outcome]) -> Option<&Outcome> {
 
 /// Index (into `outcomes`) of the best outcome by `rank` (ties: the earlier point).
 pub fn best(outcomes: &[Outcome], rank: Rank) -> Option<usize> {
-    outcomes
-        .iter()
-        .enumerate()
-        .min_by(|(ia, a), (ib, b)| {
-            rank.value(&a.report)
-                .total_cmp(&rank.value(&b.report))
-                .then(ia.cmp(ib))
-        })
-        .map(|(i, _)| i)
+    (0..outcomes.len()).min_by(|&a, &b| rank_order(outcomes, rank, a, b))
+}
+
+/// Indices into `outcomes` (in index order), best first by `rank` (ties: the earlier
+/// point).
+pub fn ranked(outcomes: &[Outcome], rank: Rank) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..outcomes.len()).collect();
+    order.sort_by(|&a, &b| rank_order(outcomes, rank, a, b));
+    order
+}
+
+fn rank_order(outcomes: &[Outcome], rank: Rank, a: usize, b: usize) -> std::cmp::Ordering {
+    rank.value(&outcomes[a].report)
+        .total_cmp(&rank.value(&outcomes[b].report))
+        .then(a.cmp(&b))
 }
 
 /// The CSV header and one row per outcome.

@@ -119,14 +119,8 @@ where
 /// Keeps the `k` best outcomes by `rank` (ties: the earlier point), in the space's
 /// order.
 fn keep_best(outcomes: &mut Vec<Outcome>, rank: Rank, k: usize) {
-    let mut ranked: Vec<usize> = (0..outcomes.len()).collect();
-    ranked.sort_by(|&a, &b| {
-        rank.value(&outcomes[a].report)
-            .total_cmp(&rank.value(&outcomes[b].report))
-            .then(outcomes[a].index.cmp(&outcomes[b].index))
-    });
     let mut keep = vec![false; outcomes.len()];
-    for &i in ranked.iter().take(k) {
+    for i in super::ranked(outcomes, rank).into_iter().take(k) {
         keep[i] = true;
     }
     let mut at = 0;

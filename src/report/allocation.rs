@@ -2,13 +2,12 @@
 //! `convergence.svg`, `summary.json`, and the table of the single-core start against
 //! the best found.
 
-use super::{Table, WriteError, plot};
+use super::{Table, WriteError, plot, write_csv_file};
 use crate::cost::Report;
 use crate::explore::allocate::{AllocationEvaluated, best_so_far};
 use crate::explore::allocate_run::Allocated;
 use crate::explore::search::Objective;
 use crate::model::units::{group_digits, human_energy_pj, thousands};
-use crate::output::{AtomicFile, OutputError};
 use crate::schedule::spec::compact;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -26,43 +25,34 @@ pub fn write_outputs(dir: &Path, allocated: &Allocated) -> Result<(), WriteError
 }
 
 fn write_csv(path: &Path, all: &[AllocationEvaluated]) -> Result<(), WriteError> {
-    let mut file = AtomicFile::create(path)?;
-    {
-        let mut w = csv::Writer::from_writer(&mut file);
-        w.write_record([
-            "evaluation",
-            "generation",
-            "allocation",
-            "energy_pj",
-            "latency_cycles",
-            "edp_pj_cycles",
-            "noc_bits",
-            "dram_bits",
-            "error",
-        ])?;
-        for e in all {
-            let r = e.report.as_ref();
-            let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
-            let int = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
-            w.write_record([
-                e.index.to_string(),
-                e.generation.to_string(),
-                e.allocation.clone(),
-                num(r.map(|r| r.energy_pj.total)),
-                int(r.map(|r| r.latency_cycles)),
-                num(r.map(|r| r.energy_pj.total * r.latency_cycles as f64)),
-                int(r.map(|r| r.noc_bits)),
-                int(r.map(|r| r.dram_bits.total)),
-                e.error.clone().unwrap_or_default(),
-            ])?;
-        }
-        w.flush().map_err(|error| OutputError {
-            path: path.to_path_buf(),
-            error,
-        })?;
-    }
-    file.commit()?;
-    Ok(())
+    let header = [
+        "evaluation",
+        "generation",
+        "allocation",
+        "energy_pj",
+        "latency_cycles",
+        "edp_pj_cycles",
+        "noc_bits",
+        "dram_bits",
+        "error",
+    ];
+    let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
+    let int = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+    let records = all.iter().map(|e| {
+        let r = e.report.as_ref();
+        [
+            e.index.to_string(),
+            e.generation.to_string(),
+            e.allocation.clone(),
+            num(r.map(|r| r.energy_pj.total)),
+            int(r.map(|r| r.latency_cycles)),
+            num(r.map(|r| r.energy_pj.total * r.latency_cycles as f64)),
+            int(r.map(|r| r.noc_bits)),
+            int(r.map(|r| r.dram_bits.total)),
+            e.error.clone().unwrap_or_default(),
+        ]
+    });
+    write_csv_file(path, &header, records)
 }
 
 /// Every evaluation's value (grey) and the best so far (line).

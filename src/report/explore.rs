@@ -185,13 +185,7 @@ impl Explored<'_> {
             .kept
             .map_or_else(|| crate::explore::baseline(outcomes), |k| k.baseline)
             .map(|o| &o.report);
-        let mut ranked: Vec<usize> = (0..outcomes.len()).collect();
-        ranked.sort_by(|&a, &b| {
-            h.rank_by
-                .value(&outcomes[a].report)
-                .total_cmp(&h.rank_by.value(&outcomes[b].report))
-                .then(a.cmp(&b))
-        });
+        let ranked = crate::explore::ranked(outcomes, h.rank_by);
         let mut t = Table::new([
             "rank",
             "schedule",

@@ -17,6 +17,32 @@ pub mod validation;
 
 pub use table::Table;
 
+/// Writes a CSV file whole or not at all: `header`, then one record per row.
+fn write_csv_file<R>(
+    path: &std::path::Path,
+    header: &[&str],
+    rows: impl IntoIterator<Item = R>,
+) -> Result<(), WriteError>
+where
+    R: IntoIterator,
+    R::Item: AsRef<[u8]>,
+{
+    let mut file = crate::output::AtomicFile::create(path)?;
+    {
+        let mut w = csv::Writer::from_writer(&mut file);
+        w.write_record(header)?;
+        for row in rows {
+            w.write_record(row)?;
+        }
+        w.flush().map_err(|error| crate::output::OutputError {
+            path: path.to_path_buf(),
+            error,
+        })?;
+    }
+    file.commit()?;
+    Ok(())
+}
+
 /// Writing a run's outputs (CSV, summary, plots) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {

@@ -1,12 +1,11 @@
 //! A search's results: `search.csv` and `pareto.csv` (one row per evaluation),
 //! `pareto.svg`, `summary.json`, and the ranked table with the Pareto front.
 
-use super::{Table, WriteError, plot};
+use super::{Table, WriteError, plot, write_csv_file};
 use crate::cost::Report;
 use crate::explore::search::{Evaluated, ranked};
 use crate::explore::search_run::Searched;
 use crate::model::units::{group_digits, human_bits, human_energy_pj, thousands};
-use crate::output::{AtomicFile, OutputError};
 use crate::schedule::spec::compact;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -29,40 +28,31 @@ pub fn write_outputs(dir: &Path, searched: &Searched) -> Result<(), WriteError> 
 }
 
 fn csv_rows<'a>(path: &Path, rows: impl Iterator<Item = &'a Evaluated>) -> Result<(), WriteError> {
-    let mut file = AtomicFile::create(path)?;
-    {
-        let mut w = csv::Writer::from_writer(&mut file);
-        w.write_record([
-            "evaluation",
-            "generation",
-            "schedule",
-            "energy_pj",
-            "latency_cycles",
-            "edp_pj_cycles",
-            "dram_bits",
-            "error",
-        ])?;
-        for e in rows {
-            let r = e.report.as_ref();
-            let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
-            w.write_record([
-                e.index.to_string(),
-                e.generation.to_string(),
-                e.spec.to_string(),
-                num(r.map(|r| r.energy_pj.total)),
-                r.map_or(String::new(), |r| r.latency_cycles.to_string()),
-                num(r.map(|r| r.energy_pj.total * r.latency_cycles as f64)),
-                r.map_or(String::new(), |r| r.dram_bits.total.to_string()),
-                e.error.clone().unwrap_or_default(),
-            ])?;
-        }
-        w.flush().map_err(|error| OutputError {
-            path: path.to_path_buf(),
-            error,
-        })?;
-    }
-    file.commit()?;
-    Ok(())
+    let header = [
+        "evaluation",
+        "generation",
+        "schedule",
+        "energy_pj",
+        "latency_cycles",
+        "edp_pj_cycles",
+        "dram_bits",
+        "error",
+    ];
+    let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
+    let records = rows.map(|e| {
+        let r = e.report.as_ref();
+        [
+            e.index.to_string(),
+            e.generation.to_string(),
+            e.spec.to_string(),
+            num(r.map(|r| r.energy_pj.total)),
+            r.map_or(String::new(), |r| r.latency_cycles.to_string()),
+            num(r.map(|r| r.energy_pj.total * r.latency_cycles as f64)),
+            r.map_or(String::new(), |r| r.dram_bits.total.to_string()),
+            e.error.clone().unwrap_or_default(),
+        ]
+    });
+    write_csv_file(path, &header, records)
 }
 
 /// Energy against latency: every costed schedule, the front, the marked schedules and

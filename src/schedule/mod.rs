@@ -15,7 +15,7 @@ pub mod spec;
 
 pub use memory::{Extent, Scratchpad};
 pub use scheduler::{
-    Allocation, Bounded, Eviction, PrefixCache, ScheduleError, SchedulerOptions, Sharing, predict,
+    Allocation, Eviction, PrefixCache, ScheduleError, SchedulerOptions, Sharing, predict,
     predict_bounded, predict_sharing, schedule,
 };
 pub use spec::{BlockCut, ScheduleSpec, SpaceCut, SpecError, TimeCut};

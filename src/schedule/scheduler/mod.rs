@@ -951,11 +951,11 @@ pub fn predict_sharing(
     cache: &mut PrefixCache,
     next: Option<&ScheduleSpec>,
 ) -> Result<Report, ScheduleError> {
-    let never = |_: &CostSoFar| false;
+    let never = |_: &CostSoFar, _: usize| None::<std::convert::Infallible>;
     let sharing = Sharing {
         cache,
         next,
-        give_up: &never,
+        stop: &never,
     };
     match predict_bounded(
         workload,
@@ -966,48 +966,36 @@ pub fn predict_sharing(
         mapper,
         sharing,
     )? {
-        Bounded::Costed(report) => Ok(*report),
-        Bounded::GaveUp { .. } => unreachable!("a schedule that never gives up runs to its end"),
+        Ok(report) => Ok(report),
+        Err(never) => match never {},
     }
 }
 
-/// What [`predict_bounded`] made of a schedule.
-pub enum Bounded {
-    Costed(Box<Report>),
-    /// Stopped at a boundary: every schedule that cuts blocks `0..=reach` alike has
-    /// cost as much there.
-    GaveUp {
-        reach: usize,
-    },
-}
-
 /// How [`predict_bounded`] shares work with the schedules around it.
-pub struct Sharing<'c> {
+pub struct Sharing<'c, S> {
     /// Checkpoints of the first blocks of earlier schedules.
     pub cache: &'c mut PrefixCache,
     /// The schedule that will follow, if known.
     pub next: Option<&'c ScheduleSpec>,
     /// Asked at every boundary (and on resuming from a checkpoint) with what the
-    /// schedule has cost so far; `true` stops it there.
-    pub give_up: &'c (dyn Fn(&CostSoFar) -> bool + Sync),
+    /// schedule has cost so far and `reach`, the last block that state depends on
+    /// (every schedule that cuts blocks `0..=reach` alike has cost as much there);
+    /// `Some` stops the schedule there.
+    pub stop: &'c (dyn Fn(&CostSoFar, usize) -> Option<S> + Sync),
 }
 
-/// [`predict_sharing`], stopping the schedule at the first boundary where `give_up`
-/// says what it has cost so far is enough to drop it.
-pub fn predict_bounded(
+/// [`predict_sharing`], stopping the schedule (`Err` with what `stop` said) at the
+/// first boundary where `stop` finds what it has cost so far enough to drop it.
+pub fn predict_bounded<S>(
     workload: &Workload,
     accelerator: &Accelerator,
     spec: &ScheduleSpec,
     allocation: &Allocation,
     options: SchedulerOptions,
     mapper: &mut Mapper,
-    sharing: Sharing,
-) -> Result<Bounded, ScheduleError> {
-    let Sharing {
-        cache,
-        next,
-        give_up,
-    } = sharing;
+    sharing: Sharing<S>,
+) -> Result<Result<Report, S>, ScheduleError> {
+    let Sharing { cache, next, stop } = sharing;
     let graph = build_graph(workload, accelerator, spec, allocation)?;
     let mut e = Engine::new(workload, accelerator, &graph, spec, options, false);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), false);
@@ -1021,14 +1009,14 @@ pub fn predict_bounded(
             from = tiles;
             cache.hits += 1;
             cache.tiles_skipped += tiles as u64;
-            if give_up(&e.so_far(&w, b.block + 1)) {
-                return Ok(Bounded::GaveUp { reach: b.reach });
+            if let Some(stopped) = stop(&e.so_far(&w, b.block + 1), b.reach) {
+                return Ok(Err(stopped));
             }
             break;
         }
     }
     std::mem::swap(&mut e.costs, &mut cache.costs);
-    let mut walked = || -> Result<Option<usize>, ScheduleError> {
+    let mut walked = || -> Result<Option<S>, ScheduleError> {
         let resumed_at = from;
         for b in bounds
             .iter()
@@ -1044,8 +1032,8 @@ pub fn predict_bounded(
                 let checkpoint = prefix::Checkpoint::take(&e, &w, b.tiles, b.block);
                 cache.insert(b.key.clone(), checkpoint);
             }
-            if give_up(&e.so_far(&w, b.block + 1)) {
-                return Ok(Some(b.reach));
+            if let Some(stopped) = stop(&e.so_far(&w, b.block + 1), b.reach) {
+                return Ok(Some(stopped));
             }
         }
         e.walk(&mut w, from..graph.tiles.len(), options, mapper)?;
@@ -1053,10 +1041,10 @@ pub fn predict_bounded(
     };
     let walked = walked();
     std::mem::swap(&mut e.costs, &mut cache.costs);
-    if let Some(reach) = walked? {
-        return Ok(Bounded::GaveUp { reach });
+    if let Some(stopped) = walked? {
+        return Ok(Err(stopped));
     }
-    Ok(Bounded::Costed(Box::new(e.finish(&mut w, spec, options))))
+    Ok(Ok(e.finish(&mut w, spec, options)))
 }
 
 /// Walks the tile graph; with `record`, keeps every tile with its nest and actions.
