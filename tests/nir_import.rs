@@ -72,9 +72,12 @@ fn a_conv_snn_with_pooling_and_a_classifier() {
     assert_eq!(l("fc").states(), 10);
     // Spiking inputs: reductions are SOPs, K·C·OY·OX·FY·FX per timestep.
     assert_eq!(l("conv1").sops_per_timestep(), 8 * 2 * 16 * 16 * 9);
-    assert_eq!(l("conv2").sops_per_timestep(), 16 * 8 * 4 * 4 * 9);
     assert_eq!(l("fc").sops_per_timestep(), 10 * 256);
     assert_eq!(l("conv1").macs_per_timestep(), 0);
+    // The sum-pool adds 2×2 spikes: 0..=4 needs 3 bits, so conv2 multiplies (MACs).
+    assert_eq!(l("pool").precision.o, 3);
+    assert_eq!(l("conv2").precision.i, 3);
+    assert_eq!(l("conv2").macs_per_timestep(), 16 * 8 * 4 * 4 * 9);
 }
 
 #[test]

@@ -28,7 +28,7 @@
 //! the next fold, which then costs max(T′, drain), and the skew is paid once per tile.
 
 use super::nest::{Dim, Loop, dim_products, relevant};
-use crate::model::{Core, Dram, OpKind, Operand};
+use crate::model::{Core, Dram, Operand};
 use crate::tiling::CtShape;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -372,11 +372,7 @@ impl<'a> CostModel<'a> {
     }
 
     fn input_channels(&self, k: u64, c: u64) -> u64 {
-        match self.shape.op {
-            OpKind::Conv | OpKind::Fc => c,
-            OpKind::SewAdd | OpKind::SewOr => k * c,
-            OpKind::MaxPool | OpKind::AvgPool => k,
-        }
+        self.shape.op.input_channels(k, c)
     }
 
     /// Product of the loops above `boundary` that re-fetch `op`: every loop above the

@@ -60,7 +60,7 @@ pub fn relevant(op: OpKind, operand: Operand, dim: Dim) -> bool {
         Operand::W => op.has_weights() && matches!(dim, K | C | FY | FX),
         Operand::I => match op {
             OpKind::Conv | OpKind::Fc => matches!(dim, C | OY | OX | FY | FX | T),
-            OpKind::SewAdd | OpKind::SewOr => matches!(dim, K | C | OY | OX | T),
+            OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => matches!(dim, K | C | OY | OX | T),
             OpKind::MaxPool | OpKind::AvgPool => matches!(dim, K | OY | OX | FY | FX | T),
         },
         Operand::O => matches!(dim, K | OY | OX | T),

@@ -49,25 +49,30 @@ pub enum OpKind {
     SewOr,
     MaxPool,
     AvgPool,
+    /// A layer of neurons that integrate their one input element-wise: a neuron that
+    /// does not directly follow the layer whose output it integrates.
+    Neuron,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 6] = [
+    pub const ALL: [OpKind; 7] = [
         OpKind::Conv,
         OpKind::Fc,
         OpKind::SewAdd,
         OpKind::SewOr,
         OpKind::MaxPool,
         OpKind::AvgPool,
+        OpKind::Neuron,
     ];
 
-    const NAMES: [(&'static str, OpKind); 6] = [
+    const NAMES: [(&'static str, OpKind); 7] = [
         ("conv", OpKind::Conv),
         ("fc", OpKind::Fc),
         ("sew_add", OpKind::SewAdd),
         ("sew_or", OpKind::SewOr),
         ("max_pool", OpKind::MaxPool),
         ("avg_pool", OpKind::AvgPool),
+        ("neuron", OpKind::Neuron),
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -88,8 +93,43 @@ impl OpKind {
         matches!(self, OpKind::Conv | OpKind::Fc)
     }
 
+    /// Element-wise: output (k, y, x) reads (k, y, x) of each source; `c` counts the
+    /// sources.
     pub fn is_elementwise(self) -> bool {
-        matches!(self, OpKind::SewAdd | OpKind::SewOr)
+        matches!(self, OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron)
+    }
+
+    /// How many sources the operator reads.
+    pub fn sources(self) -> usize {
+        match self {
+            OpKind::SewAdd | OpKind::SewOr => 2,
+            _ => 1,
+        }
+    }
+
+    /// Input channels a tile of `k` output channels reads over a reduction extent `c`
+    /// (element-wise: `c` sources of `k` channels; pooling is depthwise).
+    pub fn input_channels(self, k: u64, c: u64) -> u64 {
+        match self {
+            OpKind::Conv | OpKind::Fc => c,
+            OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => k * c,
+            OpKind::MaxPool | OpKind::AvgPool => k,
+        }
+    }
+
+    /// Operations besides the weighted reduction per output and timestep, for a
+    /// reduction extent `c` (element-wise: the sources) and `taps` window positions:
+    /// combining the sources, the window's comparisons or sums, or a neuron layer's
+    /// integration of its input into its state. The update of a neuron fused into a
+    /// weighted layer is not an operation of its own (the paper ignores the
+    /// activation beside the integration, which the reduction already counts).
+    pub fn other_ops_per_output(self, c: u64, taps: u64) -> u64 {
+        match self {
+            OpKind::Conv | OpKind::Fc => 0,
+            OpKind::SewAdd | OpKind::SewOr => c - 1,
+            OpKind::Neuron => c,
+            OpKind::MaxPool | OpKind::AvgPool => taps,
+        }
     }
 
     pub fn is_pool(self) -> bool {
@@ -189,11 +229,12 @@ impl Layer {
     /// Element-wise combinations and pooling-window operations.
     pub fn other_ops_per_timestep(&self) -> u64 {
         let d = &self.dims;
-        match self.op {
-            OpKind::SewAdd | OpKind::SewOr => d.k * d.oy * d.ox * (self.sources.len() as u64 - 1),
-            OpKind::MaxPool | OpKind::AvgPool => d.k * d.oy * d.ox * d.fy * d.fx,
-            OpKind::Conv | OpKind::Fc => 0,
-        }
+        let c = if self.op.is_elementwise() {
+            self.sources.len() as u64
+        } else {
+            d.c
+        };
+        self.output_neurons() * self.op.other_ops_per_output(c, d.fy * d.fx)
     }
 
     pub fn weights(&self) -> u64 {
@@ -992,8 +1033,9 @@ fn resolve_op_and_dims(raw: &RawLayer, at: &mut At) -> (OpKind, Dims) {
         at.say(
             "op",
             format!(
-                "unknown operator '{}' (expected one of conv, fc, sew_add, sew_or, max_pool, avg_pool)",
-                raw.op
+                "unknown operator '{}' (expected one of {})",
+                raw.op,
+                OpKind::ALL.map(OpKind::name).join(", ")
             ),
         );
     }
@@ -1035,7 +1077,7 @@ fn resolve_op_and_dims(raw: &RawLayer, at: &mut At) -> (OpKind, Dims) {
             dim("fy", raw.fy, Some(1)),
             dim("fx", raw.fx, Some(1)),
         ),
-        OpKind::SewAdd | OpKind::SewOr => (
+        OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => (
             dim("c", raw.c, Some(k)),
             dim("oy", raw.oy, None),
             dim("ox", raw.ox, None),
@@ -1138,7 +1180,7 @@ fn resolve_sources(
             );
         }
     }
-    let expected_sources = if op.is_elementwise() { 2 } else { 1 };
+    let expected_sources = op.sources();
     if !raw.sources.is_empty() && raw.sources.len() != expected_sources {
         at.say(
             "sources",
@@ -1154,7 +1196,7 @@ fn resolve_sources(
 }
 
 /// Precisions: the layer's values over the file's defaults; `i` may be left to the
-/// producer (filled in by `check_shapes`). Only conv and fc layers keep state.
+/// producer (filled in by `check_shapes`). A neuron layer must keep state.
 fn resolve_precision(raw: &RawLayer, op: OpKind, defaults: RawPrecision, at: &mut At) -> Precision {
     let prec = raw.precision.over(defaults);
     let mut bits = |field: &str, value: Option<i64>, needed: bool| -> u32 {
@@ -1182,13 +1224,10 @@ fn resolve_precision(raw: &RawLayer, op: OpKind, defaults: RawPrecision, at: &mu
         Some(_) => bits("i", prec.i, true),
         None => 0,
     };
-    if raw.stateful && !op.has_weights() {
+    if op == OpKind::Neuron && !raw.stateful {
         at.say(
             "stateful",
-            format!(
-                "only conv and fc layers keep neuron state, not '{}'",
-                op.name()
-            ),
+            "a neuron layer keeps neuron state: stateful = true",
         );
     }
     Precision {
@@ -1387,12 +1426,10 @@ fn check_blocks(layers: &[Layer], pending: &[Pending], diag: &mut Collector) -> 
 /// Producer and consumer shapes agree (channels, spatial size with stride, kernel and
 /// padding, precision). Fills in input precisions left to the producer.
 fn check_shapes(w: &mut Workload, pending: &[Pending], diag: &mut Collector) {
-    // An input precision left out comes from the producer.
+    // An input precision left out comes from the producers (the widest of them).
     for id in 0..w.layers.len() {
-        if w.layers[id].precision.i == 0
-            && let Some(&src) = w.layers[id].sources.first()
-        {
-            w.layers[id].precision.i = w.source_shape(src).bits;
+        if w.layers[id].precision.i == 0 {
+            w.layers[id].precision.i = widest_source_bits(w, &w.layers[id]).unwrap_or(0);
         }
     }
     for (id, field, message) in shape_problems(w) {
@@ -1421,7 +1458,7 @@ fn source_problems(
                 ));
             }
         }
-        OpKind::SewAdd | OpKind::SewOr => {
+        OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => {
             if (shape.channels, shape.height, shape.width) != (d.k, d.oy, d.ox) {
                 out.push((
                     "sources",
@@ -1465,14 +1502,21 @@ fn source_problems(
     out
 }
 
+/// The input precision a layer reads its sources at: the widest source's. A layer's
+/// tiles carry one input precision, so an element-wise sum of spikes and currents reads
+/// the spikes at the currents' width.
+fn widest_source_bits(w: &Workload, layer: &Layer) -> Option<u32> {
+    layer.sources.iter().map(|&s| w.source_shape(s).bits).max()
+}
+
 /// Producer/consumer disagreements: (layer, field, message). Shapes follow
 /// `out = (in + 2·pad − kernel) / stride + 1`, element-wise sources match the layer, a
-/// fully connected layer reads its source whole, and precisions agree.
+/// fully connected layer reads its source whole, and the input precision is the
+/// widest source's.
 fn shape_problems(w: &Workload) -> Vec<(usize, &'static str, String)> {
     let mut out = Vec::new();
     for layer in &w.layers {
         let id = layer.id;
-        let mut input_bits: Option<u32> = None;
         for &src in &layer.sources {
             let shape = w.source_shape(src);
             let src_name = w.source_name(src).to_string();
@@ -1481,20 +1525,8 @@ fn shape_problems(w: &Workload) -> Vec<(usize, &'static str, String)> {
                     .into_iter()
                     .map(|(field, message)| (id, field, message)),
             );
-            match input_bits {
-                None => input_bits = Some(shape.bits),
-                Some(b) if b != shape.bits => out.push((
-                    id,
-                    "sources",
-                    format!(
-                        "sources disagree on precision ({b} vs {} bits from '{src_name}')",
-                        shape.bits
-                    ),
-                )),
-                _ => {}
-            }
         }
-        if let Some(bits) = input_bits
+        if let Some(bits) = widest_source_bits(w, layer)
             && layer.precision.i != bits
         {
             out.push((

@@ -395,11 +395,7 @@ impl TileProgram {
     }
 
     fn input_channels(&self, k: u64, c: u64) -> u64 {
-        match self.shape.op {
-            OpKind::Conv | OpKind::Fc => c,
-            OpKind::SewAdd | OpKind::SewOr => k * c,
-            OpKind::MaxPool | OpKind::AvgPool => k,
-        }
+        self.shape.op.input_channels(k, c)
     }
 
     /// Bits of `op` the level with this boundary receives for the current pass position.
@@ -750,11 +746,12 @@ impl TileProgram {
         work.o_bits = neurons * s.precision.o as u64;
         work.cycles = self.loops[self.outer..].iter().map(|l| l.size).product();
         let taps = s.fy * s.fx;
-        let (reduction_ops, other) = match s.op {
-            OpKind::Conv | OpKind::Fc => (neurons * s.c * taps, 0),
-            OpKind::SewAdd | OpKind::SewOr => (0, neurons * (s.c - 1)),
-            OpKind::MaxPool | OpKind::AvgPool => (0, neurons * taps),
+        let reduction_ops = if s.op.has_weights() {
+            neurons * s.c * taps
+        } else {
+            0
         };
+        let other = neurons * s.op.other_ops_per_output(s.c, taps);
         if s.precision.i == 1 {
             work.sops = reduction_ops;
         } else {

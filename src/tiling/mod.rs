@@ -133,7 +133,7 @@ impl CtShape {
         let ox = region.ox.end - region.ox.start;
         let (c, fy, fx) = match layer.op {
             OpKind::Conv | OpKind::Fc => (d.c, d.fy, d.fx),
-            OpKind::SewAdd | OpKind::SewOr => (layer.sources.len() as u64, 1, 1),
+            OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => (layer.sources.len() as u64, 1, 1),
             OpKind::MaxPool | OpKind::AvgPool => (1, d.fy, d.fx),
         };
         let src = workload.source_shape(layer.sources[0]);
@@ -155,10 +155,8 @@ impl CtShape {
             }
             (span, ext, pad)
         };
-        let in_channels = match layer.op {
-            OpKind::Conv | OpKind::Fc => d.c,
-            OpKind::SewAdd | OpKind::SewOr | OpKind::MaxPool | OpKind::AvgPool => k,
-        };
+        // Per source: an element-wise layer's sources each give k channels.
+        let in_channels = if layer.op.has_weights() { d.c } else { k };
         Self {
             op: layer.op,
             k,
@@ -237,11 +235,7 @@ impl CtShape {
 
     /// Element-wise and pooling operations over all timesteps.
     pub fn other_ops(&self) -> u64 {
-        match self.op {
-            OpKind::Conv | OpKind::Fc => 0,
-            OpKind::SewAdd | OpKind::SewOr => self.neurons() * (self.c - 1) * self.t,
-            OpKind::MaxPool | OpKind::AvgPool => self.neurons() * self.fy * self.fx * self.t,
-        }
+        self.neurons() * self.op.other_ops_per_output(self.c, self.fy * self.fx) * self.t
     }
 }
 
