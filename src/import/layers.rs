@@ -125,7 +125,10 @@ fn stride_padding(
     let stride = pair(node, "stride", default_stride)?;
     let padding = pair(node, "padding", 0)?;
     Ok((
-        [within("stride", stride[0], 1)?, within("stride", stride[1], 1)?],
+        [
+            within("stride", stride[0], 1)?,
+            within("stride", stride[1], 1)?,
+        ],
         [
             within("padding", padding[0], 0)?,
             within("padding", padding[1], 0)?,
@@ -181,7 +184,11 @@ fn windowed(
     })
 }
 
-pub(super) fn conv(node: &NirNode, v: Value, layers: &mut Vec<Layer>) -> Result<Value, ImportError> {
+pub(super) fn conv(
+    node: &NirNode,
+    v: Value,
+    layers: &mut Vec<Layer>,
+) -> Result<Value, ImportError> {
     let w = node.array("weight")?;
     let [k, c, fy, fx] = match w {
         [k, c, fy, fx] => [*k, *c, *fy, *fx],
@@ -260,7 +267,11 @@ pub(super) fn fc(node: &NirNode, v: Value, layers: &mut Vec<Layer>) -> Result<Va
     Ok(layers[layers.len() - 1].value())
 }
 
-pub(super) fn pool(node: &NirNode, v: Value, layers: &mut Vec<Layer>) -> Result<Value, ImportError> {
+pub(super) fn pool(
+    node: &NirNode,
+    v: Value,
+    layers: &mut Vec<Layer>,
+) -> Result<Value, ImportError> {
     let kernel = pair(node, "kernel_size", 1)?;
     let [fy, fx] = [
         positive(node, "kernel_size", kernel[0])?,
@@ -300,7 +311,8 @@ pub(super) fn add(name: String, a: &Value, b: &Value, into: &str) -> Result<Laye
             b.shape()
         ));
     }
-    let mut layer = Layer::elementwise(name, "sew_add", vec![a.source.clone(), b.source.clone()], a);
+    let mut layer =
+        Layer::elementwise(name, "sew_add", vec![a.source.clone(), b.source.clone()], a);
     layer.from = vec![format!("the inputs summed into '{into}'")];
     Ok(layer)
 }

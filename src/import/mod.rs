@@ -75,6 +75,8 @@ pub struct ImportOptions {
     pub blocks: Option<Vec<usize>>,
 }
 
+/// What a second Input node usually means, as seen with the exporters (README, import).
+const LOST_ADDITION: &str = "If the network has a residual connection, its exporter probably lost it: snnTorch 1.0's export_to_nir (nirtorch 2.6's extract_nir_graph) drops residual additions and leaves an Input in their place; trace the network with nirtorch.torch_to_nir instead (README, \"Your own network\")";
 
 const NEURONS: [&str; 5] = ["LIF", "IF", "LI", "Integrator", "CubaLIF"];
 const FOLDED: [&str; 3] = ["Flatten", "Scale", "Threshold"];
@@ -189,7 +191,7 @@ impl Network {
     fn input(&mut self, node: &NirNode, readers: &[&NirNode]) -> Result<Value, ImportError> {
         if let Some((first, _)) = &self.input {
             return Err(ImportError::Graph(format!(
-                "has two Input nodes ('{first}' and '{}'); a stems workload has one network input",
+                "has two Input nodes ('{first}' and '{}'); a stems workload has one network input. {LOST_ADDITION}",
                 node.name
             )));
         }
@@ -263,4 +265,3 @@ fn neighbours(graph: &NirGraph, incoming: bool) -> BTreeMap<String, Vec<String>>
     }
     m
 }
-

@@ -50,7 +50,12 @@ fn host(layers: &[Layer], outputs: &BTreeSet<String>, i: usize) -> Option<usize>
 /// stateless one passes on what it computed: a max or an OR of its inputs keeps their
 /// bits, a sum of `n` values grows by ⌈log2 n⌉ bits, a weighted sum is an accumulator
 /// (`acc_bits`), never more.
-pub(super) fn set_output_bits(layers: &mut [Layer], input_bits: u32, spike_bits: u32, acc_bits: u32) {
+pub(super) fn set_output_bits(
+    layers: &mut [Layer],
+    input_bits: u32,
+    spike_bits: u32,
+    acc_bits: u32,
+) {
     let mut bits_of: std::collections::BTreeMap<String, u32> =
         [("input".to_string(), input_bits)].into();
     for l in layers.iter_mut() {

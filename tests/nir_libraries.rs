@@ -1,0 +1,174 @@
+//! Networks exported by the real libraries (tests/fixtures/nir/export_libraries.py:
+//! snnTorch's exporter and nirtorch's tracer) import with what PyTorch computes for the
+//! same network (the `.torch.json` beside each `.nir`): every neuron's state, every
+//! weighted layer's output shape, one layer per addition with as many readers.
+
+use serde_json::Value as Json;
+use std::path::Path;
+use stems::import::{ImportOptions, nir_file, to_workload_toml};
+use stems::model::diag::SourceText;
+use stems::model::{OpKind, Source, Workload};
+
+fn import(fixture: &str) -> Result<Workload, String> {
+    let graph = nir_file::read(Path::new(&format!("tests/fixtures/nir/{fixture}.nir")))
+        .map_err(|e| e.to_string())?;
+    let options = ImportOptions {
+        name: fixture.into(),
+        timesteps: 4,
+        precision: [4, 1, 12, 16],
+        input_bits: 1,
+        blocks: None,
+    };
+    let text = to_workload_toml(&graph, &options).map_err(|e| e.to_string())?;
+    Workload::parse(&SourceText::new("imported.toml", &text)).map_err(|e| e.to_string())
+}
+
+fn torch(fixture: &str) -> Json {
+    let text = std::fs::read_to_string(format!("tests/fixtures/nir/{fixture}.torch.json"))
+        .expect("the fixture's PyTorch facts");
+    serde_json::from_str(&text).expect("json")
+}
+
+fn numel(shape: &Json) -> u64 {
+    shape
+        .as_array()
+        .expect("a shape")
+        .iter()
+        .map(|d| d.as_u64().expect("a size"))
+        .product()
+}
+
+/// How many layers read `id`'s output, the network's output counting as one.
+fn readers(w: &Workload, id: usize) -> usize {
+    let layers = w
+        .layers
+        .iter()
+        .filter(|l| l.sources.contains(&Source::Layer(id)))
+        .count();
+    layers + usize::from(layers == 0)
+}
+
+fn check_against_torch(fixture: &str) {
+    let w = import(fixture).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let facts = torch(fixture);
+    // Every neuron's state, nothing dropped: the same count, neuron by neuron shape.
+    let states: u64 = w.layers.iter().map(|l| l.states()).sum();
+    assert_eq!(
+        states,
+        facts["state_variables"].as_u64().expect("count"),
+        "{fixture}: state variables"
+    );
+    let mut ours: Vec<u64> = w
+        .layers
+        .iter()
+        .filter(|l| l.stateful)
+        .map(|l| l.states())
+        .collect();
+    let mut theirs: Vec<u64> = facts["neurons"]
+        .as_object()
+        .expect("neurons")
+        .values()
+        .map(numel)
+        .collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(
+        ours, theirs,
+        "{fixture}: one stateful layer per neuron module"
+    );
+    // Weighted layers keep PyTorch's names and output shapes.
+    for (name, shape) in facts["weighted_outputs"].as_object().expect("outputs") {
+        let l = w
+            .layer_by_name(name)
+            .unwrap_or_else(|| panic!("{fixture}: no layer '{name}'"));
+        assert_eq!(
+            l.output_neurons(),
+            numel(shape),
+            "{fixture}: '{name}' output"
+        );
+    }
+    // One layer per addition, read by as many nodes as in PyTorch.
+    let mut ours: Vec<usize> = w
+        .layers
+        .iter()
+        .filter(|l| l.op == OpKind::SewAdd)
+        .map(|l| readers(&w, l.id))
+        .collect();
+    let mut theirs: Vec<usize> = facts["additions"]
+        .as_array()
+        .expect("additions")
+        .iter()
+        .map(|a| a["readers"].as_u64().expect("readers") as usize)
+        .collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(ours, theirs, "{fixture}: additions and their readers");
+}
+
+#[test]
+fn snntorch_conv_pool_leaky_keeps_the_neurons_after_pooling() {
+    // The tutorial's order: the state lives in the pooling layers (3,510 variables; the
+    // import used to keep the classifier's 10).
+    check_against_torch("snntorch_conv_pool");
+    let w = import("snntorch_conv_pool").expect("imports");
+    let pools: Vec<bool> = w
+        .layers
+        .iter()
+        .filter(|l| l.op.is_pool())
+        .map(|l| l.stateful)
+        .collect();
+    assert_eq!(pools, [true, true]);
+    // Conv → pool → LIF is one stage: two blocks and the classifier.
+    let blocks: Vec<usize> = w.layers.iter().map(|l| l.block).collect();
+    assert_eq!(blocks, [0, 0, 1, 1, 2]);
+}
+
+#[test]
+fn a_neuron_on_the_input_is_a_neuron_layer() {
+    check_against_torch("snntorch_neuron_first");
+    let w = import("snntorch_neuron_first").expect("imports");
+    assert_eq!(w.layers[0].op, OpKind::Neuron);
+    assert_eq!(w.layers[0].sources, [Source::NetworkInput]);
+    // Its update integrates one input per neuron and timestep.
+    assert_eq!(w.layers[0].other_ops_per_timestep(), 2 * 16 * 16);
+}
+
+#[test]
+fn a_spiking_resnet_keeps_the_neuron_after_its_addition() {
+    check_against_torch("spiking_resnet");
+    let w = import("spiking_resnet").expect("imports");
+    let add = w
+        .layers
+        .iter()
+        .find(|l| l.op == OpKind::SewAdd)
+        .expect("the addition");
+    assert!(
+        add.stateful,
+        "the LIF after the sum keeps its state in the sum"
+    );
+    // A sum of a current (16 bits) and spikes reads both at the current's width.
+    assert_eq!(add.precision.i, 16);
+}
+
+#[test]
+fn a_sew_resnet_makes_each_sum_once() {
+    // Two additions, the first read by conv3 and by the second: two layers (the import
+    // used to make three, one per reader).
+    check_against_torch("sew_resnet");
+    let w = import("sew_resnet").expect("imports");
+    let adds = w.layers.iter().filter(|l| l.op == OpKind::SewAdd).count();
+    assert_eq!(adds, 2);
+    assert!(
+        w.layers.iter().all(|l| l.block <= 1),
+        "one stage and the classifier"
+    );
+}
+
+#[test]
+fn an_addition_the_exporter_dropped_is_refused_naming_the_cause() {
+    // snnTorch 1.0's export_to_nir leaves a second Input where the addition was.
+    let e = import("snntorch_resnet_lost_add").expect_err("refused");
+    assert!(e.contains("has two Input nodes"), "{e}");
+    assert!(e.contains("drops residual additions"), "{e}");
+    assert!(e.contains("torch_to_nir"), "{e}");
+}
