@@ -1,7 +1,8 @@
 //! Networks exported by the real libraries (tests/fixtures/nir/export_libraries.py:
-//! snnTorch's exporter and nirtorch's tracer) import with what PyTorch computes for the
-//! same network (the `.torch.json` beside each `.nir`): every neuron's state, every
-//! weighted layer's output shape, one layer per addition with as many readers.
+//! snnTorch's exporter, nirtorch's tracer, Norse, Rockpool and Sinabs) import with what
+//! PyTorch computes for the same network (the `.torch.json` beside each `.nir`): every
+//! neuron's state, every weighted layer's output shape, one layer per addition with as
+//! many readers. Inputs keep the batch and time axes the exporters leave.
 
 use serde_json::Value as Json;
 use std::path::Path;
@@ -55,8 +56,8 @@ fn check_against_torch(fixture: &str) {
     let states: u64 = w.layers.iter().map(|l| l.states()).sum();
     assert_eq!(
         states,
-        facts["state_variables"].as_u64().expect("count"),
-        "{fixture}: state variables"
+        facts["stateful_neurons"].as_u64().expect("count"),
+        "{fixture}: neurons with state"
     );
     let mut ours: Vec<u64> = w
         .layers
@@ -171,4 +172,38 @@ fn an_addition_the_exporter_dropped_is_refused_naming_the_cause() {
     assert!(e.contains("has two Input nodes"), "{e}");
     assert!(e.contains("drops residual additions"), "{e}");
     assert!(e.contains("torch_to_nir"), "{e}");
+}
+
+#[test]
+fn norse_rockpool_and_sinabs_exports_import_with_their_input_axes_dropped() {
+    for fixture in ["norse_conv", "rockpool_mlp", "sinabs_conv_sumpool"] {
+        check_against_torch(fixture);
+    }
+    // Norse leaves a batch axis: [1, 2, 34, 34] is a 2×34×34 input.
+    let w = import("norse_conv").expect("imports");
+    let i = &w.input;
+    assert_eq!((i.channels, i.height, i.width), (2, 34, 34));
+    // Rockpool leaves batch and time: [1, 1, 200] read by a Linear is 200 values (it
+    // was read as a 1×1×200 image), and its LIF neurons keep current and voltage.
+    let w = import("rockpool_mlp").expect("imports");
+    let i = &w.input;
+    assert_eq!((i.channels, i.height, i.width), (200, 1, 1));
+    assert!(w.layers.iter().all(|l| l.precision.v == 24));
+    // Sinabs: the IF after a sum-pool keeps its state in the pooling layer.
+    let w = import("sinabs_conv_sumpool").expect("imports");
+    assert!(w.layers.iter().any(|l| l.op.is_pool() && l.stateful));
+}
+
+#[test]
+fn an_input_stems_cannot_read_is_refused_naming_the_shape() {
+    let e = import("input_time_axis").expect_err("refused");
+    assert!(
+        e.contains("node 'input' (Input) field 'shape': [4, 2, 8, 8]: a leading axis of 4"),
+        "{e}"
+    );
+    let e = import("input_ambiguous").expect_err("refused");
+    assert!(
+        e.contains("[1, 1, 16] reads as a 1×1×16 image or as 16 values"),
+        "{e}"
+    );
 }
