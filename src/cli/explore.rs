@@ -267,7 +267,14 @@ fn show(
         if csv {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let written = write_results(dir, header, &costed.outcomes, csv, kept(costed))?;
+        let written = write_results(
+            dir,
+            header,
+            &costed.outcomes,
+            csv,
+            kept(costed),
+            &costed.skipped,
+        )?;
         eprintln!("wrote {} to {}", written.join(", "), dir.display());
     }
     let explored = Explored {
@@ -276,6 +283,7 @@ fn show(
         costed: costed.costed,
         seconds: costed.seconds,
         kept: kept(costed),
+        skipped: &costed.skipped,
     };
     match args.format {
         Format::Table => out!("{}", explored.render_table(args.top)),

@@ -49,7 +49,14 @@ pub fn run(args: MergeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     write_header(&args.out, &header)?;
-    let written = write_results(&args.out, &header, &outcomes, true, None)?;
+    let written = write_results(
+        &args.out,
+        &header,
+        &outcomes,
+        true,
+        None,
+        &Default::default(),
+    )?;
     eprintln!(
         "merged {} shards ({} schedules): wrote {} to {}",
         args.dirs.len(),

@@ -99,8 +99,44 @@ impl Rank {
     }
 }
 
-/// Costs every point, in the order of the space; `progress` is called once per
-/// finished schedule (from any thread).
+/// Schedules a space holds that cannot run: they cut a recurrent layer into tiles
+/// that need each other's spikes (see [`crate::model::recurrence`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Skipped {
+    pub count: usize,
+    /// Why the first of them cannot run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+/// The `indices` of points that can run, and what was skipped.
+pub fn runnable(workload: &Workload, points: &[Point], indices: &[usize]) -> (Vec<usize>, Skipped) {
+    let mut skipped = Skipped::default();
+    if !workload.layers.iter().any(|l| l.recurrent) {
+        return (indices.to_vec(), skipped);
+    }
+    let keep = indices
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let cuts = points[i].spec.cuts(workload.timesteps);
+            match crate::tiling::recurrence_problem(workload, &cuts) {
+                None => true,
+                Some(why) => {
+                    skipped.count += 1;
+                    skipped
+                        .example
+                        .get_or_insert(format!("{}: {why}", points[i].spec));
+                    false
+                }
+            }
+        })
+        .collect();
+    (keep, skipped)
+}
+
+/// Costs every point that can run (see [`runnable`]), in the order of the space;
+/// `progress` is called once per finished schedule (from any thread).
 pub fn explore(
     workload: &Workload,
     accelerator: &Accelerator,
@@ -108,7 +144,7 @@ pub fn explore(
     options: SchedulerOptions,
     progress: impl Fn() + Sync,
 ) -> Result<Vec<Outcome>, ScheduleError> {
-    let all: Vec<usize> = (0..points.len()).collect();
+    let (all, _) = runnable(workload, points, &(0..points.len()).collect::<Vec<_>>());
     let mut out = std::sync::Mutex::new(Vec::with_capacity(points.len()));
     let workers = WorkerPool::new(accelerator);
     explore_each(

@@ -47,6 +47,8 @@ pub struct CostedSpace {
     /// With [`SpaceRun::best`]: the baseline, costed whole whether among the best or
     /// not (the gains are stated against it).
     pub baseline: Option<Outcome>,
+    /// Schedules of this shard that cannot run (a recurrence they cut), not costed.
+    pub skipped: super::Skipped,
 }
 
 /// Costs `run` in parallel. A short timed sample goes first; `approve` sees what the
@@ -71,6 +73,7 @@ where
         .best
         .map(|(rank, k)| Pruner::new(models, rank, k, &on_drop));
     let started = Instant::now();
+    let (runnable, skipped) = super::runnable(run.workload, run.points, &run.header.indices());
     let cost = |indices: &[usize], keep: &(dyn Fn(usize, Outcome) + Sync)| {
         pool.install(|| {
             explore_each(
@@ -91,7 +94,7 @@ where
     let done = journaled::run::<RunDir, E>(
         run.place,
         run.header,
-        &run.header.indices(),
+        &runnable,
         2 * threads,
         watch,
         cost,
@@ -113,6 +116,7 @@ where
         sharing: workers.sharing(),
         pruned,
         baseline,
+        skipped,
     })
 }
 

@@ -86,7 +86,7 @@ pub fn operand_bits(shape: &CtShape, op: Operand) -> u64 {
         Operand::W => shape.weight_bits(),
         Operand::I => shape.input_bits(),
         Operand::O => shape.output_bits(),
-        Operand::V if shape.first_timestep && shape.last_timestep => 0,
+        Operand::V if shape.keeps_state_in_accumulators() => 0,
         Operand::V => shape.state_bits(),
     }
 }
@@ -466,6 +466,9 @@ impl<'a> CostModel<'a> {
     /// Returns `None` when a tile does not fit a level, or when a whole-inference tile
     /// would need to park neuron state between timesteps.
     pub fn evaluate(&self, loops: &[Loop], reduction_loops: usize) -> Option<Evaluation> {
+        if self.shape.recurrent && super::nest::recurrence_order_problem(loops).is_some() {
+            return None;
+        }
         let boundaries = self.boundaries(loops, reduction_loops)?;
         let (accesses, performed) = self.accesses(loops, reduction_loops, &boundaries)?;
         let s = self.shape;
@@ -565,7 +568,7 @@ impl<'a> CostModel<'a> {
                     .collect()
             });
         for op in Operand::ALL {
-            let accumulator_only = op == Operand::V && s.first_timestep && s.last_timestep;
+            let accumulator_only = op == Operand::V && s.keeps_state_in_accumulators();
             if !self.has_operand(op) || accumulator_only {
                 continue;
             }
@@ -639,7 +642,7 @@ impl<'a> CostModel<'a> {
         // State: loaded at the start and stored at the end of each visit.
         if s.stateful {
             let visits = self.state_visits(loops, reduction_loops);
-            if s.first_timestep && s.last_timestep && visits > 1 {
+            if s.keeps_state_in_accumulators() && visits > 1 {
                 // A whole-inference tile has no global-SRAM space for V between
                 // timesteps: its timesteps must stay in the accumulators.
                 return None;

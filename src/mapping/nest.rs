@@ -68,6 +68,25 @@ pub fn relevant(op: OpKind, operand: Operand, dim: Dim) -> bool {
     }
 }
 
+/// Why a nest (outermost loop first) cannot run a recurrent layer's tile, if it
+/// cannot: its neurons at timestep t read all their neighbours' spikes of t−1, so every
+/// neuron of a timestep must be computed before the next one starts: no T loop inside
+/// a K, OY or OX loop.
+pub fn recurrence_order_problem(loops: &[Loop]) -> Option<String> {
+    let first_neuron_loop = loops
+        .iter()
+        .position(|l| l.size > 1 && matches!(l.dim, Dim::K | Dim::OY | Dim::OX))?;
+    loops[first_neuron_loop..]
+        .iter()
+        .find(|l| l.dim == Dim::T && l.size > 1)
+        .map(|t| {
+            format!(
+                "a recurrent layer's timesteps must be the outermost loops (T{} inside {}{})",
+                t.size, loops[first_neuron_loop].dim, loops[first_neuron_loop].size
+            )
+        })
+}
+
 /// One temporal loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Loop {

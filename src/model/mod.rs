@@ -7,6 +7,7 @@ pub mod activity;
 pub mod diag;
 pub mod limits;
 pub mod overrides;
+pub mod recurrence;
 pub mod source;
 pub mod units;
 pub mod workload;

@@ -185,6 +185,10 @@ pub struct Layer {
     pub padding: [u64; 2],
     pub precision: Precision,
     pub stateful: bool,
+    /// Reads its own previous timestep's output through recurrent weights (a recurrent
+    /// SNN layer; `recurrence` has what that means for tiles and cuts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recurrent: bool,
     pub sources: Vec<Source>,
     pub block: usize,
     /// The density of the layer's input as the file states it (its own `activity`, or
@@ -195,11 +199,18 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// The channels a weighted layer reduces over: its source's, and its own output's
+    /// when it is recurrent (the recurrent weights see the previous timestep's spikes
+    /// through the layer's own kernel, as if concatenated to the input).
+    pub fn reduction_channels(&self) -> u64 {
+        self.dims.c + if self.recurrent { self.dims.k } else { 0 }
+    }
+
     /// Operations of one timestep that run on the PE array as reductions.
     pub fn reduction_ops_per_timestep(&self) -> u64 {
         if self.op.has_weights() {
             let d = &self.dims;
-            d.k * d.c * d.oy * d.ox * d.fy * d.fx
+            d.k * self.reduction_channels() * d.oy * d.ox * d.fy * d.fx
         } else {
             0
         }
@@ -240,7 +251,7 @@ impl Layer {
     pub fn weights(&self) -> u64 {
         let d = &self.dims;
         if self.op.has_weights() {
-            d.k * d.c * d.fy * d.fx
+            d.k * self.reduction_channels() * d.fy * d.fx
         } else {
             0
         }
@@ -515,14 +526,27 @@ impl Workload {
         if d.tensors.is_empty() {
             return 1.0;
         }
-        if let [s] = l.sources[..] {
-            return d.of(s, t);
+        if let ([s], false) = (&l.sources[..], l.recurrent) {
+            return d.of(*s, t);
         }
         let (mut sum, mut weight) = (0.0, 0.0);
         for &s in &l.sources {
             let shape = self.source_shape(s);
             let n = (shape.channels * shape.height * shape.width) as f64;
             sum += n * d.of(s, t.clone());
+            weight += n;
+        }
+        if l.recurrent {
+            // Its own spikes of the timestep before: none before the first timestep.
+            let n = l.output_neurons() as f64;
+            let earlier = t.start.saturating_sub(1)..t.end - 1;
+            let fired = (earlier.end - earlier.start) as f64;
+            let density = if fired > 0.0 {
+                d.of(Source::Layer(layer), earlier) * fired / (t.end - t.start) as f64
+            } else {
+                0.0
+            };
+            sum += n * density;
             weight += n;
         }
         if weight > 0.0 { sum / weight } else { 1.0 }
@@ -768,6 +792,8 @@ struct RawLayer {
     #[serde(default)]
     stateful: bool,
     #[serde(default)]
+    recurrent: bool,
+    #[serde(default)]
     precision: RawPrecision,
     activity: Option<f64>,
     #[serde(default)]
@@ -1006,6 +1032,9 @@ fn resolve_layer(
     if let Some(a) = raw.activity {
         check_activity(at.diag, at.span, at.el, a);
     }
+    if raw.recurrent {
+        check_recurrent(op, raw.stateful, stride, &mut at);
+    }
     check_layer_sizes(&dims, &precision, &mut at);
     if at.diag.problems.len() != before {
         return None;
@@ -1019,10 +1048,37 @@ fn resolve_layer(
         padding,
         precision,
         stateful: raw.stateful,
+        recurrent: raw.recurrent,
         sources,
         block: raw.block as usize,
         activity: raw.activity,
     })
+}
+
+/// A recurrent layer is a stateful conv or fc; a conv's recurrence goes through its own
+/// kernel over its own output, so it cannot stride (its size is checked against its
+/// source's in `source_problems`).
+fn check_recurrent(op: OpKind, stateful: bool, stride: [u64; 2], at: &mut At) {
+    if !op.has_weights() {
+        at.say(
+            "recurrent",
+            format!(
+                "only conv and fc layers have recurrent weights, not '{}'",
+                op.name()
+            ),
+        );
+    } else if !stateful {
+        at.say(
+            "recurrent",
+            "a recurrent layer feeds back its neurons' spikes: it needs stateful = true",
+        );
+    }
+    if op == OpKind::Conv && stride != [1, 1] {
+        at.say(
+            "recurrent",
+            "a recurrent conv reads its own output through its own kernel: stride must be 1",
+        );
+    }
 }
 
 /// The operator and the loop dimensions (which are required depends on the operator),
@@ -1470,6 +1526,15 @@ fn source_problems(
             }
         }
         OpKind::Conv | OpKind::MaxPool | OpKind::AvgPool => {
+            if layer.recurrent && (d.oy, d.ox) != (shape.height, shape.width) {
+                out.push((
+                    "recurrent",
+                    format!(
+                        "a recurrent conv reads its own output through its own kernel, so its output ({}×{}) must be as large as its input '{src_name}' ({}×{}): pad to keep the size",
+                        d.oy, d.ox, shape.height, shape.width
+                    ),
+                ));
+            }
             if d.c != shape.channels {
                 out.push((
                     "c",

@@ -4,7 +4,7 @@
 use super::{Table, WriteError, plot};
 use crate::cost::Report;
 use crate::explore::store::{CSV, RunHeader};
-use crate::explore::{Outcome, Rank, Space, best, write_csv_rows};
+use crate::explore::{Outcome, Rank, Skipped, Space, best, write_csv_rows};
 use crate::model::units::{human_bits, human_energy_pj, thousands};
 use serde::Serialize;
 use std::path::Path;
@@ -22,6 +22,13 @@ pub struct Summary<'a> {
     /// With `--best K`: the schedules dropped as unable to be among the K best.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pruned: Option<u64>,
+    /// Schedules of the space that cannot run (a recurrence they cut), not costed.
+    #[serde(skip_serializing_if = "skipped_none")]
+    pub skipped: &'a Skipped,
+}
+
+fn skipped_none(s: &&Skipped) -> bool {
+    s.count == 0
 }
 
 /// What `--best K` keeps beside its K outcomes: the baseline (costed whole, among the
@@ -42,6 +49,7 @@ pub fn write_results(
     outcomes: &[Outcome],
     csv: bool,
     kept: Option<Kept>,
+    skipped: &Skipped,
 ) -> Result<Vec<String>, WriteError> {
     let mut written = Vec::new();
     if csv {
@@ -84,6 +92,7 @@ pub fn write_results(
         best: best_index.map(|i| &outcomes[i]),
         baseline,
         pruned: kept.map(|k| k.pruned),
+        skipped,
     };
     let json = serde_json::to_string_pretty(&summary)?;
     crate::output::write(&dir.join("summary.json"), json.as_bytes())?;
@@ -158,6 +167,7 @@ pub struct Explored<'a> {
     pub seconds: f64,
     /// With `--best K`: what was kept beside the K best (the outcomes).
     pub kept: Option<Kept<'a>>,
+    pub skipped: &'a Skipped,
 }
 
 impl Explored<'_> {
@@ -179,6 +189,12 @@ impl Explored<'_> {
                 "{} schedules dropped as unable to rank among the best {}\n",
                 thousands(kept.pruned),
                 outcomes.len()
+            ));
+        }
+        if let Some(why) = &self.skipped.example {
+            out.push_str(&format!(
+                "{} schedules skipped: they cannot run (first: {why})\n",
+                thousands(self.skipped.count as u64)
             ));
         }
         let baseline = self
@@ -263,6 +279,8 @@ impl Explored<'_> {
             best: Option<usize>,
             #[serde(skip_serializing_if = "Option::is_none")]
             pruned: Option<u64>,
+            #[serde(skip_serializing_if = "skipped_none")]
+            skipped: &'a Skipped,
             outcomes: &'a [Outcome],
         }
         serde_json::to_string_pretty(&Out {
@@ -271,6 +289,7 @@ impl Explored<'_> {
             seconds: self.seconds,
             best: best(self.outcomes, self.header.rank_by),
             pruned: self.kept.map(|k| k.pruned),
+            skipped: self.skipped,
             outcomes: self.outcomes,
         })
     }

@@ -308,6 +308,11 @@ impl Schedule {
             (crate::mapping::Dim::FX, shape.fx),
             (crate::mapping::Dim::T, shape.t),
         ];
+        if shape.recurrent
+            && let Some(why) = crate::mapping::nest::recurrence_order_problem(&st.loop_nest)
+        {
+            problems.push(Problem::new(el, why).field("loop_nest"));
+        }
         let sizes = crate::mapping::nest::dim_products(&st.loop_nest);
         if let Some((d, n)) = expected.iter().find(|(d, n)| sizes[d.index()] != *n) {
             problems.push(

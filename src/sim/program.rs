@@ -73,6 +73,8 @@ pub struct TileSpikes {
     /// Tensor indices of the layer's sources, and of its output.
     pub inputs: Vec<usize>,
     pub output: usize,
+    /// A recurrent layer also reads its output, one timestep late.
+    pub recurrent: bool,
     /// The tile's first output channel, row and column in the layer's output.
     pub out_origin: [u64; 3],
     /// The first row and column of the tile's input window in its input tensors.
@@ -103,9 +105,20 @@ impl TileSpikes {
             spikes: std::sync::Arc::clone(spikes),
             inputs: l.sources.iter().map(|&s| tensor_index(s)).collect(),
             output: tensor_index(Source::Layer(layer)),
+            recurrent: l.recurrent,
             out_origin: [region.k.start, region.oy.start, region.ox.start],
             in_origin,
         }
+    }
+
+    /// The tensors a reduction reads, with how many timesteps late: the sources on
+    /// time, a recurrent layer's own spikes one timestep late (same rows and columns:
+    /// a recurrent conv keeps its input's size).
+    fn reads(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.inputs
+            .iter()
+            .map(|&i| (i, 0))
+            .chain(self.recurrent.then_some((self.output, 1)))
     }
 }
 
@@ -515,12 +528,13 @@ impl TileProgram {
                 for &(ya, yb) in &ys {
                     for &(xa, xb) in &xs {
                         let (y, x) = (y0 + ya..y0 + yb, x0 + xa..x0 + xb);
-                        for &i in &sp.inputs {
+                        for (i, late) in sp.reads() {
                             let tensor = &sp.spikes.tensors[i];
                             n += match s.op {
                                 OpKind::Conv | OpKind::Fc => t_range
                                     .clone()
-                                    .map(|t| tensor.count_box(t, y.clone(), x.clone()))
+                                    .filter(|&t| t >= late)
+                                    .map(|t| tensor.count_box(t - late, y.clone(), x.clone()))
                                     .sum(),
                                 _ => {
                                     let c = sp.out_origin[0] + k.0..sp.out_origin[0] + k.1;
@@ -569,9 +583,17 @@ impl TileProgram {
     fn lane_nonzeros(&self, sp: &TileSpikes, t: u64) -> (u64, u64, u64) {
         let s = &self.shape;
         let at = self.first_t + t as u32;
-        let tensor = &sp.spikes.tensors[sp.inputs[0]];
+        // What each read tensor holds at this timestep (a late one: at the one before).
+        let reads: Vec<(&crate::spikes::TensorSpikes, u32)> = sp
+            .reads()
+            .filter(|&(_, late)| at >= late)
+            .map(|(i, late)| (&sp.spikes.tensors[i], at - late))
+            .collect();
         if s.op == OpKind::Fc {
-            let n = tensor.count_all(at..at + 1);
+            let n = reads
+                .iter()
+                .map(|(tensor, t)| tensor.count_all(*t..*t + 1))
+                .sum();
             return (n, n, 1);
         }
         let [y0, x0] = sp.in_origin;
@@ -580,7 +602,10 @@ impl TileProgram {
             let (ya, yb) = self.window(0, y);
             let (xa, xb) = self.window(1, x);
             let n = if ya < yb && xa < xb {
-                tensor.count_box(at, y0 + ya..y0 + yb, x0 + xa..x0 + xb)
+                reads
+                    .iter()
+                    .map(|(tensor, t)| tensor.count_box(*t, y0 + ya..y0 + yb, x0 + xa..x0 + xb))
+                    .sum()
             } else {
                 0
             };

@@ -455,6 +455,13 @@ fn dependencies(
                 }
             }
         }
+        // Recurrence: its own spikes of the timestep before, around its columns.
+        if let Some((t, cols)) = layer.recurrent_read(&r.t, &r.ox) {
+            for pt in grids[*lid].overlapping(&t, &cols) {
+                deps[ti].push(pt);
+                inputs[ti].push(outputs[pt]);
+            }
+        }
         // State edge: the same neurons' previous timestep group.
         let g = grids[*lid];
         let own = ti - g.first;

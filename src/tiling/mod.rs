@@ -65,6 +65,8 @@ pub struct CtShape {
     pub in_channels: u64,
     pub precision: Precision,
     pub stateful: bool,
+    /// Reads its own previous timestep's spikes (`Layer::recurrent`).
+    pub recurrent: bool,
     /// The tile starts at the inference's first timestep: its V starts at reset and is
     /// not read.
     pub first_timestep: bool,
@@ -132,7 +134,7 @@ impl CtShape {
         let oy = region.oy.end - region.oy.start;
         let ox = region.ox.end - region.ox.start;
         let (c, fy, fx) = match layer.op {
-            OpKind::Conv | OpKind::Fc => (d.c, d.fy, d.fx),
+            OpKind::Conv | OpKind::Fc => (layer.reduction_channels(), d.fy, d.fx),
             OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => (layer.sources.len() as u64, 1, 1),
             OpKind::MaxPool | OpKind::AvgPool => (1, d.fy, d.fx),
         };
@@ -156,7 +158,11 @@ impl CtShape {
             (span, ext, pad)
         };
         // Per source: an element-wise layer's sources each give k channels.
-        let in_channels = if layer.op.has_weights() { d.c } else { k };
+        let in_channels = if layer.op.has_weights() {
+            layer.reduction_channels()
+        } else {
+            k
+        };
         Self {
             op: layer.op,
             k,
@@ -177,6 +183,7 @@ impl CtShape {
             in_channels,
             precision: layer.precision,
             stateful: layer.stateful,
+            recurrent: layer.recurrent,
             first_timestep: region.t.start == 0,
             last_timestep: region.t.end == workload.timesteps,
             activity: TileActivity::of(
@@ -190,6 +197,14 @@ impl CtShape {
 
     pub fn neurons(&self) -> u64 {
         self.k * self.oy * self.ox
+    }
+
+    /// Whether the tile's neuron state never leaves the accumulators: it spans the
+    /// whole inference, so no state comes in or goes out. Not for a recurrent layer,
+    /// whose tile runs every neuron of a timestep before the next (see
+    /// `mapping::nest::recurrence_order_problem`), so parks state between timesteps.
+    pub fn keeps_state_in_accumulators(&self) -> bool {
+        self.first_timestep && self.last_timestep && !self.recurrent
     }
 
     pub fn weight_bits(&self) -> u64 {
@@ -282,6 +297,20 @@ pub fn tile_count(layer: &Layer, cut: Cut, timesteps: u32) -> u64 {
 
 /// The regions a layer is cut into, in time-major order (every line of a timestep
 /// group before the next group).
+/// Why `cuts` cannot run `workload`, if they cannot: a recurrent layer cut into tiles
+/// that need each other's spikes (`Layer::recurrence_breaks`).
+pub fn recurrence_problem(workload: &Workload, cuts: &[Cut]) -> Option<String> {
+    workload
+        .layers
+        .iter()
+        .filter(|l| l.recurrent)
+        .find_map(|l| {
+            layer_regions(l, cuts[l.block], workload.timesteps)
+                .iter()
+                .find_map(|r| l.recurrence_breaks(&r.t, &r.ox))
+        })
+}
+
 pub fn layer_regions(layer: &Layer, cut: Cut, timesteps: u32) -> Vec<TileRegion> {
     let tb = cut.time_batch.clamp(1, timesteps.max(1));
     let mut out = Vec::new();

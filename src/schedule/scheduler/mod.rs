@@ -238,6 +238,8 @@ pub enum ScheduleError {
         tiles: u64,
         limit: u64,
     },
+    #[error("schedule '{spec}' cannot run: {reason}")]
+    BrokenRecurrence { spec: String, reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1086,6 +1088,12 @@ fn build_graph(
             spec: spec.to_string(),
             tiles,
             limit: MAX_TILES,
+        });
+    }
+    if let Some(reason) = crate::tiling::recurrence_problem(workload, &cuts) {
+        return Err(ScheduleError::BrokenRecurrence {
+            spec: spec.to_string(),
+            reason,
         });
     }
     allocation.check(workload, accelerator)?;

@@ -338,7 +338,40 @@ fn derive_reads(s: &Schedule, tile: TileId, ix: &Indexes) -> Result<Vec<Read>, (
             }
         }
     }
+    reads.extend(recurrent_reads(layer, r, ix)?);
     Ok(reads)
+}
+
+/// A recurrent layer's own spikes of the timestep before its first, around its
+/// columns (see `crate::model::recurrence`).
+fn recurrent_reads(
+    layer: &crate::model::Layer,
+    r: &crate::tiling::TileRegion,
+    ix: &Indexes,
+) -> Result<Vec<Read>, (String, String)> {
+    let Some((t, cols)) = layer.recurrent_read(&r.t, &r.ox) else {
+        return Ok(Vec::new());
+    };
+    let (found, covered) = ix.features[layer.id + 1].overlapping(&t, &cols);
+    if !covered {
+        return Err((
+            format!(
+                "objects holding {}'s own spikes t{} columns {} (it is recurrent)",
+                layer.name,
+                range_text(&t),
+                range_text(&cols)
+            ),
+            format!("only objects {found:?}"),
+        ));
+    }
+    Ok(found
+        .into_iter()
+        .map(|o| Read {
+            object: o,
+            operand: Operand::I,
+            version: 1,
+        })
+        .collect())
 }
 
 fn derive_writes(s: &Schedule, tile: TileId, ix: &Indexes) -> Result<Writes, (String, String)> {
