@@ -88,6 +88,17 @@ fn check_against_torch(fixture: &str) {
             "{fixture}: '{name}' output"
         );
     }
+    // Every weight, recurrent ones included, and one recurrent layer per recurrent
+    // neuron module.
+    let weights: u64 = w.layers.iter().map(|l| l.weights()).sum();
+    assert_eq!(
+        weights,
+        facts["weights"].as_u64().expect("weights"),
+        "{fixture}: weights"
+    );
+    let recurrent = w.layers.iter().filter(|l| l.recurrent).count();
+    let theirs = facts["recurrent_neurons"].as_array().expect("list").len();
+    assert_eq!(recurrent, theirs, "{fixture}: recurrent layers");
     // One layer per addition, read by as many nodes as in PyTorch.
     let mut ours: Vec<usize> = w
         .layers
@@ -206,4 +217,16 @@ fn an_input_stems_cannot_read_is_refused_naming_the_shape() {
         e.contains("[1, 1, 16] reads as a 1×1×16 image or as 16 values"),
         "{e}"
     );
+}
+
+#[test]
+fn an_snntorch_rleaky_is_a_recurrent_layer() {
+    // RLeaky exports as LIF → w_rec → LIF: the fc before it becomes recurrent, its
+    // 64 × 64 feedback weights counted (50,176 weights in all, as in PyTorch).
+    check_against_torch("snntorch_rleaky");
+    let w = import("snntorch_rleaky").expect("imports");
+    let hidden = &w.layers[0];
+    assert!(hidden.recurrent && hidden.stateful);
+    assert_eq!(hidden.weights(), 64 * (700 + 64));
+    assert!(!w.layers[1].recurrent);
 }

@@ -41,6 +41,10 @@ pub(super) struct Layer {
     pub states: u32,
     /// Output bits when they differ from the spikes' (`--precision o`).
     pub output_bits: Option<u32>,
+    /// The neuron nodes whose state it keeps.
+    pub neurons: Vec<String>,
+    /// Reads its own spikes of the timestep before (`recurrence`).
+    pub recurrent: bool,
     pub from: Vec<String>,
 }
 
@@ -61,6 +65,8 @@ impl Layer {
             padding: [0, 0],
             states: 0,
             output_bits: None,
+            neurons: Vec::new(),
+            recurrent: false,
             from: Vec::new(),
         }
     }
@@ -180,6 +186,8 @@ fn windowed(
         padding,
         states: 0,
         output_bits: None,
+        neurons: Vec::new(),
+        recurrent: false,
         from: vec![format!("{} '{}'", node.kind, node.name)],
     })
 }
@@ -295,6 +303,7 @@ pub(super) fn pool(
 pub(super) fn neuron(node: &NirNode, v: &Value, layers: &mut Vec<Layer>) -> Value {
     let mut layer = Layer::elementwise(node.name.clone(), "neuron", vec![v.source.clone()], v);
     layer.states = if node.kind == "CubaLIF" { 2 } else { 1 };
+    layer.neurons = vec![node.name.clone()];
     layer.from = vec![format!("{} '{}'", node.kind, node.name)];
     layers.push(layer);
     layers[layers.len() - 1].value()

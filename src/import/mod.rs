@@ -11,7 +11,9 @@
 //! - `Flatten`, `Scale` and `Threshold` fold away;
 //! - a node with several inputs sums them: `sew_add` layers, one per sum however many
 //!   nodes read it (`sums`);
-//! - anything else (`Delay`, `Conv1d`, recurrent edges, dilation, groups) is refused
+//! - a neuron fed back to itself through one weighted node makes its layer
+//!   `recurrent` (`recurrence`);
+//! - anything else (`Delay`, `Conv1d`, other cycles, dilation, groups) is refused
 //!   with the node's name and field.
 //!
 //! Shapes come from `Input`'s shape (`input`) and each node's parameters, checked
@@ -21,6 +23,7 @@ mod blocks;
 mod input;
 mod layers;
 pub mod nir_file;
+mod recurrence;
 mod render;
 mod spiking;
 mod sums;
@@ -78,7 +81,7 @@ pub struct ImportOptions {
 /// What a second Input node usually means, as seen with the exporters (README, import).
 const LOST_ADDITION: &str = "If the network has a residual connection, its exporter probably lost it: snnTorch 1.0's export_to_nir (nirtorch 2.6's extract_nir_graph) drops residual additions and leaves an Input in their place; trace the network with nirtorch.torch_to_nir instead (README, \"Your own network\")";
 
-const NEURONS: [&str; 5] = ["LIF", "IF", "LI", "Integrator", "CubaLIF"];
+pub(super) const NEURONS: [&str; 5] = ["LIF", "IF", "LI", "Integrator", "CubaLIF"];
 const FOLDED: [&str; 3] = ["Flatten", "Scale", "Threshold"];
 
 /// The network as the nodes are read, in graph order.
@@ -95,14 +98,16 @@ struct Network {
 
 /// Converts `graph` into workload TOML text, checked by stems' own loader.
 pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<String, ImportError> {
-    let order = topological(graph)?;
-    let preds = neighbours(graph, true);
-    let succs = neighbours(graph, false);
+    // Ordered without its recurrent loops, which `recurrence::attach` puts back.
+    let (cut, loops) = recurrence::cut_loops(graph);
+    let order = topological(&cut)?;
+    let preds = neighbours(&cut, true);
+    let succs = neighbours(&cut, false);
     let mut net = Network::default();
     for name in &order {
-        let node = &graph.nodes[name];
-        let readers: Vec<&NirNode> = succs[name].iter().map(|r| &graph.nodes[r]).collect();
-        if let Some(out) = net.read(node, &preds[name], &readers, &graph.nodes)? {
+        let node = &cut.nodes[name];
+        let readers: Vec<&NirNode> = succs[name].iter().map(|r| &cut.nodes[r]).collect();
+        if let Some(out) = net.read(node, &preds[name], &readers, &cut.nodes)? {
             net.values.insert(name.clone(), out);
         }
     }
@@ -111,6 +116,7 @@ pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<Str
         .ok_or_else(|| ImportError::Graph("has no Input node".into()))?;
     let mut layers = net.layers;
     spiking::fuse_neurons(&mut layers, &mut net.outputs);
+    recurrence::attach(&mut layers, &loops, &graph.nodes)?;
     let [_, spike_bits, _, acc_bits] = options.precision;
     spiking::set_output_bits(&mut layers, options.input_bits, spike_bits, acc_bits);
     let blocks = blocks::blocks_of(options.blocks.as_deref(), &mut layers)?;
@@ -246,7 +252,7 @@ fn topological(graph: &NirGraph) -> Result<Vec<String>, ImportError> {
         return Err(ImportError::node(
             node,
             "edges",
-            "is on a recurrent edge (a cycle); stems maps feed-forward networks only",
+            "is on a recurrent edge (a cycle) stems cannot model: stems models a recurrence as a conv or fc layer's neurons fed back to themselves through one weighted node (snnTorch's RLeaky and RSynaptic)",
         ));
     }
     Ok(order)

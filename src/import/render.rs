@@ -75,6 +75,9 @@ fn layer(t: &mut String, l: &Layer, block: usize, v: u32) {
     if l.states > 0 {
         let _ = writeln!(t, "stateful = true");
     }
+    if l.recurrent {
+        let _ = writeln!(t, "recurrent = true");
+    }
     let mut precision = Vec::new();
     if let Some(o) = l.output_bits {
         precision.push(format!("o = {o}"));

@@ -19,6 +19,7 @@ pub(super) fn fuse_neurons(layers: &mut Vec<Layer>, outputs: &mut BTreeSet<Strin
             let into = layers[j].name.clone();
             layers[j].states = neuron.states;
             layers[j].from.extend(neuron.from);
+            layers[j].neurons.extend(neuron.neurons);
             for s in layers.iter_mut().flat_map(|l| l.sources.iter_mut()) {
                 if *s == neuron.name {
                     s.clone_from(&into);

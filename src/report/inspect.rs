@@ -63,6 +63,9 @@ pub struct LayerEntry {
     pub op: &'static str,
     pub block: usize,
     pub stateful: bool,
+    /// Reads its own spikes of the timestep before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub recurrent: bool,
     /// The density of its input (1 when dense).
     pub activity: f64,
     #[serde(flatten)]
@@ -116,6 +119,7 @@ impl WorkloadInspection {
                 op: l.op.name(),
                 block: l.block,
                 stateful: l.stateful,
+                recurrent: l.recurrent,
                 activity: w.input_density(l.id, 0..w.timesteps),
                 footprint: Footprint::of_layer(l),
             })
@@ -212,7 +216,12 @@ impl WorkloadInspection {
                 l.name.clone(),
                 l.op.to_string(),
                 l.block.to_string(),
-                if l.stateful { "LIF" } else { "-" }.to_string(),
+                match (l.stateful, l.recurrent) {
+                    (true, true) => "LIF+rec",
+                    (true, false) => "LIF",
+                    (false, _) => "-",
+                }
+                .to_string(),
                 format!("{:.2}", l.activity),
                 thousands(f.macs_per_timestep),
                 thousands(f.sops_per_timestep),
