@@ -346,3 +346,29 @@ fn corrupted_nir_files_are_refused_without_a_panic() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_neuron_fed_back_through_a_conv_of_its_own_kernel_is_a_recurrent_conv() {
+    let w = import("recurrent_conv", 4);
+    assert_eq!(w.layers.len(), 1);
+    let l = &w.layers[0];
+    assert!(l.recurrent && l.stateful);
+    // Its 2 input channels and its own 8, through the 3×3 kernel.
+    assert_eq!(l.weights(), 8 * (2 + 8) * 9);
+    // Any other feedback kernel is refused naming it.
+    let graph =
+        nir_file::read(Path::new("tests/fixtures/nir/recurrent_conv_5x5.nir")).expect("reads");
+    let options = ImportOptions {
+        name: "r".into(),
+        timesteps: 4,
+        precision: [4, 1, 12, 16],
+        input_bits: 1,
+        blocks: None,
+    };
+    let e = to_workload_toml(&graph, &options).expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("node 'w_rec' (Conv2d) field 'weight': shape [8, 8, 5, 5]"),
+        "{e}"
+    );
+}

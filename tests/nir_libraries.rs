@@ -230,3 +230,29 @@ fn an_snntorch_rleaky_is_a_recurrent_layer() {
     assert_eq!(hidden.weights(), 64 * (700 + 64));
     assert!(!w.layers[1].recurrent);
 }
+
+#[test]
+fn blocks_follow_the_residual_stages() {
+    // The stride-2 stage: its strided convolution and shortcut close stage 0, the rest
+    // of the stage (conv2, the sum with its LIF, the pooling) is block 1, the
+    // classifier block 2, whatever order the graph listed the branches in.
+    check_against_torch("resnet_downsample");
+    let w = import("resnet_downsample").expect("imports");
+    let blocks: Vec<(&str, usize)> = w
+        .layers
+        .iter()
+        .map(|l| (l.name.as_str(), l.block))
+        .collect();
+    assert_eq!(
+        blocks,
+        [
+            ("conv0", 0),
+            ("conv1", 0),
+            ("shortcut", 0),
+            ("conv2", 1),
+            ("lif2_add", 1),
+            ("pool", 1),
+            ("fc", 2)
+        ]
+    );
+}

@@ -282,3 +282,38 @@ fn freeing_the_previous_spikes_before_the_recurrent_read_is_caught() {
         Ok(_) => panic!("a tile read spikes that were freed"),
     }
 }
+
+#[test]
+fn a_recurrence_stems_cannot_model_is_refused_naming_the_field() {
+    let layer = |extra: &str| RCONV.replace("recurrent = true\n", extra);
+    for (text, says) in [
+        (
+            RCONV.replace("k = 8\nc = 8\noy = 8\nox = 8\nfy = 3\nfx = 3\npadding = 1\nstateful = true\nrecurrent = true", "k = 8\nc = 8\noy = 8\nox = 8\nfy = 3\nfx = 3\npadding = 1\nrecurrent = true"),
+            "field 'recurrent': a recurrent layer feeds back its neurons' spikes: it needs stateful = true",
+        ),
+        (
+            layer("recurrent = true\nstride = 2\n").replace("oy = 8\nox = 8\nfy = 3\nfx = 3\npadding = 1\nstateful = true\nrecurrent", "oy = 4\nox = 4\nfy = 3\nfx = 3\npadding = 1\nstateful = true\nrecurrent"),
+            "stride must be 1",
+        ),
+        (
+            layer("recurrent = true\n").replace("padding = 1\nstateful = true\nrecurrent", "padding = 0\nstateful = true\nrecurrent").replace("oy = 8\nox = 8\nfy = 3\nfx = 3\npadding = 0", "oy = 6\nox = 6\nfy = 3\nfx = 3\npadding = 0"),
+            "must be as large as its input 'conv1' (8×8)",
+        ),
+    ] {
+        let e = stems::model::Workload::parse(&stems::model::diag::SourceText::new("w.toml", &text))
+            .expect_err("refused");
+        assert!(e.to_string().contains(says), "{says}: {e}");
+    }
+    // A pooling layer has no recurrent weights.
+    let pool = RCONV.replace(
+        "name = \"rec\"\nop = \"conv\"",
+        "name = \"rec\"\nop = \"avg_pool\"",
+    );
+    let e = stems::model::Workload::parse(&stems::model::diag::SourceText::new("w.toml", &pool))
+        .expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("only conv and fc layers have recurrent weights"),
+        "{e}"
+    );
+}
