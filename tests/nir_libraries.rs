@@ -256,3 +256,42 @@ fn blocks_follow_the_residual_stages() {
         ]
     );
 }
+
+#[test]
+fn imported_networks_validate_with_both_halves_agreeing() {
+    // A stateful pooling (snnTorch's order) and a stateful sum in a downsampling
+    // residual stage: every schedule verified, energy and traffic equal.
+    let dir = std::env::temp_dir().join(format!("stems-nirlib-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for fixture in ["snntorch_conv_pool", "resnet_downsample"] {
+        let toml = dir.join(format!("{fixture}.toml"));
+        let nir = format!("tests/fixtures/nir/{fixture}.nir");
+        let run = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_stems"))
+                .args(args)
+                .output()
+                .expect("stems runs")
+        };
+        let toml_s = toml.to_str().expect("utf-8");
+        let o = run(&["import", &nir, "--timesteps", "4", "--out", toml_s]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = run(&[
+            "validate",
+            "--workload",
+            toml_s,
+            "--hardware",
+            "models/hardware/meta_proto.toml",
+            "--space",
+            "hybrid",
+            "--gb",
+            "16KiB",
+        ]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{fixture}: {text}");
+        assert!(text.contains(" 0 failed"), "{fixture}: {text}");
+        assert!(
+            text.contains("0 runs disagree on an exact quantity"),
+            "{fixture}: {text}"
+        );
+    }
+}
