@@ -712,10 +712,33 @@ impl<'a> CostModel<'a> {
                 let m = &core.memories[li - 1];
                 let r = reads.div_ceil(m.read_bw_bits());
                 let w = writes.div_ceil(m.write_bw_bits());
-                r.max(w)
+                r.max(w).max(self.busiest_bank_cycles(li - 1, accesses))
             };
         }
         (level_cycles, energy_fj_by_level, energy_fj_by_operand)
+    }
+
+    /// An operand's traffic at a banked memory goes through the banks its data spans
+    /// only (a tile's weights in one bank are served by one bank port, however many
+    /// banks the memory has): the cycles of the operand that needs the most.
+    fn busiest_bank_cycles(&self, memory: usize, accesses: &[Vec<ReadWrite>; 4]) -> u64 {
+        let m = &self.core.memories[memory];
+        let Some(bank_bits) = m.bank_size_bits.filter(|_| m.banks > 1) else {
+            return 0;
+        };
+        Operand::ALL
+            .iter()
+            .map(|&op| {
+                let a = accesses[op.index()][memory + 1];
+                let span = operand_bits(self.shape, op)
+                    .div_ceil(bank_bits)
+                    .clamp(1, m.banks);
+                let r = a.read_bits.div_ceil(m.read_bw_bits_per_bank * span);
+                let w = a.write_bits.div_ceil(m.write_bw_bits_per_bank * span);
+                r.max(w)
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// The array's folds and cycles: (folds, one fold's cycles, compute cycles, cycles
