@@ -134,6 +134,7 @@ const NETWORKS: &[&str] = &[
     "models/workloads/red_lif_gen4.toml",
     "models/workloads/sew_resnet18_cifar10dvs.toml",
     "models/workloads/sew_resnet152_imagenet.toml",
+    "models/workloads/shd_rsnn.toml",
 ];
 
 /// One network on one multi-core machine: each layer's name and the cores that run its
@@ -226,6 +227,11 @@ const NIR_FILES: &[&str] = &[
     "tests/fixtures/nir/residual.nir",
     "tests/fixtures/nir/mlp_cubalif.nir",
     "tests/fixtures/nir/wide_linear.nir",
+    "tests/fixtures/nir/snntorch_rleaky.nir",
+    "tests/fixtures/nir/recurrent_conv.nir",
+    "tests/fixtures/nir/resnet_downsample.nir",
+    "tests/fixtures/nir/sew_resnet.nir",
+    "tests/fixtures/nir/norse_conv.nir",
 ];
 
 /// Sweep axes: field paths (wildcards, unknown fields, a field twice) and values
