@@ -282,7 +282,13 @@ fn an_imported_network_explores_end_to_end_with_no_hand_edits() {
         "--out",
         toml_s,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{said}");
+    // What it made, in one line: 8·16·16 + 16·4·4 + 10 neurons keep state.
+    assert!(
+        said.contains("4 layers in 3 blocks: 3 stateful (0 neuron layers, 0 recurrent), 2,314 neurons with state"),
+        "{said}"
+    );
     let o = stems(&[
         "explore",
         "--workload",

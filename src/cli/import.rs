@@ -100,5 +100,6 @@ pub fn run(args: ImportArgs) -> Result<()> {
         }
         None => out!("{text}"),
     }
+    eprintln!("{}", stems::import::summary(&text));
     Ok(())
 }

@@ -96,6 +96,38 @@ struct Network {
     notes: Vec<String>,
 }
 
+/// What an import made, in one line for the person who ran it, then the notes the
+/// file carries at its top (input axes dropped).
+pub fn summary(text: &str) -> String {
+    let Ok(w) = Workload::parse(&SourceText::new("imported.toml", text)) else {
+        return String::new();
+    };
+    let count = |f: &dyn Fn(&crate::model::Layer) -> bool| w.layers.iter().filter(|l| f(l)).count();
+    let neurons: u64 = w.layers.iter().map(|l| l.states()).sum();
+    let n = |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
+    let mut out = format!(
+        "{} in {}: {} stateful ({}, {} recurrent), {} with state",
+        n(w.layers.len(), "layer"),
+        n(w.num_blocks, "block"),
+        count(&|l| l.stateful),
+        n(
+            count(&|l| l.op == crate::model::OpKind::Neuron),
+            "neuron layer"
+        ),
+        count(&|l| l.recurrent),
+        format!(
+            "{} neuron{}",
+            crate::model::units::thousands(neurons),
+            if neurons == 1 { "" } else { "s" }
+        )
+    );
+    for note in text.lines().filter(|l| l.starts_with("# The input")) {
+        out.push('\n');
+        out.push_str(note.trim_start_matches("# "));
+    }
+    out
+}
+
 /// Converts `graph` into workload TOML text, checked by stems' own loader.
 pub fn to_workload_toml(graph: &NirGraph, options: &ImportOptions) -> Result<String, ImportError> {
     // Ordered without its recurrent loops, which `recurrence::attach` puts back.
