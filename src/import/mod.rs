@@ -104,22 +104,20 @@ pub fn summary(text: &str) -> String {
     };
     let count = |f: &dyn Fn(&crate::model::Layer) -> bool| w.layers.iter().filter(|l| f(l)).count();
     let neurons: u64 = w.layers.iter().map(|l| l.states()).sum();
-    let n = |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
+    let plural = |k: u64| if k == 1 { "" } else { "s" };
+    let n = |k: usize, what: &str| format!("{k} {what}{}", plural(k as u64));
+    let layers = n(w.layers.len(), "layer");
+    let blocks = n(w.num_blocks, "block");
+    let neuron_layers = n(
+        count(&|l| l.op == crate::model::OpKind::Neuron),
+        "neuron layer",
+    );
     let mut out = format!(
-        "{} in {}: {} stateful ({}, {} recurrent), {} with state",
-        n(w.layers.len(), "layer"),
-        n(w.num_blocks, "block"),
+        "{layers} in {blocks}: {} stateful ({neuron_layers}, {} recurrent), {} neuron{} with state",
         count(&|l| l.stateful),
-        n(
-            count(&|l| l.op == crate::model::OpKind::Neuron),
-            "neuron layer"
-        ),
         count(&|l| l.recurrent),
-        format!(
-            "{} neuron{}",
-            crate::model::units::thousands(neurons),
-            if neurons == 1 { "" } else { "s" }
-        )
+        crate::model::units::thousands(neurons),
+        plural(neurons)
     );
     for note in text.lines().filter(|l| l.starts_with("# The input")) {
         out.push('\n');
