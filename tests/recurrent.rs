@@ -61,8 +61,9 @@ fn stems(args: &[&str]) -> std::process::Output {
         .expect("stems runs")
 }
 
-fn rconv_file() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("stems-recurrent-{}", std::process::id()));
+/// RCONV in a directory of the test's own (tests run in parallel).
+fn rconv_file(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stems-recurrent-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("rconv.toml");
     std::fs::write(&path, RCONV).expect("write");
@@ -169,7 +170,7 @@ fn both_halves_agree_on_a_recurrent_network() {
 
 #[test]
 fn a_time_batched_fused_cut_across_a_spatial_recurrence_is_refused_and_skipped() {
-    let file = rconv_file();
+    let file = rconv_file("refused");
     let f = file.to_str().expect("utf-8");
     // One timestep at a time, or the whole layer per tile: both run.
     for spec in ["ST-LBL,ST-LF", "ST-LBL,TB-LBL"] {
@@ -316,4 +317,50 @@ fn a_recurrence_stems_cannot_model_is_refused_naming_the_field() {
             .contains("only conv and fc layers have recurrent weights"),
         "{e}"
     );
+}
+
+#[test]
+fn shards_of_a_space_with_skipped_schedules_merge_into_the_whole_run() {
+    let file = rconv_file("shards");
+    let f = file.to_str().expect("utf-8");
+    let root = file.parent().expect("dir").join("shards");
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = |name: &str| root.join(name).to_str().expect("utf-8").to_string();
+    let explore = |extra: &[&str]| {
+        let mut args = vec![
+            "explore",
+            "--workload",
+            f,
+            "--hardware",
+            HW,
+            "--space",
+            "exhaustive",
+            "--gb",
+            "16KiB",
+        ];
+        args.extend_from_slice(extra);
+        let o = stems(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    explore(&["--out", &dir("whole")]);
+    explore(&["--shard", "0/2", "--out", &dir("s0")]);
+    explore(&["--shard", "1/2", "--out", &dir("s1")]);
+    let o = stems(&["merge", &dir("s0"), &dir("s1"), "--out", &dir("merged")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sorted_rows = |d: &str| {
+        let text = std::fs::read_to_string(root.join(d).join("explore.csv")).expect("csv");
+        let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(sorted_rows("merged"), sorted_rows("whole"));
+    let skipped = |d: &str| {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(d).join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        s["skipped"]["count"].as_u64()
+    };
+    assert_eq!(skipped("merged"), skipped("whole"));
+    assert!(skipped("whole").is_some_and(|n| n > 0));
 }

@@ -45,18 +45,11 @@ pub fn run(args: MergeArgs) -> Result<()> {
     if args.dirs.iter().any(|d| journal::is_journal(d)) {
         return merge_journals(&args);
     }
-    let (header, outcomes) = merge(&args.dirs)?;
+    let (header, outcomes, skipped) = merge(&args.dirs)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     write_header(&args.out, &header)?;
-    let written = write_results(
-        &args.out,
-        &header,
-        &outcomes,
-        true,
-        None,
-        &Default::default(),
-    )?;
+    let written = write_results(&args.out, &header, &outcomes, true, None, &skipped)?;
     eprintln!(
         "merged {} shards ({} schedules): wrote {} to {}",
         args.dirs.len(),

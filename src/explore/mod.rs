@@ -101,11 +101,11 @@ impl Rank {
 
 /// Schedules a space holds that cannot run: they cut a recurrent layer into tiles
 /// that need each other's spikes (see [`crate::model::recurrence`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Skipped {
     pub count: usize,
     /// Why the first of them cannot run.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
 }
 

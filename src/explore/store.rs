@@ -86,6 +86,20 @@ const HEADER: &str = "run.json";
 const OUTCOMES: &str = "outcomes.jsonl";
 /// The CSV an exploration run writes (one row per costed point).
 pub const CSV: &str = "explore.csv";
+/// The schedules of a run that cannot run (see [`super::Skipped`]), so that merging
+/// its shards knows they are complete: none when absent.
+pub const SKIPPED: &str = "skipped.json";
+
+fn read_skipped(dir: &Path) -> Result<super::Skipped, StoreError> {
+    let path = dir.join(SKIPPED);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| StoreError::Mismatch {
+            path,
+            message: format!("is not a list of skipped schedules: {e}"),
+        }),
+        Err(_) => Ok(super::Skipped::default()),
+    }
+}
 
 impl RunDir {
     /// Starts a run in `dir`, which must not hold one already.
@@ -265,7 +279,15 @@ fn read_outcomes(dir: &Path, header: &RunHeader) -> Result<Vec<Outcome>, StoreEr
 
 /// The shards of one space, combined: every shard present once, all from the same
 /// space, models and options. Returns the unsharded header and every outcome.
-pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>), StoreError> {
+pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>, super::Skipped), StoreError> {
+    let mut skipped = super::Skipped::default();
+    for dir in dirs {
+        let s = read_skipped(dir)?;
+        skipped.count += s.count;
+        if skipped.example.is_none() {
+            skipped.example = s.example;
+        }
+    }
     let (base, mut outcomes) = merge_shards(
         dirs,
         ShardedRun {
@@ -283,12 +305,14 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>), StoreError> 
             )
         },
         |dir, h| {
+            // Schedules that cannot run were never costed.
             let wanted = h.shard.map_or(h.points, |s| s.share(h.points));
+            let wanted = wanted.saturating_sub(read_skipped(dir)?.count);
             Ok((read_outcomes(dir, h)?, wanted))
         },
     )?;
     outcomes.sort_by_key(|o| o.index);
-    Ok((base, outcomes))
+    Ok((base, outcomes, skipped))
 }
 
 #[cfg(test)]

@@ -97,6 +97,11 @@ pub fn write_results(
     let json = serde_json::to_string_pretty(&summary)?;
     crate::output::write(&dir.join("summary.json"), json.as_bytes())?;
     written.push("summary.json".into());
+    if skipped.count > 0 {
+        let json = serde_json::to_string_pretty(skipped)?;
+        crate::output::write(&dir.join(crate::explore::store::SKIPPED), json.as_bytes())?;
+        written.push(crate::explore::store::SKIPPED.into());
+    }
     Ok(written)
 }
 
