@@ -280,14 +280,8 @@ fn read_outcomes(dir: &Path, header: &RunHeader) -> Result<Vec<Outcome>, StoreEr
 /// The shards of one space, combined: every shard present once, all from the same
 /// space, models and options. Returns the unsharded header and every outcome.
 pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>, super::Skipped), StoreError> {
-    let mut skipped = super::Skipped::default();
-    for dir in dirs {
-        let s = read_skipped(dir)?;
-        skipped.count += s.count;
-        if skipped.example.is_none() {
-            skipped.example = s.example;
-        }
-    }
+    // What the shards skipped, summed as each shard is read.
+    let skipped = std::cell::RefCell::new(super::Skipped::default());
     let (base, mut outcomes) = merge_shards(
         dirs,
         ShardedRun {
@@ -306,13 +300,19 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>, super::Skippe
         },
         |dir, h| {
             // Schedules that cannot run were never costed.
+            let shard_skipped = read_skipped(dir)?;
             let wanted = h.shard.map_or(h.points, |s| s.share(h.points));
-            let wanted = wanted.saturating_sub(read_skipped(dir)?.count);
+            let wanted = wanted.saturating_sub(shard_skipped.count);
+            let mut all = skipped.borrow_mut();
+            all.count += shard_skipped.count;
+            if all.example.is_none() {
+                all.example = shard_skipped.example;
+            }
             Ok((read_outcomes(dir, h)?, wanted))
         },
     )?;
     outcomes.sort_by_key(|o| o.index);
-    Ok((base, outcomes, skipped))
+    Ok((base, outcomes, skipped.into_inner()))
 }
 
 #[cfg(test)]
