@@ -619,7 +619,7 @@ fn freeing_weights_while_their_tile_computes_is_refused() {
     // list emptied, nothing makes the free wait for tile 0: a valid DRAM copy remains,
     // so no data is lost, but tile 0 still reads the on-chip copy.
     assert!(s.tiles[1].prefetched);
-    let weights = s.tiles[0].tile.weights.expect("conv weights");
+    let weights = *s.tiles[0].tile.weights.first().expect("conv weights");
     let extents = s.tiles[0]
         .before
         .iter()

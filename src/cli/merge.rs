@@ -75,7 +75,8 @@ fn merge_journals(args: &MergeArgs) -> Result<()> {
         "validate" => {
             let l =
                 serde_json::from_value::<ValidateLayout>(header.layout.clone()).map_err(layout)?;
-            let summary = stems::validate::runs::Summary::new(&rows, l.worst, l.latency_band);
+            let summary = stems::validate::runs::Summary::new(&rows, l.worst, l.latency_band)
+                .with_skipped(l.skipped);
             stems::report::validation::write_outputs(&args.out, &rows, &summary)?;
             vec![stems::report::validation::FILES.to_string()]
         }
@@ -113,6 +114,8 @@ struct ValidateLayout {
     worst: usize,
     #[serde(default = "default_band")]
     latency_band: (f64, f64),
+    #[serde(default)]
+    skipped: stems::schedule::space::Skipped,
 }
 
 fn default_band() -> (f64, f64) {

@@ -169,7 +169,11 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
     let plan = plan(&args)?;
-    let layout = serde_json::json!({ "worst": args.worst, "latency_band": args.latency_band });
+    let layout = serde_json::json!({
+        "worst": args.worst,
+        "latency_band": args.latency_band,
+        "skipped": plan.skipped,
+    });
     let header = plan.journal_header(args.journal.shard, layout);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
@@ -183,7 +187,8 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     })?;
     let rows: Vec<Row> = rows.into_values().collect();
     let seconds = started.elapsed().as_secs_f64();
-    let summary = Summary::new(&rows, args.worst, args.latency_band);
+    let summary =
+        Summary::new(&rows, args.worst, args.latency_band).with_skipped(plan.skipped.clone());
     if let Some(dir) = args.journal.dir(&args.out) {
         write_outputs(dir, &rows, &summary)?;
         eprintln!("wrote {FILES} to {}", dir.display());

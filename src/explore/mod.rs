@@ -99,38 +99,18 @@ impl Rank {
     }
 }
 
-/// Schedules a space holds that cannot run: they cut a recurrent layer into tiles
-/// that need each other's spikes (see [`crate::model::recurrence`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Skipped {
-    pub count: usize,
-    /// Why the first of them cannot run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub example: Option<String>,
-}
+pub use crate::schedule::space::Skipped;
 
 /// The `indices` of points that can run, and what was skipped.
 pub fn runnable(workload: &Workload, points: &[Point], indices: &[usize]) -> (Vec<usize>, Skipped) {
     let mut skipped = Skipped::default();
-    if !workload.layers.iter().any(|l| l.recurrent) {
+    if !crate::tiling::cuts_constrained(workload) {
         return (indices.to_vec(), skipped);
     }
     let keep = indices
         .iter()
         .copied()
-        .filter(|&i| {
-            let cuts = points[i].spec.cuts(workload.timesteps);
-            match crate::tiling::recurrence_problem(workload, &cuts) {
-                None => true,
-                Some(why) => {
-                    skipped.count += 1;
-                    skipped
-                        .example
-                        .get_or_insert(format!("{}: {why}", points[i].spec));
-                    false
-                }
-            }
-        })
+        .filter(|&i| skipped.keeps(workload, &points[i].spec))
         .collect();
     (keep, skipped)
 }

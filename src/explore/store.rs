@@ -303,11 +303,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<(RunHeader, Vec<Outcome>, super::Skippe
             let shard_skipped = read_skipped(dir)?;
             let wanted = h.shard.map_or(h.points, |s| s.share(h.points));
             let wanted = wanted.saturating_sub(shard_skipped.count);
-            let mut all = skipped.borrow_mut();
-            all.count += shard_skipped.count;
-            if all.example.is_none() {
-                all.example = shard_skipped.example;
-            }
+            skipped.borrow_mut().absorb(&shard_skipped);
             Ok((read_outcomes(dir, h)?, wanted))
         },
     )?;

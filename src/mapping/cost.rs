@@ -28,7 +28,7 @@
 //! the next fold, which then costs max(T′, drain), and the skew is paid once per tile.
 
 use super::nest::{Dim, Loop, dim_products, relevant};
-use crate::model::{Core, Dram, Operand};
+use crate::model::{Core, Dram, OpKind, Operand};
 use crate::tiling::CtShape;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -344,8 +344,10 @@ impl<'a> CostModel<'a> {
         let e = |d| self.ext(inner, d);
         match op {
             Operand::W => {
-                if s.op.has_weights() {
-                    e(Dim::K) * e(Dim::C) * e(Dim::FY) * e(Dim::FX) * p.w as u64
+                // A matmul's W operand is new at every timestep (`nest::relevant`).
+                let t = if s.op == OpKind::Matmul { e(Dim::T) } else { 1 };
+                if s.op.is_reduction() {
+                    e(Dim::K) * e(Dim::C) * e(Dim::FY) * e(Dim::FX) * t * p.w as u64
                 } else {
                     0
                 }
@@ -626,7 +628,7 @@ impl<'a> CostModel<'a> {
         }
         let performed = self.performed_reduction_ops();
         let ops_total = performed + s.other_ops();
-        if s.op.has_weights() {
+        if s.op.is_reduction() {
             // Each operation reads its weight from the PE register.
             accesses[Operand::W.index()][0].read_bits += performed * s.precision.w as u64;
         }
@@ -840,7 +842,7 @@ impl<'a> CostModel<'a> {
     fn fold_cycles(&self, dense_fold_cycles: u64) -> (f64, f64) {
         let pe = &self.core.pe_array;
         let s = self.shape;
-        if pe.sparsity != crate::model::Sparsity::Skip || !s.op.has_weights() {
+        if pe.sparsity != crate::model::Sparsity::Skip || !s.op.is_reduction() {
             return (dense_fold_cycles as f64, 0.0);
         }
         if let Some(v) = self.skip_fold_cycles.get() {
@@ -1009,7 +1011,7 @@ impl<'a> CostModel<'a> {
 
     pub fn has_operand(&self, op: Operand) -> bool {
         match op {
-            Operand::W => self.shape.op.has_weights(),
+            Operand::W => self.shape.op.is_reduction(),
             Operand::V => self.shape.stateful,
             Operand::I | Operand::O => true,
         }

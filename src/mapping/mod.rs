@@ -242,6 +242,47 @@ impl Mapping {
     }
 }
 
+impl Mapping {
+    /// The mapping of a tile that runs this one's nest `times` over, one after the
+    /// other (a matmul's heads): every count and cost scales, the ratios stay.
+    fn repeated(mut self, times: u64) -> Self {
+        if times == 1 {
+            return self;
+        }
+        for levels in self.accesses.values_mut() {
+            for rw in levels.values_mut() {
+                rw.read_bits *= times;
+                rw.write_bits *= times;
+            }
+        }
+        self.macs *= times;
+        self.sops *= times;
+        self.other_ops *= times;
+        let c = &mut self.cycles;
+        for v in [
+            &mut c.compute,
+            &mut c.lane_imbalance,
+            &mut c.fill_drain,
+            &mut c.drain_bound,
+            &mut c.stall,
+            &mut c.total,
+            &mut c.folds,
+        ] {
+            *v *= times;
+        }
+        for l in &mut c.levels {
+            l.cycles *= times;
+        }
+        let e = &mut self.energy_pj;
+        e.total *= times as f64;
+        e.compute *= times as f64;
+        for v in e.by_level.values_mut().chain(e.by_operand.values_mut()) {
+            *v *= times as f64;
+        }
+        self
+    }
+}
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
@@ -300,13 +341,15 @@ pub fn map_uncached(
         .cores
         .get(key.core)
         .ok_or_else(|| NoMapping(format!("core {} does not exist", key.core)))?;
+    // A matmul's nest is one head's, run once per head.
+    let head = key.shape.one_head();
     let models: Vec<CostModel> = core
         .pe_array
         .unrollings()
         .into_iter()
         .map(|u| {
             CostModel::new(
-                &key.shape,
+                &head,
                 core,
                 &accelerator.dram,
                 key.residency,
@@ -316,5 +359,5 @@ pub fn map_uncached(
         })
         .collect();
     let (chosen, result) = search::search_unrollings(&models, key.objective, config)?;
-    Ok(Mapping::build(&models[chosen], key, result))
+    Ok(Mapping::build(&models[chosen], key, result).repeated(key.shape.heads))
 }

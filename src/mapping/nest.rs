@@ -54,12 +54,17 @@ impl fmt::Display for Dim {
 /// Conv/fc inputs depend on C and the output position; element-wise inputs on the
 /// channel (K) and the source index (C); pooling is depthwise (K). Neuron state V
 /// persists across T, which is what lets time batching keep it in the accumulator.
+/// A matmul's W operand is another layer's output: it changes every timestep (T), so
+/// time batching reuses nothing of it. (A nest is one head's: see `CtShape::heads`.)
 pub fn relevant(op: OpKind, operand: Operand, dim: Dim) -> bool {
     use Dim::*;
     match operand {
-        Operand::W => op.has_weights() && matches!(dim, K | C | FY | FX),
+        Operand::W => match op {
+            OpKind::Matmul => matches!(dim, K | C | T),
+            _ => op.has_weights() && matches!(dim, K | C | FY | FX),
+        },
         Operand::I => match op {
-            OpKind::Conv | OpKind::Fc => matches!(dim, C | OY | OX | FY | FX | T),
+            OpKind::Conv | OpKind::Fc | OpKind::Matmul => matches!(dim, C | OY | OX | FY | FX | T),
             OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => matches!(dim, K | C | OY | OX | T),
             OpKind::MaxPool | OpKind::AvgPool => matches!(dim, K | OY | OX | FY | FX | T),
         },

@@ -4,6 +4,7 @@
 
 pub mod accelerator;
 pub mod activity;
+pub mod attention;
 pub mod diag;
 pub mod limits;
 pub mod overrides;

@@ -52,10 +52,14 @@ pub enum OpKind {
     /// A layer of neurons that integrate their one input element-wise: a neuron that
     /// does not directly follow the layer whose output it integrates.
     Neuron,
+    /// Activation × activation (spiking self-attention): per head, the left source's
+    /// tokens × the right source's matrix, the right source being the W operand
+    /// (`attention` has the rules).
+    Matmul,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 7] = [
+    pub const ALL: [OpKind; 8] = [
         OpKind::Conv,
         OpKind::Fc,
         OpKind::SewAdd,
@@ -63,9 +67,10 @@ impl OpKind {
         OpKind::MaxPool,
         OpKind::AvgPool,
         OpKind::Neuron,
+        OpKind::Matmul,
     ];
 
-    const NAMES: [(&'static str, OpKind); 7] = [
+    const NAMES: [(&'static str, OpKind); 8] = [
         ("conv", OpKind::Conv),
         ("fc", OpKind::Fc),
         ("sew_add", OpKind::SewAdd),
@@ -73,6 +78,7 @@ impl OpKind {
         ("max_pool", OpKind::MaxPool),
         ("avg_pool", OpKind::AvgPool),
         ("neuron", OpKind::Neuron),
+        ("matmul", OpKind::Matmul),
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -87,10 +93,16 @@ impl OpKind {
             .unwrap_or("?")
     }
 
-    /// Conv and fully connected: a weighted reduction that runs on the PE array as
-    /// MACs (multi-bit inputs) or SOPs (spike inputs).
+    /// Conv and fully connected: stored weights, a weighted reduction that runs on the
+    /// PE array as MACs (multi-bit inputs) or SOPs (spike inputs).
     pub fn has_weights(self) -> bool {
         matches!(self, OpKind::Conv | OpKind::Fc)
+    }
+
+    /// A reduction on the PE array with a W operand: conv and fc (stored weights) and
+    /// matmul (whose W operand is another layer's output).
+    pub fn is_reduction(self) -> bool {
+        self.has_weights() || self == OpKind::Matmul
     }
 
     /// Element-wise: output (k, y, x) reads (k, y, x) of each source; `c` counts the
@@ -102,7 +114,7 @@ impl OpKind {
     /// How many sources the operator reads.
     pub fn sources(self) -> usize {
         match self {
-            OpKind::SewAdd | OpKind::SewOr => 2,
+            OpKind::SewAdd | OpKind::SewOr | OpKind::Matmul => 2,
             _ => 1,
         }
     }
@@ -111,7 +123,7 @@ impl OpKind {
     /// (element-wise: `c` sources of `k` channels; pooling is depthwise).
     pub fn input_channels(self, k: u64, c: u64) -> u64 {
         match self {
-            OpKind::Conv | OpKind::Fc => c,
+            OpKind::Conv | OpKind::Fc | OpKind::Matmul => c,
             OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => k * c,
             OpKind::MaxPool | OpKind::AvgPool => k,
         }
@@ -125,7 +137,7 @@ impl OpKind {
     /// activation beside the integration, which the reduction already counts).
     pub fn other_ops_per_output(self, c: u64, taps: u64) -> u64 {
         match self {
-            OpKind::Conv | OpKind::Fc => 0,
+            OpKind::Conv | OpKind::Fc | OpKind::Matmul => 0,
             OpKind::SewAdd | OpKind::SewOr => c - 1,
             OpKind::Neuron => c,
             OpKind::MaxPool | OpKind::AvgPool => taps,
@@ -189,6 +201,13 @@ pub struct Layer {
     /// SNN layer; `recurrence` has what that means for tiles and cuts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recurrent: bool,
+    /// A matmul's heads: independent products over equal slices of the channels.
+    #[serde(default = "one_head", skip_serializing_if = "is_one_head")]
+    pub heads: u64,
+    /// A matmul reads its right source transposed (Q·Kᵀ: the right source's tokens are
+    /// the output channels; otherwise they are the reduction).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transpose_right: bool,
     pub sources: Vec<Source>,
     pub block: usize,
     /// The density of the layer's input as the file states it (its own `activity`, or
@@ -198,17 +217,29 @@ pub struct Layer {
     pub activity: Option<f64>,
 }
 
+fn one_head() -> u64 {
+    1
+}
+
+fn is_one_head(h: &u64) -> bool {
+    *h == 1
+}
+
 impl Layer {
     /// The channels a weighted layer reduces over: its source's, and its own output's
     /// when it is recurrent (the recurrent weights see the previous timestep's spikes
-    /// through the layer's own kernel, as if concatenated to the input).
+    /// through the layer's own kernel, as if concatenated to the input); a matmul's
+    /// one head's share of its left source's channels.
     pub fn reduction_channels(&self) -> u64 {
+        if self.op == OpKind::Matmul {
+            return self.dims.c / self.heads.max(1);
+        }
         self.dims.c + if self.recurrent { self.dims.k } else { 0 }
     }
 
     /// Operations of one timestep that run on the PE array as reductions.
     pub fn reduction_ops_per_timestep(&self) -> u64 {
-        if self.op.has_weights() {
+        if self.op.is_reduction() {
             let d = &self.dims;
             d.k * self.reduction_channels() * d.oy * d.ox * d.fy * d.fx
         } else {
@@ -345,6 +376,13 @@ impl Workload {
             self.check_layer(idx, l, &mut p);
         }
         self.check_blocks(&mut p);
+        for l in &self.layers {
+            if l.heads == 0 || (l.op != OpKind::Matmul && (l.heads != 1 || l.transpose_right)) {
+                let message =
+                    "heads or transpose_right on a layer that is not a matmul (or 0 heads)";
+                p.push(Problem::new(format!("layer '{}'", l.name), message).field("heads"));
+            }
+        }
         if !p.is_empty() {
             return p;
         }
@@ -526,11 +564,11 @@ impl Workload {
         if d.tensors.is_empty() {
             return 1.0;
         }
-        if let ([s], false) = (&l.sources[..], l.recurrent) {
+        if let ([s], false) = (l.input_sources(), l.recurrent) {
             return d.of(*s, t);
         }
         let (mut sum, mut weight) = (0.0, 0.0);
-        for &s in &l.sources {
+        for &s in l.input_sources() {
             let shape = self.source_shape(s);
             let n = (shape.channels * shape.height * shape.width) as f64;
             sum += n * d.of(s, t.clone());
@@ -793,6 +831,8 @@ struct RawLayer {
     stateful: bool,
     #[serde(default)]
     recurrent: bool,
+    heads: Option<i64>,
+    transpose_right: Option<bool>,
     #[serde(default)]
     precision: RawPrecision,
     activity: Option<f64>,
@@ -1035,6 +1075,7 @@ fn resolve_layer(
     if raw.recurrent {
         check_recurrent(op, raw.stateful, stride, &mut at);
     }
+    let heads = resolve_matmul_fields(raw, op, (stride, padding), &mut at);
     check_layer_sizes(&dims, &precision, &mut at);
     if at.diag.problems.len() != before {
         return None;
@@ -1049,6 +1090,8 @@ fn resolve_layer(
         precision,
         stateful: raw.stateful,
         recurrent: raw.recurrent,
+        heads,
+        transpose_right: raw.transpose_right.unwrap_or(false),
         sources,
         block: raw.block as usize,
         activity: raw.activity,
@@ -1078,6 +1121,47 @@ fn check_recurrent(op: OpKind, stateful: bool, stride: [u64; 2], at: &mut At) {
             "recurrent",
             "a recurrent conv reads its own output through its own kernel: stride must be 1",
         );
+    }
+}
+
+/// A matmul's heads (1 when not given) and transposition; other operators have
+/// neither, nor does a matmul stride or pad (its tokens are read one to one).
+fn resolve_matmul_fields(
+    raw: &RawLayer,
+    op: OpKind,
+    (stride, padding): ([u64; 2], [u64; 2]),
+    at: &mut At,
+) -> u64 {
+    if op != OpKind::Matmul {
+        for (field, given) in [
+            ("heads", raw.heads.is_some()),
+            ("transpose_right", raw.transpose_right.is_some()),
+        ] {
+            if given {
+                at.say(
+                    field,
+                    format!("only a matmul has {field}, not '{}'", op.name()),
+                );
+            }
+        }
+        return 1;
+    }
+    if stride != [1, 1] || padding != [0, 0] {
+        at.say(
+            "stride",
+            "a matmul reads its tokens one to one: stride 1, padding 0",
+        );
+    }
+    match raw.heads {
+        None => 1,
+        Some(h) if h >= 1 && h as u64 <= MAX_DIM => h as u64,
+        Some(h) => {
+            at.say(
+                "heads",
+                format!("must be between 1 and {}, got {h}", thousands(MAX_DIM)),
+            );
+            1
+        }
     }
 }
 
@@ -1125,6 +1209,13 @@ fn resolve_op_and_dims(raw: &RawLayer, at: &mut At) -> (OpKind, Dims) {
             dim("ox", raw.ox, None),
             dim("fy", raw.fy, None),
             dim("fx", raw.fx, None),
+        ),
+        OpKind::Matmul => (
+            dim("c", raw.c, None),
+            dim("oy", raw.oy, None),
+            dim("ox", raw.ox, None),
+            dim("fy", raw.fy, Some(1)),
+            dim("fx", raw.fx, Some(1)),
         ),
         OpKind::Fc => (
             dim("c", raw.c, None),
@@ -1184,6 +1275,9 @@ fn check_op_shape(
     }
     if op.is_elementwise() && (fy, fx) != (1, 1) {
         at.say("fy", "element-wise layers have no window: fy = fx = 1");
+    }
+    if op == OpKind::Matmul && (fy, fx) != (1, 1) {
+        at.say("fy", "a matmul has no window: fy = fx = 1");
     }
 }
 
@@ -1272,10 +1366,19 @@ fn resolve_precision(raw: &RawLayer, op: OpKind, defaults: RawPrecision, at: &mu
             None => 0,
         }
     };
-    let w = bits("w", prec.w, op.has_weights());
+    // A matmul's W operand is its right source's output: its width comes from there
+    // (filled in by `check_shapes`), not from the file's defaults.
+    let w = if op == OpKind::Matmul {
+        match raw.precision.w {
+            Some(_) => bits("w", raw.precision.w, true),
+            None => 0,
+        }
+    } else {
+        bits("w", prec.w, op.has_weights())
+    };
     let o = bits("o", prec.o, true);
     let v = bits("v", prec.v, raw.stateful);
-    let acc = bits("acc", prec.acc, op.has_weights());
+    let acc = bits("acc", prec.acc, op.is_reduction());
     let i = match prec.i {
         Some(_) => bits("i", prec.i, true),
         None => 0,
@@ -1487,6 +1590,11 @@ fn check_shapes(w: &mut Workload, pending: &[Pending], diag: &mut Collector) {
         if w.layers[id].precision.i == 0 {
             w.layers[id].precision.i = widest_source_bits(w, &w.layers[id]).unwrap_or(0);
         }
+        if let Some(right) = w.layers[id].weight_source()
+            && w.layers[id].precision.w == 0
+        {
+            w.layers[id].precision.w = w.source_shape(right).bits;
+        }
     }
     for (id, field, message) in shape_problems(w) {
         diag.at(&pending[id].span, &pending[id].element, field, message);
@@ -1525,6 +1633,8 @@ fn source_problems(
                 ));
             }
         }
+        // Both sources at once: `attention::matmul_problems`.
+        OpKind::Matmul => {}
         OpKind::Conv | OpKind::MaxPool | OpKind::AvgPool => {
             if layer.recurrent && (d.oy, d.ox) != (shape.height, shape.width) {
                 out.push((
@@ -1571,7 +1681,11 @@ fn source_problems(
 /// tiles carry one input precision, so an element-wise sum of spikes and currents reads
 /// the spikes at the currents' width.
 fn widest_source_bits(w: &Workload, layer: &Layer) -> Option<u32> {
-    layer.sources.iter().map(|&s| w.source_shape(s).bits).max()
+    layer
+        .input_sources()
+        .iter()
+        .map(|&s| w.source_shape(s).bits)
+        .max()
 }
 
 /// Producer/consumer disagreements: (layer, field, message). Shapes follow
@@ -1582,7 +1696,13 @@ fn shape_problems(w: &Workload) -> Vec<(usize, &'static str, String)> {
     let mut out = Vec::new();
     for layer in &w.layers {
         let id = layer.id;
-        for &src in &layer.sources {
+        out.extend(
+            layer
+                .matmul_problems(w)
+                .into_iter()
+                .map(|(f, m)| (id, f, m)),
+        );
+        for &src in layer.sources.iter().filter(|_| layer.op != OpKind::Matmul) {
             let shape = w.source_shape(src);
             let src_name = w.source_name(src).to_string();
             out.extend(
@@ -1590,6 +1710,20 @@ fn shape_problems(w: &Workload) -> Vec<(usize, &'static str, String)> {
                     .into_iter()
                     .map(|(field, message)| (id, field, message)),
             );
+        }
+        if let Some(right) = layer.weight_source()
+            && layer.precision.w != w.source_shape(right).bits
+        {
+            out.push((
+                id,
+                "w",
+                format!(
+                    "W precision {} bits, but its right source '{}' produces {}-bit features",
+                    layer.precision.w,
+                    w.source_name(right),
+                    w.source_shape(right).bits
+                ),
+            ));
         }
         if let Some(bits) = widest_source_bits(w, layer)
             && layer.precision.i != bits

@@ -265,12 +265,17 @@ impl Explored<'_> {
                     .outcomes
                     .iter()
                     .find(|o| o.point.batched == batched && o.point.fused == fused)
-                    .map_or(f64::NAN, |o| o.report.energy_pj.dram / 1e6);
-                row.push(format!("{v:.1}"));
+                    .map_or("—".to_string(), |o| {
+                        format!("{:.1}", o.report.energy_pj.dram / 1e6)
+                    });
+                row.push(v);
             }
             t.row(row);
         }
         out.push_str(&t.render());
+        if self.skipped.count > 0 {
+            out.push_str("— : the schedule cannot run (skipped)\n");
+        }
         out
     }
 

@@ -88,6 +88,7 @@ impl ScenarioResult {
             "energy",
             "energy ×",
             "DRAM traffic",
+            "DRAM W / F / V",
             "DRAM ×",
             "V share of energy",
             "latency (simulated)",
@@ -109,6 +110,12 @@ impl ScenarioResult {
                     human_energy_pj(p.energy_pj.total),
                     format!("{:.2}", r.energy_reduction),
                     human_bits(p.dram_bits.total),
+                    format!(
+                        "{} / {} / {}",
+                        human_bits(p.dram_bits.by_operand.W),
+                        human_bits(p.dram_bits.by_operand.F),
+                        human_bits(p.dram_bits.by_operand.V)
+                    ),
                     format!("{:.2}", r.dram_reduction),
                     format!("{v_share:.1} %"),
                     measured(|m| m.latency_cycles),

@@ -70,6 +70,13 @@ pub fn render_table(labels: &[&str], workloads: &[&str], s: &Summary, seconds: f
         s.verified,
         s.failed
     );
+    if let Some(why) = &s.skipped.example {
+        let _ = writeln!(
+            out,
+            "{} schedules of the space skipped: they cannot run (first: {why})",
+            s.skipped.count
+        );
+    }
     agreement(&mut out, s);
     rank_agreement(&mut out, &s.rank_agreement, labels);
     if !s.dominant_causes.is_empty() {

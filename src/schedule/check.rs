@@ -298,7 +298,8 @@ impl Schedule {
     ) {
         let t = &st.tile;
         let layer = &self.workload.layers[t.layer];
-        let shape = crate::tiling::CtShape::new(&self.workload, layer, &t.region);
+        // A matmul's nest is one head's.
+        let shape = crate::tiling::CtShape::new(&self.workload, layer, &t.region).one_head();
         let expected = [
             (crate::mapping::Dim::K, shape.k.div_ceil(u.k)),
             (crate::mapping::Dim::C, shape.c.div_ceil(u.c)),

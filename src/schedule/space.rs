@@ -137,3 +137,38 @@ impl Space {
         }
     }
 }
+
+/// Schedules a space holds that cannot run: they cut a recurrent layer into tiles
+/// that need each other's spikes (see [`crate::model::recurrence`]), or fuse a matmul
+/// with the layers that compute its right source (see [`crate::model::attention`]).
+/// Explorations, searches and validations skip them and say how many.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub count: usize,
+    /// Why the first of them cannot run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+impl Skipped {
+    /// Whether `spec` can run `workload`; counts it when it cannot.
+    pub fn keeps(&mut self, workload: &crate::model::Workload, spec: &ScheduleSpec) -> bool {
+        let cuts = spec.cuts(workload.timesteps);
+        match crate::tiling::cut_problem(workload, &cuts) {
+            None => true,
+            Some(why) => {
+                self.count += 1;
+                self.example.get_or_insert(format!("{spec}: {why}"));
+                false
+            }
+        }
+    }
+
+    /// Adds another run's skipped schedules.
+    pub fn absorb(&mut self, other: &Skipped) {
+        self.count += other.count;
+        if self.example.is_none() {
+            self.example.clone_from(&other.example);
+        }
+    }
+}

@@ -168,7 +168,7 @@ fn streamed_reads(schedule: &Schedule, tile: TileId) -> impl Iterator<Item = Obj
     let st = &schedule.tiles[tile];
     st.streamed.iter().flat_map(move |op| match op {
         Operand::I => st.tile.inputs.clone(),
-        Operand::W => st.tile.weights.into_iter().collect(),
+        Operand::W => st.tile.weights.clone(),
         Operand::V => st.tile.state.into_iter().collect(),
         Operand::O => Default::default(),
     })

@@ -103,7 +103,7 @@ impl TileSpikes {
         };
         Self {
             spikes: std::sync::Arc::clone(spikes),
-            inputs: l.sources.iter().map(|&s| tensor_index(s)).collect(),
+            inputs: l.input_sources().iter().map(|&s| tensor_index(s)).collect(),
             output: tensor_index(Source::Layer(layer)),
             recurrent: l.recurrent,
             out_origin: [region.k.start, region.oy.start, region.ox.start],
@@ -156,7 +156,11 @@ struct FillLevel {
 
 /// A tile's passes, generated one at a time.
 pub struct TileProgram {
+    /// One head's shape (the tile's, for every operator but a matmul).
     shape: CtShape,
+    /// A matmul runs its nest once per head, over the head's channel slices.
+    heads: u64,
+    head: u64,
     loops: Vec<Loop>,
     reduction: usize,
     outer: usize,
@@ -247,8 +251,10 @@ impl TileProgram {
         self
     }
 
-    /// The passes of any legal nest on `core`.
-    pub fn lower(shape: CtShape, core: &Core, nest: Nest, timesteps: u32) -> Self {
+    /// The passes of any legal nest on `core` (a matmul's nest is one head's: the
+    /// passes run it once per head).
+    pub fn lower(tile_shape: CtShape, core: &Core, nest: Nest, timesteps: u32) -> Self {
+        let shape = tile_shape.one_head();
         let loops = nest.loops;
         let reduction_loops = nest.reduction_loops;
         let first_t = nest.first_timestep;
@@ -271,6 +277,8 @@ impl TileProgram {
         let w_register_cut = run_cut(shape.op, Operand::W, loops, 0).min(outer);
         Self {
             shape,
+            heads: tile_shape.heads.max(1),
+            head: 0,
             loops: loops.to_vec(),
             reduction: reduction_loops,
             outer,
@@ -450,7 +458,11 @@ impl TileProgram {
         let (t0, t1) = self.range(Dim::T, boundary);
         let sub = self.reduction_sub(boundary);
         match op {
-            Operand::W => (k1 - k0) * s.c * s.fy * s.fx * s.precision.w as u64,
+            Operand::W => {
+                // A matmul's W operand is new at every timestep (`nest::relevant`).
+                let t = if s.op == OpKind::Matmul { t1 - t0 } else { 1 };
+                (k1 - k0) * s.c * s.fy * s.fx * t * s.precision.w as u64
+            }
             Operand::I => {
                 let ch = self.input_channels(k1 - k0, s.c);
                 let rows = self.axis_inputs_by_taps(0, oy0, oy1, sub[1]);
@@ -536,6 +548,12 @@ impl TileProgram {
                                     .filter(|&t| t >= late)
                                     .map(|t| tensor.count_box(t - late, y.clone(), x.clone()))
                                     .sum(),
+                                OpKind::Matmul => tensor.count(
+                                    t_range.clone(),
+                                    self.head_input_channels(),
+                                    y.clone(),
+                                    x.clone(),
+                                ),
                                 _ => {
                                     let c = sp.out_origin[0] + k.0..sp.out_origin[0] + k.1;
                                     tensor.count(t_range.clone(), c, y.clone(), x.clone())
@@ -602,9 +620,18 @@ impl TileProgram {
             let (ya, yb) = self.window(0, y);
             let (xa, xb) = self.window(1, x);
             let n = if ya < yb && xa < xb {
+                let (y, x) = (y0 + ya..y0 + yb, x0 + xa..x0 + xb);
                 reads
                     .iter()
-                    .map(|(tensor, t)| tensor.count_box(*t, y0 + ya..y0 + yb, x0 + xa..x0 + xb))
+                    .map(|(tensor, t)| match s.op {
+                        OpKind::Matmul => tensor.count(
+                            *t..*t + 1,
+                            self.head_input_channels(),
+                            y.clone(),
+                            x.clone(),
+                        ),
+                        _ => tensor.count_box(*t, y.clone(), x.clone()),
+                    })
                     .sum()
             } else {
                 0
@@ -620,6 +647,7 @@ impl TileProgram {
     fn output_nonzeros(&self, sp: &TileSpikes, k: (u64, u64), t: u64) -> u64 {
         let tensor = &sp.spikes.tensors[sp.output];
         let [k0, y0, x0] = sp.out_origin;
+        let k0 = k0 + self.head * self.shape.k;
         let at = self.first_t + t as u32;
         let channels = k0 + k.0..k0 + k.1;
         // Row segments of the pass's pixels, each counted at once.
@@ -646,6 +674,11 @@ impl TileProgram {
         n
     }
 
+    /// The left-source channels the current head of a matmul reduces over.
+    fn head_input_channels(&self) -> std::ops::Range<u64> {
+        self.head * self.shape.c..(self.head + 1) * self.shape.c
+    }
+
     fn input_payload(&self, bits: u64, nonzeros: u64) -> Payload {
         let s = &self.shape;
         Payload {
@@ -665,6 +698,11 @@ impl TileProgram {
         }
         let mut j = self.outer;
         loop {
+            if j == 0 && self.head + 1 < self.heads {
+                // The next head starts over (every position is back at 0).
+                self.head += 1;
+                return Some(0);
+            }
             if j == 0 {
                 self.done = true;
                 return None;
@@ -720,7 +758,7 @@ impl TileProgram {
         let taps = s.fy * s.fx;
         let mut reads = Vec::new();
         if let Some(m) = self.buffer_of[Operand::W.index()]
-            && s.op.has_weights()
+            && s.op.is_reduction()
             && (first || changed < self.w_register_cut)
         {
             reads.push((m, Operand::W, (k1 - k0) * s.c * taps * s.precision.w as u64));
@@ -745,7 +783,8 @@ impl TileProgram {
         let next_change = (0..self.outer)
             .rev()
             .find(|&j| self.idx[j] + 1 < self.loops[j].size);
-        let last = next_change.is_none();
+        let head_ends = next_change.is_none();
+        let last = head_ends && self.head + 1 == self.heads;
 
         let mut work = PassWork {
             last,
@@ -760,7 +799,7 @@ impl TileProgram {
         if let Some(cut) = self.v_cut {
             let t = self.first_t as u64 + t0;
             let visit_start = first || changed < cut;
-            let visit_end = last || next_change.is_some_and(|j| j < cut);
+            let visit_end = head_ends || next_change.is_some_and(|j| j < cut);
             if visit_start && t > 0 {
                 work.v_load_bits = neurons * s.precision.v as u64;
             }
@@ -771,7 +810,7 @@ impl TileProgram {
         work.o_bits = neurons * s.precision.o as u64;
         work.cycles = self.loops[self.outer..].iter().map(|l| l.size).product();
         let taps = s.fy * s.fx;
-        let reduction_ops = if s.op.has_weights() {
+        let reduction_ops = if s.op.is_reduction() {
             neurons * s.c * taps
         } else {
             0
@@ -795,7 +834,7 @@ impl TileProgram {
     /// inputs it reads and the results it writes in their formats.
     fn execute_spikes(&self, sp: &TileSpikes, work: &mut PassWork, k: (u64, u64), t: u64) {
         let s = &self.shape;
-        let gated = s.op.has_weights() && self.sparsity.gates();
+        let gated = s.op.is_reduction() && self.sparsity.gates();
         let (nonzero_inputs, busiest, lanes) = if gated {
             self.lane_nonzeros(sp, t)
         } else {

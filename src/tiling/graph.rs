@@ -61,9 +61,11 @@ impl DataClass {
         }
     }
 
-    /// The class a layer operand's data belongs to (inputs and outputs are features).
-    pub fn of(op: Operand) -> Self {
+    /// The class an operand of an `kind` layer's data belongs to: inputs and outputs
+    /// are features, and so is a matmul's W operand (another layer's output).
+    pub fn of(kind: OpKind, op: Operand) -> Self {
         match op {
+            Operand::W if kind == OpKind::Matmul => DataClass::F,
             Operand::W => DataClass::W,
             Operand::I | Operand::O => DataClass::F,
             Operand::V => DataClass::V,
@@ -160,7 +162,11 @@ pub struct Tile {
     pub core: usize,
     /// Tiles that must finish first.
     pub deps: TileIds,
-    pub weights: Option<ObjectId>,
+    /// Its W operand: the layer's weights, or a matmul's right-source chunks at its
+    /// timesteps (every column); empty when it has none. Written as `null`, one id or
+    /// a list, so that schedules saved when a tile had at most one read as they were.
+    #[serde(with = "one_or_many")]
+    pub weights: ObjectIds,
     /// Feature chunks read (all sources).
     pub inputs: ObjectIds,
     /// The feature chunk it produces.
@@ -170,6 +176,35 @@ pub struct Tile {
     pub state: Option<ObjectId>,
     pub reads_state: bool,
     pub writes_state: bool,
+}
+
+/// A list of object ids as `null` (none), one id, or a list (several).
+mod one_or_many {
+    use super::ObjectIds;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        One(usize),
+        Many(Vec<usize>),
+    }
+
+    pub fn serialize<S: Serializer>(ids: &ObjectIds, s: S) -> Result<S::Ok, S::Error> {
+        match ids.as_slice() {
+            [] => s.serialize_none(),
+            [one] => s.serialize_some(one),
+            many => s.serialize_some(many),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectIds, D::Error> {
+        Ok(match Option::<Written>::deserialize(d)? {
+            None => ObjectIds::new(),
+            Some(Written::One(id)) => ObjectIds::from_slice(&[id]),
+            Some(Written::Many(ids)) => ObjectIds::from_vec(ids),
+        })
+    }
 }
 
 /// How a layer's (or the network input's) tiles are laid out: timestep groups × column
@@ -221,7 +256,7 @@ impl TileGraph {
         let outputs = output_objects(workload, &raw, &mut objects);
         let input_grid = input_objects(workload, cuts, &mut objects);
         let state_of_tile = state_objects(workload, &raw, &grids, &mut objects);
-        let (mut deps, mut inputs) = dependencies(
+        let (mut deps, mut inputs, mut weight_chunks) = dependencies(
             workload,
             &raw,
             (&grids, &input_grid),
@@ -254,7 +289,10 @@ impl TileGraph {
                     region: region.clone(),
                     core: core_of_layer[*lid],
                     deps: d,
-                    weights: weights[*lid],
+                    weights: match weights[*lid] {
+                        Some(w) => ObjectIds::from_slice(&[w]),
+                        None => std::mem::take(&mut weight_chunks[ti]),
+                    },
                     inputs: std::mem::take(&mut inputs[ti]),
                     output: outputs[ti],
                     state: state_of_tile[ti],
@@ -423,34 +461,43 @@ fn state_objects(
 }
 
 /// Each tile's dependencies (producers of the columns it reads, halo and stride
-/// included, and its own neurons' previous timestep group) and the feature chunks it
-/// reads, both sorted.
+/// included, and its own neurons' previous timestep group), the feature chunks it
+/// reads as its input, and those it reads as its W operand (a matmul's right source:
+/// every column), all sorted.
 fn dependencies(
     workload: &Workload,
     raw: &[(usize, TileRegion)],
     (grids, input_grid): (&[Grid], &Grid),
     outputs: &[ObjectId],
     state_of_tile: &[Option<ObjectId>],
-) -> (Vec<TileIds>, Vec<ObjectIds>) {
+) -> (Vec<TileIds>, Vec<ObjectIds>, Vec<ObjectIds>) {
     let mut deps: Vec<TileIds> = vec![TileIds::new(); raw.len()];
     let mut inputs: Vec<ObjectIds> = vec![ObjectIds::new(); raw.len()];
+    let mut weights: Vec<ObjectIds> = vec![ObjectIds::new(); raw.len()];
     for (ti, (lid, r)) in raw.iter().enumerate() {
         let layer = &workload.layers[*lid];
+        let right = layer.weight_source();
         for &src in &layer.sources {
             let shape = workload.source_shape(src);
-            let cols = if layer.op == OpKind::Fc {
+            let whole = layer.op == OpKind::Fc || Some(src) == right;
+            let cols = if whole {
                 0..shape.width
             } else {
                 layer.input_range(1, r.ox.start, r.ox.end, shape.width)
             };
+            let chunks = if Some(src) == right {
+                &mut weights[ti]
+            } else {
+                &mut inputs[ti]
+            };
             match src {
                 Source::NetworkInput => {
-                    inputs[ti].extend(input_grid.overlapping(&r.t, &cols));
+                    chunks.extend(input_grid.overlapping(&r.t, &cols));
                 }
                 Source::Layer(p) => {
                     for pt in grids[p].overlapping(&r.t, &cols) {
                         deps[ti].push(pt);
-                        inputs[ti].push(outputs[pt]);
+                        chunks.push(outputs[pt]);
                     }
                 }
             }
@@ -472,8 +519,9 @@ fn dependencies(
         deps[ti].dedup();
         inputs[ti].sort_unstable();
         inputs[ti].dedup();
+        weights[ti].sort_unstable();
     }
-    (deps, inputs)
+    (deps, inputs, weights)
 }
 
 /// Readers and producers of every object, in schedule order.
@@ -495,7 +543,7 @@ fn link_readers(workload: &Workload, tiles: &[Tile], objects: &mut [DataObject])
         object.readers.reserve_exact(n);
     }
     for tile in tiles {
-        if let Some(w) = tile.weights {
+        for &w in &tile.weights {
             objects[w].readers.push(tile.id);
         }
         for &i in &tile.inputs {

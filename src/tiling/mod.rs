@@ -61,8 +61,12 @@ pub struct CtShape {
     pub in_extent: [u64; 2],
     /// Padding rows/columns before the tile's first real input row/column.
     pub pad_lo: [u64; 2],
-    /// Input channels per timestep (conv: C; element-wise: K per source; pooling: K).
+    /// Input channels per timestep (conv: C; element-wise: K per source; pooling: K;
+    /// matmul: all heads' C).
     pub in_channels: u64,
+    /// A matmul's heads: the tile runs one head's nest (`one_head`) once per head,
+    /// each over its own slices of channels. 1 for every other operator.
+    pub heads: u64,
     pub precision: Precision,
     pub stateful: bool,
     /// Reads its own previous timestep's spikes (`Layer::recurrent`).
@@ -134,7 +138,7 @@ impl CtShape {
         let oy = region.oy.end - region.oy.start;
         let ox = region.ox.end - region.ox.start;
         let (c, fy, fx) = match layer.op {
-            OpKind::Conv | OpKind::Fc => (layer.reduction_channels(), d.fy, d.fx),
+            OpKind::Conv | OpKind::Fc | OpKind::Matmul => (layer.reduction_channels(), d.fy, d.fx),
             OpKind::SewAdd | OpKind::SewOr | OpKind::Neuron => (layer.sources.len() as u64, 1, 1),
             OpKind::MaxPool | OpKind::AvgPool => (1, d.fy, d.fx),
         };
@@ -158,10 +162,10 @@ impl CtShape {
             (span, ext, pad)
         };
         // Per source: an element-wise layer's sources each give k channels.
-        let in_channels = if layer.op.has_weights() {
-            layer.reduction_channels()
-        } else {
-            k
+        let in_channels = match layer.op {
+            OpKind::Matmul => d.c,
+            op if op.has_weights() => layer.reduction_channels(),
+            _ => k,
         };
         Self {
             op: layer.op,
@@ -181,6 +185,7 @@ impl CtShape {
             in_extent,
             pad_lo,
             in_channels,
+            heads: layer.heads,
             precision: layer.precision,
             stateful: layer.stateful,
             recurrent: layer.recurrent,
@@ -207,11 +212,29 @@ impl CtShape {
         self.first_timestep && self.last_timestep && !self.recurrent
     }
 
+    /// One head of a matmul tile (the tile itself for every other operator): what a
+    /// loop nest maps; the tile runs it `heads` times.
+    pub fn one_head(&self) -> Self {
+        let h = self.heads.max(1);
+        Self {
+            k: self.k / h,
+            in_channels: self.in_channels / h,
+            heads: 1,
+            ..*self
+        }
+    }
+
+    /// W operand bits: a weighted layer's weights, or a matmul's right matrix at each
+    /// of its timesteps.
     pub fn weight_bits(&self) -> u64 {
-        if self.op.has_weights() {
-            self.k * self.c * self.fy * self.fx * self.precision.w as u64
+        if !self.op.is_reduction() {
+            return 0;
+        }
+        let per_timestep = self.k * self.c * self.fy * self.fx * self.precision.w as u64;
+        if self.op == OpKind::Matmul {
+            per_timestep * self.t
         } else {
-            0
+            per_timestep
         }
     }
 
@@ -241,7 +264,7 @@ impl CtShape {
 
     /// Reduction operations (MACs or SOPs) over all timesteps.
     pub fn reduction_ops(&self) -> u64 {
-        if self.op.has_weights() {
+        if self.op.is_reduction() {
             self.k * self.c * self.oy * self.ox * self.fy * self.fx * self.t
         } else {
             0
@@ -295,22 +318,34 @@ pub fn tile_count(layer: &Layer, cut: Cut, timesteps: u32) -> u64 {
     groups * columns
 }
 
-/// The regions a layer is cut into, in time-major order (every line of a timestep
-/// group before the next group).
 /// Why `cuts` cannot run `workload`, if they cannot: a recurrent layer cut into tiles
-/// that need each other's spikes (`Layer::recurrence_breaks`).
-pub fn recurrence_problem(workload: &Workload, cuts: &[Cut]) -> Option<String> {
+/// that need each other's spikes (`Layer::recurrence_breaks`), or a matmul whose right
+/// source the same layer-fused stack computes line by line (`Layer::fusion_breaks`).
+pub fn cut_problem(workload: &Workload, cuts: &[Cut]) -> Option<String> {
+    let lines_of_block = |b: usize| cuts[b].lines;
+    workload.layers.iter().find_map(|l| {
+        if l.recurrent {
+            let broken = layer_regions(l, cuts[l.block], workload.timesteps)
+                .iter()
+                .find_map(|r| l.recurrence_breaks(&r.t, &r.ox));
+            if broken.is_some() {
+                return broken;
+            }
+        }
+        l.fusion_breaks(workload, &lines_of_block)
+    })
+}
+
+/// Whether some cut of `workload` may be refused by `cut_problem`.
+pub fn cuts_constrained(workload: &Workload) -> bool {
     workload
         .layers
         .iter()
-        .filter(|l| l.recurrent)
-        .find_map(|l| {
-            layer_regions(l, cuts[l.block], workload.timesteps)
-                .iter()
-                .find_map(|r| l.recurrence_breaks(&r.t, &r.ox))
-        })
+        .any(|l| l.recurrent || l.weight_source().is_some())
 }
 
+/// The regions a layer is cut into, in time-major order (every line of a timestep
+/// group before the next group).
 pub fn layer_regions(layer: &Layer, cut: Cut, timesteps: u32) -> Vec<TileRegion> {
     let tb = cut.time_batch.clamp(1, timesteps.max(1));
     let mut out = Vec::new();

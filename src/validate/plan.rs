@@ -7,7 +7,7 @@ use super::runs::{Config, Run};
 use crate::model::units::human_bits;
 use crate::model::{ModelError, Overrides, Size};
 use crate::rundir::{Shard, fingerprint};
-use crate::schedule::space::Space;
+use crate::schedule::space::{Skipped, Space};
 use crate::schedule::{Allocation, ScheduleError, ScheduleSpec, SchedulerOptions, SpecError};
 use crate::sim::SpikeSource;
 use crate::spikes::SpikeError;
@@ -44,6 +44,8 @@ pub enum PlanError {
 pub struct Plan {
     pub configs: Vec<Config>,
     pub runs: Vec<Run>,
+    /// Schedules of the asked-for space that cannot run on the workload, not run.
+    pub skipped: Skipped,
 }
 
 impl Plan {
@@ -112,7 +114,7 @@ pub struct Grid<'a> {
 pub fn plan_grid(grid: &Grid) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     for &gb in &grid.sizes {
-        let (config, specs) = config_at(grid, gb)?;
+        let (config, specs) = config_at(grid, gb, &mut plan.skipped)?;
         plan.push(config, specs);
     }
     if plan.runs.len() > MAX_RUNS {
@@ -121,8 +123,14 @@ pub fn plan_grid(grid: &Grid) -> Result<Plan, PlanError> {
     Ok(plan)
 }
 
-/// One size's configuration and schedules.
-fn config_at(grid: &Grid, gb: Option<Size>) -> Result<(Config, Vec<ScheduleSpec>), PlanError> {
+/// One size's configuration and schedules (of the space, those that can run: the
+/// others are counted in `skipped`; a listed schedule that cannot run is an error when
+/// it is scheduled).
+fn config_at(
+    grid: &Grid,
+    gb: Option<Size>,
+    skipped: &mut Skipped,
+) -> Result<(Config, Vec<ScheduleSpec>), PlanError> {
     let overrides = Overrides {
         global_sram: gb,
         ..grid.overrides.clone()
@@ -142,7 +150,13 @@ fn config_at(grid: &Grid, gb: Option<Size>) -> Result<(Config, Vec<ScheduleSpec>
         if size > MAX_RUNS as u128 {
             return Err(PlanError::SpaceTooLarge(size));
         }
-        specs.extend(space.points(w.num_blocks).into_iter().map(|p| p.spec));
+        specs.extend(
+            space
+                .points(w.num_blocks)
+                .into_iter()
+                .map(|p| p.spec)
+                .filter(|spec| skipped.keeps(&w, spec)),
+        );
     }
     let allocation = match grid.allocation {
         Some(a) => Allocation::parse(a, &w, &acc).map_err(PlanError::Allocation)?,

@@ -256,6 +256,13 @@ pub struct Summary {
     pub wasteful: Vec<Failure>,
     /// Whether the analytic half ranks the runs as the simulator does.
     pub rank_agreement: super::rank::RankSummary,
+    /// Schedules of the space that cannot run on the workload, not run.
+    #[serde(skip_serializing_if = "no_skipped")]
+    pub skipped: crate::schedule::space::Skipped,
+}
+
+fn no_skipped(s: &crate::schedule::space::Skipped) -> bool {
+    s.count == 0
 }
 
 impl Summary {
@@ -284,6 +291,12 @@ impl Summary {
             ));
         }
         None
+    }
+
+    /// With the schedules of the space that were not run because they cannot.
+    pub fn with_skipped(mut self, skipped: crate::schedule::space::Skipped) -> Self {
+        self.skipped = skipped;
+        self
     }
 
     /// Summarises `rows`, listing the `worst` runs by |latency Δ| and those outside
@@ -357,6 +370,7 @@ impl Summary {
                 .collect(),
             wasteful: listed(rows, |r| &r.waste),
             rank_agreement: super::rank::RankSummary::new(rows),
+            skipped: Default::default(),
             failures: rows
                 .iter()
                 .filter_map(|r| {

@@ -239,7 +239,7 @@ pub enum ScheduleError {
         limit: u64,
     },
     #[error("schedule '{spec}' cannot run: {reason}")]
-    BrokenRecurrence { spec: String, reason: String },
+    IllegalCut { spec: String, reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -335,7 +335,12 @@ struct TileCost {
 }
 
 impl TileCost {
-    fn new(mapping: Arc<Mapping>, acc: &Accelerator, core: usize) -> Self {
+    fn new(
+        mapping: Arc<Mapping>,
+        kind: crate::model::OpKind,
+        acc: &Accelerator,
+        core: usize,
+    ) -> Self {
         let c = &acc.cores[core];
         let global = c.global_sram();
         let mut energy_fj = [[0f64; 4]; 5];
@@ -345,7 +350,7 @@ impl TileCost {
             let Some(levels) = mapping.accesses.get(op.name()) else {
                 continue;
             };
-            let class = DataClass::of(op);
+            let class = DataClass::of(kind, op);
             for (level, rw) in levels {
                 let (component, re, we) = if level == "pe" {
                     let e = c.pe_array.register_energy_fj_per_bit;
@@ -468,7 +473,7 @@ struct Engine<'a> {
 
 /// What one tile needs, by operand.
 struct Needs<'g> {
-    weights: Option<ObjectId>,
+    weights: &'g [ObjectId],
     inputs: &'g [ObjectId],
     state: Option<ObjectId>,
     output: ObjectId,
@@ -478,7 +483,7 @@ struct Needs<'g> {
 impl Needs<'_> {
     /// Whether `o` is one of the tile's operands.
     fn holds(&self, o: ObjectId) -> bool {
-        self.weights == Some(o)
+        self.weights.contains(&o)
             || self.state == Some(o)
             || self.output == o
             || self.inputs.contains(&o)
@@ -491,12 +496,12 @@ impl<'a> Engine<'a> {
         let bits = |o: ObjectId| self.graph.objects[o].bits;
         let state = t.state.filter(|_| t.reads_state || t.writes_state);
         Needs {
-            weights: t.weights,
+            weights: &t.weights,
             inputs: &t.inputs,
             state,
             output: t.output,
             sizes: [
-                t.weights.map_or(0, bits),
+                t.weights.iter().map(|&o| bits(o)).sum(),
                 t.inputs.iter().map(|&o| bits(o)).sum(),
                 bits(t.output),
                 state.map_or(0, bits),
@@ -873,7 +878,7 @@ impl<'a> Engine<'a> {
             return Ok(c.clone());
         }
         let mapping = mapper.map(key)?;
-        let c = TileCost::new(mapping, self.acc, core);
+        let c = TileCost::new(mapping, key.shape.op, self.acc, core);
         self.costs.insert(key, c.clone());
         Ok(c)
     }
@@ -1090,8 +1095,8 @@ fn build_graph(
             limit: MAX_TILES,
         });
     }
-    if let Some(reason) = crate::tiling::recurrence_problem(workload, &cuts) {
-        return Err(ScheduleError::BrokenRecurrence {
+    if let Some(reason) = crate::tiling::cut_problem(workload, &cuts) {
+        return Err(ScheduleError::IllegalCut {
             spec: spec.to_string(),
             reason,
         });

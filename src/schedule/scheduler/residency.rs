@@ -178,7 +178,7 @@ impl Engine<'_> {
         // Fetches of resident operands with data.
         let mut fetched = Objects::new();
         if !is(Operand::W) {
-            fetched.extend(needs.weights);
+            fetched.extend(needs.weights.iter().copied());
         }
         if !is(Operand::I) {
             fetched.extend(needs.inputs.iter().copied());

@@ -600,7 +600,7 @@ impl<'a> Engine<'a> {
 fn resident_objects(needs: &Needs, streamed: [bool; 4]) -> Objects {
     let mut v = Objects::new();
     if !streamed[Operand::W.index()] {
-        v.extend(needs.weights);
+        v.extend(needs.weights.iter().copied());
     }
     if !streamed[Operand::V.index()] {
         v.extend(needs.state);

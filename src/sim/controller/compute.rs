@@ -131,7 +131,7 @@ impl Controller {
             let st = &schedule.tiles[c.tile];
             let mut waiting = 0;
             for f in &work.fills {
-                let class = DataClass::of(f.operand);
+                let class = DataClass::of(schedule.workload.layers[st.tile.layer].op, f.operand);
                 let objects = operand_objects(&self.schedule, c.tile, f.operand);
                 let oi = f.operand.index();
                 let now = out.now();
@@ -252,11 +252,18 @@ impl Controller {
             self.stalls[p.cause.index()] += idle;
             self.trace_stall(tile, p.cause, now - idle, now, out);
         }
+        let kind = self.schedule.workload.layers[self.schedule.tiles[tile].tile.layer].op;
         let buffer_reads = p
             .work
             .buffer_reads
             .iter()
-            .map(|&(m, op, bits)| (self.ids.buffers[self.core][&m], bits, DataClass::of(op)))
+            .map(|&(m, op, bits)| {
+                (
+                    self.ids.buffers[self.core][&m],
+                    bits,
+                    DataClass::of(kind, op),
+                )
+            })
             .collect();
         let pass = Pass {
             tag: 0,

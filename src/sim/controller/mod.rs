@@ -557,7 +557,7 @@ impl Controller {
 fn operand_objects(s: &Schedule, tile: TileId, op: Operand) -> Vec<ObjectId> {
     let t = &s.tiles[tile].tile;
     match op {
-        Operand::W => t.weights.into_iter().collect(),
+        Operand::W => t.weights.to_vec(),
         Operand::I => t.inputs.to_vec(),
         Operand::O => vec![t.output],
         Operand::V => t.state.into_iter().collect(),

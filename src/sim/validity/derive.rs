@@ -305,9 +305,16 @@ fn derive_reads(s: &Schedule, tile: TileId, ix: &Indexes) -> Result<Vec<Read>, (
             version: 1,
         });
     }
+    // A matmul's right source is its W operand, every column of it (`model::attention`).
+    let right = layer.weight_source();
     for &src in &layer.sources {
         let width = w.source_shape(src).width;
-        let cols = if layer.op == OpKind::Fc {
+        let (operand, whole) = if Some(src) == right {
+            (Operand::W, true)
+        } else {
+            (Operand::I, layer.op == OpKind::Fc)
+        };
+        let cols = if whole {
             0..width
         } else {
             touched_columns(layer, &r.ox, width)
@@ -332,7 +339,7 @@ fn derive_reads(s: &Schedule, tile: TileId, ix: &Indexes) -> Result<Vec<Read>, (
             if !reads.iter().any(|x: &Read| x.object == o) {
                 reads.push(Read {
                     object: o,
-                    operand: Operand::I,
+                    operand,
                     version: 1,
                 });
             }
