@@ -17,74 +17,7 @@ const HW: &str = "models/hardware/meta_proto.toml";
 
 /// Q, K and V (per-token linear + LIF) over 4 tokens of 8 features, then one head of
 /// scores Q·Kᵀ and scores · V into LIF neurons, T = 2.
-const ATTENTION: &str = r#"
-name = "one_head_attention"
-timesteps = 2
-[input]
-channels = 8
-height = 1
-width = 4
-bits = 1
-[defaults]
-precision = { w = 4, o = 1, v = 8, acc = 16 }
-[[layer]]
-name = "q"
-op = "conv"
-block = 0
-sources = ["input"]
-k = 8
-c = 8
-oy = 1
-ox = 4
-fy = 1
-fx = 1
-stateful = true
-[[layer]]
-name = "k"
-op = "conv"
-block = 0
-sources = ["input"]
-k = 8
-c = 8
-oy = 1
-ox = 4
-fy = 1
-fx = 1
-stateful = true
-[[layer]]
-name = "v"
-op = "conv"
-block = 0
-sources = ["input"]
-k = 8
-c = 8
-oy = 1
-ox = 4
-fy = 1
-fx = 1
-stateful = true
-[[layer]]
-name = "scores"
-op = "matmul"
-block = 1
-sources = ["q", "k"]
-transpose_right = true
-k = 4
-c = 8
-oy = 1
-ox = 4
-precision = { o = 4 }
-[[layer]]
-name = "attend"
-op = "matmul"
-block = 1
-sources = ["scores", "v"]
-k = 8
-c = 4
-oy = 1
-ox = 4
-stateful = true
-"#;
+const ATTENTION: &str = include_str!("fixtures/attention/one_head.toml");
 
 fn stems(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stems"))

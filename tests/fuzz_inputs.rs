@@ -21,6 +21,7 @@ const TIME_LIMIT: Duration = Duration::from_secs(10);
 const MEMORY_LIMIT_KIB: u64 = 1 << 20;
 
 const WORKLOAD: &str = "models/workloads/tiny_fused.toml";
+const ATTENTION: &str = "tests/fixtures/attention/one_head.toml";
 const HARDWARE: &str = "models/hardware/meta_proto.toml";
 const SCHEDULE: &str = "traces/tiny_2t_lf_4kib.schedule.json";
 
@@ -135,6 +136,7 @@ const NETWORKS: &[&str] = &[
     "models/workloads/sew_resnet18_cifar10dvs.toml",
     "models/workloads/sew_resnet152_imagenet.toml",
     "models/workloads/shd_rsnn.toml",
+    "models/workloads/spikformer_4_384_cifar10.toml",
 ];
 
 /// One network on one multi-core machine: each layer's name and the cores that run its
@@ -142,6 +144,7 @@ const NETWORKS: &[&str] = &[
 struct Placement {
     hardware: &'static str,
     workload: &'static str,
+    network: stems::model::Workload,
     blocks: usize,
     layers: Vec<(String, Vec<String>)>,
     cores: Vec<String>,
@@ -167,6 +170,7 @@ fn placements() -> Vec<Placement> {
                 hardware,
                 workload,
                 blocks: w.num_blocks,
+                network: w.clone(),
                 layers,
                 cores: acc.cores.iter().map(|c| c.name.clone()).collect(),
             });
@@ -199,10 +203,21 @@ fn allocation_case(p: &Placement, rng: &mut ChaCha8Rng) -> (Vec<String>, bool) {
             _ => format!("{layer}=core99"),
         });
     }
+    // A schedule that can run (a fused cut across attention cannot; see
+    // tests/attention.rs): an allocation case is about the allocation.
     let stage = ["ST-LBL", "ST-LF", "TB-LBL", "TB-LF"];
-    let spec: Vec<&str> = (0..p.blocks)
-        .map(|_| *stage.choose(rng).unwrap_or(&"ST-LBL"))
-        .collect();
+    let spec = loop {
+        let spec: Vec<&str> = (0..p.blocks)
+            .map(|_| *stage.choose(rng).unwrap_or(&"ST-LBL"))
+            .collect();
+        let text = spec.join(",");
+        let w = &p.network;
+        let parsed = stems::schedule::ScheduleSpec::parse(&text, w.num_blocks, w.timesteps)
+            .expect("a spec of the network's blocks");
+        if stems::schedule::space::Skipped::default().keeps(w, &parsed) {
+            break text;
+        }
+    };
     let s = |x: &str| x.to_string();
     let args = vec![
         s("simulate"),
@@ -213,7 +228,7 @@ fn allocation_case(p: &Placement, rng: &mut ChaCha8Rng) -> (Vec<String>, bool) {
         s("--gb"),
         s("1MiB"),
         s("--schedule"),
-        spec.join(","),
+        spec,
         s("--allocate"),
         entries.join(","),
     ];
@@ -413,7 +428,8 @@ fn scenario_text() -> String {
 }
 
 struct Inputs {
-    workload: String,
+    /// Workload texts to mutate: a fused CNN and an attention block.
+    workloads: Vec<String>,
     hardware: String,
     scenario: String,
     schedule: serde_json::Value,
@@ -465,7 +481,8 @@ fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> (
             return allocation_case(p, rng);
         }
         Kind::Workload => {
-            let w = file("w.toml", &mutate_toml(&inputs.workload, rng));
+            let base = inputs.workloads.choose(rng).expect("workloads");
+            let w = file("w.toml", &mutate_toml(base, rng));
             if rng.random_bool(0.3) {
                 vec![s("inspect"), w]
             } else {
@@ -770,7 +787,10 @@ fn mutated_inputs_never_panic_hang_or_exit_other_than_0_or_2() {
     let shards_dir = std::env::temp_dir().join(format!("stems-fuzz-shards-{}", std::process::id()));
     let inputs = Inputs {
         shards: validate_shards(&shards_dir),
-        workload: std::fs::read_to_string(WORKLOAD).expect("workload"),
+        workloads: [WORKLOAD, ATTENTION]
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("workload"))
+            .collect(),
         hardware: std::fs::read_to_string(HARDWARE).expect("hardware"),
         scenario: scenario_text(),
         schedule,
