@@ -126,6 +126,14 @@ pub struct Mapping {
     pub cycles: Cycles,
     pub energy_pj: EnergyPj,
     pub candidates_evaluated: u64,
+    /// How many times the tile runs the nest (a matmul's heads, each over its own
+    /// channel slices); every count and cost above is already the total.
+    #[serde(skip_serializing_if = "is_one")]
+    pub heads: u64,
+}
+
+fn is_one(v: &u64) -> bool {
+    *v == 1
 }
 
 fn level_name(core: &Core, level: Level) -> String {
@@ -238,6 +246,7 @@ impl Mapping {
                 by_operand,
             },
             candidates_evaluated: result.candidates,
+            heads: 1,
         }
     }
 }
@@ -246,6 +255,7 @@ impl Mapping {
     /// The mapping of a tile that runs this one's nest `times` over, one after the
     /// other (a matmul's heads): every count and cost scales, the ratios stay.
     fn repeated(mut self, times: u64) -> Self {
+        self.heads = times;
         if times == 1 {
             return self;
         }
