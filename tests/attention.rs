@@ -338,6 +338,12 @@ fn the_bundled_spikformer_is_spikformer_4_384() {
         assert_eq!(q.reduction_ops_per_timestep(), d * d * tokens);
         assert!(q.stateful && attend.stateful && !scores.stateful);
     }
+    // inspect names the heads and the transposition.
+    let o = stems(&["inspect", SPIKFORMER]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("b1_scores    matmulᵀ ×12"), "{text}");
+    assert!(text.contains("b1_attend    matmul ×12"), "{text}");
 }
 
 #[test]

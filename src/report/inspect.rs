@@ -66,6 +66,11 @@ pub struct LayerEntry {
     /// Reads its own spikes of the timestep before.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub recurrent: bool,
+    /// A matmul's heads and whether it reads its right source transposed.
+    #[serde(skip_serializing_if = "is_one")]
+    pub heads: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub transpose_right: bool,
     /// The density of its input (1 when dense).
     pub activity: f64,
     #[serde(flatten)]
@@ -101,6 +106,10 @@ pub struct WorkloadInspection {
     pub totals: Totals,
 }
 
+fn is_one(v: &u64) -> bool {
+    *v == 1
+}
+
 fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -120,6 +129,8 @@ impl WorkloadInspection {
                 block: l.block,
                 stateful: l.stateful,
                 recurrent: l.recurrent,
+                heads: l.heads,
+                transpose_right: l.transpose_right,
                 activity: w.input_density(l.id, 0..w.timesteps),
                 footprint: Footprint::of_layer(l),
             })
@@ -214,7 +225,17 @@ impl WorkloadInspection {
             let f = &l.footprint;
             t.row([
                 l.name.clone(),
-                l.op.to_string(),
+                // A matmul: `matmulᵀ ×12` reads its right source transposed, in 12 heads.
+                format!(
+                    "{}{}{}",
+                    l.op,
+                    if l.transpose_right { "ᵀ" } else { "" },
+                    if l.heads > 1 {
+                        format!(" ×{}", l.heads)
+                    } else {
+                        String::new()
+                    }
+                ),
                 l.block.to_string(),
                 match (l.stateful, l.recurrent) {
                     (true, true) => "LIF+rec",
