@@ -71,6 +71,10 @@ fn one_head_attention_operations_and_traffic_by_hand() {
     assert_eq!(p.ops.macs, 2 * (4 * 8 * 4));
     assert_eq!(p.dram_bits.by_operand.W, 3 * 8 * 8 * 4);
     assert_eq!(p.dram_bits.by_operand.F, 2 * (8 * 4) * 2);
+    assert_eq!(
+        p.dram_bits.attention, 0,
+        "Q, K, V and the scores stay on chip"
+    );
 
     // A scores tile's W operand: every column of K at its timestep, 8 × 4 spikes.
     let tile = s
@@ -92,6 +96,21 @@ fn one_head_attention_operations_and_traffic_by_hand() {
     let run = simulate(s, &SimOptions::default()).expect("runs and verifies");
     assert_eq!(run.report.ops, predicted.ops);
     assert_eq!(run.report.dram_bits, predicted.dram_bits);
+}
+
+#[test]
+fn both_halves_count_the_attention_operands_that_leave_the_chip() {
+    // At 128 KiB, Spikformer's score maps do not fit beside the rest: Q·Kᵀ streams
+    // them out, scores · V streams them back; K and V spill.
+    let s = plan(Path::new(SPIKFORMER), "128KiB", "TB-LBL");
+    let predicted = s.predicted.dram_bits.clone();
+    assert!(predicted.attention > 0, "{predicted:?}");
+    assert!(
+        predicted.attention <= predicted.by_operand.F,
+        "{predicted:?}"
+    );
+    let run = simulate(s, &SimOptions::default()).expect("runs and verifies");
+    assert_eq!(run.report.dram_bits, predicted);
 }
 
 #[test]

@@ -96,7 +96,13 @@ fn run_passes(
 }
 
 fn route(tag: u64, bits: u64, hops: Vec<Hop>) -> Message {
-    Message::Route(Box::new(Route::new((tag, 0), 0, bits, DataClass::F, hops)))
+    Message::Route(Box::new(Route::new(
+        (tag, 0),
+        0,
+        bits,
+        (DataClass::F, false),
+        hops,
+    )))
 }
 
 #[test]

@@ -140,6 +140,8 @@ pub struct Ledger {
     pub energy_fj: [[f64; 4]; 5],
     pub dram_read_bits: [u64; 3],
     pub dram_write_bits: [u64; 3],
+    /// Of the DRAM bits, those of attention operands (`Workload::is_attention_operand`).
+    pub dram_attention_bits: u64,
     /// Bits carried by NoC links, summed over every link each transfer crosses.
     pub noc_bits: u64,
     pub macs: u64,
@@ -195,6 +197,7 @@ impl Ledger {
             self.dram_read_bits[i] += other.dram_read_bits[i];
             self.dram_write_bits[i] += other.dram_write_bits[i];
         }
+        self.dram_attention_bits += other.dram_attention_bits;
         self.noc_bits += other.noc_bits;
         self.macs += other.macs;
         self.sops += other.sops;
@@ -306,6 +309,15 @@ pub struct DramBits {
     pub write: u64,
     pub by_operand: ByClass<u64>,
     pub by_operand_direction: ByClass<ReadWriteBits>,
+    /// Of the traffic, that of attention operands (Q, K, V and scores: the tensors a
+    /// matmul reads, moved by transfers or streamed by the tiles that make or read
+    /// them); absent when the network has none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attention: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Live data that had to leave the global SRAM and come back.
@@ -564,6 +576,7 @@ impl DramBits {
                 F: rw(DataClass::F),
                 V: rw(DataClass::V),
             },
+            attention: ledger.dram_attention_bits,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! every timestep and counted as feature (F) traffic. So a layer-fused stack cannot
 //! pass the right source line by line into the matmul: such cuts are refused.
 
+use super::Operand;
 use super::Source;
 use super::workload::{FeatureShape, Layer, OpKind, Workload};
 
@@ -138,4 +139,42 @@ fn shape_problems(
         ));
     }
     out
+}
+
+/// Whether `tensor` is an attention operand, by `Workload::attention_tensors`.
+pub fn is_attention_tensor(tensors: &[bool], tensor: Source) -> bool {
+    let i = match tensor {
+        Source::NetworkInput => 0,
+        Source::Layer(p) => 1 + p,
+    };
+    tensors.get(i).copied().unwrap_or(false)
+}
+
+impl Workload {
+    /// Per tensor (index 0: the network input, 1 + l: layer l's output), whether a
+    /// matmul reads it: its data is an attention operand (Q, K, V, the scores).
+    pub fn attention_tensors(&self) -> Vec<bool> {
+        let mut feeds = vec![false; self.layers.len() + 1];
+        for l in self.layers.iter().filter(|l| l.op == OpKind::Matmul) {
+            for s in &l.sources {
+                feeds[match s {
+                    Source::NetworkInput => 0,
+                    Source::Layer(p) => 1 + p,
+                }] = true;
+            }
+        }
+        feeds
+    }
+
+    /// Whether `layer`'s `operand` moves attention operands: a matmul's I and W, and
+    /// the output of a layer a matmul reads. `tensors` is `attention_tensors()`. The
+    /// DRAM traffic both halves report as `dram_bits.attention` is that of these
+    /// operands, and of the transfers of chunks of those tensors.
+    pub fn is_attention_operand(&self, tensors: &[bool], layer: usize, operand: Operand) -> bool {
+        match operand {
+            Operand::I | Operand::W => self.layers[layer].op == OpKind::Matmul,
+            Operand::O => is_attention_tensor(tensors, Source::Layer(layer)),
+            Operand::V => false,
+        }
+    }
 }

@@ -106,6 +106,12 @@ impl Report {
             ]);
         }
         out.push_str(&t.render());
+        if d.attention > 0 {
+            out.push_str(&format!(
+                "of which attention operands (Q, K, V, scores: what a matmul reads): {}\n",
+                human_bits(d.attention)
+            ));
+        }
         out
     }
 

@@ -155,7 +155,10 @@ fn heatmaps(
                 &counts,
                 &counts,
                 &cells,
-                pick.map(|i| (outcomes[i].point.batched, outcomes[i].point.fused)),
+                (
+                    pick.map(|i| (outcomes[i].point.batched, outcomes[i].point.fused)),
+                    "cannot run",
+                ),
             )?;
             written.push(file.to_string());
         }

@@ -11,6 +11,12 @@ impl Mapping {
     pub fn render_nest(&self) -> String {
         let n = self.loop_nest.len();
         let mut out = String::new();
+        if self.heads > 1 {
+            out.push_str(&format!(
+                "for each of {} heads (its own channel slices; the figures below are all heads')\n",
+                self.heads
+            ));
+        }
         let boundary_line = |b: usize, depth: usize, out: &mut String| {
             let mut by_level: Vec<(String, Vec<&str>, u64)> = Vec::new();
             for bd in self.boundaries.iter().filter(|bd| bd.loops_below == b) {
@@ -61,12 +67,6 @@ impl Mapping {
     pub fn render_table(&self) -> String {
         let mut out = String::new();
         out.push_str("loop nest (outermost first; a level holds the data used below its line)\n");
-        if self.heads > 1 {
-            out.push_str(&format!(
-                "for each of {} heads (its own channel slices; the figures below are all heads')\n",
-                self.heads
-            ));
-        }
         out.push_str(&self.render_nest());
         if !self.streamed.is_empty() {
             let s: Vec<&str> = self.streamed.iter().map(|o| o.name()).collect();

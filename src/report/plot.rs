@@ -93,7 +93,8 @@ pub struct Cell {
 }
 
 /// A heatmap over a grid whose columns and rows are named by `x_ticks` and `y_ticks`;
-/// `best` is outlined.
+/// `best` is outlined; grid positions without a cell are drawn grey and the legend
+/// says they are `missing` (e.g. "cannot run").
 #[allow(clippy::too_many_arguments)]
 pub fn heatmap(
     path: &Path,
@@ -103,7 +104,7 @@ pub fn heatmap(
     x_ticks: &[String],
     y_ticks: &[String],
     cells: &[Cell],
-    best: Option<(usize, usize)>,
+    (best, missing): (Option<(usize, usize)>, &str),
 ) -> Result<(), PlotError> {
     let e = err(path);
     let (nx, ny) = (x_ticks.len().max(1), y_ticks.len().max(1));
@@ -142,17 +143,60 @@ pub fn heatmap(
         .map_err(|x| e(x.to_string()))?;
     let lo = cells.iter().map(|c| c.value).fold(f64::INFINITY, f64::min);
     let hi = cells.iter().map(|c| c.value).fold(0.0, f64::max);
-    let corners = |x: usize, y: usize| {
-        let (x, y) = (x as f64, y as f64);
-        [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)]
-    };
+    let holes: Vec<(usize, usize)> = (0..ny)
+        .flat_map(|y| (0..nx).map(move |x| (x, y)))
+        .filter(|&(x, y)| !cells.iter().any(|c| (c.x, c.y) == (x, y)))
+        .collect();
+    draw_cells(&mut chart, cells, &holes, (lo, hi)).map_err(&e)?;
+    if let Some((bx, by)) = best {
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                cell_corners(bx, by),
+                ShapeStyle::from(&RED).stroke_width(3),
+            )))
+            .map_err(|x| e(x.to_string()))?;
+    }
+    colour_bar(&bar_area, lo, hi, best.is_some()).map_err(&e)?;
+    if !holes.is_empty() {
+        let y = 60 + 240 + if best.is_some() { 64 } else { 40 };
+        bar_area
+            .draw(&Rectangle::new([(14, y), (34, y + 16)], HOLE.filled()))
+            .map_err(|x| e(x.to_string()))?;
+        bar_area
+            .draw(&Text::new(
+                missing.to_string(),
+                (40, y + 2),
+                ("sans-serif", 12),
+            ))
+            .map_err(|x| e(x.to_string()))?;
+    }
+    root.present().map_err(|x| e(x.to_string()))?;
+    Ok(())
+}
+
+/// A heatmap cell's square, centred on its grid position.
+fn cell_corners(x: usize, y: usize) -> [(f64, f64); 2] {
+    let (x, y) = (x as f64, y as f64);
+    [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)]
+}
+
+/// The cells in their colours with their labels, and the positions without a value.
+fn draw_cells(
+    chart: &mut ChartContext<
+        SVGBackend,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    cells: &[Cell],
+    holes: &[(usize, usize)],
+    (lo, hi): (f64, f64),
+) -> Result<(), String> {
     chart
         .draw_series(
             cells
                 .iter()
-                .map(|c| Rectangle::new(corners(c.x, c.y), heat(c.value, lo, hi).filled())),
+                .map(|c| Rectangle::new(cell_corners(c.x, c.y), heat(c.value, lo, hi).filled())),
         )
-        .map_err(|x| e(x.to_string()))?;
+        .map_err(|x| x.to_string())?;
     chart
         .draw_series(cells.iter().map(|c| {
             let style = ("sans-serif", 12)
@@ -161,19 +205,19 @@ pub fn heatmap(
                 .pos(Pos::new(HPos::Center, VPos::Center));
             Text::new(c.label.clone(), (c.x as f64, c.y as f64), style)
         }))
-        .map_err(|x| e(x.to_string()))?;
-    if let Some((bx, by)) = best {
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                corners(bx, by),
-                ShapeStyle::from(&RED).stroke_width(3),
-            )))
-            .map_err(|x| e(x.to_string()))?;
-    }
-    colour_bar(&bar_area, lo, hi, best.is_some()).map_err(&e)?;
-    root.present().map_err(|x| e(x.to_string()))?;
+        .map_err(|x| x.to_string())?;
+    chart
+        .draw_series(
+            holes
+                .iter()
+                .map(|&(x, y)| Rectangle::new(cell_corners(x, y), HOLE.filled())),
+        )
+        .map_err(|x| x.to_string())?;
     Ok(())
 }
+
+/// The colour of a heatmap position without a value.
+const HOLE: RGBColor = RGBColor(215, 215, 215);
 
 /// The heatmap's scale: the colours from `lo` (bottom) to `hi` (top) on the same
 /// (logarithmic when positive) scale as the cells, and what the red outline means.

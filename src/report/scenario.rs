@@ -113,7 +113,7 @@ impl ScenarioResult {
                     format!(
                         "{} / {} / {}",
                         human_bits(p.dram_bits.by_operand.W),
-                        human_bits(p.dram_bits.by_operand.F),
+                        features_cell(&p.dram_bits),
                         human_bits(p.dram_bits.by_operand.V)
                     ),
                     format!("{:.2}", r.dram_reduction),
@@ -190,7 +190,7 @@ impl ScenarioResult {
                     human_energy_pj(r.predicted.energy_pj.total),
                     human_bits(d.total),
                     human_bits(d.by_operand.W),
-                    human_bits(d.by_operand.F),
+                    features_cell(d),
                     human_bits(d.by_operand.V),
                     thousands(r.predicted.latency_cycles),
                     format!("{:.2}", r.dram_reduction),
@@ -227,6 +227,19 @@ impl ScenarioResult {
             }
         }
         out
+    }
+}
+
+/// The DRAM traffic of features, and of it the attention operands' when there are any.
+fn features_cell(d: &crate::cost::DramBits) -> String {
+    if d.attention == 0 {
+        human_bits(d.by_operand.F)
+    } else {
+        format!(
+            "{} ({} attention)",
+            human_bits(d.by_operand.F),
+            human_bits(d.attention)
+        )
     }
 }
 

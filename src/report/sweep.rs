@@ -430,7 +430,7 @@ impl Pictures<'_> {
             &x.values,
             &y.values,
             &cells,
-            None,
+            (None, "not measured"),
         )?;
         Ok(Some("latency_heatmap.svg".into()))
     }

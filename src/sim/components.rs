@@ -112,6 +112,9 @@ impl Component for DramModel {
         self.ledger
             .energy(Part::Dram, Spend::Data(route.class), energy);
         self.ledger.dram(route.class, r, w);
+        if route.attention {
+            self.ledger.dram_attention_bits += r + w;
+        }
         let spend = self.by_tile.at(route.tile);
         spend.energy(Part::Dram, energy);
         spend.dram(r, w);

@@ -38,6 +38,8 @@ pub struct Route {
     /// unless set.
     pub chunk_bits: u64,
     pub class: DataClass,
+    /// It carries attention operands (`Workload::is_attention_operand`).
+    pub attention: bool,
     pub hops: Vec<Hop>,
     /// Bits at each hop when levels store the data in different formats (compressed
     /// features); empty: `bits` everywhere.
@@ -59,7 +61,7 @@ impl Route {
         (tag, tile): (u64, TileId),
         reply_to: ComponentId,
         bits: u64,
-        class: DataClass,
+        (class, attention): (DataClass, bool),
         hops: Vec<Hop>,
     ) -> Self {
         Self {
@@ -68,6 +70,7 @@ impl Route {
             reply_to,
             bits,
             chunk_bits: bits,
+            attention,
             class,
             hops,
             hop_bits: Vec::new(),

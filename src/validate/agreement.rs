@@ -246,7 +246,7 @@ fn waste(v: &VerificationReport) -> Vec<String> {
 /// Peak SRAM occupancy is left out: the simulator allocates a tile's buffers when its
 /// loads issue, which may overlap the previous tile's last reads; the planner frees at
 /// tile boundaries. Capacity itself is enforced by the simulator.
-fn exact_quantities(p: &Report, m: &Report, loose: f64) -> [(&'static str, f64, f64, f64); 19] {
+fn exact_quantities(p: &Report, m: &Report, loose: f64) -> [(&'static str, f64, f64, f64); 20] {
     let (pd, md) = (&p.dram_bits, &m.dram_bits);
     let (pe, me) = (&p.energy_pj, &m.energy_pj);
     let int = |x: u64| x as f64;
@@ -270,6 +270,7 @@ fn exact_quantities(p: &Report, m: &Report, loose: f64) -> [(&'static str, f64, 
             md.by_operand.F,
             loose,
         ),
+        operand("dram_bits.attention", pd.attention, md.attention, loose),
         ("dram_bits.read", int(pd.read), int(md.read), loose),
         ("dram_bits.write", int(pd.write), int(md.write), loose),
         ("dram_bits.total", int(pd.total), int(md.total), loose),

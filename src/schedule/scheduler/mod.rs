@@ -328,6 +328,8 @@ struct TileCost {
     energy_fj: [[f64; 4]; 5],
     dram_read: [u64; 3],
     dram_write: [u64; 3],
+    /// The streamed DRAM traffic (read + written) by operand (W, I, O, V).
+    dram_by_operand: [u64; 4],
     /// Link traffic of the streamed DRAM traffic (bits × hops).
     noc_bits: u64,
     /// Cycles inside the tile the array does not compute, by cause.
@@ -346,6 +348,7 @@ impl TileCost {
         let mut energy_fj = [[0f64; 4]; 5];
         let mut dram_read = [0u64; 3];
         let mut dram_write = [0u64; 3];
+        let mut dram_by_operand = [0u64; 4];
         for op in Operand::ALL {
             let Some(levels) = mapping.accesses.get(op.name()) else {
                 continue;
@@ -358,6 +361,7 @@ impl TileCost {
                 } else if level == "dram" {
                     dram_read[class.index()] += rw.read_bits;
                     dram_write[class.index()] += rw.write_bits;
+                    dram_by_operand[op.index()] += rw.read_bits + rw.write_bits;
                     (
                         Component::Dram,
                         acc.dram.read_energy_fj_per_bit,
@@ -397,6 +401,7 @@ impl TileCost {
             energy_fj,
             dram_read,
             dram_write,
+            dram_by_operand,
         }
     }
 }
@@ -469,6 +474,8 @@ struct Engine<'a> {
     stack_of_block: Vec<Option<usize>>,
     /// Some place (the DRAM, a core's global SRAM) stores features compressed.
     compressed: bool,
+    /// Per tensor, whether a matmul reads it (`Workload::attention_tensors`).
+    attention_tensors: Vec<bool>,
 }
 
 /// What one tile needs, by operand.
@@ -566,6 +573,15 @@ impl<'a> Engine<'a> {
         self.ports.noc(noc, (from, to), bits, upstream)
     }
 
+    /// Whether object `o` holds attention operands (a chunk of a tensor a matmul reads).
+    fn attention_object(&self, o: ObjectId) -> bool {
+        self.graph.objects[o]
+            .feature_tensor()
+            .is_some_and(|(s, _)| {
+                crate::model::attention::is_attention_tensor(&self.attention_tensors, s)
+            })
+    }
+
     /// Energy of `bits` read from (or written to) `core`'s global SRAM.
     fn sram_energy_fj(&self, core: usize, bits: u64, write: bool) -> f64 {
         let g = self.acc.cores[core].global_sram();
@@ -582,7 +598,7 @@ impl<'a> Engine<'a> {
     /// side moves the bits its own format takes (`dram_bits`, `sram_bits`).
     fn charge_dram(
         &mut self,
-        class: DataClass,
+        (class, attention): (DataClass, bool),
         core: usize,
         (dram_bits, sram_bits): (u64, u64),
         to_dram: bool,
@@ -602,6 +618,9 @@ impl<'a> Engine<'a> {
             dram_bits as f64 * dram_fj,
         );
         self.ledger.dram(class, read, write);
+        if attention {
+            self.ledger.dram_attention_bits += read + write;
+        }
         self.spend.energy(Component::GlobalSram, sram);
         self.spend
             .energy(Component::Dram, dram_bits as f64 * dram_fj);
@@ -636,6 +655,7 @@ impl<'a> Engine<'a> {
         let obj = &self.graph.objects[o];
         let bits = obj.bits;
         let class = obj.class;
+        let attention = self.attention_object(o);
         let (read_bits, write_bits) = (self.stored_bits(o, from), self.stored_bits(o, to));
         let earliest = earliest.max(self.objs[o].ready_at);
         let dram_at = self.acc.dram.position;
@@ -653,12 +673,12 @@ impl<'a> Engine<'a> {
         };
         let flow = match (from, to) {
             (Location::Dram, Location::Sram { core }) => {
-                self.charge_dram(class, core, (read_bits, write_bits), false);
+                self.charge_dram((class, attention), core, (read_bits, write_bits), false);
                 let read = self.ports.dram(self.acc, read_bits, false, earliest);
                 self.over_noc(class, (dram_at, at(core)), read_bits, read)
             }
             (Location::Sram { core }, Location::Dram) => {
-                self.charge_dram(class, core, (write_bits, read_bits), true);
+                self.charge_dram((class, attention), core, (write_bits, read_bits), true);
                 let sent = self.over_noc(class, (at(core), dram_at), read_bits, read_out(core));
                 let written = self.ports.dram(self.acc, write_bits, true, sent.start);
                 Flow {
@@ -1164,6 +1184,7 @@ impl<'a> Engine<'a> {
             now: 0,
             record_actions: record,
             stack_of_block: fused_stacks(&cuts),
+            attention_tensors: workload.attention_tensors(),
             compressed: !accelerator.dram.feature_format.is_dense()
                 || accelerator
                     .cores

@@ -315,6 +315,14 @@ impl<'a> Engine<'a> {
             self.ledger
                 .dram(c, cost.dram_read[c.index()], cost.dram_write[c.index()]);
         }
+        for op in Operand::ALL {
+            if self
+                .workload
+                .is_attention_operand(&self.attention_tensors, tile.layer, op)
+            {
+                self.ledger.dram_attention_bits += cost.dram_by_operand[op.index()];
+            }
+        }
         self.ledger.noc_bits += cost.noc_bits;
         self.ledger.macs += m.macs;
         self.ledger.sops += m.sops;

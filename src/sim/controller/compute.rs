@@ -131,7 +131,7 @@ impl Controller {
             let st = &schedule.tiles[c.tile];
             let mut waiting = 0;
             for f in &work.fills {
-                let class = DataClass::of(schedule.workload.layers[st.tile.layer].op, f.operand);
+                let class = self.carries(c.tile, f.operand);
                 let objects = operand_objects(&self.schedule, c.tile, f.operand);
                 let oi = f.operand.index();
                 let now = out.now();
@@ -181,7 +181,7 @@ impl Controller {
                     out,
                     (Owner::Fill(seq), c.tile),
                     (work.v_load_bits, work.v_load_bits),
-                    DataClass::V,
+                    (DataClass::V, false),
                     hops,
                 );
                 waiting += 1;
@@ -337,7 +337,7 @@ impl Controller {
                 out,
                 (Owner::Write, c.tile),
                 (work.o_bits, work.o_bits),
-                DataClass::F,
+                self.carries(c.tile, Operand::O),
                 hops,
                 work.o_payload,
             );
@@ -350,7 +350,7 @@ impl Controller {
                 out,
                 (Owner::Write, c.tile),
                 (work.v_store_bits, work.v_store_bits),
-                DataClass::V,
+                (DataClass::V, false),
                 hops,
             );
             c.writes += 1;

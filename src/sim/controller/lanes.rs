@@ -352,7 +352,8 @@ impl Controller {
             to: t.to,
         });
         let payload = self.object_payload(t.object);
-        let tag = self.issue_features(out, (owner, tile_id), (bits, bits), class, hops, payload);
+        let carries = self.object_carries(t.object);
+        let tag = self.issue_features(out, (owner, tile_id), (bits, bits), carries, hops, payload);
         if let Some(label) = label {
             self.trace_labels.insert(tag, (label, bits));
         }

@@ -239,6 +239,8 @@ pub struct Controller {
     spilled: std::collections::BTreeSet<ObjectId>,
     pub latency: Latencies,
     filter: TraceFilter,
+    /// Per tensor, whether a matmul reads it (`Workload::attention_tensors`).
+    attention_tensors: Vec<bool>,
 }
 
 impl Controller {
@@ -267,7 +269,9 @@ impl Controller {
         let n = tiles.len();
         let capacity = schedule.accelerator.cores[core].global_sram().size_bits;
         let handoffs = Handoffs::new(&schedule, core);
+        let attention_tensors = schedule.workload.attention_tensors();
         Self {
+            attention_tensors,
             name: format!("{}.controller", schedule.accelerator.cores[core].name),
             core,
             me,
@@ -371,10 +375,29 @@ impl Controller {
         out: &mut Outbox,
         owner: (Owner, TileId),
         (bits, chunk_bits): (u64, u64),
-        class: DataClass,
+        class: (DataClass, bool),
         hops: Vec<Hop>,
     ) -> u64 {
         self.issue_features(out, owner, (bits, chunk_bits), class, hops, None)
+    }
+
+    /// What `tile`'s `operand` carries: its class, and whether it is attention operands.
+    fn carries(&self, tile: TileId, operand: Operand) -> (DataClass, bool) {
+        let w = &self.schedule.workload;
+        let layer = self.schedule.tiles[tile].tile.layer;
+        (
+            DataClass::of(w.layers[layer].op, operand),
+            w.is_attention_operand(&self.attention_tensors, layer, operand),
+        )
+    }
+
+    /// What a transfer of object `o` carries.
+    fn object_carries(&self, o: ObjectId) -> (DataClass, bool) {
+        let obj = &self.schedule.objects[o];
+        let attention = obj.feature_tensor().is_some_and(|(s, _)| {
+            crate::model::attention::is_attention_tensor(&self.attention_tensors, s)
+        });
+        (obj.class, attention)
     }
 
     /// Like `issue`, for features whose `payload` each level sizes in its format.
@@ -383,7 +406,7 @@ impl Controller {
         out: &mut Outbox,
         (owner, tile): (Owner, TileId),
         (bits, chunk_bits): (u64, u64),
-        class: DataClass,
+        class: (DataClass, bool),
         hops: Vec<Hop>,
         payload: Option<Payload>,
     ) -> u64 {
