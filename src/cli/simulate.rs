@@ -52,6 +52,10 @@ pub struct SimulateArgs {
     /// Only trace spans overlapping these cycles, e.g. 0..100000.
     #[arg(long, allow_hyphen_values = true, value_name = "START..END", value_parser = parse_window, requires = "trace")]
     pub trace_window: Option<std::ops::Range<u64>>,
+    /// Write every DRAM request (one 64-byte line each) as `0xADDRESS READ|WRITE CYCLE`,
+    /// in time order: the trace DRAMsim3 replays (see README, "DRAM request traces").
+    #[arg(long, allow_hyphen_values = true, value_name = "FILE")]
+    pub dram_trace: Option<PathBuf>,
     /// Do not track data validity (to measure what verification costs; the report then
     /// says `verified: false` and nothing is checked).
     #[arg(long)]
@@ -160,6 +164,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         trace_window: args.trace_window.clone(),
         trace_layers: args.trace_layers.clone(),
         record_timelines: args.plots.is_some(),
+        dram_trace: args.dram_trace.clone(),
         verify: !args.no_verify,
         spikes: args.spikes.source(recorded),
     };
@@ -175,6 +180,13 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     }
     if let Some(path) = &args.trace {
         announce_trace(path, checked.measured.trace_events, &args);
+    }
+    if let (Some(path), Some(n)) = (&args.dram_trace, checked.measured.dram_trace_requests) {
+        eprintln!(
+            "DRAM trace written to {} ({} requests of 64 B)",
+            path.display(),
+            thousands(n)
+        );
     }
     match args.format {
         Format::Table => out!("{}", stems::report::simulation::render(&checked)),

@@ -44,6 +44,45 @@ pub struct DramModel {
     pub bursts: Option<Vec<(Cycle, Cycle, u64)>>,
     /// When the traced bandwidth counter should drop to 0, unless a burst follows.
     counter_zero_at: Option<Cycle>,
+    /// Every line request (cycle, byte address, write), when writing a DRAM trace.
+    pub requests: Option<DramRequests>,
+}
+
+/// The line requests a DRAM trace lists, bounded.
+#[derive(Debug, Default)]
+pub struct DramRequests {
+    pub lines: Vec<(Cycle, u64, bool)>,
+    /// More were issued than a trace holds (`MAX_DRAM_TRACE_REQUESTS`).
+    pub overflow: bool,
+}
+
+/// The most line requests a DRAM trace holds (about 0.5 GB of text).
+pub const MAX_DRAM_TRACE_REQUESTS: usize = 20_000_000;
+
+impl DramRequests {
+    /// The lines `route` moves over the bus from `first` on, one per `LINE_BYTES`
+    /// of each of its DRAM pieces (scaled to the bits this hop moves).
+    fn add(&mut self, route: &Route, first: Cycle, bw_bits: u64, write: bool) {
+        use super::dram_layout::LINE_BYTES;
+        let scale = route.bits_here() as f64 / route.bits.max(1) as f64;
+        let mut k = 0u64;
+        for &(addr, bits) in &route.dram_pieces {
+            let bytes = ((bits as f64 * scale) / 8.0).ceil() as u64;
+            if bytes == 0 {
+                continue;
+            }
+            let (lo, hi) = (addr / LINE_BYTES, (addr + bytes - 1) / LINE_BYTES);
+            for line in lo..=hi {
+                if self.lines.len() >= MAX_DRAM_TRACE_REQUESTS {
+                    self.overflow = true;
+                    return;
+                }
+                let at = first + k * (LINE_BYTES * 8).div_ceil(bw_bits.max(1));
+                self.lines.push((at, line * LINE_BYTES, write));
+                k += 1;
+            }
+        }
+    }
 }
 
 impl DramModel {
@@ -57,7 +96,14 @@ impl DramModel {
             by_tile: TileBooks::default(),
             bursts: None,
             counter_zero_at: None,
+            requests: None,
         }
+    }
+
+    /// Keeps every line request, for a DRAM trace.
+    pub fn listing_requests(mut self) -> Self {
+        self.requests = Some(DramRequests::default());
+        self
     }
 
     /// Records every burst, for bandwidth-over-time pictures.
@@ -101,6 +147,9 @@ impl Component for DramModel {
         let (start, bus_free, waited) = self.port.reserve(ready, turnaround + burst, 0);
         if let Some(b) = self.bursts.as_mut() {
             b.push((start + turnaround, bus_free, route.bits_here()));
+        }
+        if let Some(r) = self.requests.as_mut() {
+            r.add(&route, start + turnaround, p.bw_bits, write);
         }
         let end = (bus_free + p.latency_cycles).max(route.flow_end);
         let bits = route.bits_here() as f64;

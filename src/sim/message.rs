@@ -44,6 +44,9 @@ pub struct Route {
     /// Bits at each hop when levels store the data in different formats (compressed
     /// features); empty: `bits` everywhere.
     pub hop_bits: Vec<u64>,
+    /// Where its data lies in DRAM, as (byte address, bits) pieces (`DramLayout`);
+    /// only filled when the run writes a DRAM request trace.
+    pub dram_pieces: Vec<(u64, u64)>,
     pub next: usize,
     /// When the upstream hop starts and finishes delivering (0 for the first hop).
     pub flow_start: Cycle,
@@ -74,6 +77,7 @@ impl Route {
             class,
             hops,
             hop_bits: Vec::new(),
+            dram_pieces: Vec::new(),
             next: 0,
             flow_start: 0,
             flow_end: 0,

@@ -10,6 +10,7 @@
 pub mod components;
 pub mod controller;
 pub mod copies;
+pub mod dram_layout;
 pub mod kernel;
 pub mod message;
 pub mod program;
@@ -22,6 +23,7 @@ use crate::cost::{
     ByClass, Component as Part, Incidents, Ledger, Report, ReportHeader, ReportTiming, TileFigures,
     TileSpend,
 };
+use crate::output::AtomicFile;
 use crate::schedule::Schedule;
 use crate::tiling::graph::TileId;
 use components::{DramModel, GlobalSram, LocalBuffer, MeshNoc, PeArrayModel};
@@ -68,6 +70,9 @@ pub struct SimOptions {
     pub trace_layers: Option<Vec<String>>,
     /// Keep the time series for pictures (`MeasuredReport::timelines`).
     pub record_timelines: bool,
+    /// Write every DRAM line request here, as `0xADDRESS READ|WRITE CYCLE` (the trace
+    /// DRAMsim3 replays), addresses from `dram_layout::DramLayout`.
+    pub dram_trace: Option<PathBuf>,
     /// Track data validity and refuse schedules that cannot run or are not sufficient
     /// (on by default; off only to measure what verification costs).
     pub verify: bool,
@@ -116,6 +121,7 @@ impl Default for SimOptions {
             trace_window: None,
             trace_layers: None,
             record_timelines: false,
+            dram_trace: None,
             verify: true,
             spikes: SpikeSource::default(),
         }
@@ -227,6 +233,9 @@ pub struct MeasuredReport {
     /// fills and writes.
     pub latency_cycles_distribution: LatencyReport,
     pub trace_events: Option<u64>,
+    /// Line requests written to the DRAM trace, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dram_trace_requests: Option<u64>,
     pub verification: VerificationReport,
     #[serde(skip)]
     pub timelines: Option<Timelines>,
@@ -306,6 +315,11 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
     // The event rate measures the simulation, not the drawing of spikes.
     let started = Instant::now();
     let schedule = Arc::new(schedule);
+    let dram_trace = options
+        .dram_trace
+        .as_deref()
+        .map(AtomicFile::create)
+        .transpose()?;
     let (mut kernel, ids) = wire(&schedule, options, spikes.as_ref())?;
     kernel.run()?;
     // The verifier's verdict first: it names what is missing more precisely than the
@@ -328,20 +342,12 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         .then(|| timelines(&kernel, &ids, &controllers));
     let verification =
         VerificationReport::new(options.verify, waste, &schedule.workload, &measured.ledger);
-    let trace_events = match kernel.trace.take() {
-        Some(t) => Some(t.finish()?),
-        None => None,
-    };
+    let (trace_events, dram_trace_requests) = finish_traces(&mut kernel, ids.dram, dram_trace)?;
     let wall = started.elapsed().as_secs_f64();
     let measured_activity = spikes
         .as_ref()
         .map(|s| s.layer_input_densities(&schedule.workload));
-    let mut stalls = [0u64; StallCause::COUNT];
-    for s in &per_core {
-        for (total, v) in stalls.iter_mut().zip(s) {
-            *total += v;
-        }
-    }
+    let stalls = total_stalls(&per_core);
     let acc = &schedule.accelerator;
     let report = Report::new(
         ReportHeader {
@@ -380,6 +386,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             write: Distribution::of(&l.write),
         },
         trace_events,
+        dram_trace_requests,
         verification,
         timelines,
         tile_busy_cycles: records.tile_busy_cycles,
@@ -419,10 +426,18 @@ fn wire(
             Some(validity::Validity::new(Arc::clone(schedule))?.with_spikes(spikes.cloned()));
     }
     let mut ids = Ids {
-        dram: kernel.add(Box::new(if options.record_timelines {
-            DramModel::new(&acc.dram).recording()
-        } else {
-            DramModel::new(&acc.dram)
+        dram: kernel.add(Box::new({
+            let dram = DramModel::new(&acc.dram);
+            let dram = if options.record_timelines {
+                dram.recording()
+            } else {
+                dram
+            };
+            if options.dram_trace.is_some() {
+                dram.listing_requests()
+            } else {
+                dram
+            }
         })),
         noc: kernel.add(Box::new(MeshNoc::new(&acc.noc))),
         ..Ids::default()
@@ -435,6 +450,10 @@ fn wire(
     ids.controllers = (0..acc.cores.len()).map(|c| first_controller + c).collect();
     let ids = Arc::new(ids);
     let writers = Arc::new(writers(schedule));
+    let dram_layout = options.dram_trace.is_some().then(|| {
+        let compressed = !acc.dram.feature_format.is_dense();
+        Arc::new(dram_layout::DramLayout::of(&schedule.objects, compressed))
+    });
     for core in 0..acc.cores.len() {
         let id = kernel.add(Box::new(
             Controller::new(
@@ -446,6 +465,7 @@ fn wire(
                 filter.clone(),
             )
             .recording(options.record_timelines)
+            .with_dram_layout(dram_layout.clone())
             .with_spikes(spikes.cloned()),
         ));
         kernel.send(0, id, Message::Start);
@@ -580,6 +600,64 @@ impl Records {
         }
         Ok(r)
     }
+}
+
+/// Stall cycles by cause, summed over the cores.
+fn total_stalls(per_core: &[[u64; StallCause::COUNT]]) -> [u64; StallCause::COUNT] {
+    let mut stalls = [0u64; StallCause::COUNT];
+    for s in per_core {
+        for (total, v) in stalls.iter_mut().zip(s) {
+            *total += v;
+        }
+    }
+    stalls
+}
+
+/// Closes the Chrome trace and writes the DRAM trace, if asked for: their events and
+/// requests.
+fn finish_traces(
+    kernel: &mut Kernel,
+    dram: usize,
+    dram_trace: Option<AtomicFile>,
+) -> Result<(Option<u64>, Option<u64>), SimError> {
+    let events = match kernel.trace.take() {
+        Some(t) => Some(t.finish()?),
+        None => None,
+    };
+    let requests = dram_trace
+        .map(|file| write_dram_trace(kernel, dram, file))
+        .transpose()?;
+    Ok((events, requests))
+}
+
+/// Writes the DRAM's line requests in time order, one per line:
+/// `0xADDRESS READ|WRITE CYCLE`. Returns how many.
+fn write_dram_trace(kernel: &Kernel, dram: usize, mut file: AtomicFile) -> Result<u64, SimError> {
+    use std::io::Write;
+    let requests = kernel.components[dram]
+        .as_any()
+        .downcast_ref::<DramModel>()
+        .and_then(|d| d.requests.as_ref())
+        .ok_or_else(|| SimError::Internal("the DRAM kept no requests".into()))?;
+    if requests.overflow {
+        return Err(SimError::Invariant(format!(
+            "the DRAM trace would hold more than {} requests; trace a smaller run",
+            components::MAX_DRAM_TRACE_REQUESTS
+        )));
+    }
+    let mut lines = requests.lines.clone();
+    lines.sort_unstable();
+    let path = file.path().to_path_buf();
+    let fail = |error| crate::output::OutputError {
+        path: path.clone(),
+        error,
+    };
+    for (cycle, addr, write) in &lines {
+        let op = if *write { "WRITE" } else { "READ" };
+        writeln!(file, "0x{addr:X} {op} {cycle}").map_err(fail)?;
+    }
+    file.commit()?;
+    Ok(lines.len() as u64)
 }
 
 /// The run's timelines, for plots: SRAM occupancy, DRAM bursts and queue delays, and

@@ -164,25 +164,28 @@ impl Controller {
                         ]
                     }
                 };
+                let at = c.cursor[oi];
                 c.cursor[oi] += f.bits;
                 self.issue_features(
                     out,
                     (Owner::Fill(seq), c.tile),
                     (f.bits, f.chunk_bits),
                     class,
-                    hops,
+                    (hops, Some((&objects, at))),
                     f.payload,
                 );
                 waiting += 1;
             }
             if work.v_load_bits > 0 {
                 let hops = self.state_route(&c, st.tile.state, false);
+                let state: Vec<ObjectId> = st.tile.state.into_iter().collect();
                 self.issue(
                     out,
                     (Owner::Fill(seq), c.tile),
                     (work.v_load_bits, work.v_load_bits),
                     (DataClass::V, false),
                     hops,
+                    Some((&state, c.cursor[Operand::V.index()])),
                 );
                 waiting += 1;
             }
@@ -332,19 +335,22 @@ impl Controller {
                 let addr = self.address(&[st.tile.output], c.cursor[oi]);
                 vec![self.sram(self.core, HopKind::SramWrite { addr })]
             };
+            let at = c.cursor[oi];
             c.cursor[oi] += work.o_bits;
             self.issue_features(
                 out,
                 (Owner::Write, c.tile),
                 (work.o_bits, work.o_bits),
                 self.carries(c.tile, Operand::O),
-                hops,
+                (hops, Some((&[st.tile.output], at))),
                 work.o_payload,
             );
             c.writes += 1;
         }
         if work.v_store_bits > 0 {
             let hops = self.state_route(&c, st.tile.state, true);
+            let state: Vec<ObjectId> = st.tile.state.into_iter().collect();
+            let at = c.cursor[Operand::V.index()];
             c.cursor[Operand::V.index()] += work.v_store_bits;
             self.issue(
                 out,
@@ -352,6 +358,7 @@ impl Controller {
                 (work.v_store_bits, work.v_store_bits),
                 (DataClass::V, false),
                 hops,
+                Some((&state, at)),
             );
             c.writes += 1;
         }

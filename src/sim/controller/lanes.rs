@@ -353,7 +353,15 @@ impl Controller {
         });
         let payload = self.object_payload(t.object);
         let carries = self.object_carries(t.object);
-        let tag = self.issue_features(out, (owner, tile_id), (bits, bits), carries, hops, payload);
+        let whole = [t.object];
+        let tag = self.issue_features(
+            out,
+            (owner, tile_id),
+            (bits, bits),
+            carries,
+            (hops, Some((&whole, 0))),
+            payload,
+        );
         if let Some(label) = label {
             self.trace_labels.insert(tag, (label, bits));
         }

@@ -241,6 +241,8 @@ pub struct Controller {
     filter: TraceFilter,
     /// Per tensor, whether a matmul reads it (`Workload::attention_tensors`).
     attention_tensors: Vec<bool>,
+    /// Where objects lie in DRAM, when the run writes a DRAM request trace.
+    dram_layout: Option<Arc<crate::sim::dram_layout::DramLayout>>,
 }
 
 impl Controller {
@@ -272,6 +274,7 @@ impl Controller {
         let attention_tensors = schedule.workload.attention_tensors();
         Self {
             attention_tensors,
+            dram_layout: None,
             name: format!("{}.controller", schedule.accelerator.cores[core].name),
             core,
             me,
@@ -357,6 +360,15 @@ impl Controller {
     }
 
     /// Keeps stall slices and tile spans for pictures.
+    /// Names the DRAM addresses of its routes (for a DRAM request trace).
+    pub fn with_dram_layout(
+        mut self,
+        layout: Option<Arc<crate::sim::dram_layout::DramLayout>>,
+    ) -> Self {
+        self.dram_layout = layout;
+        self
+    }
+
     pub fn recording(mut self, on: bool) -> Self {
         self.timeline = on.then(CoreTimeline::default);
         self
@@ -377,8 +389,9 @@ impl Controller {
         (bits, chunk_bits): (u64, u64),
         class: (DataClass, bool),
         hops: Vec<Hop>,
+        dram: Option<(&[ObjectId], u64)>,
     ) -> u64 {
-        self.issue_features(out, owner, (bits, chunk_bits), class, hops, None)
+        self.issue_features(out, owner, (bits, chunk_bits), class, (hops, dram), None)
     }
 
     /// What `tile`'s `operand` carries: its class, and whether it is attention operands.
@@ -407,7 +420,7 @@ impl Controller {
         (owner, tile): (Owner, TileId),
         (bits, chunk_bits): (u64, u64),
         class: (DataClass, bool),
-        hops: Vec<Hop>,
+        (hops, dram): (Vec<Hop>, Option<(&[ObjectId], u64)>),
         payload: Option<Payload>,
     ) -> u64 {
         let tag = self.next_tag;
@@ -416,6 +429,10 @@ impl Controller {
         self.issued_bits += bits;
         let hop_bits = self.hop_bits(&hops, payload);
         let mut route = Route::new((tag, tile), self.me, bits, class, hops);
+        // `dram`: the objects the route reads or writes and the bit it starts at.
+        if let (Some(layout), Some((objects, offset))) = (&self.dram_layout, dram) {
+            route.dram_pieces = layout.pieces(objects, offset, bits);
+        }
         route.hop_bits = hop_bits;
         route.chunk_bits = chunk_bits;
         let first = route.hops[0].component;
