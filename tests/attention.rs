@@ -209,6 +209,27 @@ fn fusing_attention_with_its_right_source_is_refused_and_skipped() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["summary"]["skipped"]["count"], 4, "{}", v["summary"]);
+    // The search skips them before costing: its budget covers the whole space of 100,
+    // every schedule that can run costed, none refused.
+    let o = stems(&[
+        "explore",
+        "--workload",
+        f,
+        "--hardware",
+        HW,
+        "--space",
+        "search",
+        "--budget",
+        "100",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.starts_with("68 of 100 schedules"), "{text}");
+    assert!(
+        text.contains("32 schedules bred were skipped uncosted"),
+        "{text}"
+    );
+    assert!(!text.contains("refused by the scheduler"), "{text}");
     assert_eq!(v["summary"]["runs"], 12);
     assert_eq!(v["summary"]["verified"], 12);
 }

@@ -212,10 +212,12 @@ pub fn allocate(
         }
     };
     let warm = vec![space.first_cores()];
-    evolve(space, ga, warm, cost, |c| done(&evaluated(c)))
-        .iter()
-        .map(evaluated)
-        .collect()
+    evolve(space, ga, warm, (|_: &[u16]| true, cost), |c| {
+        done(&evaluated(c))
+    })
+    .iter()
+    .map(evaluated)
+    .collect()
 }
 
 /// Seconds one evaluation takes, timed on the warm start (once with fresh mappings,

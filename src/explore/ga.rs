@@ -13,7 +13,8 @@
 //! its results kept in the order bred. Costs do not depend on the thread count, so the
 //! same seed gives the same run on any number of threads. Every genome is costed once:
 //! the budget counts distinct evaluations, and genomes the cost refuses count as
-//! evaluated and never survive.
+//! evaluated and never survive. Genomes `admissible` rejects (a cheap check of what
+//! cannot run, before any costing) are never costed and do not count.
 
 use crate::cost::Report;
 use rand::{RngExt, SeedableRng};
@@ -59,11 +60,15 @@ pub struct Costed {
 /// Runs the algorithm: generation 0 holds `warm_start` (genomes outside the space must
 /// not be given) and random genomes up to the population; `cost` prices a genome (in
 /// parallel); `done` sees every evaluation as its generation completes, in order.
+/// `admissible` is asked once per distinct genome bred, on the breeding thread.
 pub fn evolve(
     space: &impl Genome,
     options: GaOptions,
     warm_start: Vec<Vec<u16>>,
-    cost: impl Fn(&[u16]) -> Result<Report, String> + Sync,
+    (admissible, cost): (
+        impl Fn(&[u16]) -> bool,
+        impl Fn(&[u16]) -> Result<Report, String> + Sync,
+    ),
     mut done: impl FnMut(&Costed),
 ) -> Vec<Costed> {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
@@ -76,15 +81,18 @@ pub fn evolve(
             .collect()
     };
 
+    // A genome not seen before, and admissible, joins the batch.
+    let fresh =
+        |g: &Vec<u16>, seen: &mut FxHashSet<Vec<u16>>| seen.insert(g.clone()) && admissible(g);
     let mut batch: Vec<Vec<u16>> = Vec::new();
     for g in warm_start {
-        if batch.len() < options.budget && seen.insert(g.clone()) {
+        if batch.len() < options.budget && fresh(&g, &mut seen) {
             batch.push(g);
         }
     }
     while batch.len() < population.min(options.budget) && (seen.len() as u128) < space.size() {
         let g = random(&mut rng);
-        if seen.insert(g.clone()) {
+        if fresh(&g, &mut seen) {
             batch.push(g);
         }
     }
@@ -113,7 +121,7 @@ pub fn evolve(
             // Nothing feasible yet: keep sampling.
             while batch.len() < room && (seen.len() as u128) < space.size() {
                 let g = random(&mut rng);
-                if seen.insert(g.clone()) {
+                if fresh(&g, &mut seen) {
                     batch.push(g);
                 }
             }
@@ -126,7 +134,7 @@ pub fn evolve(
             let b = tournament(&survivors, &mut rng);
             let mut child = crossover(&all[a].genome, &all[b].genome, &mut rng);
             mutate(&mut child, space, &mut rng);
-            if seen.insert(child.clone()) {
+            if fresh(&child, &mut seen) {
                 batch.push(child);
             }
         }

@@ -21,6 +21,7 @@ use super::ga::{Costed, GaOptions, Genome, evolve};
 use super::workers::{Sharing, WorkerPool};
 use crate::cost::Report;
 use crate::model::{Accelerator, Workload};
+use crate::schedule::space::Skipped;
 use crate::schedule::{
     Allocation, BlockCut, ScheduleSpec, SchedulerOptions, SpaceCut, TimeCut, predict_sharing,
 };
@@ -120,7 +121,7 @@ pub fn search(
     options: &SearchOptions,
     scheduler: SchedulerOptions,
     mut done: impl FnMut(&Evaluated),
-) -> (Vec<Evaluated>, Sharing) {
+) -> (Vec<Evaluated>, Sharing, Skipped) {
     let mappers = WorkerPool::with_cache_bytes(accelerator, options.prefix_cache_bytes);
     let allocation = Allocation::first_able(workload, accelerator);
     let warm = options
@@ -156,11 +157,14 @@ pub fn search(
         report: c.cost.as_ref().ok().cloned(),
         error: c.cost.as_ref().err().cloned(),
     };
-    let all = evolve(space, ga, warm, cost, |c| done(&evaluated(c)))
+    // Cuts that cannot run (`tiling::cut_problem`) are skipped before any costing.
+    let skipped = std::cell::RefCell::new(Skipped::default());
+    let admissible = |g: &[u16]| skipped.borrow_mut().keeps(workload, &space.spec(g));
+    let all = evolve(space, ga, warm, (admissible, cost), |c| done(&evaluated(c)))
         .iter()
         .map(evaluated)
         .collect();
-    (all, mappers.sharing())
+    (all, mappers.sharing(), skipped.into_inner())
 }
 
 impl Genome for SearchSpace {

@@ -64,6 +64,10 @@ pub struct Named<'a> {
     pub report: &'a Report,
 }
 
+fn no_skipped(s: &&super::Skipped) -> bool {
+    s.count == 0
+}
+
 /// A finished search.
 #[derive(Debug)]
 pub struct Searched {
@@ -80,6 +84,8 @@ pub struct Searched {
     pub best_hybrid: Option<(ScheduleSpec, Report)>,
     /// The marked schedules, costed.
     pub marked: Vec<(String, Report)>,
+    /// Schedules bred that cannot run, never costed.
+    pub skipped: super::Skipped,
     pub seconds: f64,
     /// How many evaluations continued from a checkpoint of blocks an earlier one
     /// shared (depends on `--jobs`, like `seconds`; the figures do not).
@@ -94,6 +100,9 @@ pub struct Summary<'a> {
     pub space: &'a SearchedSpace,
     pub evaluations: usize,
     pub infeasible: usize,
+    /// Schedules bred that cannot run, skipped without costing (not in `evaluations`).
+    #[serde(skip_serializing_if = "no_skipped")]
+    pub skipped: &'a super::Skipped,
     pub seconds: f64,
     pub evaluations_per_second: f64,
     pub prefix_sharing: Sharing,
@@ -114,6 +123,7 @@ impl Searched {
             space: &self.space,
             evaluations: self.all.len(),
             infeasible: self.all.iter().filter(|e| e.report.is_none()).count(),
+            skipped: &self.skipped,
             seconds: self.seconds,
             evaluations_per_second: self.all.len() as f64 / self.seconds.max(1e-9),
             prefix_sharing: self.sharing,
@@ -149,7 +159,7 @@ where
         Vec::new()
     };
     let started = Instant::now();
-    let (all, sharing) = pool.install(|| {
+    let (all, sharing, skipped) = pool.install(|| {
         search(
             run.workload,
             run.accelerator,
@@ -188,6 +198,7 @@ where
         all,
         best_hybrid,
         marked,
+        skipped,
         seconds,
         sharing,
     })

@@ -129,6 +129,13 @@ pub fn render_table(searched: &Searched, top: usize) -> String {
             String::new()
         }
     );
+    if let Some(why) = &summary.skipped.example {
+        let _ = writeln!(
+            out,
+            "{} schedules bred were skipped uncosted: they cannot run (first: {why})",
+            summary.skipped.count
+        );
+    }
     let sharing = &searched.sharing;
     let _ = writeln!(
         out,
