@@ -270,6 +270,23 @@ fn a_tampered_schedule_missing_part_of_k_is_caught() {
 }
 
 #[test]
+fn a_saved_schedule_with_heads_on_a_conv_is_refused() {
+    let path = workload_file("saved", ATTENTION);
+    let s = plan(&path, "64KiB", "ST-LBL");
+    let saved = path.with_file_name("s.schedule.json");
+    s.save(&saved).expect("saves");
+    Schedule::load(&saved).expect("the schedule as saved loads");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("read")).expect("json");
+    v["workload"]["layers"][0]["heads"] = serde_json::json!(2);
+    std::fs::write(&saved, v.to_string()).expect("write");
+    let err = Schedule::load(&saved)
+        .expect_err("a conv with heads")
+        .to_string();
+    assert!(err.contains("layer 'q'") && err.contains("heads"), "{err}");
+}
+
+#[test]
 fn bad_matmuls_are_refused_naming_layer_and_field() {
     let cases = [
         // Inner dimensions: 8 features of Q against a K of 6.

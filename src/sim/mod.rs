@@ -49,10 +49,18 @@ pub enum SimError {
     Verification(Box<validity::Violation>),
     #[error("internal simulator error: {0}")]
     Internal(String),
+    /// Writing a trace failed (not a `source`: the message already says why, and an
+    /// error chain would say it twice).
     #[error("the trace: {0}")]
-    Trace(#[from] crate::output::OutputError),
+    Trace(crate::output::OutputError),
     #[error(transparent)]
     Spikes(#[from] crate::spikes::SpikeError),
+}
+
+impl From<crate::output::OutputError> for SimError {
+    fn from(e: crate::output::OutputError) -> Self {
+        SimError::Trace(e)
+    }
 }
 
 impl From<Box<validity::Violation>> for SimError {
