@@ -5,10 +5,12 @@
 //! both halves agree on Spikformer and every schedule of its hybrid space verifies;
 //! the bundled Spikformer's layer table matches the published model.
 
+mod common;
+
+use common::{plan, stems};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use stems::model::{OpKind, Overrides, Workload};
-use stems::schedule::{Action, Schedule, SchedulerOptions};
+use stems::model::{OpKind, Workload};
+use stems::schedule::{Action, Schedule};
 use stems::sim::{SimError, SimOptions, simulate};
 use stems::tiling::graph::DataClass;
 
@@ -19,34 +21,9 @@ const HW: &str = "models/hardware/meta_proto.toml";
 /// scores Q·Kᵀ and scores · V into LIF neurons, T = 2.
 const ATTENTION: &str = include_str!("fixtures/attention/one_head.toml");
 
-fn stems(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stems"))
-        .args(args)
-        .output()
-        .expect("stems runs")
-}
-
 /// `text` as a workload file in a directory of the test's own.
 fn workload_file(test: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stems-attention-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("attention.toml");
-    std::fs::write(&path, text).expect("write");
-    path
-}
-
-fn plan(workload: &Path, gb: &str, spec: &str) -> Schedule {
-    stems::schedule::plan(
-        workload,
-        Path::new(HW),
-        &Overrides {
-            global_sram: Some(gb.parse().expect("size")),
-            ..Overrides::default()
-        },
-        spec,
-        SchedulerOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    common::test_file("attention", test, "attention.toml", text)
 }
 
 #[test]

@@ -4,10 +4,11 @@
 //! agree on what they run, and the verifier catches a tile whose previous spikes are
 //! gone.
 
+mod common;
+
+use common::{plan, stems};
 use std::path::Path;
-use std::process::Command;
-use stems::model::Overrides;
-use stems::schedule::{Action, Schedule, SchedulerOptions};
+use stems::schedule::Action;
 use stems::sim::validity::ViolationKind;
 use stems::sim::{SimError, SimOptions, simulate};
 
@@ -54,34 +55,9 @@ stateful = true
 recurrent = true
 "#;
 
-fn stems(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stems"))
-        .args(args)
-        .output()
-        .expect("stems runs")
-}
-
 /// RCONV in a directory of the test's own (tests run in parallel).
 fn rconv_file(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("stems-recurrent-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("rconv.toml");
-    std::fs::write(&path, RCONV).expect("write");
-    path
-}
-
-fn plan(workload: &Path, gb: &str, spec: &str) -> Schedule {
-    stems::schedule::plan(
-        workload,
-        Path::new(HW),
-        &Overrides {
-            global_sram: Some(gb.parse().expect("size")),
-            ..Overrides::default()
-        },
-        spec,
-        SchedulerOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    common::test_file("recurrent", test, "rconv.toml", RCONV)
 }
 
 #[test]

@@ -257,16 +257,9 @@ impl Densities {
         self.tensors.iter().flatten().all(|&d| d == 1.0)
     }
 
-    fn index(source: Source) -> usize {
-        match source {
-            Source::NetworkInput => 0,
-            Source::Layer(p) => 1 + p,
-        }
-    }
-
     /// The mean density of a tensor over timesteps `t`.
     pub fn of(&self, source: Source, t: Range<u32>) -> f64 {
-        let Some(per_t) = self.tensors.get(Self::index(source)) else {
+        let Some(per_t) = self.tensors.get(source.tensor_index()) else {
             return 1.0;
         };
         match per_t.len() {
@@ -292,7 +285,7 @@ impl Densities {
         if self.tensors.len() < tensors {
             self.tensors.resize(tensors, vec![1.0]);
         }
-        self.tensors[Self::index(source)] = per_t;
+        self.tensors[source.tensor_index()] = per_t;
     }
 
     /// Every density scaled by `factor` (capped at 1): the `activity` sweep axis.

@@ -143,11 +143,7 @@ fn shape_problems(
 
 /// Whether `tensor` is an attention operand, by `Workload::attention_tensors`.
 pub fn is_attention_tensor(tensors: &[bool], tensor: Source) -> bool {
-    let i = match tensor {
-        Source::NetworkInput => 0,
-        Source::Layer(p) => 1 + p,
-    };
-    tensors.get(i).copied().unwrap_or(false)
+    tensors.get(tensor.tensor_index()).copied().unwrap_or(false)
 }
 
 impl Workload {
@@ -157,10 +153,7 @@ impl Workload {
         let mut feeds = vec![false; self.layers.len() + 1];
         for l in self.layers.iter().filter(|l| l.op == OpKind::Matmul) {
             for s in &l.sources {
-                feeds[match s {
-                    Source::NetworkInput => 0,
-                    Source::Layer(p) => 1 + p,
-                }] = true;
+                feeds[s.tensor_index()] = true;
             }
         }
         feeds

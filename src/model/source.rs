@@ -9,3 +9,14 @@ pub enum Source {
     NetworkInput,
     Layer(usize),
 }
+
+impl Source {
+    /// Its place among a workload's feature tensors: 0 the network input, 1 + l
+    /// layer l's output (the order densities, spikes and attention flags are kept in).
+    pub fn tensor_index(self) -> usize {
+        match self {
+            Source::NetworkInput => 0,
+            Source::Layer(p) => 1 + p,
+        }
+    }
+}

@@ -1444,11 +1444,7 @@ fn resolve_densities(
     for layer in &workload.layers {
         let Some(a) = layer.activity else { continue };
         for &s in &layer.sources {
-            let i = match s {
-                Source::NetworkInput => 0,
-                Source::Layer(p) => 1 + p,
-            };
-            match stated[i] {
+            match stated[s.tensor_index()] {
                 Some((b, other)) if b != a => diag.at(
                     &pending[layer.id].span,
                     &pending[layer.id].element,
@@ -1459,7 +1455,7 @@ fn resolve_densities(
                         workload.layers[other].name
                     ),
                 ),
-                _ => stated[i] = Some((a, layer.id)),
+                _ => stated[s.tensor_index()] = Some((a, layer.id)),
             }
         }
     }

@@ -653,7 +653,8 @@ fn write_dram_trace(kernel: &Kernel, dram: usize, mut file: AtomicFile) -> Resul
             components::MAX_DRAM_TRACE_REQUESTS
         )));
     }
-    let mut lines = requests.lines.clone();
+    // In time order, without copying what may be millions of requests.
+    let mut lines: Vec<&(Cycle, u64, bool)> = requests.lines.iter().collect();
     lines.sort_unstable();
     let path = file.path().to_path_buf();
     let fail = |error| crate::output::OutputError {

@@ -17,7 +17,7 @@ use crate::mapping::nest::relevant;
 use crate::mapping::{Boundary, Dim, Loop};
 use crate::model::{Core, OpKind, Operand, Source, Sparsity, Workload};
 use crate::schedule::ScheduledTile;
-use crate::spikes::{Spikes, tensor_index};
+use crate::spikes::Spikes;
 use crate::tiling::{CtShape, TileRegion};
 
 /// Where a fill goes.
@@ -103,8 +103,8 @@ impl TileSpikes {
         };
         Self {
             spikes: std::sync::Arc::clone(spikes),
-            inputs: l.input_sources().iter().map(|&s| tensor_index(s)).collect(),
-            output: tensor_index(Source::Layer(layer)),
+            inputs: l.input_sources().iter().map(|s| s.tensor_index()).collect(),
+            output: Source::Layer(layer).tensor_index(),
             recurrent: l.recurrent,
             out_origin: [region.k.start, region.oy.start, region.ox.start],
             in_origin,

@@ -234,7 +234,7 @@ pub struct Spikes {
 
 impl Spikes {
     pub fn tensor(&self, source: Source) -> &TensorSpikes {
-        &self.tensors[tensor_index(source)]
+        &self.tensors[source.tensor_index()]
     }
 
     /// Each layer's input density over the whole inference, as these spikes have it
@@ -257,13 +257,6 @@ impl Spikes {
                 }
             })
             .collect()
-    }
-}
-
-pub fn tensor_index(source: Source) -> usize {
-    match source {
-        Source::NetworkInput => 0,
-        Source::Layer(p) => 1 + p,
     }
 }
 

@@ -43,7 +43,7 @@ fn tensor_of(workload: &Workload, name: &str) -> Option<Result<usize, String>> {
     }
     let l = workload.layer_by_name(name)?;
     match l.sources.as_slice() {
-        [s] => Some(Ok(super::tensor_index(*s))),
+        [s] => Some(Ok(s.tensor_index())),
         _ => Some(Err(format!(
             "'{name}' reads {} sources; record each of them instead (as the input of a layer that reads only it, or as 'SOURCE/output')",
             l.sources.len()

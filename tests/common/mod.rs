@@ -103,3 +103,35 @@ pub fn conv_strategy() -> impl Strategy<Value = Conv> {
             },
         )
 }
+
+/// Runs the stems binary with `args`.
+pub fn stems(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(args)
+        .output()
+        .expect("stems runs")
+}
+
+/// `text` written as `name` in a directory of the test's own (tests run in parallel).
+pub fn test_file(group: &str, test: &str, name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stems-{group}-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+/// `spec` scheduled for `workload` on the bundled accelerator at global SRAM `gb`.
+pub fn plan(workload: &std::path::Path, gb: &str, spec: &str) -> stems::schedule::Schedule {
+    stems::schedule::plan(
+        workload,
+        std::path::Path::new("models/hardware/meta_proto.toml"),
+        &stems::model::Overrides {
+            global_sram: Some(gb.parse().expect("size")),
+            ..stems::model::Overrides::default()
+        },
+        spec,
+        stems::schedule::SchedulerOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}

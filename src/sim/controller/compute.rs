@@ -178,14 +178,13 @@ impl Controller {
             }
             if work.v_load_bits > 0 {
                 let hops = self.state_route(&c, st.tile.state, false);
-                let state: Vec<ObjectId> = st.tile.state.into_iter().collect();
                 self.issue(
                     out,
                     (Owner::Fill(seq), c.tile),
                     (work.v_load_bits, work.v_load_bits),
                     (DataClass::V, false),
                     hops,
-                    Some((&state, c.cursor[Operand::V.index()])),
+                    Some((st.tile.state.as_slice(), c.cursor[Operand::V.index()])),
                 );
                 waiting += 1;
             }
@@ -349,7 +348,6 @@ impl Controller {
         }
         if work.v_store_bits > 0 {
             let hops = self.state_route(&c, st.tile.state, true);
-            let state: Vec<ObjectId> = st.tile.state.into_iter().collect();
             let at = c.cursor[Operand::V.index()];
             c.cursor[Operand::V.index()] += work.v_store_bits;
             self.issue(
@@ -358,7 +356,7 @@ impl Controller {
                 (work.v_store_bits, work.v_store_bits),
                 (DataClass::V, false),
                 hops,
-                Some((&state, at)),
+                Some((st.tile.state.as_slice(), at)),
             );
             c.writes += 1;
         }
