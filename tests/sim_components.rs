@@ -4,7 +4,8 @@
 use std::path::Path;
 use stems::model::{Accelerator, HardwareOverrides};
 use stems::sim::SimError;
-use stems::sim::components::{DramModel, GlobalSram, MeshNoc, PeArrayModel};
+use stems::sim::components::{GlobalSram, MeshNoc, PeArrayModel};
+use stems::sim::dram::DramModel;
 use stems::sim::kernel::{Component, EventQueue, Kernel, Outbox};
 use stems::sim::message::{ComponentId, Cycle, Hop, HopKind, Message, Pass, Route};
 use stems::sim::stats::ComponentStats;

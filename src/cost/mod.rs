@@ -42,8 +42,13 @@ impl Component {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StallCause {
-    /// Waiting for the single DRAM port (or its transfer time).
+    /// Waiting for the single DRAM port (or its transfer time); under the timing
+    /// model, for the data bus and the column spacing behind other requests.
     DramPort,
+    /// Timing model: waiting for rows to open (precharge and activate, tRRD, tFAW).
+    DramRowMiss,
+    /// Timing model: waiting for a refresh to end.
+    DramRefresh,
     /// Waiting for a global-SRAM bank port another request holds (analytic: the
     /// global SRAM's ports cannot carry a tile's traffic in its compute time).
     BankConflict,
@@ -61,9 +66,11 @@ pub enum StallCause {
 }
 
 impl StallCause {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 9;
     pub const ALL: [StallCause; Self::COUNT] = [
         StallCause::DramPort,
+        StallCause::DramRowMiss,
+        StallCause::DramRefresh,
         StallCause::BankConflict,
         StallCause::NocLink,
         StallCause::LocalBufferBandwidth,
@@ -78,6 +85,12 @@ impl StallCause {
         matches!(self, StallCause::FillDrain | StallCause::LaneImbalance)
     }
 
+    /// Causes only the DRAM timing model has: tables leave them out when no run has
+    /// any.
+    pub fn is_dram_timing(self) -> bool {
+        matches!(self, StallCause::DramRowMiss | StallCause::DramRefresh)
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }
@@ -85,6 +98,8 @@ impl StallCause {
     pub fn name(self) -> &'static str {
         match self {
             StallCause::DramPort => "dram_port",
+            StallCause::DramRowMiss => "dram_row_miss",
+            StallCause::DramRefresh => "dram_refresh",
             StallCause::BankConflict => "bank_conflict",
             StallCause::NocLink => "noc_link",
             StallCause::LocalBufferBandwidth => "local_buffer_bandwidth",
@@ -98,6 +113,8 @@ impl StallCause {
     pub fn metric(self) -> &'static str {
         match self {
             StallCause::DramPort => "stall_cycles.dram_port",
+            StallCause::DramRowMiss => "stall_cycles.dram_row_miss",
+            StallCause::DramRefresh => "stall_cycles.dram_refresh",
             StallCause::BankConflict => "stall_cycles.bank_conflict",
             StallCause::NocLink => "stall_cycles.noc_link",
             StallCause::LocalBufferBandwidth => "stall_cycles.local_buffer_bandwidth",

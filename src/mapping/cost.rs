@@ -709,7 +709,7 @@ impl<'a> CostModel<'a> {
             level_cycles[li] = if li == 0 {
                 0
             } else if li == dram_idx {
-                (reads + writes).div_ceil(self.dram.bw_bits)
+                self.dram.occupancy_cycles(reads, false) + self.dram.occupancy_cycles(writes, true)
             } else {
                 let m = &core.memories[li - 1];
                 let r = reads.div_ceil(m.read_bw_bits());
@@ -990,8 +990,8 @@ impl<'a> CostModel<'a> {
                 let bw = global.read_bw_bits_per_bank.min(lb.write_bw_bits()).max(1);
                 let mut cycles = bits.div_ceil(bw);
                 if self.residency.is_streamed(op) {
-                    cycles =
-                        cycles.max(bits.div_ceil(self.dram.bw_bits)) + self.dram.latency_cycles;
+                    cycles = cycles.max(self.dram.occupancy_cycles(bits, false))
+                        + self.dram.access_latency(false);
                 }
                 longest = longest.max(cycles);
             }
@@ -1002,7 +1002,8 @@ impl<'a> CostModel<'a> {
             let bits = self.tile_bits(Operand::V, &inner);
             let mut cycles = bits.div_ceil(global.read_bw_bits_per_bank.max(1));
             if self.residency.is_streamed(Operand::V) {
-                cycles = cycles.max(bits.div_ceil(self.dram.bw_bits)) + self.dram.latency_cycles;
+                cycles = cycles.max(self.dram.occupancy_cycles(bits, false))
+                    + self.dram.access_latency(false);
             }
             longest = longest.max(cycles);
         }

@@ -8,6 +8,7 @@
 
 use super::activity::{FeatureFormat, Sparsity};
 use super::diag::{Collector, ModelError, Problem, SourceText, check_range};
+use super::dram_timing::{DramKind, DramTiming};
 use super::limits::*;
 use super::overrides::FieldSet;
 use super::units::Size;
@@ -404,6 +405,66 @@ pub struct Dram {
     /// How feature tensors are stored off chip (absent: dense).
     #[serde(default, skip_serializing_if = "FeatureFormat::is_dense")]
     pub feature_format: FeatureFormat,
+    /// Which model times transfers: the port above, or `timing`.
+    #[serde(default, skip_serializing_if = "DramKind::is_port")]
+    pub model: DramKind,
+    /// The device under `model = "timing"` (read and checked under either model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<DramTiming>,
+}
+
+impl Dram {
+    /// The timing model's device, when it times transfers.
+    pub fn timed(&self) -> Option<&DramTiming> {
+        match self.model {
+            DramKind::Timing => self.timing.as_ref(),
+            DramKind::Port => None,
+        }
+    }
+
+    /// Cycles from a request to its first data: the port's fixed latency, or the
+    /// timing model's activate and CAS latency.
+    pub fn access_latency(&self, write: bool) -> u64 {
+        match self.timed() {
+            Some(t) => t.to_cycles(t.trcd + if write { t.cwl } else { t.cl }),
+            None => self.latency_cycles,
+        }
+    }
+
+    /// Cycles the DRAM is busy moving `bits` in one sequential transfer on an idle
+    /// device (what other transfers wait behind): the port's burst, or the timing
+    /// model's estimate less its access latency. With [`Dram::access_latency`], the
+    /// analytic half's one rule for a DRAM transfer.
+    pub fn occupancy_cycles(&self, bits: u64, write: bool) -> u64 {
+        match self.timed() {
+            Some(t) => t
+                .stream_cycles(bits, write)
+                .saturating_sub(self.access_latency(write)),
+            None => bits.div_ceil(self.bw_bits),
+        }
+    }
+
+    /// Bits per cycle a long stream moves: the port's bandwidth, or the timing
+    /// model's peak over its channels (at least one).
+    pub fn stream_bits_per_cycle(&self) -> u64 {
+        match self.timed() {
+            Some(t) => (t.peak_bits_per_cycle() as u64).max(1),
+            None => self.bw_bits,
+        }
+    }
+
+    /// Extra cycles when the bus turns from the last transfer's direction to `write`:
+    /// the port's turnaround, or tWTR_L after a write and the bus gap after a read.
+    pub fn turnaround(&self, last_write: bool, write: bool) -> u64 {
+        if last_write == write {
+            return 0;
+        }
+        match self.timed() {
+            Some(t) if last_write => t.to_cycles(t.twtr_l),
+            Some(t) => t.to_cycles(super::dram_timing::READ_TO_WRITE_GAP),
+            None => self.turnaround_cycles,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -560,6 +621,15 @@ impl Accelerator {
     /// The DRAM's and the mesh's bandwidths, latencies and size, and the core count.
     fn check_dram_and_noc(&self, p: &mut Vec<Problem>) {
         check_range(p, "dram", "bw_bits", self.dram.bw_bits, BANDWIDTH);
+        if let Some(t) = &self.dram.timing {
+            p.extend(t.problems("dram.timing"));
+        }
+        if self.dram.model == DramKind::Timing && self.dram.timing.is_none() {
+            p.push(
+                Problem::new("dram", "model = \"timing\" needs a [dram.timing] table")
+                    .field("model"),
+            );
+        }
         check_range(
             p,
             "dram",
@@ -863,6 +933,8 @@ struct RawDram {
     #[serde(default = "one")]
     ports: i64,
     feature_format: Option<String>,
+    model: Option<String>,
+    timing: Option<toml::Spanned<toml::Table>>,
 }
 
 /// `v` within `lo..=hi` (see `limits`), or a problem naming the field and the range.
@@ -1001,8 +1073,14 @@ fn resolve_noc(raw: toml::Spanned<RawNoc>, diag: &mut Collector) -> Noc {
 /// The DRAM: one port, its place on the mesh, bandwidth, latency, energy and format.
 fn resolve_dram(raw: toml::Spanned<RawDram>, diag: &mut Collector, mesh: [u32; 2]) -> Dram {
     let dram_span = raw.span();
-    let rd = raw.into_inner();
+    let mut rd = raw.into_inner();
     let el = "dram";
+    let timing_table = rd.timing.take().map(|t| {
+        let span = t.span();
+        (t.into_inner(), span)
+    });
+    let (model, timing) =
+        super::dram_timing::resolve(rd.model.as_deref(), timing_table, diag, &dram_span);
     if rd.ports != 1 {
         diag.at(
             &dram_span,
@@ -1048,6 +1126,8 @@ fn resolve_dram(raw: toml::Spanned<RawDram>, diag: &mut Collector, mesh: [u32; 2
             LATENCY,
         ),
         feature_format: feature_format(diag, &dram_span, el, rd.feature_format.as_deref()),
+        model,
+        timing,
     }
 }
 

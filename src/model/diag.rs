@@ -308,16 +308,27 @@ impl<'a> Collector<'a> {
                     Err(e) => e,
                 };
             let path = e.path().to_string();
-            let message = with_format_hint(e.into_inner().message().trim());
-            // The stand-in for a missing field has the wrong type: try the next one.
+            let raw = e.into_inner().message().trim().to_string();
+            let message = with_format_hint(&raw);
+            // The stand-in for a missing field has the wrong type: try the next one (for
+            // a choice of names, the first name offered).
             if let Some((key, tried)) = standing_in.take()
                 && path == key
-                && message.starts_with("invalid type")
-                && tried + 1 < STAND_INS
             {
-                table.insert(key.clone(), stand_in(tried + 1));
-                standing_in = Some((key, tried + 1));
-                continue;
+                if raw.starts_with("invalid type") && tried + 1 < STAND_INS {
+                    table.insert(key.clone(), stand_in(tried + 1));
+                    standing_in = Some((key, tried + 1));
+                    continue;
+                }
+                if raw.starts_with("unknown variant")
+                    && let Some(name) = raw
+                        .split_once("expected `")
+                        .and_then(|(_, r)| r.split_once('`'))
+                        .map(|(n, _)| n.to_string())
+                {
+                    table.insert(key.clone(), toml::Value::String(name));
+                    continue;
+                }
             }
             self.table_problem(&message, &path, element, span);
             let named = backticked(&message);

@@ -6,6 +6,7 @@ pub mod accelerator;
 pub mod activity;
 pub mod attention;
 pub mod diag;
+pub mod dram_timing;
 pub mod limits;
 pub mod overrides;
 pub mod recurrence;

@@ -114,6 +114,16 @@ pub fn apply(doc: &mut toml::Table, set: &FieldSet) -> Result<(), Problem> {
     let mut targets: Vec<&mut toml::Table> = Vec::new();
     match tables {
         [] => targets.push(doc),
+        ["dram", "timing"] => match doc.get_mut("dram").and_then(|v| v.as_table_mut()) {
+            Some(d) => match d
+                .entry("timing")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            {
+                toml::Value::Table(t) => targets.push(t),
+                _ => return Err(problem(set, "the file's dram.timing is not a table".into())),
+            },
+            None => return Err(problem(set, "the file has no [dram] table".into())),
+        },
         [section @ ("dram" | "noc")] => {
             match doc.get_mut(*section).and_then(|v| v.as_table_mut()) {
                 Some(t) => targets.push(t),
@@ -142,7 +152,7 @@ pub fn apply(doc: &mut toml::Table, set: &FieldSet) -> Result<(), Problem> {
                     _ => {
                         return Err(problem(
                             set,
-                            "paths are dram.FIELD, noc.FIELD, CORE.FIELD, CORE.pe_array.FIELD or CORE.MEMORY.FIELD".into(),
+                            "paths are dram.FIELD, dram.timing.FIELD, noc.FIELD, CORE.FIELD, CORE.pe_array.FIELD or CORE.MEMORY.FIELD".into(),
                         ));
                     }
                 }

@@ -20,7 +20,19 @@ fn render_cores(x: &ExperimentResult) -> String {
         "energy".into(),
         "NoC traffic".into(),
     ];
-    head.extend(StallCause::ALL.iter().map(|c| c.name().to_string()));
+    let causes: Vec<StallCause> = StallCause::ALL
+        .into_iter()
+        .filter(|c| {
+            !c.is_dram_timing()
+                || x.runs.iter().any(|r| {
+                    let s = r.measured.as_ref().unwrap_or(&r.predicted);
+                    s.stall_cycles_by_cause
+                        .get(c.name())
+                        .is_some_and(|v| *v > 0)
+                })
+        })
+        .collect();
+    head.extend(causes.iter().map(|c| c.name().to_string()));
     let mut t = Table::new(head);
     for r in &x.runs {
         let shown = r.measured.as_ref().unwrap_or(&r.predicted);
@@ -31,7 +43,7 @@ fn render_cores(x: &ExperimentResult) -> String {
             human_energy_pj(shown.energy_pj.total),
             human_bits(shown.noc_bits),
         ];
-        row.extend(StallCause::ALL.iter().map(|c| {
+        row.extend(causes.iter().map(|c| {
             thousands(
                 shown
                     .stall_cycles_by_cause

@@ -28,11 +28,37 @@ pub fn render(x: &CrossValidated) -> String {
         t.row([cause.to_string(), thousands(*cycles)]);
     }
     out.push_str(&t.render());
+    out.push_str(&render_dram_device(x));
     out.push_str(&render_components(x));
     let _ = writeln!(out, "\nanalytic prediction vs simulation");
     out.push_str(&super::comparison::render(&x.comparison));
     out.push_str(&render_agreement(x));
     out
+}
+
+/// The timing model's device: row buffer, refresh and bus figures.
+fn render_dram_device(x: &CrossValidated) -> String {
+    let Some(d) = &x.measured.dram_device else {
+        return String::new();
+    };
+    let c = &d.counts;
+    let mut t = Table::new(["DRAM device", "value"]);
+    for (what, v) in [
+        ("bursts", thousands(c.bursts)),
+        ("row hits", thousands(c.row_hits)),
+        ("row misses (bank idle)", thousands(c.row_misses)),
+        ("row conflicts (other row open)", thousands(c.row_conflicts)),
+        ("row-hit rate", format!("{:.2} %", 100.0 * d.row_hit_rate)),
+        ("refreshes", thousands(c.refreshes)),
+        ("read/write turnarounds", thousands(c.turnarounds)),
+        (
+            "bus utilisation",
+            format!("{:.2} %", 100.0 * d.bus_utilisation),
+        ),
+    ] {
+        t.row([what.to_string(), v]);
+    }
+    format!("\nDRAM timing model ({})\n{}", d.standard, t.render())
 }
 
 fn signed_bits(bits: i64) -> String {

@@ -316,7 +316,14 @@ impl Pictures<'_> {
                 m.latency_cycles.saturating_sub(stalls) as f64
             }),
         )];
-        for c in StallCause::ALL.iter().filter(|c| !c.is_busy()) {
+        let any = |c: StallCause| {
+            line.iter()
+                .any(|r| r.measured.as_ref().is_some_and(|m| m.stall(c) > 0))
+        };
+        for c in StallCause::ALL
+            .iter()
+            .filter(|c| !c.is_busy() && (!c.is_dram_timing() || any(**c)))
+        {
             stacks.push((
                 format!("stall: {}", c.name()),
                 measured(&|m| m.stall(*c) as f64),

@@ -167,7 +167,16 @@ fn worst_table(worst: &[Worst]) -> String {
         "Δ %".into(),
         "dominant cause".into(),
     ];
-    header.extend(StallCause::ALL.iter().map(|c| c.name().to_string()));
+    let causes: Vec<StallCause> = StallCause::ALL
+        .into_iter()
+        .filter(|c| {
+            !c.is_dram_timing()
+                || worst
+                    .iter()
+                    .any(|w| w.stall_delta_cycles.get(c.name()).is_some_and(|d| *d != 0))
+        })
+        .collect();
+    header.extend(causes.iter().map(|c| c.name().to_string()));
     let mut t = Table::new(header);
     for w in worst {
         let mut row = vec![
@@ -178,7 +187,7 @@ fn worst_table(worst: &[Worst]) -> String {
             format!("{:+.2}", w.latency_delta_percent),
             w.dominant_cause.clone().unwrap_or_else(|| "-".into()),
         ];
-        row.extend(StallCause::ALL.iter().map(|c| {
+        row.extend(causes.iter().map(|c| {
             let d = w.stall_delta_cycles.get(c.name()).copied().unwrap_or(0);
             format!(
                 "{}{}",

@@ -8,227 +8,9 @@ use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, HopKind, Message, Route, StallCause};
 use super::stats::{ComponentStats, Port, PortStats, TileBooks};
 use crate::cost::{Component as Part, Ledger, Spend};
-use crate::model::{Dram, Memory, Noc, PeArray};
+use crate::model::{Memory, Noc, PeArray};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-
-/// The route a data-moving component was sent; anything else is a wiring error.
-fn route_of(name: &str, msg: Message) -> Result<Box<Route>, SimError> {
-    match msg {
-        Message::Route(route) => Ok(route),
-        other => Err(SimError::Internal(format!("{name} got {other:?}"))),
-    }
-}
-
-fn wrong_hop(name: &str, route: &Route) -> SimError {
-    SimError::Internal(format!(
-        "{name} received hop {:?} of route {}",
-        route.hop(),
-        route.tag
-    ))
-}
-
-/// The off-chip DRAM: one port for reads and writes, one transfer at a time. A
-/// transfer holds the data bus for `ceil(bits / bandwidth)` cycles, plus the turnaround
-/// when the direction changes, and completes `latency` cycles after its burst (the
-/// access latency is pipelined with other transfers); a write cannot end before its
-/// data has arrived.
-pub struct DramModel {
-    name: String,
-    params: Dram,
-    port: Port,
-    last_write: Option<bool>,
-    ledger: Ledger,
-    by_tile: TileBooks,
-    /// Every burst (bus start, bus end, bits), when recording.
-    pub bursts: Option<Vec<(Cycle, Cycle, u64)>>,
-    /// When the traced bandwidth counter should drop to 0, unless a burst follows.
-    counter_zero_at: Option<Cycle>,
-    /// Every line request (cycle, byte address, write), when writing a DRAM trace.
-    pub requests: Option<DramRequests>,
-}
-
-/// The line requests a DRAM trace lists, bounded.
-#[derive(Debug, Default)]
-pub struct DramRequests {
-    pub lines: Vec<(Cycle, u64, bool)>,
-    /// More were issued than a trace holds (`MAX_DRAM_TRACE_REQUESTS`).
-    pub overflow: bool,
-}
-
-/// The most line requests a DRAM trace holds (about 0.5 GB of text).
-pub const MAX_DRAM_TRACE_REQUESTS: usize = 20_000_000;
-
-impl DramRequests {
-    /// The lines `route` moves over the bus from `first` on, one per `LINE_BYTES`
-    /// of each of its DRAM pieces (scaled to the bits this hop moves).
-    fn add(&mut self, route: &Route, first: Cycle, bw_bits: u64, write: bool) {
-        use super::dram_layout::LINE_BYTES;
-        let scale = route.bits_here() as f64 / route.bits.max(1) as f64;
-        let mut k = 0u64;
-        for &(addr, bits) in &route.dram_pieces {
-            let bytes = ((bits as f64 * scale) / 8.0).ceil() as u64;
-            if bytes == 0 {
-                continue;
-            }
-            let (lo, hi) = (addr / LINE_BYTES, (addr + bytes - 1) / LINE_BYTES);
-            for line in lo..=hi {
-                if self.lines.len() >= MAX_DRAM_TRACE_REQUESTS {
-                    self.overflow = true;
-                    return;
-                }
-                let at = first + k * (LINE_BYTES * 8).div_ceil(bw_bits.max(1));
-                self.lines.push((at, line * LINE_BYTES, write));
-                k += 1;
-            }
-        }
-    }
-}
-
-impl DramModel {
-    pub fn new(params: &Dram) -> Self {
-        Self {
-            name: "dram".into(),
-            params: params.clone(),
-            port: Port::default(),
-            last_write: None,
-            ledger: Ledger::default(),
-            by_tile: TileBooks::default(),
-            bursts: None,
-            counter_zero_at: None,
-            requests: None,
-        }
-    }
-
-    /// Keeps every line request, for a DRAM trace.
-    pub fn listing_requests(mut self) -> Self {
-        self.requests = Some(DramRequests::default());
-        self
-    }
-
-    /// Records every burst, for bandwidth-over-time pictures.
-    pub fn recording(mut self) -> Self {
-        self.bursts = Some(Vec::new());
-        self
-    }
-
-    /// The port's queue-delay distribution: (delay in cycles, count) per recorded value.
-    pub fn queue_delays(&self) -> Vec<(u64, u64)> {
-        self.port
-            .delays
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect()
-    }
-}
-
-impl Component for DramModel {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
-        let route = route_of(&self.name, msg)?;
-        let write = match route.hop().map(|h| h.kind) {
-            Some(HopKind::DramRead) => false,
-            Some(HopKind::DramWrite) => true,
-            _ => return Err(wrong_hop(&self.name, &route)),
-        };
-        let p = &self.params;
-        let turnaround = match self.last_write {
-            Some(w) if w != write => p.turnaround_cycles,
-            _ => 0,
-        };
-        self.last_write = Some(write);
-        // The data bus is held for the turnaround and the burst; the access latency
-        // delays the data but overlaps other transfers (the controller pipelines).
-        let ready = now.max(route.flow_start);
-        let burst = route.bits_here().div_ceil(p.bw_bits);
-        let (start, bus_free, waited) = self.port.reserve(ready, turnaround + burst, 0);
-        if let Some(b) = self.bursts.as_mut() {
-            b.push((start + turnaround, bus_free, route.bits_here()));
-        }
-        if let Some(r) = self.requests.as_mut() {
-            r.add(&route, start + turnaround, p.bw_bits, write);
-        }
-        let end = (bus_free + p.latency_cycles).max(route.flow_end);
-        let bits = route.bits_here() as f64;
-        let (energy, r, w) = if write {
-            (bits * p.write_energy_fj_per_bit, 0, route.bits_here())
-        } else {
-            (bits * p.read_energy_fj_per_bit, route.bits_here(), 0)
-        };
-        self.ledger
-            .energy(Part::Dram, Spend::Data(route.class), energy);
-        self.ledger.dram(route.class, r, w);
-        if route.attention {
-            self.ledger.dram_attention_bits += r + w;
-        }
-        let spend = self.by_tile.at(route.tile);
-        spend.energy(Part::Dram, energy);
-        spend.dram(r, w);
-        if let Some(t) = out.trace.as_deref_mut() {
-            // The port holds the bus for the burst (never overlapping); the access
-            // latency that follows overlaps later bursts, so it has its own track.
-            let burst_start = start + turnaround;
-            let kind = if write { "write" } else { "read" };
-            t.span(
-                "dram",
-                "port (bursts)",
-                kind,
-                burst_start,
-                bus_free,
-                route.bits_here(),
-            );
-            t.span(
-                "dram",
-                "access latency",
-                kind,
-                bus_free,
-                end,
-                route.bits_here(),
-            );
-            // Bits per cycle while the bus is held; back to 0 only when it goes idle.
-            if let Some(idle_from) = self.counter_zero_at.take()
-                && idle_from < burst_start
-            {
-                t.counter("dram", "bandwidth_bits_per_cycle", idle_from, 0.0);
-            }
-            t.counter(
-                "dram",
-                "bandwidth_bits_per_cycle",
-                burst_start,
-                route.bits_here() as f64 / (bus_free - burst_start).max(1) as f64,
-            );
-            self.counter_zero_at = Some(bus_free);
-        }
-        // Data starts flowing once the access latency has passed.
-        let flowing = start + turnaround + p.latency_cycles;
-        let (at, to, next) = route.advance(flowing, end, waited, StallCause::DramPort);
-        out.send(at, to, next);
-        Ok(())
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn stats(&self) -> ComponentStats {
-        ComponentStats::single_port(
-            &self.name,
-            "port",
-            &self.port,
-            (&self.ledger, &self.by_tile),
-            StallCause::DramPort,
-        )
-    }
-
-    fn end(&mut self, _now: Cycle, out: &mut Outbox) {
-        if let (Some(at), Some(t)) = (self.counter_zero_at.take(), out.trace.as_deref_mut()) {
-            t.counter("dram", "bandwidth_bits_per_cycle", at, 0.0);
-        }
-    }
-}
 
 /// A core's global SRAM: banks of `bank_size` bits, each with its own read and write
 /// port of the per-bank bandwidth. A request covering an address range occupies the
@@ -276,11 +58,11 @@ impl Component for GlobalSram {
     }
 
     fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
-        let route = route_of(&self.name, msg)?;
+        let route = Route::of(&self.name, msg)?;
         let (addr, write) = match route.hop().map(|h| h.kind) {
             Some(HopKind::SramRead { addr }) => (addr, false),
             Some(HopKind::SramWrite { addr }) => (addr, true),
-            _ => return Err(wrong_hop(&self.name, &route)),
+            _ => return Err(route.wrong_hop(&self.name)),
         };
         let ready = now.max(route.flow_start);
         let (ports, bw) = if write {
@@ -398,9 +180,9 @@ impl Component for LocalBuffer {
     }
 
     fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
-        let route = route_of(&self.name, msg)?;
+        let route = Route::of(&self.name, msg)?;
         if route.hop().map(|h| h.kind) != Some(HopKind::BufferWrite) {
-            return Err(wrong_hop(&self.name, &route));
+            return Err(route.wrong_hop(&self.name));
         }
         if route.chunk_bits > self.capacity {
             return Err(SimError::Invariant(format!(
@@ -467,9 +249,9 @@ impl Component for MeshNoc {
     }
 
     fn handle(&mut self, now: Cycle, msg: Message, out: &mut Outbox) -> Result<(), SimError> {
-        let route = route_of(&self.name, msg)?;
+        let route = Route::of(&self.name, msg)?;
         let Some(HopKind::Noc { from, to }) = route.hop().map(|h| h.kind) else {
-            return Err(wrong_hop(&self.name, &route));
+            return Err(route.wrong_hop(&self.name));
         };
         let path = self.params.xy_path(from, to);
         let mut ready = now.max(route.flow_start);

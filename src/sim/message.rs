@@ -60,6 +60,24 @@ pub struct Route {
 }
 
 impl Route {
+    /// The route a data-moving component `name` was sent; anything else is a wiring
+    /// error.
+    pub fn of(name: &str, msg: Message) -> Result<Box<Route>, super::SimError> {
+        match msg {
+            Message::Route(route) => Ok(route),
+            other => Err(super::SimError::Internal(format!("{name} got {other:?}"))),
+        }
+    }
+
+    /// The error for a hop component `name` does not serve.
+    pub fn wrong_hop(&self, name: &str) -> super::SimError {
+        super::SimError::Internal(format!(
+            "{name} received hop {:?} of route {}",
+            self.hop(),
+            self.tag
+        ))
+    }
+
     pub fn new(
         (tag, tile): (u64, TileId),
         reply_to: ComponentId,

@@ -10,7 +10,9 @@
 pub mod components;
 pub mod controller;
 pub mod copies;
+pub mod dram;
 pub mod dram_layout;
+pub mod dram_timing;
 pub mod kernel;
 pub mod message;
 pub mod program;
@@ -26,10 +28,11 @@ use crate::cost::{
 use crate::output::AtomicFile;
 use crate::schedule::Schedule;
 use crate::tiling::graph::TileId;
-use components::{DramModel, GlobalSram, LocalBuffer, MeshNoc, PeArrayModel};
+use components::{GlobalSram, LocalBuffer, MeshNoc, PeArrayModel};
 use controller::{Controller, Ids, TraceFilter};
+use dram::DramModel;
 use kernel::Kernel;
-use message::{Cycle, Message, StallCause};
+use message::{ComponentId, Cycle, Message, StallCause};
 use serde::Serialize;
 use stats::{Distribution, PortStats};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -227,6 +230,35 @@ pub struct ComponentReport {
     pub ports: Vec<PortStats>,
 }
 
+/// The DRAM timing model's figures of a run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DramDeviceReport {
+    pub standard: String,
+    #[serde(flatten)]
+    pub counts: dram_timing::DramTimingStats,
+    /// Bursts served from an open row, over all bursts.
+    pub row_hit_rate: f64,
+    /// Clocks the data buses moved data, over the run's clocks times the channels.
+    pub bus_utilisation: f64,
+}
+
+impl DramDeviceReport {
+    fn of(kernel: &Kernel, dram: ComponentId, params: &crate::model::Dram) -> Option<Self> {
+        let timing = params.timed()?;
+        let counts = kernel.components[dram]
+            .as_any()
+            .downcast_ref::<DramModel>()?
+            .device_stats()?;
+        Some(Self {
+            standard: timing.standard.clone(),
+            counts,
+            row_hit_rate: counts.row_hit_rate(),
+            bus_utilisation: counts.bus_busy_clocks as f64
+                / (counts.span_clocks.max(1) * timing.channels) as f64,
+        })
+    }
+}
+
 /// The measured counterpart of the analytic report, plus what only a simulation sees.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MeasuredReport {
@@ -244,6 +276,9 @@ pub struct MeasuredReport {
     /// Line requests written to the DRAM trace, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dram_trace_requests: Option<u64>,
+    /// What the DRAM timing model's device did (absent under the port model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dram_device: Option<DramDeviceReport>,
     pub verification: VerificationReport,
     #[serde(skip)]
     pub timelines: Option<Timelines>,
@@ -395,6 +430,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         },
         trace_events,
         dram_trace_requests,
+        dram_device: DramDeviceReport::of(&kernel, ids.dram, &schedule.accelerator.dram),
         verification,
         timelines,
         tile_busy_cycles: records.tile_busy_cycles,
@@ -458,7 +494,7 @@ fn wire(
     ids.controllers = (0..acc.cores.len()).map(|c| first_controller + c).collect();
     let ids = Arc::new(ids);
     let writers = Arc::new(writers(schedule));
-    let dram_layout = options.dram_trace.is_some().then(|| {
+    let dram_layout = (options.dram_trace.is_some() || acc.dram.timed().is_some()).then(|| {
         let compressed = !acc.dram.feature_format.is_dense();
         Arc::new(dram_layout::DramLayout::of(&schedule.objects, compressed))
     });
@@ -650,7 +686,7 @@ fn write_dram_trace(kernel: &Kernel, dram: usize, mut file: AtomicFile) -> Resul
     if requests.overflow {
         return Err(SimError::Invariant(format!(
             "the DRAM trace would hold more than {} requests; trace a smaller run",
-            components::MAX_DRAM_TRACE_REQUESTS
+            dram::MAX_DRAM_TRACE_REQUESTS
         )));
     }
     // In time order, without copying what may be millions of requests.

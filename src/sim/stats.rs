@@ -51,6 +51,18 @@ impl Port {
     }
 }
 
+impl Port {
+    /// Records a request another model timed: it held the resource over
+    /// `start..end` after waiting `waited` cycles.
+    pub fn note(&mut self, start: Cycle, end: Cycle, waited: Cycle) {
+        self.free_at = self.free_at.max(end);
+        self.busy += end - start;
+        self.requests += 1;
+        self.waited += waited;
+        let _ = self.delays.record(waited);
+    }
+}
+
 /// Queue-delay percentiles of one port.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Delays {

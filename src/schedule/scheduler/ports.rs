@@ -98,18 +98,18 @@ impl Ports {
     /// of the access latency to the last bit).
     pub fn dram(&mut self, acc: &Accelerator, bits: u64, write: bool, earliest: u64) -> Flow {
         let d = &acc.dram;
-        let turnaround = match self.dram_last_write {
-            Some(w) if w != write => d.turnaround_cycles,
-            _ => 0,
-        };
-        let burst = bits.div_ceil(d.bw_bits);
+        let turnaround = self
+            .dram_last_write
+            .map_or(0, |last| d.turnaround(last, write));
+        let burst = d.occupancy_cycles(bits, write);
+        let latency = d.access_latency(write);
         let start = self.dram.first_fit(earliest, turnaround + burst);
         // The bus is held for the burst; the access latency overlaps the next one.
         self.dram.block(start, start + turnaround + burst);
         self.dram_last_write = Some(write);
         Flow {
-            start: start + turnaround + d.latency_cycles,
-            end: start + turnaround + burst + d.latency_cycles,
+            start: start + turnaround + latency,
+            end: start + turnaround + burst + latency,
         }
     }
 

@@ -364,7 +364,7 @@ impl<'a> Engine<'a> {
         let write: u64 = cost.dram_write.iter().sum();
         let bank = self.acc.cores[core].global_sram().read_bw_bits_per_bank;
         let noc = &self.acc.noc;
-        let dram_bw = self.acc.dram.bw_bits;
+        let dram_bw = self.acc.dram.stream_bits_per_cycle();
         self.ports
             .occupy_links(noc, (dram_at, core_at), read, dram_bw, start);
         self.ports
