@@ -30,6 +30,14 @@ impl Axis {
         self.path == "gb"
     }
 
+    /// Its values are quantities (numbers or sizes), so "from which value" means
+    /// something; names (a DRAM preset, a dimension) are not.
+    pub fn is_ordered(&self) -> bool {
+        self.values
+            .iter()
+            .all(|v| v.parse::<f64>().is_ok() || v.parse::<crate::model::units::Size>().is_ok())
+    }
+
     /// `activity` (every density scaled) or `layer.NAME.activity` (one layer's input
     /// density set): a workload axis, not an accelerator field. Returns the layer.
     pub fn activity(&self) -> Option<Option<&str>> {
@@ -519,6 +527,9 @@ fn knees(shape: &SweepShape, rows: &[Row], schedules: usize) -> Vec<Knee> {
     let hardware = points(&shape.axes);
     let mut out = Vec::new();
     for (a, axis) in shape.axes.iter().enumerate() {
+        if !axis.is_ordered() {
+            continue;
+        }
         for s in 0..schedules {
             let line = along(shape, &hardware, rows, a, s);
             let shares: Vec<f64> = line

@@ -23,6 +23,7 @@ impl SweepResult {
     /// Every point in a markdown table (what README.md shows of a sweep), and where
     /// each schedule stops being DRAM-bound.
     pub fn render_markdown(&self) -> String {
+        let timed = self.rows.iter().any(|r| r.dram_row_hit_rate.is_some());
         let mut header: Vec<String> = self.shape.axes.iter().map(|a| a.path.clone()).collect();
         header.extend(
             [
@@ -36,11 +37,15 @@ impl SweepResult {
             ]
             .map(String::from),
         );
+        if timed {
+            header.extend(["row hits %", "row-miss stall", "refresh stall"].map(String::from));
+        }
         let mut t = Table::new(header);
         let schedules = self.shape.schedules.len();
         for (i, row) in self.rows.iter().enumerate() {
             let m = row.measured.as_ref();
             let mut cells = self.hardware[i / schedules.max(1)].clone();
+            let stall = |c: StallCause| m.map_or("-".into(), |m| thousands(m.stall(c)));
             cells.extend([
                 compact(&row.schedule),
                 crate::model::units::human_energy_pj(row.predicted.energy_pj),
@@ -48,11 +53,19 @@ impl SweepResult {
                 m.map_or("-".into(), |m| thousands(m.latency_cycles)),
                 row.latency_delta_percent
                     .map_or("-".into(), |d| format!("{d:+.1}")),
-                m.map_or("-".into(), |m| thousands(m.stall(StallCause::DramPort))),
+                stall(StallCause::DramPort),
                 m.zip(row.dram_busy_cycles).map_or("-".into(), |(m, b)| {
                     format!("{:.1}", 100.0 * b as f64 / m.latency_cycles.max(1) as f64)
                 }),
             ]);
+            if timed {
+                cells.extend([
+                    row.dram_row_hit_rate
+                        .map_or("-".into(), |h| format!("{:.1}", 100.0 * h)),
+                    stall(StallCause::DramRowMiss),
+                    stall(StallCause::DramRefresh),
+                ]);
+            }
             t.row(cells);
         }
         let mut out = t.render_markdown();

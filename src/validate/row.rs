@@ -60,6 +60,9 @@ pub struct Row {
     /// Cycles the DRAM port was busy in the simulation (transferring or in access
     /// latency), for its utilisation.
     pub dram_busy_cycles: Option<u64>,
+    /// Under the DRAM timing model, the share of bursts served from an open row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dram_row_hit_rate: Option<f64>,
     /// Quantities the halves compute alike but disagree on (see `agreement`).
     #[serde(default)]
     pub disagreements: Vec<String>,

@@ -80,6 +80,7 @@ fn row(
         verification: None,
         events: 0,
         dram_busy_cycles: None,
+        dram_row_hit_rate: None,
         disagreements: Vec::new(),
         waste: Vec::new(),
     };
@@ -104,6 +105,7 @@ fn row(
                 .iter()
                 .find(|c| c.name == "dram")
                 .map(|c| c.busy_cycles);
+            r.dram_row_hit_rate = m.dram_device.as_ref().map(|d| d.row_hit_rate);
             let a = x.agreement;
             r.disagreements = a
                 .disagreements()
