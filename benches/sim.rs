@@ -7,7 +7,8 @@
 //! least 70 % of the unverified event rate. With spike activity the same simulation runs
 //! on a chip that skips zeros and stores coordinates, executing pre-drawn spikes (the
 //! drawing is outside the measurement, as `simulate` times it): it should keep at least
-//! half the dense event rate.
+//! half the dense event rate. The DRAM timing model runs the heaviest DRAM user at
+//! least at a third of the port model's event rate.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::cmp::Reverse;
@@ -162,5 +163,50 @@ fn bench_spikes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_queue, bench_simulation, bench_spikes);
+/// SEW-ResNet-18 ST-LBL (the heaviest DRAM user) on the port model and on the DRAM
+/// timing model's presets: the timing model should keep at least a third of the
+/// port model's event rate.
+fn bench_dram_models(c: &mut Criterion) {
+    let mut group = c.benchmark_group("simulation_dram_model");
+    group.sample_size(10);
+    let w = "models/workloads/sew_resnet18_cifar10dvs.toml";
+    for preset in ["port", "ddr4_2400", "hbm2"] {
+        let sets: Vec<String> = if preset == "port" {
+            Vec::new()
+        } else {
+            vec![
+                "dram.model=timing".into(),
+                format!("dram.timing.preset={preset}"),
+            ]
+        };
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let s = plan_on(w, "128KiB", "ST-LBL", &sets);
+        let events = simulate(s.clone(), &SimOptions::default())
+            .expect("simulates")
+            .events;
+        group.throughput(Throughput::Elements(events));
+        group.bench_function(format!("sew_resnet18_128KiB_ST-LBL/{preset}"), |b| {
+            b.iter_batched(
+                || s.clone(),
+                |s| {
+                    black_box(
+                        simulate(s, &SimOptions::default())
+                            .expect("simulates")
+                            .events,
+                    )
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_queue,
+    bench_simulation,
+    bench_spikes,
+    bench_dram_models
+);
 criterion_main!(benches);

@@ -9,6 +9,7 @@ use super::message::{Cycle, HopKind, Message, Route, StallCause};
 use super::stats::{ComponentStats, Port, TileBooks};
 use crate::cost::{Component as Part, Ledger, Spend};
 use crate::model::Dram;
+use crate::model::dram_timing::DramTiming;
 
 /// The off-chip DRAM. Under the port model: one port for reads and writes, one
 /// transfer at a time; a transfer holds the data bus for `ceil(bits / bandwidth)`
@@ -25,6 +26,8 @@ pub struct DramModel {
     device: Option<DramDevice>,
     ledger: Ledger,
     by_tile: TileBooks,
+    /// The current transfer's burst addresses (a buffer kept between transfers).
+    burst_addresses: Vec<u64>,
     /// Stall cycles by cause (the timing model splits what the port lumps).
     stalls: [Cycle; StallCause::COUNT],
     /// Every burst (bus start, bus end, bits), when recording.
@@ -97,6 +100,7 @@ impl DramModel {
             device: params.timed().map(DramDevice::new),
             ledger: Ledger::default(),
             by_tile: TileBooks::default(),
+            burst_addresses: Vec::new(),
             stalls: [0; StallCause::COUNT],
             bursts: None,
             counter_zero_at: None,
@@ -212,9 +216,22 @@ impl Component for DramModel {
             _ => return Err(route.wrong_hop(&self.name)),
         };
         let ready = now.max(route.flow_start);
-        let s = match self.device.as_mut() {
-            Some(device) => serve_timed(device, &mut self.port, ready, (&route, write)),
-            None => self.serve_port(ready, &route, write),
+        let s = match (self.device.as_mut(), self.params.timed()) {
+            (Some(device), Some(t)) => {
+                let mut bursts = std::mem::take(&mut self.burst_addresses);
+                bursts.clear();
+                bursts.extend(route_lines(&route, t.burst_bytes()));
+                let s = serve_timed(
+                    (device, t),
+                    &mut self.port,
+                    ready,
+                    (&route, &mut bursts),
+                    write,
+                );
+                self.burst_addresses = bursts;
+                s
+            }
+            _ => self.serve_port(ready, &route, write),
         };
         let bits = route.bits_here();
         if let Some(b) = self.bursts.as_mut() {
@@ -276,24 +293,26 @@ impl Component for DramModel {
 /// channels it uses) is split into rows opening, refresh, and the rest (the bus and
 /// column spacing behind other transfers); `port` keeps the figures a port reports.
 fn serve_timed(
-    device: &mut DramDevice,
+    (device, t): (&mut DramDevice, &DramTiming),
     port: &mut Port,
     ready: Cycle,
-    (route, write): (&Route, bool),
+    (route, bursts): (&Route, &mut Vec<u64>),
+    write: bool,
 ) -> Service {
-    let t = device.timing().clone();
-    let mut bursts: Vec<u64> = route_lines(route, t.burst_bytes()).collect();
     if bursts.is_empty() {
         // No placement (a route built without the layout): a sequential run.
         let n = route.bits_here().div_ceil(t.burst_bytes() * 8);
-        bursts = (0..n).map(|i| i * t.burst_bytes()).collect();
+        bursts.extend((0..n).map(|i| i * t.burst_bytes()));
     }
     let arrive = t.to_clocks(ready);
-    let served = device.serve(arrive, &bursts, write);
+    let served = device.serve(arrive, bursts, write);
     let ideal = t.trcd + if write { t.cwl } else { t.cl } + served.bus_clocks;
     let extra = (served.last_data - arrive).saturating_sub(ideal);
-    let row = served.row_clocks.min(extra);
-    let refresh = served.refresh_clocks.min(extra - row);
+    // The bus gaps add up to `extra` on one channel and exceed it over several: the
+    // causes share `extra` as they share the gaps.
+    let gaps = served.row_clocks + served.refresh_clocks + served.other_clocks;
+    let share = |c: u64| (extra as u128 * c as u128 / gaps.max(1) as u128) as u64;
+    let (row, refresh) = (share(served.row_clocks), share(served.refresh_clocks));
     let bus_start = t.to_cycles(served.first_data).max(ready);
     let bus_end = t.to_cycles(served.last_data).max(bus_start);
     port.note(bus_start, bus_end, t.to_cycles(extra));

@@ -10,7 +10,7 @@
 //! until its banks' current accesses are done), each refresh blocking it for tRFC.
 //! Transfers are served in arrival order, as the port model serves them.
 
-use crate::model::dram_timing::{AddressField, DramAddress, DramTiming, PagePolicy, Scheduling};
+use crate::model::dram_timing::{AddressDecoder, DramAddress, DramTiming, PagePolicy, Scheduling};
 use serde::Serialize;
 
 /// A time in DRAM clocks.
@@ -28,8 +28,9 @@ struct Bank {
 
 #[derive(Debug, Clone, Default)]
 struct Rank {
-    /// The last four activates (tFAW), oldest first.
-    acts: Vec<Clock>,
+    /// The last four activates (tFAW), a ring: `acts[next_act]` is the oldest.
+    acts: [Option<Clock>; 4],
+    next_act: usize,
     last_act: Option<Clock>,
     last_act_in_group: Vec<Option<Clock>>,
     next_refresh: Clock,
@@ -70,28 +71,59 @@ impl DramTimingStats {
     }
 }
 
-/// When a transfer's data moved, and what delayed it, in DRAM clocks.
+/// When a transfer's data moved, and what delayed it, in DRAM clocks. The delays are
+/// the gaps on each channel's bus beyond back-to-back bursts (the first one counted
+/// from an activate and CAS latency after arrival), each charged to what held its
+/// burst's column command: its row opening, a refresh, or the rest (the queue, the
+/// column spacing, a turnaround).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Served {
     pub first_data: Clock,
     pub last_data: Clock,
-    /// Clocks column commands waited for their rows to open (precharge, activate).
+    /// Gap clocks while rows opened (precharge, activate, tRRD, tFAW).
     pub row_clocks: Clock,
-    /// Clocks activates waited for a refresh to end.
+    /// Gap clocks while a refresh blocked the bank.
     pub refresh_clocks: Clock,
+    /// Other gap clocks.
+    pub other_clocks: Clock,
     /// Clocks its bursts hold the busiest channel's bus it uses (an idle device's
     /// data time).
     pub bus_clocks: Clock,
 }
 
+/// One burst's column command, its data on the bus, and how long the command waited
+/// for its row to open and (of that) for a refresh.
+struct BurstTiming {
+    col: Clock,
+    start: Clock,
+    end: Clock,
+    row: Clock,
+    refresh: Clock,
+}
+
 /// One DRAM device (all its channels) and its controller.
 pub struct DramDevice {
     t: DramTiming,
-    mapping: Vec<AddressField>,
+    decoder: AddressDecoder,
     channels: Vec<Channel>,
     ranks: Vec<Rank>,
     banks: Vec<Bank>,
     pub stats: DramTimingStats,
+    /// Buffers reused from one transfer to the next.
+    scratch: Scratch,
+}
+
+/// A transfer's working lists, kept between transfers so that serving one allocates
+/// nothing once they have grown.
+#[derive(Debug, Default)]
+struct Scratch {
+    addresses: Vec<DramAddress>,
+    order: Vec<usize>,
+    /// Per channel: its bursts in arrival order, then its issued column commands.
+    by_channel: Vec<Vec<usize>>,
+    issued: Vec<Vec<Clock>>,
+    bus_end: Vec<Clock>,
+    misses: Vec<usize>,
 }
 
 impl DramDevice {
@@ -104,11 +136,16 @@ impl DramDevice {
         };
         Self {
             t: t.clone(),
-            mapping: t.mapping(),
+            decoder: t.decoder(),
             channels: vec![Channel::default(); t.channels as usize],
             ranks: vec![rank; ranks],
             banks: vec![Bank::default(); ranks * (t.bank_groups * t.banks_per_group) as usize],
             stats: DramTimingStats::default(),
+            scratch: Scratch {
+                by_channel: vec![Vec::new(); t.channels as usize],
+                issued: vec![Vec::new(); t.channels as usize],
+                ..Scratch::default()
+            },
         }
     }
 
@@ -128,81 +165,94 @@ impl DramDevice {
 
     /// Serves one transfer's bursts (byte addresses, in order) arriving at `arrive`.
     pub fn serve(&mut self, arrive: Clock, bursts: &[u64], write: bool) -> Served {
-        let addresses: Vec<DramAddress> = bursts
-            .iter()
-            .map(|&b| self.t.decode(&self.mapping, b))
-            .collect();
-        let order = self.issue_order(&addresses);
-        let mut per_channel = vec![0u64; self.channels.len()];
-        for a in &addresses {
-            per_channel[a.channel as usize] += 1;
-        }
+        let mut sc = std::mem::take(&mut self.scratch);
+        sc.addresses.clear();
+        sc.addresses
+            .extend(bursts.iter().map(|&b| self.decoder.decode(b)));
+        self.issue_order(&mut sc);
         let depth = self.t.queue_depth as usize;
-        // Column commands issued so far, per channel: each channel has its queue.
-        let mut issued: Vec<Vec<Clock>> = vec![Vec::new(); self.channels.len()];
+        let first = arrive + self.t.trcd + if write { self.t.cwl } else { self.t.cl };
+        // Per channel, the last data end: each channel has its queue and its bus.
+        let bus_end = &mut sc.bus_end;
+        bus_end.clear();
+        bus_end.resize(self.channels.len(), first);
         let mut served = Served {
             first_data: Clock::MAX,
             ..Served::default()
         };
-        for &i in &order {
-            let queue = &issued[addresses[i].channel as usize];
+        for queue in &mut sc.issued {
+            queue.clear();
+        }
+        for &i in &sc.order {
+            let a = sc.addresses[i];
+            let ch = a.channel as usize;
+            let queue = &mut sc.issued[ch];
             let entry = if queue.len() >= depth {
                 arrive.max(queue[queue.len() - depth])
             } else {
                 arrive
             };
-            let (col, start, end, row, refresh) = self.burst(entry, &addresses[i], write);
-            issued[addresses[i].channel as usize].push(col);
-            served.first_data = served.first_data.min(start);
-            served.last_data = served.last_data.max(end);
-            served.row_clocks += row;
+            let b = self.burst(entry, &a, write);
+            queue.push(b.col);
+            let gap = b.start.saturating_sub(bus_end[ch]);
+            let refresh = gap.min(b.refresh);
+            let row = (gap - refresh).min(b.row);
             served.refresh_clocks += refresh;
+            served.row_clocks += row;
+            served.other_clocks += gap - refresh - row;
+            bus_end[ch] = bus_end[ch].max(b.end);
+            served.first_data = served.first_data.min(b.start);
+            served.last_data = served.last_data.max(b.end);
         }
-        served.bus_clocks = per_channel.iter().max().unwrap_or(&0) * self.t.burst_clocks();
+        let busiest = sc.issued.iter().map(Vec::len).max().unwrap_or(0) as u64;
+        served.bus_clocks = busiest * self.t.burst_clocks();
         if served.first_data == Clock::MAX {
             served.first_data = arrive;
             served.last_data = arrive;
         }
+        self.scratch = sc;
         served
     }
 
-    /// The order column commands issue in, channel by channel (the channels work
-    /// independently): arrival order under FCFS; under FR-FCFS, within each queue's
-    /// worth of a channel's bursts, those to a row already open (or opened by an
-    /// earlier burst of the window) before the others, each group oldest first.
-    fn issue_order(&self, addresses: &[DramAddress]) -> Vec<usize> {
-        let mut by_channel: Vec<Vec<usize>> = vec![Vec::new(); self.channels.len()];
-        for (i, a) in addresses.iter().enumerate() {
-            by_channel[a.channel as usize].push(i);
+    /// The order column commands issue in (`sc.order`), channel by channel (the
+    /// channels work independently): arrival order under FCFS; under FR-FCFS, within
+    /// each queue's worth of a channel's bursts, those to a row already open (or
+    /// opened by an earlier burst of the window) before the others, each group oldest
+    /// first.
+    fn issue_order(&self, sc: &mut Scratch) {
+        for list in &mut sc.by_channel {
+            list.clear();
+        }
+        for (i, a) in sc.addresses.iter().enumerate() {
+            sc.by_channel[a.channel as usize].push(i);
         }
         let reorder =
             self.t.scheduling == Scheduling::FrFcfs && self.t.page_policy == PagePolicy::Open;
         let depth = self.t.queue_depth as usize;
-        let mut order = Vec::with_capacity(addresses.len());
-        for bursts in by_channel {
+        sc.order.clear();
+        for list in &sc.by_channel {
             if !reorder {
-                order.extend(bursts);
+                sc.order.extend_from_slice(list);
                 continue;
             }
-            for window in bursts.chunks(depth) {
-                let (hits, misses) = self.open_row_first(window, addresses);
-                order.extend(hits);
-                order.extend(misses);
+            for window in list.chunks(depth) {
+                self.open_row_first(window, &sc.addresses, (&mut sc.order, &mut sc.misses));
             }
         }
-        order
     }
 
-    /// Splits a window of bursts into those whose row is open when their turn comes
-    /// (as the bank stands, or as an earlier burst of the window opens it) and the
-    /// rest, each in arrival order.
+    /// Appends a window of bursts to `order`: first those whose row is open when their
+    /// turn comes (as the bank stands, or as an earlier burst of the window opens it),
+    /// then the rest (gathered in `misses`), each in arrival order.
     fn open_row_first(
         &self,
         window: &[usize],
         addresses: &[DramAddress],
-    ) -> (Vec<usize>, Vec<usize>) {
+        (order, misses): (&mut Vec<usize>, &mut Vec<usize>),
+    ) {
+        // A window is at most `queue_depth` (≤ 256) bursts: a short list of banks.
         let mut open: Vec<(usize, u64)> = Vec::new();
-        let (mut hits, mut misses) = (Vec::new(), Vec::new());
+        misses.clear();
         for &i in window {
             let bank = self.bank_index(&addresses[i]);
             let row = addresses[i].row;
@@ -215,22 +265,16 @@ impl DramDevice {
                 }
             };
             if r == row {
-                hits.push(i);
+                order.push(i);
             } else {
                 misses.push(i);
             }
         }
-        (hits, misses)
+        order.extend_from_slice(misses);
     }
 
-    /// One burst that entered the queue at `entry`: (column command, data start,
-    /// data end, clocks waiting for its row, clocks waiting for a refresh).
-    fn burst(
-        &mut self,
-        entry: Clock,
-        a: &DramAddress,
-        write: bool,
-    ) -> (Clock, Clock, Clock, Clock, Clock) {
+    /// One burst that entered the queue at `entry`.
+    fn burst(&mut self, entry: Clock, a: &DramAddress, write: bool) -> BurstTiming {
         let (r, b) = (self.rank_index(a), self.bank_index(a));
         self.refresh_until(r, entry);
         self.stats.bursts += 1;
@@ -271,7 +315,13 @@ impl DramDevice {
         let start = col + latency;
         let end = start + t.burst_clocks();
         self.finish_column(b, a, (col, end), write, turning);
-        (col, start, end, waited_row - waited_refresh, waited_refresh)
+        BurstTiming {
+            col,
+            start,
+            end,
+            row: waited_row - waited_refresh,
+            refresh: waited_refresh,
+        }
     }
 
     /// Precharges and activates bank `b` for the burst's row unless it is open;
@@ -297,11 +347,11 @@ impl DramDevice {
         if let Some(last) = rank.last_act_in_group[a.bank_group as usize] {
             act = act.max(last + t.trrd_l);
         }
-        if rank.acts.len() == 4 {
-            act = act.max(rank.acts[0] + t.tfaw);
-            rank.acts.remove(0);
+        if let Some(oldest) = rank.acts[rank.next_act] {
+            act = act.max(oldest + t.tfaw);
         }
-        rank.acts.push(act);
+        rank.acts[rank.next_act] = Some(act);
+        rank.next_act = (rank.next_act + 1) % 4;
         rank.last_act = Some(rank.last_act.map_or(act, |l| l.max(act)));
         rank.last_act_in_group[a.bank_group as usize] = Some(act);
         let bank = &mut self.banks[b];
