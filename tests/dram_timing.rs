@@ -34,7 +34,15 @@ fn every_standard_runs_verified_with_its_device_figures() {
         for spec in ["ST-LBL", "TB-LF"] {
             let s = timed(preset, "4KiB", spec);
             let dram_bits_predicted = s.predicted.dram_bits.total;
-            let run = simulate(s, &SimOptions::default()).expect("runs and verifies");
+            let trace = std::env::temp_dir().join(format!(
+                "stems-dram-timing-{}-{preset}-{spec}.trace",
+                std::process::id()
+            ));
+            let options = SimOptions {
+                dram_trace: Some(trace.clone()),
+                ..SimOptions::default()
+            };
+            let run = simulate(s, &options).expect("runs and verifies");
             assert!(run.verification.verified, "{preset} {spec}");
             // Traffic is the schedule's whatever the DRAM's timing.
             assert_eq!(run.report.dram_bits.total, dram_bits_predicted);
@@ -46,6 +54,15 @@ fn every_standard_runs_verified_with_its_device_figures() {
             // Every burst moves burst_bytes; together at least the traffic.
             let t = run_timing(preset);
             assert!(c.bursts * t.burst_bytes() * 8 >= run.report.dram_bits.total);
+            // The DRAM trace lists every burst, at its column command, in time order.
+            let text = std::fs::read_to_string(&trace).expect("trace");
+            let cycles: Vec<u64> = text
+                .lines()
+                .map(|l| l.rsplit(' ').next().and_then(|c| c.parse().ok()).expect(l))
+                .collect();
+            assert_eq!(cycles.len() as u64, c.bursts);
+            assert_eq!(run.dram_trace_requests, Some(c.bursts));
+            assert!(cycles.windows(2).all(|w| w[0] <= w[1]));
         }
     }
 }
@@ -138,4 +155,56 @@ fn contradictory_timing_is_refused_naming_the_field() {
             "{line}: {err}"
         );
     }
+}
+
+#[test]
+fn a_saved_schedule_carries_its_dram_placement_and_overlaps_are_refused() {
+    let s = timed("ddr4_2400", "4KiB", "TB-LF");
+    assert_eq!(s.dram_placement.base.len(), s.objects.len());
+    let mut json: serde_json::Value = serde_json::to_value(&s).expect("serializes");
+    let good = test_file(
+        "dram-timing",
+        "placement",
+        "good.schedule.json",
+        &json.to_string(),
+    );
+    let replay = |path: &Path| {
+        stems(&[
+            "simulate",
+            "--replay",
+            path.to_str().expect("path"),
+            "--format",
+            "json",
+        ])
+    };
+    assert!(replay(&good).status.success());
+    // Object 1's region moved onto object 0's: one would overwrite the other.
+    let base = json["dram_placement"]["base"]
+        .as_array_mut()
+        .expect("placement");
+    base[1] = base[0].clone();
+    let bad = test_file(
+        "dram-timing",
+        "placement",
+        "bad.schedule.json",
+        &json.to_string(),
+    );
+    let run = replay(&bad);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("dram_placement") && err.contains("share DRAM bytes"),
+        "{err}"
+    );
+    // A file without a placement (written before it existed) is placed on load.
+    json.as_object_mut()
+        .expect("object")
+        .remove("dram_placement");
+    let old = test_file(
+        "dram-timing",
+        "placement",
+        "old.schedule.json",
+        &json.to_string(),
+    );
+    assert!(replay(&old).status.success());
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use stems::model::Overrides;
 use stems::schedule::SchedulerOptions;
-use stems::sim::dram_layout::{DramLayout, LINE_BYTES};
+use stems::schedule::dram_placement::LINE_BYTES;
 use stems::sim::{SimOptions, simulate};
 use stems::tiling::graph::ObjectKind;
 
@@ -22,12 +22,17 @@ fn the_dram_trace_lists_every_line_in_time_order_at_the_objects_addresses() {
         SchedulerOptions::default(),
     )
     .expect("plans");
-    let layout = DramLayout::of(&s.objects, false);
+    let placed = &s.dram_placement;
     let weights: Vec<(u64, u64)> = s
         .objects
         .iter()
         .filter(|o| matches!(o.kind, ObjectKind::Weights { .. }))
-        .map(|o| (layout.pieces(&[o.id], 0, 1)[0].0, o.bits.div_ceil(8)))
+        .map(|o| {
+            (
+                placed.pieces(&s.objects, &[o.id], 0, 1)[0].0,
+                o.bits.div_ceil(8),
+            )
+        })
         .collect();
     let path = std::env::temp_dir().join(format!("stems-dram-trace-{}.trace", std::process::id()));
     let run = simulate(

@@ -159,6 +159,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     let layer_blocks: Vec<usize> = schedule.workload.layers.iter().map(|l| l.block).collect();
+    let request_bytes = schedule.accelerator.dram.trace_request_bytes();
     let options = SimOptions {
         trace: args.trace.clone(),
         trace_window: args.trace_window.clone(),
@@ -183,7 +184,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     }
     if let (Some(path), Some(n)) = (&args.dram_trace, checked.measured.dram_trace_requests) {
         eprintln!(
-            "DRAM trace written to {} ({} requests of 64 B)",
+            "DRAM trace written to {} ({} requests of {request_bytes} B)",
             path.display(),
             thousands(n)
         );

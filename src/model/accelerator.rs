@@ -444,6 +444,12 @@ impl Dram {
         }
     }
 
+    /// Bytes one request of a DRAM trace moves: a 64-byte line under the port model,
+    /// a burst under the timing model.
+    pub fn trace_request_bytes(&self) -> u64 {
+        self.timed().map_or(64, |t| t.burst_bytes())
+    }
+
     /// Bits per cycle a long stream moves: the port's bandwidth, or the timing
     /// model's peak over its channels (at least one).
     pub fn stream_bits_per_cycle(&self) -> u64 {

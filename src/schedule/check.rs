@@ -21,6 +21,11 @@ impl Schedule {
         }
         problems.extend(self.check_cuts());
         problems.extend(self.check_objects());
+        problems.extend(self.dram_placement.problems(
+            &self.objects,
+            &self.workload,
+            self.dram_stores_compressed(),
+        ));
         if !problems.is_empty() {
             return problems;
         }

@@ -8,6 +8,7 @@
 //! not read: it recomputes traffic by walking the tiles itself.
 
 mod check;
+pub mod dram_placement;
 pub mod memory;
 pub mod scheduler;
 pub mod space;
@@ -217,6 +218,9 @@ pub struct Schedule {
     #[serde(default = "paper_eviction")]
     pub eviction: Eviction,
     pub objects: Vec<DataObject>,
+    /// Where every object lives in DRAM (absent in older files: placed on load).
+    #[serde(default)]
+    pub dram_placement: dram_placement::DramPlacement,
     pub tiles: Vec<ScheduledTile>,
     /// The analytic prediction; a simulator must not read it.
     pub predicted: Report,
@@ -227,6 +231,11 @@ fn paper_eviction() -> Eviction {
 }
 
 impl Schedule {
+    /// The DRAM stores features compressed (their regions are twice their dense size).
+    pub fn dram_stores_compressed(&self) -> bool {
+        !self.accelerator.dram.feature_format.is_dense()
+    }
+
     pub fn save(&self, path: &Path) -> Result<(), crate::output::OutputError> {
         let mut file = crate::output::AtomicFile::create(path)?;
         serde_json::to_writer(&mut file, self).map_err(|e| crate::output::OutputError {
@@ -293,6 +302,13 @@ impl Schedule {
                     .at_line(inner.line()),
             )
         })?;
+        let mut schedule = schedule;
+        if schedule.dram_placement.base.is_empty() {
+            schedule.dram_placement = dram_placement::DramPlacement::of(
+                &schedule.objects,
+                schedule.dram_stores_compressed(),
+            );
+        }
         let problems = schedule.check();
         if problems.is_empty() {
             Ok(schedule)

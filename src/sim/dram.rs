@@ -2,7 +2,6 @@
 //! (`dram_timing`), behind one component that accounts bits and energy alike.
 
 use super::SimError;
-use super::dram_layout::LINE_BYTES;
 use super::dram_timing::{DramDevice, DramTimingStats};
 use super::kernel::{Component, Outbox};
 use super::message::{Cycle, HopKind, Message, Route, StallCause};
@@ -10,6 +9,7 @@ use super::stats::{ComponentStats, Port, TileBooks};
 use crate::cost::{Component as Part, Ledger, Spend};
 use crate::model::Dram;
 use crate::model::dram_timing::DramTiming;
+use crate::schedule::dram_placement::LINE_BYTES;
 
 /// The off-chip DRAM. Under the port model: one port for reads and writes, one
 /// transfer at a time; a transfer holds the data bus for `ceil(bits / bandwidth)`
@@ -63,6 +63,21 @@ fn route_lines(route: &Route, line_bytes: u64) -> impl Iterator<Item = u64> + '_
 }
 
 impl DramRequests {
+    /// The bursts the timing model's device issued (drained from `issued`), at
+    /// their column commands.
+    fn add_bursts(&mut self, issued: Option<&mut Vec<(u64, u64, bool)>>, t: &DramTiming) {
+        let Some(issued) = issued else {
+            return;
+        };
+        for (clock, addr, write) in issued.drain(..) {
+            if self.lines.len() >= MAX_DRAM_TRACE_REQUESTS {
+                self.overflow = true;
+                return;
+            }
+            self.lines.push((t.to_cycles(clock), addr, write));
+        }
+    }
+
     /// The lines `route` moves over the bus from `first` on, at `bw_bits` per cycle.
     fn add(&mut self, route: &Route, first: Cycle, bw_bits: u64, write: bool) {
         let per_line = (LINE_BYTES * 8).div_ceil(bw_bits.max(1));
@@ -108,9 +123,13 @@ impl DramModel {
         }
     }
 
-    /// Keeps every line request, for a DRAM trace.
+    /// Keeps every request, for a DRAM trace: each 64-byte line under the port model,
+    /// each burst at its column command under the timing model.
     pub fn listing_requests(mut self) -> Self {
         self.requests = Some(DramRequests::default());
+        if let Some(d) = self.device.as_mut() {
+            d.issued = Some(Vec::new());
+        }
         self
     }
 
@@ -237,9 +256,11 @@ impl Component for DramModel {
         if let Some(b) = self.bursts.as_mut() {
             b.push((s.bus_start, s.bus_end, bits));
         }
-        let bw = self.params.stream_bits_per_cycle();
         if let Some(r) = self.requests.as_mut() {
-            r.add(&route, s.bus_start, bw, write);
+            match (self.device.as_mut(), self.params.timed()) {
+                (Some(d), Some(t)) => r.add_bursts(d.issued.as_mut(), t),
+                _ => r.add(&route, s.bus_start, self.params.bw_bits, write),
+            }
         }
         self.account(&route, write);
         self.trace(out, &s, bits, write);

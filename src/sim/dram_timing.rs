@@ -111,6 +111,9 @@ pub struct DramDevice {
     pub stats: DramTimingStats,
     /// Buffers reused from one transfer to the next.
     scratch: Scratch,
+    /// Every burst's column command (clock, byte address, write), when asked for (a
+    /// DRAM request trace); the caller drains it.
+    pub issued: Option<Vec<(Clock, u64, bool)>>,
 }
 
 /// A transfer's working lists, kept between transfers so that serving one allocates
@@ -146,6 +149,7 @@ impl DramDevice {
                 issued: vec![Vec::new(); t.channels as usize],
                 ..Scratch::default()
             },
+            issued: None,
         }
     }
 
@@ -194,6 +198,9 @@ impl DramDevice {
             };
             let b = self.burst(entry, &a, write);
             queue.push(b.col);
+            if let Some(log) = self.issued.as_mut() {
+                log.push((b.col, bursts[i], write));
+            }
             let gap = b.start.saturating_sub(bus_end[ch]);
             let refresh = gap.min(b.refresh);
             let row = (gap - refresh).min(b.row);

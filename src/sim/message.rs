@@ -44,8 +44,8 @@ pub struct Route {
     /// Bits at each hop when levels store the data in different formats (compressed
     /// features); empty: `bits` everywhere.
     pub hop_bits: Vec<u64>,
-    /// Where its data lies in DRAM, as (byte address, bits) pieces (`DramLayout`);
-    /// only filled when the run writes a DRAM request trace.
+    /// Where its data lies in DRAM, as (byte address, bits) pieces (the schedule's
+    /// `DramPlacement`); filled under the DRAM timing model and for a DRAM trace.
     pub dram_pieces: Vec<(u64, u64)>,
     pub next: usize,
     /// When the upstream hop starts and finishes delivering (0 for the first hop).

@@ -11,7 +11,6 @@ pub mod components;
 pub mod controller;
 pub mod copies;
 pub mod dram;
-pub mod dram_layout;
 pub mod dram_timing;
 pub mod kernel;
 pub mod message;
@@ -82,7 +81,7 @@ pub struct SimOptions {
     /// Keep the time series for pictures (`MeasuredReport::timelines`).
     pub record_timelines: bool,
     /// Write every DRAM line request here, as `0xADDRESS READ|WRITE CYCLE` (the trace
-    /// DRAMsim3 replays), addresses from `dram_layout::DramLayout`.
+    /// DRAMsim3 replays), addresses from the schedule's `DramPlacement`.
     pub dram_trace: Option<PathBuf>,
     /// Track data validity and refuse schedules that cannot run or are not sufficient
     /// (on by default; off only to measure what verification costs).
@@ -494,10 +493,7 @@ fn wire(
     ids.controllers = (0..acc.cores.len()).map(|c| first_controller + c).collect();
     let ids = Arc::new(ids);
     let writers = Arc::new(writers(schedule));
-    let dram_layout = (options.dram_trace.is_some() || acc.dram.timed().is_some()).then(|| {
-        let compressed = !acc.dram.feature_format.is_dense();
-        Arc::new(dram_layout::DramLayout::of(&schedule.objects, compressed))
-    });
+    let dram_addresses = options.dram_trace.is_some() || acc.dram.timed().is_some();
     for core in 0..acc.cores.len() {
         let id = kernel.add(Box::new(
             Controller::new(
@@ -509,7 +505,7 @@ fn wire(
                 filter.clone(),
             )
             .recording(options.record_timelines)
-            .with_dram_layout(dram_layout.clone())
+            .with_dram_addresses(dram_addresses)
             .with_spikes(spikes.cloned()),
         ));
         kernel.send(0, id, Message::Start);

@@ -932,6 +932,10 @@ pub fn schedule(
         prefetch: options.prefetch,
         objective: options.objective,
         eviction: options.eviction,
+        dram_placement: super::dram_placement::DramPlacement::of(
+            &graph.objects,
+            !accelerator.dram.feature_format.is_dense(),
+        ),
         objects: graph.objects,
         tiles,
         predicted,

@@ -242,7 +242,8 @@ pub struct Controller {
     /// Per tensor, whether a matmul reads it (`Workload::attention_tensors`).
     attention_tensors: Vec<bool>,
     /// Where objects lie in DRAM, when the run writes a DRAM request trace.
-    dram_layout: Option<Arc<crate::sim::dram_layout::DramLayout>>,
+    /// Routes to and from DRAM carry their addresses (the schedule's placement).
+    dram_addresses: bool,
 }
 
 impl Controller {
@@ -274,7 +275,7 @@ impl Controller {
         let attention_tensors = schedule.workload.attention_tensors();
         Self {
             attention_tensors,
-            dram_layout: None,
+            dram_addresses: false,
             name: format!("{}.controller", schedule.accelerator.cores[core].name),
             core,
             me,
@@ -361,11 +362,8 @@ impl Controller {
 
     /// Keeps stall slices and tile spans for pictures.
     /// Names the DRAM addresses of its routes (for a DRAM request trace).
-    pub fn with_dram_layout(
-        mut self,
-        layout: Option<Arc<crate::sim::dram_layout::DramLayout>>,
-    ) -> Self {
-        self.dram_layout = layout;
+    pub fn with_dram_addresses(mut self, on: bool) -> Self {
+        self.dram_addresses = on;
         self
     }
 
@@ -430,8 +428,9 @@ impl Controller {
         let hop_bits = self.hop_bits(&hops, payload);
         let mut route = Route::new((tag, tile), self.me, bits, class, hops);
         // `dram`: the objects the route reads or writes and the bit it starts at.
-        if let (Some(layout), Some((objects, offset))) = (&self.dram_layout, dram) {
-            route.dram_pieces = layout.pieces(objects, offset, bits);
+        if let (true, Some((objects, offset))) = (self.dram_addresses, dram) {
+            let s = &self.schedule;
+            route.dram_pieces = s.dram_placement.pieces(&s.objects, objects, offset, bits);
         }
         route.hop_bits = hop_bits;
         route.chunk_bits = chunk_bits;
