@@ -287,12 +287,25 @@ pub struct TileFigures {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EnergyByComponent {
+    /// Everything: what data movement and operations spent, plus `static`.
     pub total: f64,
     pub dram: f64,
     pub global_sram: f64,
     pub local_buffers: f64,
     pub pe: f64,
     pub noc: f64,
+    /// What the chip's and the DRAM's static power cost over the run's latency (0
+    /// unless the accelerator states a static power).
+    #[serde(rename = "static", default)]
+    pub static_pj: f64,
+}
+
+impl EnergyByComponent {
+    /// What data movement and operations spent (the total less static energy): the
+    /// part both halves count exactly alike.
+    pub fn dynamic(&self) -> f64 {
+        self.total - self.static_pj
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -530,6 +543,9 @@ pub struct Report {
     #[serde(default)]
     pub noc_busy_cycles: u64,
     pub latency_cycles: u64,
+    /// Energy over time: the total over the latency at the accelerator's clock.
+    #[serde(default)]
+    pub average_power_mw: f64,
     /// Cycles the PE arrays spend computing (passes, including fill/drain).
     pub busy_cycles: u64,
     /// PE-array cycles lost, by cause (all cores): idle while work was pending, plus
@@ -562,6 +578,10 @@ pub struct ReportHeader<'a> {
 }
 
 pub struct ReportTiming {
+    /// The run's static energy (`Accelerator::static_energy_pj` over its latency).
+    pub static_pj: f64,
+    /// The accelerator's clock, for average power.
+    pub clock_mhz: u64,
     pub latency_cycles: u64,
     pub busy_cycles: u64,
     pub stall_cycles: [u64; StallCause::COUNT],
@@ -608,7 +628,7 @@ impl Report {
         let pj = |fj: f64| fj / 1000.0;
         let comp = |c: Component| pj(ledger.energy_fj[c as usize].iter().sum());
         let class = |i: usize| pj(ledger.energy_fj.iter().map(|row| row[i]).sum());
-        let total = pj(ledger.energy_fj.iter().flatten().sum());
+        let total = pj(ledger.energy_fj.iter().flatten().sum()) + timing.static_pj;
         let mut matrix = BTreeMap::new();
         for c in Component::ALL {
             let row: BTreeMap<String, f64> = Spend::NAMES
@@ -639,6 +659,7 @@ impl Report {
                 local_buffers: comp(Component::LocalBuffers),
                 pe: comp(Component::Pe),
                 noc: comp(Component::Noc),
+                static_pj: timing.static_pj,
             },
             energy_by_operand_pj: EnergyByOperand {
                 W: class(0),
@@ -651,6 +672,10 @@ impl Report {
             noc_bits: ledger.noc_bits,
             noc_busy_cycles: timing.noc_busy_cycles,
             latency_cycles: timing.latency_cycles,
+            // pJ over µs is µW.
+            average_power_mw: total * timing.clock_mhz as f64
+                / timing.latency_cycles.max(1) as f64
+                / 1000.0,
             busy_cycles: timing.busy_cycles,
             stall_cycles_by_cause: StallCause::map(&timing.stall_cycles),
             peak_global_sram_bits: timing.peak_global_sram_bits,

@@ -163,6 +163,9 @@ pub struct PeArray {
     /// How the array exploits zero inputs (absent: it does not).
     #[serde(default, skip_serializing_if = "Sparsity::is_none")]
     pub sparsity: Sparsity,
+    /// Power the array draws whether it computes or not (leakage, clock tree), µW.
+    #[serde(default)]
+    pub static_power_uw: f64,
 }
 
 impl PeArray {
@@ -252,9 +255,20 @@ pub struct Memory {
     /// How the level stores feature tensors (absent: dense).
     #[serde(default, skip_serializing_if = "FeatureFormat::is_dense")]
     pub feature_format: FeatureFormat,
+    /// Power the memory draws whether accessed or not, µW, plus leakage per bit it
+    /// holds (so a larger SRAM leaks more), pW per bit.
+    #[serde(default)]
+    pub static_power_uw: f64,
+    #[serde(default)]
+    pub leakage_pw_per_bit: f64,
 }
 
 impl Memory {
+    /// The memory's static power, µW.
+    pub fn static_power_uw(&self) -> f64 {
+        self.static_power_uw + self.leakage_pw_per_bit * self.size_bits as f64 / 1e6
+    }
+
     pub fn holds(&self, op: Operand) -> bool {
         self.operands.contains(&op)
     }
@@ -411,6 +425,10 @@ pub struct Dram {
     /// The device under `model = "timing"` (read and checked under either model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timing: Option<DramTiming>,
+    /// Background power under the port model, µW (the timing model derives its own
+    /// from the standard's currents).
+    #[serde(default)]
+    pub static_power_uw: f64,
 }
 
 impl Dram {
@@ -441,6 +459,15 @@ impl Dram {
                 .stream_cycles(bits, write)
                 .saturating_sub(self.access_latency(write)),
             None => bits.div_ceil(self.bw_bits),
+        }
+    }
+
+    /// Power drawn whatever the DRAM does, µW: the port model's `static_power_uw`, or
+    /// the timing model's standby and refresh power.
+    pub fn background_power_uw(&self) -> f64 {
+        match self.timed() {
+            Some(t) => t.background_power_uw(),
+            None => self.static_power_uw,
         }
     }
 
@@ -480,9 +507,17 @@ pub struct Accelerator {
     pub cores: Vec<Core>,
     pub noc: Noc,
     pub dram: Dram,
+    /// The clock stems' cycles count, MHz: what turns power into energy per cycle
+    /// and the DRAM standard's clock into cycles (1 GHz unless stated).
+    #[serde(default = "default_clock_mhz")]
+    pub clock_mhz: u64,
     /// Fields set over the file (`dram.bw_bits=32`), in the order applied.
     #[serde(default)]
     pub overrides: Vec<String>,
+}
+
+fn default_clock_mhz() -> u64 {
+    super::dram_timing::DEFAULT_CLOCK_MHZ
 }
 
 /// Overrides applied on top of an accelerator file (presets plus overrides).
@@ -493,6 +528,26 @@ pub struct HardwareOverrides {
 }
 
 impl Accelerator {
+    /// Power drawn whatever the chip does, µW: every core's PE array and memories,
+    /// and the DRAM's background. Static energy is this over the run's latency.
+    pub fn static_power_uw(&self) -> f64 {
+        let cores: f64 = self
+            .cores
+            .iter()
+            .map(|c| {
+                c.pe_array.static_power_uw
+                    + c.memories.iter().map(Memory::static_power_uw).sum::<f64>()
+            })
+            .sum();
+        cores + self.dram.background_power_uw()
+    }
+
+    /// Picojoules the static power costs over `cycles` of the accelerator's clock
+    /// (µW × µs): the one rule both halves charge static energy by.
+    pub fn static_energy_pj(&self, cycles: u64) -> f64 {
+        self.static_power_uw() * cycles as f64 / self.clock_mhz as f64
+    }
+
     pub fn load(path: &Path, overrides: HardwareOverrides) -> Result<Self, ModelError> {
         Self::load_with(path, &[], overrides)
     }
@@ -629,7 +684,20 @@ impl Accelerator {
         check_range(p, "dram", "bw_bits", self.dram.bw_bits, BANDWIDTH);
         if let Some(t) = &self.dram.timing {
             p.extend(t.problems("dram.timing"));
+            if t.accelerator_clock_mhz != self.clock_mhz {
+                p.push(
+                    Problem::new(
+                        "dram.timing",
+                        format!(
+                            "counts an accelerator clock of {} MHz, but the accelerator's clock_mhz is {}",
+                            t.accelerator_clock_mhz, self.clock_mhz
+                        ),
+                    )
+                    .field("accelerator_clock_mhz"),
+                );
+            }
         }
+        check_range(p, "accelerator", "clock_mhz", self.clock_mhz, CLOCK_MHZ);
         if self.dram.model == DramKind::Timing && self.dram.timing.is_none() {
             p.push(
                 Problem::new("dram", "model = \"timing\" needs a [dram.timing] table")
@@ -780,6 +848,8 @@ struct RawAccelerator {
     name: String,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default = "default_clock_i64")]
+    clock_mhz: i64,
     core: Vec<toml::Spanned<RawCore>>,
     noc: toml::Spanned<RawNoc>,
     dram: toml::Spanned<RawDram>,
@@ -819,6 +889,8 @@ struct RawPeArray {
     #[serde(default)]
     register_energy_fj_per_bit: f64,
     sparsity: Option<String>,
+    #[serde(default)]
+    static_power_uw: f64,
 }
 
 #[derive(Deserialize)]
@@ -842,6 +914,10 @@ struct RawMemory {
     #[serde(default = "one")]
     latency_cycles: i64,
     feature_format: Option<String>,
+    #[serde(default)]
+    static_power_uw: f64,
+    #[serde(default)]
+    leakage_pw_per_bit: f64,
 }
 
 /// A size as written (`"128KiB"` or a byte count), parsed during validation so that a
@@ -941,6 +1017,8 @@ struct RawDram {
     feature_format: Option<String>,
     model: Option<String>,
     timing: Option<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    static_power_uw: f64,
 }
 
 /// `v` within `lo..=hi` (see `limits`), or a problem naming the field and the range.
@@ -969,6 +1047,7 @@ fn bounded(
 }
 
 const COUNT: u64 = 1;
+const CLOCK_MHZ: (u64, u64) = (1, 100_000);
 const BANDWIDTH: (u64, u64) = (1, MAX_BW_BITS);
 const LATENCY: (u64, u64) = (0, MAX_LATENCY_CYCLES);
 const ARRAY_SIDE: (u64, u64) = (COUNT, MAX_ARRAY_SIDE);
@@ -987,9 +1066,36 @@ fn energy(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: f
     }
 }
 
+fn default_clock_i64() -> i64 {
+    default_clock_mhz() as i64
+}
+
+/// A power in µW or pW per bit: finite, non-negative, at most a kilowatt's worth.
+fn power(diag: &mut Collector, span: &Range<usize>, el: &str, field: &str, v: f64) -> f64 {
+    if !(v.is_finite() && (0.0..=1e9).contains(&v)) {
+        diag.at(
+            span,
+            el,
+            field,
+            format!("power must be a number from 0 to 1e9, got {v}"),
+        );
+        0.0
+    } else {
+        v
+    }
+}
+
 fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
     let noc = resolve_noc(raw.noc, diag);
-    let dram = resolve_dram(raw.dram, diag, noc.mesh);
+    let clock_mhz = bounded(
+        diag,
+        &(0..0),
+        "accelerator",
+        "clock_mhz",
+        raw.clock_mhz,
+        CLOCK_MHZ,
+    );
+    let dram = resolve_dram(raw.dram, diag, (noc.mesh, clock_mhz));
     if raw.core.is_empty() {
         diag.at(&(0..0), "accelerator", "core", "has no [[core]] tables");
     }
@@ -1009,6 +1115,7 @@ fn resolve(raw: RawAccelerator, diag: &mut Collector) -> Option<Accelerator> {
         cores,
         noc,
         dram,
+        clock_mhz,
         overrides: Vec::new(),
     })
 }
@@ -1077,7 +1184,11 @@ fn resolve_noc(raw: toml::Spanned<RawNoc>, diag: &mut Collector) -> Noc {
 }
 
 /// The DRAM: one port, its place on the mesh, bandwidth, latency, energy and format.
-fn resolve_dram(raw: toml::Spanned<RawDram>, diag: &mut Collector, mesh: [u32; 2]) -> Dram {
+fn resolve_dram(
+    raw: toml::Spanned<RawDram>,
+    diag: &mut Collector,
+    (mesh, clock_mhz): ([u32; 2], u64),
+) -> Dram {
     let dram_span = raw.span();
     let mut rd = raw.into_inner();
     let el = "dram";
@@ -1085,8 +1196,12 @@ fn resolve_dram(raw: toml::Spanned<RawDram>, diag: &mut Collector, mesh: [u32; 2
         let span = t.span();
         (t.into_inner(), span)
     });
-    let (model, timing) =
-        super::dram_timing::resolve(rd.model.as_deref(), timing_table, diag, &dram_span);
+    let (model, timing) = super::dram_timing::resolve(
+        rd.model.as_deref(),
+        timing_table,
+        diag,
+        (&dram_span, clock_mhz),
+    );
     if rd.ports != 1 {
         diag.at(
             &dram_span,
@@ -1134,6 +1249,7 @@ fn resolve_dram(raw: toml::Spanned<RawDram>, diag: &mut Collector, mesh: [u32; 2
         feature_format: feature_format(diag, &dram_span, el, rd.feature_format.as_deref()),
         model,
         timing,
+        static_power_uw: power(diag, &dram_span, el, "static_power_uw", rd.static_power_uw),
     }
 }
 
@@ -1468,13 +1584,18 @@ fn resolve_pe_array(r: RawPeArray, diag: &mut Collector, span: &Range<usize>, el
             "register_energy_fj_per_bit",
             r.register_energy_fj_per_bit,
         ),
-        sparsity: r.sparsity.as_deref().map_or(Sparsity::None, |s| {
-            Sparsity::parse(s).unwrap_or_else(|| {
-                diag.at(span, el, "sparsity", unknown_name(s, &Sparsity::NAMES));
-                Sparsity::None
-            })
-        }),
+        sparsity: sparsity(diag, span, el, r.sparsity.as_deref()),
+        static_power_uw: power(diag, span, el, "static_power_uw", r.static_power_uw),
     }
+}
+
+fn sparsity(diag: &mut Collector, span: &Range<usize>, el: &str, name: Option<&str>) -> Sparsity {
+    name.map_or(Sparsity::None, |s| {
+        Sparsity::parse(s).unwrap_or_else(|| {
+            diag.at(span, el, "sparsity", unknown_name(s, &Sparsity::NAMES));
+            Sparsity::None
+        })
+    })
 }
 
 /// "'x' is not one of a, b, c" for a field with named values.
@@ -1633,6 +1754,8 @@ fn resolve_memory(
         write_ports: bounded(diag, span, el, "write_ports", r.write_ports, (1, MAX_PORTS)) as u32,
         latency_cycles: bounded(diag, span, el, "latency_cycles", r.latency_cycles, LATENCY),
         feature_format: feature_format(diag, span, el, r.feature_format.as_deref()),
+        static_power_uw: power(diag, span, el, "static_power_uw", r.static_power_uw),
+        leakage_pw_per_bit: power(diag, span, el, "leakage_pw_per_bit", r.leakage_pw_per_bit),
     };
     if r.feature_format.is_some() && !(m.holds(Operand::I) || m.holds(Operand::O)) {
         diag.at(

@@ -99,10 +99,18 @@ pub struct DramTiming {
     pub burst_length: u64,
     /// The DRAM clock period, picoseconds.
     pub tck_ps: u64,
-    /// The accelerator's clock, against which `tck_ps` counts (the accelerator model
-    /// counts cycles only; 1 GHz unless stated).
+    /// The accelerator's clock, against which `tck_ps` counts: the accelerator's
+    /// `clock_mhz`, copied here when the model is read.
     #[serde(default = "default_clock_mhz")]
     pub accelerator_clock_mhz: u64,
+    /// Supply voltage and the standby and refresh currents of one device, for the
+    /// background power (absent: none counted).
+    #[serde(default)]
+    pub vdd_v: f64,
+    #[serde(default)]
+    pub idd2n_ma: f64,
+    #[serde(default)]
+    pub idd5b_ma: f64,
     pub cl: u64,
     pub cwl: u64,
     pub trcd: u64,
@@ -133,8 +141,11 @@ pub struct DramTiming {
 /// around and the write preamble goes out).
 pub const READ_TO_WRITE_GAP: u64 = 2;
 
+/// The accelerator clock unless stated, MHz.
+pub const DEFAULT_CLOCK_MHZ: u64 = 1000;
+
 fn default_clock_mhz() -> u64 {
-    1000
+    DEFAULT_CLOCK_MHZ
 }
 
 /// The bundled presets: name and file text.
@@ -314,6 +325,18 @@ impl DramTiming {
         self.to_cycles(first + with_refresh)
     }
 
+    /// Power the devices draw whatever the controller does, µW, by the datasheet
+    /// method: every device in precharge standby (IDD2N), plus refresh (IDD5B over
+    /// IDD2N) for tRFC of every tREFI. Activates, reads and writes are in the
+    /// per-bit energies.
+    pub fn background_power_uw(&self) -> f64 {
+        let devices =
+            (self.channels * self.ranks * self.bus_width_bits / self.device_width_bits) as f64;
+        let refresh =
+            (self.idd5b_ma - self.idd2n_ma).max(0.0) * self.trfc as f64 / self.trefi.max(1) as f64;
+        devices * self.vdd_v * (self.idd2n_ma + refresh) * 1000.0
+    }
+
     /// Peak bits per accelerator cycle over all channels (no refresh, no row change).
     pub fn peak_bits_per_cycle(&self) -> f64 {
         let per_clock = (self.channels * self.bus_width_bits * 2) as f64;
@@ -377,6 +400,18 @@ impl DramTiming {
                 )
                 .field("bus_width_bits"),
             );
+        }
+        for (field, v) in [
+            ("vdd_v", self.vdd_v),
+            ("idd2n_ma", self.idd2n_ma),
+            ("idd5b_ma", self.idd5b_ma),
+        ] {
+            if !(v.is_finite() && (0.0..=100_000.0).contains(&v)) {
+                p.push(
+                    Problem::new(el, format!("must be a number from 0 to 100000, got {v}"))
+                        .field(field),
+                );
+            }
         }
         for (field, v, (lo, hi)) in [
             ("tck_ps", self.tck_ps, (100, 100_000)),
@@ -523,7 +558,7 @@ pub fn resolve(
     model: Option<&str>,
     table: Option<(toml::Table, Range<usize>)>,
     diag: &mut Collector,
-    span: &Range<usize>,
+    (span, clock_mhz): (&Range<usize>, u64),
 ) -> (DramKind, Option<DramTiming>) {
     let kind = match model {
         None | Some("port") => DramKind::Port,
@@ -539,7 +574,7 @@ pub fn resolve(
         }
     };
     let timing = match table {
-        Some((t, tspan)) => resolve_table(t, diag, &tspan),
+        Some((t, tspan)) => resolve_table(t, diag, (&tspan, clock_mhz)),
         None => {
             if kind == DramKind::Timing {
                 diag.at(
@@ -558,9 +593,18 @@ pub fn resolve(
 fn resolve_table(
     mut table: toml::Table,
     diag: &mut Collector,
-    span: &Range<usize>,
+    (span, clock_mhz): (&Range<usize>, u64),
 ) -> Option<DramTiming> {
     let el = "dram.timing";
+    if table.contains_key("accelerator_clock_mhz") {
+        diag.at(
+            span,
+            el,
+            "accelerator_clock_mhz",
+            "the accelerator's clock is its top-level clock_mhz; set that instead",
+        );
+        return None;
+    }
     if let Some(name) = table.get("preset").cloned() {
         let found = name
             .as_str()
@@ -579,6 +623,10 @@ fn resolve_table(
         merged.extend(table);
         table = merged;
     }
+    table.insert(
+        "accelerator_clock_mhz".into(),
+        toml::Value::Integer(clock_mhz as i64),
+    );
     let timing: DramTiming = diag.table(table, el, span)?;
     let problems = timing.problems(el);
     for p in &problems {
@@ -612,6 +660,20 @@ mod tests {
         assert!((ddr4.peak_bits_per_cycle() - 153.7).abs() < 0.2);
         assert_eq!(ddr4.burst_bytes(), 64);
         assert_eq!(ddr4.row_bytes(), 8192);
+    }
+
+    #[test]
+    fn background_power_follows_the_datasheet_method() {
+        // Four x16 devices on the 64-bit bus, each 1.2 V × (IDD2N 37 mA + (IDD5B 250 −
+        // 37) mA × tRFC 420 / tREFI 9363 = 9.555 mA) = 55.87 mW: 223.46 mW.
+        let t = preset("ddr4_2400");
+        assert!(
+            (t.background_power_uw() - 223_462.0).abs() < 1.0,
+            "{}",
+            t.background_power_uw()
+        );
+        // HBM2 states no currents: none.
+        assert_eq!(preset("hbm2").background_power_uw(), 0.0);
     }
 
     #[test]

@@ -26,6 +26,13 @@ impl Report {
             human_bits(self.peak_global_sram_bits),
             if self.prefetch { "on" } else { "off" }
         ));
+        if e.static_pj > 0.0 {
+            out.push_str(&format!(
+                "static energy: {} of it (static power over the latency); average power {:.3} mW\n\n",
+                human_energy_pj(e.static_pj),
+                self.average_power_mw
+            ));
+        }
         out.push_str(&self.render_energy());
 
         out.push_str(&self.render_dram());

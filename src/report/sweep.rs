@@ -24,11 +24,18 @@ impl SweepResult {
     /// each schedule stops being DRAM-bound.
     pub fn render_markdown(&self) -> String {
         let timed = self.rows.iter().any(|r| r.dram_row_hit_rate.is_some());
+        let statics = self
+            .rows
+            .iter()
+            .any(|r| r.predicted.energy_by_component_pj.static_pj > 0.0);
         let mut header: Vec<String> = self.shape.axes.iter().map(|a| a.path.clone()).collect();
+        header.push("schedule".into());
+        header.push("energy".into());
+        if statics {
+            header.push("of it static".into());
+        }
         header.extend(
             [
-                "schedule",
-                "energy",
                 "DRAM traffic",
                 "latency (simulated)",
                 "latency Δ %",
@@ -46,9 +53,16 @@ impl SweepResult {
             let m = row.measured.as_ref();
             let mut cells = self.hardware[i / schedules.max(1)].clone();
             let stall = |c: StallCause| m.map_or("-".into(), |m| thousands(m.stall(c)));
+            cells.push(compact(&row.schedule));
+            cells.push(crate::model::units::human_energy_pj(
+                row.predicted.energy_pj,
+            ));
+            if statics {
+                cells.push(crate::model::units::human_energy_pj(
+                    row.predicted.energy_by_component_pj.static_pj,
+                ));
+            }
             cells.extend([
-                compact(&row.schedule),
-                crate::model::units::human_energy_pj(row.predicted.energy_pj),
                 crate::model::units::human_bits(row.predicted.dram_bits),
                 m.map_or("-".into(), |m| thousands(m.latency_cycles)),
                 row.latency_delta_percent

@@ -146,6 +146,17 @@ pub struct LatencyReport {
     pub write: Distribution,
 }
 
+impl LatencyReport {
+    fn of(l: &controller::Latencies) -> Self {
+        Self {
+            tile: Distribution::of(&l.tile),
+            transfer: Distribution::of(&l.transfer),
+            fill: Distribution::of(&l.fill),
+            write: Distribution::of(&l.write),
+        }
+    }
+}
+
 /// Time series of a run, for pictures (not part of the JSON report).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timelines {
@@ -404,6 +415,8 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         },
         &measured.ledger,
         ReportTiming {
+            static_pj: acc.static_energy_pj(latency),
+            clock_mhz: acc.clock_mhz,
             latency_cycles: latency,
             busy_cycles: measured.busy,
             stall_cycles: stalls,
@@ -413,7 +426,6 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         },
         &records.incidents,
     );
-    let l = &records.latencies;
     Ok(MeasuredReport {
         report,
         events: kernel.events,
@@ -421,12 +433,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         wall_seconds: wall,
         components: measured.components,
         peak_global_sram_bits_per_core: measured.peaks,
-        latency_cycles_distribution: LatencyReport {
-            tile: Distribution::of(&l.tile),
-            transfer: Distribution::of(&l.transfer),
-            fill: Distribution::of(&l.fill),
-            write: Distribution::of(&l.write),
-        },
+        latency_cycles_distribution: LatencyReport::of(&records.latencies),
         trace_events,
         dram_trace_requests,
         dram_device: DramDeviceReport::of(&kernel, ids.dram, &schedule.accelerator.dram),

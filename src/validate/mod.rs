@@ -126,6 +126,14 @@ pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
             m.peak_global_sram_bits as f64,
         ),
     ];
+    if pe.static_pj > 0.0 || me.static_pj > 0.0 {
+        rows.push(row("energy_pj.static", pe.static_pj, me.static_pj));
+        rows.push(row(
+            "average_power_mw",
+            p.average_power_mw,
+            m.average_power_mw,
+        ));
+    }
     let cycles = |r: &Report, c: StallCause| {
         r.stall_cycles_by_cause.get(c.name()).copied().unwrap_or(0) as f64
     };

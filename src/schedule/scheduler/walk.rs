@@ -592,6 +592,8 @@ impl<'a> Engine<'a> {
             },
             &self.ledger,
             ReportTiming {
+                static_pj: self.acc.static_energy_pj(latency),
+                clock_mhz: self.acc.clock_mhz,
                 latency_cycles: latency,
                 busy_cycles: w.busy,
                 stall_cycles: w.stalls,
