@@ -430,13 +430,24 @@ fn scenario_text() -> String {
 struct Inputs {
     /// Workload texts to mutate: a fused CNN and an attention block.
     workloads: Vec<String>,
-    hardware: String,
+    /// Accelerator texts to mutate: the paper's chip, and the same with a DRAM timing
+    /// table written out field by field.
+    hardware: Vec<String>,
     scenario: String,
     schedule: serde_json::Value,
     schedule_leaves: Vec<Vec<serde_json::Value>>,
     /// Shards 0/2 and 1/2 of a validate run, for run-directory cases.
     shards: (PathBuf, PathBuf),
     placements: Vec<Placement>,
+}
+
+/// The paper's chip, alone and with the DDR4 preset's timing table written out (every
+/// field, so that mutations reach each of them).
+fn hardware_texts() -> Vec<String> {
+    let chip = std::fs::read_to_string(HARDWARE).expect("hardware");
+    let ddr4 = std::fs::read_to_string("models/dram/ddr4_2400.toml").expect("preset");
+    let timed = format!("{chip}model = \"timing\"\n\n[dram.timing]\n{ddr4}");
+    vec![chip, timed]
 }
 
 /// Shards 0/2 and 1/2 of tiny_fused's hybrid space at 8 KiB, validated into `dir`.
@@ -501,7 +512,8 @@ fn make_case(kind: Kind, inputs: &Inputs, rng: &mut ChaCha8Rng, dir: &Path) -> (
             }
         }
         Kind::Accelerator => {
-            let h = file("h.toml", &mutate_toml(&inputs.hardware, rng));
+            let text = inputs.hardware.choose(rng).expect("hardware");
+            let h = file("h.toml", &mutate_toml(text, rng));
             if rng.random_bool(0.3) {
                 vec![s("inspect"), h]
             } else {
@@ -791,7 +803,7 @@ fn mutated_inputs_never_panic_hang_or_exit_other_than_0_or_2() {
             .iter()
             .map(|p| std::fs::read_to_string(p).expect("workload"))
             .collect(),
-        hardware: std::fs::read_to_string(HARDWARE).expect("hardware"),
+        hardware: hardware_texts(),
         scenario: scenario_text(),
         schedule,
         schedule_leaves,
