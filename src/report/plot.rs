@@ -861,8 +861,9 @@ const BAND_COLORS: [RGBColor; 8] = [
     RGBColor(240, 240, 240),
 ];
 
-/// Colours of stacked series (busy cycles, then stall causes).
-const SERIES_COLORS: [RGBColor; 7] = [
+/// Colours of stacked series (busy cycles, then stall causes): one each, so that no
+/// cause shares a colour with another or with the busy cycles.
+const SERIES_COLORS: [RGBColor; 9] = [
     RGBColor(160, 160, 160),
     RGBColor(214, 96, 77),
     RGBColor(244, 165, 130),
@@ -870,6 +871,8 @@ const SERIES_COLORS: [RGBColor; 7] = [
     RGBColor(67, 147, 195),
     RGBColor(178, 171, 210),
     RGBColor(255, 217, 102),
+    RGBColor(140, 86, 75),
+    RGBColor(77, 175, 74),
 ];
 
 /// Energy (x) against latency (y) of every costed schedule (grey), the non-dominated
