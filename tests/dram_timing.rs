@@ -208,3 +208,31 @@ fn a_saved_schedule_carries_its_dram_placement_and_overlaps_are_refused() {
     );
     assert!(replay(&old).status.success());
 }
+
+#[test]
+fn data_that_does_not_fit_the_device_is_refused() {
+    let run = stems(&[
+        "simulate",
+        "--workload",
+        "models/workloads/sew_resnet18_cifar10dvs.toml",
+        "--hardware",
+        "models/hardware/meta_proto.toml",
+        "--gb",
+        "128KiB",
+        "--schedule",
+        "TB-LBL",
+        "--set",
+        "dram.model=timing",
+        "--set",
+        "dram.timing.preset=ddr4_2400",
+        // 8 banks × 2 rows × 8 KiB: 128 KiB, less than SEW-ResNet-18's weights.
+        "--set",
+        "dram.timing.rows=2",
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("of DRAM, the DDR4 device holds 128.00 KiB"),
+        "{err}"
+    );
+}

@@ -137,6 +137,9 @@ pub struct DramTiming {
     pub queue_depth: u64,
 }
 
+/// The most banks a device may have in all (each is simulated).
+const MAX_BANKS: u64 = 1 << 16;
+
 /// Clocks the data bus stays idle between a read's data and a write's (the bus turns
 /// around and the write preamble goes out).
 pub const READ_TO_WRITE_GAP: u64 = 2;
@@ -206,6 +209,12 @@ impl DramTiming {
     /// Bytes of one row across a rank.
     pub fn row_bytes(&self) -> u64 {
         self.columns * self.bus_width_bits / 8
+    }
+
+    /// Bytes the device holds (saturating).
+    pub fn capacity_bytes(&self) -> u64 {
+        let banks = self.channels * self.ranks * self.bank_groups * self.banks_per_group;
+        (banks as u128 * self.rows as u128 * self.row_bytes() as u128).min(u64::MAX as u128) as u64
     }
 
     /// DRAM clocks a burst holds its channel's data bus (two transfers per clock).
@@ -376,6 +385,16 @@ impl DramTiming {
                     .field(field),
                 );
             }
+        }
+        let banks = self.channels * self.ranks * self.bank_groups * self.banks_per_group;
+        if banks > MAX_BANKS {
+            p.push(
+                Problem::new(
+                    el,
+                    format!("{banks} banks in all (channels × ranks × bank groups × banks per group); at most {MAX_BANKS}"),
+                )
+                .field("banks_per_group"),
+            );
         }
         if self.burst_length > self.columns {
             p.push(
@@ -711,6 +730,19 @@ mod tests {
             "{fields:?}"
         );
         assert!(fields.contains(&"columns".to_string()), "{fields:?}");
+        // Every bank is simulated: their number is bounded.
+        let mut many = preset("hbm2");
+        (
+            many.channels,
+            many.ranks,
+            many.bank_groups,
+            many.banks_per_group,
+        ) = (64, 16, 16, 64);
+        let p = many.problems("dram.timing");
+        assert!(
+            p.iter().any(|p| p.message.contains("1048576 banks in all")),
+            "{p:?}"
+        );
     }
 
     #[test]

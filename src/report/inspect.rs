@@ -434,33 +434,7 @@ impl<'a> AcceleratorInspection<'a> {
                 l.between[0], l.between[1], l.bw_bits
             ));
         }
-        let d = &acc.dram;
-        match d.timed() {
-            None => out.push_str(&format!(
-                "DRAM at mesh {:?}: single port, {} b/cycle, {} cycles latency, {} cycles read/write turnaround, read {} fJ/bit, write {} fJ/bit\n",
-                d.position, d.bw_bits, d.latency_cycles, d.turnaround_cycles, d.read_energy_fj_per_bit, d.write_energy_fj_per_bit
-            )),
-            Some(t) => out.push_str(&format!(
-                "DRAM at mesh {:?}: {} timing model{}, {} channel(s) × {} rank(s) × {} bank group(s) × {} banks, {}-B bursts, {}-B rows, tCK {} ps, CL-tRCD-tRP {}-{}-{}, peak {:.1} b/cycle, read {} fJ/bit, write {} fJ/bit, background {:.1} mW\n",
-                d.position,
-                t.standard,
-                t.preset.as_deref().map_or(String::new(), |p| format!(" ({p})")),
-                t.channels,
-                t.ranks,
-                t.bank_groups,
-                t.banks_per_group,
-                t.burst_bytes(),
-                t.row_bytes(),
-                t.tck_ps,
-                t.cl,
-                t.trcd,
-                t.trp,
-                t.peak_bits_per_cycle(),
-                d.read_energy_fj_per_bit,
-                d.write_energy_fj_per_bit,
-                t.background_power_uw() / 1000.0
-            )),
-        }
+        out.push_str(&dram_line(&acc.dram));
         let static_uw = acc.static_power_uw();
         if static_uw > 0.0 {
             out.push_str(&format!(
@@ -470,5 +444,42 @@ impl<'a> AcceleratorInspection<'a> {
             ));
         }
         out
+    }
+}
+
+/// The DRAM as `inspect` describes it: the port, or the timing model's device.
+fn dram_line(d: &crate::model::Dram) -> String {
+    match d.timed() {
+        None => format!(
+            "DRAM at mesh {:?}: single port, {} b/cycle, {} cycles latency, {} cycles read/write turnaround, read {} fJ/bit, write {} fJ/bit\n",
+            d.position,
+            d.bw_bits,
+            d.latency_cycles,
+            d.turnaround_cycles,
+            d.read_energy_fj_per_bit,
+            d.write_energy_fj_per_bit
+        ),
+        Some(t) => format!(
+            "DRAM at mesh {:?}: {} timing model{}, {} channel(s) × {} rank(s) × {} bank group(s) × {} banks, {}-B bursts, {}-B rows, tCK {} ps, CL-tRCD-tRP {}-{}-{}, peak {:.1} b/cycle, read {} fJ/bit, write {} fJ/bit, background {:.1} mW\n",
+            d.position,
+            t.standard,
+            t.preset
+                .as_deref()
+                .map_or(String::new(), |p| format!(" ({p})")),
+            t.channels,
+            t.ranks,
+            t.bank_groups,
+            t.banks_per_group,
+            t.burst_bytes(),
+            t.row_bytes(),
+            t.tck_ps,
+            t.cl,
+            t.trcd,
+            t.trp,
+            t.peak_bits_per_cycle(),
+            d.read_energy_fj_per_bit,
+            d.write_energy_fj_per_bit,
+            t.background_power_uw() / 1000.0
+        ),
     }
 }

@@ -26,6 +26,9 @@ impl Schedule {
             &self.workload,
             self.dram_stores_compressed(),
         ));
+        if let Some(why) = self.dram_capacity_problem() {
+            problems.push(Problem::new("dram_placement", why).field("base"));
+        }
         if !problems.is_empty() {
             return problems;
         }

@@ -46,6 +46,16 @@ impl DramPlacement {
         Self { base }
     }
 
+    /// The first byte after the last region.
+    pub fn end_bytes(&self, objects: &[DataObject], compressed_features: bool) -> u64 {
+        objects
+            .iter()
+            .zip(&self.base)
+            .map(|(o, &b)| b.saturating_add(region_bytes(o, compressed_features)))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Why the placement cannot hold `objects`: a region per object, each on a line,
     /// no two sharing a byte.
     pub fn problems(

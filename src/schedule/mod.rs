@@ -231,6 +231,22 @@ fn paper_eviction() -> Eviction {
 }
 
 impl Schedule {
+    /// Why the objects do not fit the timing model's device, if they do not.
+    pub fn dram_capacity_problem(&self) -> Option<String> {
+        let t = self.accelerator.dram.timed()?;
+        let needs = self
+            .dram_placement
+            .end_bytes(&self.objects, self.dram_stores_compressed());
+        (needs > t.capacity_bytes()).then(|| {
+            format!(
+                "the data objects need {} of DRAM, the {} device holds {}",
+                crate::model::units::human_bits(needs.saturating_mul(8)),
+                t.standard,
+                crate::model::units::human_bits(t.capacity_bytes().saturating_mul(8))
+            )
+        })
+    }
+
     /// The DRAM stores features compressed (their regions are twice their dense size).
     pub fn dram_stores_compressed(&self) -> bool {
         !self.accelerator.dram.feature_format.is_dense()

@@ -2,7 +2,7 @@
 //! (`dram_timing`), behind one component that accounts bits and energy alike.
 
 use super::SimError;
-use super::dram_timing::{DramDevice, DramTimingStats};
+use super::dram_timing::{DramDevice, DramTimingStats, Served};
 use super::kernel::{Component, Outbox};
 use super::message::{Cycle, HopKind, Message, Route, StallCause};
 use super::stats::{ComponentStats, Port, TileBooks};
@@ -238,8 +238,6 @@ impl Component for DramModel {
         let s = match (self.device.as_mut(), self.params.timed()) {
             (Some(device), Some(t)) => {
                 let mut bursts = std::mem::take(&mut self.burst_addresses);
-                bursts.clear();
-                bursts.extend(route_lines(&route, t.burst_bytes()));
                 let s = serve_timed(
                     (device, t),
                     &mut self.port,
@@ -309,6 +307,9 @@ impl Component for DramModel {
     }
 }
 
+/// The most bursts handed to the device at once (8 MiB of addresses).
+const BURSTS_AT_ONCE: usize = 1 << 20;
+
 /// The timing model: the route's bursts through the device. What it waited beyond an
 /// idle device's service (activate, CAS latency, its bursts back to back on the
 /// channels it uses) is split into rows opening, refresh, and the rest (the bus and
@@ -320,13 +321,31 @@ fn serve_timed(
     (route, bursts): (&Route, &mut Vec<u64>),
     write: bool,
 ) -> Service {
-    if bursts.is_empty() {
-        // No placement (a route built without the layout): a sequential run.
-        let n = route.bits_here().div_ceil(t.burst_bytes() * 8);
-        bursts.extend((0..n).map(|i| i * t.burst_bytes()));
-    }
+    let bb = t.burst_bytes();
+    let mut lines: Box<dyn Iterator<Item = u64>> = if route.dram_pieces.is_empty() {
+        // No placement (a route built without one): a sequential run.
+        let n = route.bits_here().div_ceil(bb * 8);
+        Box::new((0..n).map(move |i| i * bb))
+    } else {
+        Box::new(route_lines(route, bb))
+    };
     let arrive = t.to_clocks(ready);
-    let served = device.serve(arrive, bursts, write);
+    // Served a bounded number of bursts at a time, so that a huge transfer needs no
+    // huge list; the queue carries on across the pieces through the device's state.
+    let mut served: Option<Served> = None;
+    loop {
+        bursts.clear();
+        bursts.extend(lines.by_ref().take(BURSTS_AT_ONCE));
+        if bursts.is_empty() && served.is_some() {
+            break;
+        }
+        let part = device.serve(arrive, bursts, write);
+        served = Some(served.map_or(part, |s| s.then(&part)));
+        if bursts.len() < BURSTS_AT_ONCE {
+            break;
+        }
+    }
+    let served = served.unwrap_or_default();
     let ideal = t.trcd + if write { t.cwl } else { t.cl } + served.bus_clocks;
     let extra = (served.last_data - arrive).saturating_sub(ideal);
     // The bus gaps add up to `extra` on one channel and exceed it over several: the

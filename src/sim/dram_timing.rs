@@ -91,6 +91,20 @@ pub struct Served {
     pub bus_clocks: Clock,
 }
 
+impl Served {
+    /// This transfer's service followed by `next`'s (the same transfer, continued).
+    pub fn then(&self, next: &Served) -> Served {
+        Served {
+            first_data: self.first_data.min(next.first_data),
+            last_data: self.last_data.max(next.last_data),
+            row_clocks: self.row_clocks + next.row_clocks,
+            refresh_clocks: self.refresh_clocks + next.refresh_clocks,
+            other_clocks: self.other_clocks + next.other_clocks,
+            bus_clocks: self.bus_clocks + next.bus_clocks,
+        }
+    }
+}
+
 /// One burst's column command, its data on the bus, and how long the command waited
 /// for its row to open and (of that) for a refresh.
 struct BurstTiming {

@@ -240,6 +240,8 @@ pub enum ScheduleError {
     },
     #[error("schedule '{spec}' cannot run: {reason}")]
     IllegalCut { spec: String, reason: String },
+    #[error("{0}")]
+    DramTooSmall(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -922,7 +924,7 @@ pub fn schedule(
         mapper,
         true,
     )?;
-    Ok(Schedule {
+    let schedule = Schedule {
         schema_version: SCHEMA_VERSION,
         workload: workload.clone(),
         accelerator: accelerator.clone(),
@@ -939,7 +941,11 @@ pub fn schedule(
         objects: graph.objects,
         tiles,
         predicted,
-    })
+    };
+    match schedule.dram_capacity_problem() {
+        Some(why) => Err(ScheduleError::DramTooSmall(why)),
+        None => Ok(schedule),
+    }
 }
 
 /// What [`schedule`] predicts, without recording the tiles and their actions: the
