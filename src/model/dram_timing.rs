@@ -730,6 +730,17 @@ mod tests {
             "{fields:?}"
         );
         assert!(fields.contains(&"columns".to_string()), "{fields:?}");
+        // The same bank group never waits less than another; currents are bounded.
+        let mut order = preset("ddr4_2400");
+        (order.tccd_l, order.twtr_l, order.idd2n_ma) = (2, 1, f64::NAN);
+        let fields: Vec<String> = order
+            .problems("dram.timing")
+            .into_iter()
+            .filter_map(|p| p.field)
+            .collect();
+        for f in ["tccd_l", "twtr_l", "idd2n_ma"] {
+            assert!(fields.contains(&f.to_string()), "{f}: {fields:?}");
+        }
         // Every bank is simulated: their number is bounded.
         let mut many = preset("hbm2");
         (

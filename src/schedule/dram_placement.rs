@@ -199,6 +199,12 @@ mod tests {
             "{}",
             p[0].message
         );
+        let short = DramPlacement { base: vec![0] };
+        assert!(
+            short.problems(&objects, &w, false)[0]
+                .message
+                .contains("1 regions for 2 objects")
+        );
         let unaligned = DramPlacement { base: vec![0, 130] };
         assert!(
             unaligned.problems(&objects, &w, false)[0]
