@@ -354,3 +354,46 @@ simulate = true
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A sweep whose hardware, or a field set over it, cannot be read is reported against
+/// that field and its line, not against its workload.
+#[test]
+fn a_sweep_names_the_field_its_loading_problem_belongs_to() {
+    let root = std::env::current_dir().expect("cwd");
+    let path = |p: &str| root.join(p).display().to_string();
+    let text = format!(
+        r#"name = "x"
+[[sweep]]
+name = "bad set"
+workload = "{w}"
+hardware = "{h}"
+set = ["dram.model=timing"]
+schedules = ["ST-LBL"]
+axes = ["dram.bw_bits=64"]
+
+[[sweep]]
+name = "bad hardware"
+workload = "{w}"
+hardware = "{missing}"
+schedules = ["ST-LBL"]
+axes = ["dram.bw_bits=64"]
+"#,
+        w = path("models/workloads/tiny_fused.toml"),
+        h = path("models/hardware/meta_proto.toml"),
+        missing = path("models/hardware/no_such_chip.toml"),
+    );
+    let file =
+        std::env::temp_dir().join(format!("stems-scenario-fields-{}.toml", std::process::id()));
+    std::fs::write(&file, text).expect("write");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_stems"))
+        .args(["run", file.to_str().expect("path")])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains(":6: sweep 'bad set' field 'set'"), "{err}");
+    assert!(
+        err.contains(":13: sweep 'bad hardware' field 'hardware'"),
+        "{err}"
+    );
+}

@@ -719,7 +719,7 @@ fn resolve_sweep(
                 }
             }
         }
-        Err(e) => diag.at(&span, &el, "workload", e.to_string()),
+        Err(e) => diag.at(&span, &el, load_field(&e, &hardware), e.to_string()),
     }
     let eviction = match rs.eviction.as_deref().map(str::parse) {
         None => Some(crate::schedule::Eviction::default()),
@@ -745,4 +745,16 @@ fn resolve_sweep(
             },
         },
     ))
+}
+
+/// The field of a sweep or experiment a loading problem belongs to: its hardware (or
+/// the fields it sets over it) when the problem is the accelerator's, else its workload.
+fn load_field(e: &crate::model::ModelError, hardware: &std::path::Path) -> &'static str {
+    if !e.origin.starts_with(&hardware.display().to_string()) {
+        "workload"
+    } else if e.origin.contains(" with --set ") {
+        "set"
+    } else {
+        "hardware"
+    }
 }
