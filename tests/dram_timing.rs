@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{stems, test_file};
+use common::{evaluate_on, stems, test_file};
 use std::path::Path;
 use stems::model::Overrides;
 use stems::schedule::SchedulerOptions;
@@ -139,17 +139,8 @@ fn contradictory_timing_is_refused_naming_the_field() {
         };
         let text = format!("{base}model = \"timing\"\n\n[dram.timing]\n{preset}{line}\n");
         let hw = test_file("dram-timing", &format!("bad{i}"), "hw.toml", &text);
-        let run = stems(&[
-            "evaluate",
-            "--workload",
-            "models/workloads/tiny_fused.toml",
-            "--hardware",
-            hw.to_str().expect("path"),
-            "--schedule",
-            "ST-LBL",
-        ]);
-        let err = String::from_utf8_lossy(&run.stderr);
-        assert_eq!(run.status.code(), Some(2), "{line}: {err}");
+        let (code, err) = evaluate_on(&hw);
+        assert_eq!(code, Some(2), "{line}: {err}");
         assert!(
             err.contains(named) && err.contains("hw.toml:"),
             "{line}: {err}"
@@ -196,6 +187,19 @@ fn a_saved_schedule_carries_its_dram_placement_and_overlaps_are_refused() {
         err.contains("dram_placement") && err.contains("share DRAM bytes"),
         "{err}"
     );
+    // A saved DRAM timing that counts another clock than the accelerator's.
+    let mut clocked = serde_json::to_value(&s).expect("serializes");
+    clocked["accelerator"]["dram"]["timing"]["accelerator_clock_mhz"] = 800.into();
+    let other = test_file(
+        "dram-timing",
+        "placement",
+        "clock.schedule.json",
+        &clocked.to_string(),
+    );
+    let run = replay(&other);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("accelerator's clock_mhz is 1000"), "{err}");
     // A file without a placement (written before it existed) is placed on load.
     json.as_object_mut()
         .expect("object")

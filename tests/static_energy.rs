@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{stems, test_file};
+use common::{evaluate_on, stems, test_file};
 use std::path::Path;
 use stems::model::Overrides;
 use stems::schedule::SchedulerOptions;
@@ -119,17 +119,8 @@ fn bad_powers_and_a_second_clock_are_refused() {
     .enumerate()
     {
         let hw = test_file("static-energy", &format!("bad{i}"), "hw.toml", &format!("{base}{edit}\n"));
-        let run = stems(&[
-            "evaluate",
-            "--workload",
-            "models/workloads/tiny_fused.toml",
-            "--hardware",
-            hw.to_str().expect("path"),
-            "--schedule",
-            "ST-LBL",
-        ]);
-        let err = String::from_utf8_lossy(&run.stderr);
-        assert_eq!(run.status.code(), Some(2), "{edit}: {err}");
+        let (code, err) = evaluate_on(&hw);
+        assert_eq!(code, Some(2), "{edit}: {err}");
         assert!(err.contains(named), "{edit}: {err}");
     }
     let run = stems(&[

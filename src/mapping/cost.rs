@@ -709,7 +709,7 @@ impl<'a> CostModel<'a> {
             level_cycles[li] = if li == 0 {
                 0
             } else if li == dram_idx {
-                self.dram.occupancy_cycles(reads, false) + self.dram.occupancy_cycles(writes, true)
+                self.dram.occupancy_rw_cycles(reads, writes)
             } else {
                 let m = &core.memories[li - 1];
                 let r = reads.div_ceil(m.read_bw_bits());

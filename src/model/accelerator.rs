@@ -474,7 +474,8 @@ impl Dram {
     /// Bytes one request of a DRAM trace moves: a 64-byte line under the port model,
     /// a burst under the timing model.
     pub fn trace_request_bytes(&self) -> u64 {
-        self.timed().map_or(64, |t| t.burst_bytes())
+        self.timed()
+            .map_or(super::dram_timing::LINE_BYTES, |t| t.burst_bytes())
     }
 
     /// Bits per cycle a long stream moves: the port's bandwidth, or the timing
@@ -483,6 +484,15 @@ impl Dram {
         match self.timed() {
             Some(t) => (t.peak_bits_per_cycle() as u64).max(1),
             None => self.bw_bits,
+        }
+    }
+
+    /// Cycles the DRAM is busy with a tile's `reads` and `writes` bits: one burst of
+    /// both on the port, each its own sequential transfer under the timing model.
+    pub fn occupancy_rw_cycles(&self, reads: u64, writes: u64) -> u64 {
+        match self.timed() {
+            Some(_) => self.occupancy_cycles(reads, false) + self.occupancy_cycles(writes, true),
+            None => (reads + writes).div_ceil(self.bw_bits),
         }
     }
 

@@ -130,12 +130,16 @@ pub struct DramTiming {
     pub trefi: u64,
     /// Address fields from the most significant down, e.g. `ro,ba,bg,co,ch`; below
     /// them, the bytes of one burst.
-    pub address_mapping: String,
+    pub address_mapping: AddressMapping,
     pub page_policy: PagePolicy,
     pub scheduling: Scheduling,
     /// Bursts the controller looks ahead at (activates ahead, reorders under FR-FCFS).
     pub queue_depth: u64,
 }
+
+/// The request size of a DRAM trace under the port model, and the alignment of the
+/// objects' DRAM regions: one 64-byte line (a DDR4 x64 burst of 8).
+pub const LINE_BYTES: u64 = 64;
 
 /// The most banks a device may have in all (each is simulated).
 const MAX_BANKS: u64 = 1 << 16;
@@ -163,6 +167,39 @@ pub const PRESETS: [(&str, &str); 3] = [
     ),
     ("hbm2", include_str!("../../models/dram/hbm2.toml")),
 ];
+
+/// The address fields, most significant first; written `ro,ba,co,bg,ch` (a name that
+/// is not a field, or one named twice, is refused when the table is read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressMapping(pub Vec<AddressField>);
+
+impl std::fmt::Display for AddressMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|x| x.name()).collect();
+        write!(f, "{}", names.join(","))
+    }
+}
+
+impl std::str::FromStr for AddressMapping {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_mapping(text).map(AddressMapping)
+    }
+}
+
+impl Serialize for AddressMapping {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for AddressMapping {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
 
 /// A DRAM address split into its fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -223,8 +260,8 @@ impl DramTiming {
     }
 
     /// The address fields, most significant first (checked when the model was read).
-    pub fn mapping(&self) -> Vec<AddressField> {
-        parse_mapping(&self.address_mapping).unwrap_or_default()
+    pub fn mapping(&self) -> &[AddressField] {
+        &self.address_mapping.0
     }
 
     fn count(&self, f: AddressField) -> u64 {
@@ -243,7 +280,7 @@ impl DramTiming {
     pub fn decoder(&self) -> AddressDecoder {
         let mut shift = self.burst_bytes().trailing_zeros();
         let mut fields = Vec::new();
-        for f in self.mapping().into_iter().rev() {
+        for &f in self.mapping().iter().rev() {
             let bits = self.count(f).trailing_zeros();
             fields.push((f, shift, (1u64 << bits) - 1));
             shift += bits;
@@ -267,15 +304,14 @@ impl DramTiming {
     /// first: how many channels and banks it spreads over, and how many bursts it
     /// takes in one row of one bank before moving on.
     fn stream_shape(&self) -> StreamShape {
-        let mapping = self.mapping();
-        let below_row: Vec<AddressField> = mapping
-            .iter()
-            .rev()
-            .take_while(|f| **f != AddressField::Row)
-            .copied()
-            .collect();
+        let below_row = || {
+            self.mapping()
+                .iter()
+                .rev()
+                .take_while(|f| **f != AddressField::Row)
+        };
         let spread = |f: AddressField| {
-            if below_row.contains(&f) {
+            if below_row().any(|g| *g == f) {
                 self.count(f)
             } else {
                 1
@@ -283,9 +319,8 @@ impl DramTiming {
         };
         // The field that changes right after a channel's bursts: the column when a
         // stream stays in a row, else the bank it moves on to.
-        let next_in_channel = below_row
-            .iter()
-            .find(|f| **f != AddressField::Channel && self.count(**f) > 1);
+        let next_in_channel =
+            below_row().find(|f| **f != AddressField::Channel && self.count(**f) > 1);
         StreamShape {
             channels: spread(AddressField::Channel),
             banks: spread(AddressField::Rank)
@@ -527,7 +562,7 @@ impl DramTiming {
     /// Every field appears at most once; row and column always, and any other whose
     /// count is above one (a field of one value takes no address bits).
     fn check_mapping(&self) -> Result<(), String> {
-        let fields = parse_mapping(&self.address_mapping)?;
+        let fields = self.mapping();
         for (name, f) in AddressField::ALL {
             let needed = matches!(f, AddressField::Row | AddressField::Column) || self.count(f) > 1;
             if needed && !fields.contains(&f) {
@@ -717,7 +752,7 @@ mod tests {
     fn contradictions_are_named() {
         let mut t = preset("ddr4_2400");
         t.tras = 60;
-        t.address_mapping = "ro,ba,co".into();
+        t.address_mapping = "ro,ba,co".parse().expect("mapping");
         t.columns = 1000;
         let fields: Vec<String> = t
             .problems("dram.timing")

@@ -10,9 +10,7 @@ use crate::model::{Problem, Workload};
 use crate::tiling::graph::{DataObject, ObjectId};
 use serde::{Deserialize, Serialize};
 
-/// The DRAM request size of a trace, and the alignment of regions: one 64-byte line
-/// (a DDR4 x64 burst of 8).
-pub const LINE_BYTES: u64 = 64;
+pub use crate::model::dram_timing::LINE_BYTES;
 
 /// Byte address of each object's region (absent in older files: placed on load).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

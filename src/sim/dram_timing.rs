@@ -551,7 +551,7 @@ mod tests {
     fn a_fifth_activate_inside_tfaw_waits() {
         let mut t = small();
         t.banks_per_group = 8;
-        t.address_mapping = "ro,ba,co".into();
+        t.address_mapping = "ro,ba,co".parse().expect("mapping");
         t.queue_depth = 8;
         let mut d = DramDevice::new(&t);
         // One burst to each of five banks: activates at 0, 2, 4, 6, then tFAW = 40.

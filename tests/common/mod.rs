@@ -135,3 +135,21 @@ pub fn plan(workload: &std::path::Path, gb: &str, spec: &str) -> stems::schedule
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// `stems evaluate` of tiny_fused under ST-LBL on `hardware` (a file written for a
+/// test): its exit code and what it said on stderr.
+pub fn evaluate_on(hardware: &std::path::Path) -> (Option<i32>, String) {
+    let run = stems(&[
+        "evaluate",
+        "--workload",
+        "models/workloads/tiny_fused.toml",
+        "--hardware",
+        hardware.to_str().expect("path"),
+        "--schedule",
+        "ST-LBL",
+    ]);
+    (
+        run.status.code(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
