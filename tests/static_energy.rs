@@ -1,6 +1,7 @@
 //! Energy that depends on time: static power (PE arrays, memories, the DRAM's
 //! background) over the run's latency, charged by one rule in both halves, so that a
-//! run that stalls longer costs more.
+//! run that stalls longer costs more; and under the DRAM timing model, the device's
+//! bursts and row activations priced by its currents.
 
 mod common;
 
@@ -114,6 +115,14 @@ fn bad_powers_and_a_second_clock_are_refused() {
             "model = \"timing\"\n[dram.timing]\npreset = \"ddr4_2400\"\naccelerator_clock_mhz = 800",
             "'accelerator_clock_mhz'",
         ),
+        (
+            "model = \"timing\"\n[dram.timing]\npreset = \"ddr4_2400\"\nidd4w_ma = 20.0",
+            "'idd4w_ma': 20 mA is below IDD3N (47 mA)",
+        ),
+        (
+            "model = \"timing\"\n[dram.timing]\npreset = \"ddr4_2400\"\nidd0_ma = -5.0",
+            "'idd0_ma'",
+        ),
     ]
     .iter()
     .enumerate()
@@ -136,4 +145,47 @@ fn bad_powers_and_a_second_clock_are_refused() {
     ]);
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("'clock_mhz'"));
+}
+
+#[test]
+fn the_dram_timing_model_prices_bursts_and_activations_by_its_currents() {
+    let s = plan(
+        &["dram.model=timing", "dram.timing.preset=ddr4_2400"],
+        "ST-LBL",
+    );
+    let dram = s.accelerator.dram.clone();
+    let t = dram.timed().expect("timing model").clone();
+    let predicted = s.predicted.clone();
+    let run = simulate(s, &SimOptions::default()).expect("runs");
+    let activates = run
+        .dram_device
+        .as_ref()
+        .expect("device figures")
+        .counts
+        .activates();
+    assert!(activates > 0);
+    for r in [&predicted, &run.report] {
+        // Per bit: the stated energy of moving it, plus the device's burst energy.
+        let per_bit = r.dram_bits.read as f64
+            * (dram.read_energy_fj_per_bit + t.burst_energy_fj_per_bit(false))
+            + r.dram_bits.write as f64
+                * (dram.write_energy_fj_per_bit + t.burst_energy_fj_per_bit(true));
+        let e = &r.energy_pj;
+        assert!((e.dram - per_bit / 1000.0).abs() < 1e-6 * e.dram);
+        let parts =
+            e.dram + e.global_sram + e.local_buffers + e.pe + e.noc + e.dram_activate + e.static_pj;
+        assert!((e.total - parts).abs() < 1e-6 * e.total);
+    }
+    // The simulator prices the activations its device made; the analytic half its
+    // estimate of them, which may differ, as latency may.
+    let measured = run.report.energy_pj.dram_activate;
+    let expected = activates as f64 * t.activate_energy_pj();
+    assert!((measured - expected).abs() < 1e-6 * expected);
+    assert!(predicted.energy_pj.dram_activate > 0.0);
+    // Energy per bit and per operation is the same on both sides.
+    let (p, m) = (
+        predicted.energy_pj.per_access(),
+        run.report.energy_pj.per_access(),
+    );
+    assert!((p - m).abs() < 1e-6 * p, "{p} {m}");
 }

@@ -161,6 +161,9 @@ pub struct Ledger {
     pub dram_attention_bits: u64,
     /// Bits carried by NoC links, summed over every link each transfer crosses.
     pub noc_bits: u64,
+    /// DRAM row activations: the device's count in the simulator, the analytic
+    /// half's estimate per transfer (`Dram::activates_estimate`); 0 under the port.
+    pub dram_activates: u64,
     pub macs: u64,
     pub sops: u64,
     pub other_ops: u64,
@@ -216,6 +219,7 @@ impl Ledger {
         }
         self.dram_attention_bits += other.dram_attention_bits;
         self.noc_bits += other.noc_bits;
+        self.dram_activates += other.dram_activates;
         self.macs += other.macs;
         self.sops += other.sops;
         self.other_ops += other.other_ops;
@@ -294,6 +298,11 @@ pub struct EnergyByComponent {
     pub local_buffers: f64,
     pub pe: f64,
     pub noc: f64,
+    /// What the DRAM's row activations and precharges cost (timing model with the
+    /// currents that price them; else 0): the device's count in the simulator, an
+    /// estimate in the analytic half. Not part of `dram`, which is per bit.
+    #[serde(default)]
+    pub dram_activate: f64,
     /// What the chip's and the DRAM's static power cost over the run's latency (0
     /// unless the accelerator states a static power).
     #[serde(rename = "static", default)]
@@ -301,10 +310,16 @@ pub struct EnergyByComponent {
 }
 
 impl EnergyByComponent {
-    /// What data movement and operations spent (the total less static energy): the
-    /// part both halves count exactly alike.
+    /// What data movement and operations spent (the total less static energy).
     pub fn dynamic(&self) -> f64 {
         self.total - self.static_pj
+    }
+
+    /// What was spent per bit moved and per operation (the total less static energy
+    /// and DRAM row activations, which depend on how the run unfolds): the part both
+    /// halves count exactly alike.
+    pub fn per_access(&self) -> f64 {
+        self.dynamic() - self.dram_activate
     }
 }
 
@@ -580,6 +595,8 @@ pub struct ReportHeader<'a> {
 pub struct ReportTiming {
     /// The run's static energy (`Accelerator::static_energy_pj` over its latency).
     pub static_pj: f64,
+    /// Its DRAM row activations' energy (`Dram::activate_energy_pj` of the ledger's).
+    pub dram_activate_pj: f64,
     /// The accelerator's clock, for average power.
     pub clock_mhz: u64,
     pub latency_cycles: u64,
@@ -628,7 +645,9 @@ impl Report {
         let pj = |fj: f64| fj / 1000.0;
         let comp = |c: Component| pj(ledger.energy_fj[c as usize].iter().sum());
         let class = |i: usize| pj(ledger.energy_fj.iter().map(|row| row[i]).sum());
-        let total = pj(ledger.energy_fj.iter().flatten().sum()) + timing.static_pj;
+        let total = pj(ledger.energy_fj.iter().flatten().sum())
+            + timing.dram_activate_pj
+            + timing.static_pj;
         let mut matrix = BTreeMap::new();
         for c in Component::ALL {
             let row: BTreeMap<String, f64> = Spend::NAMES
@@ -659,6 +678,7 @@ impl Report {
                 local_buffers: comp(Component::LocalBuffers),
                 pe: comp(Component::Pe),
                 noc: comp(Component::Noc),
+                dram_activate: timing.dram_activate_pj,
                 static_pj: timing.static_pj,
             },
             energy_by_operand_pj: EnergyByOperand {

@@ -694,8 +694,8 @@ impl<'a> CostModel<'a> {
                 (pe.register_energy_fj_per_bit, pe.register_energy_fj_per_bit)
             } else if li == dram_idx {
                 (
-                    self.dram.read_energy_fj_per_bit,
-                    self.dram.write_energy_fj_per_bit,
+                    self.dram.energy_fj_per_bit(false),
+                    self.dram.energy_fj_per_bit(true),
                 )
             } else {
                 let m = &core.memories[li - 1];

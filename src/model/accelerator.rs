@@ -462,6 +462,34 @@ impl Dram {
         }
     }
 
+    /// Energy per bit read (`write` false) or written, fJ, as both halves charge it:
+    /// the stated per-bit energy (moving the bit between chip and DRAM), plus under the
+    /// timing model the device's burst energy from its currents.
+    pub fn energy_fj_per_bit(&self, write: bool) -> f64 {
+        let stated = if write {
+            self.write_energy_fj_per_bit
+        } else {
+            self.read_energy_fj_per_bit
+        };
+        stated
+            + self
+                .timed()
+                .map_or(0.0, |t| t.burst_energy_fj_per_bit(write))
+    }
+
+    /// Row activations the analytic half expects of one sequential transfer of `bits`
+    /// (none under the port model, which has no rows).
+    pub fn activates_estimate(&self, bits: u64) -> u64 {
+        self.timed().map_or(0, |t| t.stream_activates(bits))
+    }
+
+    /// What `activates` row activations (with their precharges) cost, pJ: 0 under the
+    /// port model or without the currents that price them.
+    pub fn activate_energy_pj(&self, activates: u64) -> f64 {
+        self.timed()
+            .map_or(0.0, |t| t.activate_energy_pj() * activates as f64)
+    }
+
     /// Power drawn whatever the DRAM does, µW: the port model's `static_power_uw`, or
     /// the timing model's standby and refresh power.
     pub fn background_power_uw(&self) -> f64 {

@@ -103,14 +103,24 @@ pub struct DramTiming {
     /// `clock_mhz`, copied here when the model is read.
     #[serde(default = "default_clock_mhz")]
     pub accelerator_clock_mhz: u64,
-    /// Supply voltage and the standby and refresh currents of one device, for the
-    /// background power (absent: none counted).
+    /// Supply voltage and the currents of one device, mA, by the datasheet method
+    /// (each absent: what it prices is not counted): IDD2N precharge standby and IDD5B
+    /// refresh for the background power; IDD0 one activate–precharge cycle against
+    /// IDD3N active standby for a row activation's energy; IDD4R and IDD4W bursts.
     #[serde(default)]
     pub vdd_v: f64,
     #[serde(default)]
     pub idd2n_ma: f64,
     #[serde(default)]
     pub idd5b_ma: f64,
+    #[serde(default)]
+    pub idd0_ma: f64,
+    #[serde(default)]
+    pub idd3n_ma: f64,
+    #[serde(default)]
+    pub idd4r_ma: f64,
+    #[serde(default)]
+    pub idd4w_ma: f64,
     pub cl: u64,
     pub cwl: u64,
     pub trcd: u64,
@@ -371,14 +381,62 @@ impl DramTiming {
 
     /// Power the devices draw whatever the controller does, µW, by the datasheet
     /// method: every device in precharge standby (IDD2N), plus refresh (IDD5B over
-    /// IDD2N) for tRFC of every tREFI. Activates, reads and writes are in the
-    /// per-bit energies.
+    /// IDD2N) for tRFC of every tREFI. Activates and bursts are priced apart
+    /// ([`DramTiming::activate_energy_pj`], [`DramTiming::burst_energy_fj_per_bit`]).
     pub fn background_power_uw(&self) -> f64 {
-        let devices =
-            (self.channels * self.ranks * self.bus_width_bits / self.device_width_bits) as f64;
+        let devices = (self.channels * self.ranks) as f64 * self.devices_per_rank();
         let refresh =
             (self.idd5b_ma - self.idd2n_ma).max(0.0) * self.trfc as f64 / self.trefi.max(1) as f64;
         devices * self.vdd_v * (self.idd2n_ma + refresh) * 1000.0
+    }
+
+    /// Devices side by side on a channel's bus: they activate, read and write together.
+    fn devices_per_rank(&self) -> f64 {
+        (self.bus_width_bits / self.device_width_bits.max(1)) as f64
+    }
+
+    /// Energy of `clocks` DRAM clocks at `ma` over every device of a rank, pJ
+    /// (mA × V × ns).
+    fn rank_energy_pj(&self, ma: f64, clocks: f64) -> f64 {
+        self.devices_per_rank() * self.vdd_v * ma * clocks * self.tck_ps as f64 / 1000.0
+    }
+
+    /// One row activation and its precharge, pJ, by the datasheet method: IDD0 over a
+    /// tRC cycle less the standby the rank would draw anyway (IDD3N while the row is
+    /// open for tRAS, IDD2N for the rest).
+    pub fn activate_energy_pj(&self) -> f64 {
+        let cycle = self.idd0_ma * self.trc as f64
+            - self.idd3n_ma * self.tras as f64
+            - self.idd2n_ma * self.trc.saturating_sub(self.tras) as f64;
+        self.rank_energy_pj(cycle.max(0.0), 1.0)
+    }
+
+    /// The device's energy per bit of a read or write burst, fJ: IDD4R or IDD4W over
+    /// IDD3N for the burst's clocks, over the burst's bits.
+    pub fn burst_energy_fj_per_bit(&self, write: bool) -> f64 {
+        let idd4 = if write { self.idd4w_ma } else { self.idd4r_ma };
+        let pj = self.rank_energy_pj((idd4 - self.idd3n_ma).max(0.0), self.burst_clocks() as f64);
+        pj * 1000.0 / (self.burst_bytes() * 8) as f64
+    }
+
+    /// The analytic estimate of the row activations a sequential transfer of `bits`
+    /// makes on an idle device: each row of a bank it fills (at least one per bank
+    /// its first bursts spread over) under the open page policy, every burst under
+    /// the closed one.
+    pub fn stream_activates(&self, bits: u64) -> u64 {
+        let bursts = bits.div_ceil(self.burst_bytes() * 8);
+        if self.page_policy == PagePolicy::Closed {
+            return bursts;
+        }
+        let row_bursts = (self.row_bytes() / self.burst_bytes()).max(1);
+        let below_column: u64 = self
+            .mapping()
+            .iter()
+            .rev()
+            .take_while(|f| **f != AddressField::Column)
+            .map(|&f| self.count(f))
+            .product();
+        bursts.div_ceil(row_bursts).max(bursts.min(below_column))
     }
 
     /// Peak bits per accelerator cycle over all channels (no refresh, no row change).
@@ -392,6 +450,7 @@ impl DramTiming {
         let mut p = Vec::new();
         self.check_organisation(el, &mut p);
         self.check_constraints(el, &mut p);
+        self.check_supply(el, &mut p);
         if let Err(why) = self.check_mapping() {
             p.push(Problem::new(el, why).field("address_mapping"));
         }
@@ -455,18 +514,6 @@ impl DramTiming {
                 .field("bus_width_bits"),
             );
         }
-        for (field, v) in [
-            ("vdd_v", self.vdd_v),
-            ("idd2n_ma", self.idd2n_ma),
-            ("idd5b_ma", self.idd5b_ma),
-        ] {
-            if !(v.is_finite() && (0.0..=100_000.0).contains(&v)) {
-                p.push(
-                    Problem::new(el, format!("must be a number from 0 to 100000, got {v}"))
-                        .field(field),
-                );
-            }
-        }
         for (field, v, (lo, hi)) in [
             ("tck_ps", self.tck_ps, (100, 100_000)),
             (
@@ -477,6 +524,42 @@ impl DramTiming {
             ("queue_depth", self.queue_depth, (1, 256)),
         ] {
             super::diag::check_range(p, el, field, v, (lo, hi));
+        }
+    }
+
+    /// The voltage and currents: numbers in range, and each active current at least
+    /// the standby it is priced against (IDD0, IDD4R and IDD4W over IDD3N).
+    fn check_supply(&self, el: &str, p: &mut Vec<Problem>) {
+        let supply = [
+            ("vdd_v", self.vdd_v),
+            ("idd2n_ma", self.idd2n_ma),
+            ("idd5b_ma", self.idd5b_ma),
+            ("idd0_ma", self.idd0_ma),
+            ("idd3n_ma", self.idd3n_ma),
+            ("idd4r_ma", self.idd4r_ma),
+            ("idd4w_ma", self.idd4w_ma),
+        ];
+        for (field, v) in supply {
+            if !(v.is_finite() && (0.0..=100_000.0).contains(&v)) {
+                p.push(
+                    Problem::new(el, format!("must be a number from 0 to 100000, got {v}"))
+                        .field(field),
+                );
+            }
+        }
+        for (field, v) in &supply[3..] {
+            if *v > 0.0 && *v < self.idd3n_ma {
+                p.push(
+                    Problem::new(
+                        el,
+                        format!(
+                            "{v} mA is below IDD3N ({} mA), the active standby it is priced against",
+                            self.idd3n_ma
+                        ),
+                    )
+                    .field(*field),
+                );
+            }
         }
     }
 
@@ -728,6 +811,38 @@ mod tests {
         );
         // HBM2 states no currents: none.
         assert_eq!(preset("hbm2").background_power_uw(), 0.0);
+    }
+
+    #[test]
+    fn activations_and_bursts_follow_the_datasheet_method() {
+        let t = preset("ddr4_2400");
+        // Per device: 1.2 V × (IDD0 60 × tRC 55 − IDD3N 47 × tRAS 39 − IDD2N 37 × (55 −
+        // 39)) mA·nCK = 1.2 × 875 = 1050 mW·nCK, × 0.833 ns = 874.65 pJ; four devices:
+        // 3498.6 pJ per activation.
+        assert!((t.activate_energy_pj() - 3498.6).abs() < 1e-6);
+        // A read burst: 4 × 1.2 V × (160 − 47) mA × 4 nCK × 0.833 ns = 1807.3 pJ over
+        // 512 bits = 3529.8 fJ per bit; a write, (145 − 47) mA: 3061.3 fJ.
+        assert!((t.burst_energy_fj_per_bit(false) - 3529.8).abs() < 0.1);
+        assert!((t.burst_energy_fj_per_bit(true) - 3061.3).abs() < 0.1);
+        // HBM2 states no currents: nothing priced.
+        let hbm = preset("hbm2");
+        assert_eq!(hbm.activate_energy_pj(), 0.0);
+        assert_eq!(hbm.burst_energy_fj_per_bit(false), 0.0);
+    }
+
+    #[test]
+    fn a_stream_activates_each_row_it_fills() {
+        let t = preset("ddr4_2400");
+        let burst = 64 * 8;
+        // One burst opens one row; two alternate the bank groups: two rows.
+        assert_eq!(t.stream_activates(burst), 1);
+        assert_eq!(t.stream_activates(2 * burst), 2);
+        // A bank's row holds 8 KiB = 128 bursts: 1 MiB fills 16,384 / 128 = 128 rows.
+        assert_eq!(t.stream_activates(8 << 20), 128);
+        let mut closed = t.clone();
+        closed.page_policy = PagePolicy::Closed;
+        assert_eq!(closed.stream_activates(8 << 20), 16_384);
+        assert_eq!(t.stream_activates(0), 0);
     }
 
     #[test]

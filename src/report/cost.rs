@@ -26,6 +26,12 @@ impl Report {
             human_bits(self.peak_global_sram_bits),
             if self.prefetch { "on" } else { "off" }
         ));
+        if e.dram_activate > 0.0 {
+            out.push_str(&format!(
+                "DRAM row activations: {} of it (activate and precharge, from the device's currents)\n\n",
+                human_energy_pj(e.dram_activate)
+            ));
+        }
         if e.static_pj > 0.0 {
             out.push_str(&format!(
                 "static energy: {} of it (static power over the latency); average power {:.3} mW\n\n",

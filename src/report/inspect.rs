@@ -460,7 +460,7 @@ fn dram_line(d: &crate::model::Dram) -> String {
             d.write_energy_fj_per_bit
         ),
         Some(t) => format!(
-            "DRAM at mesh {:?}: {} timing model{}, {} channel(s) × {} rank(s) × {} bank group(s) × {} banks, {}-B bursts, {}-B rows, tCK {} ps, CL-tRCD-tRP {}-{}-{}, peak {:.1} b/cycle, read {} fJ/bit, write {} fJ/bit, background {:.1} mW\n",
+            "DRAM at mesh {:?}: {} timing model{}, {} channel(s) × {} rank(s) × {} bank group(s) × {} banks, {}-B bursts, {}-B rows, tCK {} ps, CL-tRCD-tRP {}-{}-{}, peak {:.1} b/cycle, read {} + {:.0} fJ/bit, write {} + {:.0} fJ/bit (stated + the device's bursts), {:.0} pJ per row activation, background {:.1} mW\n",
             d.position,
             t.standard,
             t.preset
@@ -478,7 +478,10 @@ fn dram_line(d: &crate::model::Dram) -> String {
             t.trp,
             t.peak_bits_per_cycle(),
             d.read_energy_fj_per_bit,
+            t.burst_energy_fj_per_bit(false),
             d.write_energy_fj_per_bit,
+            t.burst_energy_fj_per_bit(true),
+            t.activate_energy_pj(),
             t.background_power_uw() / 1000.0
         ),
     }

@@ -2,7 +2,7 @@
 //! README.md shows, `sweep.csv`, `summary.json` and the plots against each axis.
 
 use super::{Table, WriteError};
-use crate::cost::StallCause;
+use crate::cost::{EnergyByComponent, StallCause};
 use crate::hardware_sweep::{Axis, Knee, SweepResult, SweepShape, along, others_at};
 use crate::model::units::thousands;
 use crate::schedule::spec::compact;
@@ -24,16 +24,24 @@ impl SweepResult {
     /// each schedule stops being DRAM-bound.
     pub fn render_markdown(&self) -> String {
         let timed = self.rows.iter().any(|r| r.dram_row_hit_rate.is_some());
-        let statics = self
-            .rows
-            .iter()
-            .any(|r| r.predicted.energy_by_component_pj.static_pj > 0.0);
+        // The parts of the energy that depend on how the run unfolds, where any is spent.
+        type Part = (&'static str, fn(&EnergyByComponent) -> f64);
+        let all: [Part; 2] = [
+            ("of it row activations", |e| e.dram_activate),
+            ("of it static", |e| e.static_pj),
+        ];
+        let parts: Vec<Part> = all
+            .into_iter()
+            .filter(|(_, part)| {
+                self.rows
+                    .iter()
+                    .any(|r| part(&r.predicted.energy_by_component_pj) > 0.0)
+            })
+            .collect();
         let mut header: Vec<String> = self.shape.axes.iter().map(|a| a.path.clone()).collect();
         header.push("schedule".into());
         header.push("energy".into());
-        if statics {
-            header.push("of it static".into());
-        }
+        header.extend(parts.iter().map(|(name, _)| name.to_string()));
         header.extend(
             [
                 "DRAM traffic",
@@ -57,10 +65,10 @@ impl SweepResult {
             cells.push(crate::model::units::human_energy_pj(
                 row.predicted.energy_pj,
             ));
-            if statics {
-                cells.push(crate::model::units::human_energy_pj(
-                    row.predicted.energy_by_component_pj.static_pj,
-                ));
+            for (_, part) in &parts {
+                cells.push(crate::model::units::human_energy_pj(part(
+                    &row.predicted.energy_by_component_pj,
+                )));
             }
             cells.extend([
                 crate::model::units::human_bits(row.predicted.dram_bits),

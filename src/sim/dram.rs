@@ -179,9 +179,9 @@ impl DramModel {
         let p = &self.params;
         let bits = route.bits_here();
         let (energy, r, w) = if write {
-            (bits as f64 * p.write_energy_fj_per_bit, 0, bits)
+            (bits as f64 * p.energy_fj_per_bit(true), 0, bits)
         } else {
-            (bits as f64 * p.read_energy_fj_per_bit, bits, 0)
+            (bits as f64 * p.energy_fj_per_bit(false), bits, 0)
         };
         self.ledger
             .energy(Part::Dram, Spend::Data(route.class), energy);
@@ -292,6 +292,7 @@ impl Component for DramModel {
         if let Some(d) = &self.device {
             let t = d.timing();
             s.busy_cycles = t.to_cycles(d.stats.bus_busy_clocks / t.channels);
+            s.ledger.dram_activates = d.stats.activates();
         }
         s
     }

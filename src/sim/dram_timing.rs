@@ -69,6 +69,11 @@ impl DramTimingStats {
     pub fn row_hit_rate(&self) -> f64 {
         self.row_hits as f64 / self.bursts.max(1) as f64
     }
+
+    /// Row activations, each with its precharge: into idle banks and over open rows.
+    pub fn activates(&self) -> u64 {
+        self.row_misses + self.row_conflicts
+    }
 }
 
 /// When a transfer's data moved, and what delayed it, in DRAM clocks. The delays are

@@ -416,6 +416,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
         &measured.ledger,
         ReportTiming {
             static_pj: acc.static_energy_pj(latency),
+            dram_activate_pj: acc.dram.activate_energy_pj(measured.ledger.dram_activates),
             clock_mhz: acc.clock_mhz,
             latency_cycles: latency,
             busy_cycles: measured.busy,

@@ -126,6 +126,13 @@ pub fn compare(p: &Report, m: &Report) -> Vec<Comparison> {
             m.peak_global_sram_bits as f64,
         ),
     ];
+    if pe.dram_activate > 0.0 || me.dram_activate > 0.0 {
+        rows.push(row(
+            "energy_pj.dram_activate",
+            pe.dram_activate,
+            me.dram_activate,
+        ));
+    }
     if pe.static_pj > 0.0 || me.static_pj > 0.0 {
         rows.push(row("energy_pj.static", pe.static_pj, me.static_pj));
         rows.push(row(

@@ -366,8 +366,8 @@ impl TileCost {
                     dram_by_operand[op.index()] += rw.read_bits + rw.write_bits;
                     (
                         Component::Dram,
-                        acc.dram.read_energy_fj_per_bit,
-                        acc.dram.write_energy_fj_per_bit,
+                        acc.dram.energy_fj_per_bit(false),
+                        acc.dram.energy_fj_per_bit(true),
                     )
                 } else {
                     let m = c.memories.iter().find(|m| &m.name == level);
@@ -606,11 +606,13 @@ impl<'a> Engine<'a> {
         to_dram: bool,
     ) {
         let d = &self.acc.dram;
-        let (dram_fj, read, write) = if to_dram {
-            (d.write_energy_fj_per_bit, 0, dram_bits)
+        let (read, write) = if to_dram {
+            (0, dram_bits)
         } else {
-            (d.read_energy_fj_per_bit, dram_bits, 0)
+            (dram_bits, 0)
         };
+        let dram_fj = d.energy_fj_per_bit(to_dram);
+        self.ledger.dram_activates += d.activates_estimate(dram_bits);
         let sram = self.sram_energy_fj(core, sram_bits, !to_dram);
         self.ledger
             .energy(Component::GlobalSram, Spend::Data(class), sram);

@@ -315,6 +315,9 @@ impl<'a> Engine<'a> {
             self.ledger
                 .dram(c, cost.dram_read[c.index()], cost.dram_write[c.index()]);
         }
+        let dram = &self.acc.dram;
+        self.ledger.dram_activates += dram.activates_estimate(cost.dram_read.iter().sum())
+            + dram.activates_estimate(cost.dram_write.iter().sum());
         for op in Operand::ALL {
             if self
                 .workload
@@ -593,6 +596,7 @@ impl<'a> Engine<'a> {
             &self.ledger,
             ReportTiming {
                 static_pj: self.acc.static_energy_pj(latency),
+                dram_activate_pj: self.acc.dram.activate_energy_pj(self.ledger.dram_activates),
                 clock_mhz: self.acc.clock_mhz,
                 latency_cycles: latency,
                 busy_cycles: w.busy,
