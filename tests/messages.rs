@@ -227,8 +227,8 @@ fn tables_read_as_people_write() {
     assert_eq!(code, 0, "{err}");
     let row = out
         .lines()
-        .find(|l| l.starts_with("stall_cycles.bank_conflict"))
-        .expect("a bank-conflict row");
+        .find(|l| l.starts_with("stall_cycles.dependency"))
+        .expect("a dependency row");
     assert!(row.ends_with("none predicted"), "{row}");
     // Objectives and ranks by name, large counts with separators.
     let (_, out, _) = stems(&[

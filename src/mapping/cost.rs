@@ -494,7 +494,12 @@ impl<'a> CostModel<'a> {
         let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
         self.add_feed_stalls(&mut level_cycles, &accesses, folds, fold_cycles, busy);
         // Transfers proceed while the array fills and drains as well as computes.
-        let slowest = level_cycles.iter().copied().max().unwrap_or(0);
+        let slowest = level_cycles
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(busy + self.stream_refill_cycles(loops, &boundaries, &accesses, busy, folds));
         let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
         Some(Evaluation {
             accesses,
@@ -963,6 +968,39 @@ impl<'a> CostModel<'a> {
         } else {
             (folds * skew, folds * drain.saturating_sub(skew))
         }
+    }
+
+    /// Cycles the array waits for a streamed input's later pieces: the controller
+    /// requests each piece from DRAM only `LOOKAHEAD_PASSES` passes before the array
+    /// needs it, so what its access latency and transfer take beyond those passes'
+    /// compute is exposed, once per piece after the first (which is in the prologue).
+    fn stream_refill_cycles(
+        &self,
+        loops: &[Loop],
+        boundaries: &[Vec<(Level, usize)>; 4],
+        accesses: &[Vec<ReadWrite>; 4],
+        busy: u64,
+        folds: u64,
+    ) -> u64 {
+        let global = self.core.global_index();
+        let ahead = crate::model::accelerator::LOOKAHEAD_PASSES * busy / folds.max(1);
+        let n = loops.len();
+        let mut exposed = 0;
+        for op in [Operand::W, Operand::I] {
+            if !self.residency.is_streamed(op) {
+                continue;
+            }
+            let staged = boundaries[op.index()]
+                .iter()
+                .find(|(level, _)| *level == Level::Memory(global));
+            let Some(&(_, b)) = staged else { continue };
+            let piece = self.tile_bits(op, &dim_products(&loops[n - b..]));
+            let from_dram = accesses[op.index()].last().map_or(0, |a| a.read_bits);
+            let pieces = from_dram.checked_div(piece).unwrap_or(0);
+            let load = self.dram.access_latency(false) + self.dram.occupancy_cycles(piece, false);
+            exposed += pieces.saturating_sub(1) * load.saturating_sub(ahead);
+        }
+        exposed
     }
 
     /// Cycles before the first pass can start: its local-buffer tiles (and the first

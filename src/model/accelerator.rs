@@ -287,6 +287,11 @@ impl Memory {
     }
 }
 
+/// Passes whose fills a core's controller issues ahead of the PE array (a DMA
+/// queue's depth): a fill takes longer than this many passes' compute to arrive, and
+/// the array waits for the rest.
+pub const LOOKAHEAD_PASSES: u64 = 8;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Core {
     pub id: usize,

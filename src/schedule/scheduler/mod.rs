@@ -701,6 +701,12 @@ impl<'a> Engine<'a> {
             (Location::Dram, Location::Dram) => now,
         };
         let (start, end) = (flow.start, flow.end);
+        if let Location::Sram { core } = to {
+            // The landing data holds the SRAM's write port while it flows in.
+            let bank = self.acc.cores[core].global_sram().write_bw_bits_per_bank;
+            let held = end.max(start + write_bits.div_ceil(bank.max(1)));
+            self.ports.land(core, start, held);
+        }
         self.objs[o].ready_at = self.objs[o].ready_at.max(end);
         Transfer {
             object: o,

@@ -83,6 +83,9 @@ pub(super) struct Ports {
     links: FxHashMap<Link, Calendar>,
     /// Cycles each link is occupied, summed over its bookings.
     link_busy: FxHashMap<Link, u64>,
+    /// Transfers into a core's global SRAM booked since the last `take_landings`:
+    /// core, and the cycles they hold its write port.
+    landings: Vec<(usize, u64, u64)>,
 }
 
 /// When a booked movement's data flows: it starts delivering at `start` and has all
@@ -111,6 +114,16 @@ impl Ports {
             start: start + turnaround + latency,
             end: start + turnaround + burst + latency,
         }
+    }
+
+    /// Data landing in `core`'s global SRAM holds its write port over `start..end`.
+    pub fn land(&mut self, core: usize, start: u64, end: u64) {
+        self.landings.push((core, start, end));
+    }
+
+    /// The landings booked since the last call.
+    pub fn take_landings(&mut self) -> std::vec::Drain<'_, (usize, u64, u64)> {
+        self.landings.drain(..)
     }
 
     /// Holds the DRAM port over `start..end` (a tile streaming from DRAM throughout).

@@ -12,6 +12,9 @@ pub(super) struct CoreClock {
     prev: Option<TileId>,
     start: u64,
     free: u64,
+    /// Of the previous tile's cycles, those it already waits on its buffers' fills and
+    /// banks: landing data that holds the SRAM's write port then costs nothing more.
+    hidden: u64,
     pub(super) deferred: Vec<ObjectId>,
     /// Its bits and extents.
     staging: Option<(u64, Vec<Extent>)>,
@@ -146,12 +149,32 @@ impl<'a> Engine<'a> {
         }
         let prev = w.cores[core].prev;
         w.after(prev, after_prev);
+        self.landing_contention(w);
         Placement {
             needs,
             streamed,
             stream_budget_bits,
             prefetching,
             before,
+        }
+    }
+
+    /// Data landing in a core's global SRAM while its previous tile runs holds the
+    /// write port of the bank it lands in, which the tile's outputs need when they go
+    /// to the same bank (one in as many as there are banks, on average): the tile
+    /// lasts as much longer, beyond the cycles it waits on its fills anyway.
+    fn landing_contention(&mut self, w: &mut Walk) {
+        for (core, start, end) in self.ports.take_landings() {
+            let clock = &mut w.cores[core];
+            let Some(prev) = clock.prev else { continue };
+            let banks = self.acc.cores[core].global_sram().banks.max(1);
+            let overlap = end.min(clock.free).saturating_sub(start.max(clock.start)) / banks;
+            let hidden = overlap.min(clock.hidden);
+            clock.hidden -= hidden;
+            let extra = overlap - hidden;
+            clock.free += extra;
+            w.tile_end[prev] += extra;
+            w.stalls[StallCause::BankConflict.index()] += extra;
         }
     }
 
@@ -419,6 +442,8 @@ impl<'a> Engine<'a> {
         w.tile_end[tile_id] = end;
         w.cores[core].start = start;
         w.cores[core].free = end;
+        w.cores[core].hidden = cost.stalls[StallCause::LocalBufferBandwidth.index()]
+            + cost.stalls[StallCause::BankConflict.index()];
         (start, end)
     }
 

@@ -143,8 +143,8 @@ struct LaneTransfer {
     to: Location,
 }
 
-/// Passes whose fills may be in flight ahead of the array (a DMA queue's depth).
-const LOOKAHEAD_PASSES: usize = 8;
+/// Passes whose fills may be in flight ahead of the array (the analytic half's too).
+const LOOKAHEAD_PASSES: usize = crate::model::accelerator::LOOKAHEAD_PASSES as usize;
 
 struct Prepared {
     seq: u64,
