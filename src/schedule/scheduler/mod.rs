@@ -702,10 +702,15 @@ impl<'a> Engine<'a> {
         };
         let (start, end) = (flow.start, flow.end);
         if let Location::Sram { core } = to {
-            // The landing data holds the SRAM's write port while it flows in.
+            // Landing data holds its banks' write ports as long as it flows in (a read
+            // out of an SRAM holds a port only while the port moves it).
             let bank = self.acc.cores[core].global_sram().write_bw_bits_per_bank;
-            let held = end.max(start + write_bits.div_ceil(bank.max(1)));
-            self.ports.land(core, start, held);
+            self.ports.hold_sram(ports::SramHold {
+                core,
+                start,
+                end: end.max(start + write_bits.div_ceil(bank.max(1))),
+                bits: write_bits,
+            });
         }
         self.objs[o].ready_at = self.objs[o].ready_at.max(end);
         Transfer {

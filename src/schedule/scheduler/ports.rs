@@ -83,9 +83,18 @@ pub(super) struct Ports {
     links: FxHashMap<Link, Calendar>,
     /// Cycles each link is occupied, summed over its bookings.
     link_busy: FxHashMap<Link, u64>,
-    /// Transfers into a core's global SRAM booked since the last `take_landings`:
-    /// core, and the cycles they hold its write port.
-    landings: Vec<(usize, u64, u64)>,
+    /// Transfers into a core's global SRAM booked since the last `take_sram_holds`.
+    sram_holds: Vec<SramHold>,
+}
+
+/// Data flowing into a core's global SRAM: it holds the write ports of the banks its
+/// region spans over `start..end`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SramHold {
+    pub core: usize,
+    pub start: u64,
+    pub end: u64,
+    pub bits: u64,
 }
 
 /// When a booked movement's data flows: it starts delivering at `start` and has all
@@ -116,14 +125,14 @@ impl Ports {
         }
     }
 
-    /// Data landing in `core`'s global SRAM holds its write port over `start..end`.
-    pub fn land(&mut self, core: usize, start: u64, end: u64) {
-        self.landings.push((core, start, end));
+    /// Books data flowing into a core's global SRAM.
+    pub fn hold_sram(&mut self, hold: SramHold) {
+        self.sram_holds.push(hold);
     }
 
-    /// The landings booked since the last call.
-    pub fn take_landings(&mut self) -> std::vec::Drain<'_, (usize, u64, u64)> {
-        self.landings.drain(..)
+    /// The holds booked since the last call.
+    pub fn take_sram_holds(&mut self) -> std::vec::Drain<'_, SramHold> {
+        self.sram_holds.drain(..)
     }
 
     /// Holds the DRAM port over `start..end` (a tile streaming from DRAM throughout).

@@ -13,7 +13,7 @@ pub(super) struct CoreClock {
     start: u64,
     free: u64,
     /// Of the previous tile's cycles, those it already waits on its buffers' fills and
-    /// banks: landing data that holds the SRAM's write port then costs nothing more.
+    /// banks: data that holds the SRAM's ports then costs nothing more.
     hidden: u64,
     pub(super) deferred: Vec<ObjectId>,
     /// Its bits and extents.
@@ -149,7 +149,7 @@ impl<'a> Engine<'a> {
         }
         let prev = w.cores[core].prev;
         w.after(prev, after_prev);
-        self.landing_contention(w);
+        self.sram_contention(w);
         Placement {
             needs,
             streamed,
@@ -160,21 +160,32 @@ impl<'a> Engine<'a> {
     }
 
     /// Data landing in a core's global SRAM while its previous tile runs holds the
-    /// write port of the bank it lands in, which the tile's outputs need when they go
-    /// to the same bank (one in as many as there are banks, on average): the tile
-    /// lasts as much longer, beyond the cycles it waits on its fills anyway.
-    fn landing_contention(&mut self, w: &mut Walk) {
-        for (core, start, end) in self.ports.take_landings() {
-            let clock = &mut w.cores[core];
+    /// write ports of the banks its region spans, which the tile's outputs need when
+    /// they go to one of them: as likely as the region spans banks (`bits` at an
+    /// unknown address touch `bits / bank size + 1` of them on average). The tile
+    /// lasts as much longer, beyond the cycles it waits on its buffers anyway.
+    fn sram_contention(&mut self, w: &mut Walk) {
+        for hold in self.ports.take_sram_holds() {
+            let clock = &mut w.cores[hold.core];
             let Some(prev) = clock.prev else { continue };
-            let banks = self.acc.cores[core].global_sram().banks.max(1);
-            let overlap = end.min(clock.free).saturating_sub(start.max(clock.start)) / banks;
+            let sram = self.acc.cores[hold.core].global_sram();
+            let banks = sram.banks.max(1);
+            let touched = (hold.bits / (sram.size_bits / banks).max(1) + 1).min(banks);
+            let overlap = hold
+                .end
+                .min(clock.free)
+                .saturating_sub(hold.start.max(clock.start))
+                * touched
+                / banks;
             let hidden = overlap.min(clock.hidden);
             clock.hidden -= hidden;
             let extra = overlap - hidden;
             clock.free += extra;
             w.tile_end[prev] += extra;
             w.stalls[StallCause::BankConflict.index()] += extra;
+            if let Some(kept) = w.tiles.iter_mut().rev().find(|t| t.tile.id == prev) {
+                kept.predicted.end_cycle += extra;
+            }
         }
     }
 

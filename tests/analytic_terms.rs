@@ -1,0 +1,108 @@
+//! The analytic half's contention terms, on small cases worked by hand: a streamed
+//! input's pieces arriving later than the controller's look-ahead hides, and data
+//! landing in a one-bank SRAM while the previous tile runs.
+
+mod common;
+
+use common::{Conv, accelerator};
+use std::path::Path;
+use stems::mapping::cost::{CostModel, Residency};
+use stems::mapping::nest::{Dim, Loop};
+use stems::model::{Operand, Overrides};
+use stems::schedule::SchedulerOptions;
+use stems::sim::{SimOptions, simulate};
+
+/// A 1×1 conv, 64 input channels (4-bit) on 16 × 64 pixels, its input streamed from
+/// DRAM through 64 Kibit of staging: one pass per output column (K 32 × OY 16 on the
+/// array, C 64 reduced two per cycle: 32 cycles), 64 passes.
+fn streamed_conv_stall(outer_columns: u64) -> u64 {
+    let conv = Conv {
+        k: 32,
+        c: 64,
+        oy: 16,
+        ox: 64,
+        f: 1,
+        stride: 1,
+        timesteps: 1,
+        stateful: false,
+        input_bits: 4,
+    };
+    let shape = conv.shape(0..1);
+    let acc = accelerator();
+    let mut streamed = [false; 4];
+    streamed[Operand::I.index()] = true;
+    let model = CostModel::new(
+        &shape,
+        &acc.cores[0],
+        &acc.dram,
+        Residency { streamed },
+        65_536,
+    );
+    let nest = [
+        Loop {
+            dim: Dim::OX,
+            size: outer_columns,
+        },
+        Loop {
+            dim: Dim::OX,
+            size: 64 / outer_columns,
+        },
+        Loop {
+            dim: Dim::C,
+            size: 32,
+        },
+    ];
+    model.evaluate(&nest, 1).expect("fits").stall_cycles
+}
+
+#[test]
+fn a_streamed_piece_the_look_ahead_cannot_hide_stalls_the_array() {
+    // The array is busy 4,992 cycles (64 passes of 32 cycles plus 46 of fill/drain
+    // each): 78 a pass, so the controller requests a piece 8 passes = 624 cycles
+    // before the array needs it. The input is 262,144 bits.
+    //
+    // Pieces of 16 columns (65,536 bits): a piece takes the access latency plus
+    // 65,536 / 64 bits per cycle = 100 + 1,024 = 1,124 cycles, 500 more than the
+    // look-ahead hides, for each of the three pieces after the first. The first is
+    // the prologue: its 1,124 cycles before the first pass. 1,124 + 3 × 500 = 2,624.
+    assert_eq!(streamed_conv_stall(4), 2_624);
+    // Pieces of 8 columns (32,768 bits) take 100 + 512 = 612 cycles, under the 624 the
+    // look-ahead hides: only the prologue, 612.
+    assert_eq!(streamed_conv_stall(8), 612);
+}
+
+#[test]
+fn data_landing_in_one_bank_lengthens_the_tile_it_overlaps() {
+    // tiny_fused TB-LBL at 16 KiB (one bank): conv_a runs from cycle 184, and conv_b's
+    // 18,432 bits of weights are prefetched meanwhile: requested at 184, flowing in
+    // from 184 + 100 (access latency) = 284 to 284 + 18,432 / 64 = 572. Their 288
+    // cycles on the bank's write port overlap conv_a, which already waits 24 cycles
+    // on its own buffers (its first fill: 3,096 cycles against 864 computing and 2,208
+    // filling and draining): conv_a lasts 288 − 24 = 264 cycles longer.
+    let s = stems::schedule::plan(
+        Path::new("models/workloads/tiny_fused.toml"),
+        Path::new("models/hardware/meta_proto.toml"),
+        &Overrides {
+            global_sram: Some("16KiB".parse().expect("size")),
+            ..Overrides::default()
+        },
+        "TB-LBL",
+        SchedulerOptions::default(),
+    )
+    .expect("plans");
+    assert_eq!(s.accelerator.cores[0].global_sram().banks, 1);
+    let [conv_a, conv_b, _] = &s.tiles[..] else {
+        panic!("three tiles")
+    };
+    assert_eq!(conv_a.predicted.start_cycle, 184);
+    assert_eq!(conv_a.predicted.cycles, 3_096);
+    assert_eq!(conv_a.predicted.end_cycle, 184 + 3_096 + 264);
+    assert_eq!(conv_b.predicted.start_cycle, conv_a.predicted.end_cycle);
+    let predicted = s.predicted.clone();
+    assert_eq!(predicted.stall_cycles_by_cause["bank_conflict"], 264);
+    // The simulator's bank port is held as long (it measures 282 cycles of bank
+    // conflicts on the whole run), and the two latencies agree within 1 %.
+    let measured = simulate(s, &SimOptions::default()).expect("runs").report;
+    let delta = measured.latency_cycles as f64 / predicted.latency_cycles as f64 - 1.0;
+    assert!(delta.abs() < 0.01, "{delta}");
+}
