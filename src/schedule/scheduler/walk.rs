@@ -162,8 +162,10 @@ impl<'a> Engine<'a> {
     /// Data landing in a core's global SRAM while its previous tile runs holds the
     /// write ports of the banks its region spans, which the tile's outputs need when
     /// they go to one of them: as likely as the region spans banks (`bits` at an
-    /// unknown address touch `bits / bank size + 1` of them on average). The tile
-    /// lasts as much longer, beyond the cycles it waits on its buffers anyway.
+    /// unknown address touch `bits / bank size + 1` of them on average). A tile whose
+    /// outputs wait waits until the landing is in, so it lasts as much longer as the
+    /// rest of the landing from its start (beyond the cycles it waits on its buffers
+    /// anyway), in expectation.
     fn sram_contention(&mut self, w: &mut Walk) {
         for hold in self.ports.take_sram_holds() {
             let clock = &mut w.cores[hold.core];
@@ -171,12 +173,12 @@ impl<'a> Engine<'a> {
             let sram = self.acc.cores[hold.core].global_sram();
             let banks = sram.banks.max(1);
             let touched = (hold.bits / (sram.size_bits / banks).max(1) + 1).min(banks);
-            let overlap = hold
-                .end
-                .min(clock.free)
-                .saturating_sub(hold.start.max(clock.start))
-                * touched
-                / banks;
+            // A tile whose outputs wait for the port waits until the landing is in:
+            // the overlap runs to the landing's end, not the tile's planned one.
+            if hold.start >= clock.free {
+                continue;
+            }
+            let overlap = hold.end.saturating_sub(hold.start.max(clock.start)) * touched / banks;
             let hidden = overlap.min(clock.hidden);
             clock.hidden -= hidden;
             let extra = overlap - hidden;
