@@ -251,6 +251,31 @@ mod tests {
         assert_eq!(c.first_fit(26, 5), 31);
     }
 
+    #[test]
+    fn two_prefetches_queue_on_the_dram_port() {
+        // The bundled chip: 64 bits per cycle, 100 cycles of access latency, reads only
+        // (no turnaround).
+        let acc = crate::model::Accelerator::load(
+            std::path::Path::new("models/hardware/meta_proto.toml"),
+            Default::default(),
+        )
+        .expect("bundled accelerator");
+        let mut ports = Ports::default();
+        // Two loads requested at cycle 1,000: 6,400 bits hold the port 100 cycles, and
+        // the data flows after the access latency, 1,100 to 1,200.
+        let first = ports.dram(&acc, 6_400, false, 1_000);
+        assert_eq!((first.start, first.end), (1_100, 1_200));
+        // The second, 12,800 bits, waits for the port until 1,100 and flows from
+        // 1,100 + 100 to 1,100 + 200 + 100.
+        let second = ports.dram(&acc, 12_800, false, 1_000);
+        assert_eq!((second.start, second.end), (1_200, 1_400));
+        // A third requested earlier, at 0, fits the gap before them (100 cycles from
+        // 0 to 100: it arrived first, so the hardware serves it first too).
+        let third = ports.dram(&acc, 6_400, false, 0);
+        assert_eq!((third.start, third.end), (100, 200));
+        assert_eq!(ports.dram_busy_until(), 1_300);
+    }
+
     fn noc() -> Noc {
         Noc {
             mesh: [3, 1],
