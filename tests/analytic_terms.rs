@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{Conv, accelerator};
+use common::{Conv, accelerator, plan};
 use std::path::Path;
 use stems::mapping::cost::{CostModel, Residency};
 use stems::mapping::nest::{Dim, Loop};
-use stems::model::{Operand, Overrides};
-use stems::schedule::SchedulerOptions;
+use stems::model::Operand;
 use stems::sim::{SimOptions, simulate};
 
 /// A 1×1 conv, 64 input channels (4-bit) on 16 × 64 pixels, its input streamed from
@@ -79,17 +78,11 @@ fn data_landing_in_one_bank_lengthens_the_tile_it_overlaps() {
     // cycles on the bank's write port overlap conv_a, which already waits 24 cycles
     // on its own buffers (its first fill: 3,096 cycles against 864 computing and 2,208
     // filling and draining): conv_a lasts 288 − 24 = 264 cycles longer.
-    let s = stems::schedule::plan(
+    let s = plan(
         Path::new("models/workloads/tiny_fused.toml"),
-        Path::new("models/hardware/meta_proto.toml"),
-        &Overrides {
-            global_sram: Some("16KiB".parse().expect("size")),
-            ..Overrides::default()
-        },
+        "16KiB",
         "TB-LBL",
-        SchedulerOptions::default(),
-    )
-    .expect("plans");
+    );
     assert_eq!(s.accelerator.cores[0].global_sram().banks, 1);
     let [conv_a, conv_b, _] = &s.tiles[..] else {
         panic!("three tiles")
