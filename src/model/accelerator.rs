@@ -288,7 +288,7 @@ impl Memory {
 }
 
 /// Passes whose fills a core's controller issues ahead of the PE array (a DMA
-/// queue's depth): a fill takes longer than this many passes' compute to arrive, and
+/// queue's depth): when a fill takes longer to arrive than this many passes compute,
 /// the array waits for the rest.
 pub const LOOKAHEAD_PASSES: u64 = 8;
 

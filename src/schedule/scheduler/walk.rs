@@ -169,15 +169,14 @@ impl<'a> Engine<'a> {
     fn sram_contention(&mut self, w: &mut Walk) {
         for hold in self.ports.take_sram_holds() {
             let clock = &mut w.cores[hold.core];
-            let Some(prev) = clock.prev else { continue };
+            let Some(prev) = clock.prev.filter(|_| hold.start < clock.free) else {
+                continue;
+            };
             let sram = self.acc.cores[hold.core].global_sram();
             let banks = sram.banks.max(1);
             let touched = (hold.bits / (sram.size_bits / banks).max(1) + 1).min(banks);
             // A tile whose outputs wait for the port waits until the landing is in:
             // the overlap runs to the landing's end, not the tile's planned one.
-            if hold.start >= clock.free {
-                continue;
-            }
             let overlap = hold.end.saturating_sub(hold.start.max(clock.start)) * touched / banks;
             let hidden = overlap.min(clock.hidden);
             clock.hidden -= hidden;
