@@ -264,6 +264,16 @@ impl DramTiming {
         (banks as u128 * self.rows as u128 * self.row_bytes() as u128).min(u64::MAX as u128) as u64
     }
 
+    /// Bursts that move `bits`.
+    fn bursts(&self, bits: u64) -> u64 {
+        bits.div_ceil(self.burst_bytes() * 8)
+    }
+
+    /// Bursts one row of one bank holds.
+    fn row_bursts(&self) -> u64 {
+        (self.row_bytes() / self.burst_bytes()).max(1)
+    }
+
     /// DRAM clocks a burst holds its channel's data bus (two transfers per clock).
     pub fn burst_clocks(&self) -> u64 {
         self.burst_length.div_ceil(2)
@@ -354,14 +364,14 @@ impl DramTiming {
             return 0;
         }
         let shape = self.stream_shape();
-        let bursts = bits.div_ceil(self.burst_bytes() * 8);
+        let bursts = self.bursts(bits);
         let per_channel = bursts.div_ceil(shape.channels);
         let spacing = self.burst_clocks().max(if shape.same_group_next {
             self.tccd_l
         } else {
             self.tccd_s
         });
-        let row_bursts = (self.row_bytes() / self.burst_bytes()).max(1);
+        let row_bursts = self.row_bursts();
         let rows = per_channel.div_ceil(row_bursts);
         let lookahead = self.queue_depth.min(row_bursts) * spacing;
         let row_change = self.trp + self.trcd;
@@ -424,11 +434,11 @@ impl DramTiming {
     /// its first bursts spread over) under the open page policy, every burst under
     /// the closed one.
     pub fn stream_activates(&self, bits: u64) -> u64 {
-        let bursts = bits.div_ceil(self.burst_bytes() * 8);
+        let bursts = self.bursts(bits);
         if self.page_policy == PagePolicy::Closed {
             return bursts;
         }
-        let row_bursts = (self.row_bytes() / self.burst_bytes()).max(1);
+        let row_bursts = self.row_bursts();
         let below_column: u64 = self
             .mapping()
             .iter()
