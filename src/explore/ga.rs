@@ -332,7 +332,12 @@ fn cost_in_gene_order(
 ) -> Vec<Result<Report, String>> {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].cmp(&batch[b]));
-    let sorted: Vec<Result<Report, String>> = order.par_iter().map(|&i| cost(&batch[i])).collect();
+    // One genome per job, so that no worker idles behind a long run of dear ones.
+    let sorted: Vec<Result<Report, String>> = order
+        .par_iter()
+        .with_max_len(1)
+        .map(|&i| cost(&batch[i]))
+        .collect();
     let mut costs: Vec<Option<Result<Report, String>>> = vec![None; batch.len()];
     for (&i, c) in order.iter().zip(sorted) {
         costs[i] = Some(c);

@@ -173,59 +173,65 @@ pub fn explore_each(
         .len()
         .div_ceil(rayon::current_num_threads().max(1) * 16)
         .max(1);
-    order.par_chunks(chunk).try_for_each(|chunk| {
-        workers.with(|worker| {
-            for (at, &index) in chunk.iter().enumerate() {
-                let point = &points[index];
-                // The baseline is costed whole: the gains are stated against it.
-                let pruner = pruner.filter(|_| !point.is_baseline());
-                if let Some(p) = pruner
-                    && p.known_hopeless(&point.spec)
-                {
-                    p.dropped();
-                    continue;
-                }
-                let next = chunk.get(at + 1).map(|&n| &points[n].spec);
-                // Stopped: hopeless, with the last block the state there depends on.
-                let stop = |so_far: &crate::cost::CostSoFar, reach: usize| {
-                    pruner.filter(|p| p.hopeless(so_far)).map(|_| reach)
-                };
-                let sharing = crate::schedule::Sharing {
-                    cache: &mut worker.cache,
-                    next,
-                    stop: &stop,
-                };
-                let costed = predict_bounded(
-                    workload,
-                    accelerator,
-                    &point.spec,
-                    &allocation,
-                    options,
-                    &mut worker.mapper,
-                    sharing,
-                )?;
-                let report = match costed {
-                    Ok(report) => report,
-                    Err(reach) => {
-                        if let Some(p) = pruner {
-                            p.hopeless_prefix(&point.spec, reach);
-                            p.dropped();
-                        }
+    // One chunk per job: costs differ by orders of magnitude between chunks (the
+    // first blocks' cuts set the tile count), and a job of several would leave the
+    // other workers idle behind it at the end.
+    order
+        .par_chunks(chunk)
+        .with_max_len(1)
+        .try_for_each(|chunk| {
+            workers.with(|worker| {
+                for (at, &index) in chunk.iter().enumerate() {
+                    let point = &points[index];
+                    // The baseline is costed whole: the gains are stated against it.
+                    let pruner = pruner.filter(|_| !point.is_baseline());
+                    if let Some(p) = pruner
+                        && p.known_hopeless(&point.spec)
+                    {
+                        p.dropped();
                         continue;
                     }
-                };
-                if let Some(p) = pruner {
-                    p.found(&report);
+                    let next = chunk.get(at + 1).map(|&n| &points[n].spec);
+                    // Stopped: hopeless, with the last block the state there depends on.
+                    let stop = |so_far: &crate::cost::CostSoFar, reach: usize| {
+                        pruner.filter(|p| p.hopeless(so_far)).map(|_| reach)
+                    };
+                    let sharing = crate::schedule::Sharing {
+                        cache: &mut worker.cache,
+                        next,
+                        stop: &stop,
+                    };
+                    let costed = predict_bounded(
+                        workload,
+                        accelerator,
+                        &point.spec,
+                        &allocation,
+                        options,
+                        &mut worker.mapper,
+                        sharing,
+                    )?;
+                    let report = match costed {
+                        Ok(report) => report,
+                        Err(reach) => {
+                            if let Some(p) = pruner {
+                                p.hopeless_prefix(&point.spec, reach);
+                                p.dropped();
+                            }
+                            continue;
+                        }
+                    };
+                    if let Some(p) = pruner {
+                        p.found(&report);
+                    }
+                    done(Outcome {
+                        index,
+                        point: point.clone(),
+                        report,
+                    });
                 }
-                done(Outcome {
-                    index,
-                    point: point.clone(),
-                    report,
-                });
-            }
-            Ok::<(), ScheduleError>(())
-        })
-    })?;
+                Ok::<(), ScheduleError>(())
+            })
+        })?;
     Ok(workers.sharing())
 }
 
