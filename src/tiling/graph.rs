@@ -581,14 +581,33 @@ fn priority_order(
             fill[d] += 1;
         }
     }
+    // Lowest timestep, lowest column, deepest layer; the tile index settles ties. Packed
+    // in one integer (the model's limits keep each field in its bits): the heap is
+    // the graph's hottest loop.
+    const TILE_BITS: u32 = 32;
+    const LAYER_BITS: u32 = 24;
+    const COLUMN_BITS: u32 = 40;
+    use crate::model::limits::{MAX_DIM, MAX_LAYERS, MAX_TILES, MAX_TIMESTEPS};
+    const _: () = assert!(
+        MAX_TILES < 1 << TILE_BITS
+            && (MAX_LAYERS as u64) < 1 << LAYER_BITS
+            && MAX_DIM < 1 << COLUMN_BITS
+            && MAX_TIMESTEPS < 1 << 32
+    );
     let key = |ti: usize| {
         let (lid, r) = &raw[ti];
-        // Lowest timestep, lowest column, deepest layer; the tile index settles ties.
-        Reverse((r.t.start, r.ox.start, Reverse(workload.layers[*lid].id), ti))
+        let deeper_first = (1u128 << LAYER_BITS) - 1 - workload.layers[*lid].id as u128;
+        Reverse(
+            (u128::from(r.t.start) << (COLUMN_BITS + LAYER_BITS + TILE_BITS))
+                | (u128::from(r.ox.start) << (LAYER_BITS + TILE_BITS))
+                | (deeper_first << TILE_BITS)
+                | ti as u128,
+        )
     };
     let mut ready: BinaryHeap<_> = (0..n).filter(|&t| missing[t] == 0).map(key).collect();
     let mut order = Vec::with_capacity(n);
-    while let Some(Reverse((_, _, _, ti))) = ready.pop() {
+    while let Some(Reverse(packed)) = ready.pop() {
+        let ti = (packed & ((1 << TILE_BITS) - 1)) as usize;
         order.push(ti);
         for &d in &dependents[first[ti]..first[ti + 1]] {
             missing[d] -= 1;
