@@ -1052,7 +1052,11 @@ pub fn predict_bounded<S>(
     let bounds = prefix::boundaries(workload, &graph, &e, &spec.cuts(workload.timesteps));
     cache.schedules += 1;
     let mut from = 0;
-    for b in bounds.iter().rev() {
+    for b in bounds
+        .iter()
+        .rev()
+        .filter(|b| b.reach + 1 < workload.num_blocks)
+    {
         if let Some(checkpoint) = cache.get(&b.key)
             && let Some(tiles) = checkpoint.restore(&mut e, &mut w)
         {

@@ -77,6 +77,7 @@ pub(super) struct Boundary {
     pub tiles: usize,
     /// The last block before it.
     pub block: usize,
+    /// Empty when `reach` is the last block (no other schedule shares the state).
     pub key: Vec<u64>,
     /// The last block its key depends on: schedules that cut blocks 0..=`reach` alike
     /// may share it (none can when it is the last block).
@@ -109,7 +110,15 @@ pub(super) fn boundaries(
         if prefix_last + 1 != suffix_first {
             continue;
         }
-        out.push(boundary(graph, engine, cuts, layout, k, suffix_first));
+        out.push(boundary(
+            graph,
+            engine,
+            cuts,
+            layout,
+            k,
+            suffix_first,
+            blocks - 1,
+        ));
     }
     out
 }
@@ -121,7 +130,16 @@ fn boundary(
     layout: Layout,
     k: usize,
     tiles: usize,
+    last_block: usize,
 ) -> Boundary {
+    // A state that depends on the last block's cut is no other schedule's: it gets no
+    // key (none is ever kept), and the rest of the scan is skipped.
+    let shareless = Boundary {
+        tiles,
+        block: k,
+        key: Vec::new(),
+        reach: last_block,
+    };
     let mut key: Vec<u64> = vec![k as u64, tiles as u64];
     for cut in &cuts[..=k] {
         key.extend([cut.time_batch as u64, cut.lines.map_or(0, |l| l + 1)]);
@@ -136,8 +154,15 @@ fn boundary(
             ObjectKind::Features { layer: None, .. } => true,
             _ => false,
         };
-        if !from_prefix || object.readers.last().is_none_or(|&r| r < tiles) {
+        let Some(&last_reader) = object
+            .readers
+            .last()
+            .filter(|&&r| from_prefix && r >= tiles)
+        else {
             continue;
+        };
+        if graph.tiles[last_reader].block == last_block {
+            return shareless;
         }
         // A stable name: feature chunks keep their ids, input slices count from 0.
         let (tag, stable) = if o < layout.inputs_at {
@@ -148,12 +173,15 @@ fn boundary(
         key.extend([tag, stable as u64]);
         key.push(object.readers.len() as u64);
         key.extend(object.readers.iter().map(|&r| r as u64));
-        horizon = horizon.max(object.readers.last().copied().unwrap_or(0) + 1);
+        horizon = horizon.max(last_reader + 1);
     }
     // The tiles up to the last such reader, as the survival check and the stack hold
     // see them.
     let mut reach = k;
     for t in &graph.tiles[tiles..horizon] {
+        if t.block == last_block {
+            return shareless;
+        }
         let n = engine.needs(t.id);
         let stack = engine.stack_of_block[t.block].map_or(0, |s| s as u64 + 1);
         key.extend([
