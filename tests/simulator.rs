@@ -157,7 +157,7 @@ fn measured_traffic_and_energy_match_the_prediction() {
             let stalls: u64 = r
                 .stall_cycles_by_cause
                 .iter()
-                .filter(|(c, _)| c.as_str() != "fill_drain")
+                .filter(|(c, _)| *c != "fill_drain")
                 .map(|(_, v)| v)
                 .sum();
             assert_eq!(
@@ -568,7 +568,7 @@ fn simulate_json_has_the_measured_extras() {
         .as_object()
         .expect("causes")
         .iter()
-        .filter(|(c, _)| c.as_str() != "fill_drain")
+        .filter(|(c, _)| *c != "fill_drain")
         .map(|(_, v)| v.as_u64().expect("cycles"))
         .sum();
     let component = |name: &str| {
@@ -791,7 +791,7 @@ fn the_trace_of_a_fused_schedule_is_well_formed_and_shows_stalls() {
     for (a, b, name) in &spans["PE stalls"] {
         *traced.entry(name.clone()).or_default() += b - a;
     }
-    for (cause, cycles) in causes.iter().filter(|(c, _)| c.as_str() != "fill_drain") {
+    for (cause, cycles) in causes.iter().filter(|(c, _)| *c != "fill_drain") {
         assert_eq!(
             traced.get(cause).copied().unwrap_or(0),
             cycles.as_u64().expect("cycles"),

@@ -7,6 +7,17 @@ use crate::tiling::graph::DataClass;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod by_name;
+pub use by_name::{ByName, Names};
+
+/// PE-array stall cycles by cause (`StallCause::name`).
+pub type StallCycles = ByName<StallCause, u64, { StallCause::COUNT }>;
+/// Energy (pJ) by what it is spent on (W, F, V, compute).
+pub type EnergyBySpend = ByName<Spend, f64, { Spend::COUNT }>;
+/// Energy (pJ) by component, then by what it is spent on: the stacked bars of the
+/// paper's energy breakdowns.
+pub type EnergyMatrix = ByName<Component, EnergyBySpend, { Component::ALL.len() }>;
+
 /// Hardware components energy is split by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Component {
@@ -27,14 +38,12 @@ impl Component {
     ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            Component::Dram => "dram",
-            Component::GlobalSram => "global_sram",
-            Component::LocalBuffers => "local_buffers",
-            Component::Pe => "pe",
-            Component::Noc => "noc",
-        }
+        Self::NAMES[self as usize]
     }
+}
+
+impl Names for Component {
+    const NAMES: &'static [&'static str] = &["dram", "global_sram", "local_buffers", "pe", "noc"];
 }
 
 /// Why the PE array was not computing a reduction step: the same causes on both halves,
@@ -96,17 +105,7 @@ impl StallCause {
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            StallCause::DramPort => "dram_port",
-            StallCause::DramRowMiss => "dram_row_miss",
-            StallCause::DramRefresh => "dram_refresh",
-            StallCause::BankConflict => "bank_conflict",
-            StallCause::NocLink => "noc_link",
-            StallCause::LocalBufferBandwidth => "local_buffer_bandwidth",
-            StallCause::Dependency => "dependency",
-            StallCause::FillDrain => "fill_drain",
-            StallCause::LaneImbalance => "lane_imbalance",
-        }
+        Self::NAMES[self.index()]
     }
 
     /// The key of this cause in a predicted-vs-measured comparison.
@@ -123,14 +122,20 @@ impl StallCause {
             StallCause::LaneImbalance => "stall_cycles.lane_imbalance",
         }
     }
+}
 
-    /// Cycles by cause, keyed by name.
-    pub fn map(cycles: &[u64; Self::COUNT]) -> BTreeMap<String, u64> {
-        Self::ALL
-            .iter()
-            .map(|c| (c.name().to_string(), cycles[c.index()]))
-            .collect()
-    }
+impl Names for StallCause {
+    const NAMES: &'static [&'static str] = &[
+        "dram_port",
+        "dram_row_miss",
+        "dram_refresh",
+        "bank_conflict",
+        "noc_link",
+        "local_buffer_bandwidth",
+        "dependency",
+        "fill_drain",
+        "lane_imbalance",
+    ];
 }
 
 /// What energy is spent on: moving an operand class, or computing.
@@ -147,7 +152,11 @@ impl Spend {
             Spend::Compute => 3,
         }
     }
-    const NAMES: [&'static str; 4] = ["W", "F", "V", "compute"];
+    const COUNT: usize = 4;
+}
+
+impl Names for Spend {
+    const NAMES: &'static [&'static str] = &["W", "F", "V", "compute"];
 }
 
 /// Running totals while a schedule is costed or simulated.
@@ -384,7 +393,7 @@ pub struct SpillEntry {
 pub struct StreamedEntry {
     pub layer: String,
     pub tiles: u64,
-    pub operands: Vec<String>,
+    pub operands: Vec<Operand>,
 }
 
 /// Spills and streaming tiles as a run meets them, for the report's lists.
@@ -461,7 +470,7 @@ impl Incidents {
             .map(|(l, (tiles, ops))| StreamedEntry {
                 layer: workload.layers[*l].name.clone(),
                 tiles: *tiles,
-                operands: ops.iter().map(|o| o.name().to_string()).collect(),
+                operands: ops.iter().copied().collect(),
             })
             .collect()
     }
@@ -549,7 +558,7 @@ pub struct Report {
     pub energy_by_operand_pj: EnergyByOperand,
     /// component → operand (W, F, V, compute) → pJ: the stacked bars of the paper's
     /// energy breakdowns.
-    pub energy_matrix_pj: BTreeMap<String, BTreeMap<String, f64>>,
+    pub energy_matrix_pj: EnergyMatrix,
     pub dram_bits: DramBits,
     /// Bits the NoC's links carried: each transfer's bits times the links it crossed.
     #[serde(default)]
@@ -566,7 +575,7 @@ pub struct Report {
     /// PE-array cycles lost, by cause (all cores): idle while work was pending, plus
     /// fill/drain (which busy_cycles also counts).
     #[serde(default)]
-    pub stall_cycles_by_cause: BTreeMap<String, u64>,
+    pub stall_cycles_by_cause: StallCycles,
     pub peak_global_sram_bits: u64,
     /// The operations performed (`operations.performed`, kept under its old key).
     pub ops: OpCounts,
@@ -648,15 +657,7 @@ impl Report {
         let total = pj(ledger.energy_fj.iter().flatten().sum())
             + timing.dram_activate_pj
             + timing.static_pj;
-        let mut matrix = BTreeMap::new();
-        for c in Component::ALL {
-            let row: BTreeMap<String, f64> = Spend::NAMES
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.to_string(), pj(ledger.energy_fj[c as usize][i])))
-                .collect();
-            matrix.insert(c.name().to_string(), row);
-        }
+        let matrix = EnergyMatrix::new(ledger.energy_fj.map(|row| EnergyBySpend::new(row.map(pj))));
         let performed = OpCounts {
             macs: ledger.macs,
             sops: ledger.sops,
@@ -697,7 +698,7 @@ impl Report {
                 / timing.latency_cycles.max(1) as f64
                 / 1000.0,
             busy_cycles: timing.busy_cycles,
-            stall_cycles_by_cause: StallCause::map(&timing.stall_cycles),
+            stall_cycles_by_cause: StallCycles::new(timing.stall_cycles),
             peak_global_sram_bits: timing.peak_global_sram_bits,
             ops: performed,
             operations: Operations {

@@ -59,14 +59,14 @@ impl Report {
     fn render_energy(&self) -> String {
         let e = &self.energy_pj;
         let mut t = Table::new(["component", "W", "F", "V", "compute", "total", "share %"]);
-        for (name, row) in &self.energy_matrix_pj {
+        for (name, row) in self.energy_matrix_pj.iter() {
             let sum: f64 = row.values().sum();
             if sum == 0.0 && name == "noc" {
                 continue;
             }
-            let cell = |k: &str| human_energy_pj(row.get(k).copied().unwrap_or(0.0));
+            let cell = |k: &str| human_energy_pj(row[k]);
             t.row([
-                name.clone(),
+                name.to_string(),
                 cell("W"),
                 cell("F"),
                 cell("V"),
@@ -137,7 +137,8 @@ impl Report {
             out.push_str("\ntiles too large for the global SRAM (operands streamed from DRAM)\n");
             let mut t = Table::new(["layer", "tiles", "streamed"]);
             for s in &self.streamed {
-                t.row([s.layer.clone(), thousands(s.tiles), s.operands.join(",")]);
+                let operands: Vec<&str> = s.operands.iter().map(|o| o.name()).collect();
+                t.row([s.layer.clone(), thousands(s.tiles), operands.join(",")]);
             }
             out.push_str(&t.render());
         }

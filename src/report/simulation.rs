@@ -24,7 +24,7 @@ pub fn render(x: &CrossValidated) -> String {
     out.push_str(&render_verification(x));
     let _ = writeln!(out, "\nPE-array stalls by cause (cycles)");
     let mut t = Table::new(["cause", "cycles"]);
-    for (cause, cycles) in &measured.report.stall_cycles_by_cause {
+    for (cause, cycles) in measured.report.stall_cycles_by_cause.iter() {
         t.row([cause.to_string(), thousands(*cycles)]);
     }
     out.push_str(&t.render());

@@ -140,7 +140,13 @@ pub fn run<L: Ledger, E: From<StoreError>>(
     {
         l.sync()?;
     }
-    items.extend(fresh.into_inner().unwrap_or_else(|e| e.into_inner()));
+    let fresh = fresh.into_inner().unwrap_or_else(|e| e.into_inner());
+    // A space's items are most of a run's memory: not copied when nothing was resumed.
+    if items.is_empty() {
+        items = fresh;
+    } else {
+        items.extend(fresh);
+    }
     items.sort_by_key(|(i, _)| *i);
     Ok(Done {
         items,

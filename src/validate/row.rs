@@ -2,10 +2,9 @@
 //! verdict and what went wrong — what `validation.csv`, journals, the rank agreement
 //! and the summaries read.
 
-use crate::cost::{EnergyByComponent, Report, StallCause};
+use crate::cost::{EnergyByComponent, Report, StallCause, StallCycles};
 use crate::sim::VerificationReport;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The figures compared, from one side.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -15,7 +14,7 @@ pub struct Figures {
     pub energy_by_component_pj: EnergyByComponent,
     pub dram_bits: u64,
     pub peak_global_sram_bits: u64,
-    pub stall_cycles: BTreeMap<String, u64>,
+    pub stall_cycles: StallCycles,
 }
 
 impl Figures {
@@ -31,7 +30,7 @@ impl Figures {
     }
 
     pub fn stall(&self, c: StallCause) -> u64 {
-        self.stall_cycles.get(c.name()).copied().unwrap_or(0)
+        self.stall_cycles[c.name()]
     }
 }
 
