@@ -1,6 +1,7 @@
 //! The analytic half's contention terms, on small cases worked by hand: a streamed
-//! input's pieces arriving later than the controller's look-ahead hides, and data
-//! landing in a one-bank SRAM while the previous tile runs.
+//! input's pieces arriving later than the controller's look-ahead hides, folds their
+//! buffers cannot feed in their cycles, and data landing in a one-bank SRAM while the
+//! previous tile runs.
 
 mod common;
 
@@ -98,4 +99,63 @@ fn data_landing_in_one_bank_lengthens_the_tile_it_overlaps() {
     let measured = simulate(s, &SimOptions::default()).expect("runs").report;
     let delta = measured.latency_cycles as f64 / predicted.latency_cycles as f64 - 1.0;
     assert!(delta.abs() < 0.01, "{delta}");
+}
+
+/// A 1×1 conv of `input_bits`-bit inputs, K 32 × C 2 × OY 16 on the array (C reduced
+/// two per cycle: one cycle a fold), one fold per output column: 64 folds. Returns
+/// (the input buffer's cycles, the array's busy cycles, the stall cycles).
+fn one_cycle_folds(input_bits: u32) -> (u64, u64, u64) {
+    let conv = Conv {
+        k: 32,
+        c: 2,
+        oy: 16,
+        ox: 64,
+        f: 1,
+        stride: 1,
+        timesteps: 1,
+        stateful: false,
+        input_bits,
+    };
+    let shape = conv.shape(0..1);
+    let acc = accelerator();
+    let input_lb = acc.cores[0]
+        .memories
+        .iter()
+        .position(|m| m.holds(Operand::I))
+        .expect("an input buffer");
+    assert_eq!(acc.cores[0].memories[input_lb].read_bw_bits(), 128);
+    let model = CostModel::new(&shape, &acc.cores[0], &acc.dram, Residency::default(), 0);
+    let nest = [
+        Loop {
+            dim: Dim::OX,
+            size: 64,
+        },
+        Loop {
+            dim: Dim::C,
+            size: 1,
+        },
+    ];
+    let e = model.evaluate(&nest, 1).expect("fits");
+    (
+        e.level_cycles[input_lb + 1],
+        e.array_cycles(),
+        e.stall_cycles,
+    )
+}
+
+#[test]
+fn a_fold_lasts_as_long_as_its_buffer_needs_to_feed_it() {
+    // Each fold computes one cycle, then fills and drains the array for 46: busy
+    // 64 × 47 = 3,008 cycles. The skew does not hide reads (the simulator stretches
+    // the pass itself).
+    //
+    // 4-bit inputs: a fold reads 16 rows × 2 channels × 4 bits = 128 bits from the
+    // input buffer, one cycle at its 128 bits per cycle: no fold waits. The stall is
+    // the prologue alone: the first input tile, 8,192 bits over a 128-bit bank port,
+    // 64 cycles.
+    assert_eq!(one_cycle_folds(4), (3_008, 3_008, 64));
+    // 8-bit inputs: 256 bits a fold, two cycles: each of the 64 folds waits one,
+    // 3,008 + 64 = 3,072, although the buffer's 16,384 bits over the run need only
+    // 128 cycles. Stall: those 64 plus the prologue's 16,384 / 128 = 128.
+    assert_eq!(one_cycle_folds(8), (3_072, 3_008, 192));
 }

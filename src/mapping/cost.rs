@@ -493,13 +493,12 @@ impl<'a> CostModel<'a> {
         let (fill_drain_cycles, drain_bound_cycles) = self.fold_overheads(folds, fold_cycles);
         let busy = compute_cycles + fill_drain_cycles + drain_bound_cycles;
         self.add_feed_stalls(&mut level_cycles, &accesses, folds, fold_cycles, busy);
-        // Transfers proceed while the array fills and drains as well as computes.
-        let slowest = level_cycles
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0)
-            .max(busy + self.stream_refill_cycles(loops, &boundaries, &accesses, busy, folds));
+        // Transfers proceed while the array fills and drains as well as computes; while
+        // it waits for a streamed piece, its buffers wait too.
+        let (on_chip, dram) = level_cycles.split_at(level_cycles.len() - 1);
+        let fed = on_chip.iter().copied().max().unwrap_or(0).max(busy);
+        let refill = self.stream_refill_cycles(loops, &boundaries, &accesses, busy, folds);
+        let slowest = dram.iter().copied().max().unwrap_or(0).max(fed + refill);
         let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
         Some(Evaluation {
             accesses,
@@ -770,11 +769,12 @@ impl<'a> CostModel<'a> {
         (folds, fold_cycles, compute_cycles, lane_imbalance_cycles)
     }
 
-    /// Under `skip`, folds are short but a fold that reloads the weight registers still
-    /// reads a whole K slice of weights: it lasts as long as its memory needs to deliver
-    /// them (the simulator stretches each pass so). A memory feeding the array is then
-    /// busy for the folds plus those stretches, whatever its total traffic allows.
-    /// (Dense folds are balanced against their reads; their cost keeps the aggregate.)
+    /// A fold lasts as long as each local buffer needs to deliver what it reads (the
+    /// simulator stretches each pass so; the fill/drain skew does not hide reads): a
+    /// fold that reloads the weight registers reads a whole K slice of weights, every
+    /// fold its inputs (under `skip`, folds are short, so reloads stretch them most).
+    /// A memory feeding the array is then busy for the folds plus those stretches,
+    /// whatever its total traffic allows.
     fn add_feed_stalls(
         &self,
         level_cycles: &mut [u64],
@@ -784,7 +784,7 @@ impl<'a> CostModel<'a> {
         busy: u64,
     ) {
         let s = self.shape;
-        if self.core.pe_array.sparsity != crate::model::Sparsity::Skip || folds == 0 {
+        if folds == 0 {
             return;
         }
         let feeds = |op: Operand| -> Option<usize> {
@@ -1003,6 +1003,18 @@ impl<'a> CostModel<'a> {
         exposed
     }
 
+    /// The piece of a streamed operand the staging area holds at a time, if staged.
+    fn staged_piece_bits(
+        &self,
+        op: Operand,
+        loops: &[Loop],
+        boundaries: &[Vec<(Level, usize)>; 4],
+    ) -> Option<u64> {
+        let global = Level::Memory(self.core.global_index());
+        let &(_, b) = boundaries[op.index()].iter().find(|(l, _)| *l == global)?;
+        Some(self.tile_bits(op, &dim_products(&loops[loops.len() - b..])))
+    }
+
     /// Cycles before the first pass can start: its local-buffer tiles (and the first
     /// state load) must arrive first, and nothing overlaps them. Each arrives through
     /// one global-SRAM bank port and the buffer's write port (from DRAM for a streamed
@@ -1028,8 +1040,17 @@ impl<'a> CostModel<'a> {
                 let bw = global.read_bw_bits_per_bank.min(lb.write_bw_bits()).max(1);
                 let mut cycles = bits.div_ceil(bw);
                 if self.residency.is_streamed(op) {
-                    cycles = cycles.max(self.dram.occupancy_cycles(bits, false))
-                        + self.dram.access_latency(false);
+                    let load = |bits: u64| {
+                        self.dram.occupancy_cycles(bits, false) + self.dram.access_latency(false)
+                    };
+                    cycles = match self.staged_piece_bits(op, loops, boundaries) {
+                        // The buffer fills from the staging area once the piece is in.
+                        Some(piece) if piece > bits => load(piece) + cycles,
+                        _ => {
+                            cycles.max(self.dram.occupancy_cycles(bits, false))
+                                + self.dram.access_latency(false)
+                        }
+                    };
                 }
                 longest = longest.max(cycles);
             }
