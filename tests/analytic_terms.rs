@@ -1,7 +1,7 @@
 //! The analytic half's contention terms, on small cases worked by hand: a streamed
 //! input's pieces arriving later than the controller's look-ahead hides, folds their
-//! buffers cannot feed in their cycles, and data landing in a one-bank SRAM while the
-//! previous tile runs.
+//! buffers cannot feed in their cycles, and a one-bank SRAM serving a tile's first
+//! fills and a landing.
 
 mod common;
 
@@ -72,13 +72,17 @@ fn a_streamed_piece_the_look_ahead_cannot_hide_stalls_the_array() {
 }
 
 #[test]
-fn data_landing_in_one_bank_lengthens_the_tile_it_overlaps() {
-    // tiny_fused TB-LBL at 16 KiB (one bank): conv_a runs from cycle 184, and conv_b's
-    // 18,432 bits of weights are prefetched meanwhile: requested at 184, flowing in
-    // from 184 + 100 (access latency) = 284 to 284 + 18,432 / 64 = 572. Their 288
-    // cycles on the bank's write port overlap conv_a, which already waits 24 cycles
-    // on its own buffers (its first fill: 3,096 cycles against 864 computing and 2,208
-    // filling and draining): conv_a lasts 288 − 24 = 264 cycles longer.
+fn a_one_bank_port_serves_a_tiles_first_fills_in_turn_and_a_landing_holds_up_no_output() {
+    // tiny_fused TB-LBL at 16 KiB (one bank). conv_a starts at 184, once its inputs are
+    // in; its first weight tile (2,304 bits) and input tile (3,072 bits) come through
+    // the bank's one read port in turn: 18 + 24 = 42 cycles before its first pass
+    // (in parallel, 24). Its passes take 3,072 cycles: 3,114 in all.
+    //
+    // conv_b's 18,432 bits of weights are prefetched meanwhile, landing from 284 to
+    // 572 and holding the bank's write port. conv_a writes only its outputs into the
+    // SRAM, which do not hold up its passes: it ends as planned, after the landing.
+    //
+    // conv_b's first tiles, 18,432 and 12,288 bits, take 144 + 96 = 240 cycles.
     let s = plan(
         Path::new("models/workloads/tiny_fused.toml"),
         "16KiB",
@@ -89,16 +93,18 @@ fn data_landing_in_one_bank_lengthens_the_tile_it_overlaps() {
         panic!("three tiles")
     };
     assert_eq!(conv_a.predicted.start_cycle, 184);
-    assert_eq!(conv_a.predicted.cycles, 3_096);
-    assert_eq!(conv_a.predicted.end_cycle, 184 + 3_096 + 264);
+    assert_eq!(conv_a.predicted.cycles, 42 + 3_072);
+    assert_eq!(conv_a.predicted.end_cycle, 184 + 3_114);
     assert_eq!(conv_b.predicted.start_cycle, conv_a.predicted.end_cycle);
+    assert_eq!(conv_b.predicted.cycles, 240 + 5_664);
     let predicted = s.predicted.clone();
-    assert_eq!(predicted.stall_cycles_by_cause["bank_conflict"], 264);
-    // The simulator's bank port is held as long (it measures 282 cycles of bank
-    // conflicts on the whole run), and the two latencies agree within 1 %.
+    assert_eq!(predicted.stall_cycles_by_cause["bank_conflict"], 0);
+    // The simulator waits on the bank port at each tile's start for those cycles, and
+    // nowhere else; the two latencies agree within 1.5 %.
     let measured = simulate(s, &SimOptions::default()).expect("runs").report;
+    assert_eq!(measured.stall_cycles_by_cause["bank_conflict"], 42 + 240);
     let delta = measured.latency_cycles as f64 / predicted.latency_cycles as f64 - 1.0;
-    assert!(delta.abs() < 0.01, "{delta}");
+    assert!(delta.abs() < 0.015, "{delta}");
 }
 
 /// A 1×1 conv of `input_bits`-bit inputs, K 32 × C 2 × OY 16 on the array (C reduced

@@ -1018,7 +1018,8 @@ impl<'a> CostModel<'a> {
     /// Cycles before the first pass can start: its local-buffer tiles (and the first
     /// state load) must arrive first, and nothing overlaps them. Each arrives through
     /// one global-SRAM bank port and the buffer's write port (from DRAM for a streamed
-    /// operand, after the access latency); they arrive in parallel.
+    /// operand, after the access latency); they arrive in parallel, except through a
+    /// one-bank SRAM, whose port serves the resident ones in turn.
     fn prologue_cycles(
         &self,
         loops: &[Loop],
@@ -1029,6 +1030,8 @@ impl<'a> CostModel<'a> {
         let global = core.global_sram();
         let n = loops.len();
         let mut longest = 0u64;
+        // Through one bank port, the fills of resident data arrive in turn.
+        let mut one_port = 0u64;
         for op in [Operand::W, Operand::I] {
             for &(level, b) in &boundaries[op.index()] {
                 let Level::Memory(m) = level else { continue };
@@ -1039,6 +1042,9 @@ impl<'a> CostModel<'a> {
                 let lb = &core.memories[m];
                 let bw = global.read_bw_bits_per_bank.min(lb.write_bw_bits()).max(1);
                 let mut cycles = bits.div_ceil(bw);
+                if !self.residency.is_streamed(op) {
+                    one_port += cycles;
+                }
                 if self.residency.is_streamed(op) {
                     let load = |bits: u64| {
                         self.dram.occupancy_cycles(bits, false) + self.dram.access_latency(false)
@@ -1065,6 +1071,9 @@ impl<'a> CostModel<'a> {
                     + self.dram.access_latency(false);
             }
             longest = longest.max(cycles);
+        }
+        if global.banks <= 1 {
+            longest = longest.max(one_port);
         }
         longest
     }

@@ -15,6 +15,10 @@ pub(super) struct CoreClock {
     /// Of the previous tile's cycles, those it already waits on its buffers' fills and
     /// banks: data that holds the SRAM's ports then costs nothing more.
     hidden: u64,
+    /// Whether the previous tile's passes write into the SRAM as they go (the pieces
+    /// of what it streams in, landing in its staging area): then they wait for a port
+    /// another landing holds. Its outputs alone do not hold up its passes.
+    fills_through_sram: bool,
     pub(super) deferred: Vec<ObjectId>,
     /// Its bits and extents.
     staging: Option<(u64, Vec<Extent>)>,
@@ -160,12 +164,14 @@ impl<'a> Engine<'a> {
     }
 
     /// Data landing in a core's global SRAM while its previous tile runs holds the
-    /// write ports of the banks its region spans, which the tile's outputs need when
+    /// write ports of the banks its region spans, which the tile's writes need when
     /// they go to one of them: as likely as the region spans banks (`bits` at an
-    /// unknown address touch `bits / bank size + 1` of them on average). A tile whose
-    /// outputs wait waits until the landing is in, so it lasts as much longer as the
-    /// rest of the landing from its start (beyond the cycles it waits on its buffers
-    /// anyway), in expectation.
+    /// unknown address touch `bits / bank size + 1` of them on average), in
+    /// expectation. A tile whose passes write into the SRAM (the pieces it streams in)
+    /// waits at each until the landing is in: it lasts as much longer as the rest of
+    /// the landing from its start, beyond the cycles it waits on its buffers anyway.
+    /// A tile that writes only its outputs computes on, and ends once they are in:
+    /// no earlier than the landing.
     fn sram_contention(&mut self, w: &mut Walk) {
         for hold in self.ports.take_sram_holds() {
             let clock = &mut w.cores[hold.core];
@@ -175,12 +181,16 @@ impl<'a> Engine<'a> {
             let sram = self.acc.cores[hold.core].global_sram();
             let banks = sram.banks.max(1);
             let touched = (hold.bits / (sram.size_bits / banks).max(1) + 1).min(banks);
-            // A tile whose outputs wait for the port waits until the landing is in:
-            // the overlap runs to the landing's end, not the tile's planned one.
-            let overlap = hold.end.saturating_sub(hold.start.max(clock.start)) * touched / banks;
-            let hidden = overlap.min(clock.hidden);
-            clock.hidden -= hidden;
-            let extra = overlap - hidden;
+            let extra = if clock.fills_through_sram {
+                // The overlap runs to the landing's end, not the tile's planned one.
+                let overlap =
+                    hold.end.saturating_sub(hold.start.max(clock.start)) * touched / banks;
+                let hidden = overlap.min(clock.hidden);
+                clock.hidden -= hidden;
+                overlap - hidden
+            } else {
+                hold.end.saturating_sub(clock.free) * touched / banks
+            };
             clock.free += extra;
             w.tile_end[prev] += extra;
             w.stalls[StallCause::BankConflict.index()] += extra;
@@ -454,6 +464,9 @@ impl<'a> Engine<'a> {
         w.tile_end[tile_id] = end;
         w.cores[core].start = start;
         w.cores[core].free = end;
+        w.cores[core].fills_through_sram = [Operand::W, Operand::I, Operand::V]
+            .iter()
+            .any(|op| placed.streamed[op.index()]);
         w.cores[core].hidden = cost.stalls[StallCause::LocalBufferBandwidth.index()]
             + cost.stalls[StallCause::BankConflict.index()];
         (start, end)
