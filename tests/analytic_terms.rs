@@ -12,22 +12,26 @@ use stems::mapping::nest::{Dim, Loop};
 use stems::model::Operand;
 use stems::sim::{SimOptions, simulate};
 
-/// A 1×1 conv, 64 input channels (4-bit) on 16 × 64 pixels, its input streamed from
-/// DRAM through 64 Kibit of staging: one pass per output column (K 32 × OY 16 on the
-/// array, C 64 reduced two per cycle: 32 cycles), 64 passes.
-fn streamed_conv_stall(outer_columns: u64) -> u64 {
-    let conv = Conv {
+/// A 1×1 conv of 32 output channels on 16 × 64 pixels, one timestep, stateless.
+fn pointwise_conv(c: u64, input_bits: u32) -> Conv {
+    Conv {
         k: 32,
-        c: 64,
+        c,
         oy: 16,
         ox: 64,
         f: 1,
         stride: 1,
         timesteps: 1,
         stateful: false,
-        input_bits: 4,
-    };
-    let shape = conv.shape(0..1);
+        input_bits,
+    }
+}
+
+/// A 1×1 conv, 64 input channels (4-bit) on 16 × 64 pixels, its input streamed from
+/// DRAM through 64 Kibit of staging: one pass per output column (K 32 × OY 16 on the
+/// array, C 64 reduced two per cycle: 32 cycles), 64 passes.
+fn streamed_conv_stall(outer_columns: u64) -> u64 {
+    let shape = pointwise_conv(64, 4).shape(0..1);
     let acc = accelerator();
     let mut streamed = [false; 4];
     streamed[Operand::I.index()] = true;
@@ -111,18 +115,7 @@ fn a_one_bank_port_serves_a_tiles_first_fills_in_turn_and_a_landing_holds_up_no_
 /// two per cycle: one cycle a fold), one fold per output column: 64 folds. Returns
 /// (the input buffer's cycles, the array's busy cycles, the stall cycles).
 fn one_cycle_folds(input_bits: u32) -> (u64, u64, u64) {
-    let conv = Conv {
-        k: 32,
-        c: 2,
-        oy: 16,
-        ox: 64,
-        f: 1,
-        stride: 1,
-        timesteps: 1,
-        stateful: false,
-        input_bits,
-    };
-    let shape = conv.shape(0..1);
+    let shape = pointwise_conv(2, input_bits).shape(0..1);
     let acc = accelerator();
     let input_lb = acc.cores[0]
         .memories
