@@ -1042,21 +1042,16 @@ impl<'a> CostModel<'a> {
                 let lb = &core.memories[m];
                 let bw = global.read_bw_bits_per_bank.min(lb.write_bw_bits()).max(1);
                 let mut cycles = bits.div_ceil(bw);
-                if !self.residency.is_streamed(op) {
-                    one_port += cycles;
-                }
                 if self.residency.is_streamed(op) {
-                    let load = |bits: u64| {
-                        self.dram.occupancy_cycles(bits, false) + self.dram.access_latency(false)
-                    };
+                    let latency = self.dram.access_latency(false);
+                    let occupancy = |bits: u64| self.dram.occupancy_cycles(bits, false);
                     cycles = match self.staged_piece_bits(op, loops, boundaries) {
                         // The buffer fills from the staging area once the piece is in.
-                        Some(piece) if piece > bits => load(piece) + cycles,
-                        _ => {
-                            cycles.max(self.dram.occupancy_cycles(bits, false))
-                                + self.dram.access_latency(false)
-                        }
+                        Some(piece) if piece > bits => occupancy(piece) + latency + cycles,
+                        _ => cycles.max(occupancy(bits)) + latency,
                     };
+                } else {
+                    one_port += cycles;
                 }
                 longest = longest.max(cycles);
             }
