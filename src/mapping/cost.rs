@@ -130,6 +130,9 @@ pub struct Evaluation {
     /// Cycles each level's ports need for its traffic (same indexing as accesses).
     pub level_cycles: Vec<u64>,
     pub stall_cycles: u64,
+    /// Of the stall cycles, the prologue's when its fills queue for one bank's port
+    /// (a one-bank SRAM serves them in turn).
+    pub prologue_bank_wait_cycles: u64,
     pub energy_fj_by_level: Vec<f64>,
     pub energy_fj_by_operand: [f64; 4],
     pub compute_energy_fj: f64,
@@ -499,7 +502,8 @@ impl<'a> CostModel<'a> {
         let fed = on_chip.iter().copied().max().unwrap_or(0).max(busy);
         let refill = self.stream_refill_cycles(loops, &boundaries, &accesses, busy, folds);
         let slowest = dram.iter().copied().max().unwrap_or(0).max(fed + refill);
-        let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
+        let (prologue, prologue_bank_wait_cycles) =
+            self.prologue_cycles(loops, reduction_loops, &boundaries);
         Some(Evaluation {
             accesses,
             boundaries,
@@ -512,6 +516,7 @@ impl<'a> CostModel<'a> {
             drain_bound_cycles,
             folds,
             stall_cycles: slowest.saturating_sub(busy) + prologue,
+            prologue_bank_wait_cycles,
             level_cycles,
             energy_fj_by_level,
             energy_fj_by_operand,
@@ -1019,13 +1024,15 @@ impl<'a> CostModel<'a> {
     /// state load) must arrive first, and nothing overlaps them. Each arrives through
     /// one global-SRAM bank port and the buffer's write port (from DRAM for a streamed
     /// operand, after the access latency); they arrive in parallel, except through a
-    /// one-bank SRAM, whose port serves the resident ones in turn.
+    /// one-bank SRAM, whose port serves the resident ones in turn. Returns the cycles
+    /// and, of them, those spent queueing for that port (all of them when the fills
+    /// queue: the first pass waits for the last fill, which waited for the port).
     fn prologue_cycles(
         &self,
         loops: &[Loop],
         reduction_loops: usize,
         boundaries: &[Vec<(Level, usize)>; 4],
-    ) -> u64 {
+    ) -> (u64, u64) {
         let core = self.core;
         let global = core.global_sram();
         let n = loops.len();
@@ -1067,10 +1074,11 @@ impl<'a> CostModel<'a> {
             }
             longest = longest.max(cycles);
         }
-        if global.banks <= 1 {
-            longest = longest.max(one_port);
+        if global.banks <= 1 && one_port > longest {
+            // The last fill waited for the port: the simulator names the wait so.
+            return (one_port, one_port);
         }
-        longest
+        (longest, 0)
     }
 
     pub fn has_operand(&self, op: Operand) -> bool {

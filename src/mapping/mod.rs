@@ -51,6 +51,9 @@ pub struct Cycles {
     /// Cycles folds wait for their results to drain, beyond compute and fill/drain.
     pub drain_bound: u64,
     pub stall: u64,
+    /// Of the stall, the first fills waiting for a bank port another fill holds.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub prologue_bank_wait: u64,
     pub total: u64,
     /// Iterations of the loops above the reduction (one output tile of the array each).
     pub folds: u64,
@@ -172,6 +175,7 @@ fn cycles(model: &CostModel, e: &Evaluation, names: &[String]) -> Cycles {
         fill_drain: e.fill_drain_cycles,
         drain_bound: e.drain_bound_cycles,
         stall: e.stall_cycles,
+        prologue_bank_wait: e.prologue_bank_wait_cycles,
         total: e.total_cycles(),
         folds: e.folds,
         spatial_utilization: ratio(useful, capacity),

@@ -411,7 +411,8 @@ impl TileCost {
 /// The mapping's stall cycles by cause: the slowest level's excess over the cycles
 /// the array is occupied (DRAM: the port; the global SRAM: its bank ports; a local buffer: its
 /// bandwidth), the prologue before the first pass (from DRAM when an input streams,
-/// otherwise the buffers' fill), and fill/drain.
+/// otherwise the buffers' fill, and the bank port its fills queue for), and
+/// fill/drain.
 fn in_tile_stalls(m: &Mapping, global: &str) -> [u64; StallCause::COUNT] {
     let mut stalls = [0u64; StallCause::COUNT];
     let c = &m.cycles;
@@ -430,7 +431,9 @@ fn in_tile_stalls(m: &Mapping, global: &str) -> [u64; StallCause::COUNT] {
         };
         stalls[cause.index()] += steady;
     }
-    let prologue = c.stall.saturating_sub(steady);
+    // The first fills waiting for one bank port, as the simulator names it.
+    stalls[StallCause::BankConflict.index()] += c.prologue_bank_wait;
+    let prologue = c.stall.saturating_sub(steady + c.prologue_bank_wait);
     let from_dram = m
         .streamed
         .iter()
