@@ -1055,11 +1055,7 @@ pub fn predict_bounded<S>(
     let bounds = prefix::boundaries(workload, &graph, &e, &spec.cuts(workload.timesteps));
     cache.schedules += 1;
     let mut from = 0;
-    for b in bounds
-        .iter()
-        .rev()
-        .filter(|b| b.reach + 1 < workload.num_blocks)
-    {
+    for b in bounds.iter().rev().filter(|b| b.shareable()) {
         if let Some(checkpoint) = cache.get(&b.key)
             && let Some(tiles) = checkpoint.restore(&mut e, &mut w)
         {
@@ -1077,7 +1073,7 @@ pub fn predict_bounded<S>(
         let resumed_at = from;
         for b in bounds
             .iter()
-            .filter(|b| b.tiles > resumed_at && b.reach + 1 < workload.num_blocks)
+            .filter(|b| b.tiles > resumed_at && b.shareable())
         {
             e.walk(&mut w, from..b.tiles, options, mapper)?;
             from = b.tiles;

@@ -84,6 +84,14 @@ pub(super) struct Boundary {
     pub reach: usize,
 }
 
+impl Boundary {
+    /// Whether another schedule may share the state here (its key depends on no cut of
+    /// the last block).
+    pub fn shareable(&self) -> bool {
+        !self.key.is_empty()
+    }
+}
+
 /// The boundaries of `graph`, in order.
 pub(super) fn boundaries(
     workload: &Workload,
