@@ -279,11 +279,84 @@ impl Memory {
         self.write_bw_bits_per_bank * self.banks
     }
 
+    /// How its addresses map to its banks.
+    pub fn bank_layout(&self) -> BankLayout {
+        let banks = self.banks.max(1);
+        BankLayout {
+            banks,
+            bank_bits: self.size_bits.div_ceil(banks).max(1),
+            capacity: self.size_bits.max(1),
+        }
+    }
+
     fn resize(&mut self, size_bits: u64) {
         self.size_bits = size_bits;
         if let Some(bank) = self.bank_size_bits {
             self.banks = size_bits.div_ceil(bank).max(1);
         }
+    }
+}
+
+/// How a banked memory's addresses map to its banks: consecutive ranges of
+/// `bank_bits` (the last bank may be shorter). An access of `bits` from `addr` passes
+/// through the banks from there on, wrapping at the end of the memory; one at least as
+/// large as the memory spreads evenly over every bank. The simulator reserves bank
+/// ports by this rule and the analytic half predicts bank conflicts by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BankLayout {
+    pub banks: u64,
+    pub bank_bits: u64,
+    pub capacity: u64,
+}
+
+impl BankLayout {
+    /// The banks an access passes through, in order, with the bits it moves in each.
+    pub fn pieces(self, addr: u64, bits: u64) -> BankPieces {
+        BankPieces {
+            layout: self,
+            at: addr % self.capacity,
+            left: bits,
+            spread: (bits >= self.capacity).then(|| bits.div_ceil(self.banks)),
+            next_bank: 0,
+        }
+    }
+
+    /// Whether two accesses, each `(addr, bits)`, pass through a common bank.
+    pub fn share_a_bank(self, a: (u64, u64), b: (u64, u64)) -> bool {
+        let banks_of = |(addr, bits): (u64, u64)| self.pieces(addr, bits).map(|(bank, _)| bank);
+        banks_of(a).any(|x| banks_of(b).any(|y| x == y))
+    }
+}
+
+/// See [`BankLayout::pieces`].
+#[derive(Debug, Clone)]
+pub struct BankPieces {
+    layout: BankLayout,
+    at: u64,
+    left: u64,
+    /// Bits per bank of an access spread over every bank.
+    spread: Option<u64>,
+    next_bank: u64,
+}
+
+impl Iterator for BankPieces {
+    type Item = (u64, u64);
+
+    fn next(&mut self) -> Option<(u64, u64)> {
+        let l = self.layout;
+        if let Some(per_bank) = self.spread {
+            let bank = self.next_bank;
+            self.next_bank += 1;
+            return (bank < l.banks).then_some((bank, per_bank));
+        }
+        if self.left == 0 {
+            return None;
+        }
+        let in_bank = (l.bank_bits - self.at % l.bank_bits).min(self.left);
+        let bank = (self.at / l.bank_bits).min(l.banks - 1);
+        self.left -= in_bank;
+        self.at = (self.at + in_bank) % l.capacity;
+        Some((bank, in_bank))
     }
 }
 
@@ -1812,5 +1885,37 @@ fn resolve_memory(
         Some(m)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BankLayout;
+
+    /// Four banks of 1,000 bits.
+    const LAYOUT: BankLayout = BankLayout {
+        banks: 4,
+        bank_bits: 1000,
+        capacity: 4000,
+    };
+
+    #[test]
+    fn an_access_passes_through_the_banks_from_its_address_on_and_wraps() {
+        let pieces = |addr, bits| LAYOUT.pieces(addr, bits).collect::<Vec<_>>();
+        assert_eq!(pieces(900, 300), [(0, 100), (1, 200)]);
+        assert_eq!(pieces(3900, 300), [(3, 100), (0, 200)]);
+        // As large as the memory: evenly over every bank.
+        assert_eq!(
+            pieces(123, 4000),
+            [(0, 1000), (1, 1000), (2, 1000), (3, 1000)]
+        );
+        assert_eq!(pieces(0, 0), []);
+    }
+
+    #[test]
+    fn two_accesses_conflict_only_through_a_common_bank() {
+        assert!(LAYOUT.share_a_bank((0, 1500), (1900, 10)));
+        assert!(!LAYOUT.share_a_bank((0, 1500), (2000, 10)));
+        assert!(LAYOUT.share_a_bank((3500, 1000), (100, 10)));
     }
 }

@@ -15,7 +15,8 @@ pub mod units;
 pub mod workload;
 
 pub use accelerator::{
-    Accelerator, AxisUnroll, Core, Dram, HardwareOverrides, LoopDim, Memory, Noc, PeArray, Unroll,
+    Accelerator, AxisUnroll, BankLayout, Core, Dram, HardwareOverrides, LoopDim, Memory, Noc,
+    PeArray, Unroll,
 };
 pub use activity::{Densities, FeatureFormat, Sparsity};
 pub use diag::{ModelError, Problem, SourceText};

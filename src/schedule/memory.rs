@@ -19,14 +19,29 @@ impl Extent {
     }
 }
 
+/// Address of `offset` bits into the data laid out over `extents` (wrapping around;
+/// 0 when they are empty). Where a fill or write of the data at that offset starts, for
+/// both halves.
+pub fn address_in(extents: &[Extent], offset: u64) -> u64 {
+    let total: u64 = extents.iter().map(|e| e.len).sum();
+    if total == 0 {
+        return 0;
+    }
+    let mut left = offset % total;
+    for e in extents {
+        if left < e.len {
+            return e.start + left;
+        }
+        left -= e.len;
+    }
+    0
+}
+
 #[derive(Debug, Clone)]
 pub struct Scratchpad {
     pub capacity: u64,
     /// Free extents, sorted by address, coalesced.
     free: Vec<Extent>,
-    /// Hand out addresses. Whether a request fits depends only on the free total, so a
-    /// prediction that keeps no actions counts bits and skips the free list.
-    addresses: bool,
     pub used: u64,
     pub peak: u64,
 }
@@ -39,19 +54,8 @@ impl Scratchpad {
                 start: 0,
                 len: capacity,
             }],
-            addresses: true,
             used: 0,
             peak: 0,
-        }
-    }
-
-    /// A scratchpad that counts bits only: `alloc` returns no extents and `release`
-    /// takes none back (free with [`Scratchpad::release_bits`]).
-    pub fn counting(capacity: u64) -> Self {
-        Self {
-            addresses: false,
-            free: Vec::new(),
-            ..Self::new(capacity)
         }
     }
 
@@ -66,10 +70,6 @@ impl Scratchpad {
             return None;
         }
         if bits == 0 {
-            return Some(Vec::new());
-        }
-        if !self.addresses {
-            self.account(bits);
             return Some(Vec::new());
         }
         if let Some(i) = self.free.iter().position(|e| e.len >= bits) {
@@ -116,15 +116,10 @@ impl Scratchpad {
         self.peak = self.peak.max(self.used);
     }
 
-    /// Returns an allocation of `bits` that `alloc` handed out as `extents` (none, on
-    /// a counting scratchpad).
+    /// Returns an allocation of `bits` that `alloc` handed out as `extents`.
     pub fn free(&mut self, bits: u64, extents: &[Extent]) {
-        if self.addresses {
-            debug_assert_eq!(extents.iter().map(|e| e.len).sum::<u64>(), bits);
-            self.release(extents);
-        } else {
-            self.used -= bits;
-        }
+        debug_assert_eq!(extents.iter().map(|e| e.len).sum::<u64>(), bits);
+        self.release(extents);
     }
 
     pub fn release(&mut self, extents: &[Extent]) {
@@ -148,35 +143,6 @@ impl Scratchpad {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_counting_scratchpad_fits_and_peaks_as_an_addressed_one() {
-        let (mut addressed, mut counting) = (Scratchpad::new(100), Scratchpad::counting(100));
-        let mut held = Vec::new();
-        for (i, bits) in [30u64, 50, 25, 20, 40, 5, 60].into_iter().enumerate() {
-            let a = addressed.alloc(bits);
-            let c = counting.alloc(bits);
-            assert_eq!(a.is_some(), c.is_some(), "request {i} of {bits} bits");
-            assert_eq!(
-                c.as_ref().map(Vec::len),
-                c.is_some().then_some(0),
-                "no extents"
-            );
-            if let (Some(a), Some(_)) = (a, c) {
-                held.push((bits, a));
-            }
-            if i % 2 == 1
-                && let Some((bits, extents)) = held.pop()
-            {
-                addressed.free(bits, &extents);
-                counting.free(bits, &[]);
-            }
-            assert_eq!(
-                (addressed.used, addressed.peak),
-                (counting.used, counting.peak)
-            );
-        }
-    }
 
     #[test]
     fn allocates_first_fit_and_scatters_when_fragmented() {

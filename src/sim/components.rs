@@ -8,7 +8,7 @@ use super::kernel::{Component, Outbox};
 use super::message::{ComponentId, Cycle, HopKind, Message, Route, StallCause};
 use super::stats::{ComponentStats, Port, PortStats, TileBooks};
 use crate::cost::{Component as Part, Ledger, Spend};
-use crate::model::{Memory, Noc, PeArray};
+use crate::model::{BankLayout, Memory, Noc, PeArray};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 
@@ -18,13 +18,12 @@ use std::collections::HashMap;
 /// bank conflict), requests to different banks proceed in parallel.
 pub struct GlobalSram {
     name: String,
-    bank_bits: u64,
-    capacity: u64,
+    /// Which banks an access passes through (the rule the analytic half predicts by).
+    layout: BankLayout,
     read_bw: u64,
     write_bw: u64,
     read_e: f64,
     write_e: f64,
-    banks: u64,
     /// Per bank, created when first used: memory follows what is accessed, not the
     /// configured number of banks.
     reads: BTreeMap<u64, Port>,
@@ -37,13 +36,11 @@ impl GlobalSram {
     pub fn new(core_name: &str, m: &Memory) -> Self {
         Self {
             name: format!("{core_name}.{}", m.name),
-            bank_bits: m.size_bits.div_ceil(m.banks.max(1)),
-            capacity: m.size_bits,
+            layout: m.bank_layout(),
             read_bw: m.read_bw_bits_per_bank,
             write_bw: m.write_bw_bits_per_bank,
             read_e: m.read_energy_fj_per_bit,
             write_e: m.write_energy_fj_per_bit,
-            banks: m.banks.max(1),
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
             ledger: Ledger::default(),
@@ -70,32 +67,13 @@ impl Component for GlobalSram {
         } else {
             (&mut self.reads, self.read_bw)
         };
-        // Split the address range over the banks it touches; a route larger than the
-        // whole memory wraps around and spreads evenly over every bank.
-        let banks = self.banks;
-        let capacity = self.capacity.max(1);
         let (mut start, mut end, mut waited) = (Cycle::MAX, ready, 0);
-        let mut reserve = |bank: u64, bits: u64| {
-            let port = ports.entry(bank.min(banks - 1)).or_default();
+        for (bank, bits) in self.layout.pieces(addr, route.bits_here()) {
+            let port = ports.entry(bank).or_default();
             let (s, e, w) = port.reserve(ready, bits.div_ceil(bw), route.flow_end);
             start = start.min(s);
             end = end.max(e);
             waited = waited.max(w);
-        };
-        if route.bits_here() >= capacity {
-            let per_bank = route.bits_here().div_ceil(banks);
-            for bank in 0..banks {
-                reserve(bank, per_bank);
-            }
-        } else {
-            let mut at = addr % capacity;
-            let mut left = route.bits_here();
-            while left > 0 {
-                let in_bank = (self.bank_bits - at % self.bank_bits).min(left);
-                reserve(at / self.bank_bits, in_bank);
-                left -= in_bank;
-                at = (at + in_bank) % capacity;
-            }
         }
         if start == Cycle::MAX {
             start = ready;

@@ -7,7 +7,7 @@
 //! capacity; `vacate` releases exactly what the occupant holds.
 
 use super::message::Cycle;
-use crate::schedule::Extent;
+use crate::schedule::memory::{Extent, address_in};
 use crate::tiling::graph::{ObjectId, TileId};
 use std::collections::{BTreeMap, HashMap};
 
@@ -161,23 +161,6 @@ impl SramMap {
             .and_then(|e| e.first())
             .map_or(0, |e| e.start)
     }
-}
-
-/// Address of `offset` bits into the data laid out over `extents` (wrapping around;
-/// 0 when they are empty).
-pub fn address_in(extents: &[Extent], offset: u64) -> u64 {
-    let total: u64 = extents.iter().map(|e| e.len).sum();
-    if total == 0 {
-        return 0;
-    }
-    let mut left = offset % total;
-    for e in extents {
-        if left < e.len {
-            return e.start + left;
-        }
-        left -= e.len;
-    }
-    0
 }
 
 #[cfg(test)]

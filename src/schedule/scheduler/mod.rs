@@ -24,6 +24,7 @@
 //! tile on its core starts, using only space that tile does not hold (double
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
+mod lookahead;
 mod ports;
 mod prefix;
 mod residency;
@@ -336,6 +337,9 @@ struct TileCost {
     noc_bits: u64,
     /// Cycles inside the tile the array does not compute, by cause.
     stalls: [u64; StallCause::COUNT],
+    /// Bits each pass (fold) fills a local buffer with from the global SRAM, for W and
+    /// I (0 without such a buffer).
+    fill_bits_per_pass: [u64; 2],
 }
 
 impl TileCost {
@@ -396,9 +400,23 @@ impl TileCost {
                 bits as f64 * acc.noc.energy_fj_per_bit_per_hop;
             noc_bits += bits;
         }
+        let fill_bits_per_pass = [Operand::W, Operand::I].map(|op| {
+            let through_buffer = c.local_buffer(op).is_some();
+            let read = mapping
+                .accesses
+                .get(op.name())
+                .and_then(|levels| levels.get(&global.name))
+                .map_or(0, |rw| rw.read_bits);
+            if through_buffer {
+                read / mapping.cycles.folds.max(1)
+            } else {
+                0
+            }
+        });
         Self {
             noc_bits,
             stalls: in_tile_stalls(&mapping, &global.name),
+            fill_bits_per_pass,
             mapping,
             energy_fj,
             dram_read,
@@ -712,6 +730,7 @@ impl<'a> Engine<'a> {
                 core,
                 start,
                 end: end.max(start + write_bits.div_ceil(bank.max(1))),
+                addr: self.start_of(o, core),
                 bits: write_bits,
             });
         }
@@ -725,6 +744,20 @@ impl<'a> Engine<'a> {
             predicted_start: start,
             predicted_end: end,
         }
+    }
+
+    /// Where `o`'s copy in `core`'s SRAM starts (0 when it has none): a transfer
+    /// moves it from there on.
+    fn start_of(&self, o: ObjectId, core: usize) -> u64 {
+        self.extents_of(o, core).first().map_or(0, |e| e.start)
+    }
+
+    fn extents_of(&self, o: ObjectId, core: usize) -> &[Extent] {
+        self.objs[o]
+            .copies
+            .iter()
+            .find(|(c, _)| *c == core)
+            .map_or(&[], |(_, extents)| extents.as_slice())
     }
 
     fn free_copy(&mut self, o: ObjectId, core: usize, actions: &mut Vec<Action>) {
@@ -1179,14 +1212,7 @@ impl<'a> Engine<'a> {
             pads: accelerator
                 .cores
                 .iter()
-                .map(|c| {
-                    let bits = c.global_sram().size_bits;
-                    if record {
-                        Scratchpad::new(bits)
-                    } else {
-                        Scratchpad::counting(bits)
-                    }
-                })
+                .map(|c| Scratchpad::new(c.global_sram().size_bits))
                 .collect(),
             resident: vec![ResidentSet::new(graph.objects.len()); ncores],
             objs: graph

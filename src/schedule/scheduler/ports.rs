@@ -87,13 +87,14 @@ pub(super) struct Ports {
     sram_holds: Vec<SramHold>,
 }
 
-/// Data flowing into a core's global SRAM: it holds the write ports of the banks its
-/// region spans over `start..end`.
+/// Data flowing into a core's global SRAM: `bits` from `addr` on hold the write ports
+/// of the banks they pass through (`BankLayout::pieces`) over `start..end`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SramHold {
     pub core: usize,
     pub start: u64,
     pub end: u64,
+    pub addr: u64,
     pub bits: u64,
 }
 

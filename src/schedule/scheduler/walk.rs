@@ -164,33 +164,58 @@ impl<'a> Engine<'a> {
     }
 
     /// Data landing in a core's global SRAM while its previous tile runs holds the
-    /// write ports of the banks its region spans, which the tile's writes need when
-    /// they go to one of them: as likely as the region spans banks (`bits` at an
-    /// unknown address touch `bits / bank size + 1` of them on average), in
-    /// expectation. A tile whose passes write into the SRAM (the pieces it streams in)
-    /// waits at each until the landing is in: it lasts as much longer as the rest of
-    /// the landing from its start, beyond the cycles it waits on its buffers anyway.
-    /// A tile that writes only its outputs computes on, and ends once they are in:
-    /// no earlier than the landing.
+    /// write ports of the banks it passes through until it is all in. A tile whose
+    /// passes write into the SRAM (the pieces it streams in, landing piece by piece all
+    /// over its staging area) waits at those that go to one of those banks: it lasts
+    /// as much longer as that share of the rest of the landing from its start, beyond
+    /// the cycles it waits on its buffers anyway. A tile whose outputs or state go to
+    /// one of them computes on and ends once they are in: no earlier than the landing.
     fn sram_contention(&mut self, w: &mut Walk) {
-        for hold in self.ports.take_sram_holds() {
-            let clock = &mut w.cores[hold.core];
+        let holds: SmallVec<[ports::SramHold; 4]> = self.ports.take_sram_holds().collect();
+        for hold in holds {
+            let clock = &w.cores[hold.core];
             let Some(prev) = clock.prev.filter(|_| hold.start < clock.free) else {
                 continue;
             };
-            let sram = self.acc.cores[hold.core].global_sram();
-            let banks = sram.banks.max(1);
-            let touched = (hold.bits / (sram.size_bits / banks).max(1) + 1).min(banks);
-            let extra = if clock.fills_through_sram {
+            let layout = self.acc.cores[hold.core].global_sram().bank_layout();
+            let held: SmallVec<[u64; 8]> = layout
+                .pieces(hold.addr, hold.bits)
+                .map(|(b, _)| b)
+                .collect();
+            // Of `extents`' bits, those in a held bank.
+            let in_held = |extents: &[Extent]| -> u64 {
+                extents
+                    .iter()
+                    .flat_map(|e| layout.pieces(e.start, e.len))
+                    .filter(|(b, _)| held.contains(b))
+                    .map(|(_, bits)| bits)
+                    .sum()
+            };
+            let staging = clock
+                .staging
+                .as_ref()
+                .map_or(&[][..], |(_, e)| e.as_slice());
+            let staged_held = in_held(staging);
+            let staged_bits: u64 = staging.iter().map(|e| e.len).sum();
+            let t = &self.graph.tiles[prev];
+            let state = t.state.filter(|_| t.writes_state);
+            let end_waits = [Some(t.output), state]
+                .into_iter()
+                .flatten()
+                .any(|o| in_held(self.extents_of(o, hold.core)) > 0);
+            let clock = &mut w.cores[hold.core];
+            let mut extra = 0;
+            if clock.fills_through_sram && staged_held > 0 {
                 // The overlap runs to the landing's end, not the tile's planned one.
-                let overlap =
-                    hold.end.saturating_sub(hold.start.max(clock.start)) * touched / banks;
+                let overlap = hold.end.saturating_sub(hold.start.max(clock.start)) * staged_held
+                    / staged_bits.max(1);
                 let hidden = overlap.min(clock.hidden);
                 clock.hidden -= hidden;
-                overlap - hidden
-            } else {
-                hold.end.saturating_sub(clock.free) * touched / banks
-            };
+                extra = overlap - hidden;
+            }
+            if end_waits {
+                extra = extra.max(hold.end.saturating_sub(clock.free));
+            }
             clock.free += extra;
             w.tile_end[prev] += extra;
             w.stalls[StallCause::BankConflict.index()] += extra;
@@ -455,7 +480,9 @@ impl<'a> Engine<'a> {
             *total += s;
         }
         let c = &cost.mapping.cycles;
-        let end = start + c.total;
+        let window = self.window_wait(tile_id, placed, cost);
+        w.stalls[StallCause::BankConflict.index()] += window;
+        let end = start + c.total + window;
         w.busy += c.compute + c.fill_drain + c.drain_bound;
         if placed.streamed.iter().any(|&s| s) {
             self.ports.hold_dram(start, end);
@@ -468,8 +495,60 @@ impl<'a> Engine<'a> {
             .iter()
             .any(|op| placed.streamed[op.index()]);
         w.cores[core].hidden = cost.stalls[StallCause::LocalBufferBandwidth.index()]
-            + cost.stalls[StallCause::BankConflict.index()];
+            + cost.stalls[StallCause::BankConflict.index()]
+            + window;
         (start, end)
+    }
+
+    /// Cycles the tile's first passes wait for fills queued at one bank's port, from
+    /// where its resident W and I lie (`lookahead`).
+    fn window_wait(&self, tile_id: TileId, placed: &Placement, cost: &TileCost) -> u64 {
+        let tile = &self.graph.tiles[tile_id];
+        let core = &self.acc.cores[tile.core];
+        let global = core.global_sram();
+        let mut feeds: SmallVec<[lookahead::Feed; 2]> = SmallVec::new();
+        for (op, &bits) in [Operand::W, Operand::I]
+            .iter()
+            .zip(&cost.fill_bits_per_pass)
+        {
+            let Some((_, buffer)) = core.local_buffer(*op).filter(|_| bits > 0) else {
+                continue;
+            };
+            if placed.streamed[op.index()] {
+                continue;
+            }
+            let objects = if *op == Operand::W {
+                &tile.weights
+            } else {
+                &tile.inputs
+            };
+            let extents: SmallVec<[Extent; 8]> = objects
+                .iter()
+                .flat_map(|&o| self.extents_of(o, tile.core))
+                .copied()
+                .collect();
+            // As the mapper's bank rate has it (`busiest_bank_cycles`).
+            let span = match global.bank_size_bits {
+                Some(bank) if global.banks > 1 => {
+                    let total: u64 = extents.iter().map(|e| e.len).sum();
+                    total.div_ceil(bank).clamp(1, global.banks)
+                }
+                _ => global.banks,
+            };
+            feeds.push(lookahead::Feed {
+                extents,
+                bits_per_pass: bits,
+                buffer_bw: buffer.write_bw_bits(),
+                span,
+            });
+        }
+        let c = &cost.mapping.cycles;
+        let banks = lookahead::Banks {
+            layout: global.bank_layout(),
+            read_bw: global.read_bw_bits_per_bank,
+        };
+        let pass_cycles = (c.compute + c.fill_drain + c.drain_bound) / c.folds.max(1);
+        lookahead::window_wait(banks, &feeds, c.folds, pass_cycles)
     }
 
     /// After the tile: consumed data loses a use, its output and state settle, a

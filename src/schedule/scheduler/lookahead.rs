@@ -1,0 +1,158 @@
+//! The look-ahead window's bank queue. When a tile starts, its core's controller
+//! issues the buffer fills of its first `LOOKAHEAD_PASSES` passes at once. Each fill
+//! reads the operand's next piece from the global SRAM, from where the previous one
+//! ended, so fills whose pieces lie in one bank queue at that bank's read port, and a
+//! pass starts only once its fills are in. The mapper spreads an operand's traffic
+//! evenly over as many banks as its data spans; this models how far the window's
+//! fills, from where the tile's data actually lies, wait beyond that.
+
+use crate::model::BankLayout;
+use crate::model::accelerator::LOOKAHEAD_PASSES;
+use crate::schedule::memory::{Extent, address_in};
+use smallvec::SmallVec;
+
+/// One operand a tile's passes fill a buffer with from the global SRAM.
+pub(super) struct Feed {
+    /// Where its data lies, in the order fills read it.
+    pub extents: SmallVec<[Extent; 8]>,
+    pub bits_per_pass: u64,
+    /// The write port of the buffer it fills, bits per cycle.
+    pub buffer_bw: u64,
+    /// Banks the mapper spreads its traffic over.
+    pub span: u64,
+}
+
+/// The SRAM the fills read from: its banks and each bank's read port.
+#[derive(Clone, Copy)]
+pub(super) struct Banks {
+    pub layout: BankLayout,
+    pub read_bw: u64,
+}
+
+/// Cycles the first passes of a tile (`passes` of `pass_cycles` each) wait for their
+/// fills beyond what they would if each feed's fills took its `span` banks in turn.
+pub(super) fn window_wait(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles: u64) -> u64 {
+    let window = passes.min(LOOKAHEAD_PASSES);
+    // One bank: the mapper already serves the fills through its one port in turn.
+    if window < 2 || banks.layout.banks < 2 || feeds.iter().all(|f| f.bits_per_pass == 0) {
+        return 0;
+    }
+    let placed = window_end(banks, feeds, window, pass_cycles, false);
+    let spread = window_end(banks, feeds, window, pass_cycles, true);
+    placed.saturating_sub(spread)
+}
+
+/// When the window's last pass ends, counted from the tile's start, with every fill
+/// issued at the start and waiting for the bank ports earlier ones hold: the banks
+/// its piece lies in, or (`spread`) the next of its feed's `span` banks in turn.
+/// A buffer's write port takes fills as their reads start delivering (cut-through),
+/// not in pass order: a fill whose bank is busy lets later ones in first.
+fn window_end(banks: Banks, feeds: &[Feed], window: u64, pass_cycles: u64, spread: bool) -> u64 {
+    let mut bank_free: SmallVec<[(u64, u64); 16]> = SmallVec::new();
+    // Per fill, in issue order (pass by pass): (feed, pass, read start, read end).
+    let mut reads: SmallVec<[(usize, u64, u64, u64); 16]> = SmallVec::new();
+    for pass in 0..window {
+        for (f, feed) in feeds
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.bits_per_pass > 0)
+        {
+            let addr = address_in(&feed.extents, pass * feed.bits_per_pass);
+            let (mut start, mut end) = (u64::MAX, 0u64);
+            let pieces: SmallVec<[(u64, u64); 4]> = if spread {
+                // Banks of its own, numbered past the real ones.
+                let bank = banks.layout.banks + (f as u64) * window + pass % feed.span.max(1);
+                smallvec::smallvec![(bank, feed.bits_per_pass)]
+            } else {
+                banks.layout.pieces(addr, feed.bits_per_pass).collect()
+            };
+            for (bank, bits) in pieces {
+                let slot = bank_free.iter().position(|&(b, _)| b == bank);
+                let free = slot.map_or(0, |i| bank_free[i].1);
+                let done = free + bits.div_ceil(banks.read_bw.max(1));
+                match slot {
+                    Some(i) => bank_free[i].1 = done,
+                    None => bank_free.push((bank, done)),
+                }
+                start = start.min(free);
+                end = end.max(done);
+            }
+            reads.push((f, pass, start.min(end), end));
+        }
+    }
+    // Stable: fills arriving together keep their issue order.
+    reads.sort_by_key(|&(_, _, start, _)| start);
+    let mut buffer_free: SmallVec<[u64; 4]> = feeds.iter().map(|_| 0).collect();
+    let mut arrival: SmallVec<[u64; 8]> = (0..window).map(|_| 0).collect();
+    for (f, pass, start, end) in reads {
+        let feed = &feeds[f];
+        let begin = buffer_free[f].max(start);
+        let done = (begin + feed.bits_per_pass.div_ceil(feed.buffer_bw.max(1))).max(end);
+        buffer_free[f] = done;
+        let a = &mut arrival[pass as usize];
+        *a = (*a).max(done);
+    }
+    arrival
+        .iter()
+        .fold(0u64, |pass_end, &a| pass_end.max(a) + pass_cycles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn banks() -> Banks {
+        // Four banks of 1,000 bits, 100 bits per cycle each.
+        Banks {
+            layout: BankLayout {
+                banks: 4,
+                bank_bits: 1000,
+                capacity: 4000,
+            },
+            read_bw: 100,
+        }
+    }
+
+    fn feed(extents: &[(u64, u64)], bits_per_pass: u64, span: u64) -> Feed {
+        Feed {
+            extents: extents
+                .iter()
+                .map(|&(start, len)| Extent { start, len })
+                .collect(),
+            bits_per_pass,
+            buffer_bw: 1000,
+            span,
+        }
+    }
+
+    #[test]
+    fn fills_of_data_in_one_bank_queue_beyond_the_spread_the_mapper_assumes() {
+        // Eight passes of 1 cycle, each filling 200 bits (2 cycles out of a bank, 1
+        // into the buffer), the data in bank 0 only. Spread over 4 banks, fills 0-3
+        // are read by 2 and fills 4-7 by 4; the buffer takes them one a cycle from 0,
+        // so the passes end at 3, 4, ..., 10. In one bank, fill p is read by 2(p + 1)
+        // and pass 7 ends at 17: 7 cycles more.
+        assert_eq!(window_wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 8, 1), 7);
+        // Passes of 10 cycles hide the queue: fill p lands long before pass p.
+        assert_eq!(
+            window_wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 8, 10),
+            0
+        );
+    }
+
+    #[test]
+    fn data_the_mapper_knows_to_lie_in_one_bank_adds_nothing() {
+        assert_eq!(window_wait(banks(), &[feed(&[(0, 1000)], 200, 1)], 8, 1), 0);
+    }
+
+    #[test]
+    fn fills_whose_pieces_lie_in_banks_of_their_own_do_not_queue() {
+        let scattered = [(0, 200), (1000, 200), (2000, 200), (3000, 200)];
+        assert_eq!(window_wait(banks(), &[feed(&scattered, 200, 4)], 4, 1), 0);
+    }
+
+    #[test]
+    fn a_single_pass_has_no_window() {
+        assert_eq!(window_wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 1, 1), 0);
+    }
+}
