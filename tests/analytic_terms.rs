@@ -159,3 +159,33 @@ fn a_fold_lasts_as_long_as_its_buffer_needs_to_feed_it() {
     // 128 cycles. Stall: those 64 plus the prologue's 16,384 / 128 = 128.
     assert_eq!(one_cycle_folds(8), (3_072, 3_008, 192));
 }
+
+#[test]
+fn a_lane_spills_one_copy_after_another() {
+    // tiny_fused ST-LF at 8 KiB: to make room for tile 14, its lane spills a 6,144-bit
+    // chunk and then a 3,072-bit one. A lane frees a spilled copy only once the spill
+    // is written, and runs its actions in order, so the second spill starts when the
+    // first is in DRAM: 6,144 / 64 bits a cycle = 96 cycles of burst plus the 100-cycle
+    // access latency. The second takes 48 + 100.
+    use stems::schedule::{Action, Reason};
+    let s = plan(
+        Path::new("models/workloads/tiny_fused.toml"),
+        "8KiB",
+        "ST-LF",
+    );
+    let spills: Vec<_> = s.tiles[14]
+        .before
+        .iter()
+        .filter_map(|a| match a {
+            Action::Transfer(t) if t.reason == Reason::Spill => Some(t),
+            _ => None,
+        })
+        .collect();
+    let [first, second] = spills[..] else {
+        panic!("two spills, not {}", spills.len())
+    };
+    assert_eq!((first.bits, second.bits), (6_144, 3_072));
+    assert_eq!(first.predicted_end - first.predicted_start, 96 + 100);
+    assert_eq!(second.predicted_start, first.predicted_end);
+    assert_eq!(second.predicted_end - second.predicted_start, 48 + 100);
+}

@@ -153,16 +153,6 @@ impl Evaluation {
     }
 }
 
-/// What a tile waits for before its first pass: its first buffer fills (and a
-/// streamed operand's first staged piece).
-struct Prologue {
-    cycles: u64,
-    /// Of them, those its fills queue for a one-bank SRAM's port.
-    bank_wait_cycles: u64,
-    /// The DRAM port's cycles for what it brings from DRAM.
-    dram_cycles: u64,
-}
-
 /// The bounding box ((rows), (columns)) of raster pixels `p0..p1` of an output `ox`
 /// pixels wide: one partial row, or whole rows when the chunk wraps.
 pub fn raster_box(p0: u64, p1: u64, ox: u64) -> ((u64, u64), (u64, u64)) {
@@ -511,17 +501,9 @@ impl<'a> CostModel<'a> {
         let (on_chip, dram) = level_cycles.split_at(level_cycles.len() - 1);
         let fed = on_chip.iter().copied().max().unwrap_or(0).max(busy);
         let refill = self.stream_refill_cycles(loops, &boundaries, &accesses, busy, folds);
-        let prologue = self.prologue_cycles(loops, reduction_loops, &boundaries);
-        // What the prologue brought from DRAM is not on the port again.
-        let dram_after = dram.iter().copied().max().unwrap_or(0);
-        let slowest = dram_after
-            .saturating_sub(prologue.dram_cycles)
-            .max(fed + refill);
-        let Prologue {
-            cycles: prologue,
-            bank_wait_cycles: prologue_bank_wait_cycles,
-            ..
-        } = prologue;
+        let slowest = dram.iter().copied().max().unwrap_or(0).max(fed + refill);
+        let (prologue, prologue_bank_wait_cycles) =
+            self.prologue_cycles(loops, reduction_loops, &boundaries);
         Some(Evaluation {
             accesses,
             boundaries,
@@ -1042,25 +1024,21 @@ impl<'a> CostModel<'a> {
     /// state load) must arrive first, and nothing overlaps them. Each arrives through
     /// one global-SRAM bank port and the buffer's write port (from DRAM for a streamed
     /// operand, after the access latency); they arrive in parallel, except through a
-    /// one-bank SRAM, whose port serves the resident ones in turn. Returns the cycles,
-    /// those spent queueing for that port (all of them when the fills queue: the first
-    /// pass waits for the last fill, which waited for the port), and the DRAM port's
-    /// cycles for what it brings from DRAM.
+    /// one-bank SRAM, whose port serves the resident ones in turn. Returns the cycles
+    /// and, of them, those spent queueing for that port (all of them when the fills
+    /// queue: the first pass waits for the last fill, which waited for the port).
     fn prologue_cycles(
         &self,
         loops: &[Loop],
         reduction_loops: usize,
         boundaries: &[Vec<(Level, usize)>; 4],
-    ) -> Prologue {
+    ) -> (u64, u64) {
         let core = self.core;
         let global = core.global_sram();
         let n = loops.len();
         let mut longest = 0u64;
         // Through one bank port, the fills of resident data arrive in turn.
         let mut one_port = 0u64;
-        let mut dram_cycles = 0u64;
-        let occupancy = |bits: u64| self.dram.occupancy_cycles(bits, false);
-        let latency = self.dram.access_latency(false);
         for op in [Operand::W, Operand::I] {
             for &(level, b) in &boundaries[op.index()] {
                 let Level::Memory(m) = level else { continue };
@@ -1072,16 +1050,12 @@ impl<'a> CostModel<'a> {
                 let bw = global.read_bw_bits_per_bank.min(lb.write_bw_bits()).max(1);
                 let mut cycles = bits.div_ceil(bw);
                 if self.residency.is_streamed(op) {
+                    let latency = self.dram.access_latency(false);
+                    let occupancy = |bits: u64| self.dram.occupancy_cycles(bits, false);
                     cycles = match self.staged_piece_bits(op, loops, boundaries) {
                         // The buffer fills from the staging area once the piece is in.
-                        Some(piece) if piece > bits => {
-                            dram_cycles += occupancy(piece);
-                            occupancy(piece) + latency + cycles
-                        }
-                        _ => {
-                            dram_cycles += occupancy(bits);
-                            cycles.max(occupancy(bits)) + latency
-                        }
+                        Some(piece) if piece > bits => occupancy(piece) + latency + cycles,
+                        _ => cycles.max(occupancy(bits)) + latency,
                     };
                 } else {
                     one_port += cycles;
@@ -1095,22 +1069,16 @@ impl<'a> CostModel<'a> {
             let bits = self.tile_bits(Operand::V, &inner);
             let mut cycles = bits.div_ceil(global.read_bw_bits_per_bank.max(1));
             if self.residency.is_streamed(Operand::V) {
-                dram_cycles += occupancy(bits);
-                cycles = cycles.max(occupancy(bits)) + latency;
+                cycles = cycles.max(self.dram.occupancy_cycles(bits, false))
+                    + self.dram.access_latency(false);
             }
             longest = longest.max(cycles);
         }
-        let (cycles, bank_wait_cycles) = if global.banks <= 1 && one_port > longest {
+        if global.banks <= 1 && one_port > longest {
             // The last fill waited for the port: the simulator names the wait so.
-            (one_port, one_port)
-        } else {
-            (longest, 0)
-        };
-        Prologue {
-            cycles,
-            bank_wait_cycles,
-            dram_cycles,
+            return (one_port, one_port);
         }
+        (longest, 0)
     }
 
     pub fn has_operand(&self, op: Operand) -> bool {

@@ -29,17 +29,36 @@ pub(super) struct Banks {
     pub read_bw: u64,
 }
 
-/// Cycles the first passes of a tile (`passes` of `pass_cycles` each) wait for their
-/// fills beyond what they would if each feed's fills took its `span` banks in turn.
-pub(super) fn window_wait(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles: u64) -> u64 {
-    let window = passes.min(LOOKAHEAD_PASSES);
-    // One bank: the mapper already serves the fills through its one port in turn.
-    if window < 2 || banks.layout.banks < 2 || feeds.iter().all(|f| f.bits_per_pass == 0) {
-        return 0;
+/// What a tile's first fills cost: the cycles its first passes wait beyond what they
+/// would if each feed's fills took its `span` banks in turn, and until when (from the
+/// tile's start) they hold each bank's read port.
+pub(super) struct Window {
+    pub wait: u64,
+    pub bank_reads: BankReads,
+}
+
+/// (bank, cycle) pairs.
+pub(super) type BankReads = SmallVec<[(u64, u64); 16]>;
+
+/// The window of a tile of `passes` passes of `pass_cycles` each.
+pub(super) fn window(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles: u64) -> Window {
+    let window = passes.clamp(1, LOOKAHEAD_PASSES);
+    if feeds.iter().all(|f| f.bits_per_pass == 0) {
+        return Window {
+            wait: 0,
+            bank_reads: BankReads::new(),
+        };
     }
-    let placed = window_end(banks, feeds, window, pass_cycles, false);
-    let spread = window_end(banks, feeds, window, pass_cycles, true);
-    placed.saturating_sub(spread)
+    let (placed, bank_reads) = window_end(banks, feeds, window, pass_cycles, false);
+    // One pass has no window, and through one bank the mapper already serves the
+    // fills in turn.
+    let wait = if window < 2 || banks.layout.banks < 2 {
+        0
+    } else {
+        let (spread, _) = window_end(banks, feeds, window, pass_cycles, true);
+        placed.saturating_sub(spread)
+    };
+    Window { wait, bank_reads }
 }
 
 /// When the window's last pass ends, counted from the tile's start, with every fill
@@ -47,8 +66,14 @@ pub(super) fn window_wait(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles
 /// its piece lies in, or (`spread`) the next of its feed's `span` banks in turn.
 /// A buffer's write port takes fills as their reads start delivering (cut-through),
 /// not in pass order: a fill whose bank is busy lets later ones in first.
-fn window_end(banks: Banks, feeds: &[Feed], window: u64, pass_cycles: u64, spread: bool) -> u64 {
-    let mut bank_free: SmallVec<[(u64, u64); 16]> = SmallVec::new();
+fn window_end(
+    banks: Banks,
+    feeds: &[Feed],
+    window: u64,
+    pass_cycles: u64,
+    spread: bool,
+) -> (u64, BankReads) {
+    let mut bank_free = BankReads::new();
     // Per fill, in issue order (pass by pass): (feed, pass, read start, read end).
     let mut reads: SmallVec<[(usize, u64, u64, u64); 16]> = SmallVec::new();
     for pass in 0..window {
@@ -92,9 +117,10 @@ fn window_end(banks: Banks, feeds: &[Feed], window: u64, pass_cycles: u64, sprea
         let a = &mut arrival[pass as usize];
         *a = (*a).max(done);
     }
-    arrival
+    let end = arrival
         .iter()
-        .fold(0u64, |pass_end, &a| pass_end.max(a) + pass_cycles)
+        .fold(0u64, |pass_end, &a| pass_end.max(a) + pass_cycles);
+    (end, bank_free)
 }
 
 #[cfg(test)]
@@ -111,6 +137,10 @@ mod tests {
             },
             read_bw: 100,
         }
+    }
+
+    fn wait(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles: u64) -> u64 {
+        window(banks, feeds, passes, pass_cycles).wait
     }
 
     fn feed(extents: &[(u64, u64)], bits_per_pass: u64, span: u64) -> Feed {
@@ -132,27 +162,24 @@ mod tests {
         // are read by 2 and fills 4-7 by 4; the buffer takes them one a cycle from 0,
         // so the passes end at 3, 4, ..., 10. In one bank, fill p is read by 2(p + 1)
         // and pass 7 ends at 17: 7 cycles more.
-        assert_eq!(window_wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 8, 1), 7);
+        assert_eq!(wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 8, 1), 7);
         // Passes of 10 cycles hide the queue: fill p lands long before pass p.
-        assert_eq!(
-            window_wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 8, 10),
-            0
-        );
+        assert_eq!(wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 8, 10), 0);
     }
 
     #[test]
     fn data_the_mapper_knows_to_lie_in_one_bank_adds_nothing() {
-        assert_eq!(window_wait(banks(), &[feed(&[(0, 1000)], 200, 1)], 8, 1), 0);
+        assert_eq!(wait(banks(), &[feed(&[(0, 1000)], 200, 1)], 8, 1), 0);
     }
 
     #[test]
     fn fills_whose_pieces_lie_in_banks_of_their_own_do_not_queue() {
         let scattered = [(0, 200), (1000, 200), (2000, 200), (3000, 200)];
-        assert_eq!(window_wait(banks(), &[feed(&scattered, 200, 4)], 4, 1), 0);
+        assert_eq!(wait(banks(), &[feed(&scattered, 200, 4)], 4, 1), 0);
     }
 
     #[test]
     fn a_single_pass_has_no_window() {
-        assert_eq!(window_wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 1, 1), 0);
+        assert_eq!(wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 1, 1), 0);
     }
 }

@@ -489,6 +489,9 @@ struct Engine<'a> {
     eviction: Eviction,
     /// The tile being placed.
     now: TileId,
+    /// When the lane of actions being built may start its next transfer: a lane runs
+    /// its actions in order and frees a spilled copy only once the spill is written.
+    lane_free: u64,
     /// Keep allocations, frees and staging as actions (a recorded Schedule needs them;
     /// a prediction needs only the transfers, for timing).
     record_actions: bool,
@@ -682,20 +685,14 @@ impl<'a> Engine<'a> {
         let class = obj.class;
         let attention = self.attention_object(o);
         let (read_bits, write_bits) = (self.stored_bits(o, from), self.stored_bits(o, to));
-        let earliest = earliest.max(self.objs[o].ready_at);
+        let earliest = earliest.max(self.objs[o].ready_at).max(self.lane_free);
         let dram_at = self.acc.dram.position;
         let at = |core: usize| self.acc.cores[core].position;
         let now = Flow {
             start: earliest,
             end: earliest,
         };
-        // Data read out of a core's SRAM flows at one bank port's rate (cut-through
-        // into the link, which it holds as long); the links carry what was read.
-        let read_out = |core: usize| Flow {
-            start: earliest,
-            end: earliest
-                + read_bits.div_ceil(self.acc.cores[core].global_sram().read_bw_bits_per_bank),
-        };
+        let read_out = |e: &Self, core: usize| e.read_out(o, core, read_bits, earliest);
         let flow = match (from, to) {
             (Location::Dram, Location::Sram { core }) => {
                 self.charge_dram((class, attention), core, (read_bits, write_bits), false);
@@ -704,7 +701,8 @@ impl<'a> Engine<'a> {
             }
             (Location::Sram { core }, Location::Dram) => {
                 self.charge_dram((class, attention), core, (write_bits, read_bits), true);
-                let sent = self.over_noc(class, (at(core), dram_at), read_bits, read_out(core));
+                let read = read_out(self, core);
+                let sent = self.over_noc(class, (at(core), dram_at), read_bits, read);
                 let written = self.ports.dram(self.acc, write_bits, true, sent.start);
                 Flow {
                     start: sent.start,
@@ -717,7 +715,8 @@ impl<'a> Engine<'a> {
                 self.ledger
                     .energy(Component::GlobalSram, Spend::Data(class), e);
                 self.spend.energy(Component::GlobalSram, e);
-                self.over_noc(class, (at(a), at(b)), read_bits, read_out(a))
+                let read = read_out(self, a);
+                self.over_noc(class, (at(a), at(b)), read_bits, read)
             }
             (Location::Dram, Location::Dram) => now,
         };
@@ -743,6 +742,21 @@ impl<'a> Engine<'a> {
             reason,
             predicted_start: start,
             predicted_end: end,
+        }
+    }
+
+    /// Data read out of a core's SRAM flows at one bank port's rate (cut-through into
+    /// the link, which it holds as long), once the running tile's first fills have
+    /// left its banks.
+    fn read_out(&self, o: ObjectId, core: usize, bits: u64, earliest: u64) -> Flow {
+        let sram = self.acc.cores[core].global_sram();
+        let at = (self.start_of(o, core), bits);
+        let start = self
+            .ports
+            .bank_read_start(core, sram.bank_layout(), at, earliest);
+        Flow {
+            start,
+            end: start + bits.div_ceil(sram.read_bw_bits_per_bank),
         }
     }
 
@@ -829,6 +843,7 @@ impl<'a> Engine<'a> {
                     Reason::Spill,
                     earliest,
                 );
+                self.lane_free = self.lane_free.max(t.predicted_end);
                 self.spills[v][0] += 1;
                 self.spills[v][1] += t.bits;
                 actions.push(Action::Transfer(t));
@@ -1234,6 +1249,7 @@ impl<'a> Engine<'a> {
             remote_frees: vec![Vec::new(); ncores],
             eviction: options.eviction,
             now: 0,
+            lane_free: 0,
             record_actions: record,
             stack_of_block: fused_stacks(&cuts),
             attention_tensors: workload.attention_tensors(),

@@ -15,6 +15,7 @@
 
 use crate::model::{Accelerator, Noc};
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 /// Busy intervals of one port: (start, end exclusive), sorted, disjoint and not
 /// touching. Bookings mostly arrive at the end, so it is a vector with fast paths
@@ -85,6 +86,9 @@ pub(super) struct Ports {
     link_busy: FxHashMap<Link, u64>,
     /// Transfers into a core's global SRAM booked since the last `take_sram_holds`.
     sram_holds: Vec<SramHold>,
+    /// Per core, until when the running tile's first fills hold its SRAM's bank read
+    /// ports: (bank, cycle).
+    bank_reads: Vec<SmallVec<[(u64, u64); 8]>>,
 }
 
 /// Data flowing into a core's global SRAM: `bits` from `addr` on hold the write ports
@@ -129,6 +133,34 @@ impl Ports {
     /// Books data flowing into a core's global SRAM.
     pub fn hold_sram(&mut self, hold: SramHold) {
         self.sram_holds.push(hold);
+    }
+
+    /// The running tile on `core` reads its first fills out of these banks until
+    /// these cycles (replacing its previous tile's).
+    pub fn hold_bank_reads(&mut self, core: usize, until: impl Iterator<Item = (u64, u64)>) {
+        if self.bank_reads.len() <= core {
+            self.bank_reads.resize_with(core + 1, SmallVec::new);
+        }
+        self.bank_reads[core].clear();
+        self.bank_reads[core].extend(until);
+    }
+
+    /// When a read of `bits` from `addr` out of `core`'s SRAM, ready at `earliest`, gets
+    /// its banks' read ports: after the fills queued there before it.
+    pub fn bank_read_start(
+        &self,
+        core: usize,
+        layout: crate::model::BankLayout,
+        (addr, bits): (u64, u64),
+        earliest: u64,
+    ) -> u64 {
+        let Some(held) = self.bank_reads.get(core).filter(|h| !h.is_empty()) else {
+            return earliest;
+        };
+        layout
+            .pieces(addr, bits)
+            .filter_map(|(bank, _)| held.iter().find(|(b, _)| *b == bank).map(|h| h.1))
+            .fold(earliest, u64::max)
     }
 
     /// The holds booked since the last call.

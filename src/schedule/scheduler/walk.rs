@@ -96,6 +96,7 @@ impl<'a> Engine<'a> {
         options: SchedulerOptions,
         mapper: &mut Mapper,
     ) -> Placement<'a> {
+        self.lane_free = 0;
         let tile = &self.graph.tiles[tile_id];
         let core = tile.core;
         let capacity = self.pads[core].capacity;
@@ -480,7 +481,12 @@ impl<'a> Engine<'a> {
             *total += s;
         }
         let c = &cost.mapping.cycles;
-        let window = self.window_wait(tile_id, placed, cost);
+        let lookahead::Window {
+            wait: window,
+            bank_reads,
+        } = self.first_fills(tile_id, placed, cost);
+        self.ports
+            .hold_bank_reads(core, bank_reads.iter().map(|&(b, c)| (b, start + c)));
         w.stalls[StallCause::BankConflict.index()] += window;
         let end = start + c.total + window;
         w.busy += c.compute + c.fill_drain + c.drain_bound;
@@ -500,9 +506,13 @@ impl<'a> Engine<'a> {
         (start, end)
     }
 
-    /// Cycles the tile's first passes wait for fills queued at one bank's port, from
-    /// where its resident W and I lie (`lookahead`).
-    fn window_wait(&self, tile_id: TileId, placed: &Placement, cost: &TileCost) -> u64 {
+    /// The tile's first fills, from where its resident W and I lie (`lookahead`).
+    fn first_fills(
+        &self,
+        tile_id: TileId,
+        placed: &Placement,
+        cost: &TileCost,
+    ) -> lookahead::Window {
         let tile = &self.graph.tiles[tile_id];
         let core = &self.acc.cores[tile.core];
         let global = core.global_sram();
@@ -548,7 +558,7 @@ impl<'a> Engine<'a> {
             read_bw: global.read_bw_bits_per_bank,
         };
         let pass_cycles = (c.compute + c.fill_drain + c.drain_bound) / c.folds.max(1);
-        lookahead::window_wait(banks, &feeds, c.folds, pass_cycles)
+        lookahead::window(banks, &feeds, c.folds, pass_cycles)
     }
 
     /// After the tile: consumed data loses a use, its output and state settle, a
@@ -560,6 +570,8 @@ impl<'a> Engine<'a> {
         placed: &Placement,
         end: u64,
     ) -> Vec<Action> {
+        // The after lane is a lane of its own.
+        self.lane_free = 0;
         let tile = &self.graph.tiles[tile_id];
         let core = tile.core;
         let needs = &placed.needs;
