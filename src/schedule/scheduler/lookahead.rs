@@ -11,11 +11,19 @@ use crate::model::accelerator::LOOKAHEAD_PASSES;
 use crate::schedule::memory::{Extent, address_in};
 use smallvec::SmallVec;
 
+/// How a tile's passes fill a buffer with one operand: `bits` at the first pass and
+/// every `every` passes after it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Fills {
+    pub bits: u64,
+    pub every: u64,
+}
+
 /// One operand a tile's passes fill a buffer with from the global SRAM.
 pub(super) struct Feed {
     /// Where its data lies, in the order fills read it.
     pub extents: SmallVec<[Extent; 8]>,
-    pub bits_per_pass: u64,
+    pub fills: Fills,
     /// The write port of the buffer it fills, bits per cycle.
     pub buffer_bw: u64,
     /// Banks the mapper spreads its traffic over.
@@ -43,7 +51,7 @@ pub(super) type BankReads = SmallVec<[(u64, u64); 16]>;
 /// The window of a tile of `passes` passes of `pass_cycles` each.
 pub(super) fn window(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles: u64) -> Window {
     let window = passes.clamp(1, LOOKAHEAD_PASSES);
-    if feeds.iter().all(|f| f.bits_per_pass == 0) {
+    if feeds.iter().all(|f| f.fills.bits == 0) {
         return Window {
             wait: 0,
             bank_reads: BankReads::new(),
@@ -77,19 +85,20 @@ fn window_end(
     // Per fill, in issue order (pass by pass): (feed, pass, read start, read end).
     let mut reads: SmallVec<[(usize, u64, u64, u64); 16]> = SmallVec::new();
     for pass in 0..window {
-        for (f, feed) in feeds
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.bits_per_pass > 0)
-        {
-            let addr = address_in(&feed.extents, pass * feed.bits_per_pass);
+        for (f, feed) in feeds.iter().enumerate() {
+            let Fills { bits, every } = feed.fills;
+            if bits == 0 || pass % every.max(1) != 0 {
+                continue;
+            }
+            let fill = pass / every.max(1);
+            let addr = address_in(&feed.extents, fill * bits);
             let (mut start, mut end) = (u64::MAX, 0u64);
             let pieces: SmallVec<[(u64, u64); 4]> = if spread {
                 // Banks of its own, numbered past the real ones.
-                let bank = banks.layout.banks + (f as u64) * window + pass % feed.span.max(1);
-                smallvec::smallvec![(bank, feed.bits_per_pass)]
+                let bank = banks.layout.banks + (f as u64) * window + fill % feed.span.max(1);
+                smallvec::smallvec![(bank, bits)]
             } else {
-                banks.layout.pieces(addr, feed.bits_per_pass).collect()
+                banks.layout.pieces(addr, bits).collect()
             };
             for (bank, bits) in pieces {
                 let slot = bank_free.iter().position(|&(b, _)| b == bank);
@@ -112,7 +121,7 @@ fn window_end(
     for (f, pass, start, end) in reads {
         let feed = &feeds[f];
         let begin = buffer_free[f].max(start);
-        let done = (begin + feed.bits_per_pass.div_ceil(feed.buffer_bw.max(1))).max(end);
+        let done = (begin + feed.fills.bits.div_ceil(feed.buffer_bw.max(1))).max(end);
         buffer_free[f] = done;
         let a = &mut arrival[pass as usize];
         *a = (*a).max(done);
@@ -143,13 +152,13 @@ mod tests {
         window(banks, feeds, passes, pass_cycles).wait
     }
 
-    fn feed(extents: &[(u64, u64)], bits_per_pass: u64, span: u64) -> Feed {
+    fn feed(extents: &[(u64, u64)], bits: u64, span: u64) -> Feed {
         Feed {
             extents: extents
                 .iter()
                 .map(|&(start, len)| Extent { start, len })
                 .collect(),
-            bits_per_pass,
+            fills: Fills { bits, every: 1 },
             buffer_bw: 1000,
             span,
         }
@@ -176,6 +185,20 @@ mod tests {
     fn fills_whose_pieces_lie_in_banks_of_their_own_do_not_queue() {
         let scattered = [(0, 200), (1000, 200), (2000, 200), (3000, 200)];
         assert_eq!(wait(banks(), &[feed(&scattered, 200, 4)], 4, 1), 0);
+    }
+
+    #[test]
+    fn a_buffer_tile_filled_every_other_pass_reaches_the_buffer_as_its_read_starts() {
+        // 400-bit fills at passes 0, 2, 4, 6 (4 cycles out of a bank, 1 into the
+        // buffer) of data laid out from address 0: fills 0 and 1 in bank 0, fill 2
+        // half in bank 0 and half in bank 1, fill 3 in bank 1. Read by 4, 8, 10 and 6,
+        // starting at 0, 4, 0 and 2: the buffer takes fill 0 (done 4), fill 2 (10),
+        // fill 3 (11), then fill 1 (12). The 1-cycle passes end at 5, 6, 13, 14, 15,
+        // 16, 17, 18. Spread over 4 banks every fill is read by 4 and in the buffer by
+        // 4, 5, 6, 7: the passes end at 5, 6, ..., 12. 6 cycles more.
+        let mut f = feed(&[(0, 4000)], 400, 4);
+        f.fills.every = 2;
+        assert_eq!(wait(banks(), &[f], 8, 1), 6);
     }
 
     #[test]

@@ -337,9 +337,8 @@ struct TileCost {
     noc_bits: u64,
     /// Cycles inside the tile the array does not compute, by cause.
     stalls: [u64; StallCause::COUNT],
-    /// Bits each pass (fold) fills a local buffer with from the global SRAM, for W and
-    /// I (0 without such a buffer).
-    fill_bits_per_pass: [u64; 2],
+    /// How its passes (folds) fill local buffers from the global SRAM, W and I.
+    fills: [lookahead::Fills; 2],
 }
 
 impl TileCost {
@@ -400,29 +399,48 @@ impl TileCost {
                 bits as f64 * acc.noc.energy_fj_per_bit_per_hop;
             noc_bits += bits;
         }
-        let fill_bits_per_pass = [Operand::W, Operand::I].map(|op| {
-            let through_buffer = c.local_buffer(op).is_some();
-            let read = mapping
-                .accesses
-                .get(op.name())
-                .and_then(|levels| levels.get(&global.name))
-                .map_or(0, |rw| rw.read_bits);
-            if through_buffer {
-                read / mapping.cycles.folds.max(1)
-            } else {
-                0
-            }
-        });
+        let fills = [Operand::W, Operand::I].map(|op| buffer_fills(&mapping, c, op));
         Self {
             noc_bits,
             stalls: in_tile_stalls(&mapping, &global.name),
-            fill_bits_per_pass,
+            fills,
             mapping,
             energy_fj,
             dram_read,
             dram_write,
             dram_by_operand,
         }
+    }
+}
+
+/// How a mapping's passes fill `op`'s local buffer from the global SRAM: its buffer
+/// tile every so many passes, or, when a pass reads more than the buffer holds, what a
+/// pass reads on every pass (the buffer refilled piece by piece within it).
+fn buffer_fills(m: &Mapping, core: &crate::model::Core, op: Operand) -> lookahead::Fills {
+    let Some((_, buffer)) = core.local_buffer(op) else {
+        return lookahead::Fills::default();
+    };
+    let read = m
+        .accesses
+        .get(op.name())
+        .and_then(|levels| levels.get(&core.global_sram().name))
+        .map_or(0, |rw| rw.read_bits);
+    let folds = m.cycles.folds.max(1);
+    let tile = m
+        .boundaries
+        .iter()
+        .find(|b| b.operand == op && b.level == buffer.name)
+        .map_or(0, |b| b.tile_bits);
+    let per_pass = read / folds;
+    if tile == 0 || per_pass >= tile {
+        return lookahead::Fills {
+            bits: per_pass,
+            every: 1,
+        };
+    }
+    lookahead::Fills {
+        bits: tile,
+        every: (folds / (read / tile).max(1)).max(1),
     }
 }
 

@@ -517,11 +517,8 @@ impl<'a> Engine<'a> {
         let core = &self.acc.cores[tile.core];
         let global = core.global_sram();
         let mut feeds: SmallVec<[lookahead::Feed; 2]> = SmallVec::new();
-        for (op, &bits) in [Operand::W, Operand::I]
-            .iter()
-            .zip(&cost.fill_bits_per_pass)
-        {
-            let Some((_, buffer)) = core.local_buffer(*op).filter(|_| bits > 0) else {
+        for (op, &fills) in [Operand::W, Operand::I].iter().zip(&cost.fills) {
+            let Some((_, buffer)) = core.local_buffer(*op).filter(|_| fills.bits > 0) else {
                 continue;
             };
             if placed.streamed[op.index()] {
@@ -547,7 +544,7 @@ impl<'a> Engine<'a> {
             };
             feeds.push(lookahead::Feed {
                 extents,
-                bits_per_pass: bits,
+                fills,
                 buffer_bw: buffer.write_bw_bits(),
                 span,
             });
