@@ -320,12 +320,6 @@ impl BankLayout {
             next_bank: 0,
         }
     }
-
-    /// Whether two accesses, each `(addr, bits)`, pass through a common bank.
-    pub fn share_a_bank(self, a: (u64, u64), b: (u64, u64)) -> bool {
-        let banks_of = |(addr, bits): (u64, u64)| self.pieces(addr, bits).map(|(bank, _)| bank);
-        banks_of(a).any(|x| banks_of(b).any(|y| x == y))
-    }
 }
 
 /// See [`BankLayout::pieces`].
@@ -1910,12 +1904,5 @@ mod tests {
             [(0, 1000), (1, 1000), (2, 1000), (3, 1000)]
         );
         assert_eq!(pieces(0, 0), []);
-    }
-
-    #[test]
-    fn two_accesses_conflict_only_through_a_common_bank() {
-        assert!(LAYOUT.share_a_bank((0, 1500), (1900, 10)));
-        assert!(!LAYOUT.share_a_bank((0, 1500), (2000, 10)));
-        assert!(LAYOUT.share_a_bank((3500, 1000), (100, 10)));
     }
 }

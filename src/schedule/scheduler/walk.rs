@@ -208,8 +208,9 @@ impl<'a> Engine<'a> {
             let mut extra = 0;
             if clock.fills_through_sram && staged_held > 0 {
                 // The overlap runs to the landing's end, not the tile's planned one.
-                let overlap = hold.end.saturating_sub(hold.start.max(clock.start)) * staged_held
-                    / staged_bits.max(1);
+                let whole = hold.end.saturating_sub(hold.start.max(clock.start));
+                let overlap = (u128::from(whole) * u128::from(staged_held)
+                    / u128::from(staged_bits.max(1))) as u64;
                 let hidden = overlap.min(clock.hidden);
                 clock.hidden -= hidden;
                 extra = overlap - hidden;
