@@ -229,3 +229,15 @@ fn any_hardware_field_can_be_set_and_reports_name_their_overrides() {
         assert!(stderr.contains(needle), "{set}: {stderr}");
     }
 }
+
+#[test]
+fn validating_a_scenario_of_sweeps_only_points_to_run() {
+    let out = stems(&["validate", "--scenario", "scenarios/bandwidth_stalls.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no [[experiment]] to validate")
+            && stderr.contains("stems run scenarios/bandwidth_stalls.toml"),
+        "{stderr}"
+    );
+}

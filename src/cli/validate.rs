@@ -118,7 +118,16 @@ pub struct ValidateArgs {
 /// The configurations and runs the arguments ask for.
 fn plan(args: &ValidateArgs) -> Result<Plan> {
     if let Some(path) = &args.scenario {
-        return Ok(stems::scenario::Scenario::load(path)?.validation_plan());
+        let scenario = stems::scenario::Scenario::load(path)?;
+        if scenario.experiments.is_empty() {
+            bail!(UsageError(format!(
+                "{}: no [[experiment]] to validate (its [[sweep]]s are validated point by \
+                 point by `stems run {}`)",
+                path.display(),
+                path.display()
+            )));
+        }
+        return Ok(scenario.validation_plan());
     }
     let (Some(workload), Some(hardware)) = (&args.workload, &args.hardware) else {
         bail!(UsageError(
