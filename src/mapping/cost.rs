@@ -734,16 +734,14 @@ impl<'a> CostModel<'a> {
     /// banks the memory has): the cycles of the operand that needs the most.
     fn busiest_bank_cycles(&self, memory: usize, accesses: &[Vec<ReadWrite>; 4]) -> u64 {
         let m = &self.core.memories[memory];
-        let Some(bank_bits) = m.bank_size_bits.filter(|_| m.banks > 1) else {
+        if m.banks_spanned(1).is_none() {
             return 0;
-        };
+        }
         Operand::ALL
             .iter()
             .map(|&op| {
                 let a = accesses[op.index()][memory + 1];
-                let span = operand_bits(self.shape, op)
-                    .div_ceil(bank_bits)
-                    .clamp(1, m.banks);
+                let span = m.banks_spanned(operand_bits(self.shape, op)).unwrap_or(1);
                 let r = a.read_bits.div_ceil(m.read_bw_bits_per_bank * span);
                 let w = a.write_bits.div_ceil(m.write_bw_bits_per_bank * span);
                 r.max(w)

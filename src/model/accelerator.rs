@@ -279,6 +279,13 @@ impl Memory {
         self.write_bw_bits_per_bank * self.banks
     }
 
+    /// How many banks data of `bits` spans when the bank count follows the size (the
+    /// bank ports that serve it); `None` when the memory is not banked so.
+    pub fn banks_spanned(&self, bits: u64) -> Option<u64> {
+        let bank = self.bank_size_bits.filter(|_| self.banks > 1)?;
+        Some(bits.div_ceil(bank).clamp(1, self.banks))
+    }
+
     /// How its addresses map to its banks.
     pub fn bank_layout(&self) -> BankLayout {
         let banks = self.banks.max(1);

@@ -183,6 +183,11 @@ impl Ports {
                 .map(|c| c.busy.len() * interval + 64)
                 .sum::<usize>()
             + self.link_busy.len() * 32
+            + self
+                .bank_reads
+                .iter()
+                .map(|b| b.len() * 16 + 8)
+                .sum::<usize>()
     }
 
     /// When the DRAM bus is last busy.
@@ -346,5 +351,22 @@ mod tests {
         let b = ports.noc(&noc, ([1, 0], [2, 0]), 640, at0);
         assert_eq!(a.end, 10 + 1);
         assert_eq!(b.end, a.end + 10);
+    }
+
+    #[test]
+    fn a_read_out_of_the_sram_waits_only_at_banks_the_first_fills_hold() {
+        let layout = crate::model::BankLayout {
+            banks: 4,
+            bank_bits: 1000,
+            capacity: 4000,
+        };
+        let mut p = Ports::default();
+        p.hold_bank_reads(0, [(1, 500)].into_iter());
+        // In bank 1: after the fills; in bank 2, or on another core: at once.
+        assert_eq!(p.bank_read_start(0, layout, (1200, 100), 100), 500);
+        assert_eq!(p.bank_read_start(0, layout, (2200, 100), 100), 100);
+        assert_eq!(p.bank_read_start(1, layout, (1200, 100), 100), 100);
+        // Across banks 0 and 1: the later.
+        assert_eq!(p.bank_read_start(0, layout, (900, 200), 100), 500);
     }
 }

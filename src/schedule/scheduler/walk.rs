@@ -536,13 +536,8 @@ impl<'a> Engine<'a> {
                 .copied()
                 .collect();
             // As the mapper's bank rate has it (`busiest_bank_cycles`).
-            let span = match global.bank_size_bits {
-                Some(bank) if global.banks > 1 => {
-                    let total: u64 = extents.iter().map(|e| e.len).sum();
-                    total.div_ceil(bank).clamp(1, global.banks)
-                }
-                _ => global.banks,
-            };
+            let total: u64 = extents.iter().map(|e| e.len).sum();
+            let span = global.banks_spanned(total).unwrap_or(global.banks);
             feeds.push(lookahead::Feed {
                 extents,
                 fills,
