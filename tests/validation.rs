@@ -209,9 +209,13 @@ fn sweep_rows_do_not_depend_on_the_thread_count() {
 }
 
 fn hybrid_summary(workload: &str, gb: &str, extra: &[&str]) -> (std::process::Output, Value) {
+    // One directory per call: tests run side by side in this process.
+    let tag: String = format!("{gb}-{}", extra.join("-"))
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     let dir = std::env::temp_dir().join(format!(
-        "stems-agreement-{workload}-{}-{}",
-        extra.len(),
+        "stems-agreement-{workload}-{tag}-{}",
         std::process::id()
     ));
     let w = format!("models/workloads/{workload}.toml");
@@ -479,4 +483,40 @@ fn energy_per_access_must_agree_but_row_activations_may_differ() {
     let mut rows = off;
     rows["predicted"]["energy_pj"]["dram_activate"] = Value::from(total * 0.01);
     assert!(failing_checks(&rows, "activations").is_empty());
+}
+
+#[test]
+fn measured_latency_lies_inside_the_predicted_bounds_over_a_stride_of_each_space() {
+    // Every 9th schedule of each hybrid space of issue 22 (a shard is a stride), and
+    // tiny_fused whole: the simulator's latency lies between the prediction's floor and
+    // ceiling, and the bounds bracket the prediction.
+    for (workload, gb, shard) in [
+        ("tiny_fused", "2KiB,8KiB,1MiB", "0/1"),
+        ("sew_resnet18_cifar10dvs", "128KiB,1MiB", "4/9"),
+        ("red_lif_gen4", "512KiB", "4/9"),
+        ("spikformer_4_384_cifar10", "512KiB", "1/3"),
+    ] {
+        let (out, s) = hybrid_summary(workload, gb, &["--shard", shard]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{workload}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let b = &s["latency_bounds"];
+        let runs = s["runs"].as_u64().expect("runs");
+        assert!(runs >= 4, "{workload}: {runs} runs");
+        assert_eq!(b["runs"].as_u64(), Some(runs), "{workload}: {b}");
+        assert_eq!(b["inside"].as_u64(), Some(runs), "{workload}: {b}");
+        assert_eq!(s["outside_latency_bounds"], Value::Array(vec![]));
+        // The floor lies at or below the prediction, the ceiling above it.
+        assert!(
+            b["floor_percent"]["max"].as_f64().expect("floor") <= 0.0,
+            "{b}"
+        );
+        assert!(
+            b["ceiling_percent"]["min"].as_f64().expect("ceiling") > 0.0,
+            "{b}"
+        );
+    }
 }

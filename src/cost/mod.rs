@@ -576,6 +576,9 @@ pub struct Report {
     /// fill/drain (which busy_cycles also counts).
     #[serde(default)]
     pub stall_cycles_by_cause: StallCycles,
+    /// How far the latency may lie from a prediction (absent from measurements).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_bounds: Option<LatencyBounds>,
     pub peak_global_sram_bits: u64,
     /// The operations performed (`operations.performed`, kept under its old key).
     pub ops: OpCounts,
@@ -611,9 +614,35 @@ pub struct ReportTiming {
     pub latency_cycles: u64,
     pub busy_cycles: u64,
     pub stall_cycles: [u64; StallCause::COUNT],
+    pub latency_bounds: Option<LatencyBounds>,
     pub peak_global_sram_bits: u64,
     pub noc_busy_cycles: u64,
     pub tiles: u64,
+}
+
+/// The cycles a run's latency cannot fall below or exceed, whatever order the
+/// hardware serves its shared ports in: where the analytic half cannot be exact, how
+/// far off it may be (`schedule::scheduler::bounds` derives them).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LatencyBounds {
+    pub floor_cycles: u64,
+    pub ceiling_cycles: u64,
+}
+
+impl LatencyBounds {
+    /// Whether `latency_cycles` lies inside.
+    pub fn contain(&self, latency_cycles: u64) -> bool {
+        (self.floor_cycles..=self.ceiling_cycles).contains(&latency_cycles)
+    }
+
+    /// The bounds as percentages of `latency_cycles` (a prediction): below, above.
+    pub fn percent_of(&self, latency_cycles: u64) -> (f64, f64) {
+        let p = latency_cycles.max(1) as f64;
+        (
+            (self.floor_cycles as f64 - p) / p * 100.0,
+            (self.ceiling_cycles as f64 - p) / p * 100.0,
+        )
+    }
 }
 
 impl DramBits {
@@ -699,6 +728,7 @@ impl Report {
                 / 1000.0,
             busy_cycles: timing.busy_cycles,
             stall_cycles_by_cause: StallCycles::new(timing.stall_cycles),
+            latency_bounds: timing.latency_bounds,
             peak_global_sram_bits: timing.peak_global_sram_bits,
             ops: performed,
             operations: Operations {

@@ -304,6 +304,8 @@ fn write_csv_header<W: std::io::Write>(w: &mut csv::Writer<W>) -> Result<(), csv
         "dram_F_bits",
         "dram_V_bits",
         "latency_cycles",
+        "latency_floor_cycles",
+        "latency_ceiling_cycles",
         "peak_global_sram_bits",
         "spilled_bits",
         "streamed_tiles",
@@ -315,6 +317,11 @@ fn write_csv_row<W: std::io::Write>(w: &mut csv::Writer<W>, o: &Outcome) -> Resu
     let e = &r.energy_pj;
     let b = &r.energy_by_operand_pj;
     let d = &r.dram_bits;
+    let bound = |f: fn(&crate::cost::LatencyBounds) -> u64| {
+        r.latency_bounds
+            .as_ref()
+            .map_or(String::new(), |b| f(b).to_string())
+    };
     w.write_record([
         o.index.to_string(),
         o.point.batched.to_string(),
@@ -337,6 +344,8 @@ fn write_csv_row<W: std::io::Write>(w: &mut csv::Writer<W>, o: &Outcome) -> Resu
         d.by_operand.F.to_string(),
         d.by_operand.V.to_string(),
         r.latency_cycles.to_string(),
+        bound(|b| b.floor_cycles),
+        bound(|b| b.ceiling_cycles),
         r.peak_global_sram_bits.to_string(),
         r.spills.iter().map(|s| s.bits).sum::<u64>().to_string(),
         r.streamed.iter().map(|s| s.tiles).sum::<u64>().to_string(),

@@ -279,6 +279,19 @@ impl Memory {
         self.write_bw_bits_per_bank * self.banks
     }
 
+    /// Cycles bank ports are busy moving `bits` in (`write`) or out, summed over the
+    /// banks the data passes through (each piece rounds up to a whole cycle).
+    pub fn port_cycles(&self, bits: u64, write: bool) -> u64 {
+        let bw = if write {
+            self.write_bw_bits_per_bank
+        } else {
+            self.read_bw_bits_per_bank
+        };
+        let layout = self.bank_layout();
+        let pieces = (bits / layout.bank_bits + 2).min(layout.banks);
+        bits.div_ceil(bw.max(1)) + pieces.saturating_sub(1)
+    }
+
     /// How many banks data of `bits` spans when the bank count follows the size (the
     /// bank ports that serve it); `None` when the memory is not banked so.
     pub fn banks_spanned(&self, bits: u64) -> Option<u64> {

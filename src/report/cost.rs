@@ -26,6 +26,14 @@ impl Report {
             human_bits(self.peak_global_sram_bits),
             if self.prefetch { "on" } else { "off" }
         ));
+        if let Some(b) = self.latency_bounds {
+            let (lo, hi) = b.percent_of(self.latency_cycles);
+            out.push_str(&format!(
+                "latency bounds: {} … {} cycles ({lo:+.1} … {hi:+.1} %), whatever order the shared ports serve in\n\n",
+                thousands(b.floor_cycles),
+                thousands(b.ceiling_cycles),
+            ));
+        }
         if e.dram_activate > 0.0 {
             out.push_str(&format!(
                 "DRAM row activations: {} of it (activate and precharge, from the device's currents)\n\n",

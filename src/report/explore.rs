@@ -217,6 +217,7 @@ impl Explored<'_> {
             "DRAM energy",
             "DRAM traffic",
             "latency",
+            "bounds",
             "DRAM ×",
             "energy ×",
         ]);
@@ -229,6 +230,10 @@ impl Explored<'_> {
                 human_energy_pj(r.energy_pj.dram),
                 human_bits(r.dram_bits.total),
                 thousands(r.latency_cycles),
+                r.latency_bounds.map_or("-".into(), |b| {
+                    let (lo, hi) = b.percent_of(r.latency_cycles);
+                    format!("{lo:+.0} … {hi:+.0} %")
+                }),
                 baseline.map_or("-".into(), |b| {
                     format!(
                         "{:.2}",
@@ -241,8 +246,35 @@ impl Explored<'_> {
             ]);
         }
         out.push_str(&t.render());
+        out.push_str(&self.certainly_slower(&ranked));
         out.push_str(&self.render_grid());
         out
+    }
+
+    /// How many schedules the bounds alone rule out against the fastest predicted:
+    /// their floor lies above its ceiling.
+    fn certainly_slower(&self, ranked: &[usize]) -> String {
+        let fastest = ranked
+            .iter()
+            .map(|&i| &self.outcomes[i].report)
+            .min_by_key(|r| r.latency_cycles);
+        let Some(ceiling) = fastest
+            .and_then(|r| r.latency_bounds)
+            .map(|b| b.ceiling_cycles)
+        else {
+            return String::new();
+        };
+        let slower = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.report.latency_bounds)
+            .filter(|b| b.floor_cycles > ceiling)
+            .count();
+        format!(
+            "bounds: {slower} of {} schedules are certainly slower than the fastest predicted \
+             (their latency floor lies above its ceiling)\n",
+            self.outcomes.len()
+        )
     }
 
     /// A hybrid space's DRAM energy per point: blocks fused by blocks time-batched.

@@ -137,6 +137,34 @@ fn agreement(out: &mut String, s: &Summary) {
         "energy and DRAM traffic: largest |Δ| {:.4} % and {:.4} %",
         s.max_abs_energy_delta_percent, s.max_abs_dram_delta_percent
     );
+    bounds(out, s);
+}
+
+/// Whether the measured latencies lie inside the predictions' bounds, and how wide
+/// those are.
+fn bounds(out: &mut String, s: &Summary) {
+    let Some(b) = &s.latency_bounds else {
+        return;
+    };
+    let spread = |d: Option<runs::Spread>| {
+        d.map_or("-".to_string(), |d| {
+            format!(
+                "median {:+.1} %, from {:+.1} to {:+.1} %",
+                d.median, d.min, d.max
+            )
+        })
+    };
+    let _ = writeln!(
+        out,
+        "latency bounds: measured inside on {} of {} runs; floor {}; ceiling {}",
+        b.inside,
+        b.runs,
+        spread(b.floor_percent),
+        spread(b.ceiling_percent)
+    );
+    for f in &s.outside_latency_bounds {
+        let _ = writeln!(out, "  {} {}: {}", f.config, f.schedule, f.failure);
+    }
 }
 
 /// The rank agreement overall and, with several configurations, per configuration.

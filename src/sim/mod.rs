@@ -421,6 +421,7 @@ pub fn simulate(schedule: Schedule, options: &SimOptions) -> Result<MeasuredRepo
             latency_cycles: latency,
             busy_cycles: measured.busy,
             stall_cycles: stalls,
+            latency_bounds: None,
             peak_global_sram_bits: measured.peaks.iter().copied().max().unwrap_or(0),
             noc_busy_cycles: measured.noc_busy,
             tiles: schedule.tiles.len() as u64,

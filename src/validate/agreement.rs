@@ -46,6 +46,9 @@ pub struct Agreement {
     pub latency_delta_percent: f64,
     pub latency_band_percent: (f64, f64),
     pub latency_within_band: bool,
+    /// Whether the measured latency lies inside the prediction's bounds (true when the
+    /// prediction states none).
+    pub latency_within_bounds: bool,
     /// Waste the verifier measured, as sentences (empty: none).
     pub waste: Vec<String>,
     /// The tolerance the run's quantities are held to (0 on dense computation).
@@ -135,7 +138,10 @@ impl Agreement {
 
     /// Under `--strict`: quantities, latency band and no waste.
     pub fn strict(&self) -> bool {
-        self.exact() && self.latency_within_band && self.waste.is_empty()
+        self.exact()
+            && self.latency_within_band
+            && self.latency_within_bounds
+            && self.waste.is_empty()
     }
 
     /// One line per problem, for people (empty when everything agrees).
@@ -162,6 +168,9 @@ impl Agreement {
                 "latency: measured {:+.1} % from the prediction, outside {lo:+.0} … {hi:+.0} %",
                 self.latency_delta_percent
             ));
+        }
+        if !self.latency_within_bounds {
+            out.push("latency: measured outside the prediction's latency bounds".into());
         }
         out.extend(self.waste.iter().cloned());
         out
@@ -218,6 +227,7 @@ pub fn agreement(
         latency_delta_percent: delta,
         latency_band_percent: rules.latency_band_percent,
         latency_within_band: (lo..=hi).contains(&delta),
+        latency_within_bounds: p.latency_bounds.is_none_or(|b| b.contain(m.latency_cycles)),
         waste: verification.map(waste).unwrap_or_default(),
         tolerance: loose,
     }

@@ -2,7 +2,7 @@
 //! verdict and what went wrong — what `validation.csv`, journals, the rank agreement
 //! and the summaries read.
 
-use crate::cost::{EnergyByComponent, Report, StallCause, StallCycles};
+use crate::cost::{EnergyByComponent, LatencyBounds, Report, StallCause, StallCycles};
 use crate::sim::VerificationReport;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,9 @@ pub struct Figures {
     pub dram_bits: u64,
     pub peak_global_sram_bits: u64,
     pub stall_cycles: StallCycles,
+    /// The latency's floor and ceiling (predictions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_bounds: Option<LatencyBounds>,
 }
 
 impl Figures {
@@ -26,11 +29,22 @@ impl Figures {
             dram_bits: r.dram_bits.total,
             peak_global_sram_bits: r.peak_global_sram_bits,
             stall_cycles: r.stall_cycles_by_cause.clone(),
+            latency_bounds: r.latency_bounds,
         }
     }
 
     pub fn stall(&self, c: StallCause) -> u64 {
         self.stall_cycles[c.name()]
+    }
+}
+
+impl Row {
+    /// The prediction's latency bounds, with whether the measured latency lies inside
+    /// (when both are known).
+    pub fn latency_bounds(&self) -> Option<(LatencyBounds, bool)> {
+        let b = self.predicted.latency_bounds?;
+        let m = self.measured.as_ref()?;
+        Some((b, b.contain(m.latency_cycles)))
     }
 }
 

@@ -254,6 +254,10 @@ pub struct Summary {
     pub latency_band_percent: (f64, f64),
     /// Runs whose latency falls outside that band.
     pub outside_latency_band: Vec<Failure>,
+    /// How far the predictions said the latency may lie from them, and whether it did.
+    pub latency_bounds: Option<BoundsSummary>,
+    /// Runs whose measured latency falls outside its prediction's bounds.
+    pub outside_latency_bounds: Vec<Failure>,
     /// Runs with waste (redundant loads, dead writes).
     pub wasteful: Vec<Failure>,
     /// Whether the analytic half ranks the runs as the simulator does.
@@ -261,6 +265,55 @@ pub struct Summary {
     /// Schedules of the space that cannot run on the workload, not run.
     #[serde(skip_serializing_if = "no_skipped")]
     pub skipped: crate::schedule::space::Skipped,
+}
+
+/// The latency bounds over the measured runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BoundsSummary {
+    /// Runs with bounds and a measurement, and those whose measurement lies inside.
+    pub runs: usize,
+    pub inside: usize,
+    /// The floors and ceilings, in percent of the prediction.
+    pub floor_percent: Option<Spread>,
+    pub ceiling_percent: Option<Spread>,
+}
+
+impl BoundsSummary {
+    fn of(rows: &[Row]) -> Option<Self> {
+        let bounded: Vec<_> = rows
+            .iter()
+            .filter_map(|r| Some((r.latency_bounds()?, r.predicted.latency_cycles)))
+            .collect();
+        if bounded.is_empty() {
+            return None;
+        }
+        let (floors, ceilings): (Vec<f64>, Vec<f64>) =
+            bounded.iter().map(|((b, _), p)| b.percent_of(*p)).unzip();
+        Some(Self {
+            runs: bounded.len(),
+            inside: bounded.iter().filter(|((_, inside), _)| *inside).count(),
+            floor_percent: Spread::of(&floors),
+            ceiling_percent: Spread::of(&ceilings),
+        })
+    }
+}
+
+/// Rows whose measured latency lies outside the prediction's bounds.
+fn outside_bounds(rows: &[Row]) -> Vec<Failure> {
+    rows.iter()
+        .filter_map(|r| {
+            let (b, inside) = r.latency_bounds()?;
+            let m = r.measured.as_ref()?.latency_cycles;
+            (!inside).then(|| Failure {
+                config: r.config.clone(),
+                schedule: r.schedule.clone(),
+                failure: format!(
+                    "measured latency {m} cycles outside the prediction's bounds {} … {}",
+                    b.floor_cycles, b.ceiling_cycles
+                ),
+            })
+        })
+        .collect()
 }
 
 fn no_skipped(s: &crate::schedule::space::Skipped) -> bool {
@@ -282,6 +335,14 @@ impl Summary {
             return Some(format!(
                 "{} of {} runs: the halves disagree on a quantity they compute alike (see above)",
                 self.disagreements.len(),
+                self.runs
+            ));
+        }
+        if !self.outside_latency_bounds.is_empty() {
+            return Some(format!(
+                "{} of {} runs: the measured latency lies outside the bounds the prediction \
+                 states (see above)",
+                self.outside_latency_bounds.len(),
                 self.runs
             ));
         }
@@ -370,6 +431,8 @@ impl Summary {
                     })
                 })
                 .collect(),
+            latency_bounds: BoundsSummary::of(rows),
+            outside_latency_bounds: outside_bounds(rows),
             wasteful: listed(rows, |r| &r.waste),
             rank_agreement: super::rank::RankSummary::new(rows),
             skipped: Default::default(),
@@ -438,6 +501,9 @@ fn csv_header() -> Vec<String> {
             "excess_F_bits",
             "excess_V_bits",
             "events",
+            "predicted_latency_floor_cycles",
+            "predicted_latency_ceiling_cycles",
+            "within_latency_bounds",
         ]
         .map(String::from),
     );
@@ -488,6 +554,12 @@ fn csv_record(r: &Row) -> Vec<String> {
         opt(v.map(|v| v.excess_dram_bits_by_operand.F.to_string())),
         opt(v.map(|v| v.excess_dram_bits_by_operand.V.to_string())),
         r.events.to_string(),
+    ]);
+    let bounds = r.predicted.latency_bounds;
+    rec.extend([
+        opt(bounds.map(|b| b.floor_cycles.to_string())),
+        opt(bounds.map(|b| b.ceiling_cycles.to_string())),
+        opt(r.latency_bounds().map(|(_, inside)| inside.to_string())),
     ]);
     rec
 }

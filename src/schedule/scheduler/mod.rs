@@ -24,6 +24,7 @@
 //! tile on its core starts, using only space that tile does not hold (double
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
+mod bounds;
 mod lookahead;
 mod ports;
 mod prefix;
@@ -339,6 +340,8 @@ struct TileCost {
     stalls: [u64; StallCause::COUNT],
     /// How its passes (folds) fill local buffers from the global SRAM, W and I.
     fills: [lookahead::Fills; 2],
+    /// Cycles its accesses to the global SRAM keep bank ports busy.
+    sram_bank_cycles: u64,
 }
 
 impl TileCost {
@@ -354,12 +357,17 @@ impl TileCost {
         let mut dram_read = [0u64; 3];
         let mut dram_write = [0u64; 3];
         let mut dram_by_operand = [0u64; 4];
+        let mut sram_bank_cycles = 0;
         for op in Operand::ALL {
             let Some(levels) = mapping.accesses.get(op.name()) else {
                 continue;
             };
             let class = DataClass::of(kind, op);
             for (level, rw) in levels {
+                if level == &global.name {
+                    sram_bank_cycles += global.port_cycles(rw.read_bits, false)
+                        + global.port_cycles(rw.write_bits, true);
+                }
                 let (component, re, we) = if level == "pe" {
                     let e = c.pe_array.register_energy_fj_per_bit;
                     (Component::Pe, e, e)
@@ -404,6 +412,7 @@ impl TileCost {
             noc_bits,
             stalls: in_tile_stalls(&mapping, &global.name),
             fills,
+            sram_bank_cycles,
             mapping,
             energy_fj,
             dram_read,
@@ -627,6 +636,13 @@ impl<'a> Engine<'a> {
     }
 
     /// Energy of `bits` read from (or written to) `core`'s global SRAM.
+    /// Books `bits` moved in (`write`) or out of `core`'s global SRAM on its bank
+    /// ports' occupancy.
+    fn occupy_sram(&mut self, core: usize, bits: u64, write: bool) {
+        self.ports.occupancy.sram_transfer_cycles +=
+            self.acc.cores[core].global_sram().port_cycles(bits, write);
+    }
+
     fn sram_energy_fj(&self, core: usize, bits: u64, write: bool) -> f64 {
         let g = self.acc.cores[core].global_sram();
         bits as f64
@@ -656,6 +672,7 @@ impl<'a> Engine<'a> {
         let dram_fj = d.energy_fj_per_bit(to_dram);
         self.ledger.dram_activates += d.activates_estimate(dram_bits);
         let sram = self.sram_energy_fj(core, sram_bits, !to_dram);
+        self.occupy_sram(core, sram_bits, !to_dram);
         self.ledger
             .energy(Component::GlobalSram, Spend::Data(class), sram);
         self.ledger.energy(
@@ -730,6 +747,8 @@ impl<'a> Engine<'a> {
             (Location::Sram { core: a }, Location::Sram { core: b }) => {
                 let e = self.sram_energy_fj(a, read_bits, false)
                     + self.sram_energy_fj(b, write_bits, true);
+                self.occupy_sram(a, read_bits, false);
+                self.occupy_sram(b, write_bits, true);
                 self.ledger
                     .energy(Component::GlobalSram, Spend::Data(class), e);
                 self.spend.energy(Component::GlobalSram, e);

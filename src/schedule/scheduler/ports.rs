@@ -89,6 +89,26 @@ pub(super) struct Ports {
     /// Per core, until when the running tile's first fills hold its SRAM's bank read
     /// ports: (bank, cycle).
     bank_reads: Vec<SmallVec<[(u64, u64); 8]>>,
+    /// What the DRAM and the SRAMs' banks are busy with, whatever the order.
+    pub occupancy: Occupancy,
+}
+
+/// How long the shared ports are busy over a run, summed whatever order they serve in
+/// (the links' is `link_busy`): what the latency bounds allow a run to wait.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Occupancy {
+    /// DRAM bus cycles, each access with the longest turnaround.
+    pub dram_cycles: u64,
+    /// DRAM accesses of transfers, and of streaming tiles' passes (each delivers its
+    /// data an access latency after its turn).
+    pub dram_accesses: u64,
+    pub streamed_accesses: u64,
+    /// Global SRAM bank-port cycles of transfers (in from DRAM or another core, out to
+    /// DRAM or another core), summed over banks, ports and cores.
+    pub sram_transfer_cycles: u64,
+    /// Global SRAM bank-port cycles of tiles' own accesses (their passes' fills and
+    /// results), summed likewise.
+    pub sram_tile_cycles: u64,
 }
 
 /// Data flowing into a core's global SRAM: `bits` from `addr` on hold the write ports
@@ -120,6 +140,8 @@ impl Ports {
             .map_or(0, |last| d.turnaround(last, write));
         let burst = d.occupancy_cycles(bits, write);
         let latency = d.access_latency(write);
+        self.occupancy.dram_cycles += burst + d.turnaround(!write, write);
+        self.occupancy.dram_accesses += 1;
         let start = self.dram.first_fit(earliest, turnaround + burst);
         // The bus is held for the burst; the access latency overlaps the next one.
         self.dram.block(start, start + turnaround + burst);
@@ -220,6 +242,11 @@ impl Ports {
     /// Cycles the busiest link is occupied.
     pub fn busiest_link_cycles(&self) -> u64 {
         self.link_busy.values().copied().max().unwrap_or(0)
+    }
+
+    /// Cycles the links are occupied, summed over links.
+    pub fn link_cycles(&self) -> u64 {
+        self.link_busy.values().sum()
     }
 
     /// `bits` over the XY path from `from` to `to`, entering the first link no earlier

@@ -20,6 +20,8 @@ pub(super) struct CoreClock {
     /// another landing holds. Its outputs alone do not hold up its passes.
     fills_through_sram: bool,
     pub(super) deferred: Vec<ObjectId>,
+    /// Cycles its PE array computes, fill and drain included.
+    busy: u64,
     /// Its bits and extents.
     staging: Option<(u64, Vec<Extent>)>,
 }
@@ -490,9 +492,13 @@ impl<'a> Engine<'a> {
             .hold_bank_reads(core, bank_reads.iter().map(|&(b, c)| (b, start + c)));
         w.stalls[StallCause::BankConflict.index()] += window;
         let end = start + c.total + window;
-        w.busy += c.compute + c.fill_drain + c.drain_bound;
+        let busy = c.compute + c.fill_drain + c.drain_bound;
+        w.busy += busy;
+        w.cores[core].busy += busy;
+        self.ports.occupancy.sram_tile_cycles += cost.sram_bank_cycles;
         if placed.streamed.iter().any(|&s| s) {
             self.ports.hold_dram(start, end);
+            self.occupy_streamed_dram(cost);
             self.stream_over_noc(core, cost, start);
         }
         w.tile_end[tile_id] = end;
@@ -505,6 +511,19 @@ impl<'a> Engine<'a> {
             + cost.stalls[StallCause::BankConflict.index()]
             + window;
         (start, end)
+    }
+
+    /// The DRAM accesses of a streaming tile's passes: one per pass and operand.
+    fn occupy_streamed_dram(&mut self, cost: &TileCost) {
+        let d = &self.acc.dram;
+        let reads: u64 = cost.dram_read.iter().sum();
+        let writes: u64 = cost.dram_write.iter().sum();
+        let operands = cost.dram_by_operand.iter().filter(|&&b| b > 0).count() as u64;
+        let accesses = cost.mapping.cycles.folds.max(1) * operands;
+        let o = &mut self.ports.occupancy;
+        o.dram_cycles += d.occupancy_rw_cycles(reads, writes)
+            + accesses * d.turnaround(true, false).max(d.turnaround(false, true));
+        o.streamed_accesses += accesses;
     }
 
     /// The tile's first fills, from where its resident W and I lie (`lookahead`).
@@ -735,6 +754,13 @@ impl<'a> Engine<'a> {
                 latency_cycles: latency,
                 busy_cycles: w.busy,
                 stall_cycles: w.stalls,
+                latency_bounds: Some(bounds::latency_bounds(
+                    self.acc,
+                    latency,
+                    w.cores.iter().map(|c| c.busy),
+                    &self.ledger,
+                    &self.ports,
+                )),
                 peak_global_sram_bits: peak,
                 noc_busy_cycles: self.ports.busiest_link_cycles(),
                 tiles: self.graph.tiles.len() as u64,
