@@ -520,3 +520,27 @@ fn measured_latency_lies_inside_the_predicted_bounds_over_a_stride_of_each_space
         );
     }
 }
+
+#[test]
+fn a_measurement_outside_the_predicted_bounds_fails_simulate_strict() {
+    // Bounds of 0 … 1 cycles exclude any run: the agreement says so, --strict fails.
+    let path = "traces/tiny_tb_lf_2kib.schedule.json";
+    let mut s: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("saved schedule")).unwrap();
+    s["predicted"]["latency_bounds"] = serde_json::json!({"floor_cycles": 0, "ceiling_cycles": 1});
+    let tampered = std::env::temp_dir().join(format!("stems-bounds-{}.json", std::process::id()));
+    std::fs::write(&tampered, s.to_string()).unwrap();
+    let file = tampered.to_string_lossy().to_string();
+    let out = stems(&["simulate", "--replay", &file, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "without --strict, a report");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["agreement"]["latency_within_bounds"], false);
+    let out = stems(&["simulate", "--replay", &file, "--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("outside the prediction's latency bounds"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&tampered);
+}

@@ -99,9 +99,10 @@ pub(super) struct Ports {
 pub(super) struct Occupancy {
     /// DRAM bus cycles, each access with the longest turnaround.
     pub dram_cycles: u64,
-    /// DRAM accesses of transfers, and of streaming tiles' passes (each delivers its
-    /// data an access latency after its turn).
+    /// DRAM accesses of transfers (each delivers its data an access latency after its
+    /// turn).
     pub dram_accesses: u64,
+    /// DRAM accesses of streaming tiles' passes.
     pub streamed_accesses: u64,
     /// Global SRAM bank-port cycles of transfers (in from DRAM or another core, out to
     /// DRAM or another core), summed over banks, ports and cores.
