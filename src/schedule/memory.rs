@@ -66,11 +66,19 @@ impl Scratchpad {
     /// First-fit: one extent when a free range is large enough, otherwise the lowest
     /// free ranges until the request is covered. `None` if it does not fit.
     pub fn alloc(&mut self, bits: u64) -> Option<Vec<Extent>> {
+        let mut out = Vec::new();
+        self.alloc_into(bits, &mut out).then_some(out)
+    }
+
+    /// [`Scratchpad::alloc`] into `out` (emptied first), so that a caller allocating
+    /// often reuses one list; `false`, `out` empty, when it does not fit.
+    pub fn alloc_into(&mut self, bits: u64, out: &mut Vec<Extent>) -> bool {
+        out.clear();
         if bits > self.free_bits() {
-            return None;
+            return false;
         }
         if bits == 0 {
-            return Some(Vec::new());
+            return true;
         }
         if let Some(i) = self.free.iter().position(|e| e.len >= bits) {
             let e = self.free[i];
@@ -83,12 +91,12 @@ impl Scratchpad {
                 };
             }
             self.account(bits);
-            return Some(vec![Extent {
+            out.push(Extent {
                 start: e.start,
                 len: bits,
-            }]);
+            });
+            return true;
         }
-        let mut out = Vec::new();
         let mut need = bits;
         while need > 0 {
             let e = self.free[0];
@@ -108,7 +116,7 @@ impl Scratchpad {
             need -= take;
         }
         self.account(bits);
-        Some(out)
+        true
     }
 
     fn account(&mut self, bits: u64) {
@@ -126,15 +134,21 @@ impl Scratchpad {
         for e in extents {
             self.used -= e.len;
             let i = self.free.partition_point(|f| f.start < e.start);
-            self.free.insert(i, *e);
-            // Coalesce with neighbours.
-            if i + 1 < self.free.len() && self.free[i].end() == self.free[i + 1].start {
-                self.free[i].len += self.free[i + 1].len;
-                self.free.remove(i + 1);
-            }
-            if i > 0 && self.free[i - 1].end() == self.free[i].start {
-                self.free[i - 1].len += self.free[i].len;
-                self.free.remove(i);
+            // Coalesced with its neighbours in place: most frees touch one, and a
+            // shift of the list is the dearest part of a free.
+            let joins_before = i > 0 && self.free[i - 1].end() == e.start;
+            let joins_after = i < self.free.len() && e.end() == self.free[i].start;
+            match (joins_before, joins_after) {
+                (true, true) => {
+                    self.free[i - 1].len += e.len + self.free[i].len;
+                    self.free.remove(i);
+                }
+                (true, false) => self.free[i - 1].len += e.len,
+                (false, true) => {
+                    self.free[i].start = e.start;
+                    self.free[i].len += e.len;
+                }
+                (false, false) => self.free.insert(i, *e),
             }
         }
     }

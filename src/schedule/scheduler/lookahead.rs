@@ -60,13 +60,33 @@ pub(super) fn window(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles: u64
     let (placed, bank_reads) = window_end(banks, feeds, window, pass_cycles, false);
     // One pass has no window, and through one bank the mapper already serves the
     // fills in turn.
-    let wait = if window < 2 || banks.layout.banks < 2 {
+    let wait = if window < 2
+        || banks.layout.banks < 2
+        || placed <= spread_floor(banks, feeds, window, pass_cycles)
+    {
         0
     } else {
         let (spread, _) = window_end(banks, feeds, window, pass_cycles, true);
         placed.saturating_sub(spread)
     };
     Window { wait, bank_reads }
+}
+
+/// A floor on `window_end(.., spread: true)`: the window's passes after the first
+/// pass's fills, each read out of one bank and written into its buffer. A placed window
+/// ending by then waits nothing, and the spread one need not be replayed.
+fn spread_floor(banks: Banks, feeds: &[Feed], window: u64, pass_cycles: u64) -> u64 {
+    let first_fill = feeds
+        .iter()
+        .filter(|f| f.fills.bits > 0)
+        .map(|f| {
+            let bits = f.fills.bits;
+            bits.div_ceil(banks.read_bw.max(1))
+                .max(bits.div_ceil(f.buffer_bw.max(1)))
+        })
+        .max()
+        .unwrap_or(0);
+    first_fill + window * pass_cycles
 }
 
 /// When the window's last pass ends, counted from the tile's start, with every fill

@@ -510,6 +510,9 @@ struct Engine<'a> {
     spills: Vec<[u64; 4]>,
     /// Scratch for `make_room`: (held, rank) of each candidate victim.
     eviction_order: Vec<(bool, EvictionRank)>,
+    /// Emptied extent lists for reuse: without recording, a freed copy's list would
+    /// go back to the allocator only for the next allocation to ask for another.
+    spare_extents: Vec<Vec<Extent>>,
     costs: FxHashMap<MapKey, TileCost>,
     /// Per core: frees of copies whose last reader ran on another core.
     remote_frees: Vec<Vec<Action>>,
@@ -822,6 +825,8 @@ impl<'a> Engine<'a> {
                     object: o,
                     extents,
                 });
+            } else {
+                self.spare_extents.push(extents);
             }
         }
     }
@@ -904,7 +909,8 @@ impl<'a> Engine<'a> {
         let bits = self.graph.objects[o].bits;
         let roomy = self.make_room(core, bits, pinned, earliest, actions);
         debug_assert!(roomy, "the resident set was checked to fit");
-        if let Some(extents) = self.pads[core].alloc(bits) {
+        let mut extents = self.spare_extents.pop().unwrap_or_default();
+        if self.pads[core].alloc_into(bits, &mut extents) {
             if self.record_actions {
                 actions.push(Action::Alloc {
                     core,
@@ -914,6 +920,8 @@ impl<'a> Engine<'a> {
             }
             self.objs[o].copies.push((core, extents));
             self.resident[core].insert(o);
+        } else {
+            self.spare_extents.push(extents);
         }
     }
 
@@ -980,13 +988,15 @@ impl<'a> Engine<'a> {
         staging: &mut Option<(u64, Vec<Extent>)>,
         actions: &mut Vec<Action>,
     ) {
-        for o in std::mem::take(deferred) {
+        for o in deferred.drain(..) {
             self.free_everywhere(o, core, actions);
         }
         if let Some((bits, extents)) = staging.take() {
             self.pads[core].free(bits, &extents);
             if self.record_actions {
                 actions.push(Action::Unstage { core, extents });
+            } else {
+                self.spare_extents.push(extents);
             }
         }
     }
@@ -1282,6 +1292,7 @@ impl<'a> Engine<'a> {
             incidents: Incidents::default(),
             spills: vec![[0; 4]; graph.objects.len()],
             eviction_order: Vec::new(),
+            spare_extents: Vec::new(),
             costs: FxHashMap::default(),
             remote_frees: vec![Vec::new(); ncores],
             eviction: options.eviction,

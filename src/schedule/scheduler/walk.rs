@@ -282,7 +282,8 @@ impl<'a> Engine<'a> {
         before: &mut Vec<Action>,
     ) {
         self.make_room(core, bits, pinned, earliest, before);
-        if let Some(extents) = self.pads[core].alloc(bits) {
+        let mut extents = self.spare_extents.pop().unwrap_or_default();
+        if self.pads[core].alloc_into(bits, &mut extents) {
             if self.record_actions {
                 before.push(Action::Stage {
                     core,
@@ -290,6 +291,8 @@ impl<'a> Engine<'a> {
                 });
             }
             w.cores[core].staging = Some((bits, extents));
+        } else {
+            self.spare_extents.push(extents);
         }
     }
 
@@ -549,11 +552,15 @@ impl<'a> Engine<'a> {
             } else {
                 &tile.inputs
             };
-            let extents: SmallVec<[Extent; 8]> = objects
+            // Sized first: a tile reading many chunks would grow it step by step.
+            let count = objects
                 .iter()
-                .flat_map(|&o| self.extents_of(o, tile.core))
-                .copied()
-                .collect();
+                .map(|&o| self.extents_of(o, tile.core).len())
+                .sum();
+            let mut extents: SmallVec<[Extent; 8]> = SmallVec::with_capacity(count);
+            for &o in objects {
+                extents.extend_from_slice(self.extents_of(o, tile.core));
+            }
             // As the mapper's bank rate has it (`busiest_bank_cycles`).
             let total: u64 = extents.iter().map(|e| e.len).sum();
             let span = global.banks_spanned(total).unwrap_or(global.banks);
