@@ -513,7 +513,8 @@ struct Engine<'a> {
     /// Emptied extent lists for reuse: without recording, a freed copy's list would
     /// go back to the allocator only for the next allocation to ask for another.
     spare_extents: Vec<Vec<Extent>>,
-    costs: FxHashMap<MapKey, TileCost>,
+    /// Shared, not copied, by the tiles that map alike: a cost is a few hundred bytes.
+    costs: FxHashMap<MapKey, Arc<TileCost>>,
     /// Per core: frees of copies whose last reader ran on another core.
     remote_frees: Vec<Vec<Action>>,
     eviction: Eviction,
@@ -1006,12 +1007,12 @@ impl<'a> Engine<'a> {
         key: MapKey,
         core: usize,
         mapper: &mut Mapper,
-    ) -> Result<TileCost, NoMapping> {
+    ) -> Result<Arc<TileCost>, NoMapping> {
         if let Some(c) = self.costs.get(&key) {
             return Ok(c.clone());
         }
         let mapping = mapper.map(key)?;
-        let c = TileCost::new(mapping, key.shape.op, self.acc, core);
+        let c = Arc::new(TileCost::new(mapping, key.shape.op, self.acc, core));
         self.costs.insert(key, c.clone());
         Ok(c)
     }

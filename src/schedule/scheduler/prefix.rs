@@ -323,7 +323,7 @@ pub struct PrefixCache {
     clock: u64,
     /// Hashes of the keys met (see [`PrefixCache::seen_before`]).
     seen: rustc_hash::FxHashSet<u64>,
-    pub(super) costs: FxHashMap<MapKey, TileCost>,
+    pub(super) costs: FxHashMap<MapKey, Arc<TileCost>>,
     /// Schedules continued from a checkpoint, and tiles they did not run again.
     pub hits: u64,
     pub tiles_skipped: u64,

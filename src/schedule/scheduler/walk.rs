@@ -362,7 +362,7 @@ impl<'a> Engine<'a> {
         placed: &Placement,
         objective: Objective,
         mapper: &mut Mapper,
-    ) -> Result<(MapKey, TileCost), ScheduleError> {
+    ) -> Result<(MapKey, Arc<TileCost>), ScheduleError> {
         let tile = &self.graph.tiles[tile_id];
         let layer = &self.workload.layers[tile.layer];
         let residency = Residency {
