@@ -221,6 +221,33 @@ mod tests {
         assert_eq!(wait(banks(), &[f], 8, 1), 6);
     }
 
+    proptest::proptest! {
+        /// The floor that lets `window` skip the spread replay never lies above it, so
+        /// skipping changes no wait.
+        #[test]
+        fn the_spread_floor_never_exceeds_the_spread_replay(
+            feeds in proptest::collection::vec(
+                (0u64..4000, 1u64..3000, 0u64..900, 1u64..4, 1u64..400, 1u64..6),
+                1..3,
+            ),
+            passes in 1u64..20,
+            pass_cycles in 0u64..12,
+        ) {
+            let feeds: Vec<Feed> = feeds
+                .into_iter()
+                .map(|(start, len, bits, every, buffer_bw, span)| Feed {
+                    extents: smallvec::smallvec![Extent { start, len }],
+                    fills: Fills { bits, every },
+                    buffer_bw,
+                    span,
+                })
+                .collect();
+            let window = passes.clamp(1, LOOKAHEAD_PASSES);
+            let (spread, _) = window_end(banks(), &feeds, window, pass_cycles, true);
+            proptest::prop_assert!(spread_floor(banks(), &feeds, window, pass_cycles) <= spread);
+        }
+    }
+
     #[test]
     fn a_single_pass_has_no_window() {
         assert_eq!(wait(banks(), &[feed(&[(0, 1000)], 200, 4)], 1, 1), 0);
