@@ -27,11 +27,15 @@ fn pointwise_conv(c: u64, input_bits: u32) -> Conv {
     }
 }
 
-/// A 1×1 conv, 64 input channels (4-bit) on 16 × 64 pixels, its input streamed from
-/// DRAM through 64 Kibit of staging: one pass per output column (K 32 × OY 16 on the
-/// array, C 64 reduced two per cycle: 32 cycles), 64 passes.
-fn streamed_conv_stall(outer_columns: u64) -> u64 {
-    let shape = pointwise_conv(64, 4).shape(0..1);
+/// A 1×1 conv, 64 input channels (4-bit) on 16 × `ox` pixels (`ox` up to 64), its
+/// input streamed from DRAM through 64 Kibit of staging: one pass per output column of
+/// 64 (K 32 × OY 16 on the array, C 64 reduced two per cycle: 32 cycles), 64 passes.
+fn streamed_conv_stall(ox: u64, outer_columns: u64) -> u64 {
+    let conv = Conv {
+        ox,
+        ..pointwise_conv(64, 4)
+    };
+    let shape = conv.shape(0..1);
     let acc = accelerator();
     let mut streamed = [false; 4];
     streamed[Operand::I.index()] = true;
@@ -69,10 +73,21 @@ fn a_streamed_piece_the_look_ahead_cannot_hide_stalls_the_array() {
     // 65,536 / 64 bits per cycle = 100 + 1,024 = 1,124 cycles, 500 more than the
     // look-ahead hides, for each of the three pieces after the first. The first is
     // the prologue: its 1,124 cycles before the first pass. 1,124 + 3 × 500 = 2,624.
-    assert_eq!(streamed_conv_stall(4), 2_624);
+    assert_eq!(streamed_conv_stall(64, 4), 2_624);
     // Pieces of 8 columns (32,768 bits) take 100 + 512 = 612 cycles, under the 624 the
     // look-ahead hides: only the prologue, 612.
-    assert_eq!(streamed_conv_stall(8), 612);
+    assert_eq!(streamed_conv_stall(64, 8), 612);
+}
+
+#[test]
+fn a_streamed_input_clipped_at_the_tiles_edge_comes_in_as_many_pieces_as_the_loop_counts() {
+    // 60 columns in 4 pieces of 16: the last one has 12. The input is 245,760 bits,
+    // under four full pieces' 262,144, but the staging area still takes four, of
+    // 61,440 bits on average: 100 + 960 = 1,060 cycles each, 436 more than the 624 the
+    // look-ahead hides, for each of the three after the first. The first is a full
+    // piece, its 1,124 cycles the prologue. 1,124 + 3 × 436 = 2,432. (Counting full
+    // pieces in the input, 3, would leave one out.)
+    assert_eq!(streamed_conv_stall(60, 4), 2_432);
 }
 
 #[test]

@@ -503,7 +503,7 @@ impl<'a> CostModel<'a> {
         let refill = self.stream_refill_cycles(loops, &boundaries, &accesses, busy, folds);
         let slowest = dram.iter().copied().max().unwrap_or(0).max(fed + refill);
         let (prologue, prologue_bank_wait_cycles) =
-            self.prologue_cycles(loops, reduction_loops, &boundaries);
+            self.prologue_cycles(loops, reduction_loops, &boundaries, &accesses);
         Some(Evaluation {
             accesses,
             boundaries,
@@ -985,37 +985,45 @@ impl<'a> CostModel<'a> {
         busy: u64,
         folds: u64,
     ) -> u64 {
-        let global = self.core.global_index();
         let ahead = crate::model::accelerator::LOOKAHEAD_PASSES * busy / folds.max(1);
-        let n = loops.len();
         let mut exposed = 0;
         for op in [Operand::W, Operand::I] {
             if !self.residency.is_streamed(op) {
                 continue;
             }
-            let staged = boundaries[op.index()]
-                .iter()
-                .find(|(level, _)| *level == Level::Memory(global));
-            let Some(&(_, b)) = staged else { continue };
-            let piece = self.tile_bits(op, &dim_products(&loops[n - b..]));
-            let from_dram = accesses[op.index()].last().map_or(0, |a| a.read_bits);
-            let pieces = from_dram.checked_div(piece).unwrap_or(0);
+            let Some((pieces, piece)) = self.staged_pieces(op, loops, boundaries, accesses) else {
+                continue;
+            };
             let load = self.dram.access_latency(false) + self.dram.occupancy_cycles(piece, false);
             exposed += pieces.saturating_sub(1) * load.saturating_sub(ahead);
         }
         exposed
     }
 
-    /// The piece of a streamed operand the staging area holds at a time, if staged.
-    fn staged_piece_bits(
+    /// How many pieces of a streamed operand the staging area takes in over the tile
+    /// (one each time a loop above its boundary moves, but for the run of loops directly
+    /// above that the operand does not depend on), and their average bits: what comes
+    /// from DRAM over that many. A piece at an edge of the tile is clipped, so the full
+    /// tile's bits would overstate them and undercount the pieces. `None` if not staged.
+    fn staged_pieces(
         &self,
         op: Operand,
         loops: &[Loop],
         boundaries: &[Vec<(Level, usize)>; 4],
-    ) -> Option<u64> {
+        accesses: &[Vec<ReadWrite>; 4],
+    ) -> Option<(u64, u64)> {
         let global = Level::Memory(self.core.global_index());
         let &(_, b) = boundaries[op.index()].iter().find(|(l, _)| *l == global)?;
-        Some(self.tile_bits(op, &dim_products(&loops[loops.len() - b..])))
+        let mut pieces = 1u64;
+        let mut in_run = true;
+        for l in loops[..loops.len() - b].iter().rev() {
+            in_run &= !relevant(self.shape.op, op, l.dim);
+            if !in_run {
+                pieces *= l.size;
+            }
+        }
+        let from_dram = accesses[op.index()].last().map_or(0, |a| a.read_bits);
+        Some((pieces, from_dram / pieces))
     }
 
     /// Cycles before the first pass can start: its local-buffer tiles (and the first
@@ -1030,6 +1038,7 @@ impl<'a> CostModel<'a> {
         loops: &[Loop],
         reduction_loops: usize,
         boundaries: &[Vec<(Level, usize)>; 4],
+        accesses: &[Vec<ReadWrite>; 4],
     ) -> (u64, u64) {
         let core = self.core;
         let global = core.global_sram();
@@ -1050,9 +1059,9 @@ impl<'a> CostModel<'a> {
                 if self.residency.is_streamed(op) {
                     let latency = self.dram.access_latency(false);
                     let occupancy = |bits: u64| self.dram.occupancy_cycles(bits, false);
-                    cycles = match self.staged_piece_bits(op, loops, boundaries) {
+                    cycles = match self.staged_pieces(op, loops, boundaries, accesses) {
                         // The buffer fills from the staging area once the piece is in.
-                        Some(piece) if piece > bits => occupancy(piece) + latency + cycles,
+                        Some((_, piece)) if piece > bits => occupancy(piece) + latency + cycles,
                         _ => cycles.max(occupancy(bits)) + latency,
                     };
                 } else {
