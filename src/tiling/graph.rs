@@ -91,6 +91,38 @@ pub enum ObjectKind {
     },
 }
 
+/// The tensor an object is a chunk of, which is what a person names it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tensor {
+    Weights(usize),
+    /// `None` for the network input.
+    Features(Option<usize>),
+    State(usize),
+}
+
+impl Tensor {
+    /// `conv1 weights`, `conv1 output`, `network input`, `lif2 state`.
+    pub fn describe(self, workload: &Workload) -> String {
+        let name = |l: usize| workload.layers[l].name.as_str();
+        match self {
+            Tensor::Weights(layer) => format!("{} weights", name(layer)),
+            Tensor::Features(Some(l)) => format!("{} output", name(l)),
+            Tensor::Features(None) => "network input".into(),
+            Tensor::State(layer) => format!("{} state", name(layer)),
+        }
+    }
+}
+
+impl ObjectKind {
+    pub fn tensor(&self) -> Tensor {
+        match *self {
+            ObjectKind::Weights { layer } => Tensor::Weights(layer),
+            ObjectKind::Features { layer, .. } => Tensor::Features(layer),
+            ObjectKind::State { layer, .. } => Tensor::State(layer),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataObject {
     pub id: ObjectId,
@@ -109,13 +141,7 @@ pub struct DataObject {
 impl DataObject {
     /// What a person calls it: `conv1 weights`, `conv1 output`, `network input`.
     pub fn describe(&self, workload: &Workload) -> String {
-        let name = |l: usize| workload.layers[l].name.as_str();
-        match &self.kind {
-            ObjectKind::Weights { layer } => format!("{} weights", name(*layer)),
-            ObjectKind::Features { layer: Some(l), .. } => format!("{} output", name(*l)),
-            ObjectKind::Features { layer: None, .. } => "network input".into(),
-            ObjectKind::State { layer, .. } => format!("{} state", name(*layer)),
-        }
+        self.kind.tensor().describe(workload)
     }
 
     /// The feature tensor this object is a chunk of, and its timesteps (none for
@@ -471,9 +497,13 @@ fn dependencies(
     outputs: &[ObjectId],
     state_of_tile: &[Option<ObjectId>],
 ) -> (Vec<TileIds>, Vec<ObjectIds>, Vec<ObjectIds>) {
-    let mut deps: Vec<TileIds> = vec![TileIds::new(); raw.len()];
-    let mut inputs: Vec<ObjectIds> = vec![ObjectIds::new(); raw.len()];
-    let mut weights: Vec<ObjectIds> = vec![ObjectIds::new(); raw.len()];
+    // Made empty, not cloned from an empty list (a clone copies element by element).
+    let empty = || {
+        std::iter::repeat_with(TileIds::new)
+            .take(raw.len())
+            .collect::<Vec<_>>()
+    };
+    let (mut deps, mut inputs, mut weights) = (empty(), empty(), empty());
     for (ti, (lid, r)) in raw.iter().enumerate() {
         let layer = &workload.layers[*lid];
         let right = layer.weight_source();
