@@ -691,6 +691,27 @@ impl<'a> Engine<'a> {
         });
     }
 
+    /// Enters the spills and reloads in the incidents, summed per tensor before naming
+    /// it: a run may spill thousands of its chunks.
+    fn name_spills(&mut self) {
+        let mut by_tensor: std::collections::BTreeMap<_, [u64; 4]> = Default::default();
+        for (o, &counts) in self.spills.iter().enumerate() {
+            if counts[0] > 0 {
+                let object = &self.graph.objects[o];
+                let total = by_tensor
+                    .entry((object.kind.tensor(), object.class))
+                    .or_default();
+                for (t, n) in total.iter_mut().zip(counts) {
+                    *t += n;
+                }
+            }
+        }
+        for ((tensor, class), counts) in by_tensor {
+            let name = tensor.describe(self.workload);
+            self.incidents.spills_and_reloads(name, class, counts);
+        }
+    }
+
     /// The last frees, the waits after each core's last tile, spills by name, and the
     /// predicted report.
     pub(super) fn finish(
@@ -731,23 +752,7 @@ impl<'a> Engine<'a> {
                 w.stalls[cause.index()] += latency - clock.free;
             }
         }
-        // Summed per tensor before naming it: a run may spill thousands of its chunks.
-        let mut by_tensor: std::collections::BTreeMap<_, [u64; 4]> = Default::default();
-        for (o, &counts) in self.spills.iter().enumerate() {
-            if counts[0] > 0 {
-                let object = &self.graph.objects[o];
-                let total = by_tensor
-                    .entry((object.kind.tensor(), object.class))
-                    .or_default();
-                for (t, n) in total.iter_mut().zip(counts) {
-                    *t += n;
-                }
-            }
-        }
-        for ((tensor, class), counts) in by_tensor {
-            let name = tensor.describe(self.workload);
-            self.incidents.spills_and_reloads(name, class, counts);
-        }
+        self.name_spills();
         let peak = self.pads.iter().map(|p| p.peak).max().unwrap_or(0);
         Report::new(
             ReportHeader {
