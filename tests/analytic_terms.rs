@@ -31,12 +31,24 @@ fn pointwise_conv(c: u64, input_bits: u32) -> Conv {
 /// input streamed from DRAM through 64 Kibit of staging: one pass per output column of
 /// 64 (K 32 × OY 16 on the array, C 64 reduced two per cycle: 32 cycles), 64 passes.
 fn streamed_conv_stall(ox: u64, outer_columns: u64) -> u64 {
+    streamed_conv_stall_on(ox, outer_columns, 65_536, 64)
+}
+
+/// [`streamed_conv_stall`] through `staging_bits` of staging, from a DRAM moving
+/// `dram_bw_bits` a cycle.
+fn streamed_conv_stall_on(
+    ox: u64,
+    outer_columns: u64,
+    staging_bits: u64,
+    dram_bw_bits: u64,
+) -> u64 {
     let conv = Conv {
         ox,
         ..pointwise_conv(64, 4)
     };
     let shape = conv.shape(0..1);
-    let acc = accelerator();
+    let mut acc = accelerator();
+    acc.dram.bw_bits = dram_bw_bits;
     let mut streamed = [false; 4];
     streamed[Operand::I.index()] = true;
     let model = CostModel::new(
@@ -44,7 +56,7 @@ fn streamed_conv_stall(ox: u64, outer_columns: u64) -> u64 {
         &acc.cores[0],
         &acc.dram,
         Residency { streamed },
-        65_536,
+        staging_bits,
     );
     let nest = [
         Loop {
@@ -88,6 +100,19 @@ fn a_streamed_input_clipped_at_the_tiles_edge_comes_in_as_many_pieces_as_the_loo
     // piece, its 1,124 cycles the prologue. 1,124 + 3 × 436 = 2,432. (Counting full
     // pieces in the input, 3, would leave one out.)
     assert_eq!(streamed_conv_stall(60, 4), 2_432);
+}
+
+#[test]
+fn a_piece_from_fast_dram_is_in_no_sooner_than_a_bank_port_writes_it_and_the_buffer_reads_it() {
+    // Two pieces of 32 columns (131,072 bits), which the 16 KiB input buffer holds
+    // whole, from a DRAM moving 512 bits a cycle: 256 cycles on the bus, but the piece
+    // (16 KiB) lies in one 128 KiB bank and lands through its 128-bit write port
+    // (1,024 cycles), and the buffer takes
+    // it through a 128-bit read port as it lands (1,024): 100 + 1,024 = 1,124 cycles a
+    // piece. The prologue is the first; the second is requested 624 cycles ahead
+    // (8 passes of 78) and comes 500 late. 1,124 + 500 = 1,624. At the bus's rate alone
+    // the second piece (100 + 256) would come before it is needed.
+    assert_eq!(streamed_conv_stall_on(64, 2, 131_072, 512), 1_624);
 }
 
 #[test]

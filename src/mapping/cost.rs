@@ -977,6 +977,9 @@ impl<'a> CostModel<'a> {
     /// requests each piece from DRAM only `LOOKAHEAD_PASSES` passes before the array
     /// needs it, so what its access latency and transfer take beyond those passes'
     /// compute is exposed, once per piece after the first (which is in the prologue).
+    /// A piece lands no faster than its banks' write ports take it (`landing_cycles`), and
+    /// a buffer that holds a whole piece refills with it, through a bank's read port as
+    /// the piece lands: the piece is ready when both are done.
     fn stream_refill_cycles(
         &self,
         loops: &[Loop],
@@ -994,10 +997,45 @@ impl<'a> CostModel<'a> {
             let Some((pieces, piece)) = self.staged_pieces(op, loops, boundaries, accesses) else {
                 continue;
             };
-            let load = self.dram.access_latency(false) + self.dram.occupancy_cycles(piece, false);
+            let landing = self.landing_cycles(piece);
+            let transfer = match self.staged_buffer_fill(op, loops, boundaries) {
+                Some((bits, fill)) if piece <= bits => landing.max(fill),
+                _ => landing,
+            };
+            let load = self.dram.access_latency(false) + transfer;
             exposed += pieces.saturating_sub(1) * load.saturating_sub(ahead);
         }
         exposed
+    }
+
+    /// Cycles `bits` streamed from DRAM take to land in the global SRAM: the DRAM's
+    /// transfer, or the write ports of the banks they span when those are slower.
+    fn landing_cycles(&self, bits: u64) -> u64 {
+        let ports = self.core.global_sram().landing_cycles(bits);
+        self.dram.occupancy_cycles(bits, false).max(ports)
+    }
+
+    /// The local buffer a streamed operand's staging area fills (the outermost below the
+    /// global SRAM): its tile's bits and the cycles a fill of it takes through a bank
+    /// read port and the buffer's write port.
+    fn staged_buffer_fill(
+        &self,
+        op: Operand,
+        loops: &[Loop],
+        boundaries: &[Vec<(Level, usize)>; 4],
+    ) -> Option<(u64, u64)> {
+        let global = self.core.global_index();
+        let (m, b) = boundaries[op.index()]
+            .iter()
+            .rev()
+            .find_map(|&(level, b)| match level {
+                Level::Memory(m) if m != global => Some((m, b)),
+                _ => None,
+            })?;
+        let bits = self.tile_bits(op, &dim_products(&loops[loops.len() - b..]));
+        let port = self.core.global_sram().read_bw_bits_per_bank;
+        let bw = port.min(self.core.memories[m].write_bw_bits()).max(1);
+        Some((bits, bits.div_ceil(bw)))
     }
 
     /// How many pieces of a streamed operand the staging area takes in over the tile
@@ -1058,11 +1096,11 @@ impl<'a> CostModel<'a> {
                 let mut cycles = bits.div_ceil(bw);
                 if self.residency.is_streamed(op) {
                     let latency = self.dram.access_latency(false);
-                    let occupancy = |bits: u64| self.dram.occupancy_cycles(bits, false);
+                    let landing = |bits: u64| self.landing_cycles(bits);
                     cycles = match self.staged_pieces(op, loops, boundaries, accesses) {
                         // The buffer fills from the staging area once the piece is in.
-                        Some((_, piece)) if piece > bits => occupancy(piece) + latency + cycles,
-                        _ => cycles.max(occupancy(bits)) + latency,
+                        Some((_, piece)) if piece > bits => landing(piece) + latency + cycles,
+                        _ => cycles.max(landing(bits)) + latency,
                     };
                 } else {
                     one_port += cycles;

@@ -299,6 +299,14 @@ impl Memory {
         Some(bits.div_ceil(bank).clamp(1, self.banks))
     }
 
+    /// Cycles `bits` take to land through the write ports of the banks they span (all
+    /// of them when the bank count does not follow the size): streamed or fetched data
+    /// is in no sooner, however fast it comes.
+    pub fn landing_cycles(&self, bits: u64) -> u64 {
+        let banks = self.banks_spanned(bits).unwrap_or(self.banks).max(1);
+        bits.div_ceil((self.write_bw_bits_per_bank * banks).max(1))
+    }
+
     /// How its addresses map to its banks.
     pub fn bank_layout(&self) -> BankLayout {
         let banks = self.banks.max(1);

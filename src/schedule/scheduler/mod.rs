@@ -761,15 +761,19 @@ impl<'a> Engine<'a> {
             }
             (Location::Dram, Location::Dram) => now,
         };
-        let (start, end) = (flow.start, flow.end);
+        let (start, mut end) = (flow.start, flow.end);
         if let Location::Sram { core } = to {
             // Landing data holds its banks' write ports as long as it flows in (a read
-            // out of an SRAM holds a port only while the port moves it).
-            let bank = self.acc.cores[core].global_sram().write_bw_bits_per_bank;
+            // out of an SRAM holds a port only while the port moves it), and is in no
+            // sooner than the ports of the banks it spans take it.
+            let sram = self.acc.cores[core].global_sram();
+            let bank = sram.write_bw_bits_per_bank;
+            let held = end.max(start + write_bits.div_ceil(bank.max(1)));
+            end = end.max(start + sram.landing_cycles(write_bits));
             self.ports.hold_sram(ports::SramHold {
                 core,
                 start,
-                end: end.max(start + write_bits.div_ceil(bank.max(1))),
+                end: held,
                 addr: self.start_of(o, core),
                 bits: write_bits,
             });
