@@ -1061,7 +1061,7 @@ impl<'a> CostModel<'a> {
             }
         }
         let from_dram = accesses[op.index()].last().map_or(0, |a| a.read_bits);
-        Some((pieces, from_dram / pieces))
+        Some((pieces, from_dram / pieces.max(1)))
     }
 
     /// Cycles before the first pass can start: its local-buffer tiles (and the first
