@@ -229,3 +229,51 @@ fn a_lane_spills_one_copy_after_another() {
     assert_eq!(second.predicted_start, first.predicted_end);
     assert_eq!(second.predicted_end - second.predicted_start, 48 + 100);
 }
+
+/// The first load from DRAM into the global SRAM of tiny_fused under ST-LF at `gb`,
+/// from a DRAM moving `dram_bw_bits` a cycle: its bits and the cycles from its first
+/// bit leaving DRAM to its last being in.
+fn first_load(gb: &str, dram_bw_bits: u64) -> (u64, u64) {
+    use stems::schedule::{Action, Location, Reason};
+    let s = stems::schedule::plan(
+        Path::new("models/workloads/tiny_fused.toml"),
+        Path::new("models/hardware/meta_proto.toml"),
+        &stems::model::Overrides {
+            global_sram: Some(gb.parse().expect("size")),
+            hardware: vec![
+                format!("dram.bw_bits={dram_bw_bits}")
+                    .parse()
+                    .expect("field"),
+            ],
+            ..stems::model::Overrides::default()
+        },
+        "ST-LF",
+        stems::schedule::SchedulerOptions::default(),
+    )
+    .expect("plans");
+    let t = s
+        .tiles
+        .iter()
+        .flat_map(|t| &t.before)
+        .find_map(|a| match a {
+            Action::Transfer(t)
+                if t.reason == Reason::Load && matches!(t.to, Location::Sram { .. }) =>
+            {
+                Some(t)
+            }
+            _ => None,
+        })
+        .expect("a load");
+    (t.bits, t.predicted_end - t.predicted_start)
+}
+
+#[test]
+fn a_load_from_fast_dram_is_in_no_sooner_than_the_banks_it_lands_in_write_it() {
+    // From the paper's 64-bit port a load flows at the port's rate. From a 1,024-bit
+    // DRAM it would be 16 times faster, but an 8 KiB SRAM is one bank whose write port
+    // takes 128 bits a cycle: the load is in after bits / 128 cycles.
+    let (bits, slow) = first_load("8KiB", 64);
+    assert_eq!(slow, bits.div_ceil(64));
+    let (bits, fast) = first_load("8KiB", 1024);
+    assert_eq!(fast, bits.div_ceil(128));
+}
