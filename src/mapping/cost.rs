@@ -1096,11 +1096,12 @@ impl<'a> CostModel<'a> {
                 let mut cycles = bits.div_ceil(bw);
                 if self.residency.is_streamed(op) {
                     let latency = self.dram.access_latency(false);
-                    let landing = |bits: u64| self.landing_cycles(bits);
                     cycles = match self.staged_pieces(op, loops, boundaries, accesses) {
                         // The buffer fills from the staging area once the piece is in.
-                        Some((_, piece)) if piece > bits => landing(piece) + latency + cycles,
-                        _ => cycles.max(landing(bits)) + latency,
+                        Some((_, piece)) if piece > bits => {
+                            self.landing_cycles(piece) + latency + cycles
+                        }
+                        _ => cycles.max(self.landing_cycles(bits)) + latency,
                     };
                 } else {
                     one_port += cycles;

@@ -639,7 +639,6 @@ impl<'a> Engine<'a> {
             })
     }
 
-    /// Energy of `bits` read from (or written to) `core`'s global SRAM.
     /// Books `bits` moved in (`write`) or out of `core`'s global SRAM on its bank
     /// ports' occupancy.
     fn occupy_sram(&mut self, core: usize, bits: u64, write: bool) {
@@ -647,6 +646,7 @@ impl<'a> Engine<'a> {
             self.acc.cores[core].global_sram().port_cycles(bits, write);
     }
 
+    /// Energy of `bits` read from (or written to) `core`'s global SRAM.
     fn sram_energy_fj(&self, core: usize, bits: u64, write: bool) -> f64 {
         let g = self.acc.cores[core].global_sram();
         bits as f64
@@ -914,8 +914,7 @@ impl<'a> Engine<'a> {
         let bits = self.graph.objects[o].bits;
         let roomy = self.make_room(core, bits, pinned, earliest, actions);
         debug_assert!(roomy, "the resident set was checked to fit");
-        let mut extents = self.spare_extents.pop().unwrap_or_default();
-        if self.pads[core].alloc_into(bits, &mut extents) {
+        if let Some(extents) = self.alloc_extents(core, bits) {
             if self.record_actions {
                 actions.push(Action::Alloc {
                     core,
@@ -925,8 +924,18 @@ impl<'a> Engine<'a> {
             }
             self.objs[o].copies.push((core, extents));
             self.resident[core].insert(o);
+        }
+    }
+
+    /// `bits` of `core`'s SRAM, in an extent list reused from a freed copy when there
+    /// is one; `None` when they do not fit.
+    fn alloc_extents(&mut self, core: usize, bits: u64) -> Option<Vec<Extent>> {
+        let mut extents = self.spare_extents.pop().unwrap_or_default();
+        if self.pads[core].alloc_into(bits, &mut extents) {
+            Some(extents)
         } else {
             self.spare_extents.push(extents);
+            None
         }
     }
 

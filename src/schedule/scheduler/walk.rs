@@ -282,8 +282,7 @@ impl<'a> Engine<'a> {
         before: &mut Vec<Action>,
     ) {
         self.make_room(core, bits, pinned, earliest, before);
-        let mut extents = self.spare_extents.pop().unwrap_or_default();
-        if self.pads[core].alloc_into(bits, &mut extents) {
+        if let Some(extents) = self.alloc_extents(core, bits) {
             if self.record_actions {
                 before.push(Action::Stage {
                     core,
@@ -291,8 +290,6 @@ impl<'a> Engine<'a> {
                 });
             }
             w.cores[core].staging = Some((bits, extents));
-        } else {
-            self.spare_extents.push(extents);
         }
     }
 
