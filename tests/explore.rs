@@ -174,3 +174,47 @@ fn sew_resnet152_at_1mib_batches_everything_and_fuses_the_first_hyperblock() {
         "TB-LF,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL,TB-LBL"
     );
 }
+
+#[test]
+fn the_bounds_rule_out_the_schedules_whose_floor_lies_above_the_fastest_ones_ceiling() {
+    let (w, acc) = load(
+        Path::new("models/workloads/tiny_fused.toml"),
+        Path::new("models/hardware/meta_proto.toml"),
+        &Overrides {
+            global_sram: Some("8KiB".parse().expect("size")),
+            ..Overrides::default()
+        },
+    )
+    .expect("models");
+    let points = Space::Exhaustive.points(w.num_blocks);
+    let mut outcomes =
+        explore(&w, &acc, &points, SchedulerOptions::default(), || {}).expect("explores");
+    let order = stems::explore::ranked(&outcomes, Rank::Energy);
+    // Bounds as tight as the predictions: every schedule slower than the fastest is
+    // certainly slower, and those as fast are not.
+    for o in &mut outcomes {
+        let l = o.report.latency_cycles;
+        o.report.latency_bounds = Some(stems::cost::LatencyBounds {
+            floor_cycles: l,
+            ceiling_cycles: l,
+        });
+    }
+    let fastest = outcomes.iter().map(|o| o.report.latency_cycles).min();
+    let slower = outcomes
+        .iter()
+        .filter(|o| Some(o.report.latency_cycles) > fastest)
+        .count();
+    assert!(slower > 0);
+    assert_eq!(
+        stems::explore::certainly_slower(&outcomes, &order),
+        Some(slower)
+    );
+    // A fastest prediction without bounds rules nothing out.
+    let i = order
+        .iter()
+        .copied()
+        .min_by_key(|&i| outcomes[i].report.latency_cycles)
+        .expect("outcomes");
+    outcomes[i].report.latency_bounds = None;
+    assert_eq!(stems::explore::certainly_slower(&outcomes, &order), None);
+}

@@ -253,6 +253,24 @@ pub fn ranked(outcomes: &[Outcome], rank: Rank) -> Vec<usize> {
     order
 }
 
+/// How many outcomes the latency bounds alone rule out against the fastest predicted
+/// (the first of the fastest in `order`): their floor lies above its ceiling. `None`
+/// when that prediction states no bounds.
+pub fn certainly_slower(outcomes: &[Outcome], order: &[usize]) -> Option<usize> {
+    let fastest = order
+        .iter()
+        .map(|&i| &outcomes[i].report)
+        .min_by_key(|r| r.latency_cycles)?;
+    let ceiling = fastest.latency_bounds?.ceiling_cycles;
+    Some(
+        outcomes
+            .iter()
+            .filter_map(|o| o.report.latency_bounds)
+            .filter(|b| b.floor_cycles > ceiling)
+            .count(),
+    )
+}
+
 fn rank_order(outcomes: &[Outcome], rank: Rank, a: usize, b: usize) -> std::cmp::Ordering {
     rank.value(&outcomes[a].report)
         .total_cmp(&rank.value(&outcomes[b].report))

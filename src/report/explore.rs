@@ -246,35 +246,15 @@ impl Explored<'_> {
             ]);
         }
         out.push_str(&t.render());
-        out.push_str(&self.certainly_slower(&ranked));
+        if let Some(slower) = crate::explore::certainly_slower(outcomes, &ranked) {
+            out.push_str(&format!(
+                "bounds: {slower} of {} schedules are certainly slower than the fastest \
+                 predicted (their latency floor lies above its ceiling)\n",
+                outcomes.len()
+            ));
+        }
         out.push_str(&self.render_grid());
         out
-    }
-
-    /// How many schedules the bounds alone rule out against the fastest predicted:
-    /// their floor lies above its ceiling.
-    fn certainly_slower(&self, ranked: &[usize]) -> String {
-        let fastest = ranked
-            .iter()
-            .map(|&i| &self.outcomes[i].report)
-            .min_by_key(|r| r.latency_cycles);
-        let Some(ceiling) = fastest
-            .and_then(|r| r.latency_bounds)
-            .map(|b| b.ceiling_cycles)
-        else {
-            return String::new();
-        };
-        let slower = self
-            .outcomes
-            .iter()
-            .filter_map(|o| o.report.latency_bounds)
-            .filter(|b| b.floor_cycles > ceiling)
-            .count();
-        format!(
-            "bounds: {slower} of {} schedules are certainly slower than the fastest predicted \
-             (their latency floor lies above its ceiling)\n",
-            self.outcomes.len()
-        )
     }
 
     /// A hybrid space's DRAM energy per point: blocks fused by blocks time-batched.
