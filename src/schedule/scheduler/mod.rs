@@ -30,6 +30,7 @@ mod ports;
 mod prefix;
 mod residency;
 mod resident;
+mod vacancy;
 mod walk;
 
 use super::memory::{Extent, Scratchpad};
@@ -51,6 +52,7 @@ use residency::{EvictionRank, fused_stacks};
 use resident::ResidentSet;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
+use vacancy::Vacancies;
 
 /// A tile's handful of objects, kept off the heap (the scheduler builds several such
 /// lists per tile).
@@ -320,9 +322,24 @@ struct ObjState {
     remaining: usize,
     /// When the latest copy is ready.
     ready_at: u64,
+    /// The copy transfers read out of (core) and when the last of them has landed: the
+    /// copy is freed no sooner (the hardware keeps it for reads scheduled before).
+    read_out: (usize, u64),
     /// Under the cost rule, a fetched feature or state chunk stays until this tile, its
     /// last reader in the fetching tile's fused stack, is done (`None`: no such hold).
     held_until: Option<TileId>,
+}
+
+/// The lane a free runs in, which says when its space is free in time.
+#[derive(Debug, Clone, Copy)]
+enum FreeIn {
+    /// The lane being built: it waits at the free until the copy has been read out.
+    Lane,
+    /// The after lane of a tile that ended at this cycle: the space is free once the
+    /// copy has been read out too (`vacancies`).
+    AfterTile(u64),
+    /// The head of the core's next tile's lane (`remote_frees`), which waits likewise.
+    NextLane,
 }
 
 /// A tile's cost, summarised once per unique mapping.
@@ -517,6 +534,11 @@ struct Engine<'a> {
     costs: FxHashMap<MapKey, Arc<TileCost>>,
     /// Per core: frees of copies whose last reader ran on another core.
     remote_frees: Vec<Vec<Action>>,
+    /// Per core: when the copies of `remote_frees` have been read out, so that its next
+    /// tile's lane, which frees them first, may go on.
+    remote_free_at: Vec<u64>,
+    /// Per core: space its lanes free later than the scratchpad does.
+    vacancies: Vec<Vacancies>,
     eviction: Eviction,
     /// The tile being placed.
     now: TileId,
@@ -779,6 +801,11 @@ impl<'a> Engine<'a> {
             });
         }
         self.objs[o].ready_at = self.objs[o].ready_at.max(end);
+        if let Location::Sram { core } = from {
+            let (c, until) = &mut self.objs[o].read_out;
+            *until = if *c == core { (*until).max(end) } else { end };
+            *c = core;
+        }
         Transfer {
             object: o,
             from,
@@ -819,33 +846,54 @@ impl<'a> Engine<'a> {
             .map_or(&[], |(_, extents)| extents.as_slice())
     }
 
-    fn free_copy(&mut self, o: ObjectId, core: usize, actions: &mut Vec<Action>) {
-        if let Some(pos) = self.objs[o].copies.iter().position(|(c, _)| *c == core) {
-            let (_, extents) = self.objs[o].copies.remove(pos);
-            self.pads[core].free(self.graph.objects[o].bits, &extents);
-            self.resident[core].remove(o);
-            if self.record_actions {
-                actions.push(Action::Free {
-                    core,
-                    object: o,
-                    extents,
-                });
-            } else {
-                self.spare_extents.push(extents);
+    /// Frees `o`'s copy on `core` in `lane`. The lane frees it once the transfers out
+    /// of it have landed (the hardware keeps a copy for the reads scheduled before its
+    /// free), which other cores may issue late.
+    fn free_copy(&mut self, o: ObjectId, core: usize, lane: FreeIn, actions: &mut Vec<Action>) {
+        let Some(pos) = self.objs[o].copies.iter().position(|(c, _)| *c == core) else {
+            return;
+        };
+        let (_, extents) = self.objs[o].copies.remove(pos);
+        self.pads[core].free(self.graph.objects[o].bits, &extents);
+        self.resident[core].remove(o);
+        let read_out = match self.objs[o].read_out {
+            (c, until) if c == core => until,
+            _ => 0,
+        };
+        match lane {
+            FreeIn::Lane => self.lane_free = self.lane_free.max(read_out),
+            FreeIn::AfterTile(ended) if read_out > ended => {
+                self.vacancies[core].free_at(&extents, read_out);
             }
+            FreeIn::AfterTile(_) => {}
+            FreeIn::NextLane => self.remote_free_at[core] = self.remote_free_at[core].max(read_out),
+        }
+        if self.record_actions {
+            actions.push(Action::Free {
+                core,
+                object: o,
+                extents,
+            });
+        } else {
+            self.spare_extents.push(extents);
         }
     }
 
-    /// Frees every copy. A copy on another core than `here` is freed by that core's own
-    /// command stream, before its next tile (`remote_frees`).
-    fn free_everywhere(&mut self, o: ObjectId, here: usize, actions: &mut Vec<Action>) {
+    /// Frees every copy: the one on `here` in `lane`. A copy on another core is freed
+    /// by that core's own command stream, before its next tile (`remote_frees`).
+    fn free_everywhere(
+        &mut self,
+        o: ObjectId,
+        (here, lane): (usize, FreeIn),
+        actions: &mut Vec<Action>,
+    ) {
         let cores: SmallVec<[usize; 4]> = self.objs[o].copies.iter().map(|(c, _)| *c).collect();
         for c in cores {
             if c == here {
-                self.free_copy(o, c, actions);
+                self.free_copy(o, c, lane, actions);
             } else {
                 let mut remote = Vec::new();
-                self.free_copy(o, c, &mut remote);
+                self.free_copy(o, c, FreeIn::NextLane, &mut remote);
                 self.remote_frees[c].extend(remote);
             }
         }
@@ -890,14 +938,13 @@ impl<'a> Engine<'a> {
                     Reason::Spill,
                     earliest,
                 );
-                self.lane_free = self.lane_free.max(t.predicted_end);
                 self.spills[v][0] += 1;
                 self.spills[v][1] += t.bits;
                 actions.push(Action::Transfer(t));
                 self.objs[v].in_dram = true;
                 self.objs[v].spilled = true;
             }
-            self.free_copy(v, core, actions);
+            self.free_copy(v, core, FreeIn::Lane, actions);
         }
         self.eviction_order = order;
         self.pads[core].free_bits() >= bits
@@ -929,9 +976,14 @@ impl<'a> Engine<'a> {
 
     /// `bits` of `core`'s SRAM, in an extent list reused from a freed copy when there
     /// is one; `None` when they do not fit.
+    /// The lane waits until the space is free in time too (`vacancies`).
     fn alloc_extents(&mut self, core: usize, bits: u64) -> Option<Vec<Extent>> {
         let mut extents = self.spare_extents.pop().unwrap_or_default();
         if self.pads[core].alloc_into(bits, &mut extents) {
+            if self.vacancies[core].len() > 0 {
+                let free = self.vacancies[core].free_from(&extents);
+                self.lane_free = self.lane_free.max(free);
+            }
             Some(extents)
         } else {
             self.spare_extents.push(extents);
@@ -994,16 +1046,17 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Frees the previous tile's finished data and releases its staging area.
+    /// Frees the previous tile's finished data and releases its staging area, after
+    /// that tile, on `core`, ended at `ended`.
     fn release(
         &mut self,
-        core: usize,
+        (core, ended): (usize, u64),
         deferred: &mut Vec<ObjectId>,
         staging: &mut Option<(u64, Vec<Extent>)>,
         actions: &mut Vec<Action>,
     ) {
         for o in deferred.drain(..) {
-            self.free_everywhere(o, core, actions);
+            self.free_everywhere(o, (core, FreeIn::AfterTile(ended)), actions);
         }
         if let Some((bits, extents)) = staging.take() {
             self.pads[core].free(bits, &extents);
@@ -1309,6 +1362,8 @@ impl<'a> Engine<'a> {
             spare_extents: Vec::new(),
             costs: FxHashMap::default(),
             remote_frees: vec![Vec::new(); ncores],
+            remote_free_at: vec![0; ncores],
+            vacancies: vec![Vacancies::default(); ncores],
             eviction: options.eviction,
             now: 0,
             lane_free: 0,

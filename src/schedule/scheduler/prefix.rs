@@ -27,6 +27,8 @@ pub(super) struct Checkpoint {
     ledger: Ledger,
     incidents: Incidents,
     ports: Ports,
+    remote_free_at: Vec<u64>,
+    vacancies: Vec<super::Vacancies>,
     cores: Vec<CoreClock>,
     tile_end: Vec<u64>,
     busy: u64,
@@ -246,6 +248,8 @@ impl Checkpoint {
             ledger: e.ledger.clone(),
             incidents: e.incidents.clone(),
             ports: e.ports.clone(),
+            remote_free_at: e.remote_free_at.clone(),
+            vacancies: e.vacancies.clone(),
             cores: w.cores.clone(),
             tile_end: w.tile_end[..tiles].to_vec(),
             busy: w.busy,
@@ -289,6 +293,8 @@ impl Checkpoint {
         e.ledger = self.ledger.clone();
         e.incidents = self.incidents.clone();
         e.ports = self.ports.clone();
+        e.remote_free_at.clone_from(&self.remote_free_at);
+        e.vacancies.clone_from(&self.vacancies);
         w.cores = self.cores.clone();
         for c in &mut w.cores {
             for o in &mut c.deferred {

@@ -34,6 +34,9 @@ pub(super) struct Placement<'g> {
     prefetching: bool,
     /// The actions before the tile runs (transfers, allocations, frees, staging).
     before: Vec<Action>,
+    /// When those actions are all done: their lane waits at each free until the copy
+    /// has been read out.
+    lane_done: u64,
 }
 
 /// The run's clock and, when recording, its tiles.
@@ -98,9 +101,10 @@ impl<'a> Engine<'a> {
         options: SchedulerOptions,
         mapper: &mut Mapper,
     ) -> Placement<'a> {
-        self.lane_free = 0;
         let tile = &self.graph.tiles[tile_id];
         let core = tile.core;
+        // The lane starts with the frees of copies other cores have read.
+        self.lane_free = std::mem::take(&mut self.remote_free_at[core]);
         let capacity = self.pads[core].capacity;
         let needs = self.needs(tile_id);
         let total: u64 = needs.sizes.iter().sum();
@@ -115,6 +119,7 @@ impl<'a> Engine<'a> {
         let any_streamed = streamed.iter().any(|&s| s);
         let (prefetching, pinned, earliest) =
             self.prefetch(w, core, &resident_ops, any_streamed, options.prefetch);
+        self.vacancies[core].forget_until(earliest);
         // Copies this core holds for readers elsewhere that have finished.
         let mut before = w.actions();
         before.append(&mut self.remote_frees[core]);
@@ -151,6 +156,7 @@ impl<'a> Engine<'a> {
                 &mut before,
             );
         }
+        let lane_done = self.lane_free;
         if prefetching {
             self.release_previous(w, core, &mut after_prev);
         }
@@ -163,6 +169,7 @@ impl<'a> Engine<'a> {
             stream_budget_bits,
             prefetching,
             before,
+            lane_done,
         }
     }
 
@@ -296,7 +303,13 @@ impl<'a> Engine<'a> {
     /// Frees the previous tile's finished data and releases its staging area.
     fn release_previous(&mut self, w: &mut Walk, core: usize, actions: &mut Vec<Action>) {
         let clock = &mut w.cores[core];
-        self.release(core, &mut clock.deferred, &mut clock.staging, actions);
+        let ended = clock.free;
+        self.release(
+            (core, ended),
+            &mut clock.deferred,
+            &mut clock.staging,
+            actions,
+        );
     }
 
     /// Fetches what the tile reads and allocates what it writes.
@@ -347,7 +360,7 @@ impl<'a> Engine<'a> {
             if tile.reads_state {
                 self.write_back(s, earliest, before);
             }
-            self.free_everywhere(s, tile.core, before);
+            self.free_everywhere(s, (tile.core, FreeIn::Lane), before);
         }
     }
 
@@ -465,7 +478,9 @@ impl<'a> Engine<'a> {
                 _ => None,
             })
             .max();
-        let transfers_done = last_transfer.map_or(0, |(end, _)| end);
+        let transfers_done = last_transfer
+            .map_or(0, |(end, _)| end)
+            .max(placed.lane_done);
         let deps_done = tile.deps.iter().map(|&d| w.tile_end[d]).max().unwrap_or(0);
         let free = w.cores[core].free;
         let start = free.max(transfers_done).max(deps_done);
