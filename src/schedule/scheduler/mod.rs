@@ -20,8 +20,9 @@
 //! Timing. A tile starts when its core is free, its dependencies have finished and its
 //! transfers are done. DRAM transfers take the port one at a time (bits / bandwidth,
 //! plus the read/write turnaround) and complete after the access latency, which
-//! overlaps the next transfer; a streaming tile holds the port for its whole duration. With prefetch on, a tile's transfers may start when the previous
-//! tile on its core starts, using only space that tile does not hold (double
+//! overlaps the next transfer; a streaming tile takes its share of the bus throughout
+//! its run, and slows where the bus has less room (`streams.rs`). With prefetch on, a
+//! tile's transfers may start when the previous tile on its core starts, using only space that tile does not hold (double
 //! buffering); when that space is not there, the transfers wait for it to finish.
 
 mod bounds;
@@ -30,6 +31,7 @@ mod ports;
 mod prefix;
 mod residency;
 mod resident;
+mod streams;
 mod vacancy;
 mod walk;
 

@@ -13,6 +13,7 @@
 //! cut-through, each link of its XY path busy for ⌈bits / link bw⌉ cycles from one hop
 //! latency after the link before it started, and never finishing before it did.
 
+use super::streams::Streams;
 use crate::model::{Accelerator, Noc};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -66,6 +67,17 @@ impl Calendar {
         }
     }
 
+    /// Whether the port is busy at `t`, and the next cycle that may change (`None`:
+    /// free from `t` on).
+    pub fn at(&self, t: u64) -> (bool, Option<u64>) {
+        let i = self.busy.partition_point(|&(_, end)| end <= t);
+        match self.busy.get(i) {
+            Some(&(start, end)) if start <= t => (true, Some(end)),
+            Some(&(start, _)) => (false, Some(start)),
+            None => (false, None),
+        }
+    }
+
     /// The end of the last busy interval (0 if never used).
     pub fn busy_until(&self) -> u64 {
         self.busy.last().map_or(0, |&(_, end)| end)
@@ -81,6 +93,8 @@ pub(super) struct Ports {
     dram: Calendar,
     /// Direction of the last DRAM booking (read/write turnaround).
     dram_last_write: Option<bool>,
+    /// Streaming tiles' share of the DRAM bus.
+    streams: Streams,
     links: FxHashMap<Link, Calendar>,
     /// Cycles each link is occupied, summed over its bookings.
     link_busy: FxHashMap<Link, u64>,
@@ -191,15 +205,25 @@ impl Ports {
         self.sram_holds.drain(..)
     }
 
-    /// Holds the DRAM port over `start..end` (a tile streaming from DRAM throughout).
-    pub fn hold_dram(&mut self, start: u64, end: u64) {
-        self.dram.block(start, end);
+    /// A tile on `core` streaming from DRAM from `start` on, which would run `natural`
+    /// cycles on a bus of its own and needs `bus_cycles` of it: when it ends, sharing the
+    /// bus with the transfers booked and other cores' streams (`streams.rs`).
+    pub fn stream_dram(
+        &mut self,
+        core: usize,
+        start: u64,
+        (natural, bus_cycles): (u64, u64),
+    ) -> u64 {
+        let dram = &self.dram;
+        self.streams
+            .book(core, start, (natural, bus_cycles), &|t| dram.at(t))
     }
 
     /// About how many bytes its calendars hold (for caches that keep copies).
     pub fn bytes(&self) -> usize {
         let interval = std::mem::size_of::<(u64, u64)>();
         self.dram.busy.len() * interval
+            + self.streams.bytes()
             + self
                 .links
                 .values()

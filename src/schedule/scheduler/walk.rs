@@ -506,14 +506,18 @@ impl<'a> Engine<'a> {
         self.ports
             .hold_bank_reads(core, bank_reads.iter().map(|&(b, c)| (b, start + c)));
         w.stalls[StallCause::BankConflict.index()] += window;
-        let end = start + c.total + window;
+        let mut end = start + c.total + window;
         let busy = c.compute + c.fill_drain + c.drain_bound;
         w.busy += busy;
         w.cores[core].busy += busy;
         self.ports.occupancy.sram_tile_cycles += cost.sram_bank_cycles;
         if placed.streamed.iter().any(|&s| s) {
-            self.ports.hold_dram(start, end);
-            self.occupy_streamed_dram(cost);
+            let bus_cycles = self.occupy_streamed_dram(cost);
+            let shared = self
+                .ports
+                .stream_dram(core, start, (end - start, bus_cycles));
+            w.stalls[StallCause::DramPort.index()] += shared.saturating_sub(end);
+            end = shared;
             self.stream_over_noc(core, cost, start);
         }
         w.tile_end[tile_id] = end;
@@ -529,16 +533,18 @@ impl<'a> Engine<'a> {
     }
 
     /// The DRAM accesses of a streaming tile's passes: one per pass and operand.
-    fn occupy_streamed_dram(&mut self, cost: &TileCost) {
+    /// Returns the bus cycles of their data.
+    fn occupy_streamed_dram(&mut self, cost: &TileCost) -> u64 {
         let d = &self.acc.dram;
         let reads: u64 = cost.dram_read.iter().sum();
         let writes: u64 = cost.dram_write.iter().sum();
         let operands = cost.dram_by_operand.iter().filter(|&&b| b > 0).count() as u64;
         let accesses = cost.mapping.cycles.folds.max(1) * operands;
+        let data = d.occupancy_rw_cycles(reads, writes);
         let o = &mut self.ports.occupancy;
-        o.dram_cycles += d.occupancy_rw_cycles(reads, writes)
-            + accesses * d.turnaround(true, false).max(d.turnaround(false, true));
+        o.dram_cycles += data + accesses * d.turnaround(true, false).max(d.turnaround(false, true));
         o.streamed_accesses += accesses;
+        data
     }
 
     /// The tile's first fills, from where its resident W and I lie (`lookahead`).
