@@ -333,6 +333,26 @@ simulate = true
     let table = r.render_table();
     assert!(table.contains("by core"), "{table}");
     assert!(table.contains("noc_link"), "{table}");
+    // `stems validate --scenario` validates the same runs, the searched allocations
+    // included: one configuration for the experiment's own allocation, one per
+    // allocation found (two schedules may share one).
+    let plan = s.clone().validation_plan().expect("plan");
+    assert_eq!(plan.runs.len(), 4);
+    let found: std::collections::BTreeSet<_> = runs[2..].iter().map(|r| &r.allocation).collect();
+    assert_eq!(plan.configs.len(), 1 + found.len());
+    for run in &runs[2..] {
+        assert!(
+            plan.runs.iter().any(|v| {
+                let c = &plan.configs[v.config];
+                c.label.contains("ga allocation")
+                    && v.spec.to_string() == run.schedule
+                    && c.allocation.describe(&c.workload, &c.accelerator) == run.allocation
+            }),
+            "{} on {} is validated",
+            run.schedule,
+            run.allocation
+        );
+    }
     for (extra, field) in [
         (
             "allocation_search = { objective = \"dram_bits\" }",

@@ -127,7 +127,17 @@ fn plan(args: &ValidateArgs) -> Result<Plan> {
                 path.display()
             )));
         }
-        return Ok(scenario.validation_plan());
+        let searches = scenario
+            .experiments
+            .iter()
+            .filter(|x| x.allocation_search.is_some())
+            .count();
+        if searches > 0 {
+            eprintln!(
+                "searching allocations for {searches} experiment(s) first, as `stems run` does"
+            );
+        }
+        return Ok(scenario.validation_plan()?);
     }
     let (Some(workload), Some(hardware)) = (&args.workload, &args.hardware) else {
         bail!(UsageError(

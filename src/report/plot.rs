@@ -415,11 +415,15 @@ pub fn scatter(
     } else {
         (0.0, 1.0)
     };
-    let root = SVGBackend::new(path, (640, 600)).into_drawing_area();
+    // The key goes below the chart, a row per group: inside, it would hide points.
+    let key_rows = groups.len() as u32 + 1;
+    let root = SVGBackend::new(path, (640, 600 + 18 * key_rows + 12)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
+    let (plot_area, key_area) = root.split_vertically(600);
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(title, ("sans-serif", 16))
         .margin(14)
+        .margin_right(30)
         .x_label_area_size(44)
         .y_label_area_size(70)
         .build_cartesian_2d(lo..hi, lo..hi)
@@ -436,24 +440,53 @@ pub fn scatter(
         .map_err(|x| e(x.to_string()))?;
     chart
         .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.5)))
-        .map_err(|x| e(x.to_string()))?
-        .label("y = x")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.mix(0.5)));
+        .map_err(|x| e(x.to_string()))?;
+    let row = |j: usize| 8 + 18 * j as i32;
+    key_area
+        .draw(&PathElement::new(
+            [(76, row(0)), (90, row(0))],
+            BLACK.mix(0.5),
+        ))
+        .map_err(|x| e(x.to_string()))?;
+    key_text(&key_area, "y = x", row(0), &e)?;
     for (i, (name, points)) in groups.iter().enumerate() {
+        // Past the palette, the colours come again with another marker.
         let color = LINE_COLORS[i % LINE_COLORS.len()];
+        let shape = i / LINE_COLORS.len();
         chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
-            )
-            .map_err(|x| e(x.to_string()))?
-            .label(name.clone())
-            .legend(move |(x, y)| Circle::new((x + 7, y), 3, color.filled()));
+            .draw_series(points.iter().map(|&p| marker(shape, p, color)))
+            .map_err(|x| e(x.to_string()))?;
+        key_area
+            .draw(&marker(shape, (83, row(i + 1)), color))
+            .map_err(|x| e(x.to_string()))?;
+        key_text(&key_area, name, row(i + 1), &e)?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft, &e)?;
     root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
+}
+
+/// A row of a key drawn below a chart: its text, left-aligned after the marker.
+fn key_text(
+    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    text: &str,
+    y: i32,
+    e: &impl Fn(String) -> PlotError,
+) -> Result<(), PlotError> {
+    let style = TextStyle::from(("sans-serif", 13)).pos(Pos::new(HPos::Left, VPos::Center));
+    area.draw(&Text::new(text.to_string(), (100, y), style))
+        .map_err(|x| e(x.to_string()))
+}
+
+/// A filled circle, a triangle or a cross (by `shape`, cycling) at `at`.
+fn marker<C, DB: DrawingBackend>(shape: usize, at: C, color: RGBColor) -> DynElement<'static, DB, C>
+where
+    C: Clone + 'static,
+{
+    match shape % 3 {
+        0 => Circle::new(at, 3, color.filled()).into_dyn(),
+        1 => TriangleMarker::new(at, 4, color.filled()).into_dyn(),
+        _ => Cross::new(at, 3, color.stroke_width(2)).into_dyn(),
+    }
 }
 
 /// Global-SRAM occupancy over time, one step line per core, with the capacity; behind

@@ -36,8 +36,13 @@ pub fn write_outputs(dir: &Path, rows: &[Row], summary: &Summary) -> Result<(), 
             None => groups.push((r.config.clone(), vec![point])),
         }
     }
-    let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
-    workloads.dedup();
+    // Each workload once, in the order the runs first name it.
+    let mut workloads: Vec<&str> = Vec::new();
+    for r in rows {
+        if !workloads.contains(&r.workload.as_str()) {
+            workloads.push(&r.workload);
+        }
+    }
     let tau = summary
         .rank_agreement
         .overall

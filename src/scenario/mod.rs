@@ -249,27 +249,52 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Every experiment's baseline and schedules as runs of a validation, one
-    /// configuration per experiment.
-    pub fn validation_plan(self) -> crate::validate::plan::Plan {
+    /// The runs `stems run` makes of every experiment (its baseline and schedules,
+    /// the best hybrid and searched ones it asks for, and those on the allocations the
+    /// allocation search finds) as runs of a validation: one configuration per
+    /// experiment, policy and allocation.
+    pub fn validation_plan(self) -> Result<crate::validate::plan::Plan, RunError> {
         let mut plan = crate::validate::plan::Plan::default();
-        for x in self.experiments {
-            let specs: Vec<ScheduleSpec> = std::iter::once(x.baseline).chain(x.schedules).collect();
-            let config = crate::validate::runs::Config {
-                label: x.name,
-                workload: x.workload,
-                accelerator: x.accelerator,
-                allocation: x.allocation,
-                options: crate::schedule::SchedulerOptions {
-                    prefetch: x.prefetch,
-                    objective: crate::mapping::Objective::Energy,
-                    eviction: x.eviction,
-                },
-                spikes: x.spikes,
-            };
-            plan.push(config, specs);
+        for x in &self.experiments {
+            // (label, policy, allocation, schedules), in the order they first run.
+            let mut groups: Vec<(String, Eviction, Allocation, Vec<ScheduleSpec>)> = Vec::new();
+            for r in run::runs_of(x)? {
+                match groups
+                    .iter_mut()
+                    .find(|g| g.1 == r.eviction && g.2 == r.allocation)
+                {
+                    Some(g) => g.3.push(r.spec),
+                    None => {
+                        let label = match groups.is_empty() {
+                            true => x.name.clone(),
+                            false => format!(
+                                "{}, {} of {}",
+                                x.name,
+                                r.origin,
+                                crate::schedule::spec::compact(&r.spec.to_string())
+                            ),
+                        };
+                        groups.push((label, r.eviction, r.allocation, vec![r.spec]));
+                    }
+                }
+            }
+            for (label, eviction, allocation, specs) in groups {
+                let config = crate::validate::runs::Config {
+                    label,
+                    workload: x.workload.clone(),
+                    accelerator: x.accelerator.clone(),
+                    allocation,
+                    options: SchedulerOptions {
+                        prefetch: x.prefetch,
+                        objective: Objective::Energy,
+                        eviction,
+                    },
+                    spikes: x.spikes.clone(),
+                };
+                plan.push(config, specs);
+            }
         }
-        plan
+        Ok(plan)
     }
 
     /// Reads and validates a scenario, loading every model it names. Every problem is

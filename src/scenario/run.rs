@@ -182,18 +182,18 @@ impl Experiment {
 
 /// One run of an experiment: where its schedule comes from, the policy, the schedule
 /// and the allocation.
-struct Run {
-    origin: String,
-    eviction: Eviction,
-    spec: ScheduleSpec,
-    allocation: Allocation,
+pub(super) struct Run {
+    pub origin: String,
+    pub eviction: Eviction,
+    pub spec: ScheduleSpec,
+    pub allocation: Allocation,
 }
 
 /// What an experiment runs, in order. The baseline and the given schedules use the
 /// experiment's policy and allocation; the best hybrid is found under each requested
 /// policy; the searched best under the search's; then the baseline and the given
 /// schedules again on the allocation the allocation search finds for each.
-fn runs_of(x: &Experiment) -> Result<Vec<Run>, RunError> {
+pub(super) fn runs_of(x: &Experiment) -> Result<Vec<Run>, RunError> {
     let mut runs = schedule_runs(x)?
         .into_iter()
         .map(|(origin, eviction, spec)| Run {
