@@ -42,6 +42,8 @@ pub struct Scratchpad {
     pub capacity: u64,
     /// Free extents, sorted by address, coalesced.
     free: Vec<Extent>,
+    /// The list a merging free builds the next free list in (the last one's).
+    spare: Vec<Extent>,
     pub used: u64,
     pub peak: u64,
 }
@@ -54,6 +56,7 @@ impl Scratchpad {
                 start: 0,
                 len: capacity,
             }],
+            spare: Vec::new(),
             used: 0,
             peak: 0,
         }
@@ -97,24 +100,28 @@ impl Scratchpad {
             });
             return true;
         }
+        // The lowest free ranges, whole but for the last: dropped from the list at once
+        // (one by one, each would shift the rest of it).
         let mut need = bits;
-        while need > 0 {
-            let e = self.free[0];
+        let mut whole = 0;
+        for e in &mut self.free {
             let take = e.len.min(need);
             out.push(Extent {
                 start: e.start,
                 len: take,
             });
-            if take == e.len {
-                self.free.remove(0);
-            } else {
-                self.free[0] = Extent {
-                    start: e.start + take,
-                    len: e.len - take,
-                };
-            }
             need -= take;
+            if take == e.len {
+                whole += 1;
+            } else {
+                e.start += take;
+                e.len -= take;
+            }
+            if need == 0 {
+                break;
+            }
         }
+        self.free.drain(..whole);
         self.account(bits);
         true
     }
@@ -131,6 +138,10 @@ impl Scratchpad {
     }
 
     pub fn release(&mut self, extents: &[Extent]) {
+        if extents.len() >= MERGE_FROM && extents.windows(2).all(|w| w[0].end() <= w[1].start) {
+            self.release_sorted(extents);
+            return;
+        }
         for e in extents {
             self.used -= e.len;
             let i = self.free.partition_point(|f| f.start < e.start);
@@ -151,6 +162,44 @@ impl Scratchpad {
                 (false, false) => self.free.insert(i, *e),
             }
         }
+    }
+}
+
+/// From how many extents a free merges them into the free list in one pass rather than
+/// inserting them one by one (each insert shifts the rest of the list).
+const MERGE_FROM: usize = 4;
+
+impl Scratchpad {
+    /// Frees extents sorted by address: merged with the free list, neighbours
+    /// coalesced, in one pass.
+    fn release_sorted(&mut self, extents: &[Extent]) {
+        let mut merged = std::mem::take(&mut self.spare);
+        merged.clear();
+        merged.reserve(self.free.len() + extents.len());
+        let (mut a, mut b) = (self.free.iter().peekable(), extents.iter().peekable());
+        loop {
+            let e = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x.start < y.start => {
+                    a.next();
+                    x
+                }
+                (_, Some(&&y)) => {
+                    b.next();
+                    self.used -= y.len;
+                    y
+                }
+                (Some(&&x), None) => {
+                    a.next();
+                    x
+                }
+                (None, None) => break,
+            };
+            match merged.last_mut() {
+                Some(last) if last.end() == e.start => last.len += e.len,
+                _ => merged.push(e),
+            }
+        }
+        self.spare = std::mem::replace(&mut self.free, merged);
     }
 }
 
@@ -177,5 +226,30 @@ mod tests {
         s.release(&d);
         s.release(&b);
         assert_eq!(s.used, 30);
+    }
+
+    #[test]
+    fn freeing_many_extents_at_once_leaves_the_list_one_by_one_would() {
+        // A fragmented pad: 40 allocations of 10, every other one freed, then a
+        // scattered allocation over the holes, freed again at once and one by one.
+        let build = || {
+            let mut s = Scratchpad::new(400);
+            let blocks: Vec<_> = (0..40).map(|_| s.alloc(10).expect("fits")).collect();
+            for b in blocks.iter().step_by(2) {
+                s.release(b);
+            }
+            let scattered = s.alloc(150).expect("fits scattered");
+            assert!(scattered.len() >= MERGE_FROM);
+            (s, scattered)
+        };
+        let (mut at_once, scattered) = build();
+        at_once.release(&scattered);
+        let (mut one_by_one, _) = build();
+        for e in &scattered {
+            one_by_one.release(std::slice::from_ref(e));
+        }
+        assert_eq!(at_once.free, one_by_one.free);
+        assert_eq!(at_once.used, one_by_one.used);
+        assert_eq!(at_once.used, 200);
     }
 }
