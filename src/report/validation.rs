@@ -66,12 +66,16 @@ pub fn write_outputs(dir: &Path, rows: &[Row], summary: &Summary) -> Result<(), 
 /// `labels` are the configurations in order, `workloads` their networks.
 pub fn render_table(labels: &[&str], workloads: &[&str], s: &Summary, seconds: f64) -> String {
     let mut out = String::new();
+    // Many configurations are named one per line below (rank agreement), not here.
+    let configs = match labels.len() {
+        0..=4 => labels.join(", "),
+        n => format!("{n} configurations"),
+    };
     let _ = writeln!(
         out,
-        "validated {} runs of {} ({}) in {seconds:.1} s: {} verified, {} failed",
+        "validated {} runs of {} ({configs}) in {seconds:.1} s: {} verified, {} failed",
         s.runs,
         workloads.join(", "),
-        labels.join(", "),
         s.verified,
         s.failed
     );
