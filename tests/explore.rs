@@ -8,6 +8,19 @@ use stems::explore::{Rank, Side, Space, best, explore};
 use stems::model::{Overrides, load};
 use stems::schedule::{Eviction, SchedulerOptions};
 
+/// tiny_fused on the paper's accelerator with `gb` of global SRAM.
+fn tiny_fused(gb: &str) -> (stems::model::Workload, stems::model::Accelerator) {
+    load(
+        Path::new("models/workloads/tiny_fused.toml"),
+        Path::new("models/hardware/meta_proto.toml"),
+        &Overrides {
+            global_sram: Some(gb.parse().expect("size")),
+            ..Overrides::default()
+        },
+    )
+    .expect("models")
+}
+
 fn best_schedule(workload: &str, gb: &str, stateless: &[usize], batch_from: Side) -> String {
     let (w, acc) = load(
         Path::new(workload),
@@ -59,18 +72,7 @@ fn the_hybrid_space_has_n_plus_one_squared_schedules_and_the_exhaustive_four_to_
 
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    let (w, acc) = load(
-        Path::new("models/workloads/tiny_fused.toml"),
-        Path::new("models/hardware/meta_proto.toml"),
-        &Overrides {
-            global_sram: Some("4KiB".parse().expect("size")),
-            stateless_blocks: vec![],
-            hardware: Vec::new(),
-            activity: None,
-            layer_activity: Vec::new(),
-        },
-    )
-    .expect("models");
+    let (w, acc) = tiny_fused("4KiB");
     let points = Space::Exhaustive.points(w.num_blocks);
     let run = |threads| {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -177,15 +179,7 @@ fn sew_resnet152_at_1mib_batches_everything_and_fuses_the_first_hyperblock() {
 
 #[test]
 fn the_bounds_rule_out_the_schedules_whose_floor_lies_above_the_fastest_ones_ceiling() {
-    let (w, acc) = load(
-        Path::new("models/workloads/tiny_fused.toml"),
-        Path::new("models/hardware/meta_proto.toml"),
-        &Overrides {
-            global_sram: Some("8KiB".parse().expect("size")),
-            ..Overrides::default()
-        },
-    )
-    .expect("models");
+    let (w, acc) = tiny_fused("8KiB");
     let points = Space::Exhaustive.points(w.num_blocks);
     let mut outcomes =
         explore(&w, &acc, &points, SchedulerOptions::default(), || {}).expect("explores");

@@ -37,6 +37,10 @@ pub fn address_in(extents: &[Extent], offset: u64) -> u64 {
     0
 }
 
+/// From how many extents a free merges them into the free list in one pass rather than
+/// inserting them one by one (each insert shifts the rest of the list).
+const MERGE_FROM: usize = 4;
+
 #[derive(Debug, Clone)]
 pub struct Scratchpad {
     pub capacity: u64,
@@ -163,13 +167,7 @@ impl Scratchpad {
             }
         }
     }
-}
 
-/// From how many extents a free merges them into the free list in one pass rather than
-/// inserting them one by one (each insert shifts the rest of the list).
-const MERGE_FROM: usize = 4;
-
-impl Scratchpad {
     /// Frees extents sorted by address: merged with the free list, neighbours
     /// coalesced, in one pass.
     fn release_sorted(&mut self, extents: &[Extent]) {
@@ -200,6 +198,8 @@ impl Scratchpad {
             }
         }
         self.spare = std::mem::replace(&mut self.free, merged);
+        // Kept for its capacity only: a checkpoint's copy of the pad copies no stale list.
+        self.spare.clear();
     }
 }
 

@@ -22,8 +22,9 @@
 //! plus the read/write turnaround) and complete after the access latency, which
 //! overlaps the next transfer; a streaming tile takes its share of the bus throughout
 //! its run, and slows where the bus has less room (`streams.rs`). With prefetch on, a
-//! tile's transfers may start when the previous tile on its core starts, using only space that tile does not hold (double
-//! buffering); when that space is not there, the transfers wait for it to finish.
+//! tile's transfers may start when the previous tile on its core starts, using only
+//! space that tile does not hold (double buffering); when that space is not there, the
+//! transfers wait for it to finish.
 
 mod bounds;
 mod lookahead;
@@ -977,12 +978,12 @@ impl<'a> Engine<'a> {
     }
 
     /// `bits` of `core`'s SRAM, in an extent list reused from a freed copy when there
-    /// is one; `None` when they do not fit.
-    /// The lane waits until the space is free in time too (`vacancies`).
+    /// is one; `None` when they do not fit. The lane waits until the space is free in
+    /// time too (`vacancies`).
     fn alloc_extents(&mut self, core: usize, bits: u64) -> Option<Vec<Extent>> {
         let mut extents = self.spare_extents.pop().unwrap_or_default();
         if self.pads[core].alloc_into(bits, &mut extents) {
-            if self.vacancies[core].len() > 0 {
+            if !self.vacancies[core].is_empty() {
                 let free = self.vacancies[core].free_from(&extents);
                 self.lane_free = self.lane_free.max(free);
             }
@@ -1357,7 +1358,7 @@ impl<'a> Engine<'a> {
                 .collect(),
             ledger: Ledger::default(),
             spend: TileSpend::default(),
-            ports: Ports::default(),
+            ports: Ports::new(ncores),
             incidents: Incidents::default(),
             spills: vec![[0; 4]; graph.objects.len()],
             eviction_order: Vec::new(),

@@ -146,6 +146,14 @@ pub(super) struct Flow {
 }
 
 impl Ports {
+    /// The ports of an accelerator with `cores` cores.
+    pub fn new(cores: usize) -> Self {
+        Self {
+            streams: Streams::new(cores),
+            ..Self::default()
+        }
+    }
+
     /// One DRAM access of `bits`, not before `earliest`; returns its flow (from the end
     /// of the access latency to the last bit).
     pub fn dram(&mut self, acc: &Accelerator, bits: u64, write: bool, earliest: u64) -> Flow {

@@ -13,6 +13,8 @@
 /// (a core runs one tile at a time).
 #[derive(Debug, Default, Clone)]
 pub(super) struct Streams {
+    /// How many cores stream (one: none has another's streams to share the bus with).
+    cores: usize,
     by_core: Vec<Vec<(u64, u64, u64)>>,
 }
 
@@ -20,6 +22,13 @@ pub(super) struct Streams {
 pub(super) type BusAt<'a> = &'a dyn Fn(u64) -> (bool, Option<u64>);
 
 impl Streams {
+    pub fn new(cores: usize) -> Self {
+        Self {
+            cores,
+            by_core: Vec::new(),
+        }
+    }
+
     /// Books a tile on `core` streaming from `start` that would run `natural` cycles on
     /// a bus of its own and needs `cycles` of it; returns when it ends. `hard` tells
     /// where the bus is taken by booked transfers.
@@ -31,10 +40,13 @@ impl Streams {
         hard: BusAt,
     ) -> u64 {
         let end = self.end(core, start, (natural, cycles), hard);
-        if self.by_core.len() <= core {
-            self.by_core.resize_with(core + 1, Vec::new);
+        // Only other cores' tiles read it: on one core, nothing is kept.
+        if self.cores > 1 {
+            if self.by_core.len() <= core {
+                self.by_core.resize_with(core + 1, Vec::new);
+            }
+            self.by_core[core].push((start, end, cycles));
         }
-        self.by_core[core].push((start, end, cycles));
         end
     }
 
@@ -82,7 +94,11 @@ impl Streams {
 
     /// About how many bytes it holds.
     pub fn bytes(&self) -> usize {
-        self.by_core.iter().map(|s| s.len() * 24 + 24).sum()
+        let stream = std::mem::size_of::<(u64, u64, u64)>();
+        self.by_core
+            .iter()
+            .map(|s| s.len() * stream + std::mem::size_of::<Vec<()>>())
+            .sum()
     }
 }
 
@@ -96,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_tile_alone_on_the_bus_runs_at_its_own_pace() {
-        let mut s = Streams::default();
+        let mut s = Streams::new(2);
         assert_eq!(s.book(0, 50, (1_000, 600), &free_bus), 1_050);
         // The same core's next tile comes after it and is not slowed by it.
         assert_eq!(s.book(0, 1_050, (1_000, 600), &free_bus), 2_050);
@@ -104,14 +120,14 @@ mod tests {
 
     #[test]
     fn two_cores_streaming_at_once_share_the_bus() {
-        let mut s = Streams::default();
+        let mut s = Streams::new(2);
         // Core 0 uses 600 of the bus's 1,000 cycles over its run, leaving 400: core 1,
         // which needs 600 over 1,000 too, gets 400 by then and the 200 it still needs
         // at its own pace after: 200 / 0.6 = 333.3 cycles more.
         assert_eq!(s.book(0, 0, (1_000, 600), &free_bus), 1_000);
         assert_eq!(s.book(1, 0, (1_000, 600), &free_bus), 1_334);
         // Where the two together need no more than the bus has, neither slows.
-        let mut s = Streams::default();
+        let mut s = Streams::new(2);
         s.book(0, 0, (1_000, 400), &free_bus);
         assert_eq!(s.book(1, 0, (1_000, 600), &free_bus), 1_000);
     }
@@ -125,7 +141,7 @@ mod tests {
             100..200 => (true, Some(200)),
             _ => (false, None),
         };
-        let mut s = Streams::default();
+        let mut s = Streams::new(2);
         assert_eq!(s.book(0, 0, (1_000, 1_000), &transfer), 1_100);
     }
 }

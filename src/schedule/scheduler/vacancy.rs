@@ -37,8 +37,8 @@ impl Vacancies {
         self.freed.retain(|&(_, _, at)| at > cycle);
     }
 
-    pub fn len(&self) -> usize {
-        self.freed.len()
+    pub fn is_empty(&self) -> bool {
+        self.freed.is_empty()
     }
 }
 
@@ -61,6 +61,8 @@ mod tests {
         assert_eq!(v.free_from(&[extent(300, 101)]), 80);
         v.forget_until(50);
         assert_eq!(v.free_from(&[extent(0, 100)]), 0);
-        assert_eq!(v.len(), 2);
+        assert_eq!(v.free_from(&[extent(400, 1)]), 80);
+        v.forget_until(80);
+        assert!(v.is_empty());
     }
 }
