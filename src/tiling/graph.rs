@@ -255,13 +255,21 @@ impl Grid {
         }
     }
 
-    /// Entries overlapping timesteps `t` and columns `x`.
-    fn overlapping(&self, t: &Range<u32>, x: &Range<u64>) -> impl Iterator<Item = usize> + '_ {
+    /// Entries overlapping timesteps `t` and columns `x`, and how many there are (a
+    /// list they go into is grown once, not entry by entry).
+    fn overlapping(
+        &self,
+        t: &Range<u32>,
+        x: &Range<u64>,
+    ) -> (usize, impl Iterator<Item = usize> + '_) {
         let g0 = (t.start / self.time_batch) as usize;
         let g1 = (t.end.div_ceil(self.time_batch) as usize).min(self.groups);
         let c0 = (x.start / self.lines) as usize;
         let c1 = (x.end.div_ceil(self.lines) as usize).min(self.columns);
-        (g0..g1).flat_map(move |g| (c0..c1).map(move |c| self.first + g * self.columns + c))
+        let count = g1.saturating_sub(g0) * c1.saturating_sub(c0);
+        let entries =
+            (g0..g1).flat_map(move |g| (c0..c1).map(move |c| self.first + g * self.columns + c));
+        (count, entries)
     }
 }
 
@@ -277,11 +285,14 @@ impl TileGraph {
     pub fn build(workload: &Workload, cuts: &[Cut], core_of_layer: &[usize]) -> Self {
         let (raw, grids) = cut_layers(workload, cuts);
         // Objects: weights, one feature chunk per tile, network-input slices, state.
-        let mut objects: Vec<DataObject> = Vec::new();
+        // Sized at once: grown push by push, the list was copied over and over.
+        let count = object_count(workload, cuts, raw.len(), &grids);
+        let mut objects: Vec<DataObject> = Vec::with_capacity(count);
         let weights = weight_objects(workload, &mut objects);
         let outputs = output_objects(workload, &raw, &mut objects);
         let input_grid = input_objects(workload, cuts, &mut objects);
         let state_of_tile = state_objects(workload, &raw, &grids, &mut objects);
+        debug_assert_eq!(objects.len(), count, "object_count counts what is made");
         let (mut deps, mut inputs, mut weight_chunks) = dependencies(
             workload,
             &raw,
@@ -341,7 +352,12 @@ impl TileGraph {
 /// Every layer cut by its block's cut, tiles in layer order, with each layer's grid.
 fn cut_layers(workload: &Workload, cuts: &[Cut]) -> (Vec<(usize, TileRegion)>, Vec<Grid>) {
     let t_total = workload.timesteps;
-    let mut raw: Vec<(usize, TileRegion)> = Vec::new();
+    let tiles: u64 = workload
+        .layers
+        .iter()
+        .map(|l| super::tile_count(l, cuts[l.block], t_total))
+        .sum();
+    let mut raw: Vec<(usize, TileRegion)> = Vec::with_capacity(tiles as usize);
     let mut grids = Vec::with_capacity(workload.layers.len());
     for layer in &workload.layers {
         let cut = cuts[layer.block];
@@ -352,6 +368,40 @@ fn cut_layers(workload: &Workload, cuts: &[Cut]) -> (Vec<(usize, TileRegion)>, V
         raw.extend(regions.into_iter().map(|r| (layer.id, r)));
     }
     (raw, grids)
+}
+
+/// How many objects [`TileGraph::build`] makes: weights, one feature chunk per tile,
+/// the input slices ([`input_objects`]) and the state chunks ([`state_objects`]).
+fn object_count(workload: &Workload, cuts: &[Cut], tiles: usize, grids: &[Grid]) -> usize {
+    let weights = workload
+        .layers
+        .iter()
+        .filter(|l| l.op.has_weights())
+        .count();
+    let input = &workload.input;
+    let slices = workload.timesteps as usize
+        * input.width.div_ceil(input_lines(workload, cuts).max(1)) as usize;
+    let states: usize = workload
+        .layers
+        .iter()
+        .filter(|l| l.stateful && grids[l.id].groups >= 2)
+        .map(|l| grids[l.id].columns)
+        .sum();
+    weights + tiles + slices + states
+}
+
+/// The columns of one network-input slice: one when a fused block reads the input,
+/// else all.
+fn input_lines(workload: &Workload, cuts: &[Cut]) -> u64 {
+    let fused_reader = workload
+        .layers
+        .iter()
+        .any(|l| l.sources.contains(&Source::NetworkInput) && cuts[l.block].lines.is_some());
+    if fused_reader {
+        1
+    } else {
+        workload.input.width
+    }
 }
 
 fn push_object(
@@ -424,11 +474,7 @@ fn output_objects(
 fn input_objects(workload: &Workload, cuts: &[Cut], objects: &mut Vec<DataObject>) -> Grid {
     let t_total = workload.timesteps;
     let input = &workload.input;
-    let fused_reader = workload
-        .layers
-        .iter()
-        .any(|l| l.sources.contains(&Source::NetworkInput) && cuts[l.block].lines.is_some());
-    let input_lines = if fused_reader { 1 } else { input.width };
+    let input_lines = input_lines(workload, cuts);
     let input_grid = Grid::new(objects.len(), 1, input_lines, t_total, input.width);
     for t in 0..t_total {
         let mut x = 0;
@@ -522,10 +568,15 @@ fn dependencies(
             };
             match src {
                 Source::NetworkInput => {
-                    chunks.extend(input_grid.overlapping(&r.t, &cols));
+                    let (count, slices) = input_grid.overlapping(&r.t, &cols);
+                    chunks.reserve(count);
+                    chunks.extend(slices);
                 }
                 Source::Layer(p) => {
-                    for pt in grids[p].overlapping(&r.t, &cols) {
+                    let (count, producers) = grids[p].overlapping(&r.t, &cols);
+                    chunks.reserve(count);
+                    deps[ti].reserve(count);
+                    for pt in producers {
                         deps[ti].push(pt);
                         chunks.push(outputs[pt]);
                     }
@@ -534,7 +585,10 @@ fn dependencies(
         }
         // Recurrence: its own spikes of the timestep before, around its columns.
         if let Some((t, cols)) = layer.recurrent_read(&r.t, &r.ox) {
-            for pt in grids[*lid].overlapping(&t, &cols) {
+            let (count, producers) = grids[*lid].overlapping(&t, &cols);
+            deps[ti].reserve(count);
+            inputs[ti].reserve(count);
+            for pt in producers {
                 deps[ti].push(pt);
                 inputs[ti].push(outputs[pt]);
             }

@@ -348,7 +348,7 @@ pub fn cuts_constrained(workload: &Workload) -> bool {
 /// group before the next group).
 pub fn layer_regions(layer: &Layer, cut: Cut, timesteps: u32) -> Vec<TileRegion> {
     let tb = cut.time_batch.clamp(1, timesteps.max(1));
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(tile_count(layer, cut, timesteps) as usize);
     let mut t0 = 0;
     while t0 < timesteps {
         let t1 = (t0 + tb).min(timesteps);
