@@ -311,7 +311,7 @@ impl std::fmt::Display for Eviction {
 }
 
 /// What the memory manager knows about one data object.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct ObjState {
     /// SRAM copies: (core, extents).
     copies: SmallVec<[(usize, Vec<Extent>); 1]>,
@@ -331,6 +331,22 @@ struct ObjState {
     /// Under the cost rule, a fetched feature or state chunk stays until this tile, its
     /// last reader in the fetching tile's fused stack, is done (`None`: no such hold).
     held_until: Option<TileId>,
+}
+
+/// By hand: checkpoints copy the state of every object of a prefix, most of them with
+/// no copy left in the SRAM, and cloning an empty list of copies went through the
+/// general path.
+impl Clone for ObjState {
+    fn clone(&self) -> Self {
+        Self {
+            copies: if self.copies.is_empty() {
+                SmallVec::new()
+            } else {
+                self.copies.clone()
+            },
+            ..*self
+        }
+    }
 }
 
 /// The lane a free runs in, which says when its space is free in time.
