@@ -30,9 +30,9 @@
 use super::nest::{Dim, Loop, dim_products, relevant};
 use crate::model::{Core, Dram, OpKind, Operand};
 use crate::tiling::CtShape;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
 /// Where each operand of a tile lives at the top of its hierarchy: resident in the
 /// core's global SRAM (placed there by the scheduler) or streamed from DRAM.
@@ -180,9 +180,11 @@ pub struct CostModel<'a> {
     total: [u64; 7],
     /// The OX dimension is the flattened pixel index (OY·OX pixels in raster order).
     flat: bool,
-    axis_cache: RefCell<HashMap<(usize, u64, u64), u64>>,
+    /// Fx, not SipHash: looked up for every candidate mapping, hashing was a tenth of
+    /// the cost model's time.
+    axis_cache: RefCell<FxHashMap<(usize, u64, u64), u64>>,
     /// Raster chunks' input footprints by (pixels, FY taps, FX taps).
-    raster_cache: RefCell<HashMap<(u64, u64, u64), RasterFootprints>>,
+    raster_cache: RefCell<FxHashMap<(u64, u64, u64), RasterFootprints>>,
     /// The expected fold cycles under `skip`, and how many of them the busiest lane
     /// adds over the average one (they depend on the shape and unrolling).
     skip_fold_cycles: Cell<Option<(f64, f64)>>,
@@ -205,8 +207,8 @@ impl<'a> CostModel<'a> {
             unroll: [1; 7],
             total: [1; 7],
             flat: false,
-            axis_cache: RefCell::new(HashMap::new()),
-            raster_cache: RefCell::new(HashMap::new()),
+            axis_cache: RefCell::new(FxHashMap::default()),
+            raster_cache: RefCell::new(FxHashMap::default()),
             skip_fold_cycles: Cell::new(None),
         };
         model.with_unroll(core.pe_array.unroll())

@@ -112,23 +112,48 @@ pub(super) fn boundaries(
         last[t.block] = last[t.block].max(t.id);
     }
     let layout = Layout::of(graph);
-    let mut out = Vec::new();
+    // (block before, tiles before) of each boundary, in order.
+    let mut at = Vec::new();
     let mut prefix_last = 0usize;
     for k in 0..blocks - 1 {
         prefix_last = prefix_last.max(last[k]);
         let suffix_first = first[k + 1..].iter().copied().min().unwrap_or(usize::MAX);
-        if prefix_last + 1 != suffix_first {
-            continue;
+        if prefix_last + 1 == suffix_first {
+            at.push((k, suffix_first));
         }
-        out.push(boundary(
-            graph,
-            engine,
-            cuts,
-            layout,
-            k,
-            suffix_first,
-            blocks - 1,
-        ));
+    }
+    let crossing = crossing_objects(graph, &at);
+    at.iter()
+        .zip(&crossing)
+        .map(|(&(k, tiles), left)| {
+            boundary(graph, engine, cuts, layout, (k, tiles), left, blocks - 1)
+        })
+        .collect()
+}
+
+/// Per boundary, what the tiles before it leave that tiles after it read (their
+/// feature chunks, and the network input), in id order. One pass over the objects for
+/// every boundary: the graph holds thousands of objects and only these matter.
+fn crossing_objects(graph: &TileGraph, at: &[(usize, usize)]) -> Vec<Vec<ObjectId>> {
+    let mut out = vec![Vec::new(); at.len()];
+    for (o, object) in graph.objects.iter().enumerate() {
+        // The tiles that must have run for it to exist.
+        let made_after = match object.kind {
+            ObjectKind::Features { layer: Some(_), .. } => match object.producer {
+                Some(p) => p + 1,
+                None => continue,
+            },
+            ObjectKind::Features { layer: None, .. } => 0,
+            _ => continue,
+        };
+        let Some(&last_reader) = object.readers.last() else {
+            continue;
+        };
+        for (left, &(_, tiles)) in out.iter_mut().zip(at) {
+            if made_after <= tiles && tiles <= last_reader {
+                left.push(o);
+            }
+        }
     }
     out
 }
@@ -138,8 +163,8 @@ fn boundary(
     engine: &Engine,
     cuts: &[crate::tiling::Cut],
     layout: Layout,
-    k: usize,
-    tiles: usize,
+    (k, tiles): (usize, usize),
+    left: &[ObjectId],
     last_block: usize,
 ) -> Boundary {
     // A state that depends on the last block's cut is no other schedule's: it gets no
@@ -156,21 +181,9 @@ fn boundary(
     }
     // What the prefix leaves that later tiles read: its feature chunks and the input.
     let mut horizon = tiles;
-    for (o, object) in graph.objects.iter().enumerate() {
-        let from_prefix = match object.kind {
-            ObjectKind::Features { layer: Some(_), .. } => {
-                object.producer.is_some_and(|p| p < tiles)
-            }
-            ObjectKind::Features { layer: None, .. } => true,
-            _ => false,
-        };
-        let Some(&last_reader) = object
-            .readers
-            .last()
-            .filter(|&&r| from_prefix && r >= tiles)
-        else {
-            continue;
-        };
+    for &o in left {
+        let object = &graph.objects[o];
+        let last_reader = object.readers[object.readers.len() - 1];
         if graph.tiles[last_reader].block == last_block {
             return shareless;
         }
