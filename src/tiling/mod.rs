@@ -290,14 +290,32 @@ fn distinct_inputs(layer: &Layer, axis: usize, range: &Range<u64>, full: u64) ->
         let r = layer.input_range(axis, range.start, range.end, full);
         return r.end - r.start;
     }
-    range
-        .clone()
-        .map(|o| {
-            let lo = (o * s).saturating_sub(layer.padding[axis]);
-            let hi = (o * s + f).saturating_sub(layer.padding[axis]).min(full);
-            hi.saturating_sub(lo)
-        })
-        .sum()
+    disjoint_windows(range, s, f, layer.padding[axis], full)
+}
+
+/// The inputs read by outputs `range` whose windows of `f` at stride `s >= f` do not
+/// overlap, padding `p` before an input of `full`: `f` each for the windows inside the
+/// input, counted one by one only for those the edges clip (every tile's shape needs
+/// it, and a whole layer's row is hundreds of outputs).
+fn disjoint_windows(range: &Range<u64>, s: u64, f: u64, p: u64, full: u64) -> u64 {
+    let window = |o: u64| {
+        let lo = (o * s).saturating_sub(p);
+        let hi = (o * s + f).saturating_sub(p).min(full);
+        hi.saturating_sub(lo)
+    };
+    if s == 0 {
+        return range.clone().map(window).sum();
+    }
+    // Whole windows: o·s >= p and o·s + f - p <= full.
+    let first_whole = p.div_ceil(s).max(range.start).min(range.end);
+    let past_whole = if full + p >= f {
+        ((full + p - f) / s + 1).max(first_whole).min(range.end)
+    } else {
+        first_whole
+    };
+    (range.start..first_whole).map(window).sum::<u64>()
+        + (past_whole - first_whole) * f
+        + (past_whole..range.end).map(window).sum::<u64>()
 }
 
 /// How one block is cut into tiles: timesteps per tile, and output lines per tile
@@ -370,4 +388,30 @@ pub fn layer_regions(layer: &Layer, cut: Cut, timesteps: u32) -> Vec<TileRegion>
         t0 = t1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Counting the whole windows at once gives what summing every window gives.
+        #[test]
+        fn disjoint_windows_count_what_each_window_reads(
+            start in 0u64..40,
+            len in 0u64..40,
+            f in 1u64..5,
+            extra in 0u64..4,
+            p in 0u64..8,
+            full in 0u64..120,
+        ) {
+            let s = f + extra;
+            let range = start..start + len;
+            let one_by_one: u64 = range
+                .clone()
+                .map(|o| (o * s + f).saturating_sub(p).min(full).saturating_sub((o * s).saturating_sub(p)))
+                .sum();
+            proptest::prop_assert_eq!(disjoint_windows(&range, s, f, p, full), one_by_one);
+        }
+    }
 }
