@@ -101,6 +101,7 @@ fn window_end(
     pass_cycles: u64,
     spread: bool,
 ) -> (u64, BankReads) {
+    let window = window.min(LOOKAHEAD_PASSES);
     let mut bank_free = BankReads::new();
     // Per fill, in issue order (pass by pass): (feed, pass, read start, read end).
     let mut reads: SmallVec<[(usize, u64, u64, u64); 16]> = SmallVec::new();
@@ -110,10 +111,11 @@ fn window_end(
     for pass in 0..window {
         for (f, feed) in feeds.iter().enumerate() {
             let Fills { bits, every } = feed.fills;
-            if bits == 0 || pass % every.max(1) != 0 {
+            let every = every.max(1);
+            if bits == 0 || pass % every != 0 {
                 continue;
             }
-            let fill = pass / every.max(1);
+            let fill = pass / every;
             let (mut start, mut end) = (u64::MAX, 0u64);
             let mut read = |bank: u64, bits: u64| {
                 let slot = bank_free.iter().position(|&(b, _)| b == bank);
@@ -143,8 +145,9 @@ fn window_end(
     }
     // Stable: fills arriving together keep their issue order.
     reads.sort_by_key(|&(_, _, start, _)| start);
-    let mut buffer_free: SmallVec<[u64; 4]> = feeds.iter().map(|_| 0).collect();
-    let mut arrival: SmallVec<[u64; 8]> = (0..window).map(|_| 0).collect();
+    let mut buffer_free: SmallVec<[u64; 4]> = smallvec::smallvec![0; feeds.len()];
+    let mut arrival = [0u64; LOOKAHEAD_PASSES as usize];
+    let arrival = &mut arrival[..window as usize];
     for (f, pass, start, end) in reads {
         let feed = &feeds[f];
         let begin = buffer_free[f].max(start);
