@@ -292,7 +292,6 @@ impl TileGraph {
         let outputs = output_objects(workload, &raw, &mut objects);
         let input_grid = input_objects(workload, cuts, &mut objects);
         let state_of_tile = state_objects(workload, &raw, &grids, &mut objects);
-        debug_assert_eq!(objects.len(), count, "object_count counts what is made");
         let (mut deps, mut inputs, mut weight_chunks) = dependencies(
             workload,
             &raw,
@@ -701,4 +700,42 @@ fn priority_order(
         }
     }
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// `object_count` sizes the object list once: it must count exactly what `build`
+    /// makes, weights, chunks, input slices and state, under every kind of cut.
+    #[test]
+    fn object_count_counts_what_build_makes() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/workloads");
+        for name in [
+            "tiny_fused",
+            "sew_resnet18_cifar10dvs",
+            "red_lif_gen4",
+            "shd_rsnn",
+        ] {
+            let w = Workload::load(&models.join(format!("{name}.toml"))).expect("bundled model");
+            let (one, all) = (1, w.timesteps);
+            let mut checked = 0;
+            for (time_batch, lines) in [(one, None), (all, None), (one, Some(1)), (all, Some(2))] {
+                let cuts = vec![Cut { time_batch, lines }; w.num_blocks];
+                if crate::tiling::cut_problem(&w, &cuts).is_some() {
+                    continue;
+                }
+                let (raw, grids) = cut_layers(&w, &cuts);
+                let graph = TileGraph::build(&w, &cuts, &vec![0; w.layers.len()]);
+                assert_eq!(
+                    object_count(&w, &cuts, raw.len(), &grids),
+                    graph.objects.len(),
+                    "{name}, every block cut {time_batch} timesteps, lines {lines:?}"
+                );
+                checked += 1;
+            }
+            assert!(checked >= 2, "{name}: at least the layer-by-layer cuts run");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 
 use crate::model::BankLayout;
 use crate::model::accelerator::LOOKAHEAD_PASSES;
-use crate::schedule::memory::Extent;
+use crate::schedule::memory::{Extent, address_in};
 use smallvec::SmallVec;
 
 /// How a tile's passes fill a buffer with one operand: `bits` at the first pass and
@@ -105,9 +105,6 @@ fn window_end(
     let mut bank_free = BankReads::new();
     // Per fill, in issue order (pass by pass): (feed, pass, read start, read end).
     let mut reads: SmallVec<[(usize, u64, u64, u64); 16]> = SmallVec::new();
-    // Each feed's fills read its data piece after piece, from its start.
-    let mut cursors: SmallVec<[Cursor; 2]> =
-        feeds.iter().map(|f| Cursor::new(&f.extents)).collect();
     for pass in 0..window {
         for (f, feed) in feeds.iter().enumerate() {
             let Fills { bits, every } = feed.fills;
@@ -135,7 +132,7 @@ fn window_end(
                     bits,
                 );
             } else {
-                let addr = cursors[f].take(&feed.extents, bits);
+                let addr = address_in(&feed.extents, fill * bits);
                 for (bank, bits) in banks.layout.pieces(addr, bits) {
                     read(bank, bits);
                 }
@@ -160,51 +157,6 @@ fn window_end(
         .iter()
         .fold(0u64, |pass_end, &a| pass_end.max(a) + pass_cycles);
     (end, bank_free)
-}
-
-/// Where a feed's next fill starts: [`address_in`](crate::schedule::memory::address_in)
-/// of the bits read so far, kept as
-/// a position in the extents instead of being walked to from the first each fill.
-struct Cursor {
-    /// The extent it lies in and how far into it.
-    extent: usize,
-    into: u64,
-    total: u64,
-}
-
-impl Cursor {
-    fn new(extents: &[Extent]) -> Self {
-        Self {
-            extent: extents.iter().position(|e| e.len > 0).unwrap_or(0),
-            into: 0,
-            total: extents.iter().map(|e| e.len).sum(),
-        }
-    }
-
-    /// The address of the next fill, then moves `bits` on (past the end, from the
-    /// start again, as `address_in` wraps).
-    fn take(&mut self, extents: &[Extent], bits: u64) -> u64 {
-        if self.total == 0 {
-            return 0;
-        }
-        let addr = extents[self.extent].start + self.into;
-        let mut left = bits % self.total;
-        while left > 0 {
-            let room = extents[self.extent].len - self.into;
-            if left < room {
-                self.into += left;
-                break;
-            }
-            left -= room;
-            self.into = 0;
-            self.extent = (self.extent + 1) % extents.len();
-        }
-        // Empty extents hold no address: a fill starts in the next that has one.
-        while extents[self.extent].len == 0 {
-            self.extent = (self.extent + 1) % extents.len();
-        }
-        addr
-    }
 }
 
 #[cfg(test)]
@@ -300,29 +252,6 @@ mod tests {
             let window = passes.clamp(1, LOOKAHEAD_PASSES);
             let (spread, _) = window_end(banks(), &feeds, window, pass_cycles, true);
             proptest::prop_assert!(spread_floor(banks(), &feeds, window, pass_cycles) <= spread);
-        }
-    }
-
-    proptest::proptest! {
-        /// Fill after fill, the cursor is where `address_in` finds the bits read so far.
-        #[test]
-        fn the_cursor_finds_each_fill_where_address_in_does(
-            lens in proptest::collection::vec(0u64..50, 1..6),
-            bits in 0u64..200,
-        ) {
-            let mut start = 0;
-            let extents: Vec<Extent> = lens
-                .iter()
-                .map(|&len| {
-                    start += 100;
-                    Extent { start, len }
-                })
-                .collect();
-            let mut cursor = Cursor::new(&extents);
-            for fill in 0..12 {
-                let expected = crate::schedule::memory::address_in(&extents, fill * bits);
-                proptest::prop_assert_eq!(cursor.take(&extents, bits), expected);
-            }
         }
     }
 
