@@ -51,7 +51,7 @@ use crate::model::{Accelerator, Noc, Operand, Workload};
 use crate::tiling::CtShape;
 use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
 use ports::{Flow, Ports};
-use residency::{EvictionRank, fused_stacks};
+use residency::fused_stacks;
 use resident::ResidentSet;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -544,8 +544,8 @@ struct Engine<'a> {
     /// Per object: [spills, bits spilled, reloads after a spill, their bits]; named in
     /// `incidents` at the end, so that the hot loop does not build names.
     spills: Vec<[u64; 4]>,
-    /// Scratch for `make_room`: (held, rank) of each candidate victim.
-    eviction_order: Vec<(bool, EvictionRank)>,
+    /// Scratch for `make_room`: each candidate victim with its eviction key.
+    eviction_order: Vec<(u64, ObjectId)>,
     /// Emptied extent lists for reuse: without recording, a freed copy's list would
     /// go back to the allocator only for the next allocation to ask for another.
     spare_extents: Vec<Vec<Extent>>,
@@ -938,14 +938,14 @@ impl<'a> Engine<'a> {
             self.resident[core]
                 .iter()
                 .filter(|o| pinned.binary_search(o).is_err())
-                .map(|&o| (self.is_held(o), self.eviction_rank(o))),
+                .map(|&o| (self.eviction_key(o), o)),
         );
         // Usually one or two victims suffice: take the least each time.
         while self.pads[core].free_bits() < bits {
-            let Some(least) = (0..order.len()).min_by(|&a, &b| order[a].cmp(&order[b])) else {
+            let Some(least) = self.least_evictable(&order) else {
                 break;
             };
-            let v = order.swap_remove(least).1.4;
+            let v = order.swap_remove(least).1;
             let st = &self.objs[v];
             let live = st.remaining > 0;
             let only_copy = !st.in_dram && st.copies.len() == 1;

@@ -1,5 +1,5 @@
 //! The memory manager's choices: which resident object leaves the SRAM when a tile
-//! needs room (`eviction_rank`, and the hold that keeps a reloaded chunk for its fused
+//! needs room (`eviction_key` and `eviction_rank`, and the hold that keeps a reloaded chunk for its fused
 //! stack), and which operands of a tile too large for the SRAM stream from DRAM
 //! (`choose_streamed`, priced by `outside_bits` and `survives`).
 
@@ -9,11 +9,17 @@ impl Engine<'_> {
     /// Lower ranks are evicted first. Under the cost rule the first key is the DRAM
     /// energy per bit freed per tile of distance to the next use (scaled to an integer).
     pub(super) fn eviction_rank(&self, o: ObjectId) -> EvictionRank {
-        let st = &self.objs[o];
         let next = std::cmp::Reverse(self.next_use(o));
         let bits = std::cmp::Reverse(self.graph.objects[o].bits);
+        (self.eviction_price(o), 0, next, bits, o)
+    }
+
+    /// The first key of [`Engine::eviction_rank`]: under the paper's rule the reads to
+    /// come, under the cost rule the price.
+    fn eviction_price(&self, o: ObjectId) -> u64 {
+        let st = &self.objs[o];
         match self.eviction {
-            Eviction::Paper => (st.remaining as u64, 0, next, bits, o),
+            Eviction::Paper => st.remaining as u64,
             Eviction::Cost => {
                 let dram = &self.acc.dram;
                 // fJ of DRAM traffic per bit freed.
@@ -25,9 +31,33 @@ impl Engine<'_> {
                     dram.write_energy_fj_per_bit + dram.read_energy_fj_per_bit
                 };
                 let distance = self.next_use(o).saturating_sub(self.now).max(1) as f64;
-                ((price * 1e6 / distance).round() as u64, 0, next, bits, o)
+                round_half_up(price * 1e6 / distance)
             }
         }
+    }
+
+    /// Where `o` comes in the order of eviction, as far as one integer tells: data
+    /// held for its fused stack last ([`Engine::is_held`]), then by price. Equal keys
+    /// are ordered by [`Engine::eviction_rank`] ([`Engine::least_evictable`]): making
+    /// room ranks every resident, and most differ here already.
+    pub(super) fn eviction_key(&self, o: ObjectId) -> u64 {
+        const PRICE_BITS: u64 = (1 << 63) - 1;
+        u64::from(self.is_held(o)) << 63 | self.eviction_price(o).min(PRICE_BITS)
+    }
+
+    /// The index in `candidates` (object, its [`Engine::eviction_key`]) of the one to
+    /// evict first, as if all were ordered by (held, [`Engine::eviction_rank`]).
+    pub(super) fn least_evictable(&self, candidates: &[(u64, ObjectId)]) -> Option<usize> {
+        let mut least = 0;
+        for (i, &(key, o)) in candidates.iter().enumerate().skip(1) {
+            let (least_key, least_o) = candidates[least];
+            if key < least_key
+                || key == least_key && self.eviction_rank(o) < self.eviction_rank(least_o)
+            {
+                least = i;
+            }
+        }
+        (!candidates.is_empty()).then_some(least)
     }
 
     /// Whether `o` is held for the rest of its fused stack.
@@ -256,6 +286,18 @@ impl Engine<'_> {
     }
 }
 
+/// `x.round() as u64` for `0 <= x < 2^53`, without the call `round` is on x86-64's
+/// baseline (every resident is ranked whenever room is made). Exact: the fraction
+/// `x - trunc(x)` is representable.
+fn round_half_up(x: f64) -> u64 {
+    let whole = x as u64;
+    if x - whole as f64 >= 0.5 {
+        whole + 1
+    } else {
+        whole
+    }
+}
+
 /// An eviction candidate's rank (lowest goes first): price, uses, next use (latest
 /// first), bits (largest first), and the object itself.
 pub(super) type EvictionRank = (
@@ -297,4 +339,23 @@ fn pack(sizes: &[u64; 4], capacity: u64) -> [bool; 4] {
         }
     }
     streamed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_half_up;
+
+    proptest::proptest! {
+        #[test]
+        fn round_half_up_is_round(x in 0.0f64..1e15) {
+            proptest::prop_assert_eq!(round_half_up(x), x.round() as u64);
+        }
+    }
+
+    #[test]
+    fn round_half_up_at_the_halves() {
+        for x in [0.0, 0.5, 1.5, 2.5, 0.49999999999999994, 4503599627370495.5] {
+            assert_eq!(round_half_up(x), x.round() as u64, "{x}");
+        }
+    }
 }
