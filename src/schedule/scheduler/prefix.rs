@@ -284,7 +284,11 @@ impl Checkpoint {
             .resident
             .iter()
             .flatten()
-            .chain(self.cores.iter().flat_map(|c| &c.deferred))
+            .chain(
+                self.cores
+                    .iter()
+                    .flat_map(|c| c.deferred.iter().chain(&c.prev_required)),
+            )
             .all(|&o| self.layout.translate(o, &to) < objects.len())
             && w.tile_end.len() >= self.tiles
             && e.resident.len() == self.resident.len()
@@ -310,7 +314,7 @@ impl Checkpoint {
         e.vacancies.clone_from(&self.vacancies);
         w.cores = self.cores.clone();
         for c in &mut w.cores {
-            for o in &mut c.deferred {
+            for o in c.deferred.iter_mut().chain(c.prev_required.iter_mut()) {
                 *o = self.layout.translate(*o, &to);
             }
         }

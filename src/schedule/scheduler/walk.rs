@@ -10,6 +10,9 @@ use super::*;
 #[derive(Default, Clone)]
 pub(super) struct CoreClock {
     prev: Option<TileId>,
+    /// What the previous tile reads and writes, sorted ([`Engine::required`]): the
+    /// next tile keeps it while prefetching.
+    pub(super) prev_required: Objects,
     start: u64,
     free: u64,
     /// Of the previous tile's cycles, those it already waits on its buffers' fills and
@@ -29,6 +32,8 @@ pub(super) struct CoreClock {
 /// Where a tile's data went before it runs.
 pub(super) struct Placement<'g> {
     needs: Needs<'g>,
+    /// [`Engine::required`] of the tile.
+    required: Objects,
     streamed: [bool; 4],
     stream_budget_bits: u64,
     prefetching: bool,
@@ -115,8 +120,12 @@ impl<'a> Engine<'a> {
             self.choose_streamed(tile_id, &needs, capacity, options.objective, mapper)
         };
         let resident_ops = resident_objects(&needs, streamed);
-
         let any_streamed = streamed.iter().any(|&s| s);
+        let required = if any_streamed {
+            Engine::required(&needs)
+        } else {
+            resident_ops.clone()
+        };
         let (prefetching, pinned, earliest) =
             self.prefetch(w, core, &resident_ops, any_streamed, options.prefetch);
         self.vacancies[core].forget_until(earliest);
@@ -165,6 +174,7 @@ impl<'a> Engine<'a> {
         self.sram_contention(w);
         Placement {
             needs,
+            required,
             streamed,
             stream_budget_bits,
             prefetching,
@@ -250,13 +260,10 @@ impl<'a> Engine<'a> {
     ) -> (bool, Objects, u64) {
         let capacity = self.pads[core].capacity;
         let clock = &w.cores[core];
-        let prev_required: Objects = clock
-            .prev
-            .map(|p| Engine::required(&self.needs(p)))
-            .unwrap_or_default();
         let mut union = resident_ops.clone();
         union.extend(
-            prev_required
+            clock
+                .prev_required
                 .iter()
                 .copied()
                 .filter(|&o| self.is_resident(o, core)),
@@ -654,6 +661,7 @@ impl<'a> Engine<'a> {
             w.cores[core].deferred.push(out);
         }
         w.cores[core].prev = Some(tile_id);
+        w.cores[core].prev_required.clone_from(&placed.required);
         after
     }
 
