@@ -9,6 +9,8 @@ use stems::model::{Overrides, load};
 use stems::schedule::{
     Allocation, Eviction, PrefixCache, SchedulerOptions, predict, predict_sharing,
 };
+use stems::tiling::Cut;
+use stems::tiling::graph::TileGraph;
 
 /// Every `stride`-th schedule of the exhaustive space, run in prefix order with one
 /// cache and each on its own; returns how many continued from a checkpoint.
@@ -161,4 +163,53 @@ fn the_search_reports_its_sharing_and_an_absurd_cache_is_refused() {
         err.contains("--prefix-cache") && err.contains("per worker"),
         "{err}"
     );
+}
+
+/// Every schedule of a stretch of the exhaustive space in prefix order (`take` from
+/// every `stride`-th), its graph built from the one before and afresh: the same graph.
+/// Returns how many took tiles from the one before.
+fn spliced_graphs_equal_fresh_ones(workload: &str, stride: usize, take: usize) -> usize {
+    let w = stems::model::Workload::load(Path::new(workload)).expect("model");
+    let mut points = Space::Exhaustive.points(w.num_blocks);
+    points.sort_by_cached_key(|p| p.spec.prefix_order_key(w.timesteps));
+    let cores = vec![0; w.layers.len()];
+    let mut before: Option<(TileGraph, Vec<Cut>)> = None;
+    let mut spliced = 0;
+    for start in (0..points.len()).step_by(stride) {
+        for p in points.iter().skip(start).take(take) {
+            let cuts = p.spec.cuts(w.timesteps);
+            if stems::tiling::cut_problem(&w, &cuts).is_some() {
+                continue;
+            }
+            let (before_graph, before_cuts) = before.take().unzip();
+            let prior = before_graph.zip(before_cuts.as_deref());
+            let (graph, taken) = TileGraph::build_after(&w, &cuts, &cores, prior);
+            let fresh = TileGraph::build(&w, &cuts, &cores);
+            assert!(
+                graph == fresh,
+                "{workload}: {} built from the one before",
+                p.spec
+            );
+            spliced += usize::from(taken > 0);
+            before = Some((graph, cuts));
+        }
+    }
+    spliced
+}
+
+#[test]
+fn graphs_built_from_the_one_before_are_built_right() {
+    for (workload, stride, take) in [
+        ("models/workloads/tiny_fused.toml", 1, 1),
+        ("models/workloads/shd_rsnn.toml", 1, 1),
+        ("models/workloads/sew_resnet18_cifar10dvs.toml", 331, 12),
+        ("models/workloads/red_lif_gen4.toml", 1499, 12),
+        ("models/workloads/spikformer_4_384_cifar10.toml", 97, 12),
+    ] {
+        let spliced = spliced_graphs_equal_fresh_ones(workload, stride, take);
+        assert!(
+            spliced > 0,
+            "{workload}: no graph took tiles from the one before"
+        );
+    }
 }

@@ -25,6 +25,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
+mod splice;
+
 pub type TileId = usize;
 pub type ObjectId = usize;
 
@@ -273,7 +275,19 @@ impl Grid {
     }
 }
 
-#[derive(Debug, Clone)]
+/// What a build cuts and names before it orders the tiles: the tiles in layer order
+/// (`raw`) with each layer's grid, the input slices' grid, and each tile's output and
+/// state chunk.
+#[derive(Clone, Copy)]
+struct Made<'a> {
+    raw: &'a [(usize, TileRegion)],
+    grids: &'a [Grid],
+    input_grid: &'a Grid,
+    outputs: &'a [ObjectId],
+    state_of_tile: &'a [Option<ObjectId>],
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct TileGraph {
     /// In schedule order: `tiles[i].id == i`.
     pub tiles: Vec<Tile>,
@@ -283,6 +297,20 @@ pub struct TileGraph {
 impl TileGraph {
     /// Cuts every layer by its block's cut; `core_of_layer` gives each layer's core.
     pub fn build(workload: &Workload, cuts: &[Cut], core_of_layer: &[usize]) -> Self {
+        Self::build_after(workload, cuts, core_of_layer, None).0
+    }
+
+    /// [`TileGraph::build`], taking the tiles of the first blocks from `before` (the
+    /// graph of another schedule, cut by `before.1`, used up) when both graphs run
+    /// those blocks alike before any later one (see [`splice`]). The graph is the one
+    /// `build` makes; an exploration builds one per schedule, and most share their
+    /// first blocks with the schedule before. Returns it and how many tiles it took.
+    pub fn build_after(
+        workload: &Workload,
+        cuts: &[Cut],
+        core_of_layer: &[usize],
+        before: Option<(TileGraph, &[Cut])>,
+    ) -> (Self, usize) {
         let (raw, grids) = cut_layers(workload, cuts);
         // Objects: weights, one feature chunk per tile, network-input slices, state.
         // Sized at once: grown push by push, the list was copied over and over.
@@ -292,54 +320,76 @@ impl TileGraph {
         let outputs = output_objects(workload, &raw, &mut objects);
         let input_grid = input_objects(workload, cuts, &mut objects);
         let state_of_tile = state_objects(workload, &raw, &grids, &mut objects);
-        let (mut deps, mut inputs, mut weight_chunks) = dependencies(
-            workload,
-            &raw,
-            (&grids, &input_grid),
-            &outputs,
-            &state_of_tile,
-        );
-        // In the order of the priority rule.
-        let order = priority_order(&raw, &deps, workload);
+        let made = Made {
+            raw: &raw,
+            grids: &grids,
+            input_grid: &input_grid,
+            outputs: &outputs,
+            state_of_tile: &state_of_tile,
+        };
+        let mut shared = before.and_then(|(graph, before_cuts)| {
+            let weight_objects = weights.iter().flatten().count();
+            splice::Shared::find(workload, cuts, (graph, before_cuts), &made, weight_objects)
+        });
+        let from = shared.as_ref().map_or(0, |s| s.tiles);
+        let (mut deps, mut inputs, mut weight_chunks) =
+            dependencies(workload, &made, from..raw.len());
+        if let Some(s) = &shared
+            && !s.runs_first(workload, &made, &deps)
+        {
+            // A later block's tile would run among the shared ones: built whole.
+            let (d, i, w) = dependencies(workload, &made, 0..from);
+            deps.splice(0..0, d);
+            inputs.splice(0..0, i);
+            weight_chunks.splice(0..0, w);
+            shared = None;
+        }
+        let from = shared.as_ref().map_or(0, |s| s.tiles);
+        // In the order of the priority rule, after the shared tiles.
+        let order = priority_order(&raw, from, &deps, workload);
         let mut position = vec![0usize; raw.len()];
+        if let Some(s) = &shared {
+            s.positions(&mut position);
+        }
         for (pos, &ti) in order.iter().enumerate() {
-            position[ti] = pos;
+            position[ti] = from + pos;
         }
         let t_total = workload.timesteps;
-        let tiles: Vec<Tile> = order
-            .iter()
-            .enumerate()
-            .map(|(pos, &ti)| {
-                let (lid, region) = &raw[ti];
-                let layer = &workload.layers[*lid];
-                // Renumbered in place: one buffer per tile, not two.
-                let mut d = std::mem::take(&mut deps[ti]);
-                for x in &mut d {
-                    *x = position[*x];
-                }
-                d.sort_unstable();
-                Tile {
-                    id: pos,
-                    layer: *lid,
-                    block: layer.block,
-                    region: region.clone(),
-                    core: core_of_layer[*lid],
-                    deps: d,
-                    weights: match weights[*lid] {
-                        Some(w) => ObjectIds::from_slice(&[w]),
-                        None => std::mem::take(&mut weight_chunks[ti]),
-                    },
-                    inputs: std::mem::take(&mut inputs[ti]),
-                    output: outputs[ti],
-                    state: state_of_tile[ti],
-                    reads_state: state_of_tile[ti].is_some() && region.t.start > 0,
-                    writes_state: state_of_tile[ti].is_some() && region.t.end < t_total,
-                }
-            })
-            .collect();
+        let mut tiles = match shared {
+            Some(s) => s.into_tiles(&made, core_of_layer),
+            None => Vec::new(),
+        };
+        tiles.reserve_exact(raw.len() - tiles.len());
+        tiles.extend(order.iter().enumerate().map(|(pos, &ti)| {
+            let (lid, region) = &raw[ti];
+            let layer = &workload.layers[*lid];
+            // Renumbered in place: one buffer per tile, not two.
+            let mut d = std::mem::take(&mut deps[ti - from]);
+            for x in &mut d {
+                *x = position[*x];
+            }
+            d.sort_unstable();
+            Tile {
+                id: from + pos,
+                layer: *lid,
+                block: layer.block,
+                region: region.clone(),
+                core: core_of_layer[*lid],
+                deps: d,
+                weights: match weights[*lid] {
+                    Some(w) => ObjectIds::from_slice(&[w]),
+                    None => std::mem::take(&mut weight_chunks[ti - from]),
+                },
+                inputs: std::mem::take(&mut inputs[ti - from]),
+                output: outputs[ti],
+                state: state_of_tile[ti],
+                reads_state: state_of_tile[ti].is_some() && region.t.start > 0,
+                writes_state: state_of_tile[ti].is_some() && region.t.end < t_total,
+            }
+        }));
 
         link_readers(workload, &tiles, &mut objects);
-        Self { tiles, objects }
+        (Self { tiles, objects }, from)
     }
 
     pub fn shape(&self, workload: &Workload, tile: TileId) -> CtShape {
@@ -534,22 +584,29 @@ fn state_objects(
 /// Each tile's dependencies (producers of the columns it reads, halo and stride
 /// included, and its own neurons' previous timestep group), the feature chunks it
 /// reads as its input, and those it reads as its W operand (a matmul's right source:
-/// every column), all sorted.
+/// every column), all sorted: those of the tiles `tiles` of `made.raw`, in order.
 fn dependencies(
     workload: &Workload,
-    raw: &[(usize, TileRegion)],
-    (grids, input_grid): (&[Grid], &Grid),
-    outputs: &[ObjectId],
-    state_of_tile: &[Option<ObjectId>],
+    made: &Made,
+    tiles: Range<usize>,
 ) -> (Vec<TileIds>, Vec<ObjectIds>, Vec<ObjectIds>) {
+    let Made {
+        raw,
+        grids,
+        input_grid,
+        outputs,
+        state_of_tile,
+    } = *made;
     // Made empty, not cloned from an empty list (a clone copies element by element).
     let empty = || {
         std::iter::repeat_with(TileIds::new)
-            .take(raw.len())
+            .take(tiles.len())
             .collect::<Vec<_>>()
     };
     let (mut deps, mut inputs, mut weights) = (empty(), empty(), empty());
-    for (ti, (lid, r)) in raw.iter().enumerate() {
+    for ti in tiles.clone() {
+        let (lid, r) = &raw[ti];
+        let at = ti - tiles.start;
         let layer = &workload.layers[*lid];
         let right = layer.weight_source();
         for &src in &layer.sources {
@@ -561,9 +618,9 @@ fn dependencies(
                 layer.input_range(1, r.ox.start, r.ox.end, shape.width)
             };
             let chunks = if Some(src) == right {
-                &mut weights[ti]
+                &mut weights[at]
             } else {
-                &mut inputs[ti]
+                &mut inputs[at]
             };
             match src {
                 Source::NetworkInput => {
@@ -574,9 +631,9 @@ fn dependencies(
                 Source::Layer(p) => {
                     let (count, producers) = grids[p].overlapping(&r.t, &cols);
                     chunks.reserve(count);
-                    deps[ti].reserve(count);
+                    deps[at].reserve(count);
                     for pt in producers {
-                        deps[ti].push(pt);
+                        deps[at].push(pt);
                         chunks.push(outputs[pt]);
                     }
                 }
@@ -585,24 +642,24 @@ fn dependencies(
         // Recurrence: its own spikes of the timestep before, around its columns.
         if let Some((t, cols)) = layer.recurrent_read(&r.t, &r.ox) {
             let (count, producers) = grids[*lid].overlapping(&t, &cols);
-            deps[ti].reserve(count);
-            inputs[ti].reserve(count);
+            deps[at].reserve(count);
+            inputs[at].reserve(count);
             for pt in producers {
-                deps[ti].push(pt);
-                inputs[ti].push(outputs[pt]);
+                deps[at].push(pt);
+                inputs[at].push(outputs[pt]);
             }
         }
         // State edge: the same neurons' previous timestep group.
         let g = grids[*lid];
         let own = ti - g.first;
         if state_of_tile[ti].is_some() && own >= g.columns {
-            deps[ti].push(ti - g.columns);
+            deps[at].push(ti - g.columns);
         }
-        deps[ti].sort_unstable();
-        deps[ti].dedup();
-        inputs[ti].sort_unstable();
-        inputs[ti].dedup();
-        weights[ti].sort_unstable();
+        deps[at].sort_unstable();
+        deps[at].dedup();
+        inputs[at].sort_unstable();
+        inputs[at].dedup();
+        weights[at].sort_unstable();
     }
     (deps, inputs, weights)
 }
@@ -638,19 +695,24 @@ fn link_readers(workload: &Workload, tiles: &[Tile], objects: &mut [DataObject])
     }
 }
 
+/// The tiles `from..` of `raw` in the order of the priority rule, the tiles before
+/// `from` having run (`deps` holds the dependencies of tiles `from..`).
 fn priority_order(
     raw: &[(usize, TileRegion)],
+    from: usize,
     deps: &[TileIds],
     workload: &Workload,
 ) -> Vec<usize> {
-    let n = raw.len();
-    let mut missing: Vec<usize> = deps.iter().map(|d| d.len()).collect();
+    let n = raw.len() - from;
+    // Counted and listed relative to `from`; dependencies before it are met.
+    let later = |ds: &TileIds| ds.iter().filter(|&&d| d >= from).count();
+    let mut missing: Vec<usize> = deps.iter().map(later).collect();
     // Dependents as one flat list (compressed rows): tile d's are
     // `dependents[first[d]..first[d + 1]]`.
     let mut first = vec![0usize; n + 1];
     for ds in deps {
-        for &d in ds {
-            first[d + 1] += 1;
+        for &d in ds.iter().filter(|&&d| d >= from) {
+            first[d - from + 1] += 1;
         }
     }
     for i in 0..n {
@@ -659,15 +721,36 @@ fn priority_order(
     let mut dependents = vec![0usize; first[n]];
     let mut fill = first.clone();
     for (ti, ds) in deps.iter().enumerate() {
-        for &d in ds {
-            dependents[fill[d]] = ti;
-            fill[d] += 1;
+        for &d in ds.iter().filter(|&&d| d >= from) {
+            dependents[fill[d - from]] = from + ti;
+            fill[d - from] += 1;
         }
     }
-    // Lowest timestep, lowest column, deepest layer; the tile index settles ties. Packed
-    // in one integer (the model's limits keep each field in its bits): the heap is
-    // the graph's hottest loop.
-    const TILE_BITS: u32 = 32;
+    let key = |ti: usize| Reverse(priority(raw, workload, ti));
+    let mut ready: BinaryHeap<_> = (0..n)
+        .filter(|&t| missing[t] == 0)
+        .map(|t| key(from + t))
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(packed)) = ready.pop() {
+        let ti = (packed & ((1 << TILE_BITS) - 1)) as usize;
+        order.push(ti);
+        for &d in &dependents[first[ti - from]..first[ti - from + 1]] {
+            missing[d - from] -= 1;
+            if missing[d - from] == 0 {
+                ready.push(key(d));
+            }
+        }
+    }
+    order
+}
+
+const TILE_BITS: u32 = 32;
+
+/// Tile `ti`'s place in the priority rule, lowest first: lowest timestep, lowest
+/// column, deepest layer; the tile index settles ties. Packed in one integer (the
+/// model's limits keep each field in its bits): the heap is the graph's hottest loop.
+fn priority(raw: &[(usize, TileRegion)], workload: &Workload, ti: usize) -> u128 {
     const LAYER_BITS: u32 = 24;
     const COLUMN_BITS: u32 = 40;
     use crate::model::limits::{MAX_DIM, MAX_LAYERS, MAX_TILES, MAX_TIMESTEPS};
@@ -677,29 +760,12 @@ fn priority_order(
             && MAX_DIM < 1 << COLUMN_BITS
             && MAX_TIMESTEPS < 1 << 32
     );
-    let key = |ti: usize| {
-        let (lid, r) = &raw[ti];
-        let deeper_first = (1u128 << LAYER_BITS) - 1 - workload.layers[*lid].id as u128;
-        Reverse(
-            (u128::from(r.t.start) << (COLUMN_BITS + LAYER_BITS + TILE_BITS))
-                | (u128::from(r.ox.start) << (LAYER_BITS + TILE_BITS))
-                | (deeper_first << TILE_BITS)
-                | ti as u128,
-        )
-    };
-    let mut ready: BinaryHeap<_> = (0..n).filter(|&t| missing[t] == 0).map(key).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(Reverse(packed)) = ready.pop() {
-        let ti = (packed & ((1 << TILE_BITS) - 1)) as usize;
-        order.push(ti);
-        for &d in &dependents[first[ti]..first[ti + 1]] {
-            missing[d] -= 1;
-            if missing[d] == 0 {
-                ready.push(key(d));
-            }
-        }
-    }
-    order
+    let (lid, r) = &raw[ti];
+    let deeper_first = (1u128 << LAYER_BITS) - 1 - workload.layers[*lid].id as u128;
+    (u128::from(r.t.start) << (COLUMN_BITS + LAYER_BITS + TILE_BITS))
+        | (u128::from(r.ox.start) << (LAYER_BITS + TILE_BITS))
+        | (deeper_first << TILE_BITS)
+        | ti as u128
 }
 
 #[cfg(test)]

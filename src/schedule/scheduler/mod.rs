@@ -1230,10 +1230,33 @@ pub fn predict_bounded<S>(
     sharing: Sharing<S>,
 ) -> Result<Result<Report, S>, ScheduleError> {
     let Sharing { cache, next, stop } = sharing;
-    let graph = build_graph(workload, accelerator, spec, allocation)?;
-    let mut e = Engine::new(workload, accelerator, &graph, spec, options, false);
+    let graph = build_graph(workload, accelerator, spec, allocation, cache.graph.take())?;
+    let costed = predict_on(
+        (workload, accelerator),
+        spec,
+        &graph,
+        options,
+        mapper,
+        Sharing { cache, next, stop },
+    );
+    // Kept for the next schedule, which most likely shares its first blocks.
+    cache.graph = Some((graph, spec.cuts(workload.timesteps)));
+    costed
+}
+
+/// [`predict_bounded`] on the graph of `spec`.
+fn predict_on<S>(
+    (workload, accelerator): (&Workload, &Accelerator),
+    spec: &ScheduleSpec,
+    graph: &TileGraph,
+    options: SchedulerOptions,
+    mapper: &mut Mapper,
+    sharing: Sharing<S>,
+) -> Result<Result<Report, S>, ScheduleError> {
+    let Sharing { cache, next, stop } = sharing;
+    let mut e = Engine::new(workload, accelerator, graph, spec, options, false);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), false);
-    let bounds = prefix::boundaries(workload, &graph, &e, &spec.cuts(workload.timesteps));
+    let bounds = prefix::boundaries(workload, graph, &e, &spec.cuts(workload.timesteps));
     cache.schedules += 1;
     let mut from = 0;
     for b in bounds.iter().rev().filter(|b| b.shareable()) {
@@ -1291,7 +1314,7 @@ fn run(
     mapper: &mut Mapper,
     record: bool,
 ) -> Result<(Report, TileGraph, Vec<ScheduledTile>), ScheduleError> {
-    let graph = build_graph(workload, accelerator, spec, allocation)?;
+    let graph = build_graph(workload, accelerator, spec, allocation, None)?;
     let mut e = Engine::new(workload, accelerator, &graph, spec, options, record);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), record);
     e.walk(&mut w, 0..graph.tiles.len(), options, mapper)?;
@@ -1302,12 +1325,14 @@ fn run(
 }
 
 /// The tile graph of `spec`, refused when it would hold too many tiles or the
-/// allocation does not fit the accelerator.
+/// allocation does not fit the accelerator; built from the tiles it shares with
+/// `before` (a graph and its cuts, used up), if given.
 fn build_graph(
     workload: &Workload,
     accelerator: &Accelerator,
     spec: &ScheduleSpec,
     allocation: &Allocation,
+    before: Option<(TileGraph, Vec<crate::tiling::Cut>)>,
 ) -> Result<TileGraph, ScheduleError> {
     let cuts = spec.cuts(workload.timesteps);
     let tiles: u64 = workload
@@ -1329,7 +1354,14 @@ fn build_graph(
         });
     }
     allocation.check(workload, accelerator)?;
-    Ok(TileGraph::build(workload, &cuts, &allocation.core_of_layer))
+    let (before_graph, before_cuts) = before.unzip();
+    let (graph, _) = TileGraph::build_after(
+        workload,
+        &cuts,
+        &allocation.core_of_layer,
+        before_graph.zip(before_cuts.as_deref()),
+    );
+    Ok(graph)
 }
 
 impl Engine<'_> {

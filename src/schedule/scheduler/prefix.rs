@@ -347,6 +347,9 @@ pub struct PrefixCache {
     /// Hashes of the keys met (see [`PrefixCache::seen_before`]).
     seen: rustc_hash::FxHashSet<u64>,
     pub(super) costs: FxHashMap<MapKey, Arc<TileCost>>,
+    /// The last schedule's tile graph and cuts: the next one takes the tiles of the
+    /// first blocks it shares from it ([`TileGraph::build_after`]).
+    pub(super) graph: Option<(TileGraph, Vec<crate::tiling::Cut>)>,
     /// Schedules continued from a checkpoint, and tiles they did not run again.
     pub hits: u64,
     pub tiles_skipped: u64,
@@ -364,6 +367,7 @@ impl PrefixCache {
             clock: 0,
             seen: rustc_hash::FxHashSet::default(),
             costs: FxHashMap::default(),
+            graph: None,
             hits: 0,
             tiles_skipped: 0,
             schedules: 0,
