@@ -185,11 +185,21 @@ fn spliced_graphs_equal_fresh_ones(workload: &str, stride: usize, take: usize) -
             let prior = before_graph.zip(before_cuts.as_deref());
             let (graph, taken) = TileGraph::build_after(&w, &cuts, &cores, prior);
             let fresh = TileGraph::build(&w, &cuts, &cores);
-            assert!(
-                graph == fresh,
-                "{workload}: {} built from the one before",
-                p.spec
-            );
+            if graph != fresh {
+                let tile =
+                    (0..fresh.tiles.len()).find(|&i| graph.tiles.get(i) != Some(&fresh.tiles[i]));
+                let object = (0..fresh.objects.len())
+                    .find(|&i| graph.objects.get(i) != Some(&fresh.objects[i]));
+                panic!(
+                    "{workload}: {} built from the one before ({taken} tiles taken) differs: \
+                     tile {tile:?} {:?} vs {:?}, object {object:?} {:?} vs {:?}",
+                    p.spec,
+                    tile.and_then(|i| graph.tiles.get(i)),
+                    tile.map(|i| &fresh.tiles[i]),
+                    object.and_then(|i| graph.objects.get(i)),
+                    object.map(|i| &fresh.objects[i]),
+                );
+            }
             spliced += usize::from(taken > 0);
             before = Some((graph, cuts));
         }

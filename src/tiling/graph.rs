@@ -354,39 +354,24 @@ impl TileGraph {
         for (pos, &ti) in order.iter().enumerate() {
             position[ti] = from + pos;
         }
-        let t_total = workload.timesteps;
         let mut tiles = match shared {
             Some(s) => s.into_tiles(&made, core_of_layer),
             None => Vec::new(),
         };
         tiles.reserve_exact(raw.len() - tiles.len());
-        tiles.extend(order.iter().enumerate().map(|(pos, &ti)| {
-            let (lid, region) = &raw[ti];
-            let layer = &workload.layers[*lid];
-            // Renumbered in place: one buffer per tile, not two.
-            let mut d = std::mem::take(&mut deps[ti - from]);
-            for x in &mut d {
-                *x = position[*x];
-            }
-            d.sort_unstable();
-            Tile {
-                id: from + pos,
-                layer: *lid,
-                block: layer.block,
-                region: region.clone(),
-                core: core_of_layer[*lid],
-                deps: d,
-                weights: match weights[*lid] {
-                    Some(w) => ObjectIds::from_slice(&[w]),
-                    None => std::mem::take(&mut weight_chunks[ti - from]),
-                },
-                inputs: std::mem::take(&mut inputs[ti - from]),
-                output: outputs[ti],
-                state: state_of_tile[ti],
-                reads_state: state_of_tile[ti].is_some() && region.t.start > 0,
-                writes_state: state_of_tile[ti].is_some() && region.t.end < t_total,
-            }
-        }));
+        let chunks = TileChunks {
+            deps: &mut deps,
+            inputs: &mut inputs,
+            weight_chunks: &mut weight_chunks,
+            weights: &weights,
+        };
+        tiles.extend(new_tiles(
+            workload,
+            &made,
+            (&order, from, &position),
+            chunks,
+            core_of_layer,
+        ));
 
         link_readers(workload, &tiles, &mut objects);
         (Self { tiles, objects }, from)
@@ -396,6 +381,61 @@ impl TileGraph {
         let t = &self.tiles[tile];
         CtShape::new(workload, &workload.layers[t.layer], &t.region)
     }
+}
+
+/// What the tiles after the shared ones read and depend on, in layer order from the
+/// first of them (taken as each tile is made), and each layer's weights.
+struct TileChunks<'a> {
+    deps: &'a mut [TileIds],
+    inputs: &'a mut [ObjectIds],
+    weight_chunks: &'a mut [ObjectIds],
+    weights: &'a [Option<ObjectId>],
+}
+
+/// The tiles `order` (in layer order, from tile `from` on), at positions `from..`;
+/// `position` gives every tile's position.
+fn new_tiles<'a>(
+    workload: &'a Workload,
+    made: &'a Made,
+    (order, from, position): (&'a [usize], usize, &'a [usize]),
+    chunks: TileChunks<'a>,
+    core_of_layer: &'a [usize],
+) -> impl Iterator<Item = Tile> + 'a {
+    let t_total = workload.timesteps;
+    let TileChunks {
+        deps,
+        inputs,
+        weight_chunks,
+        weights,
+    } = chunks;
+    order.iter().enumerate().map(move |(pos, &ti)| {
+        let (lid, region) = &made.raw[ti];
+        let layer = &workload.layers[*lid];
+        // Renumbered in place: one buffer per tile, not two.
+        let mut d = std::mem::take(&mut deps[ti - from]);
+        for x in &mut d {
+            *x = position[*x];
+        }
+        d.sort_unstable();
+        let state = made.state_of_tile[ti];
+        Tile {
+            id: from + pos,
+            layer: *lid,
+            block: layer.block,
+            region: region.clone(),
+            core: core_of_layer[*lid],
+            deps: d,
+            weights: match weights[*lid] {
+                Some(w) => ObjectIds::from_slice(&[w]),
+                None => std::mem::take(&mut weight_chunks[ti - from]),
+            },
+            inputs: std::mem::take(&mut inputs[ti - from]),
+            output: made.outputs[ti],
+            state,
+            reads_state: state.is_some() && region.t.start > 0,
+            writes_state: state.is_some() && region.t.end < t_total,
+        }
+    })
 }
 
 /// Every layer cut by its block's cut, tiles in layer order, with each layer's grid.
