@@ -546,6 +546,9 @@ struct Engine<'a> {
     spills: Vec<[u64; 4]>,
     /// Scratch for `make_room`: each candidate victim with its eviction key.
     eviction_order: Vec<(u64, ObjectId)>,
+    /// Scratch for `make_room`: per object, whether the tile pins it (all false
+    /// between calls).
+    pinned_mark: Vec<bool>,
     /// Emptied extent lists for reuse: without recording, a freed copy's list would
     /// go back to the allocator only for the next allocation to ask for another.
     spare_extents: Vec<Vec<Extent>>,
@@ -934,12 +937,21 @@ impl<'a> Engine<'a> {
         // its fused stack goes only when nothing else can.
         let mut order = std::mem::take(&mut self.eviction_order);
         order.clear();
+        // Marked, not searched for: every resident is checked.
+        let mut pinned_mark = std::mem::take(&mut self.pinned_mark);
+        for &o in pinned {
+            pinned_mark[o] = true;
+        }
         order.extend(
             self.resident[core]
                 .iter()
-                .filter(|o| pinned.binary_search(o).is_err())
+                .filter(|&&o| !pinned_mark[o])
                 .map(|&o| (self.eviction_key(o), o)),
         );
+        for &o in pinned {
+            pinned_mark[o] = false;
+        }
+        self.pinned_mark = pinned_mark;
         // Usually one or two victims suffice: take the least each time.
         while self.pads[core].free_bits() < bits {
             let Some(least) = self.least_evictable(&order) else {
@@ -1410,6 +1422,7 @@ impl<'a> Engine<'a> {
             incidents: Incidents::default(),
             spills: vec![[0; 4]; graph.objects.len()],
             eviction_order: Vec::new(),
+            pinned_mark: vec![false; graph.objects.len()],
             spare_extents: Vec::new(),
             costs: FxHashMap::default(),
             remote_frees: vec![Vec::new(); ncores],
