@@ -20,17 +20,18 @@ impl Engine<'_> {
         let st = &self.objs[o];
         match self.eviction {
             Eviction::Paper => st.remaining as u64,
+            // Dead data costs nothing to drop.
+            Eviction::Cost if st.remaining == 0 => 0,
             Eviction::Cost => {
                 let dram = &self.acc.dram;
                 // fJ of DRAM traffic per bit freed.
-                let price = if st.remaining == 0 {
-                    0.0
-                } else if st.in_dram || st.copies.len() > 1 {
+                let price = if st.in_dram || st.copies.len() > 1 {
                     dram.read_energy_fj_per_bit
                 } else {
                     dram.write_energy_fj_per_bit + dram.read_energy_fj_per_bit
                 };
-                let distance = self.next_use(o).saturating_sub(self.now).max(1) as f64;
+                // Through i64: one instruction each way (tile ids are far below 2^53).
+                let distance = self.next_use(o).saturating_sub(self.now).max(1) as i64 as f64;
                 round_half_up(price * 1e6 / distance)
             }
         }
@@ -290,12 +291,12 @@ impl Engine<'_> {
 /// baseline (every resident is ranked whenever room is made). Exact: the fraction
 /// `x - trunc(x)` is representable.
 fn round_half_up(x: f64) -> u64 {
-    let whole = x as u64;
-    if x - whole as f64 >= 0.5 {
+    let whole = x as i64;
+    (if x - whole as f64 >= 0.5 {
         whole + 1
     } else {
         whole
-    }
+    }) as u64
 }
 
 /// An eviction candidate's rank (lowest goes first): price, uses, next use (latest
