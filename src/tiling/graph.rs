@@ -334,8 +334,12 @@ impl TileGraph {
         let from = shared.as_ref().map_or(0, |s| s.tiles);
         let (mut deps, mut inputs, mut weight_chunks) =
             dependencies(workload, &made, from..raw.len());
+        let mut position = vec![0usize; raw.len()];
+        if let Some(s) = &shared {
+            s.positions(&mut position);
+        }
         if let Some(s) = &shared
-            && !s.runs_first(workload, &made, &deps)
+            && !s.runs_first(workload, &made, &deps, &position)
         {
             // A later block's tile would run among the shared ones: built whole.
             let (d, i, w) = dependencies(workload, &made, 0..from);
@@ -347,10 +351,6 @@ impl TileGraph {
         let from = shared.as_ref().map_or(0, |s| s.tiles);
         // In the order of the priority rule, after the shared tiles.
         let order = priority_order(&raw, from, &deps, workload);
-        let mut position = vec![0usize; raw.len()];
-        if let Some(s) = &shared {
-            s.positions(&mut position);
-        }
         for (pos, &ti) in order.iter().enumerate() {
             position[ti] = from + pos;
         }

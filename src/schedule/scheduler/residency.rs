@@ -1,7 +1,7 @@
 //! The memory manager's choices: which resident object leaves the SRAM when a tile
-//! needs room (`eviction_key` and `eviction_rank`, and the hold that keeps a reloaded chunk for its fused
-//! stack), and which operands of a tile too large for the SRAM stream from DRAM
-//! (`choose_streamed`, priced by `outside_bits` and `survives`).
+//! needs room (`eviction_key` and `eviction_rank`, and the hold that keeps a reloaded
+//! chunk for its fused stack), and which operands of a tile too large for the SRAM
+//! stream from DRAM (`choose_streamed`, priced by `outside_bits` and `survives`).
 
 use super::*;
 

@@ -37,14 +37,14 @@ impl Shared {
         made: &Made,
         weights: usize,
     ) -> Option<Self> {
+        if before_cuts.len() != cuts.len() || !same_input_slices(&graph, made, weights) {
+            return None;
+        }
         let alike = cuts
             .iter()
             .zip(before_cuts)
             .take_while(|(a, b)| a == b)
             .count();
-        if before_cuts.len() != cuts.len() || !same_input_slices(&graph, made, weights) {
-            return None;
-        }
         let inputs_at = (weights + graph.tiles.len(), weights + made.raw.len());
         let (tiles, raw_of) = (0..alike).rev().find_map(|k| {
             // Layers of later blocks come after (blocks are contiguous in layer order).
@@ -78,18 +78,21 @@ impl Shared {
     /// Whether no tile after the shared ones would run among them in the new graph:
     /// none that the shared tiles alone make ready (`deps`: the dependencies of the
     /// tiles after them, in layer order) comes first by the priority rule at any step
-    /// from when it is ready until they are done.
-    pub(super) fn runs_first(&self, workload: &Workload, made: &Made, deps: &[TileIds]) -> bool {
+    /// from when it is ready until they are done. `position` holds the shared tiles'
+    /// positions ([`Shared::positions`]).
+    pub(super) fn runs_first(
+        &self,
+        workload: &Workload,
+        made: &Made,
+        deps: &[TileIds],
+        position: &[usize],
+    ) -> bool {
         let n = self.tiles;
         // latest[j]: the last in priority of the shared tiles at positions j.. (the
         // one a ready tile must come after).
         let mut latest = vec![0u128; n + 1];
         for j in (0..n).rev() {
             latest[j] = latest[j + 1].max(priority(made.raw, workload, self.raw_of[j]));
-        }
-        let mut position = vec![0usize; n];
-        for (p, &raw) in self.raw_of.iter().enumerate() {
-            position[raw] = p;
         }
         deps.iter().enumerate().all(|(at, ds)| {
             if ds.iter().any(|&d| d >= n) {
