@@ -51,13 +51,14 @@ pub(super) type BankReads = SmallVec<[(u64, u64); 16]>;
 /// The window of a tile of `passes` passes of `pass_cycles` each.
 pub(super) fn window(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles: u64) -> Window {
     let window = passes.clamp(1, LOOKAHEAD_PASSES);
+    let mut bank_reads = BankReads::new();
     if feeds.iter().all(|f| f.fills.bits == 0) {
         return Window {
             wait: 0,
-            bank_reads: BankReads::new(),
+            bank_reads,
         };
     }
-    let (placed, bank_reads) = window_end(banks, feeds, window, pass_cycles, false);
+    let placed = window_end(banks, feeds, (window, pass_cycles), false, &mut bank_reads);
     // One pass has no window, and through one bank the mapper already serves the
     // fills in turn.
     let wait = if window < 2
@@ -66,7 +67,13 @@ pub(super) fn window(banks: Banks, feeds: &[Feed], passes: u64, pass_cycles: u64
     {
         0
     } else {
-        let (spread, _) = window_end(banks, feeds, window, pass_cycles, true);
+        let spread = window_end(
+            banks,
+            feeds,
+            (window, pass_cycles),
+            true,
+            &mut BankReads::new(),
+        );
         placed.saturating_sub(spread)
     };
     Window { wait, bank_reads }
@@ -93,16 +100,18 @@ fn spread_floor(banks: Banks, feeds: &[Feed], window: u64, pass_cycles: u64) -> 
 /// issued at the start and waiting for the bank ports earlier ones hold: the banks
 /// its piece lies in, or (`spread`) the next of its feed's `span` banks in turn.
 /// A buffer's write port takes fills as their reads start delivering (cut-through),
-/// not in pass order: a fill whose bank is busy lets later ones in first.
+/// not in pass order: a fill whose bank is busy lets later ones in first. Until when
+/// each bank's read port is held goes to `bank_free` (emptied first), in place: the
+/// list is large to move.
 fn window_end(
     banks: Banks,
     feeds: &[Feed],
-    window: u64,
-    pass_cycles: u64,
+    (window, pass_cycles): (u64, u64),
     spread: bool,
-) -> (u64, BankReads) {
+    bank_free: &mut BankReads,
+) -> u64 {
     let window = window.min(LOOKAHEAD_PASSES);
-    let mut bank_free = BankReads::new();
+    bank_free.clear();
     // Per fill, in issue order (pass by pass): (feed, pass, read start, read end).
     let mut reads: SmallVec<[(usize, u64, u64, u64); 16]> = SmallVec::new();
     for pass in 0..window {
@@ -153,10 +162,9 @@ fn window_end(
         let a = &mut arrival[pass as usize];
         *a = (*a).max(done);
     }
-    let end = arrival
+    arrival
         .iter()
-        .fold(0u64, |pass_end, &a| pass_end.max(a) + pass_cycles);
-    (end, bank_free)
+        .fold(0u64, |pass_end, &a| pass_end.max(a) + pass_cycles)
 }
 
 #[cfg(test)]
@@ -250,7 +258,13 @@ mod tests {
                 })
                 .collect();
             let window = passes.clamp(1, LOOKAHEAD_PASSES);
-            let (spread, _) = window_end(banks(), &feeds, window, pass_cycles, true);
+            let spread = window_end(
+                banks(),
+                &feeds,
+                (window, pass_cycles),
+                true,
+                &mut BankReads::new(),
+            );
             proptest::prop_assert!(spread_floor(banks(), &feeds, window, pass_cycles) <= spread);
         }
     }
