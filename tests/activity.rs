@@ -5,8 +5,10 @@
 //! comparison must name lane imbalance; a compressed transfer with the wrong non-zeros
 //! is refused; and bad recordings are refused naming the file, entry and problem.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use stems::cost::Report;
@@ -38,12 +40,8 @@ padding = 1
 precision = { w = 4, o = 1, acc = 16 }
 "#;
 
-fn temp_file(name: &str, text: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stems-activity-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p
+fn temp_file(name: &str, text: &[u8]) -> common::TestFile {
+    common::test_file("activity", name, name, text)
 }
 
 fn overrides(sets: &[&str]) -> Overrides {

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{plan, stems};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use stems::model::{OpKind, Workload};
 use stems::schedule::{Action, Schedule};
 use stems::sim::{SimError, SimOptions, simulate};
@@ -22,7 +22,7 @@ const HW: &str = "models/hardware/meta_proto.toml";
 const ATTENTION: &str = include_str!("fixtures/attention/one_head.toml");
 
 /// `text` as a workload file in a directory of the test's own.
-fn workload_file(test: &str, text: &str) -> PathBuf {
+fn workload_file(test: &str, text: &str) -> common::TestFile {
     common::test_file("attention", test, "attention.toml", text)
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{evaluate_on, stems, test_file};
+use common::{Scratch, evaluate_on, stems, test_file};
 use std::path::Path;
 use stems::model::Overrides;
 use stems::schedule::SchedulerOptions;
@@ -30,14 +30,12 @@ fn timed(preset: &str, gb: &str, spec: &str) -> stems::schedule::Schedule {
 
 #[test]
 fn every_standard_runs_verified_with_its_device_figures() {
+    let dir = Scratch::new("dram-timing", "traces");
     for preset in ["ddr4_2400", "lpddr4_3200", "hbm2"] {
         for spec in ["ST-LBL", "TB-LF"] {
             let s = timed(preset, "4KiB", spec);
             let dram_bits_predicted = s.predicted.dram_bits.total;
-            let trace = std::env::temp_dir().join(format!(
-                "stems-dram-timing-{}-{preset}-{spec}.trace",
-                std::process::id()
-            ));
+            let trace = dir.join(format!("{preset}-{spec}.trace"));
             let options = SimOptions {
                 dram_trace: Some(trace.clone()),
                 ..SimOptions::default()
@@ -78,7 +76,7 @@ fn run_timing(preset: &str) -> stems::model::dram_timing::DramTiming {
 
 #[test]
 fn a_sweep_over_standards_is_the_same_on_one_thread_and_two() {
-    let dir = std::env::temp_dir().join(format!("stems-dram-timing-sweep-{}", std::process::id()));
+    let dir = Scratch::new("dram-timing", "sweep");
     let mut csvs = Vec::new();
     for jobs in ["1", "2"] {
         let out = dir.join(jobs);
@@ -153,12 +151,8 @@ fn a_saved_schedule_carries_its_dram_placement_and_overlaps_are_refused() {
     let s = timed("ddr4_2400", "4KiB", "TB-LF");
     assert_eq!(s.dram_placement.base.len(), s.objects.len());
     let mut json: serde_json::Value = serde_json::to_value(&s).expect("serializes");
-    let good = test_file(
-        "dram-timing",
-        "placement",
-        "good.schedule.json",
-        &json.to_string(),
-    );
+    let dir = Scratch::new("dram-timing", "placement");
+    let good = dir.file("good.schedule.json", json.to_string());
     let replay = |path: &Path| {
         stems(&[
             "simulate",
@@ -174,12 +168,7 @@ fn a_saved_schedule_carries_its_dram_placement_and_overlaps_are_refused() {
         .as_array_mut()
         .expect("placement");
     base[1] = base[0].clone();
-    let bad = test_file(
-        "dram-timing",
-        "placement",
-        "bad.schedule.json",
-        &json.to_string(),
-    );
+    let bad = dir.file("bad.schedule.json", json.to_string());
     let run = replay(&bad);
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{err}");
@@ -190,12 +179,7 @@ fn a_saved_schedule_carries_its_dram_placement_and_overlaps_are_refused() {
     // A saved DRAM timing that counts another clock than the accelerator's.
     let mut clocked = serde_json::to_value(&s).expect("serializes");
     clocked["accelerator"]["dram"]["timing"]["accelerator_clock_mhz"] = 800.into();
-    let other = test_file(
-        "dram-timing",
-        "placement",
-        "clock.schedule.json",
-        &clocked.to_string(),
-    );
+    let other = dir.file("clock.schedule.json", clocked.to_string());
     let run = replay(&other);
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{err}");
@@ -204,12 +188,7 @@ fn a_saved_schedule_carries_its_dram_placement_and_overlaps_are_refused() {
     json.as_object_mut()
         .expect("object")
         .remove("dram_placement");
-    let old = test_file(
-        "dram-timing",
-        "placement",
-        "old.schedule.json",
-        &json.to_string(),
-    );
+    let old = dir.file("old.schedule.json", json.to_string());
     assert!(replay(&old).status.success());
 }
 

@@ -4,6 +4,8 @@
 //! of the example and reading the parser's list of expected ones — must appear in the
 //! example. Every key of a saved schedule must appear in FORMAT.md's schedule table.
 
+mod common;
+
 use std::path::Path;
 use stems::model::{Accelerator, SourceText, Workload};
 
@@ -29,10 +31,7 @@ fn problems(kind: &str, text: &str) -> Vec<String> {
         _ => {
             let root = std::env::current_dir().expect("cwd");
             let text = text.replace("\"../models/", &format!("\"{}/models/", root.display()));
-            let dir = std::env::temp_dir().join(format!("stems-format-doc-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            let path = dir.join("scenario.toml");
-            std::fs::write(&path, text).expect("write");
+            let path = common::test_file("format-doc", "scenario", "scenario.toml", text);
             stems::scenario::Scenario::load(&path).err()
         }
     };

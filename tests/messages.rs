@@ -2,6 +2,8 @@
 //! wrong kind, a typo, several problems at once, a stale run directory) and the
 //! wording the user should read.
 
+mod common;
+
 use std::process::Command;
 
 fn stems(args: &[&str]) -> (i32, String, String) {
@@ -16,12 +18,9 @@ fn stems(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn temp(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("stems-messages-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p.display().to_string()
+/// `text` written as `name` in `dir`: its path.
+fn temp(dir: &common::Scratch, name: &str, text: &str) -> String {
+    dir.file(name, text).display().to_string()
 }
 
 const HW: &str = "models/hardware/meta_proto.toml";
@@ -90,7 +89,8 @@ fx = 2
 
 #[test]
 fn every_problem_of_a_file_is_listed_without_follow_on_errors() {
-    let (code, _, err) = stems(&["inspect", &temp("layers.toml", LAYERS)]);
+    let dir = common::Scratch::new("messages", "problems");
+    let (code, _, err) = stems(&["inspect", &temp(&dir, "layers.toml", LAYERS)]);
     assert_eq!(code, 2);
     for needle in [
         "layer 'a' field 'bogus': unknown field `bogus`",
@@ -115,7 +115,7 @@ fn every_problem_of_a_file_is_listed_without_follow_on_errors() {
             "op = \"maxpool\"",
             "op = \"conv\"\nc = 3\nprecision = { w = 4, o = 1, acc = 16 }",
         );
-    let (_, _, err) = stems(&["inspect", &temp("shapes.toml", &shapes)]);
+    let (_, _, err) = stems(&["inspect", &temp(&dir, "shapes.toml", &shapes)]);
     assert!(err.contains("unknown field `bogus`"), "{err}");
     assert!(
         err.contains("layer 'b' field 'c': 3 input channels, but source 'a' has 2"),

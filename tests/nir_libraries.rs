@@ -4,6 +4,8 @@
 //! neuron's state, every weighted layer's output shape, one layer per addition with as
 //! many readers. Inputs keep the batch and time axes the exporters leave.
 
+mod common;
+
 use serde_json::Value as Json;
 use std::path::Path;
 use stems::import::{ImportOptions, nir_file, to_workload_toml};
@@ -261,8 +263,7 @@ fn blocks_follow_the_residual_stages() {
 fn imported_networks_validate_with_both_halves_agreeing() {
     // A stateful pooling (snnTorch's order) and a stateful sum in a downsampling
     // residual stage: every schedule verified, energy and traffic equal.
-    let dir = std::env::temp_dir().join(format!("stems-nirlib-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::Scratch::new("nirlib", "validate");
     for fixture in ["snntorch_conv_pool", "resnet_downsample"] {
         let toml = dir.join(format!("{fixture}.toml"));
         let nir = format!("tests/fixtures/nir/{fixture}.nir");

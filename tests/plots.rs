@@ -2,7 +2,9 @@
 //! its SVG read back: each axis has a title with a unit, every series is named in a
 //! legend, no label leaves the canvas, and no integer tick reads "500.0".
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use stems::cost::Report;
 use stems::report::plot;
 
@@ -123,10 +125,8 @@ fn check(path: &Path, axes: &[&str], series: &[&str]) {
     }
 }
 
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stems-plots-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn dir() -> common::Scratch {
+    common::Scratch::new("plots", "svg")
 }
 
 fn report(energy_scale: f64) -> Report {
@@ -150,7 +150,8 @@ fn report(energy_scale: f64) -> Report {
 
 #[test]
 fn heatmaps_name_their_ticks_and_scale() {
-    let path = dir().join("heatmap.svg");
+    let scratch = dir();
+    let path = scratch.join("heatmap.svg");
     let ticks: Vec<String> = ["64KiB", "128KiB", "256KiB"].map(String::from).to_vec();
     // One position without a value (a schedule that cannot run).
     let cells: Vec<plot::Cell> = (0..3)
@@ -189,7 +190,8 @@ fn heatmaps_name_their_ticks_and_scale() {
 
 #[test]
 fn breakdowns_pick_a_readable_unit_and_name_every_bar() {
-    let path = dir().join("breakdown.svg");
+    let scratch = dir();
+    let path = scratch.join("breakdown.svg");
     let (a, b) = (report(5000.0), report(2000.0));
     plot::breakdown(
         &path,
@@ -333,7 +335,8 @@ fn scatter_occupancy_utilisation_histogram_and_search_plots_read_cleanly() {
 
 #[test]
 fn plots_against_a_sweep_axis_say_what_they_hold() {
-    let p = dir().join("against.svg");
+    let scratch = dir();
+    let p = scratch.join("against.svg");
     let labels: Vec<String> = ["16", "32", "64", "128", "256", "512"]
         .map(String::from)
         .to_vec();

@@ -56,7 +56,7 @@ recurrent = true
 "#;
 
 /// RCONV in a directory of the test's own (tests run in parallel).
-fn rconv_file(test: &str) -> std::path::PathBuf {
+fn rconv_file(test: &str) -> common::TestFile {
     common::test_file("recurrent", test, "rconv.toml", RCONV)
 }
 

@@ -1,6 +1,8 @@
 //! Scenarios: the bundled ones load and run; overrides (global SRAM size, stateless
 //! blocks) come from the file; bad scenarios are reported with their lines.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use stems::scenario::{Scenario, run};
@@ -402,9 +404,7 @@ axes = ["dram.bw_bits=64"]
         h = path("models/hardware/meta_proto.toml"),
         missing = path("models/hardware/no_such_chip.toml"),
     );
-    let file =
-        std::env::temp_dir().join(format!("stems-scenario-fields-{}.toml", std::process::id()));
-    std::fs::write(&file, text).expect("write");
+    let file = common::test_file("scenario", "fields", "fields.toml", text);
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_stems"))
         .args(["run", file.to_str().expect("path")])
         .output()

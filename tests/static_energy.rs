@@ -127,7 +127,7 @@ fn bad_powers_and_a_second_clock_are_refused() {
     .iter()
     .enumerate()
     {
-        let hw = test_file("static-energy", &format!("bad{i}"), "hw.toml", &format!("{base}{edit}\n"));
+        let hw = test_file("static-energy", &format!("bad{i}"), "hw.toml", format!("{base}{edit}\n"));
         let (code, err) = evaluate_on(&hw);
         assert_eq!(code, Some(2), "{edit}: {err}");
         assert!(err.contains(named), "{edit}: {err}");

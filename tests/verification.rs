@@ -2,6 +2,8 @@
 //! mistake at a time, and each must fail with its own named error; untouched ones, and
 //! the scheduler's own output, must pass.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use stems::model::OpKind;
@@ -301,10 +303,7 @@ fn timesteps_run_out_of_order_read_stale_state() {
     let text = "name = \"one\"\ntimesteps = 4\n[input]\nchannels = 2\nheight = 4\nwidth = 4\nbits = 1\n\
         [[layer]]\nname = \"conv\"\nop = \"conv\"\nblock = 0\nsources = [\"input\"]\nk = 4\nc = 2\noy = 4\nox = 4\n\
         fy = 3\nfx = 3\npadding = 1\nstateful = true\nprecision = { w = 4, o = 1, v = 12, acc = 16 }\n";
-    let dir = std::env::temp_dir().join(format!("stems-verification-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let w = dir.join("one.toml");
-    std::fs::write(&w, text).expect("write");
+    let w = common::test_file("verification", "stale-state", "one.toml", text);
     let mut s = stems::schedule::plan(
         &w,
         Path::new("models/hardware/meta_proto.toml"),
@@ -365,8 +364,7 @@ fn a_scheduler_output_with_one_reload_or_load_removed_fails() {
 
 #[test]
 fn a_broken_replay_exits_2_naming_the_violation() {
-    let dir = std::env::temp_dir().join(format!("stems-verify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::Scratch::new("verification", "broken-replay");
     let mut s = saved("tiny_2t_lf_4kib");
     let slot = find(&s, |s, a| {
         is_transfer(a, Reason::Spill, Some(DataClass::V), s)
@@ -384,7 +382,6 @@ fn a_broken_replay_exits_2_naming_the_violation() {
         stderr.contains("lost.schedule.json: verification failed: data lost at cycle"),
         "{stderr}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

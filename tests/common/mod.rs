@@ -112,13 +112,68 @@ pub fn stems(args: &[&str]) -> std::process::Output {
         .expect("stems runs")
 }
 
-/// `text` written as `name` in a directory of the test's own (tests run in parallel).
-pub fn test_file(group: &str, test: &str, name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("stems-{group}-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
+/// A directory of its own under the system's temporary directory (tests run in
+/// parallel, and may share a helper that writes files), removed with all in it when
+/// dropped: a test run leaves nothing behind.
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(group: &str, test: &str) -> Self {
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let dir = std::env::temp_dir().join(format!("stems-{group}-{pid}-{test}-{n}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    /// `text` written as `name` in the directory: its path.
+    pub fn file(&self, name: &str, text: impl AsRef<[u8]>) -> std::path::PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A file written in a [`Scratch`] directory of its own, removed when dropped.
+pub struct TestFile {
+    path: std::path::PathBuf,
+    _dir: Scratch,
+}
+
+impl std::ops::Deref for TestFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for TestFile {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+/// `text` written as `name` in a directory of the test's own.
+pub fn test_file(group: &str, test: &str, name: &str, text: impl AsRef<[u8]>) -> TestFile {
+    let dir = Scratch::new(group, test);
+    TestFile {
+        path: dir.file(name, text),
+        _dir: dir,
+    }
 }
 
 /// `spec` scheduled for `workload` on the bundled accelerator at global SRAM `gb`.
