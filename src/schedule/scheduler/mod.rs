@@ -323,6 +323,9 @@ struct ObjState {
     spilled: bool,
     /// Reads still to come.
     remaining: usize,
+    /// The tile that reads it next (`TileId::MAX` when none will): kept with
+    /// `remaining` ([`ObjState::read`]), as making room asks it of every resident.
+    next_use: TileId,
     /// When the latest copy is ready.
     ready_at: u64,
     /// The copy transfers read out of (core) and when the last of them has landed: the
@@ -331,6 +334,27 @@ struct ObjState {
     /// Under the cost rule, a fetched feature or state chunk stays until this tile, its
     /// last reader in the fetching tile's fused stack, is done (`None`: no such hold).
     held_until: Option<TileId>,
+}
+
+impl ObjState {
+    /// An object read by `readers`, in schedule order.
+    fn new(readers: &[TileId], in_dram: bool) -> Self {
+        Self {
+            in_dram,
+            remaining: readers.len(),
+            next_use: readers.first().copied().unwrap_or(TileId::MAX),
+            ..Self::default()
+        }
+    }
+
+    /// One read done (readers are consumed in schedule order).
+    fn read(&mut self, readers: &[TileId]) {
+        self.remaining = self.remaining.saturating_sub(1);
+        self.next_use = match self.remaining {
+            0 => TileId::MAX,
+            left => readers[readers.len() - left],
+        };
+    }
 }
 
 /// By hand: checkpoints copy the state of every object of a prefix, most of them with
@@ -631,15 +655,9 @@ impl<'a> Engine<'a> {
         v
     }
 
-    /// The next tile that reads `o` (readers are consumed in schedule order).
+    /// The next tile that reads `o`.
     fn next_use(&self, o: ObjectId) -> TileId {
-        let readers = &self.graph.objects[o].readers;
-        let remaining = self.objs[o].remaining;
-        if remaining == 0 {
-            TileId::MAX
-        } else {
-            readers[readers.len() - remaining]
-        }
+        self.objs[o].next_use
     }
 
     fn is_resident(&self, o: ObjectId, core: usize) -> bool {
@@ -1410,11 +1428,7 @@ impl<'a> Engine<'a> {
             objs: graph
                 .objects
                 .iter()
-                .map(|o| ObjState {
-                    in_dram: o.starts_in_dram(),
-                    remaining: o.readers.len(),
-                    ..ObjState::default()
-                })
+                .map(|o| ObjState::new(&o.readers, o.starts_in_dram()))
                 .collect(),
             ledger: Ledger::default(),
             spend: TileSpend::default(),

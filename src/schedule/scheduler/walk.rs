@@ -628,7 +628,7 @@ impl<'a> Engine<'a> {
             .chain(needs.inputs.iter())
             .chain(needs.state.iter().filter(|_| tile.reads_state));
         for &o in consumed {
-            self.objs[o].remaining = self.objs[o].remaining.saturating_sub(1);
+            self.objs[o].read(&self.graph.objects[o].readers);
             if self.objs[o].remaining == 0 {
                 deferred.push(o);
             }
