@@ -78,6 +78,14 @@ impl Calendar {
         }
     }
 
+    /// A copy with room for as many bookings again: a copy of exact size would be
+    /// copied once more by the first booking after it.
+    fn clone_to_grow(&self) -> Self {
+        let mut busy = Vec::with_capacity(2 * self.busy.len());
+        busy.extend_from_slice(&self.busy);
+        Self { busy }
+    }
+
     /// The end of the last busy interval (0 if never used).
     pub fn busy_until(&self) -> u64 {
         self.busy.last().map_or(0, |&(_, end)| end)
@@ -146,6 +154,21 @@ pub(super) struct Flow {
 }
 
 impl Ports {
+    /// A copy to go on booking in (a checkpoint's, restored): the DRAM calendar, which
+    /// grows with every transfer, with room to grow.
+    pub fn clone_to_grow(&self) -> Self {
+        Self {
+            dram: self.dram.clone_to_grow(),
+            dram_last_write: self.dram_last_write,
+            streams: self.streams.clone(),
+            links: self.links.clone(),
+            link_busy: self.link_busy.clone(),
+            sram_holds: self.sram_holds.clone(),
+            bank_reads: self.bank_reads.clone(),
+            occupancy: self.occupancy,
+        }
+    }
+
     /// The ports of an accelerator with `cores` cores.
     pub fn new(cores: usize) -> Self {
         Self {

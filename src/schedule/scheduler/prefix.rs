@@ -309,7 +309,7 @@ impl Checkpoint {
         e.pads = self.pads.clone();
         e.ledger = self.ledger.clone();
         e.incidents = self.incidents.clone();
-        e.ports = self.ports.clone();
+        e.ports = self.ports.clone_to_grow();
         e.remote_free_at.clone_from(&self.remote_free_at);
         e.vacancies.clone_from(&self.vacancies);
         w.cores = self.cores.clone();
