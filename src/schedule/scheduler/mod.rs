@@ -33,6 +33,7 @@ mod prefix;
 mod residency;
 mod resident;
 mod streams;
+mod tile_costs;
 mod vacancy;
 mod walk;
 
@@ -577,7 +578,7 @@ struct Engine<'a> {
     /// go back to the allocator only for the next allocation to ask for another.
     spare_extents: Vec<Vec<Extent>>,
     /// Shared, not copied, by the tiles that map alike: a cost is a few hundred bytes.
-    costs: FxHashMap<MapKey, Arc<TileCost>>,
+    costs: tile_costs::TileCosts,
     /// Per core: frees of copies whose last reader ran on another core.
     remote_frees: Vec<Vec<Action>>,
     /// Per core: when the copies of `remote_frees` have been read out, so that its next
@@ -1438,7 +1439,7 @@ impl<'a> Engine<'a> {
             eviction_order: Vec::new(),
             pinned_mark: vec![false; graph.objects.len()],
             spare_extents: Vec::new(),
-            costs: FxHashMap::default(),
+            costs: tile_costs::TileCosts::default(),
             remote_frees: vec![Vec::new(); ncores],
             remote_free_at: vec![0; ncores],
             vacancies: vec![Vacancies::default(); ncores],
@@ -1467,10 +1468,10 @@ impl<'a> Engine<'a> {
         for tile_id in range {
             self.now = tile_id;
             let placed = self.place(w, tile_id, options, mapper);
-            let (key, cost) = self.map_tile(tile_id, &placed, options.objective, mapper)?;
+            let cost = self.map_tile(tile_id, &placed, options.objective, mapper)?;
             let (start, end) = self.time(w, tile_id, &placed, &cost);
             let after = self.settle(w, tile_id, &placed, end);
-            self.record(w, tile_id, placed, &key, &cost, (start, end), after);
+            self.record(w, tile_id, placed, &cost, (start, end), after);
         }
         Ok(())
     }

@@ -346,7 +346,7 @@ pub struct PrefixCache {
     clock: u64,
     /// Hashes of the keys met (see [`PrefixCache::seen_before`]).
     seen: rustc_hash::FxHashSet<u64>,
-    pub(super) costs: FxHashMap<MapKey, Arc<TileCost>>,
+    pub(super) costs: super::tile_costs::TileCosts,
     /// The last schedule's tile graph and cuts: the next one takes the tiles of the
     /// first blocks it shares from it ([`TileGraph::build_after`]).
     pub(super) graph: Option<(TileGraph, Vec<crate::tiling::Cut>)>,
@@ -357,8 +357,9 @@ pub struct PrefixCache {
 }
 
 impl PrefixCache {
-    /// A cache holding at most about `budget_bytes` of checkpoints. The tile costs it
-    /// keeps are those of one accelerator: use one cache per accelerator.
+    /// A cache holding at most about `budget_bytes` of checkpoints. The checkpoints
+    /// and tile costs it keeps are those of one workload on one accelerator: use one
+    /// cache per workload and accelerator.
     pub fn new(budget_bytes: usize) -> Self {
         Self {
             checkpoints: FxHashMap::default(),
@@ -366,7 +367,7 @@ impl PrefixCache {
             budget_bytes,
             clock: 0,
             seen: rustc_hash::FxHashSet::default(),
-            costs: FxHashMap::default(),
+            costs: super::tile_costs::TileCosts::default(),
             graph: None,
             hits: 0,
             tiles_skipped: 0,

@@ -379,26 +379,33 @@ impl<'a> Engine<'a> {
         placed: &Placement,
         objective: Objective,
         mapper: &mut Mapper,
-    ) -> Result<(MapKey, Arc<TileCost>), ScheduleError> {
+    ) -> Result<Arc<TileCost>, ScheduleError> {
         let tile = &self.graph.tiles[tile_id];
-        let layer = &self.workload.layers[tile.layer];
         let residency = Residency {
             streamed: placed.streamed,
         };
-        let key = MapKey {
-            shape: CtShape::new(self.workload, layer, &tile.region),
+        let by_tile = tile_costs::TileKey {
+            layer: tile.layer,
+            region: tile.region.clone(),
             core: tile.core,
             residency,
             stream_budget_bits: placed.stream_budget_bits,
             objective,
         };
-        let cost =
-            self.cost(key, tile.core, mapper)
-                .map_err(|reason| ScheduleError::Unmappable {
-                    tile: tile_id,
-                    layer: layer.name.clone(),
-                    reason,
+        let cost = match self.costs.of_tile(&by_tile) {
+            Some(cost) => cost.clone(),
+            None => {
+                let cost = self.cost_of_tile(&by_tile, mapper).map_err(|reason| {
+                    ScheduleError::Unmappable {
+                        tile: tile_id,
+                        layer: self.workload.layers[tile.layer].name.clone(),
+                        reason,
+                    }
                 })?;
+                self.costs.insert_tile(by_tile, cost.clone());
+                cost
+            }
+        };
         let m = &cost.mapping;
         for (ci, row) in cost.energy_fj.iter().enumerate() {
             for (si, fj) in row.iter().enumerate() {
@@ -442,7 +449,24 @@ impl<'a> Engine<'a> {
                     .filter(|&op| residency.is_streamed(op) && (op != Operand::V || has_state)),
             );
         }
-        Ok((key, cost))
+        Ok(cost)
+    }
+
+    /// The cost of the tile `by_tile` describes, by its mapping key.
+    fn cost_of_tile(
+        &mut self,
+        by_tile: &tile_costs::TileKey,
+        mapper: &mut Mapper,
+    ) -> Result<Arc<TileCost>, NoMapping> {
+        let layer = &self.workload.layers[by_tile.layer];
+        let key = MapKey {
+            shape: CtShape::new(self.workload, layer, &by_tile.region),
+            core: by_tile.core,
+            residency: by_tile.residency,
+            stream_budget_bits: by_tile.stream_budget_bits,
+            objective: by_tile.objective,
+        };
+        self.cost(key, by_tile.core, mapper)
     }
 
     /// When the tile runs: after its core is free, its producers have finished and its
@@ -672,7 +696,6 @@ impl<'a> Engine<'a> {
         w: &mut Walk,
         tile_id: TileId,
         placed: Placement,
-        key: &MapKey,
         cost: &TileCost,
         (start, end): (u64, u64),
         after: Vec<Action>,
@@ -690,9 +713,9 @@ impl<'a> Engine<'a> {
             layer_name: self.workload.layers[tile.layer].name.clone(),
             streamed: Operand::ALL
                 .into_iter()
-                .filter(|&op| key.residency.is_streamed(op))
+                .filter(|&op| placed.streamed[op.index()])
                 .collect(),
-            stream_budget_bits: key.stream_budget_bits,
+            stream_budget_bits: placed.stream_budget_bits,
             loop_nest: m.loop_nest.clone(),
             reduction_loops: m.reduction_loops,
             unroll: Some(m.spatial.unroll()),

@@ -1,0 +1,50 @@
+//! The tile costs a worker has worked out, kept between the schedules it runs: by
+//! mapping key, and by tile. Schedules of one space cut the same layers into the same
+//! tiles again and again; a tile's key is a few words, where its mapping key holds the
+//! whole shape (built, hashed and compared for every tile walked).
+
+use crate::mapping::{MapKey, Objective, Residency};
+use crate::tiling::TileRegion;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+use super::TileCost;
+
+/// What a tile's mapping key is made of, given the workload: its layer and region (its
+/// shape), its core, what it streams and the room it streams through, and the
+/// objective.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct TileKey {
+    pub layer: usize,
+    pub region: TileRegion,
+    pub core: usize,
+    pub residency: Residency,
+    pub stream_budget_bits: u64,
+    pub objective: Objective,
+}
+
+/// Costs by mapping key and by tile. Those by tile hold for one workload only (the
+/// key leaves the shape out): one cache per workload and accelerator.
+#[derive(Default)]
+pub(super) struct TileCosts {
+    by_key: FxHashMap<MapKey, Arc<TileCost>>,
+    by_tile: FxHashMap<TileKey, Arc<TileCost>>,
+}
+
+impl TileCosts {
+    pub fn get(&self, key: &MapKey) -> Option<&Arc<TileCost>> {
+        self.by_key.get(key)
+    }
+
+    pub fn insert(&mut self, key: MapKey, cost: Arc<TileCost>) {
+        self.by_key.insert(key, cost);
+    }
+
+    pub fn of_tile(&self, tile: &TileKey) -> Option<&Arc<TileCost>> {
+        self.by_tile.get(tile)
+    }
+
+    pub fn insert_tile(&mut self, tile: TileKey, cost: Arc<TileCost>) {
+        self.by_tile.insert(tile, cost);
+    }
+}
