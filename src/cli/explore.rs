@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use stems::explore::search::Objective as SearchObjective;
-use stems::explore::workers::MAX_PREFIX_CACHE_BYTES;
+use stems::explore::workers::{MAX_PREFIX_CACHE_BYTES, PREFIX_CACHE_BYTES_PER_WORKER};
 use stems::mapping::Objective;
 use stems::model::units::Size;
 use stems::rundir::journaled::Watch;
@@ -51,14 +51,10 @@ pub struct ExploreArgs {
     pub best: Option<usize>,
     /// Checkpoints each worker keeps of the first blocks schedules share, so that they
     /// are scheduled once (the least recently used go first; figures do not depend
-    /// on it, only the time), e.g. 16MiB or 1GiB.
-    #[arg(
-        long,
-        allow_hyphen_values = true,
-        value_name = "SIZE",
-        default_value = "16MiB"
-    )]
-    pub prefix_cache: Size,
+    /// on it, only the time), e.g. 16MiB or 1GiB. Default: 16MiB; for --space search,
+    /// 256MiB shared by the workers.
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE")]
+    pub prefix_cache: Option<Size>,
     /// Write explore.csv, summary.json and SVG pictures into this directory. Rows are
     /// written as schedules complete, so an interrupted run can be finished with
     /// --resume DIR.
@@ -123,13 +119,16 @@ fn parse_objective(s: &str) -> Result<SearchObjective, String> {
 }
 
 impl ExploreArgs {
-    /// `--prefix-cache` in bytes, refused above [`MAX_PREFIX_CACHE_BYTES`] per worker.
-    pub fn prefix_cache_bytes(&self) -> Result<usize> {
-        let bytes = self.prefix_cache.bits() / 8;
+    /// `--prefix-cache` in bytes per worker (`default` if not given), refused above
+    /// [`MAX_PREFIX_CACHE_BYTES`].
+    pub fn prefix_cache_bytes(&self, default: usize) -> Result<usize> {
+        let Some(size) = self.prefix_cache else {
+            return Ok(default);
+        };
+        let bytes = size.bits() / 8;
         if bytes > MAX_PREFIX_CACHE_BYTES {
             bail!(UsageError(format!(
-                "--prefix-cache {}: at most {} GiB per worker",
-                self.prefix_cache,
+                "--prefix-cache {size}: at most {} GiB per worker",
                 MAX_PREFIX_CACHE_BYTES >> 30
             )));
         }
@@ -197,7 +196,7 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         points: &points,
         options,
         jobs: args.jobs,
-        prefix_cache_bytes: args.prefix_cache_bytes()?,
+        prefix_cache_bytes: args.prefix_cache_bytes(PREFIX_CACHE_BYTES_PER_WORKER)?,
         // Ranking only the best writes them at the end, not every row as it comes.
         place: match args.best {
             Some(_) => Place::Nowhere,

@@ -15,6 +15,17 @@ use std::sync::Mutex;
 /// bytes, least recently used out first.
 pub const PREFIX_CACHE_BYTES_PER_WORKER: usize = 16 << 20;
 
+/// Checkpoints the genetic search keeps in all by default, shared evenly by its
+/// workers: its children share first blocks with parents anywhere in the population,
+/// so it finds more to continue from the more it keeps (on 2 cores, 128 MiB each
+/// continue 69 % of SEW-ResNet-18's evaluations against 45 % with 16 MiB).
+pub const SEARCH_PREFIX_CACHE_BYTES: usize = 256 << 20;
+
+/// Each of `workers` workers' share of [`SEARCH_PREFIX_CACHE_BYTES`].
+pub fn search_prefix_cache_bytes(workers: usize) -> usize {
+    SEARCH_PREFIX_CACHE_BYTES / workers.max(1)
+}
+
 /// The most `--prefix-cache` may give each worker.
 pub const MAX_PREFIX_CACHE_BYTES: u64 = 16 << 30;
 

@@ -292,7 +292,9 @@ fn schedule_runs(x: &Experiment) -> Result<Vec<(String, Eviction, ScheduleSpec)>
                     .into_iter()
                     .map(|p| p.spec)
                     .collect(),
-                prefix_cache_bytes: crate::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER,
+                prefix_cache_bytes: crate::explore::workers::search_prefix_cache_bytes(
+                    rayon::current_num_threads(),
+                ),
             },
             options(q.eviction),
             |_| {},
