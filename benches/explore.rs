@@ -175,7 +175,7 @@ fn bench_explore(c: &mut Criterion) {
         population: 32,
         objective: Objective::Energy,
         warm_start: Vec::new(),
-        prefix_cache_bytes: stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER,
+        prefix_cache_bytes: Some(stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER),
     };
     let all_cores = pool(0);
     group.throughput(Throughput::Elements(options.budget as u64));

@@ -49,7 +49,7 @@ fn a_budget_covering_the_space_costs_each_schedule_once_and_finds_the_optimum() 
         population: 8,
         objective: Objective::Energy,
         warm_start: Vec::new(),
-        prefix_cache_bytes: stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER,
+        prefix_cache_bytes: Some(stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER),
     };
     let all = run(&w, &acc, &space, &options, 2);
     assert_eq!(
@@ -95,7 +95,7 @@ fn the_same_seed_gives_the_same_search_on_any_thread_count_and_another_seed_diff
         population: 16,
         objective: Objective::Pareto,
         warm_start: Vec::new(),
-        prefix_cache_bytes: stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER,
+        prefix_cache_bytes: Some(stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER),
     };
     let key = |all: &[Evaluated]| -> Vec<(String, Option<u64>)> {
         all.iter()
@@ -125,7 +125,7 @@ fn the_pareto_front_holds_exactly_the_non_dominated_schedules() {
         population: 16,
         objective: Objective::Pareto,
         warm_start: Vec::new(),
-        prefix_cache_bytes: stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER,
+        prefix_cache_bytes: Some(stems::explore::workers::PREFIX_CACHE_BYTES_PER_WORKER),
     };
     let all = run(&w, &acc, &space, &options, 2);
     let front = pareto_front(&all);

@@ -119,11 +119,11 @@ fn parse_objective(s: &str) -> Result<SearchObjective, String> {
 }
 
 impl ExploreArgs {
-    /// `--prefix-cache` in bytes per worker (`default` if not given), refused above
+    /// `--prefix-cache` in bytes per worker (`None` if not given), refused above
     /// [`MAX_PREFIX_CACHE_BYTES`].
-    pub fn prefix_cache_bytes(&self, default: usize) -> Result<usize> {
+    pub fn prefix_cache_bytes(&self) -> Result<Option<usize>> {
         let Some(size) = self.prefix_cache else {
-            return Ok(default);
+            return Ok(None);
         };
         let bytes = size.bits() / 8;
         if bytes > MAX_PREFIX_CACHE_BYTES {
@@ -132,7 +132,7 @@ impl ExploreArgs {
                 MAX_PREFIX_CACHE_BYTES >> 30
             )));
         }
-        Ok(bytes as usize)
+        Ok(Some(bytes as usize))
     }
 }
 
@@ -196,7 +196,9 @@ pub fn run(args: ExploreArgs) -> Result<()> {
         points: &points,
         options,
         jobs: args.jobs,
-        prefix_cache_bytes: args.prefix_cache_bytes(PREFIX_CACHE_BYTES_PER_WORKER)?,
+        prefix_cache_bytes: args
+            .prefix_cache_bytes()?
+            .unwrap_or(PREFIX_CACHE_BYTES_PER_WORKER),
         // Ranking only the best writes them at the end, not every row as it comes.
         place: match args.best {
             Some(_) => Place::Nowhere,

@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use stems::explore::Space;
 use stems::explore::search::{Evaluated, Objective, SearchOptions};
 use stems::explore::search_run::{SearchRun, run_search};
-use stems::explore::workers::search_prefix_cache_bytes;
 use stems::mapping::Objective as MapObjective;
 use stems::report::search::{FILES, render_table, write_outputs};
 use stems::schedule::{ScheduleSpec, SchedulerOptions};
@@ -35,10 +34,6 @@ fn search_options(args: &ExploreArgs) -> Result<(SearchOptions, Vec<u64>)> {
     if args.jobs.is_some_and(|j| j == 0 || j > MAX_JOBS) {
         bail!(UsageError(format!("--jobs must be 1..={MAX_JOBS}")));
     }
-    // As many as the search's thread pool will have.
-    let workers = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
     let budget = s.budget.unwrap_or(5000);
     if budget == 0 || budget > MAX_BUDGET {
         bail!(UsageError(format!("--budget must be 1..={MAX_BUDGET}")));
@@ -60,7 +55,7 @@ fn search_options(args: &ExploreArgs) -> Result<(SearchOptions, Vec<u64>)> {
             population,
             objective: s.objective.unwrap_or(Objective::Energy),
             warm_start: Vec::new(),
-            prefix_cache_bytes: args.prefix_cache_bytes(search_prefix_cache_bytes(workers))?,
+            prefix_cache_bytes: args.prefix_cache_bytes()?,
         },
         lines,
     ))

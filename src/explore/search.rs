@@ -18,7 +18,7 @@
 //! size. Results do not depend on the thread count (see `ga`).
 
 use super::ga::{Costed, GaOptions, Genome, evolve};
-use super::workers::{Sharing, WorkerPool};
+use super::workers::{Sharing, WorkerPool, search_prefix_cache_bytes};
 use crate::cost::Report;
 use crate::model::{Accelerator, Workload};
 use crate::schedule::space::Skipped;
@@ -92,8 +92,10 @@ pub struct SearchOptions {
     pub objective: Objective,
     /// Schedules costed first (those outside the space are ignored).
     pub warm_start: Vec<ScheduleSpec>,
-    /// Checkpoints each worker keeps of blocks that schedules share (bytes).
-    pub prefix_cache_bytes: usize,
+    /// Bytes of checkpoints each worker keeps of blocks that schedules share (`None`:
+    /// [`super::workers::SEARCH_PREFIX_CACHE_BYTES`] shared by the workers of the
+    /// pool the search runs in).
+    pub prefix_cache_bytes: Option<usize>,
 }
 
 /// One costed schedule.
@@ -122,7 +124,10 @@ pub fn search(
     scheduler: SchedulerOptions,
     mut done: impl FnMut(&Evaluated),
 ) -> (Vec<Evaluated>, Sharing, Skipped) {
-    let mappers = WorkerPool::with_cache_bytes(accelerator, options.prefix_cache_bytes);
+    let cache_bytes = options
+        .prefix_cache_bytes
+        .unwrap_or_else(|| search_prefix_cache_bytes(rayon::current_num_threads()));
+    let mappers = WorkerPool::with_cache_bytes(accelerator, cache_bytes);
     let allocation = Allocation::first_able(workload, accelerator);
     let warm = options
         .warm_start

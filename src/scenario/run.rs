@@ -292,9 +292,7 @@ fn schedule_runs(x: &Experiment) -> Result<Vec<(String, Eviction, ScheduleSpec)>
                     .into_iter()
                     .map(|p| p.spec)
                     .collect(),
-                prefix_cache_bytes: crate::explore::workers::search_prefix_cache_bytes(
-                    rayon::current_num_threads(),
-                ),
+                prefix_cache_bytes: None,
             },
             options(q.eviction),
             |_| {},
