@@ -9,8 +9,7 @@ use stems::model::{Overrides, load};
 use stems::schedule::{
     Allocation, Eviction, PrefixCache, SchedulerOptions, predict, predict_sharing,
 };
-use stems::tiling::Cut;
-use stems::tiling::graph::TileGraph;
+use stems::tiling::graph::{BuildRecord, TileGraph};
 
 /// Every `stride`-th schedule of the exhaustive space, run in prefix order with one
 /// cache and each on its own; returns how many continued from a checkpoint.
@@ -173,7 +172,7 @@ fn spliced_graphs_equal_fresh_ones(workload: &str, stride: usize, take: usize) -
     let mut points = Space::Exhaustive.points(w.num_blocks);
     points.sort_by_cached_key(|p| p.spec.prefix_order_key(w.timesteps));
     let cores = vec![0; w.layers.len()];
-    let mut before: Option<(TileGraph, Vec<Cut>)> = None;
+    let mut before: Option<(TileGraph, BuildRecord)> = None;
     let mut spliced = 0;
     for start in (0..points.len()).step_by(stride) {
         for p in points.iter().skip(start).take(take) {
@@ -181,9 +180,7 @@ fn spliced_graphs_equal_fresh_ones(workload: &str, stride: usize, take: usize) -
             if stems::tiling::cut_problem(&w, &cuts).is_some() {
                 continue;
             }
-            let (before_graph, before_cuts) = before.take().unzip();
-            let prior = before_graph.zip(before_cuts.as_deref());
-            let (graph, taken) = TileGraph::build_after(&w, &cuts, &cores, prior);
+            let (graph, record, taken) = TileGraph::build_after(&w, &cuts, &cores, before.take());
             let fresh = TileGraph::build(&w, &cuts, &cores);
             if graph != fresh {
                 let tile =
@@ -201,7 +198,7 @@ fn spliced_graphs_equal_fresh_ones(workload: &str, stride: usize, take: usize) -
                 );
             }
             spliced += usize::from(taken > 0);
-            before = Some((graph, cuts));
+            before = Some((graph, record));
         }
     }
     spliced

@@ -276,15 +276,79 @@ impl Grid {
 }
 
 /// What a build cuts and names before it orders the tiles: the tiles in layer order
-/// (`raw`) with each layer's grid, the input slices' grid, and each tile's output and
-/// state chunk.
+/// (`raw`) with each layer's grid, the input slices' grid, and where each tile's output
+/// and state chunk are among the objects.
 #[derive(Clone, Copy)]
 struct Made<'a> {
     raw: &'a [(usize, TileRegion)],
     grids: &'a [Grid],
     input_grid: &'a Grid,
-    outputs: &'a [ObjectId],
-    state_of_tile: &'a [Option<ObjectId>],
+    /// Where the feature chunks start (after the weights): one per tile, in layer order.
+    outputs_at: usize,
+    /// Per layer, its first state chunk (one per column, for a stateful layer cut into
+    /// several timestep groups).
+    first_state: &'a [Option<ObjectId>],
+}
+
+impl Made<'_> {
+    /// The feature chunk tile `ti` (in layer order) produces.
+    fn output(&self, ti: usize) -> ObjectId {
+        self.outputs_at + ti
+    }
+
+    /// The state chunk tile `ti` (in layer order) reads and/or leaves, if any.
+    fn state_of(&self, ti: usize) -> Option<ObjectId> {
+        let lid = self.raw[ti].0;
+        let g = self.grids[lid];
+        self.first_state[lid].map(|first| first + (ti - g.first) % g.columns)
+    }
+}
+
+/// Where a graph's tiles and objects go: each layer's grid (tiles in layer order), how
+/// many tiles, weights objects and objects in all, the network-input slices' grid and
+/// each layer's first state chunk. Objects are the weights, one feature chunk per
+/// tile, the input slices and the state chunks.
+struct Plan {
+    grids: Vec<Grid>,
+    total: usize,
+    weights: usize,
+    input_grid: Grid,
+    first_state: Vec<Option<ObjectId>>,
+    objects_total: usize,
+}
+
+impl Plan {
+    fn of(workload: &Workload, cuts: &[Cut]) -> Self {
+        let grids = layer_grids(workload, cuts);
+        let total = grids.last().map_or(0, |g| g.first + g.groups * g.columns);
+        let weights = workload
+            .layers
+            .iter()
+            .filter(|l| l.op.has_weights())
+            .count();
+        let input_grid = input_grid(workload, cuts, weights + total);
+        let states_at = input_grid.first + input_grid.groups * input_grid.columns;
+        let (first_state, objects_total) = state_layout(workload, &grids, states_at);
+        Self {
+            grids,
+            total,
+            weights,
+            input_grid,
+            first_state,
+            objects_total,
+        }
+    }
+}
+
+/// What a build worked out besides the graph, for the next build to take the tiles
+/// they share from ([`TileGraph::build_after`]): the cuts and cores it was built for,
+/// its tiles in layer order, and each one's position in schedule order.
+#[derive(Debug, Clone)]
+pub struct BuildRecord {
+    cuts: Vec<Cut>,
+    core_of_layer: Vec<usize>,
+    raw: Vec<(usize, TileRegion)>,
+    position: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -300,44 +364,51 @@ impl TileGraph {
         Self::build_after(workload, cuts, core_of_layer, None).0
     }
 
-    /// [`TileGraph::build`], taking the tiles of the first blocks from `before` (the
-    /// graph of another schedule, cut by `before.1`, used up) when both graphs run
+    /// [`TileGraph::build`], taking the tiles of the first blocks, and their data, from
+    /// `before` (another schedule's graph and its record, used up) when both graphs run
     /// those blocks alike before any later one (see [`splice`]). The graph is the one
     /// `build` makes; an exploration builds one per schedule, and most share their
-    /// first blocks with the schedule before. Returns it and how many tiles it took.
+    /// first blocks with the schedule before. Returns it, its record and how many tiles
+    /// it took.
     pub fn build_after(
         workload: &Workload,
         cuts: &[Cut],
         core_of_layer: &[usize],
-        before: Option<(TileGraph, &[Cut])>,
-    ) -> (Self, usize) {
-        let (raw, grids) = cut_layers(workload, cuts);
-        // Objects: weights, one feature chunk per tile, network-input slices, state.
-        // Sized at once: grown push by push, the list was copied over and over.
-        let count = object_count(workload, cuts, raw.len(), &grids);
-        let mut objects: Vec<DataObject> = Vec::with_capacity(count);
-        let weights = weight_objects(workload, &mut objects);
-        let outputs = output_objects(workload, &raw, &mut objects);
-        let input_grid = input_objects(workload, cuts, &mut objects);
-        let state_of_tile = state_objects(workload, &raw, &grids, &mut objects);
+        before: Option<(TileGraph, BuildRecord)>,
+    ) -> (Self, BuildRecord, usize) {
+        let Plan {
+            grids,
+            total,
+            weights,
+            input_grid,
+            first_state,
+            objects_total,
+        } = Plan::of(workload, cuts);
+        let mut shared = before.and_then(|(graph, record)| {
+            splice::Shared::find(workload, cuts, core_of_layer, (graph, record), &grids)
+        });
+        let from = shared.as_ref().map_or(0, |s| s.tiles);
+        let mut raw = match &mut shared {
+            Some(s) => s.take_raw(),
+            None => Vec::with_capacity(total),
+        };
+        let first_new_layer = (workload.layers.iter())
+            .position(|l| grids[l.id].first >= from && grids[l.id].groups > 0)
+            .unwrap_or(workload.layers.len());
+        push_regions(workload, cuts, first_new_layer, &mut raw);
         let made = Made {
             raw: &raw,
             grids: &grids,
             input_grid: &input_grid,
-            outputs: &outputs,
-            state_of_tile: &state_of_tile,
+            outputs_at: weights,
+            first_state: &first_state,
         };
-        let mut shared = before.and_then(|(graph, before_cuts)| {
-            let weight_objects = weights.iter().flatten().count();
-            splice::Shared::find(workload, cuts, (graph, before_cuts), &made, weight_objects)
-        });
-        let from = shared.as_ref().map_or(0, |s| s.tiles);
         let (mut deps, mut inputs, mut weight_chunks) =
             dependencies(workload, &made, from..raw.len());
-        let mut position = vec![0usize; raw.len()];
-        if let Some(s) = &shared {
-            s.positions(&mut position);
-        }
+        let mut position = match &mut shared {
+            Some(s) => s.take_positions(total),
+            None => vec![0usize; total],
+        };
         if let Some(s) = &shared
             && !s.runs_first(workload, &made, &deps, &position)
         {
@@ -354,27 +425,35 @@ impl TileGraph {
         for (pos, &ti) in order.iter().enumerate() {
             position[ti] = from + pos;
         }
-        let mut tiles = match shared {
-            Some(s) => s.into_tiles(&made, core_of_layer),
-            None => Vec::new(),
-        };
-        tiles.reserve_exact(raw.len() - tiles.len());
-        let chunks = TileChunks {
-            deps: &mut deps,
-            inputs: &mut inputs,
-            weight_chunks: &mut weight_chunks,
-            weights: &weights,
-        };
+        let (mut objects, mut tiles) = match shared {
+            Some(s) => s.into_parts(workload, &made, total),
+            None => {
+                let mut objects = Vec::with_capacity(objects_total);
+                weight_objects(workload, &mut objects);
+                splice::Start::fresh(objects, total)
+            }
+        }
+        .assemble(workload, &made);
         tiles.extend(new_tiles(
             workload,
             &made,
             (&order, from, &position),
-            chunks,
+            TileChunks {
+                deps: &mut deps,
+                inputs: &mut inputs,
+                weight_chunks: &mut weight_chunks,
+                weights: &weight_ids(workload),
+            },
             core_of_layer,
         ));
-
-        link_readers(workload, &tiles, &mut objects);
-        (Self { tiles, objects }, from)
+        link_readers(workload, &tiles[from..], &mut objects);
+        let record = BuildRecord {
+            cuts: cuts.to_vec(),
+            core_of_layer: core_of_layer.to_vec(),
+            raw,
+            position,
+        };
+        (Self { tiles, objects }, record, from)
     }
 
     pub fn shape(&self, workload: &Workload, tile: TileId) -> CtShape {
@@ -417,7 +496,7 @@ fn new_tiles<'a>(
             *x = position[*x];
         }
         d.sort_unstable();
-        let state = made.state_of_tile[ti];
+        let state = made.state_of(ti);
         Tile {
             id: from + pos,
             layer: *lid,
@@ -430,7 +509,7 @@ fn new_tiles<'a>(
                 None => std::mem::take(&mut weight_chunks[ti - from]),
             },
             inputs: std::mem::take(&mut inputs[ti - from]),
-            output: made.outputs[ti],
+            output: made.output(ti),
             state,
             reads_state: state.is_some() && region.t.start > 0,
             writes_state: state.is_some() && region.t.end < t_total,
@@ -438,29 +517,49 @@ fn new_tiles<'a>(
     })
 }
 
-/// Every layer cut by its block's cut, tiles in layer order, with each layer's grid.
-fn cut_layers(workload: &Workload, cuts: &[Cut]) -> (Vec<(usize, TileRegion)>, Vec<Grid>) {
+/// Every layer's grid under `cuts`, its tiles numbered in layer order.
+fn layer_grids(workload: &Workload, cuts: &[Cut]) -> Vec<Grid> {
     let t_total = workload.timesteps;
-    let tiles: u64 = workload
+    let mut first = 0;
+    workload
         .layers
         .iter()
-        .map(|l| super::tile_count(l, cuts[l.block], t_total))
-        .sum();
-    let mut raw: Vec<(usize, TileRegion)> = Vec::with_capacity(tiles as usize);
-    let mut grids = Vec::with_capacity(workload.layers.len());
-    for layer in &workload.layers {
-        let cut = cuts[layer.block];
-        let regions = layer_regions(layer, cut, t_total);
-        let lines = cut.lines.unwrap_or(layer.dims.ox).max(1);
-        let tb = cut.time_batch.clamp(1, t_total);
-        grids.push(Grid::new(raw.len(), tb, lines, t_total, layer.dims.ox));
+        .map(|layer| {
+            let cut = cuts[layer.block];
+            let lines = cut.lines.unwrap_or(layer.dims.ox).max(1);
+            let tb = cut.time_batch.clamp(1, t_total);
+            let grid = Grid::new(first, tb, lines, t_total, layer.dims.ox);
+            first += super::tile_count(layer, cut, t_total) as usize;
+            grid
+        })
+        .collect()
+}
+
+/// Appends the tiles of layers `from_layer..`, each cut by its block's cut, in layer
+/// order.
+fn push_regions(
+    workload: &Workload,
+    cuts: &[Cut],
+    from_layer: usize,
+    raw: &mut Vec<(usize, TileRegion)>,
+) {
+    for layer in &workload.layers[from_layer..] {
+        let regions = layer_regions(layer, cuts[layer.block], workload.timesteps);
         raw.extend(regions.into_iter().map(|r| (layer.id, r)));
     }
-    (raw, grids)
+}
+
+/// Every layer cut by its block's cut, tiles in layer order, with each layer's grid.
+#[cfg(test)]
+fn cut_layers(workload: &Workload, cuts: &[Cut]) -> (Vec<(usize, TileRegion)>, Vec<Grid>) {
+    let mut raw = Vec::new();
+    push_regions(workload, cuts, 0, &mut raw);
+    (raw, layer_grids(workload, cuts))
 }
 
 /// How many objects [`TileGraph::build`] makes: weights, one feature chunk per tile,
 /// the input slices ([`input_objects`]) and the state chunks ([`state_objects`]).
+#[cfg(test)]
 fn object_count(workload: &Workload, cuts: &[Cut], tiles: usize, grids: &[Grid]) -> usize {
     let weights = workload
         .layers
@@ -477,6 +576,27 @@ fn object_count(workload: &Workload, cuts: &[Cut], tiles: usize, grids: &[Grid])
         .map(|l| grids[l.id].columns)
         .sum();
     weights + tiles + slices + states
+}
+
+/// Per layer, its first state chunk when state chunks start at `states_at`: one per
+/// column of a stateful layer cut into several timestep groups, in layer order. Also
+/// where they end (the number of objects).
+fn state_layout(
+    workload: &Workload,
+    grids: &[Grid],
+    states_at: usize,
+) -> (Vec<Option<ObjectId>>, usize) {
+    let mut next = states_at;
+    let first = (workload.layers.iter())
+        .map(|l| {
+            let g = grids[l.id];
+            (l.stateful && g.groups >= 2).then(|| {
+                next += g.columns;
+                next - g.columns
+            })
+        })
+        .collect();
+    (first, next)
 }
 
 /// The columns of one network-input slice: one when a fused block reads the input,
@@ -513,62 +633,70 @@ fn push_object(
 }
 
 /// One weights object per layer that has weights.
-fn weight_objects(workload: &Workload, objects: &mut Vec<DataObject>) -> Vec<Option<ObjectId>> {
-    workload
-        .layers
-        .iter()
+fn weight_objects(workload: &Workload, objects: &mut Vec<DataObject>) {
+    for l in workload.layers.iter().filter(|l| l.op.has_weights()) {
+        push_object(
+            objects,
+            ObjectKind::Weights { layer: l.id },
+            DataClass::W,
+            l.weight_bits(),
+        );
+    }
+}
+
+/// Each layer's weights object ([`weight_objects`]), if it has weights.
+fn weight_ids(workload: &Workload) -> Vec<Option<ObjectId>> {
+    let mut next = 0;
+    (workload.layers.iter())
         .map(|l| {
             l.op.has_weights().then(|| {
-                push_object(
-                    objects,
-                    ObjectKind::Weights { layer: l.id },
-                    DataClass::W,
-                    l.weight_bits(),
-                )
+                next += 1;
+                next - 1
             })
         })
         .collect()
 }
 
-/// One feature chunk per tile: what it produces.
+/// One feature chunk per tile of `raw[from..]`: what it produces.
 fn output_objects(
     workload: &Workload,
     raw: &[(usize, TileRegion)],
+    from: usize,
     objects: &mut Vec<DataObject>,
-) -> Vec<ObjectId> {
-    raw.iter()
-        .map(|(lid, r)| {
-            let l = &workload.layers[*lid];
-            let bits = l.dims.k
-                * l.dims.oy
-                * (r.ox.end - r.ox.start)
-                * r.timesteps()
-                * l.precision.o as u64;
-            push_object(
-                objects,
-                ObjectKind::Features {
-                    layer: Some(*lid),
-                    t: r.t.clone(),
-                    ox: r.ox.clone(),
-                },
-                DataClass::F,
-                bits,
-            )
-        })
-        .collect()
+) {
+    for (lid, r) in &raw[from..] {
+        let l = &workload.layers[*lid];
+        let bits =
+            l.dims.k * l.dims.oy * (r.ox.end - r.ox.start) * r.timesteps() * l.precision.o as u64;
+        push_object(
+            objects,
+            ObjectKind::Features {
+                layer: Some(*lid),
+                t: r.t.clone(),
+                ox: r.ox.clone(),
+            },
+            DataClass::F,
+            bits,
+        );
+    }
+}
+
+/// The grid of the network-input slices, which start among the objects at `first`.
+fn input_grid(workload: &Workload, cuts: &[Cut], first: usize) -> Grid {
+    let input = &workload.input;
+    let lines = input_lines(workload, cuts);
+    Grid::new(first, 1, lines, workload.timesteps, input.width)
 }
 
 /// The network input in DRAM, sliced per timestep, and per column when a fused block
-/// reads it; returns the slices' grid.
-fn input_objects(workload: &Workload, cuts: &[Cut], objects: &mut Vec<DataObject>) -> Grid {
-    let t_total = workload.timesteps;
+/// reads it (`grid`).
+fn input_objects(workload: &Workload, grid: &Grid, objects: &mut Vec<DataObject>) {
+    debug_assert_eq!(objects.len(), grid.first);
     let input = &workload.input;
-    let input_lines = input_lines(workload, cuts);
-    let input_grid = Grid::new(objects.len(), 1, input_lines, t_total, input.width);
-    for t in 0..t_total {
+    for t in 0..workload.timesteps {
         let mut x = 0;
         while x < input.width {
-            let x1 = (x + input_lines).min(input.width);
+            let x1 = (x + grid.lines).min(input.width);
             let bits = input.channels * input.height * (x1 - x) * input.bits as u64;
             push_object(
                 objects,
@@ -583,28 +711,25 @@ fn input_objects(workload: &Workload, cuts: &[Cut], objects: &mut Vec<DataObject
             x = x1;
         }
     }
-    input_grid
 }
 
-/// State chunks: one per column chunk of a stateful layer cut into several timestep
-/// groups. Returns each tile's state object.
-fn state_objects(
-    workload: &Workload,
-    raw: &[(usize, TileRegion)],
-    grids: &[Grid],
-    objects: &mut Vec<DataObject>,
-) -> Vec<Option<ObjectId>> {
-    let mut state_of_tile: Vec<Option<ObjectId>> = vec![None; raw.len()];
-    for layer in workload.layers.iter().filter(|l| l.stateful) {
-        let g = grids[layer.id];
-        if g.groups < 2 {
+/// The state chunks ([`state_layout`]) of the layers whose chunks `objects` does not
+/// hold yet (the first of them starts where `objects` ends).
+fn state_objects(workload: &Workload, made: &Made, objects: &mut Vec<DataObject>) {
+    for layer in &workload.layers {
+        let Some(first) = made.first_state[layer.id] else {
+            continue;
+        };
+        if first < objects.len() {
             continue;
         }
+        debug_assert_eq!(first, objects.len());
+        let g = made.grids[layer.id];
         for c in 0..g.columns {
-            let (_, r) = &raw[g.first + c];
+            let (_, r) = &made.raw[g.first + c];
             let bits =
                 layer.dims.k * layer.dims.oy * (r.ox.end - r.ox.start) * layer.precision.v as u64;
-            let id = push_object(
+            push_object(
                 objects,
                 ObjectKind::State {
                     layer: layer.id,
@@ -613,12 +738,8 @@ fn state_objects(
                 DataClass::V,
                 bits,
             );
-            for gi in 0..g.groups {
-                state_of_tile[g.first + gi * g.columns + c] = Some(id);
-            }
         }
     }
-    state_of_tile
 }
 
 /// Each tile's dependencies (producers of the columns it reads, halo and stride
@@ -634,8 +755,7 @@ fn dependencies(
         raw,
         grids,
         input_grid,
-        outputs,
-        state_of_tile,
+        ..
     } = *made;
     // Made empty, not cloned from an empty list (a clone copies element by element).
     let empty = || {
@@ -674,7 +794,7 @@ fn dependencies(
                     deps[at].reserve(count);
                     for pt in producers {
                         deps[at].push(pt);
-                        chunks.push(outputs[pt]);
+                        chunks.push(made.output(pt));
                     }
                 }
             }
@@ -686,13 +806,13 @@ fn dependencies(
             inputs[at].reserve(count);
             for pt in producers {
                 deps[at].push(pt);
-                inputs[at].push(outputs[pt]);
+                inputs[at].push(made.output(pt));
             }
         }
         // State edge: the same neurons' previous timestep group.
         let g = grids[*lid];
         let own = ti - g.first;
-        if state_of_tile[ti].is_some() && own >= g.columns {
+        if made.first_state[*lid].is_some() && own >= g.columns {
             deps[at].push(ti - g.columns);
         }
         deps[at].sort_unstable();
@@ -704,7 +824,8 @@ fn dependencies(
     (deps, inputs, weights)
 }
 
-/// Readers and producers of every object, in schedule order.
+/// Readers and producers of every object `tiles` read and write, appended in schedule
+/// order (the tiles before them are linked already).
 fn link_readers(workload: &Workload, tiles: &[Tile], objects: &mut [DataObject]) {
     for tile in tiles {
         objects[tile.output].producer = Some(tile.id);
@@ -719,8 +840,8 @@ fn link_readers(workload: &Workload, tiles: &[Tile], objects: &mut [DataObject])
             reads[s] += 1;
         }
     }
-    for (object, &n) in objects.iter_mut().zip(&reads) {
-        object.readers.reserve_exact(n);
+    for (o, &n) in reads.iter().enumerate().filter(|&(_, &n)| n > 0) {
+        objects[o].readers.reserve_exact(n);
     }
     for tile in tiles {
         for &w in &tile.weights {

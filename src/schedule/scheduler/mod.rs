@@ -50,7 +50,7 @@ use crate::mapping::{MapKey, Mapper, Mapping, NoMapping, Objective, Residency};
 use crate::model::limits::MAX_TILES;
 use crate::model::{Accelerator, Noc, Operand, Workload};
 use crate::tiling::CtShape;
-use crate::tiling::graph::{DataClass, ObjectId, TileGraph, TileId};
+use crate::tiling::graph::{BuildRecord, DataClass, ObjectId, TileGraph, TileId};
 use ports::{Flow, Ports};
 use residency::fused_stacks;
 use resident::ResidentSet;
@@ -1261,7 +1261,7 @@ pub fn predict_bounded<S>(
     sharing: Sharing<S>,
 ) -> Result<Result<Report, S>, ScheduleError> {
     let Sharing { cache, next, stop } = sharing;
-    let graph = build_graph(workload, accelerator, spec, allocation, cache.graph.take())?;
+    let (graph, record) = build_graph(workload, accelerator, spec, allocation, cache.graph.take())?;
     let costed = predict_on(
         (workload, accelerator),
         spec,
@@ -1271,7 +1271,7 @@ pub fn predict_bounded<S>(
         Sharing { cache, next, stop },
     );
     // Kept for the next schedule, which most likely shares its first blocks.
-    cache.graph = Some((graph, spec.cuts(workload.timesteps)));
+    cache.graph = Some((graph, record));
     costed
 }
 
@@ -1345,7 +1345,7 @@ fn run(
     mapper: &mut Mapper,
     record: bool,
 ) -> Result<(Report, TileGraph, Vec<ScheduledTile>), ScheduleError> {
-    let graph = build_graph(workload, accelerator, spec, allocation, None)?;
+    let (graph, _) = build_graph(workload, accelerator, spec, allocation, None)?;
     let mut e = Engine::new(workload, accelerator, &graph, spec, options, record);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), record);
     e.walk(&mut w, 0..graph.tiles.len(), options, mapper)?;
@@ -1357,14 +1357,14 @@ fn run(
 
 /// The tile graph of `spec`, refused when it would hold too many tiles or the
 /// allocation does not fit the accelerator; built from the tiles it shares with
-/// `before` (a graph and its cuts, used up), if given.
+/// `before` (a graph and its record, used up), if given; with its record.
 fn build_graph(
     workload: &Workload,
     accelerator: &Accelerator,
     spec: &ScheduleSpec,
     allocation: &Allocation,
-    before: Option<(TileGraph, Vec<crate::tiling::Cut>)>,
-) -> Result<TileGraph, ScheduleError> {
+    before: Option<(TileGraph, BuildRecord)>,
+) -> Result<(TileGraph, BuildRecord), ScheduleError> {
     let cuts = spec.cuts(workload.timesteps);
     let tiles: u64 = workload
         .layers
@@ -1385,14 +1385,9 @@ fn build_graph(
         });
     }
     allocation.check(workload, accelerator)?;
-    let (before_graph, before_cuts) = before.unzip();
-    let (graph, _) = TileGraph::build_after(
-        workload,
-        &cuts,
-        &allocation.core_of_layer,
-        before_graph.zip(before_cuts.as_deref()),
-    );
-    Ok(graph)
+    let (graph, record, _) =
+        TileGraph::build_after(workload, &cuts, &allocation.core_of_layer, before);
+    Ok((graph, record))
 }
 
 impl Engine<'_> {

@@ -347,9 +347,9 @@ pub struct PrefixCache {
     /// Hashes of the keys met (see [`PrefixCache::seen_before`]).
     seen: rustc_hash::FxHashSet<u64>,
     pub(super) costs: super::tile_costs::TileCosts,
-    /// The last schedule's tile graph and cuts: the next one takes the tiles of the
-    /// first blocks it shares from it ([`TileGraph::build_after`]).
-    pub(super) graph: Option<(TileGraph, Vec<crate::tiling::Cut>)>,
+    /// The last schedule's tile graph and its record: the next one takes the tiles of
+    /// the first blocks it shares from it ([`TileGraph::build_after`]).
+    pub(super) graph: Option<(TileGraph, crate::tiling::graph::BuildRecord)>,
     /// Schedules continued from a checkpoint, and tiles they did not run again.
     pub hits: u64,
     pub tiles_skipped: u64,

@@ -1,4 +1,4 @@
-//! The first blocks' tiles taken from the graph built before
+//! The first blocks' tiles, and their data, taken from the graph built before
 //! ([`TileGraph::build_after`]).
 //!
 //! Two schedules that cut blocks 0..=k alike cut those blocks' layers into the same
@@ -6,80 +6,91 @@
 //! both the tiles and the objects). When, in both, every tile of those blocks runs
 //! before any tile of a later block, the priority rule runs them in the same order (it
 //! sees nothing else until they are done), and it orders the later tiles as if they
-//! had all run. The new graph then takes them from the old one: only the ids of the
-//! network-input slices move (they come after every feature chunk), and the state
-//! chunks are named afresh.
+//! had all run. The new graph then takes them from the old one with the objects they
+//! make, their weights, the network-input slices and their state chunks: only the ids
+//! of the slices and state chunks move (they come after every feature chunk), and the
+//! readers of the old graph's later tiles are dropped.
 
 use super::*;
 
 /// The tiles a graph being built shares with the one before, taken from it.
 pub(super) struct Shared {
-    /// The first tiles of both graphs in schedule order (and of the new one in layer
-    /// order), as the graph before names their data.
-    taken: Vec<Tile>,
-    /// How many.
+    /// The graph before and its record.
+    graph: TileGraph,
+    record: BuildRecord,
+    /// How many tiles are shared: the first in schedule order, and in layer order.
     pub tiles: usize,
-    /// Where the network-input slices start among the objects: (before, now).
-    inputs_at: (usize, usize),
-    /// Per shared position, the tile's index in layer order (`Made::raw`).
+    /// Per shared position, the tile's index in layer order.
     raw_of: Vec<usize>,
 }
 
 impl Shared {
-    /// The most tiles `graph` (cut by `before_cuts`) may share with the graph `made`
-    /// for `cuts`, if it may share any: the tiles of the blocks both cut alike, up to
-    /// the deepest block whose tiles all run first in `graph`. Whether they run first
-    /// in the new graph too is [`Shared::runs_first`].
+    /// The most tiles the graph before may share with the one being built for `cuts`
+    /// on `core_of_layer` (`grids`), if it may share any: the tiles of the blocks both
+    /// cut alike, up to the deepest block whose tiles all run first in the graph
+    /// before. Whether they run first in the new graph too is [`Shared::runs_first`].
     pub(super) fn find(
         workload: &Workload,
         cuts: &[Cut],
-        (graph, before_cuts): (TileGraph, &[Cut]),
-        made: &Made,
-        weights: usize,
+        core_of_layer: &[usize],
+        (graph, record): (TileGraph, BuildRecord),
+        grids: &[Grid],
     ) -> Option<Self> {
-        if before_cuts.len() != cuts.len() || !same_input_slices(&graph, made, weights) {
+        if record.cuts.len() != cuts.len()
+            || record.core_of_layer != core_of_layer
+            || input_lines(workload, &record.cuts) != input_lines(workload, cuts)
+        {
             return None;
         }
         let alike = cuts
             .iter()
-            .zip(before_cuts)
+            .zip(&record.cuts)
             .take_while(|(a, b)| a == b)
             .count();
-        let inputs_at = (weights + graph.tiles.len(), weights + made.raw.len());
-        let (tiles, raw_of) = (0..alike).rev().find_map(|k| {
+        let tiles = (0..alike).rev().find_map(|k| {
             // Layers of later blocks come after (blocks are contiguous in layer order).
-            let tiles = workload
-                .layers
-                .iter()
+            let tiles = (workload.layers.iter())
                 .find(|l| l.block > k)
-                .map_or(made.raw.len(), |l| made.grids[l.id].first);
+                .map_or(record.raw.len(), |l| grids[l.id].first);
+            // The first `tiles` positions hold the first `tiles` tiles in layer order.
             let first_in_graph = tiles > 0
-                && graph.tiles.len() >= tiles
-                && graph.tiles[..tiles].iter().all(|t| t.block <= k);
-            if !first_in_graph {
-                return None;
-            }
-            let raw_of = graph.tiles[..tiles]
-                .iter()
-                .map(|t| layer_order_index(made, t))
-                .collect::<Option<Vec<_>>>()?;
-            Some((tiles, raw_of))
+                && record.position.len() >= tiles
+                && record.position[..tiles].iter().all(|&p| p < tiles);
+            first_in_graph.then_some(tiles)
         })?;
-        let mut taken = graph.tiles;
-        taken.truncate(tiles);
+        let mut raw_of = vec![0; tiles];
+        for (raw, &p) in record.position[..tiles].iter().enumerate() {
+            raw_of[p] = raw;
+        }
         Some(Self {
-            taken,
+            graph,
+            record,
             tiles,
-            inputs_at,
             raw_of,
         })
+    }
+
+    /// The shared tiles in layer order (the graph before's, which are the same).
+    pub(super) fn take_raw(&mut self) -> Vec<(usize, TileRegion)> {
+        let mut raw = std::mem::take(&mut self.record.raw);
+        raw.truncate(self.tiles);
+        raw
+    }
+
+    /// Positions by index in layer order, for a graph of `total` tiles: the shared
+    /// tiles' filled in.
+    pub(super) fn take_positions(&mut self, total: usize) -> Vec<usize> {
+        let mut position = std::mem::take(&mut self.record.position);
+        position.truncate(self.tiles);
+        position.resize(total, 0);
+        position
     }
 
     /// Whether no tile after the shared ones would run among them in the new graph:
     /// none that the shared tiles alone make ready (`deps`: the dependencies of the
     /// tiles after them, in layer order) comes first by the priority rule at any step
     /// from when it is ready until they are done. `position` holds the shared tiles'
-    /// positions ([`Shared::positions`]).
+    /// positions.
     pub(super) fn runs_first(
         &self,
         workload: &Workload,
@@ -103,54 +114,115 @@ impl Shared {
         })
     }
 
-    /// The shared tiles' positions, by index in layer order.
-    pub(super) fn positions(&self, position: &mut [usize]) {
-        for (p, &raw) in self.raw_of.iter().enumerate() {
-            position[raw] = p;
-        }
-    }
-
-    /// The shared tiles, as the new graph names their data (renamed in place: the
-    /// graph before is not used again).
-    pub(super) fn into_tiles(self, made: &Made, core_of_layer: &[usize]) -> Vec<Tile> {
-        let (before, now) = self.inputs_at;
-        let rename = |o: &mut ObjectId| {
-            if *o >= before {
-                *o = *o - before + now;
+    /// The shared tiles and their data, as the new graph (of `total` tiles, `made`)
+    /// names them.
+    pub(super) fn into_parts(self, workload: &Workload, made: &Made, total: usize) -> Start {
+        let Self { graph, tiles, .. } = self;
+        let TileGraph {
+            tiles: mut taken,
+            mut objects,
+        } = graph;
+        let kept = made.outputs_at + tiles;
+        let inputs_before = made.outputs_at + taken.len();
+        let slices = made.input_grid.groups * made.input_grid.columns;
+        // Readers among the tiles not taken go: each such tile's reads are dropped
+        // from the objects it read (readers are in schedule order).
+        for t in &taken[tiles..] {
+            let read = t.weights.iter().chain(&t.inputs);
+            for &o in
+                read.filter(|&&o| o < kept || (inputs_before..inputs_before + slices).contains(&o))
+            {
+                let readers = &mut objects[o].readers;
+                let mine = readers.partition_point(|&r| r < tiles);
+                readers.truncate(mine);
             }
-        };
-        let mut tiles = self.taken;
-        for (t, &raw) in tiles.iter_mut().zip(&self.raw_of) {
-            t.inputs.iter_mut().for_each(rename);
-            t.weights.iter_mut().for_each(rename);
-            t.state = made.state_of_tile[raw];
-            t.core = core_of_layer[t.layer];
         }
-        tiles
+        taken.truncate(tiles);
+        let states_before = inputs_before + slices;
+        // The shared layers' state chunks come first (layers in order).
+        let shared_states: usize = (workload.layers.iter())
+            .filter(|l| made.grids[l.id].first < tiles && made.first_state[l.id].is_some())
+            .map(|l| made.grids[l.id].columns)
+            .sum();
+        let states: Vec<DataObject> = objects
+            .drain(states_before..states_before + shared_states)
+            .collect();
+        let input_slices: Vec<DataObject> = objects
+            .drain(inputs_before..inputs_before + slices)
+            .collect();
+        objects.truncate(kept);
+        objects.reserve(made.input_grid.first + slices + states.len() - kept + (total - tiles));
+        // Slices and state chunks move by the change in the number of feature chunks.
+        let now = made.input_grid.first;
+        if now != inputs_before {
+            let rename = |o: &mut ObjectId| {
+                if *o >= inputs_before {
+                    *o = *o - inputs_before + now;
+                }
+            };
+            for t in &mut taken {
+                t.inputs.iter_mut().for_each(rename);
+                t.weights.iter_mut().for_each(rename);
+                if let Some(s) = &mut t.state {
+                    rename(s);
+                }
+            }
+        }
+        Start {
+            objects,
+            input_slices: Some(input_slices),
+            states,
+            tiles: taken,
+        }
     }
 }
 
-/// Whether `graph` slices the network input as `made` does (the slices follow the
-/// weights and the feature chunks in both).
-fn same_input_slices(graph: &TileGraph, made: &Made, weights: usize) -> bool {
-    let slices = made.input_grid.groups * made.input_grid.columns;
-    let at = weights + graph.tiles.len();
-    let is_slice = |o: &DataObject| matches!(o.kind, ObjectKind::Features { layer: None, .. });
-    graph
-        .objects
-        .get(at..at + slices)
-        .is_some_and(|s| s.iter().all(is_slice))
-        && !graph.objects.get(at + slices).is_some_and(is_slice)
+/// What a graph being built starts from: its first objects (the weights and, with tiles
+/// taken from the graph before, their feature chunks), the network-input slices and
+/// state chunks taken with them, and the tiles taken.
+pub(super) struct Start {
+    objects: Vec<DataObject>,
+    input_slices: Option<Vec<DataObject>>,
+    states: Vec<DataObject>,
+    tiles: Vec<Tile>,
 }
 
-/// Tile `t`'s index in layer order in `made` (`None` if it is not a tile there).
-fn layer_order_index(made: &Made, t: &Tile) -> Option<usize> {
-    let g = made.grids.get(t.layer)?;
-    let group = (t.region.t.start / g.time_batch) as usize;
-    let column = (t.region.ox.start / g.lines) as usize;
-    let raw = g.first + group * g.columns + column;
-    made.raw
-        .get(raw)
-        .filter(|(layer, region)| *layer == t.layer && *region == t.region)
-        .map(|_| raw)
+impl Start {
+    /// Nothing taken: the weights only.
+    pub(super) fn fresh(objects: Vec<DataObject>, tiles: usize) -> Self {
+        Self {
+            objects,
+            input_slices: None,
+            states: Vec::new(),
+            tiles: Vec::with_capacity(tiles),
+        }
+    }
+
+    /// Every object of the graph `made` describes, in order (the feature chunks of the
+    /// tiles not taken, the slices and state chunks, taken or made), and the tiles taken.
+    pub(super) fn assemble(self, workload: &Workload, made: &Made) -> (Vec<DataObject>, Vec<Tile>) {
+        let Self {
+            mut objects,
+            input_slices,
+            states,
+            tiles,
+        } = self;
+        output_objects(
+            workload,
+            made.raw,
+            objects.len() - made.outputs_at,
+            &mut objects,
+        );
+        match input_slices {
+            Some(slices) => objects.extend(slices),
+            None => input_objects(workload, made.input_grid, &mut objects),
+        }
+        objects.extend(states);
+        let at = made.input_grid.first;
+        for (i, o) in objects[at..].iter_mut().enumerate() {
+            o.id = at + i;
+        }
+        state_objects(workload, made, &mut objects);
+        (objects, tiles)
+    }
 }
