@@ -142,14 +142,10 @@ impl Engine<'_> {
         mapper: &mut Mapper,
     ) -> Option<[bool; 4]> {
         let tile = &self.graph.tiles[tile_id];
-        let core = tile.core;
-        let shape = CtShape::new(
-            self.workload,
-            &self.workload.layers[tile.layer],
-            &tile.region,
-        );
+        let (layer, core, region) = (tile.layer, tile.core, tile.region.clone());
         let dram = &self.acc.dram;
         let (read_fj, write_fj) = (dram.read_energy_fj_per_bit, dram.write_energy_fj_per_bit);
+        let left = self.leaving(tile_id, needs);
         let mut best: Option<(f64, u64, [bool; 4])> = None;
         for mask in 1u8..16 {
             let streamed: [bool; 4] = std::array::from_fn(|i| mask & (1 << i) != 0);
@@ -164,17 +160,18 @@ impl Engine<'_> {
             if resident > capacity {
                 continue;
             }
-            let key = MapKey {
-                shape,
+            let key = super::tile_costs::TileKey {
+                layer,
+                region: region.clone(),
                 core,
                 residency: Residency { streamed },
                 stream_budget_bits: capacity - resident,
                 objective,
             };
-            let Ok(cost) = self.cost(key, core, mapper) else {
+            let Ok(cost) = self.tile_cost(key, mapper) else {
                 continue;
             };
-            let (read, write) = self.outside_bits(tile_id, needs, streamed, capacity);
+            let (read, write) = self.outside_bits(tile_id, needs, streamed, (capacity, &left));
             let energy = cost.mapping.energy_pj.total
                 + (read as f64 * read_fj + write as f64 * write_fj) / 1000.0;
             let bits = cost.dram_read.iter().sum::<u64>()
@@ -188,7 +185,31 @@ impl Engine<'_> {
         best.map(|(_, _, s)| s)
     }
 
-    /// DRAM (read, write) bits a residency split costs outside the tile's mapping:
+    /// What the tile leaves for later tiles (its output, and its state when it writes
+    /// it), for [`Engine::outside_bits`] to price under every split.
+    pub(super) fn leaving(&self, tile_id: TileId, needs: &Needs) -> SmallVec<[Left; 2]> {
+        let tile = &self.graph.tiles[tile_id];
+        let mut left = SmallVec::new();
+        let mut leave = |o: ObjectId, op: Operand| {
+            let later = (self.graph.objects[o].readers.iter().copied()).find(|&r| r > tile_id);
+            left.push(Left {
+                o,
+                op,
+                later,
+                survives: std::cell::OnceCell::new(),
+            });
+        };
+        leave(needs.output, Operand::O);
+        if tile.writes_state
+            && let Some(v) = needs.state
+        {
+            leave(v, Operand::V);
+        }
+        left
+    }
+
+    /// DRAM (read, write) bits a residency split costs outside the tile's mapping, in
+    /// `capacity` with `left` ([`Engine::leaving`]) left behind:
     /// - resident operands not yet on the core are fetched;
     /// - streamed inputs and state must first be valid in DRAM (write-backs);
     /// - a streamed output or state left for a later tile is read back by it, and a
@@ -199,7 +220,7 @@ impl Engine<'_> {
         tile_id: TileId,
         needs: &Needs,
         streamed: [bool; 4],
-        capacity: u64,
+        (capacity, left): (u64, &[Left]),
     ) -> (u64, u64) {
         let tile = &self.graph.tiles[tile_id];
         let core = tile.core;
@@ -241,27 +262,19 @@ impl Engine<'_> {
             write += bits(v);
         }
         // What this tile leaves for later tiles.
-        let mut left: SmallVec<[(ObjectId, bool); 2]> =
-            smallvec::smallvec![(needs.output, is(Operand::O))];
-        if tile.writes_state
-            && let Some(v) = needs.state
-        {
-            left.push((v, is(Operand::V)));
-        }
-        for (o, streamed_out) in left {
-            let later = self.graph.objects[o]
-                .readers
-                .iter()
-                .copied()
-                .find(|&r| r > tile_id);
-            let object = &self.graph.objects[o];
-            match (later, streamed_out) {
+        for l in left {
+            let o = l.o;
+            match (l.later, is(l.op)) {
                 (Some(_), true) => read += bits(o),
-                (Some(r), false) if !self.survives(o, tile_id, r, capacity) => {
+                (Some(r), false)
+                    if !*l
+                        .survives
+                        .get_or_init(|| self.survives(o, tile_id, r, capacity)) =>
+                {
                     read += bits(o);
                     write += bits(o);
                 }
-                (None, false) if object.network_output => write += bits(o),
+                (None, false) if self.graph.objects[o].network_output => write += bits(o),
                 _ => {}
             }
         }
@@ -321,6 +334,16 @@ pub(super) fn fused_stacks(cuts: &[crate::tiling::Cut]) -> Vec<Option<usize>> {
         stacks.push(stack);
     }
     stacks
+}
+
+/// Something a tile leaves for later tiles ([`Engine::leaving`]): the object, as which
+/// operand, its next reader, and whether it survives resident until then (worked out
+/// once for every split that keeps it).
+pub(super) struct Left {
+    o: ObjectId,
+    op: Operand,
+    later: Option<TileId>,
+    survives: std::cell::OnceCell<bool>,
 }
 
 /// How far ahead [`Engine::survives`] looks: bounds the cost of a residency choice.

@@ -392,20 +392,13 @@ impl<'a> Engine<'a> {
             stream_budget_bits: placed.stream_budget_bits,
             objective,
         };
-        let cost = match self.costs.of_tile(&by_tile) {
-            Some(cost) => cost.clone(),
-            None => {
-                let cost = self.cost_of_tile(&by_tile, mapper).map_err(|reason| {
-                    ScheduleError::Unmappable {
-                        tile: tile_id,
-                        layer: self.workload.layers[tile.layer].name.clone(),
-                        reason,
-                    }
-                })?;
-                self.costs.insert_tile(by_tile, cost.clone());
-                cost
-            }
-        };
+        let cost = self
+            .tile_cost(by_tile, mapper)
+            .map_err(|reason| ScheduleError::Unmappable {
+                tile: tile_id,
+                layer: self.workload.layers[tile.layer].name.clone(),
+                reason,
+            })?;
         let m = &cost.mapping;
         for (ci, row) in cost.energy_fj.iter().enumerate() {
             for (si, fj) in row.iter().enumerate() {
@@ -452,12 +445,15 @@ impl<'a> Engine<'a> {
         Ok(cost)
     }
 
-    /// The cost of the tile `by_tile` describes, by its mapping key.
-    fn cost_of_tile(
+    /// The cost of the tile `by_tile` describes: kept by tile, else by its mapping key.
+    pub(super) fn tile_cost(
         &mut self,
-        by_tile: &tile_costs::TileKey,
+        by_tile: tile_costs::TileKey,
         mapper: &mut Mapper,
     ) -> Result<Arc<TileCost>, NoMapping> {
+        if let Some(cost) = self.costs.of_tile(&by_tile) {
+            return Ok(cost.clone());
+        }
         let layer = &self.workload.layers[by_tile.layer];
         let key = MapKey {
             shape: CtShape::new(self.workload, layer, &by_tile.region),
@@ -466,7 +462,9 @@ impl<'a> Engine<'a> {
             stream_budget_bits: by_tile.stream_budget_bits,
             objective: by_tile.objective,
         };
-        self.cost(key, by_tile.core, mapper)
+        let cost = self.cost(key, by_tile.core, mapper)?;
+        self.costs.insert_tile(by_tile, cost.clone());
+        Ok(cost)
     }
 
     /// When the tile runs: after its core is free, its producers have finished and its
