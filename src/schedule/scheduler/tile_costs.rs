@@ -29,6 +29,11 @@ pub(super) struct TileKey {
 pub(super) struct TileCosts {
     by_key: FxHashMap<MapKey, Arc<TileCost>>,
     by_tile: FxHashMap<TileKey, Arc<TileCost>>,
+    /// The last tile costed at each position of the schedule order, with its key. The
+    /// schedules of a space run one after another, and the next one mostly walks the
+    /// same tiles at the same positions: read in order, this list stays in the cache,
+    /// where a lookup in `by_tile` missed it for nearly every tile walked.
+    by_position: Vec<Option<(TileKey, Arc<TileCost>)>>,
 }
 
 impl TileCosts {
@@ -46,5 +51,21 @@ impl TileCosts {
 
     pub fn insert_tile(&mut self, tile: TileKey, cost: Arc<TileCost>) {
         self.by_tile.insert(tile, cost);
+    }
+
+    /// The cost last kept at `position` ([`TileCosts::keep_at`]), if it is `tile`'s.
+    pub fn at_position(&self, position: usize, tile: &TileKey) -> Option<&Arc<TileCost>> {
+        match self.by_position.get(position) {
+            Some(Some((key, cost))) if key == tile => Some(cost),
+            _ => None,
+        }
+    }
+
+    /// Keeps `tile`'s cost as the one last costed at `position`.
+    pub fn keep_at(&mut self, position: usize, tile: TileKey, cost: Arc<TileCost>) {
+        if self.by_position.len() <= position {
+            self.by_position.resize(position + 1, None);
+        }
+        self.by_position[position] = Some((tile, cost));
     }
 }

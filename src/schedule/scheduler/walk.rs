@@ -392,13 +392,20 @@ impl<'a> Engine<'a> {
             stream_budget_bits: placed.stream_budget_bits,
             objective,
         };
-        let cost = self
-            .tile_cost(by_tile, mapper)
-            .map_err(|reason| ScheduleError::Unmappable {
-                tile: tile_id,
-                layer: self.workload.layers[tile.layer].name.clone(),
-                reason,
-            })?;
+        let cost = match self.costs.at_position(tile_id, &by_tile) {
+            Some(cost) => cost.clone(),
+            None => {
+                let cost = self.tile_cost(by_tile.clone(), mapper).map_err(|reason| {
+                    ScheduleError::Unmappable {
+                        tile: tile_id,
+                        layer: self.workload.layers[tile.layer].name.clone(),
+                        reason,
+                    }
+                })?;
+                self.costs.keep_at(tile_id, by_tile, cost.clone());
+                cost
+            }
+        };
         let m = &cost.mapping;
         for (ci, row) in cost.energy_fj.iter().enumerate() {
             for (si, fj) in row.iter().enumerate() {
