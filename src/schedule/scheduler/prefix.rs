@@ -20,8 +20,8 @@ pub(super) struct Checkpoint {
     tiles: usize,
     /// Where the network input and the state objects start among the objects.
     layout: Layout,
-    /// The prefix's objects: id, kind (checked on restore), state, spill counts.
-    objs: Vec<(ObjectId, ObjectKind, ObjState, [u64; 4])>,
+    /// The prefix's objects, in id order: id, state, spill counts.
+    objs: Vec<(ObjectId, ObjState, [u64; 4])>,
     resident: Vec<Vec<ObjectId>>,
     pads: Vec<Scratchpad>,
     ledger: Ledger,
@@ -246,7 +246,7 @@ impl Checkpoint {
                 .objects
                 .iter()
                 .filter(|o| in_prefix(o))
-                .map(|o| (o.id, o.kind.clone(), e.objs[o.id].clone(), e.spills[o.id])),
+                .map(|o| (o.id, e.objs[o.id].clone(), e.spills[o.id])),
         );
         Self {
             tiles,
@@ -272,31 +272,33 @@ impl Checkpoint {
 
     /// Puts the state into a fresh engine and walk of another schedule with the same
     /// key; returns the tiles to continue from, or `None` (nothing changed) if an
-    /// object does not line up (never expected: the key says it must).
+    /// object falls outside its graph (never expected: the key holds the cuts of the
+    /// blocks the objects belong to, which lay them out).
     pub(super) fn restore(&self, e: &mut Engine, w: &mut Walk) -> Option<usize> {
         let to = Layout::of(e.graph);
         let objects = &e.graph.objects;
-        let lines_up = self.objs.iter().all(|(o, kind, _, _)| {
-            objects
-                .get(self.layout.translate(*o, &to))
-                .is_some_and(|x| &x.kind == kind)
-        }) && self
-            .resident
-            .iter()
-            .flatten()
-            .chain(
-                self.cores
-                    .iter()
-                    .flat_map(|c| c.deferred.iter().chain(&c.prev_required)),
-            )
-            .all(|&o| self.layout.translate(o, &to) < objects.len())
+        // Ids translate in order: the last is the largest.
+        let lines_up = self
+            .objs
+            .last()
+            .is_none_or(|(o, _, _)| self.layout.translate(*o, &to) < objects.len())
+            && self
+                .resident
+                .iter()
+                .flatten()
+                .chain(
+                    self.cores
+                        .iter()
+                        .flat_map(|c| c.deferred.iter().chain(&c.prev_required)),
+                )
+                .all(|&o| self.layout.translate(o, &to) < objects.len())
             && w.tile_end.len() >= self.tiles
             && e.resident.len() == self.resident.len()
             && w.cores.len() == self.cores.len();
         if !lines_up {
             return None;
         }
-        for (o, _, state, spills) in &self.objs {
+        for (o, state, spills) in &self.objs {
             let o = self.layout.translate(*o, &to);
             e.objs[o] = state.clone();
             e.spills[o] = *spills;
@@ -326,7 +328,7 @@ impl Checkpoint {
 
     /// About how many bytes it holds.
     pub(super) fn bytes(&self) -> usize {
-        self.objs.len() * std::mem::size_of::<(ObjectId, ObjectKind, ObjState, [u64; 4])>()
+        self.objs.len() * std::mem::size_of::<(ObjectId, ObjState, [u64; 4])>()
             + self.tile_end.len() * 8
             + self.resident.iter().map(|r| r.len() * 8).sum::<usize>()
             + self.ports.bytes()
