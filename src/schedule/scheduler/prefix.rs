@@ -158,6 +158,9 @@ fn crossing_objects(graph: &TileGraph, at: &[(usize, usize)]) -> Vec<Vec<ObjectI
     out
 }
 
+/// Words of a boundary's key per tile up to its horizon.
+const TILE_WORDS: usize = 12;
+
 fn boundary(
     graph: &TileGraph,
     engine: &Engine,
@@ -179,8 +182,17 @@ fn boundary(
     for cut in &cuts[..=k] {
         key.extend([cut.time_batch as u64, cut.lines.map_or(0, |l| l + 1)]);
     }
+    // Sized at once: these keys run to thousands of words, grown push by push they
+    // were copied over and over. Per object: tag, name, readers; per tile: 12 words.
+    let objects_words: usize = left
+        .iter()
+        .map(|&o| 3 + graph.objects[o].readers.len())
+        .sum();
+    let horizon = (left.iter())
+        .filter_map(|&o| graph.objects[o].readers.last())
+        .fold(tiles, |h, &r| h.max(r + 1));
+    key.reserve_exact(objects_words + (horizon - tiles) * TILE_WORDS);
     // What the prefix leaves that later tiles read: its feature chunks and the input.
-    let mut horizon = tiles;
     for &o in left {
         let object = &graph.objects[o];
         let last_reader = object.readers[object.readers.len() - 1];
@@ -196,7 +208,6 @@ fn boundary(
         key.extend([tag, stable as u64]);
         key.push(object.readers.len() as u64);
         key.extend(object.readers.iter().map(|&r| r as u64));
-        horizon = horizon.max(last_reader + 1);
     }
     // The tiles up to the last such reader, as the survival check and the stack hold
     // see them.
