@@ -376,16 +376,10 @@ impl TileGraph {
         core_of_layer: &[usize],
         before: Option<(TileGraph, BuildRecord)>,
     ) -> (Self, BuildRecord, usize) {
-        let Plan {
-            grids,
-            total,
-            weights,
-            input_grid,
-            first_state,
-            objects_total,
-        } = Plan::of(workload, cuts);
+        let plan = Plan::of(workload, cuts);
+        let (grids, total) = (&plan.grids, plan.total);
         let mut shared = before.and_then(|(graph, record)| {
-            splice::Shared::find(workload, cuts, core_of_layer, (graph, record), &grids)
+            splice::Shared::find(workload, cuts, core_of_layer, (graph, record), grids)
         });
         let from = shared.as_ref().map_or(0, |s| s.tiles);
         let mut raw = match &mut shared {
@@ -398,10 +392,10 @@ impl TileGraph {
         push_regions(workload, cuts, first_new_layer, &mut raw);
         let made = Made {
             raw: &raw,
-            grids: &grids,
-            input_grid: &input_grid,
-            outputs_at: weights,
-            first_state: &first_state,
+            grids,
+            input_grid: &plan.input_grid,
+            outputs_at: plan.weights,
+            first_state: &plan.first_state,
         };
         let (mut deps, mut inputs, mut weight_chunks) =
             dependencies(workload, &made, from..raw.len());
@@ -428,7 +422,7 @@ impl TileGraph {
         let (mut objects, mut tiles) = match shared {
             Some(s) => s.into_parts(workload, &made, total),
             None => {
-                let mut objects = Vec::with_capacity(objects_total);
+                let mut objects = Vec::with_capacity(plan.objects_total);
                 weight_objects(workload, &mut objects);
                 splice::Start::fresh(objects, total)
             }
