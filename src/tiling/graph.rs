@@ -386,8 +386,9 @@ impl TileGraph {
             Some(s) => s.take_raw(),
             None => Vec::with_capacity(total),
         };
+        // Every layer has a tile: those not taken start at `from` or later.
         let first_new_layer = (workload.layers.iter())
-            .position(|l| grids[l.id].first >= from && grids[l.id].groups > 0)
+            .position(|l| grids[l.id].first >= from)
             .unwrap_or(workload.layers.len());
         push_regions(workload, cuts, first_new_layer, &mut raw);
         let made = Made {
