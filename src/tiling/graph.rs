@@ -404,15 +404,20 @@ impl TileGraph {
             Some(s) => s.take_positions(total),
             None => vec![0usize; total],
         };
-        if let Some(s) = &shared
+        while let Some(s) = &mut shared
             && !s.runs_first(workload, &made, &deps, &position)
         {
-            // A later block's tile would run among the shared ones: built whole.
-            let (d, i, w) = dependencies(workload, &made, 0..from);
+            // A later block's tile would run among the shared ones: fewer blocks are
+            // taken, or none.
+            let before = s.tiles;
+            if !s.shrink(workload, grids, &position) {
+                shared = None;
+            }
+            let from = shared.as_ref().map_or(0, |s| s.tiles);
+            let (d, i, w) = dependencies(workload, &made, from..before);
             deps.splice(0..0, d);
             inputs.splice(0..0, i);
             weight_chunks.splice(0..0, w);
-            shared = None;
         }
         let from = shared.as_ref().map_or(0, |s| s.tiles);
         // In the order of the priority rule, after the shared tiles.

@@ -47,17 +47,7 @@ impl Shared {
             .zip(&record.cuts)
             .take_while(|(a, b)| a == b)
             .count();
-        let tiles = (0..alike).rev().find_map(|k| {
-            // Layers of later blocks come after (blocks are contiguous in layer order).
-            let tiles = (workload.layers.iter())
-                .find(|l| l.block > k)
-                .map_or(record.raw.len(), |l| grids[l.id].first);
-            // The first `tiles` positions hold the first `tiles` tiles in layer order.
-            let first_in_graph = tiles > 0
-                && record.position.len() >= tiles
-                && record.position[..tiles].iter().all(|&p| p < tiles);
-            first_in_graph.then_some(tiles)
-        })?;
+        let tiles = first_in_graph(workload, grids, alike, &record.position)?;
         let mut raw_of = vec![0; tiles];
         for (raw, &p) in record.position[..tiles].iter().enumerate() {
             raw_of[p] = raw;
@@ -68,6 +58,30 @@ impl Shared {
             tiles,
             raw_of,
         })
+    }
+
+    /// Shares the tiles of fewer blocks: those of the deepest block before the ones
+    /// shared now whose tiles all run first in the graph before, if there is one
+    /// (`position` holds the shared tiles' positions). Returns whether there is.
+    pub(super) fn shrink(
+        &mut self,
+        workload: &Workload,
+        grids: &[Grid],
+        position: &[usize],
+    ) -> bool {
+        let shared_blocks = (workload.layers.iter())
+            .find(|l| grids[l.id].first >= self.tiles)
+            .map_or(workload.num_blocks, |l| l.block);
+        let position = &position[..self.tiles];
+        match first_in_graph(workload, grids, shared_blocks.saturating_sub(1), position) {
+            Some(tiles) if tiles < self.tiles => {
+                // The first `tiles` positions hold the first `tiles` tiles in layer order.
+                self.raw_of.truncate(tiles);
+                self.tiles = tiles;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The shared tiles in layer order (the graph before's, which are the same).
@@ -175,6 +189,27 @@ impl Shared {
             tiles: taken,
         }
     }
+}
+
+/// How many tiles of the blocks before `blocks` run first in a graph, given its tiles'
+/// positions in layer order: those up to the deepest such block whose tiles all do
+/// (none if none does).
+fn first_in_graph(
+    workload: &Workload,
+    grids: &[Grid],
+    blocks: usize,
+    position: &[usize],
+) -> Option<usize> {
+    (0..blocks).rev().find_map(|k| {
+        // Layers of later blocks come after (blocks are contiguous in layer order).
+        let tiles = (workload.layers.iter())
+            .find(|l| l.block > k)
+            .map_or(position.len(), |l| grids[l.id].first);
+        // The first `tiles` positions hold the first `tiles` tiles in layer order.
+        let first =
+            tiles > 0 && position.len() >= tiles && position[..tiles].iter().all(|&p| p < tiles);
+        first.then_some(tiles)
+    })
 }
 
 /// What a graph being built starts from: its first objects (the weights and, with tiles
