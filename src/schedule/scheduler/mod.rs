@@ -613,20 +613,11 @@ struct Needs<'g> {
     sizes: [u64; 4],
 }
 
-impl Needs<'_> {
-    /// Whether `o` is one of the tile's operands.
-    fn holds(&self, o: ObjectId) -> bool {
-        self.weights.contains(&o)
-            || self.state == Some(o)
-            || self.output == o
-            || self.inputs.contains(&o)
-    }
-}
-
-impl<'a> Engine<'a> {
-    fn needs(&self, tile: TileId) -> Needs<'a> {
-        let t = &self.graph.tiles[tile];
-        let bits = |o: ObjectId| self.graph.objects[o].bits;
+impl<'g> Needs<'g> {
+    /// What tile `tile` of `graph` needs.
+    fn of(graph: &'g TileGraph, tile: TileId) -> Self {
+        let t = &graph.tiles[tile];
+        let bits = |o: ObjectId| graph.objects[o].bits;
         let state = t.state.filter(|_| t.reads_state || t.writes_state);
         Needs {
             weights: &t.weights,
@@ -640,6 +631,20 @@ impl<'a> Engine<'a> {
                 state.map_or(0, bits),
             ],
         }
+    }
+
+    /// Whether `o` is one of the tile's operands.
+    fn holds(&self, o: ObjectId) -> bool {
+        self.weights.contains(&o)
+            || self.state == Some(o)
+            || self.output == o
+            || self.inputs.contains(&o)
+    }
+}
+
+impl<'a> Engine<'a> {
+    fn needs(&self, tile: TileId) -> Needs<'a> {
+        Needs::of(self.graph, tile)
     }
 
     fn required(n: &Needs) -> Objects {
@@ -1261,25 +1266,34 @@ pub fn predict_bounded<S>(
     sharing: Sharing<S>,
 ) -> Result<Result<Report, S>, ScheduleError> {
     let Sharing { cache, next, stop } = sharing;
-    let (graph, record) = build_graph(workload, accelerator, spec, allocation, cache.graph.take())?;
+    let (before, boundaries) = match cache.graph.take() {
+        Some(last) => (Some((last.graph, last.record)), last.boundaries),
+        None => (None, Vec::new()),
+    };
+    let (graph, record, taken) = build_graph(workload, accelerator, spec, allocation, before)?;
+    let before = prefix::Before { taken, boundaries };
+    let cuts = spec.cuts(workload.timesteps);
+    let boundaries = prefix::boundaries(workload, &graph, &cuts, before);
     let costed = predict_on(
         (workload, accelerator),
-        spec,
-        &graph,
+        (spec, &graph, &boundaries),
         options,
         mapper,
         Sharing { cache, next, stop },
     );
     // Kept for the next schedule, which most likely shares its first blocks.
-    cache.graph = Some((graph, record));
+    cache.graph = Some(prefix::LastGraph {
+        graph,
+        record,
+        boundaries,
+    });
     costed
 }
 
-/// [`predict_bounded`] on the graph of `spec`.
+/// [`predict_bounded`] on the graph of `spec` and its boundaries.
 fn predict_on<S>(
     (workload, accelerator): (&Workload, &Accelerator),
-    spec: &ScheduleSpec,
-    graph: &TileGraph,
+    (spec, graph, bounds): (&ScheduleSpec, &TileGraph, &[prefix::Boundary]),
     options: SchedulerOptions,
     mapper: &mut Mapper,
     sharing: Sharing<S>,
@@ -1287,7 +1301,6 @@ fn predict_on<S>(
     let Sharing { cache, next, stop } = sharing;
     let mut e = Engine::new(workload, accelerator, graph, spec, options, false);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), false);
-    let bounds = prefix::boundaries(workload, graph, &e, &spec.cuts(workload.timesteps));
     cache.schedules += 1;
     let mut from = 0;
     for b in bounds.iter().rev().filter(|b| b.shareable()) {
@@ -1345,7 +1358,7 @@ fn run(
     mapper: &mut Mapper,
     record: bool,
 ) -> Result<(Report, TileGraph, Vec<ScheduledTile>), ScheduleError> {
-    let (graph, _) = build_graph(workload, accelerator, spec, allocation, None)?;
+    let (graph, _, _) = build_graph(workload, accelerator, spec, allocation, None)?;
     let mut e = Engine::new(workload, accelerator, &graph, spec, options, record);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), record);
     e.walk(&mut w, 0..graph.tiles.len(), options, mapper)?;
@@ -1357,14 +1370,15 @@ fn run(
 
 /// The tile graph of `spec`, refused when it would hold too many tiles or the
 /// allocation does not fit the accelerator; built from the tiles it shares with
-/// `before` (a graph and its record, used up), if given; with its record.
+/// `before` (a graph and its record, used up), if given; with its record and how many
+/// tiles it took from `before`.
 fn build_graph(
     workload: &Workload,
     accelerator: &Accelerator,
     spec: &ScheduleSpec,
     allocation: &Allocation,
     before: Option<(TileGraph, BuildRecord)>,
-) -> Result<(TileGraph, BuildRecord), ScheduleError> {
+) -> Result<(TileGraph, BuildRecord, usize), ScheduleError> {
     let cuts = spec.cuts(workload.timesteps);
     let tiles: u64 = workload
         .layers
@@ -1385,9 +1399,12 @@ fn build_graph(
         });
     }
     allocation.check(workload, accelerator)?;
-    let (graph, record, _) =
-        TileGraph::build_after(workload, &cuts, &allocation.core_of_layer, before);
-    Ok((graph, record))
+    Ok(TileGraph::build_after(
+        workload,
+        &cuts,
+        &allocation.core_of_layer,
+        before,
+    ))
 }
 
 impl Engine<'_> {

@@ -84,6 +84,9 @@ pub(super) struct Boundary {
     /// The last block its key depends on: schedules that cut blocks 0..=`reach` alike
     /// may share it (none can when it is the last block).
     pub reach: usize,
+    /// The tiles its key describes end here (after the last reader of what the tiles
+    /// before it leave); `usize::MAX` when it has no key.
+    horizon: usize,
 }
 
 impl Boundary {
@@ -94,12 +97,23 @@ impl Boundary {
     }
 }
 
-/// The boundaries of `graph`, in order.
+/// The graph built before the one whose boundaries are sought, as far as the new one
+/// took it: its first `taken` tiles (and what they make), and its boundaries.
+#[derive(Default)]
+pub(super) struct Before {
+    pub taken: usize,
+    pub boundaries: Vec<Boundary>,
+}
+
+/// The boundaries of `graph`, cut by `cuts`, in order. A boundary of the graph
+/// `before` whose key describes only tiles the new graph took from it, and whose
+/// crossing data no later tile of the new graph reads, is the same boundary: it is
+/// taken, not worked out again (its key runs to thousands of words).
 pub(super) fn boundaries(
     workload: &Workload,
     graph: &TileGraph,
-    engine: &Engine,
     cuts: &[crate::tiling::Cut],
+    before: Before,
 ) -> Vec<Boundary> {
     let blocks = workload.num_blocks;
     if blocks < 2 {
@@ -111,7 +125,6 @@ pub(super) fn boundaries(
         first[t.block] = first[t.block].min(t.id);
         last[t.block] = last[t.block].max(t.id);
     }
-    let layout = Layout::of(graph);
     // (block before, tiles before) of each boundary, in order.
     let mut at = Vec::new();
     let mut prefix_last = 0usize;
@@ -122,13 +135,74 @@ pub(super) fn boundaries(
             at.push((k, suffix_first));
         }
     }
-    let crossing = crossing_objects(graph, &at);
-    at.iter()
-        .zip(&crossing)
-        .map(|(&(k, tiles), left)| {
-            boundary(graph, engine, cuts, layout, (k, tiles), left, blocks - 1)
+    let Before {
+        taken,
+        boundaries: mut old,
+    } = before;
+    let read_after = if old.is_empty() {
+        0
+    } else {
+        first_read_after(graph, taken)
+    };
+    let found: Vec<Option<Boundary>> = (at.iter())
+        .map(|&(k, tiles)| {
+            let same = |b: &Boundary| {
+                b.block == k && b.tiles == tiles && b.horizon <= taken && tiles < read_after
+            };
+            let i = old.iter().position(same)?;
+            Some(old.swap_remove(i))
         })
+        .collect();
+    let todo: Vec<(usize, usize)> = (at.iter().zip(&found))
+        .filter(|(_, f)| f.is_none())
+        .map(|(&a, _)| a)
+        .collect();
+    let crossing = crossing_objects(graph, &todo);
+    let layout = Layout::of(graph);
+    let stacks = residency::fused_stacks(cuts);
+    let mut worked_out = (todo.iter().zip(&crossing)).map(|(&(k, tiles), left)| {
+        let scope = Scope {
+            graph,
+            cuts,
+            stacks: &stacks,
+            layout,
+            last_block: blocks - 1,
+        };
+        boundary(scope, (k, tiles), left)
+    });
+    // One worked out for every boundary not found.
+    (found.into_iter())
+        .filter_map(|f| f.or_else(|| worked_out.next()))
         .collect()
+}
+
+/// The least, over the feature chunks the tiles from `from` on read, of the tiles that
+/// must have run for the chunk to exist (0 for the network input; `usize::MAX` if they
+/// read none). Nothing those tiles read crosses a boundary before it, which so keeps
+/// its key. (The horizon test implies it while every cut of a layer reads the same
+/// chunks, as the graph before then read them after its taken tiles too; checked since
+/// it costs one pass over the new tiles.)
+fn first_read_after(graph: &TileGraph, from: usize) -> usize {
+    let made_after = |o: &ObjectId| match graph.objects[*o].kind {
+        ObjectKind::Features { layer: Some(_), .. } => graph.objects[*o].producer.map(|p| p + 1),
+        ObjectKind::Features { layer: None, .. } => Some(0),
+        _ => None,
+    };
+    (graph.tiles[from..].iter())
+        .flat_map(|t| t.inputs.iter().chain(&t.weights).filter_map(made_after))
+        .min()
+        .unwrap_or(usize::MAX)
+}
+
+/// What a boundary's key is worked out from besides its place.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    graph: &'a TileGraph,
+    cuts: &'a [crate::tiling::Cut],
+    /// The fused stack of each block.
+    stacks: &'a [Option<usize>],
+    layout: Layout,
+    last_block: usize,
 }
 
 /// Per boundary, what the tiles before it leave that tiles after it read (their
@@ -161,15 +235,14 @@ fn crossing_objects(graph: &TileGraph, at: &[(usize, usize)]) -> Vec<Vec<ObjectI
 /// Words of a boundary's key per tile up to its horizon.
 const TILE_WORDS: usize = 12;
 
-fn boundary(
-    graph: &TileGraph,
-    engine: &Engine,
-    cuts: &[crate::tiling::Cut],
-    layout: Layout,
-    (k, tiles): (usize, usize),
-    left: &[ObjectId],
-    last_block: usize,
-) -> Boundary {
+fn boundary(scope: Scope, (k, tiles): (usize, usize), left: &[ObjectId]) -> Boundary {
+    let Scope {
+        graph,
+        cuts,
+        stacks,
+        layout,
+        last_block,
+    } = scope;
     // A state that depends on the last block's cut is no other schedule's: it gets no
     // key (none is ever kept), and the rest of the scan is skipped.
     let shareless = Boundary {
@@ -177,6 +250,7 @@ fn boundary(
         block: k,
         key: Vec::new(),
         reach: last_block,
+        horizon: usize::MAX,
     };
     let mut key: Vec<u64> = vec![k as u64, tiles as u64];
     for cut in &cuts[..=k] {
@@ -216,8 +290,8 @@ fn boundary(
         if t.block == last_block {
             return shareless;
         }
-        let n = engine.needs(t.id);
-        let stack = engine.stack_of_block[t.block].map_or(0, |s| s as u64 + 1);
+        let n = Needs::of(graph, t.id);
+        let stack = stacks[t.block].map_or(0, |s| s as u64 + 1);
         key.extend([
             t.layer as u64,
             t.core as u64,
@@ -236,6 +310,7 @@ fn boundary(
         block: k,
         key,
         reach,
+        horizon,
     }
 }
 
@@ -347,6 +422,13 @@ impl Checkpoint {
     }
 }
 
+/// The last schedule's tile graph, its record and its boundaries.
+pub(super) struct LastGraph {
+    pub graph: TileGraph,
+    pub record: crate::tiling::graph::BuildRecord,
+    pub boundaries: Vec<Boundary>,
+}
+
 /// Key hashes a cache remembers (8 MiB of them) before it forgets them all.
 const MAX_SEEN_KEYS: usize = 1 << 20;
 
@@ -362,7 +444,7 @@ pub struct PrefixCache {
     pub(super) costs: super::tile_costs::TileCosts,
     /// The last schedule's tile graph and its record: the next one takes the tiles of
     /// the first blocks it shares from it ([`TileGraph::build_after`]).
-    pub(super) graph: Option<(TileGraph, crate::tiling::graph::BuildRecord)>,
+    pub(super) graph: Option<LastGraph>,
     /// Schedules continued from a checkpoint, and tiles they did not run again.
     pub hits: u64,
     pub tiles_skipped: u64,
@@ -435,5 +517,74 @@ impl PrefixCache {
         self.bytes += size;
         self.checkpoints
             .insert(key, (Arc::new(checkpoint), self.clock));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::space::Space;
+    use crate::tiling::graph::BuildRecord;
+    use std::path::Path;
+
+    /// (tiles, block, key, reach, horizon) of each boundary.
+    fn parts(bounds: &[Boundary]) -> Vec<(usize, usize, &[u64], usize, usize)> {
+        (bounds.iter())
+            .map(|b| (b.tiles, b.block, &b.key[..], b.reach, b.horizon))
+            .collect()
+    }
+
+    /// Over stretches of two networks' exhaustive spaces in prefix order, every graph
+    /// built on the one before: the boundaries taken from the graph before are those
+    /// worked out afresh, and some are taken.
+    #[test]
+    fn boundaries_taken_from_the_graph_before_are_those_worked_out() {
+        for (workload, stride) in [
+            ("models/workloads/red_lif_gen4.toml", 4099),
+            ("models/workloads/sew_resnet18_cifar10dvs.toml", 1031),
+            ("models/workloads/spikformer_4_384_cifar10.toml", 97),
+            ("models/workloads/shd_rsnn.toml", 1),
+        ] {
+            let w = Workload::load(Path::new(workload)).expect("model");
+            let mut points = Space::Exhaustive.points(w.num_blocks);
+            points.sort_by_cached_key(|p| p.spec.prefix_order_key(w.timesteps));
+            let cores = vec![0; w.layers.len()];
+            let mut before: Option<(TileGraph, BuildRecord, Vec<Boundary>)> = None;
+            // Boundaries whose keys describe tiles taken from the graph before.
+            let mut taken_any = 0;
+            for start in (0..points.len()).step_by(stride) {
+                for p in points.iter().skip(start).take(12) {
+                    let cuts = p.spec.cuts(w.timesteps);
+                    if crate::tiling::cut_problem(&w, &cuts).is_some() {
+                        continue;
+                    }
+                    let (graph_before, old) = match before.take() {
+                        Some((g, r, b)) => (Some((g, r)), b),
+                        None => (None, Vec::new()),
+                    };
+                    let (graph, record, taken) =
+                        TileGraph::build_after(&w, &cuts, &cores, graph_before);
+                    let reused = boundaries(
+                        &w,
+                        &graph,
+                        &cuts,
+                        Before {
+                            taken,
+                            boundaries: old,
+                        },
+                    );
+                    let fresh = boundaries(&w, &graph, &cuts, Before::default());
+                    assert_eq!(parts(&reused), parts(&fresh), "{workload}: {}", p.spec);
+                    taken_any += (reused.iter())
+                        .filter(|b| b.shareable() && b.horizon <= taken)
+                        .count();
+                    before = Some((graph, record, reused));
+                }
+            }
+            assert!(
+                taken_any > 0,
+                "{workload}: no boundary lies among taken tiles"
+            );
+        }
     }
 }
