@@ -146,6 +146,15 @@ impl Engine<'_> {
         let dram = &self.acc.dram;
         let (read_fj, write_fj) = (dram.read_energy_fj_per_bit, dram.write_energy_fj_per_bit);
         let left = self.leaving(tile_id, needs);
+        let split_key = super::tile_costs::SplitKey {
+            layer,
+            region: region.clone(),
+            core,
+            sizes: needs.sizes,
+            capacity,
+            objective,
+        };
+        let mut tried = self.costs.splits_at(tile_id, split_key);
         let mut best: Option<(f64, u64, [bool; 4])> = None;
         for mask in 1u8..16 {
             let streamed: [bool; 4] = std::array::from_fn(|i| mask & (1 << i) != 0);
@@ -160,15 +169,18 @@ impl Engine<'_> {
             if resident > capacity {
                 continue;
             }
-            let key = super::tile_costs::TileKey {
-                layer,
-                region: region.clone(),
-                core,
-                residency: Residency { streamed },
-                stream_budget_bits: capacity - resident,
-                objective,
-            };
-            let Ok(cost) = self.tile_cost(key, mapper) else {
+            let cost = tried.costs[usize::from(mask)].get_or_insert_with(|| {
+                let key = super::tile_costs::TileKey {
+                    layer,
+                    region: region.clone(),
+                    core,
+                    residency: Residency { streamed },
+                    stream_budget_bits: capacity - resident,
+                    objective,
+                };
+                self.tile_cost(key, mapper).ok()
+            });
+            let Some(cost) = cost.clone() else {
                 continue;
             };
             let (read, write) = self.outside_bits(tile_id, needs, streamed, (capacity, &left));
@@ -182,6 +194,7 @@ impl Engine<'_> {
                 best = Some((energy, bits, streamed));
             }
         }
+        self.costs.keep_splits_at(tile_id, tried);
         best.map(|(_, _, s)| s)
     }
 

@@ -34,6 +34,31 @@ pub(super) struct TileCosts {
     /// same tiles at the same positions: read in order, this list stays in the cache,
     /// where a lookup in `by_tile` missed it for nearly every tile walked.
     by_position: Vec<Option<(TileKey, Arc<TileCost>)>>,
+    /// The costs of the splits last tried at each position, for the two rooms last
+    /// tried there (a tile may be tried beside what is held, then in the whole room),
+    /// the latest first. Trying every split looked each one up by tile, a cache miss
+    /// apiece.
+    splits_by_position: Vec<[Option<Box<SplitCosts>>; 2]>,
+}
+
+/// A tile whose operands are split between resident and streamed, as
+/// [`Engine::cheapest_split`](super::Engine) tries it: what its splits' tile keys are
+/// made of (the operands' sizes and the room set each split's streaming budget).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct SplitKey {
+    pub layer: usize,
+    pub region: TileRegion,
+    pub core: usize,
+    pub sizes: [u64; 4],
+    pub capacity: u64,
+    pub objective: Objective,
+}
+
+/// The cost of each split of one tile tried for one room, by split (bit i: operand i
+/// streamed): `None` until tried, then the cost or `None` if it maps to none.
+pub(super) struct SplitCosts {
+    pub key: SplitKey,
+    pub costs: [Option<Option<Arc<TileCost>>>; 16],
 }
 
 impl TileCosts {
@@ -67,5 +92,39 @@ impl TileCosts {
             self.by_position.resize(position + 1, None);
         }
         self.by_position[position] = Some((tile, cost));
+    }
+
+    /// The split costs kept at `position` for `key` (taken out), or none tried yet.
+    pub fn splits_at(&mut self, position: usize, key: SplitKey) -> Box<SplitCosts> {
+        let slots = self.splits_by_position.get_mut(position);
+        match slots.and_then(|s| {
+            s.iter_mut()
+                .find(|c| c.as_ref().is_some_and(|c| c.key == key))
+        }) {
+            Some(kept) => kept.take().unwrap_or_else(|| SplitCosts::none(key)),
+            None => SplitCosts::none(key),
+        }
+    }
+
+    /// Keeps `costs` as the latest tried at `position`.
+    pub fn keep_splits_at(&mut self, position: usize, costs: Box<SplitCosts>) {
+        if self.splits_by_position.len() <= position {
+            self.splits_by_position
+                .resize_with(position + 1, Default::default);
+        }
+        let slots = &mut self.splits_by_position[position];
+        if slots[0].is_some() {
+            slots.swap(0, 1);
+        }
+        slots[0] = Some(costs);
+    }
+}
+
+impl SplitCosts {
+    fn none(key: SplitKey) -> Box<Self> {
+        Box::new(Self {
+            key,
+            costs: Default::default(),
+        })
     }
 }

@@ -749,16 +749,30 @@ impl<'a> Engine<'a> {
     /// it: a run may spill thousands of its chunks.
     fn name_spills(&mut self) {
         let mut by_tensor: std::collections::BTreeMap<_, [u64; 4]> = Default::default();
+        let add = |total: &mut [u64; 4], counts: [u64; 4]| {
+            for (t, n) in total.iter_mut().zip(counts) {
+                *t += n;
+            }
+        };
+        // Summed over each run of one tensor's chunks (their ids are consecutive) before
+        // the map: thousands of chunks spill in a schedule, a handful of tensors.
+        let mut run: Option<((crate::tiling::graph::Tensor, DataClass), [u64; 4])> = None;
         for (o, &counts) in self.spills.iter().enumerate() {
             if counts[0] > 0 {
                 let object = &self.graph.objects[o];
-                let total = by_tensor
-                    .entry((object.kind.tensor(), object.class))
-                    .or_default();
-                for (t, n) in total.iter_mut().zip(counts) {
-                    *t += n;
+                let name = (object.kind.tensor(), object.class);
+                match &mut run {
+                    Some((now, total)) if *now == name => add(total, counts),
+                    _ => {
+                        if let Some((name, total)) = run.replace((name, counts)) {
+                            add(by_tensor.entry(name).or_default(), total);
+                        }
+                    }
                 }
             }
+        }
+        if let Some((name, total)) = run {
+            add(by_tensor.entry(name).or_default(), total);
         }
         for ((tensor, class), counts) in by_tensor {
             let name = tensor.describe(self.workload);
