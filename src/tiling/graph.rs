@@ -426,7 +426,7 @@ impl TileGraph {
             position[ti] = from + pos;
         }
         let (mut objects, mut tiles) = match shared {
-            Some(s) => s.into_parts(workload, &made, total),
+            Some(s) => s.into_parts(workload, &made, (total, &position)),
             None => {
                 let mut objects = Vec::with_capacity(plan.objects_total);
                 weight_objects(workload, &mut objects);

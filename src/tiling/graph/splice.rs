@@ -130,7 +130,13 @@ impl Shared {
 
     /// The shared tiles and their data, as the new graph (of `total` tiles, `made`)
     /// names them.
-    pub(super) fn into_parts(self, workload: &Workload, made: &Made, total: usize) -> Start {
+    /// `position` gives each shared tile's position by its index in layer order.
+    pub(super) fn into_parts(
+        self,
+        workload: &Workload,
+        made: &Made,
+        (total, position): (usize, &[usize]),
+    ) -> Start {
         let Self { graph, tiles, .. } = self;
         let TileGraph {
             tiles: mut taken,
@@ -174,11 +180,22 @@ impl Shared {
                     *o = *o - inputs_before + now;
                 }
             };
-            for t in &mut taken {
-                t.inputs.iter_mut().for_each(rename);
-                t.weights.iter_mut().for_each(rename);
-                if let Some(s) = &mut t.state {
-                    rename(s);
+            // Only the tiles of layers that read the network input or keep state chunks
+            // name such objects: thousands of others are not visited.
+            let renamed = (workload.layers.iter()).filter(|l| {
+                made.grids[l.id].first < tiles
+                    && (l.sources.contains(&Source::NetworkInput)
+                        || made.first_state[l.id].is_some())
+            });
+            for l in renamed {
+                let g = made.grids[l.id];
+                for raw in g.first..(g.first + g.groups * g.columns).min(tiles) {
+                    let t = &mut taken[position[raw]];
+                    t.inputs.iter_mut().for_each(rename);
+                    t.weights.iter_mut().for_each(rename);
+                    if let Some(s) = &mut t.state {
+                        rename(s);
+                    }
                 }
             }
         }
