@@ -106,9 +106,8 @@ pub(super) struct Before {
 }
 
 /// The boundaries of `graph`, cut by `cuts`, in order. A boundary of the graph
-/// `before` whose key describes only tiles the new graph took from it, and whose
-/// crossing data no later tile of the new graph reads, is the same boundary: it is
-/// taken, not worked out again (its key runs to thousands of words).
+/// `before` whose key describes only tiles the new graph took from it is the same
+/// boundary: it is taken, not worked out again (its key runs to thousands of words).
 pub(super) fn boundaries(
     workload: &Workload,
     graph: &TileGraph,
@@ -139,16 +138,12 @@ pub(super) fn boundaries(
         taken,
         boundaries: mut old,
     } = before;
-    let read_after = if old.is_empty() {
-        0
-    } else {
-        first_read_after(graph, taken)
-    };
+    // A taken boundary's crossing data gains no reader among the new tiles: the layers
+    // that read it in the new graph read it in the graph before too (every cut of a
+    // layer reads the same chunks), after its taken tiles, so past its horizon.
     let found: Vec<Option<Boundary>> = (at.iter())
         .map(|&(k, tiles)| {
-            let same = |b: &Boundary| {
-                b.block == k && b.tiles == tiles && b.horizon <= taken && tiles < read_after
-            };
+            let same = |b: &Boundary| b.block == k && b.tiles == tiles && b.horizon <= taken;
             let i = old.iter().position(same)?;
             Some(old.swap_remove(i))
         })
@@ -174,24 +169,6 @@ pub(super) fn boundaries(
     (found.into_iter())
         .filter_map(|f| f.or_else(|| worked_out.next()))
         .collect()
-}
-
-/// The least, over the feature chunks the tiles from `from` on read, of the tiles that
-/// must have run for the chunk to exist (0 for the network input; `usize::MAX` if they
-/// read none). Nothing those tiles read crosses a boundary before it, which so keeps
-/// its key. (The horizon test implies it while every cut of a layer reads the same
-/// chunks, as the graph before then read them after its taken tiles too; checked since
-/// it costs one pass over the new tiles.)
-fn first_read_after(graph: &TileGraph, from: usize) -> usize {
-    let made_after = |o: &ObjectId| match graph.objects[*o].kind {
-        ObjectKind::Features { layer: Some(_), .. } => graph.objects[*o].producer.map(|p| p + 1),
-        ObjectKind::Features { layer: None, .. } => Some(0),
-        _ => None,
-    };
-    (graph.tiles[from..].iter())
-        .flat_map(|t| t.inputs.iter().chain(&t.weights).filter_map(made_after))
-        .min()
-        .unwrap_or(usize::MAX)
 }
 
 /// What a boundary's key is worked out from besides its place.

@@ -96,14 +96,9 @@ impl TileCosts {
 
     /// The split costs kept at `position` for `key` (taken out), or none tried yet.
     pub fn splits_at(&mut self, position: usize, key: SplitKey) -> Box<SplitCosts> {
-        let slots = self.splits_by_position.get_mut(position);
-        match slots.and_then(|s| {
-            s.iter_mut()
-                .find(|c| c.as_ref().is_some_and(|c| c.key == key))
-        }) {
-            Some(kept) => kept.take().unwrap_or_else(|| SplitCosts::none(key)),
-            None => SplitCosts::none(key),
-        }
+        (self.splits_by_position.get_mut(position))
+            .and_then(|slots| slots.iter_mut().find_map(|c| c.take_if(|c| c.key == key)))
+            .unwrap_or_else(|| SplitCosts::none(key))
     }
 
     /// Keeps `costs` as the latest tried at `position`.
