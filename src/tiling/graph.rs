@@ -351,6 +351,24 @@ pub struct BuildRecord {
     position: Vec<usize>,
 }
 
+impl BuildRecord {
+    /// The cut of each block.
+    pub fn cuts(&self) -> &[Cut] {
+        &self.cuts
+    }
+
+    /// Each layer's tiles, in layer order: (layer, their positions in schedule order).
+    /// A layer cut alike in two schedules has the same tiles in the same layer order.
+    pub fn positions_by_layer(&self) -> impl Iterator<Item = (usize, &[usize])> {
+        let mut at = 0;
+        self.raw.chunk_by(|a, b| a.0 == b.0).map(move |run| {
+            let positions = &self.position[at..at + run.len()];
+            at += run.len();
+            (run[0].0, positions)
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TileGraph {
     /// In schedule order: `tiles[i].id == i`.

@@ -1274,6 +1274,7 @@ pub fn predict_bounded<S>(
     let before = prefix::Before { taken, boundaries };
     let cuts = spec.cuts(workload.timesteps);
     let boundaries = prefix::boundaries(workload, &graph, &cuts, before);
+    cache.costs.identify(workload, &record);
     let costed = predict_on(
         (workload, accelerator),
         (spec, &graph, &boundaries),
@@ -1358,8 +1359,9 @@ fn run(
     mapper: &mut Mapper,
     record: bool,
 ) -> Result<(Report, TileGraph, Vec<ScheduledTile>), ScheduleError> {
-    let (graph, _, _) = build_graph(workload, accelerator, spec, allocation, None)?;
+    let (graph, built, _) = build_graph(workload, accelerator, spec, allocation, None)?;
     let mut e = Engine::new(workload, accelerator, &graph, spec, options, record);
+    e.costs.identify(workload, &built);
     let mut w = Walk::new(accelerator.cores.len(), graph.tiles.len(), record);
     e.walk(&mut w, 0..graph.tiles.len(), options, mapper)?;
     let report = e.finish(&mut w, spec, options);

@@ -1,10 +1,14 @@
 //! The tile costs a worker has worked out, kept between the schedules it runs: by
 //! mapping key, and by tile. Schedules of one space cut the same layers into the same
 //! tiles again and again; a tile's key is a few words, where its mapping key holds the
-//! whole shape (built, hashed and compared for every tile walked).
+//! whole shape (built, hashed and compared for every tile walked). The last costs of
+//! each tile are also kept by its identity across schedules (its layer, its block's
+//! cut and its index in the layer), read in the order the walk meets them.
 
 use crate::mapping::{MapKey, Objective, Residency};
-use crate::tiling::TileRegion;
+use crate::model::Workload;
+use crate::tiling::graph::BuildRecord;
+use crate::tiling::{Cut, TileRegion};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -29,16 +33,21 @@ pub(super) struct TileKey {
 pub(super) struct TileCosts {
     by_key: FxHashMap<MapKey, Arc<TileCost>>,
     by_tile: FxHashMap<TileKey, Arc<TileCost>>,
-    /// The last tile costed at each position of the schedule order, with its key. The
-    /// schedules of a space run one after another, and the next one mostly walks the
-    /// same tiles at the same positions: read in order, this list stays in the cache,
-    /// where a lookup in `by_tile` missed it for nearly every tile walked.
-    by_position: Vec<Option<(TileKey, Arc<TileCost>)>>,
-    /// The costs of the splits last tried at each position, for the two rooms last
-    /// tried there (a tile may be tried beside what is held, then in the whole room),
+    /// Where each layer's tiles under each cut start among the identities.
+    identity_base: FxHashMap<(usize, Cut), usize>,
+    identities: usize,
+    /// The identity of the tile at each position of the schedule being walked; empty
+    /// when none were given ([`TileCosts::identify`]), and then nothing is kept by it.
+    identity_at: Vec<u32>,
+    /// The last cost worked out for each tile identity, with its key. The walk reads
+    /// each layer's tiles in layer order, so this list stays in the cache, where a
+    /// lookup in `by_tile` missed it for nearly every tile walked.
+    by_identity: Vec<Option<(TileKey, Arc<TileCost>)>>,
+    /// The costs of the splits last tried for each tile identity, for the two rooms
+    /// last tried (a tile may be tried beside what is held, then in the whole room),
     /// the latest first. Trying every split looked each one up by tile, a cache miss
     /// apiece.
-    splits_by_position: Vec<[Option<Box<SplitCosts>>; 2]>,
+    splits_by_identity: Vec<[Option<Box<SplitCosts>>; 2]>,
 }
 
 /// A tile whose operands are split between resident and streamed, as
@@ -78,36 +87,70 @@ impl TileCosts {
         self.by_tile.insert(tile, cost);
     }
 
-    /// The cost last kept at `position` ([`TileCosts::keep_at`]), if it is `tile`'s.
+    /// Names the tiles of the schedule about to be walked, by position, from the
+    /// record of its graph. A layer cut alike is cut into the same tiles, in the same
+    /// layer order, in every schedule: (layer, cut, index in the layer) is the identity.
+    pub fn identify(&mut self, workload: &Workload, record: &BuildRecord) {
+        let cuts = record.cuts();
+        self.identity_at.clear();
+        for (layer, positions) in record.positions_by_layer() {
+            let cut = cuts[workload.layers[layer].block];
+            let base = *(self.identity_base.entry((layer, cut))).or_insert_with(|| {
+                self.identities += positions.len();
+                self.identities - positions.len()
+            });
+            let last = positions.iter().copied().max().unwrap_or(0);
+            if self.identity_at.len() <= last {
+                self.identity_at.resize(last + 1, 0);
+            }
+            for (i, &p) in positions.iter().enumerate() {
+                self.identity_at[p] = (base + i) as u32;
+            }
+        }
+    }
+
+    fn identity(&self, position: usize) -> Option<usize> {
+        self.identity_at.get(position).map(|&i| i as usize)
+    }
+
+    /// The cost last kept for the tile at `position` ([`TileCosts::keep_at`]), if it
+    /// is `tile`'s.
     pub fn at_position(&self, position: usize, tile: &TileKey) -> Option<&Arc<TileCost>> {
-        match self.by_position.get(position) {
+        match self.by_identity.get(self.identity(position)?) {
             Some(Some((key, cost))) if key == tile => Some(cost),
             _ => None,
         }
     }
 
-    /// Keeps `tile`'s cost as the one last costed at `position`.
+    /// Keeps `tile`'s cost as the one last costed for the tile at `position`.
     pub fn keep_at(&mut self, position: usize, tile: TileKey, cost: Arc<TileCost>) {
-        if self.by_position.len() <= position {
-            self.by_position.resize(position + 1, None);
+        let Some(id) = self.identity(position) else {
+            return;
+        };
+        if self.by_identity.len() <= id {
+            self.by_identity.resize(self.identities.max(id + 1), None);
         }
-        self.by_position[position] = Some((tile, cost));
+        self.by_identity[id] = Some((tile, cost));
     }
 
-    /// The split costs kept at `position` for `key` (taken out), or none tried yet.
+    /// The split costs kept for the tile at `position` for `key` (taken out), or none
+    /// tried yet.
     pub fn splits_at(&mut self, position: usize, key: SplitKey) -> Box<SplitCosts> {
-        (self.splits_by_position.get_mut(position))
+        let slots = (self.identity(position)).and_then(|id| self.splits_by_identity.get_mut(id));
+        (slots)
             .and_then(|slots| slots.iter_mut().find_map(|c| c.take_if(|c| c.key == key)))
             .unwrap_or_else(|| SplitCosts::none(key))
     }
 
-    /// Keeps `costs` as the latest tried at `position`.
+    /// Keeps `costs` as the latest tried for the tile at `position`.
     pub fn keep_splits_at(&mut self, position: usize, costs: Box<SplitCosts>) {
-        if self.splits_by_position.len() <= position {
-            self.splits_by_position
-                .resize_with(position + 1, Default::default);
+        let Some(id) = self.identity(position) else {
+            return;
+        };
+        if self.splits_by_identity.len() <= id {
+            (self.splits_by_identity).resize_with(self.identities.max(id + 1), Default::default);
         }
-        let slots = &mut self.splits_by_position[position];
+        let slots = &mut self.splits_by_identity[id];
         if slots[0].is_some() {
             slots.swap(0, 1);
         }
@@ -121,5 +164,41 @@ impl SplitCosts {
             key,
             costs: Default::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::space::Space;
+    use crate::tiling::graph::TileGraph;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    /// Over a stretch of SEW-ResNet-18's exhaustive space, a tile identity names one
+    /// (layer, region) in every schedule, and two tiles of one schedule never share one.
+    #[test]
+    fn a_tile_identity_names_one_region_of_one_layer_in_every_schedule() {
+        let path = Path::new("models/workloads/sew_resnet18_cifar10dvs.toml");
+        let w = Workload::load(path).expect("model");
+        let points = Space::Exhaustive.points(w.num_blocks);
+        let cores = vec![0; w.layers.len()];
+        let mut costs = TileCosts::default();
+        let mut named: HashMap<u32, (usize, TileRegion)> = HashMap::new();
+        for p in points.iter().step_by(331) {
+            let cuts = p.spec.cuts(w.timesteps);
+            let (graph, record, _) = TileGraph::build_after(&w, &cuts, &cores, None);
+            costs.identify(&w, &record);
+            assert_eq!(costs.identity_at.len(), graph.tiles.len());
+            let mut ids = costs.identity_at.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), graph.tiles.len(), "{}", p.spec);
+            for (t, &id) in graph.tiles.iter().zip(&costs.identity_at) {
+                let tile = (t.layer, t.region.clone());
+                assert_eq!(named.entry(id).or_insert_with(|| tile.clone()), &tile);
+            }
+        }
+        assert!(costs.identities > costs.identity_at.len());
     }
 }
