@@ -19,9 +19,20 @@ pub(super) struct Fills {
     pub every: u64,
 }
 
+impl Fills {
+    /// The offset into the operand's data of the last fill a window over `passes`
+    /// passes issues: the window reads nothing past that fill.
+    pub fn last_in_window(&self, passes: u64) -> u64 {
+        let window = passes.clamp(1, LOOKAHEAD_PASSES);
+        (window - 1) / self.every.max(1) * self.bits
+    }
+}
+
 /// One operand a tile's passes fill a buffer with from the global SRAM.
 pub(super) struct Feed {
-    /// Where its data lies, in the order fills read it.
+    /// Where its data lies, in the order fills read it: at least as far as the offset
+    /// of its last fill in the window ([`Fills::last_in_window`]), past it when that
+    /// lies beyond the data (fills wrap around it).
     pub extents: SmallVec<[Extent; 8]>,
     pub fills: Fills,
     /// The write port of the buffer it fills, bits per cycle.

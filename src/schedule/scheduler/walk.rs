@@ -606,17 +606,20 @@ impl<'a> Engine<'a> {
             } else {
                 &tile.inputs
             };
-            // Sized first: a tile reading many chunks would grow it step by step.
-            let count = objects
-                .iter()
-                .map(|&o| self.extents_of(o, tile.core).len())
-                .sum();
-            let mut extents: SmallVec<[Extent; 8]> = SmallVec::with_capacity(count);
+            // The window reads the data up to its last fill only; a tile may read
+            // dozens of chunks, each in several extents.
+            let last_fill = fills.last_in_window(cost.mapping.cycles.folds);
+            let mut extents: SmallVec<[Extent; 8]> = SmallVec::new();
+            let mut total = 0u64;
             for &o in objects {
-                extents.extend_from_slice(self.extents_of(o, tile.core));
+                for e in self.extents_of(o, tile.core) {
+                    if total <= last_fill {
+                        extents.push(*e);
+                    }
+                    total += e.len;
+                }
             }
             // As the mapper's bank rate has it (`busiest_bank_cycles`).
-            let total: u64 = extents.iter().map(|e| e.len).sum();
             let span = global.banks_spanned(total).unwrap_or(global.banks);
             feeds.push(lookahead::Feed {
                 extents,
