@@ -349,6 +349,8 @@ pub struct BuildRecord {
     core_of_layer: Vec<usize>,
     raw: Vec<(usize, TileRegion)>,
     position: Vec<usize>,
+    /// Where each layer's tiles start in layer order (`raw`), and the end.
+    layer_first: Vec<usize>,
 }
 
 impl BuildRecord {
@@ -360,12 +362,21 @@ impl BuildRecord {
     /// Each layer's tiles, in layer order: (layer, their positions in schedule order).
     /// A layer cut alike in two schedules has the same tiles in the same layer order.
     pub fn positions_by_layer(&self) -> impl Iterator<Item = (usize, &[usize])> {
-        let mut at = 0;
-        self.raw.chunk_by(|a, b| a.0 == b.0).map(move |run| {
-            let positions = &self.position[at..at + run.len()];
-            at += run.len();
-            (run[0].0, positions)
-        })
+        (self.layer_first.windows(2).enumerate())
+            .map(|(layer, run)| (layer, &self.position[run[0]..run[1]]))
+    }
+
+    /// The first and the last position of each block's tiles in schedule order.
+    pub fn block_spans(&self, workload: &Workload) -> Vec<(usize, usize)> {
+        let mut spans = vec![(usize::MAX, 0); workload.num_blocks];
+        for (layer, positions) in self.positions_by_layer() {
+            let (first, last) = &mut spans[workload.layers[layer].block];
+            for &p in positions {
+                *first = (*first).min(p);
+                *last = (*last).max(p);
+            }
+        }
+        spans
     }
 }
 
@@ -465,11 +476,15 @@ impl TileGraph {
             core_of_layer,
         ));
         link_readers(workload, &tiles[from..], &mut objects);
+        let layer_first = (grids.iter().map(|g| g.first))
+            .chain(std::iter::once(total))
+            .collect();
         let record = BuildRecord {
             cuts: cuts.to_vec(),
             core_of_layer: core_of_layer.to_vec(),
             raw,
             position,
+            layer_first,
         };
         (Self { tiles, objects }, record, from)
     }

@@ -1272,8 +1272,7 @@ pub fn predict_bounded<S>(
     };
     let (graph, record, taken) = build_graph(workload, accelerator, spec, allocation, before)?;
     let before = prefix::Before { taken, boundaries };
-    let cuts = spec.cuts(workload.timesteps);
-    let boundaries = prefix::boundaries(workload, &graph, &cuts, before);
+    let boundaries = prefix::boundaries(workload, &graph, &record, before);
     cache.costs.identify(workload, &record);
     let costed = predict_on(
         (workload, accelerator),

@@ -72,7 +72,7 @@ impl Layout {
 }
 
 use crate::tiling::graph as tiling_graph;
-use crate::tiling::graph::ObjectKind;
+use crate::tiling::graph::{BuildRecord, ObjectKind};
 
 /// A boundary of one schedule: the tiles before it and the key of what they decide.
 pub(super) struct Boundary {
@@ -105,31 +105,32 @@ pub(super) struct Before {
     pub boundaries: Vec<Boundary>,
 }
 
-/// The boundaries of `graph`, cut by `cuts`, in order. A boundary of the graph
-/// `before` whose key describes only tiles the new graph took from it is the same
-/// boundary: it is taken, not worked out again (its key runs to thousands of words).
+/// The boundaries of `graph`, built as `record` tells, in order. A boundary of the
+/// graph `before` whose key describes only tiles the new graph took from it is the
+/// same boundary: it is taken, not worked out again (its key runs to thousands of
+/// words).
 pub(super) fn boundaries(
     workload: &Workload,
     graph: &TileGraph,
-    cuts: &[crate::tiling::Cut],
+    record: &BuildRecord,
     before: Before,
 ) -> Vec<Boundary> {
     let blocks = workload.num_blocks;
     if blocks < 2 {
         return Vec::new();
     }
-    let mut first = vec![usize::MAX; blocks];
-    let mut last = vec![0usize; blocks];
-    for t in &graph.tiles {
-        first[t.block] = first[t.block].min(t.id);
-        last[t.block] = last[t.block].max(t.id);
-    }
+    let cuts = record.cuts();
+    // From the record's positions, not the tiles: a tile fills several cache lines.
+    let spans = record.block_spans(workload);
     // (block before, tiles before) of each boundary, in order.
     let mut at = Vec::new();
     let mut prefix_last = 0usize;
     for k in 0..blocks - 1 {
-        prefix_last = prefix_last.max(last[k]);
-        let suffix_first = first[k + 1..].iter().copied().min().unwrap_or(usize::MAX);
+        prefix_last = prefix_last.max(spans[k].1);
+        let suffix_first = (spans[k + 1..].iter())
+            .map(|s| s.0)
+            .min()
+            .unwrap_or(usize::MAX);
         if prefix_last + 1 == suffix_first {
             at.push((k, suffix_first));
         }
@@ -187,6 +188,9 @@ struct Scope<'a> {
 /// every boundary: the graph holds thousands of objects and only these matter.
 fn crossing_objects(graph: &TileGraph, at: &[(usize, usize)]) -> Vec<Vec<ObjectId>> {
     let mut out = vec![Vec::new(); at.len()];
+    if at.is_empty() {
+        return out;
+    }
     for (o, object) in graph.objects.iter().enumerate() {
         // The tiles that must have run for it to exist.
         let made_after = match object.kind {
@@ -541,16 +545,22 @@ mod tests {
                     };
                     let (graph, record, taken) =
                         TileGraph::build_after(&w, &cuts, &cores, graph_before);
+                    let mut spans = vec![(usize::MAX, 0); w.num_blocks];
+                    for t in &graph.tiles {
+                        let (first, last) = &mut spans[t.block];
+                        (*first, *last) = ((*first).min(t.id), (*last).max(t.id));
+                    }
+                    assert_eq!(record.block_spans(&w), spans, "{workload}: {}", p.spec);
                     let reused = boundaries(
                         &w,
                         &graph,
-                        &cuts,
+                        &record,
                         Before {
                             taken,
                             boundaries: old,
                         },
                     );
-                    let fresh = boundaries(&w, &graph, &cuts, Before::default());
+                    let fresh = boundaries(&w, &graph, &record, Before::default());
                     assert_eq!(parts(&reused), parts(&fresh), "{workload}: {}", p.spec);
                     taken_any += (reused.iter())
                         .filter(|b| b.shareable() && b.horizon <= taken)
