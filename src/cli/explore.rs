@@ -254,13 +254,9 @@ fn show(
     costed: &stems::explore::space_run::CostedSpace,
 ) -> Result<()> {
     use stems::report::explore::{Explored, write_results};
-    let sharing = &costed.sharing;
     eprintln!(
-        "prefix sharing: {} of {} schedules ({:.0} %) continued from a checkpoint of their first blocks, {} tiles not scheduled again",
-        sharing.continued,
-        sharing.schedules,
-        sharing.hit_percent(),
-        sharing.tiles_skipped
+        "{}",
+        stems::report::explore::sharing_line(&costed.sharing, "schedules")
     );
     if let Some(dir) = args.resume.as_ref().or(args.out.as_ref()) {
         // Rows were journaled as they came, unless only the best are kept.

@@ -38,13 +38,17 @@ pub struct Worker<'a> {
 pub struct WorkerPool<'a>(Vec<Mutex<Worker<'a>>>);
 
 /// How much prefix sharing saved: schedules costed, how many continued from a
-/// checkpoint, and the tiles they did not schedule again. It depends on how schedules
-/// fall to workers, so on `--jobs`; the figures of the schedules do not.
+/// checkpoint, the tiles they did not schedule again, the tiles walked and those
+/// walked by schedules that continued from none (their first blocks interleave, or
+/// no schedule before shared them). It depends on how schedules fall to workers, so
+/// on `--jobs`; the figures of the schedules do not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Sharing {
     pub schedules: u64,
     pub continued: u64,
     pub tiles_skipped: u64,
+    pub tiles_walked: u64,
+    pub tiles_walked_from_start: u64,
 }
 
 impl Sharing {
@@ -91,6 +95,8 @@ impl<'a> WorkerPool<'a> {
             s.schedules += w.cache.schedules;
             s.continued += w.cache.hits;
             s.tiles_skipped += w.cache.tiles_skipped;
+            s.tiles_walked += w.cache.tiles_walked;
+            s.tiles_walked_from_start += w.cache.tiles_walked_from_start;
         }
         s
     }

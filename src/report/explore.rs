@@ -43,6 +43,22 @@ pub struct Kept<'a> {
 /// breakdown of the baseline and the best, and — when `csv` — `explore.csv` sorted by
 /// point. `outcomes` are in index order; `kept`, what `--best` kept beside them.
 /// Returns the file names.
+/// The prefix sharing of a run in one line; `items` are schedules or evaluations.
+pub fn sharing_line(sharing: &crate::explore::workers::Sharing, items: &str) -> String {
+    let walked_from_start =
+        100.0 * sharing.tiles_walked_from_start as f64 / sharing.tiles_walked.max(1) as f64;
+    format!(
+        "prefix sharing: {} of {} {items} ({:.0} %) continued from a checkpoint of their first blocks, {} tiles not scheduled again; {} tiles walked, {} ({walked_from_start:.0} %) by the {} {items} that continued from none",
+        thousands(sharing.continued),
+        thousands(sharing.schedules),
+        sharing.hit_percent(),
+        thousands(sharing.tiles_skipped),
+        thousands(sharing.tiles_walked),
+        thousands(sharing.tiles_walked_from_start),
+        thousands(sharing.schedules - sharing.continued),
+    )
+}
+
 pub fn write_results(
     dir: &Path,
     header: &RunHeader,

@@ -136,14 +136,10 @@ pub fn render_table(searched: &Searched, top: usize) -> String {
             summary.skipped.count
         );
     }
-    let sharing = &searched.sharing;
     let _ = writeln!(
         out,
-        "prefix sharing: {} of {} evaluations ({:.0} %) continued from a checkpoint of their first blocks, {} tiles not scheduled again",
-        thousands(sharing.continued),
-        thousands(sharing.schedules),
-        sharing.hit_percent(),
-        thousands(sharing.tiles_skipped)
+        "{}",
+        super::explore::sharing_line(&searched.sharing, "evaluations")
     );
     let all = &searched.all;
     let best = ranked(all, s.objective).into_iter().take(top);

@@ -354,6 +354,24 @@ pub struct BuildRecord {
 }
 
 impl BuildRecord {
+    /// The record of a graph of `total` tiles, `grids`, built for `cuts` on
+    /// `core_of_layer`, with its tiles in layer order (`raw`) and their positions.
+    fn of(
+        (cuts, core_of_layer): (&[Cut], &[usize]),
+        (raw, position): (Vec<(usize, TileRegion)>, Vec<usize>),
+        (grids, total): (&[Grid], usize),
+    ) -> Self {
+        Self {
+            cuts: cuts.to_vec(),
+            core_of_layer: core_of_layer.to_vec(),
+            raw,
+            position,
+            layer_first: (grids.iter().map(|g| g.first))
+                .chain(std::iter::once(total))
+                .collect(),
+        }
+    }
+
     /// The cut of each block.
     pub fn cuts(&self) -> &[Cut] {
         &self.cuts
@@ -476,16 +494,7 @@ impl TileGraph {
             core_of_layer,
         ));
         link_readers(workload, &tiles[from..], &mut objects);
-        let layer_first = (grids.iter().map(|g| g.first))
-            .chain(std::iter::once(total))
-            .collect();
-        let record = BuildRecord {
-            cuts: cuts.to_vec(),
-            core_of_layer: core_of_layer.to_vec(),
-            raw,
-            position,
-            layer_first,
-        };
+        let record = BuildRecord::of((cuts, core_of_layer), (raw, position), (grids, total));
         (Self { tiles, objects }, record, from)
     }
 

@@ -1317,8 +1317,8 @@ fn predict_on<S>(
         }
     }
     std::mem::swap(&mut e.costs, &mut cache.costs);
+    let resumed_at = from;
     let mut walked = || -> Result<Option<S>, ScheduleError> {
-        let resumed_at = from;
         for b in bounds
             .iter()
             .filter(|b| b.tiles > resumed_at && b.shareable())
@@ -1338,9 +1338,11 @@ fn predict_on<S>(
             }
         }
         e.walk(&mut w, from..graph.tiles.len(), options, mapper)?;
+        from = graph.tiles.len();
         Ok(None)
     };
     let walked = walked();
+    cache.count_walked(from.max(resumed_at) - resumed_at, resumed_at == 0);
     std::mem::swap(&mut e.costs, &mut cache.costs);
     if let Some(stopped) = walked? {
         return Ok(Err(stopped));

@@ -430,9 +430,21 @@ pub struct PrefixCache {
     pub hits: u64,
     pub tiles_skipped: u64,
     pub schedules: u64,
+    /// Tiles walked, and those walked by schedules that continued from no checkpoint.
+    pub tiles_walked: u64,
+    pub tiles_walked_from_start: u64,
 }
 
 impl PrefixCache {
+    /// Counts the `tiles` a schedule walked, `from_start` if it continued from no
+    /// checkpoint.
+    pub(super) fn count_walked(&mut self, tiles: usize, from_start: bool) {
+        self.tiles_walked += tiles as u64;
+        if from_start {
+            self.tiles_walked_from_start += tiles as u64;
+        }
+    }
+
     /// A cache holding at most about `budget_bytes` of checkpoints. The checkpoints
     /// and tile costs it keeps are those of one workload on one accelerator: use one
     /// cache per workload and accelerator.
@@ -447,6 +459,8 @@ impl PrefixCache {
             graph: None,
             hits: 0,
             tiles_skipped: 0,
+            tiles_walked: 0,
+            tiles_walked_from_start: 0,
             schedules: 0,
         }
     }
