@@ -39,10 +39,6 @@ pub struct Kept<'a> {
     pub pruned: u64,
 }
 
-/// Writes `summary.json` (atomically), the heatmaps (hybrid spaces), the energy
-/// breakdown of the baseline and the best, and — when `csv` — `explore.csv` sorted by
-/// point. `outcomes` are in index order; `kept`, what `--best` kept beside them.
-/// Returns the file names.
 /// The prefix sharing of a run in one line; `items` are schedules or evaluations.
 pub fn sharing_line(sharing: &crate::explore::workers::Sharing, items: &str) -> String {
     let walked_from_start =
@@ -59,6 +55,10 @@ pub fn sharing_line(sharing: &crate::explore::workers::Sharing, items: &str) -> 
     )
 }
 
+/// Writes `summary.json` (atomically), the heatmaps (hybrid spaces), the energy
+/// breakdown of the baseline and the best, and — when `csv` — `explore.csv` sorted by
+/// point. `outcomes` are in index order; `kept`, what `--best` kept beside them.
+/// Returns the file names.
 pub fn write_results(
     dir: &Path,
     header: &RunHeader,

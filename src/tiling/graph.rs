@@ -372,6 +372,11 @@ impl BuildRecord {
         }
     }
 
+    /// How many tiles the graph holds.
+    pub fn tiles(&self) -> usize {
+        self.position.len()
+    }
+
     /// The cut of each block.
     pub fn cuts(&self) -> &[Cut] {
         &self.cuts

@@ -1342,7 +1342,7 @@ fn predict_on<S>(
         Ok(None)
     };
     let walked = walked();
-    cache.count_walked(from.max(resumed_at) - resumed_at, resumed_at == 0);
+    cache.count_walked(from - resumed_at, resumed_at == 0);
     std::mem::swap(&mut e.costs, &mut cache.costs);
     if let Some(stopped) = walked? {
         return Ok(Err(stopped));

@@ -93,16 +93,13 @@ impl TileCosts {
     pub fn identify(&mut self, workload: &Workload, record: &BuildRecord) {
         let cuts = record.cuts();
         self.identity_at.clear();
+        self.identity_at.resize(record.tiles(), 0);
         for (layer, positions) in record.positions_by_layer() {
             let cut = cuts[workload.layers[layer].block];
             let base = *(self.identity_base.entry((layer, cut))).or_insert_with(|| {
                 self.identities += positions.len();
                 self.identities - positions.len()
             });
-            let last = positions.iter().copied().max().unwrap_or(0);
-            if self.identity_at.len() <= last {
-                self.identity_at.resize(last + 1, 0);
-            }
             for (i, &p) in positions.iter().enumerate() {
                 self.identity_at[p] = (base + i) as u32;
             }
@@ -137,7 +134,7 @@ impl TileCosts {
     /// tried yet.
     pub fn splits_at(&mut self, position: usize, key: SplitKey) -> Box<SplitCosts> {
         let slots = (self.identity(position)).and_then(|id| self.splits_by_identity.get_mut(id));
-        (slots)
+        slots
             .and_then(|slots| slots.iter_mut().find_map(|c| c.take_if(|c| c.key == key)))
             .unwrap_or_else(|| SplitCosts::none(key))
     }
